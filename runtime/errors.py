@@ -1,0 +1,108 @@
+"""One exception tree for the whole runtime.
+
+Every error the runtime raises on purpose derives from :class:`PhoneActionsError`, so a caller
+can catch one class; third-party errors are wrapped with ``raise ... from exc``::
+
+    PhoneActionsError
+    ├── InvalidInputError             bad input; names the field (``.field``)
+    ├── ConfigurationError            settings or tenant configuration is unusable
+    │   ├── UnknownTenantError        no tenant with that id
+    │   ├── UnknownProviderError      no provider plugin with that name
+    │   └── MissingCredentialsError   a credential's environment variable is unset
+    ├── PluginError                   a plugin failed to load or declares an unknown hook
+    └── ProviderError                 a provider could not deliver (``code``, ``retryable``,
+                                      ``handed_off``); drives the fallback rules
+
+A delivery never raises :class:`ProviderError` to its caller: the pipeline turns it into a
+failed attempt in the :class:`~runtime.events.DeliveryReport`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = [
+    "ConfigurationError",
+    "InvalidInputError",
+    "MissingCredentialsError",
+    "PhoneActionsError",
+    "PluginError",
+    "ProviderError",
+    "UnknownProviderError",
+    "UnknownTenantError",
+]
+
+
+class PhoneActionsError(Exception):
+    """Base class of every error raised by phone-actions on purpose."""
+
+
+class InvalidInputError(PhoneActionsError, ValueError):
+    """Input that cannot be accepted; ``field`` names where (dotted path), when known."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}" if field else message)
+
+    @classmethod
+    def from_validation_errors(
+        cls, errors: Sequence[Any], *, prefix: str = ""
+    ) -> InvalidInputError:
+        """Build one error from pydantic's ``ValidationError.errors()``, naming each field."""
+        parts = []
+        first_field = None
+        for err in errors:
+            loc = ".".join(str(p) for p in (prefix, *err.get("loc", ())) if p != "")
+            first_field = first_field or loc or None
+            parts.append(f"{loc or '(root)'}: {err.get('msg', 'invalid')}")
+        error = cls("; ".join(parts) or "invalid input")
+        error.field = first_field
+        return error
+
+
+class ConfigurationError(PhoneActionsError):
+    """The operator's settings or a tenant's configuration cannot be used as written."""
+
+
+class UnknownTenantError(ConfigurationError, LookupError):
+    """No tenant with the requested id is configured."""
+
+
+class UnknownProviderError(ConfigurationError, LookupError):
+    """No registered provider plugin has the requested name."""
+
+
+class MissingCredentialsError(ConfigurationError):
+    """A credential that the tenant configuration names is not available."""
+
+
+class PluginError(PhoneActionsError):
+    """A plugin could not be loaded, or implements a hook that does not exist."""
+
+
+class ProviderError(PhoneActionsError):
+    """A provider failed to deliver one message.
+
+    ``code`` is the provider's own error code when it gave one (``"21211"``), else one of the
+    runtime's (``"timeout"``, ``"connection_error"``, ``"configuration_error"``, ...).
+    ``retryable`` says whether the same message may succeed later or elsewhere.
+    ``handed_off`` says whether the message may already have reached the carrier: when true the
+    pipeline never falls back, so that no user receives two codes.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        retryable: bool,
+        handed_off: bool,
+        status: int | None = None,
+    ) -> None:
+        self.code = str(code)
+        self.message = message
+        self.retryable = retryable
+        self.handed_off = handed_off
+        self.status = status
+        super().__init__(f"[{self.code}] {message}")

@@ -1,0 +1,313 @@
+"""Event models: Auth0's two phone triggers, and the runtime's request and report.
+
+``SendPhoneMessageEvent`` (trigger ``send-phone-message`` v2) and ``CustomPhoneProviderEvent``
+(trigger ``custom-phone-provider`` v1) follow Auth0's event objects field for field, so events
+recorded there replay here. Unknown fields are kept (``extra="allow"``): a recorded event keeps
+everything it carried. ``PhoneMessageRequest`` is what callers hand the pipeline;
+``DeliveryReport`` is what they get back, always, whatever happened.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field
+
+from runtime.errors import InvalidInputError
+from runtime.phone_numbers import E164Number
+
+__all__ = [
+    "Attempt",
+    "Channel",
+    "ClientInfo",
+    "CustomPhoneProviderEvent",
+    "DeliveryReport",
+    "MessageOptions",
+    "Notification",
+    "PhoneMessageRequest",
+    "Purpose",
+    "RequestContext",
+    "SendPhoneMessageEvent",
+    "TenantInfo",
+    "TriggerEvent",
+    "parse_event",
+]
+
+Channel = Literal["sms", "voice"]
+Purpose = Literal["enrollment", "verification"]
+OTP_CODE_PATTERN = r"^[0-9A-Za-z]{4,12}$"
+
+
+class _Open(BaseModel):
+    """Auth0 sub-objects: documented fields typed, anything else kept as recorded."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class GeoIP(_Open):
+    cityName: str | None = None
+    continentCode: str | None = None
+    countryCode: str | None = None
+    countryCode3: str | None = None
+    countryName: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    subdivisionCode: str | None = None
+    subdivisionName: str | None = None
+    timeZone: str | None = None
+
+
+class RequestContext(_Open):
+    """``event.request``: where the login that asked for the code came from."""
+
+    ip: str | None = None
+    method: str | None = None
+    hostname: str | None = None
+    language: str | None = None
+    user_agent: str | None = None
+    geoip: GeoIP = Field(default_factory=GeoIP)
+
+
+class ClientInfo(_Open):
+    client_id: str | None = None
+    name: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class TenantInfo(_Open):
+    id: str = Field(min_length=1)
+    friendly_name: str | None = None
+
+
+class Transaction(_Open):
+    correlation_id: str | None = None
+
+
+class MessageOptions(_Open):
+    """``event.message_options`` of ``send-phone-message``."""
+
+    action: Literal["enrollment", "second-factor-authentication"]
+    code: str = Field(min_length=1, repr=False)
+    message_type: Channel
+    recipient: E164Number
+    text: str = Field(repr=False)
+
+
+class Notification(_Open):
+    """``event.notification`` of ``custom-phone-provider``."""
+
+    message_type: Literal[
+        "otp_verify", "otp_enroll", "blocked_account", "change_password", "password_breach"
+    ]
+    delivery_method: Literal["text", "voice"]
+    recipient: E164Number
+    from_: str | None = Field(default=None, alias="from")
+    code: str | None = Field(default=None, repr=False)
+    locale: str | None = None
+    as_text: str = Field(repr=False)
+    as_voice: str = Field(repr=False)
+
+
+class _TriggerEvent(_Open):
+    client: ClientInfo = Field(default_factory=ClientInfo)
+    custom_domain: dict[str, Any] | None = None
+    request: RequestContext = Field(default_factory=RequestContext)
+    secrets: dict[str, str] = Field(default_factory=dict, repr=False)
+    tenant: TenantInfo
+    transaction: Transaction | None = None
+    user: dict[str, Any] = Field(default_factory=dict)
+
+
+class SendPhoneMessageEvent(_TriggerEvent):
+    """Trigger ``send-phone-message`` v2 (AUTH0_REFERENCE.md §1.2)."""
+
+    trigger: Literal["send-phone-message"] = Field(default="send-phone-message", exclude=True)
+    message_options: MessageOptions
+
+    def to_custom_phone_provider(self) -> CustomPhoneProviderEvent:
+        """The same message as a ``custom-phone-provider`` event (§2.5 mapping)."""
+        mo = self.message_options
+        data = self.model_dump(mode="json", by_alias=True, exclude={"message_options"})
+        data["user"] = {k: v for k, v in self.user.items() if k != "identities"}
+        client = dict(data["client"])
+        client["metadata"] = client.pop("client_metadata", None) or client.get("metadata") or {}
+        data["client"] = client
+        data["notification"] = {
+            "message_type": _ACTION_TO_NOTIFICATION[mo.action],
+            "delivery_method": "text" if mo.message_type == "sms" else "voice",
+            "recipient": mo.recipient,
+            "code": mo.code,
+            "locale": self.request.language,
+            "as_text": mo.text,
+            "as_voice": mo.text,
+        }
+        return CustomPhoneProviderEvent.model_validate(data)
+
+
+class CustomPhoneProviderEvent(_TriggerEvent):
+    """Trigger ``custom-phone-provider`` v1 (AUTH0_REFERENCE.md §2.2)."""
+
+    trigger: Literal["custom-phone-provider"] = Field(
+        default="custom-phone-provider", exclude=True
+    )
+    notification: Notification
+    connection: dict[str, Any] | None = None
+    organization: dict[str, Any] | None = None
+
+    def to_send_phone_message(self) -> SendPhoneMessageEvent:
+        """The same message as a ``send-phone-message`` event, for OTP notifications only."""
+        n = self.notification
+        action = _NOTIFICATION_TO_ACTION.get(n.message_type)
+        if action is None:
+            raise InvalidInputError(
+                f"{n.message_type!r} has no send-phone-message equivalent "
+                "(only otp_enroll and otp_verify do)",
+                field="notification.message_type",
+            )
+        if not n.code:
+            raise InvalidInputError(
+                "send-phone-message needs the code", field="notification.code"
+            )
+        data = self.model_dump(
+            mode="json", by_alias=True, exclude={"notification", "connection", "organization"}
+        )
+        data["message_options"] = {
+            "action": action,
+            "code": n.code,
+            "message_type": "sms" if n.delivery_method == "text" else "voice",
+            "recipient": n.recipient,
+            "text": n.as_text if n.delivery_method == "text" else n.as_voice,
+        }
+        return SendPhoneMessageEvent.model_validate(data)
+
+
+TriggerEvent = SendPhoneMessageEvent | CustomPhoneProviderEvent
+
+_ACTION_TO_NOTIFICATION = {"enrollment": "otp_enroll", "second-factor-authentication": "otp_verify"}
+_NOTIFICATION_TO_ACTION = {v: k for k, v in _ACTION_TO_NOTIFICATION.items()}
+
+
+def parse_event(raw: str | bytes | dict[str, Any]) -> TriggerEvent:
+    """Parse the JSON of either trigger, recognised by ``message_options`` or ``notification``.
+
+    Raises :class:`InvalidInputError` naming the field (or the JSON line and column).
+    """
+    if isinstance(raw, str | bytes):
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise InvalidInputError(
+                f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+            ) from exc
+    else:
+        data = raw
+    if not isinstance(data, dict):
+        raise InvalidInputError("an event must be a JSON object")
+    model: type[TriggerEvent]
+    if "message_options" in data:
+        model = SendPhoneMessageEvent
+    elif "notification" in data:
+        model = CustomPhoneProviderEvent
+    else:
+        raise InvalidInputError(
+            "not a phone trigger event: expected 'message_options' (send-phone-message) "
+            "or 'notification' (custom-phone-provider)",
+            field="message_options",
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInputError.from_validation_errors(exc.errors()) from exc
+
+
+class PhoneMessageRequest(BaseModel):
+    """One code to deliver: what a caller (CLI, Verify API, library) hands the pipeline.
+
+    ``text`` is the rendered message when the caller already has it (a replayed event);
+    otherwise the pipeline renders the tenant's template. The code never appears in ``repr``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tenant: str = Field(min_length=1, max_length=64)
+    recipient: E164Number
+    code: str = Field(pattern=OTP_CODE_PATTERN, repr=False)
+    channel: Channel = "sms"
+    purpose: Purpose = "verification"
+    locale: str = Field(default="en", min_length=2, max_length=35)
+    text: str | None = Field(default=None, max_length=1600, repr=False)
+    user: dict[str, Any] = Field(default_factory=dict, repr=False)
+    client: ClientInfo = Field(default_factory=ClientInfo, repr=False)
+    request: RequestContext = Field(default_factory=RequestContext, repr=False)
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
+
+    @classmethod
+    def create(cls, **fields: Any) -> PhoneMessageRequest:
+        """Validate ``fields``; raise :class:`InvalidInputError` naming each bad field."""
+        try:
+            return cls.model_validate(fields)
+        except ValidationError as exc:
+            raise InvalidInputError.from_validation_errors(exc.errors()) from exc
+
+    @classmethod
+    def from_event(
+        cls, event: TriggerEvent, *, tenant: str | None = None, idempotency_key: str | None = None
+    ) -> PhoneMessageRequest:
+        """The request a recorded trigger event stands for (its text is kept as rendered)."""
+        if isinstance(event, CustomPhoneProviderEvent):
+            event = event.to_send_phone_message()
+        mo = event.message_options
+        return cls.create(
+            tenant=tenant or event.tenant.id,
+            recipient=mo.recipient,
+            code=mo.code,
+            channel=mo.message_type,
+            purpose="enrollment" if mo.action == "enrollment" else "verification",
+            locale=event.request.language or "en",
+            text=mo.text,
+            user=event.user,
+            client=event.client,
+            request=event.request,
+            idempotency_key=idempotency_key,
+        )
+
+
+class Attempt(BaseModel):
+    """One try at one provider. ``error`` never contains the code or a credential."""
+
+    provider: str
+    fallback: bool = False
+    outcome: Literal["delivered", "failed"]
+    latency_ms: float
+    message_id: str | None = None
+    error_code: str | None = None
+    error: str | None = None
+    retryable: bool | None = None
+    handed_off: bool = False
+
+
+class DeliveryReport(BaseModel):
+    """The answer to every request: delivered, rejected by policy, or failed to deliver."""
+
+    id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    tenant: str
+    recipient: str
+    channel: Channel
+    purpose: Purpose
+    status: Literal["delivered", "rejected", "failed"]
+    reason: str | None = None
+    detail: str | None = None
+    delivered_by: str | None = None
+    attempts: list[Attempt] = Field(default_factory=list)
+    idempotency_key: str | None = None
+    replayed: bool = False
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def path(self) -> list[str]:
+        """Providers tried, in order (``["twilio", "outbox"]`` after a fallback)."""
+        return [a.provider for a in self.attempts]

@@ -1,0 +1,128 @@
+"""The provider contract: what a delivery plugin implements, and the registry that holds them.
+
+A provider turns one rendered :class:`PhoneMessage` into a carrier hand-off. It declares its
+``name``, its ``channels``, a pydantic ``config_model`` (public settings) and a
+``credentials_model`` (secret, write-only), and implements ``async send``. It raises
+:class:`~runtime.errors.ProviderError` on failure; anything else it raises is treated by the
+pipeline as a failure that *may* have been handed off (so never as a reason to send twice).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from runtime.errors import ProviderError, UnknownProviderError
+from runtime.events import Channel, ClientInfo, Purpose, RequestContext
+
+__all__ = [
+    "PhoneMessage",
+    "Provider",
+    "ProviderError",
+    "ProviderRegistry",
+    "Receipt",
+]
+
+
+class PhoneMessage(BaseModel):
+    """One rendered message, as a provider sees it.
+
+    ``text`` is the SMS body; ``voice_text`` is what a voice call says (the code spelled digit
+    by digit). Both contain the code: never log them. ``timeout`` is the attempt's time budget
+    in seconds, which a provider passes to its HTTP client.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    tenant: str
+    recipient: str
+    channel: Channel
+    purpose: Purpose
+    locale: str
+    code: str = Field(repr=False)
+    text: str = Field(repr=False)
+    voice_text: str = Field(repr=False)
+    timeout: float
+    user: dict[str, Any] = Field(default_factory=dict, repr=False)
+    client: ClientInfo = Field(default_factory=ClientInfo, repr=False)
+    request: RequestContext = Field(default_factory=RequestContext, repr=False)
+
+
+class Receipt(BaseModel):
+    """A provider's acknowledgement: the message was handed off to the carrier."""
+
+    provider: str
+    message_id: str | None = None
+    status: str | None = None
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """What ``register_providers`` hands to ``register``."""
+
+    name: str
+    channels: frozenset[Channel]
+    config_model: type[BaseModel]
+    credentials_model: type[BaseModel]
+
+    async def send(
+        self, message: PhoneMessage, config: Any, credentials: Any
+    ) -> Receipt:
+        """Deliver ``message``; raise :class:`ProviderError` saying whether it was handed off."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release pooled connections; called once when the runtime shuts down."""
+        ...
+
+
+class ProviderRegistry:
+    """Providers by name, filled through the ``register_providers`` hook."""
+
+    def __init__(self) -> None:
+        self._providers: dict[str, Provider] = {}
+        self._owners: dict[str, str] = {}
+
+    def register(self, provider: Provider, *, owner: str = "?") -> None:
+        """Add ``provider``; a second provider with the same name is a plugin error."""
+        missing = [
+            attr
+            for attr in ("name", "channels", "config_model", "credentials_model", "send")
+            if not hasattr(provider, attr)
+        ]
+        if missing:
+            raise TypeError(f"provider {provider!r} lacks {', '.join(missing)}")
+        if provider.name in self._providers:
+            raise ValueError(
+                f"provider {provider.name!r} registered twice "
+                f"(by {self._owners[provider.name]} and by {owner})"
+            )
+        self._providers[provider.name] = provider
+        self._owners[provider.name] = owner
+
+    def get(self, name: str) -> Provider:
+        try:
+            return self._providers[name]
+        except KeyError:
+            known = ", ".join(sorted(self._providers)) or "none"
+            raise UnknownProviderError(
+                f"no provider named {name!r} (registered: {known})"
+            ) from None
+
+    def owner(self, name: str) -> str:
+        return self._owners[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._providers
+
+    def __iter__(self) -> Iterator[Provider]:
+        return iter(sorted(self._providers.values(), key=lambda p: p.name))
+
+    async def aclose(self) -> None:
+        for provider in self._providers.values():
+            close = getattr(provider, "aclose", None)
+            if close is not None:
+                await close()
