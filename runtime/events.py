@@ -150,9 +150,7 @@ class SendPhoneMessageEvent(_TriggerEvent):
 class CustomPhoneProviderEvent(_TriggerEvent):
     """Trigger ``custom-phone-provider`` v1 (AUTH0_REFERENCE.md §2.2)."""
 
-    trigger: Literal["custom-phone-provider"] = Field(
-        default="custom-phone-provider", exclude=True
-    )
+    trigger: Literal["custom-phone-provider"] = Field(default="custom-phone-provider", exclude=True)
     notification: Notification
     connection: dict[str, Any] | None = None
     organization: dict[str, Any] | None = None
@@ -168,9 +166,7 @@ class CustomPhoneProviderEvent(_TriggerEvent):
                 field="notification.message_type",
             )
         if not n.code:
-            raise InvalidInputError(
-                "send-phone-message needs the code", field="notification.code"
-            )
+            raise InvalidInputError("send-phone-message needs the code", field="notification.code")
         data = self.model_dump(
             mode="json", by_alias=True, exclude={"notification", "connection", "organization"}
         )

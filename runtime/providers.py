@@ -68,9 +68,7 @@ class Provider(Protocol):
     config_model: type[BaseModel]
     credentials_model: type[BaseModel]
 
-    async def send(
-        self, message: PhoneMessage, config: Any, credentials: Any
-    ) -> Receipt:
+    async def send(self, message: PhoneMessage, config: Any, credentials: Any) -> Receipt:
         """Deliver ``message``; raise :class:`ProviderError` saying whether it was handed off."""
         ...
 

@@ -1,0 +1,426 @@
+"""The delivery pipeline (DESIGN.md §1): validate, apply policy, render, route, send, fall back.
+
+:meth:`Pipeline.deliver` always returns a :class:`DeliveryReport` (delivered, rejected, failed)
+and never raises for a bad tenant, a failing provider or a broken plugin. The fallback rule is
+the product's promise: fall back to the default sender only when the primary failed *without*
+handing the message off, when the tenant's policy allows it, and when the default sender
+carries the channel; so no user ever receives two codes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from runtime import templates
+from runtime.errors import (
+    ConfigurationError,
+    MissingCredentialsError,
+    ProviderError,
+    UnknownProviderError,
+    UnknownTenantError,
+)
+from runtime.events import Attempt, DeliveryReport, PhoneMessageRequest
+from runtime.logs import JsonLinesLogSink, scrub
+from runtime.plugins import PhonePluginManager, collect_providers, get_plugin_manager
+from runtime.providers import PhoneMessage, Provider, ProviderRegistry
+from runtime.settings import Settings
+from runtime.store import IdempotencyStore, create_engine_for
+from runtime.store.idempotency import fingerprint
+from runtime.tenants import TenantConfig, TenantDirectory, TomlTenantDirectory
+
+__all__ = ["Pipeline"]
+
+log = logging.getLogger(__name__)
+_GRACE = 0.5  # seconds a provider gets past its budget before the pipeline abandons it
+
+
+class Pipeline:
+    """Delivers :class:`PhoneMessageRequest` objects. Build one with :meth:`from_settings`."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        tenants: TenantDirectory,
+        plugin_manager: PhonePluginManager,
+        providers: ProviderRegistry,
+        idempotency: IdempotencyStore | None = None,
+    ) -> None:
+        self.settings = settings
+        self.tenants = tenants
+        self.plugin_manager = plugin_manager
+        self.providers = providers
+        self._idempotency = idempotency
+        self._configs: dict[tuple[str, str], BaseModel] = {}
+        self._closers: list[Any] = []
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings | None = None,
+        *,
+        tenants: TenantDirectory | None = None,
+        plugins: Iterable[object] = (),
+        load_entrypoints: bool = True,
+    ) -> Pipeline:
+        """Wire a pipeline: plugins, providers, the JSON Lines log sink and the stores."""
+        settings = settings or Settings()
+        if tenants is None:
+            tenants = TomlTenantDirectory.from_file(settings.tenants_file)
+        pm = get_plugin_manager(
+            settings=settings, plugins=plugins, load_entrypoints=load_entrypoints
+        )
+        sink = JsonLinesLogSink(settings.resolved_log_file)
+        pm.register(sink, name="log-events")
+        providers = collect_providers(pm, settings)
+        if settings.default_sender not in providers:
+            raise ConfigurationError(
+                f"default sender {settings.default_sender!r} is not a registered provider"
+            )
+        pipeline = cls(settings=settings, tenants=tenants, plugin_manager=pm, providers=providers)
+        pipeline._closers.append(sink.close)
+        return pipeline
+
+    @property
+    def idempotency(self) -> IdempotencyStore:
+        if self._idempotency is None:
+            engine = create_engine_for(self.settings.resolved_database_url)
+            self._idempotency = IdempotencyStore(engine)
+            self._closers.append(engine.dispose)
+        return self._idempotency
+
+    async def __aenter__(self) -> Pipeline:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self.providers.aclose()
+        for close in self._closers:
+            close()
+        self._closers.clear()
+
+    # -- the path of one message ------------------------------------------------------------
+
+    async def deliver(self, request: PhoneMessageRequest) -> DeliveryReport:
+        """Deliver ``request`` once; with an idempotency key, at most once ever."""
+        key = request.idempotency_key
+        if key is None:
+            report = await self._deliver(request)
+        else:
+            digest = fingerprint(
+                request.recipient,
+                request.channel,
+                request.purpose,
+                request.code,
+                request.text or "",
+            )
+            claim = await asyncio.to_thread(self.idempotency.claim, request.tenant, key, digest)
+            if not claim.won:
+                return await self._earlier_report(request, claim.fingerprint, digest)
+            report = await self._deliver(request)
+            await asyncio.to_thread(
+                self.idempotency.complete, request.tenant, key, report.model_dump_json()
+            )
+        self._notify(request, report)
+        return report
+
+    async def _earlier_report(
+        self, request: PhoneMessageRequest, held: str, digest: str
+    ) -> DeliveryReport:
+        key = request.idempotency_key or ""
+        if held != digest:
+            return _rejected(
+                request,
+                "idempotency_key_reused",
+                f"idempotency key {key!r} was used for a different message",
+            )
+        deadline = time.monotonic() + self.settings.idempotency_wait
+        pause = 0.01
+        while True:
+            claim = await asyncio.to_thread(self.idempotency.get, request.tenant, key)
+            if claim is not None and claim.report is not None:
+                report = DeliveryReport.model_validate_json(claim.report)
+                return report.model_copy(update={"replayed": True})
+            if time.monotonic() >= deadline:
+                return _rejected(
+                    request,
+                    "idempotency_in_progress",
+                    f"a request with idempotency key {key!r} is still in progress "
+                    "(or was interrupted); it is never sent twice",
+                )
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.25)
+
+    async def _deliver(self, request: PhoneMessageRequest) -> DeliveryReport:
+        try:
+            tenant = self.tenants.get(request.tenant)
+        except UnknownTenantError as exc:
+            return _rejected(request, "unknown_tenant", str(exc))
+        if request.channel not in tenant.message_types:
+            enabled = ", ".join(sorted(tenant.message_types)) or "none"
+            return _rejected(
+                request,
+                "message_type_disabled",
+                f"message type {request.channel!r} is not enabled for tenant {tenant.id!r} "
+                f"(enabled: {enabled})",
+            )
+        try:
+            message = self._render(request, tenant)
+        except ConfigurationError as exc:
+            return _rejected(request, "template_error", f"tenant {tenant.id!r}: {exc}")
+        veto = self.plugin_manager.hook.before_send(message=message)
+        if veto is not None:
+            return _rejected(request, "vetoed", str(veto))
+
+        first = await self._attempt(tenant.provider, message, tenant, fallback=False)
+        attempts = [first]
+        if first.outcome == "delivered":
+            return _report(request, "delivered", attempts, delivered_by=first.provider)
+        reason, detail = self._fallback_refusal(first, tenant, message)
+        if reason is not None:
+            return _report(request, "failed", attempts, reason=reason, detail=detail)
+        second = await self._attempt(self.settings.default_sender, message, tenant, fallback=True)
+        attempts.append(second)
+        if second.outcome == "delivered":
+            return _report(request, "delivered", attempts, delivered_by=second.provider)
+        return _report(
+            request,
+            "failed",
+            attempts,
+            reason="fallback_failed",
+            detail=f"{first.provider}: {first.error}; then {second.provider}: {second.error}",
+        )
+
+    def _fallback_refusal(
+        self, failed: Attempt, tenant: TenantConfig, message: PhoneMessage
+    ) -> tuple[str | None, str | None]:
+        """Why the failed primary attempt must not fall back, or ``(None, None)`` if it may."""
+        default = self.settings.default_sender
+        failure = f"{failed.provider} failed: [{failed.error_code}] {failed.error}"
+        if failed.handed_off:
+            return (
+                "handed_off",
+                f"{failure}; the message may have reached the carrier, so "
+                "no fallback (the user must never receive two codes)",
+            )
+        if tenant.fallback == "never" or failed.provider == default:
+            return "provider_failed", failure
+        if tenant.fallback == "retryable" and not failed.retryable:
+            return (
+                "provider_failed",
+                f"{failure}; permanent error, and tenant "
+                f"{tenant.id!r} falls back only on retryable errors",
+            )
+        if message.channel not in self.providers.get(default).channels:
+            return (
+                "fallback_unavailable",
+                f"{failure}; the default sender {default!r} does not support {message.channel}",
+            )
+        return None, None
+
+    def _render(self, request: PhoneMessageRequest, tenant: TenantConfig) -> PhoneMessage:
+        render_args: dict[str, Any] = {
+            "purpose": request.purpose,
+            "code": request.code,
+            "locale": request.locale,
+            "tenant_id": tenant.id,
+            "tenant_name": tenant.display_name,
+        }
+        text = (
+            request.text
+            if request.text is not None
+            else templates.render(
+                tenant.templates.get(request.purpose), channel="sms", **render_args
+            )
+        )
+        if request.channel == "voice" and request.text is not None:
+            voice_text = request.text
+        else:
+            voice_text = templates.render(
+                tenant.voice_templates.get(request.purpose), channel="voice", **render_args
+            )
+        return PhoneMessage(
+            id=uuid.uuid4().hex,
+            tenant=tenant.id,
+            recipient=request.recipient,
+            channel=request.channel,
+            purpose=request.purpose,
+            locale=request.locale,
+            code=request.code,
+            text=text,
+            voice_text=voice_text,
+            timeout=self.settings.attempt_timeout,
+            user=request.user,
+            client=request.client,
+            request=request.request,
+        )
+
+    async def _attempt(
+        self, name: str, message: PhoneMessage, tenant: TenantConfig, *, fallback: bool
+    ) -> Attempt:
+        """One try at one provider, turned into an :class:`Attempt` whatever happens."""
+        started = time.perf_counter()
+        secrets = [message.code]
+        try:
+            provider = self.providers.get(name)
+            if message.channel not in provider.channels:
+                raise ProviderError(
+                    "channel_not_supported",
+                    f"{name} does not support {message.channel}",
+                    retryable=False,
+                    handed_off=False,
+                )
+            config, credentials = self._provider_inputs(provider, tenant, fallback, secrets)
+            receipt = await asyncio.wait_for(
+                provider.send(message, config, credentials), message.timeout + _GRACE
+            )
+        except ProviderError as exc:
+            return _failed(
+                name,
+                fallback,
+                started,
+                exc.code,
+                exc.message,
+                exc.retryable,
+                exc.handed_off,
+                secrets,
+            )
+        except ConfigurationError as exc:
+            return _failed(
+                name, fallback, started, "configuration_error", str(exc), False, False, secrets
+            )
+        except TimeoutError:
+            return _failed(
+                name,
+                fallback,
+                started,
+                "timeout",
+                f"no answer within the {message.timeout:g} s budget",
+                True,
+                True,
+                secrets,
+            )
+        except Exception as exc:  # a plugin bug: it may have sent, so never fall back
+            log.exception("provider %r raised %s", name, type(exc).__name__)
+            return _failed(
+                name,
+                fallback,
+                started,
+                "provider_crashed",
+                f"{type(exc).__name__}: {exc}",
+                False,
+                True,
+                secrets,
+            )
+        return Attempt(
+            provider=name,
+            fallback=fallback,
+            outcome="delivered",
+            latency_ms=(time.perf_counter() - started) * 1000,
+            message_id=receipt.message_id,
+        )
+
+    def _provider_inputs(
+        self, provider: Provider, tenant: TenantConfig, fallback: bool, secrets: list[str]
+    ) -> tuple[BaseModel, BaseModel]:
+        """The provider's validated settings and credentials for this tenant."""
+        own = provider.name == tenant.provider
+        cache_key = (tenant.id, provider.name)
+        config = self._configs.get(cache_key)
+        try:
+            if config is None:
+                config = provider.config_model.model_validate(
+                    tenant.provider_settings if own else {}
+                )
+                self._configs[cache_key] = config
+            raw_credentials = self.tenants.credentials(tenant) if own else {}
+            secrets.extend(raw_credentials.values())
+            credentials = provider.credentials_model.model_validate(raw_credentials)
+        except ValidationError as exc:
+            fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise ConfigurationError(
+                f"tenant {tenant.id!r}, provider {provider.name!r}: {fields}"
+            ) from exc
+        return config, credentials
+
+    def _notify(self, request: PhoneMessageRequest, report: DeliveryReport) -> None:
+        """Call each ``after_send`` observer; one failing observer never hides the others."""
+        for impl in self.plugin_manager.hook.after_send.get_hookimpls():
+            try:
+                impl.function(*({"request": request, "report": report}[a] for a in impl.argnames))
+            except Exception:
+                log.exception("after_send observer %s failed", impl.plugin_name)
+
+
+def _config_error_code(exc: ConfigurationError) -> str:
+    if isinstance(exc, UnknownProviderError):
+        return "unknown_provider"
+    if isinstance(exc, MissingCredentialsError):
+        return "missing_credentials"
+    return "configuration_error"
+
+
+def _failed(
+    provider: str,
+    fallback: bool,
+    started: float,
+    code: str,
+    error: str,
+    retryable: bool,
+    handed_off: bool,
+    secrets: list[str],
+) -> Attempt:
+    return Attempt(
+        provider=provider,
+        fallback=fallback,
+        outcome="failed",
+        latency_ms=(time.perf_counter() - started) * 1000,
+        error_code=code,
+        error=scrub(error, secrets),
+        retryable=retryable,
+        handed_off=handed_off,
+    )
+
+
+def _report(
+    request: PhoneMessageRequest,
+    status: str,
+    attempts: list[Attempt],
+    *,
+    delivered_by: str | None = None,
+    reason: str | None = None,
+    detail: str | None = None,
+) -> DeliveryReport:
+    return DeliveryReport.model_validate(
+        {
+            "tenant": request.tenant,
+            "recipient": request.recipient,
+            "channel": request.channel,
+            "purpose": request.purpose,
+            "status": status,
+            "reason": reason,
+            "detail": detail,
+            "delivered_by": delivered_by,
+            "attempts": attempts,
+            "idempotency_key": request.idempotency_key,
+        }
+    )
+
+
+def _rejected(request: PhoneMessageRequest, reason: str, detail: str) -> DeliveryReport:
+    return _report(request, "rejected", [], reason=reason, detail=detail)

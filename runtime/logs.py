@@ -1,0 +1,124 @@
+"""Log events with Auth0's codes, written as JSON Lines by an ``after_send`` observer.
+
+One event per attempt: ``gd_send_sms`` / ``gd_send_voice`` when it delivered,
+``gd_send_sms_failure`` / ``gd_send_voice_failure`` when it failed; a request rejected before
+any attempt gets one failure event carrying the reason. The OTP code never appears: message
+texts are not logged, and each line is scrubbed of the code as a last guard.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from runtime.events import Attempt, DeliveryReport, PhoneMessageRequest
+from runtime.hookspecs import hookimpl
+
+__all__ = ["CODE_MASK", "JsonLinesLogSink", "log_events", "scrub"]
+
+CODE_MASK = "******"
+_DESCRIPTIONS = {
+    "gd_send_sms": "MFA SMS Sent",
+    "gd_send_sms_failure": "Error Sending MFA SMS",
+    "gd_send_voice": "MFA voice call success",
+    "gd_send_voice_failure": "MFA voice call failed",
+}
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    """``text`` with every occurrence of each secret (the code, credentials) masked."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, CODE_MASK)
+    return text
+
+
+def _event_type(channel: str, ok: bool) -> str:
+    return f"gd_send_{channel}" + ("" if ok else "_failure")
+
+
+def _base(request: PhoneMessageRequest, report: DeliveryReport) -> dict[str, Any]:
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "tenant_name": report.tenant,
+        "client_id": request.client.client_id,
+        "client_name": request.client.name,
+        "ip": request.request.ip,
+        "user_agent": request.request.user_agent,
+        "user_id": request.user.get("user_id"),
+        "user_name": report.recipient,
+    }
+
+
+def _attempt_details(attempt: Attempt) -> dict[str, Any]:
+    details: dict[str, Any] = {
+        "provider": attempt.provider,
+        "fallback": attempt.fallback,
+        "latency_ms": round(attempt.latency_ms, 3),
+        "handed_off": attempt.handed_off,
+    }
+    if attempt.message_id:
+        details["message_id"] = attempt.message_id
+    if attempt.outcome == "failed":
+        details["provider_error"] = {"errorCode": attempt.error_code, "message": attempt.error}
+        details["retryable"] = attempt.retryable
+    return details
+
+
+def log_events(request: PhoneMessageRequest, report: DeliveryReport) -> list[dict[str, Any]]:
+    """The Auth0-shaped log events one report stands for."""
+    base = _base(request, report)
+    common = {
+        "delivery_id": report.id,
+        "status": report.status,
+        "path": report.path,
+        "authenticator": {"type": "phone", "phone_number": report.recipient},
+    }
+    events = []
+    for attempt in report.attempts:
+        kind = _event_type(report.channel, attempt.outcome == "delivered")
+        details = {**common, **_attempt_details(attempt)}
+        if attempt.outcome == "failed" and attempt is report.attempts[-1] and report.reason:
+            details["failure_details"] = {"errorCode": report.reason, "message": report.detail}
+        events.append(
+            {"type": kind, "description": _DESCRIPTIONS[kind], **base, "details": details}
+        )
+    if not report.attempts:
+        kind = _event_type(report.channel, False)
+        details = {
+            **common,
+            "failure_details": {"errorCode": report.reason, "message": report.detail},
+        }
+        events.append(
+            {"type": kind, "description": _DESCRIPTIONS[kind], **base, "details": details}
+        )
+    for event in events:
+        event["log_id"] = uuid.uuid4().hex
+    return events
+
+
+class JsonLinesLogSink:
+    """An ``after_send`` plugin appending each log event as one JSON line to ``path``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._file = path.open("a", encoding="utf-8", buffering=1)
+
+    @hookimpl
+    def after_send(self, request: PhoneMessageRequest, report: DeliveryReport) -> None:
+        lines = [
+            scrub(json.dumps(event, separators=(",", ":"), default=str), [request.code])
+            for event in log_events(request, report)
+        ]
+        with self._lock:
+            self._file.write("\n".join(lines) + "\n")
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()

@@ -1,0 +1,115 @@
+"""The plugin manager: built-in plugins, third-party plugins from entry points, and checks.
+
+There is no module-level manager: :func:`get_plugin_manager` builds a fresh one, so tests and
+embedding applications never share hook state.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Iterable
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+import pluggy
+
+from runtime import hookspecs
+from runtime.errors import PluginError
+from runtime.providers import Provider, ProviderRegistry
+from runtime.settings import Settings
+
+__all__ = [
+    "DEFAULT_PLUGINS",
+    "ENTRY_POINT_GROUP",
+    "PhonePluginManager",
+    "collect_providers",
+    "get_plugin_manager",
+]
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = hookspecs.PROJECT_NAME
+DEFAULT_PLUGINS: tuple[str, ...] = ("plugins.outbox", "plugins.twilio")
+
+
+class PhonePluginManager(pluggy.PluginManager):
+    """A pluggy manager that remembers which third-party plugins failed to load, and why."""
+
+    def __init__(self) -> None:
+        super().__init__(hookspecs.PROJECT_NAME)
+        self.add_hookspecs(hookspecs)
+        self.load_errors: dict[str, str] = {}
+
+    def load_entrypoint_plugins(
+        self, *, strict: bool = False, eps: Iterable[EntryPoint] | None = None
+    ) -> None:
+        """Register each ``phone_actions`` entry point; a broken one is reported and skipped.
+
+        ``strict`` turns a broken plugin into a :class:`PluginError`.
+        """
+        found = entry_points(group=ENTRY_POINT_GROUP) if eps is None else eps
+        for ep in found:
+            if self.get_plugin(ep.name) is not None or self.is_blocked(ep.name):
+                continue
+            try:
+                plugin = ep.load()
+                self.register(plugin, name=ep.name)
+                self.check_pending()
+            except Exception as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+                if strict:
+                    raise PluginError(f"plugin {ep.name!r} ({ep.value}) failed: {reason}") from exc
+                plugin_obj = self.get_plugin(ep.name)
+                if plugin_obj is not None:
+                    self.unregister(plugin_obj)
+                self.load_errors[ep.name] = reason
+                log.warning("skipped plugin %r (%s): %s", ep.name, ep.value, reason)
+
+    def check_pending(self) -> None:
+        """Fail loudly when a plugin implements a hook that does not exist (a misspelt name)."""
+        try:
+            super().check_pending()
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(str(exc)) from exc
+
+
+def get_plugin_manager(
+    *,
+    settings: Settings | None = None,
+    plugins: Iterable[object] = (),
+    load_entrypoints: bool = True,
+    strict: bool | None = None,
+) -> PhonePluginManager:
+    """A fresh manager with the built-ins, ``plugins`` and (unless disabled) installed plugins.
+
+    ``strict`` defaults to ``settings.strict_plugins`` (``PHONE_ACTIONS_STRICT_PLUGINS``).
+    ``configure`` is called historically with ``settings`` when they are given.
+    """
+    pm = PhonePluginManager()
+    for module_name in DEFAULT_PLUGINS:
+        pm.register(importlib.import_module(module_name), name=module_name)
+    for plugin in plugins:
+        pm.register(plugin)
+    pm.check_pending()
+    if load_entrypoints:
+        if strict is None:
+            strict = settings.strict_plugins if settings is not None else False
+        pm.load_entrypoint_plugins(strict=strict)
+    if settings is not None:
+        pm.hook.configure.call_historic(kwargs={"settings": settings})
+    return pm
+
+
+def collect_providers(pm: pluggy.PluginManager, settings: Settings) -> ProviderRegistry:
+    """Call every ``register_providers`` implementation, recording which plugin owns each."""
+    registry = ProviderRegistry()
+    for impl in pm.hook.register_providers.get_hookimpls():
+        owner = pm.get_name(impl.plugin) or repr(impl.plugin)
+
+        def register(provider: Provider, _owner: str = owner) -> None:
+            registry.register(provider, owner=_owner)
+
+        arguments: dict[str, Any] = {"register": register, "settings": settings}
+        impl.function(*(arguments[name] for name in impl.argnames))
+    return registry

@@ -1,0 +1,87 @@
+"""Idempotency records: the same key never sends twice, on any node, and returns the first report.
+
+A request with a key first *claims* it with an INSERT on a unique (tenant, key); the database
+decides the race, so two nodes sharing PostgreSQL cannot both win. The winner sends and then
+stores its report; a loser reads the stored report (or waits for it). A claim left pending by a
+crash stays pending: the code may have gone out, so it is never sent again under that key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Column, DateTime, Engine, String, Table, Text, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from runtime.store.db import metadata
+
+__all__ = ["Claim", "IdempotencyStore", "fingerprint"]
+
+idempotency_records = Table(
+    "idempotency_records",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("report", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("completed_at", DateTime(timezone=True), nullable=True),
+)
+
+
+def fingerprint(*parts: str) -> str:
+    """A digest of what the request asks for, so a key reused for another message is caught."""
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The outcome of claiming a key: ``won`` (send now) or the record another request holds."""
+
+    won: bool
+    fingerprint: str
+    report: str | None = None
+
+
+class IdempotencyStore:
+    """Claims and completes idempotency keys. Blocking calls: run them in a thread."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def claim(self, tenant: str, key: str, digest: str) -> Claim:
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(
+                    insert(idempotency_records).values(
+                        tenant=tenant,
+                        key=key,
+                        fingerprint=digest,
+                        created_at=datetime.now(UTC),
+                    )
+                )
+            return Claim(won=True, fingerprint=digest)
+        except IntegrityError:
+            existing = self.get(tenant, key)
+            if existing is None:  # removed between our insert and read: try once more
+                return self.claim(tenant, key, digest)
+            return existing
+
+    def get(self, tenant: str, key: str) -> Claim | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                select(idempotency_records.c.fingerprint, idempotency_records.c.report).where(
+                    idempotency_records.c.tenant == tenant, idempotency_records.c.key == key
+                )
+            ).first()
+        return None if row is None else Claim(won=False, fingerprint=row[0], report=row[1])
+
+    def complete(self, tenant: str, key: str, report_json: str) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                update(idempotency_records)
+                .where(idempotency_records.c.tenant == tenant, idempotency_records.c.key == key)
+                .values(report=report_json, completed_at=datetime.now(UTC))
+            )

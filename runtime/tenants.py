@@ -1,0 +1,153 @@
+"""Tenant configuration behind one small interface, :class:`TenantDirectory`.
+
+For now tenants live in a TOML file (``PHONE_ACTIONS_TENANTS_FILE``); credentials are never in
+that file, only the names of the environment variables that hold them. A later store (database
+behind the Management API) implements the same two methods.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from runtime.errors import ConfigurationError, MissingCredentialsError, UnknownTenantError
+from runtime.events import Channel, Purpose
+
+__all__ = ["FallbackPolicy", "TenantConfig", "TenantDirectory", "TomlTenantDirectory"]
+
+FallbackPolicy = Literal["never", "retryable", "always"]
+TENANT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class TenantConfig(BaseModel):
+    """One tenant's delivery policy.
+
+    ``fallback`` says when a failed provider falls back to the default sender: ``never``;
+    ``retryable`` (default) only for errors the provider calls retryable; ``always`` for any
+    error. Whatever it says, a message that may have been handed off never falls back.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=TENANT_ID_PATTERN)
+    friendly_name: str | None = None
+    message_types: frozenset[Channel] = frozenset({"sms"})
+    provider: str = "outbox"
+    provider_settings: dict[str, Any] = Field(default_factory=dict)
+    credentials_env: dict[str, str] = Field(default_factory=dict)
+    fallback: FallbackPolicy = "retryable"
+    templates: dict[Purpose, str] = Field(default_factory=dict)
+    voice_templates: dict[Purpose, str] = Field(default_factory=dict)
+
+    @field_validator("credentials_env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for field, var in value.items():
+            if not var or not var.replace("_", "").isalnum():
+                raise ValueError(f"{field}: {var!r} is not an environment variable name")
+        return value
+
+    @property
+    def display_name(self) -> str:
+        return self.friendly_name or self.id
+
+
+class TenantDirectory(Protocol):
+    """Where the pipeline finds tenants and their credentials."""
+
+    def get(self, tenant_id: str) -> TenantConfig:
+        """The tenant's configuration; raise :class:`UnknownTenantError` when absent."""
+        ...
+
+    def credentials(self, tenant: TenantConfig) -> dict[str, str]:
+        """The tenant's provider credentials, resolved; raise :class:`MissingCredentialsError`."""
+        ...
+
+    def ids(self) -> list[str]:
+        """Every configured tenant id, sorted."""
+        ...
+
+
+class TomlTenantDirectory:
+    """Tenants from a TOML file with one ``[tenants.ID]`` table each; see docs/configuration.md."""
+
+    def __init__(
+        self,
+        tenants: Mapping[str, TenantConfig],
+        *,
+        source: str = "<memory>",
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self._tenants = dict(tenants)
+        self._source = source
+        self._environ = os.environ if environ is None else environ
+
+    @classmethod
+    def from_file(
+        cls, path: Path, *, environ: Mapping[str, str] | None = None
+    ) -> TomlTenantDirectory:
+        """Load and validate ``path``; errors name the file, the line or the tenant and field."""
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raise ConfigurationError(
+                f"tenants file {str(path)!r} not found (set PHONE_ACTIONS_TENANTS_FILE)"
+            ) from None
+        try:
+            data = tomllib.loads(raw.decode("utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigurationError(f"{path}: {exc}") from exc
+        return cls.from_mapping(data, source=str(path), environ=environ)
+
+    @classmethod
+    def from_mapping(
+        cls,
+        data: Mapping[str, Any],
+        *,
+        source: str = "<memory>",
+        environ: Mapping[str, str] | None = None,
+    ) -> TomlTenantDirectory:
+        tables = data.get("tenants", {})
+        if not isinstance(tables, dict):
+            raise ConfigurationError(f"{source}: 'tenants' must be a table of tenant tables")
+        tenants = {}
+        for tenant_id, table in tables.items():
+            if not isinstance(table, dict):
+                raise ConfigurationError(f"{source}: tenants.{tenant_id} must be a table")
+            try:
+                tenants[tenant_id] = TenantConfig.model_validate({"id": tenant_id, **table})
+            except ValidationError as exc:
+                details = "; ".join(
+                    f"tenants.{tenant_id}.{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                    for e in exc.errors()
+                )
+                raise ConfigurationError(f"{source}: {details}") from exc
+        return cls(tenants, source=source, environ=environ)
+
+    def get(self, tenant_id: str) -> TenantConfig:
+        try:
+            return self._tenants[tenant_id]
+        except KeyError:
+            raise UnknownTenantError(f"no tenant {tenant_id!r} in {self._source}") from None
+
+    def credentials(self, tenant: TenantConfig) -> dict[str, str]:
+        resolved, missing = {}, []
+        for field, var in tenant.credentials_env.items():
+            value = self._environ.get(var)
+            if value:
+                resolved[field] = value
+            else:
+                missing.append(f"{field} (environment variable {var})")
+        if missing:
+            raise MissingCredentialsError(
+                f"tenant {tenant.id!r}: credentials not set: {', '.join(missing)}"
+            )
+        return resolved
+
+    def ids(self) -> list[str]:
+        return sorted(self._tenants)
