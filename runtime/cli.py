@@ -1,0 +1,230 @@
+"""The ``phone-actions`` command line (Typer + Rich). Every command is in docs/cli.md.
+
+Exit codes: 0 success (every message delivered), 1 a message was not delivered, 2 bad input
+or configuration. Bad input never shows a traceback: it prints what is wrong and where.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from runtime.console import error_console, plugins_table, report_table, reports_table
+from runtime.delivery import Pipeline
+from runtime.errors import PhoneActionsError
+from runtime.events import (
+    CustomPhoneProviderEvent,
+    DeliveryReport,
+    PhoneMessageRequest,
+    SendPhoneMessageEvent,
+    parse_event,
+)
+from runtime.plugins import collect_providers, get_plugin_manager
+from runtime.settings import Settings
+
+app = typer.Typer(
+    help="Deliver one-time codes by SMS and voice: providers, fallback, records.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+T = TypeVar("T")
+EXIT_NOT_DELIVERED = 1
+EXIT_BAD_INPUT = 2
+
+SCHEMAS: dict[str, Any] = {
+    "send-phone-message": SendPhoneMessageEvent,
+    "custom-phone-provider": CustomPhoneProviderEvent,
+    "request": PhoneMessageRequest,
+    "report": DeliveryReport,
+}
+
+
+class ChannelOption(StrEnum):
+    sms = "sms"
+    voice = "voice"
+
+
+class PurposeOption(StrEnum):
+    verification = "verification"
+    enrollment = "enrollment"
+
+
+def _fail(message: str) -> typer.Exit:
+    error_console().print(f"[red]error:[/red] {escape(message)}")
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
+def _run(make: Callable[[Pipeline], Awaitable[T]]) -> T:
+    """Build the pipeline from settings, run ``make`` with it, close it; bad input exits 2."""
+
+    async def main() -> T:
+        async with Pipeline.from_settings(Settings()) as pipeline:
+            return await make(pipeline)
+
+    try:
+        return asyncio.run(main())
+    except PhoneActionsError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, separators=(",", ":"), default=str))
+
+
+@app.command()
+def send(
+    tenant: Annotated[str, typer.Option(help="Tenant id from the tenants file.")],
+    to: Annotated[str, typer.Option(help="Recipient, international format (+14155552671).")],
+    code: Annotated[str, typer.Option(help="The one-time code (4 to 12 letters or digits).")],
+    channel: Annotated[ChannelOption, typer.Option(help="sms or voice.")] = ChannelOption.sms,
+    purpose: Annotated[PurposeOption, typer.Option()] = PurposeOption.verification,
+    locale: Annotated[str, typer.Option(help="Language of the message (en, fr, pt-BR).")] = "en",
+    idempotency_key: Annotated[
+        str | None, typer.Option(help="The same key never sends twice; returns the first report.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Send one code through the pipeline and print its report."""
+    try:
+        request = PhoneMessageRequest.create(
+            tenant=tenant,
+            recipient=to,
+            code=code,
+            channel=channel.value,
+            purpose=purpose.value,
+            locale=locale,
+            idempotency_key=idempotency_key,
+        )
+    except PhoneActionsError as exc:
+        raise _fail(str(exc)) from None
+    report = _run(lambda pipeline: pipeline.deliver(request))
+    if as_json:
+        _print_json(report.model_dump(mode="json"))
+    else:
+        Console().print(report_table(report))
+    if report.status != "delivered":
+        raise typer.Exit(EXIT_NOT_DELIVERED)
+
+
+@app.command()
+def replay(
+    events: Annotated[list[Path], typer.Argument(help="Event files (either trigger's JSON).")],
+    tenant: Annotated[
+        str | None, typer.Option(help="Deliver as this tenant instead of the event's tenant.id.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Feed recorded events through the pipeline, one report each."""
+    parsed: list[tuple[str, PhoneMessageRequest | str]] = []
+    for path in events:
+        try:
+            event = parse_event(path.read_bytes())
+            parsed.append((path.name, PhoneMessageRequest.from_event(event, tenant=tenant)))
+        except OSError as exc:
+            parsed.append((path.name, f"cannot read: {exc.strerror}"))
+        except PhoneActionsError as exc:
+            parsed.append((path.name, str(exc)))
+
+    async def deliver_all(pipeline: Pipeline) -> list[tuple[str, DeliveryReport | str]]:
+        results: list[tuple[str, DeliveryReport | str]] = []
+        for name, item in parsed:
+            results.append((name, item if isinstance(item, str) else await pipeline.deliver(item)))
+        return results
+
+    results = _run(deliver_all)
+    if as_json:
+        for name, outcome in results:
+            if isinstance(outcome, str):
+                _print_json({"event": name, "error": outcome})
+            else:
+                _print_json({"event": name, "report": outcome.model_dump(mode="json")})
+    else:
+        Console().print(reports_table(results))
+    if any(isinstance(o, str) or o.status != "delivered" for _, o in results):
+        raise typer.Exit(EXIT_NOT_DELIVERED)
+
+
+@app.command()
+def schema(
+    name: Annotated[
+        str | None, typer.Argument(help=f"One of: {', '.join(SCHEMAS)}. Default: all.")
+    ] = None,
+) -> None:
+    """Print the JSON Schema of each event (or of the one named)."""
+    if name is not None and name not in SCHEMAS:
+        raise _fail(f"unknown schema {name!r}; choose one of: {', '.join(SCHEMAS)}")
+    chosen = {name: SCHEMAS[name]} if name else SCHEMAS
+    documents = {key: model.model_json_schema(by_alias=True) for key, model in chosen.items()}
+    typer.echo(json.dumps(documents[name] if name else documents, indent=2))
+
+
+@app.command()
+def plugins(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List plugins, the hooks each implements and the providers each registers."""
+    settings = Settings()
+    try:
+        pm = get_plugin_manager(settings=settings)
+        registry = collect_providers(pm, settings)
+    except PhoneActionsError as exc:
+        raise _fail(str(exc)) from None
+    rows: list[dict[str, Any]] = []
+    for name, plugin in sorted(pm.list_name_plugin(), key=lambda item: item[0]):
+        hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
+        providers = sorted(p.name for p in registry if registry.owner(p.name) == name)
+        rows.append({"name": name, "hooks": hooks, "providers": providers, "error": None})
+    for name, error in sorted(pm.load_errors.items()):
+        rows.append({"name": name, "hooks": [], "providers": [], "error": f"skipped: {error}"})
+    if as_json:
+        _print_json(rows)
+    else:
+        Console().print(plugins_table(rows))
+
+
+@app.command()
+def outbox(
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's messages.")] = None,
+    last: Annotated[int | None, typer.Option(min=1, help="Only the newest N messages.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """List the messages the outbox default sender holds (they contain the codes)."""
+    from plugins.outbox import OutboxProvider
+
+    settings = Settings()
+    messages = OutboxProvider(settings.data_dir / "outbox.sqlite3").messages(tenant, last)
+    if as_json:
+        for m in messages:
+            _print_json(
+                {
+                    "id": m.id,
+                    "tenant": m.tenant,
+                    "recipient": m.recipient,
+                    "channel": m.channel,
+                    "text": m.text,
+                    "created_at": m.created_at,
+                }
+            )
+        return
+    table = Table(title=f"outbox ({settings.data_dir / 'outbox.sqlite3'})", title_justify="left")
+    for column in ("time", "tenant", "recipient", "channel", "text"):
+        table.add_column(column)
+    for m in messages:
+        table.add_row(
+            m.created_at.isoformat(timespec="seconds"), m.tenant, m.recipient, m.channel, m.text
+        )
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    app()
