@@ -289,43 +289,17 @@ class Pipeline:
             receipt = await asyncio.wait_for(
                 provider.send(message, config, credentials), message.timeout + _GRACE
             )
-        except ProviderError as exc:
-            return _failed(
-                name,
-                fallback,
-                started,
-                exc.code,
-                exc.message,
-                exc.retryable,
-                exc.handed_off,
-                secrets,
-            )
-        except ConfigurationError as exc:
-            return _failed(
-                name, fallback, started, "configuration_error", str(exc), False, False, secrets
-            )
-        except TimeoutError:
-            return _failed(
-                name,
-                fallback,
-                started,
-                "timeout",
-                f"no answer within the {message.timeout:g} s budget",
-                True,
-                True,
-                secrets,
-            )
-        except Exception as exc:  # a plugin bug: it may have sent, so never fall back
-            log.exception("provider %r raised %s", name, type(exc).__name__)
-            return _failed(
-                name,
-                fallback,
-                started,
-                "provider_crashed",
-                f"{type(exc).__name__}: {exc}",
-                False,
-                True,
-                secrets,
+        except Exception as exc:
+            error = _as_provider_error(exc, name, message.timeout)
+            return Attempt(
+                provider=name,
+                fallback=fallback,
+                outcome="failed",
+                latency_ms=(time.perf_counter() - started) * 1000,
+                error_code=error.code,
+                error=scrub(error.message, secrets),
+                retryable=error.retryable,
+                handed_off=error.handed_off,
             )
         return Attempt(
             provider=name,
@@ -367,33 +341,28 @@ class Pipeline:
                 log.exception("after_send observer %s failed", impl.plugin_name)
 
 
-def _config_error_code(exc: ConfigurationError) -> str:
-    if isinstance(exc, UnknownProviderError):
-        return "unknown_provider"
-    if isinstance(exc, MissingCredentialsError):
-        return "missing_credentials"
-    return "configuration_error"
+def _as_provider_error(exc: Exception, provider: str, budget: float) -> ProviderError:
+    """Any failure of an attempt as a :class:`ProviderError`, which drives the fallback rules.
 
-
-def _failed(
-    provider: str,
-    fallback: bool,
-    started: float,
-    code: str,
-    error: str,
-    retryable: bool,
-    handed_off: bool,
-    secrets: list[str],
-) -> Attempt:
-    return Attempt(
-        provider=provider,
-        fallback=fallback,
-        outcome="failed",
-        latency_ms=(time.perf_counter() - started) * 1000,
-        error_code=code,
-        error=scrub(error, secrets),
-        retryable=retryable,
-        handed_off=handed_off,
+    A configuration problem was found before sending (not handed off). A blown time budget or
+    an unexpected exception (a plugin bug) may have happened after the hand-off, so both count
+    as handed off: the pipeline then never falls back and never sends a second code.
+    """
+    if isinstance(exc, ProviderError):
+        return exc
+    if isinstance(exc, ConfigurationError):
+        code = {
+            UnknownProviderError: "unknown_provider",
+            MissingCredentialsError: "missing_credentials",
+        }.get(type(exc), "configuration_error")
+        return ProviderError(code, str(exc), retryable=False, handed_off=False)
+    if isinstance(exc, TimeoutError):
+        return ProviderError(
+            "timeout", f"no answer within the {budget:g} s budget", retryable=True, handed_off=True
+        )
+    log.error("provider %r raised %s", provider, type(exc).__name__, exc_info=exc)
+    return ProviderError(
+        "provider_crashed", f"{type(exc).__name__}: {exc}", retryable=False, handed_off=True
     )
 
 

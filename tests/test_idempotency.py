@@ -1,0 +1,139 @@
+"""The same idempotency key never sends twice, on any node, and returns the first report."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+from typing import Any
+
+from runtime.delivery import Pipeline
+from runtime.store import IdempotencyStore, create_engine_for
+from runtime.store.idempotency import fingerprint
+from runtime.tenants import TomlTenantDirectory
+from tests.conftest import PipelineFactory, make_settings
+from tests.fake_providers import ProvidersPlugin, ScriptedProvider
+from tests.test_delivery import request, tenant
+
+
+async def test_repeated_key_returns_the_first_report_without_sending(
+    make_pipeline: PipelineFactory,
+) -> None:
+    primary = ScriptedProvider("primary")
+    pipeline = make_pipeline(tenant(), plugins=(ProvidersPlugin(primary),))
+    first = await pipeline.deliver(request(idempotency_key="login-42"))
+    again = await pipeline.deliver(request(idempotency_key="login-42"))
+
+    assert len(primary.sent) == 1
+    assert again.id == first.id
+    assert again.attempts == first.attempts
+    assert (first.replayed, again.replayed) == (False, True)
+
+
+async def test_key_reused_for_another_message_is_rejected(make_pipeline: PipelineFactory) -> None:
+    primary = ScriptedProvider("primary")
+    pipeline = make_pipeline(tenant(), plugins=(ProvidersPlugin(primary),))
+    await pipeline.deliver(request(idempotency_key="k"))
+    other = await pipeline.deliver(request(idempotency_key="k", code="654321"))
+    assert (other.status, other.reason) == ("rejected", "idempotency_key_reused")
+    assert len(primary.sent) == 1
+
+
+async def test_keys_are_per_tenant(make_pipeline: PipelineFactory) -> None:
+    primary = ScriptedProvider("primary")
+    tenants = {**tenant(), "globex": {"provider": "primary"}}
+    pipeline = make_pipeline(tenants, plugins=(ProvidersPlugin(primary),))
+    await pipeline.deliver(request(idempotency_key="k"))
+    await pipeline.deliver(request(tenant="globex", idempotency_key="k"))
+    assert [m.tenant for m in primary.sent] == ["acme", "globex"]
+
+
+async def test_concurrent_requests_with_one_key_send_once(make_pipeline: PipelineFactory) -> None:
+    release, started = asyncio.Event(), asyncio.Event()
+
+    def hold(_message: Any) -> Any:
+        started.set()
+        return release.wait()
+
+    primary = ScriptedProvider("primary", hold)
+    pipeline = make_pipeline(tenant(), plugins=(ProvidersPlugin(primary),))
+    tasks = [
+        asyncio.create_task(pipeline.deliver(request(idempotency_key="burst"))) for _ in range(5)
+    ]
+    await started.wait()  # the winner is inside the provider; the others wait for its report
+    release.set()
+    reports = await asyncio.gather(*tasks)
+
+    assert len(primary.sent) == 1
+    assert {r.id for r in reports} == {reports[0].id}
+    assert sorted(r.replayed for r in reports) == [False, True, True, True, True]
+
+
+async def test_a_pending_key_is_never_sent_again(make_pipeline: PipelineFactory) -> None:
+    """A claim left by a crashed node may have sent: later requests are refused, not resent."""
+    primary = ScriptedProvider("primary")
+    pipeline = make_pipeline(tenant(), plugins=(ProvidersPlugin(primary),), idempotency_wait=0.05)
+    store = pipeline.idempotency
+    r = request(idempotency_key="crashed")
+    store.claim("acme", "crashed", fingerprint(r.recipient, r.channel, r.purpose, r.code, ""))
+    report = await pipeline.deliver(r)
+    assert (report.status, report.reason) == ("rejected", "idempotency_in_progress")
+    assert primary.sent == []
+
+
+async def _two_nodes_one_key(tmp_path: Path, database_url: str) -> tuple[list[Any], int]:
+    """Two pipelines (nodes) sharing one database race on the same key."""
+    release, started = asyncio.Event(), asyncio.Event()
+    sent: list[Any] = []
+
+    def hold(message: Any) -> Any:
+        sent.append(message)
+        started.set()
+        return release.wait()
+
+    nodes = []
+    for node in ("a", "b"):
+        settings = make_settings(tmp_path / node, database_url=database_url)
+        nodes.append(
+            Pipeline.from_settings(
+                settings,
+                tenants=TomlTenantDirectory.from_mapping({"tenants": tenant()}),
+                plugins=(ProvidersPlugin(ScriptedProvider("primary", hold)),),
+                load_entrypoints=False,
+            )
+        )
+    key = f"two-nodes-{uuid.uuid4().hex}"
+    try:
+        tasks = [asyncio.create_task(n.deliver(request(idempotency_key=key))) for n in nodes]
+        await started.wait()
+        release.set()
+        reports = await asyncio.gather(*tasks)
+    finally:
+        for n in nodes:
+            await n.aclose()
+    return reports, len(sent)
+
+
+async def test_two_nodes_sharing_sqlite_send_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
+    reports, sends = await _two_nodes_one_key(tmp_path, url)
+    assert sends == 1
+    assert reports[0].id == reports[1].id
+
+
+async def test_two_nodes_sharing_postgresql_send_once(tmp_path: Path, postgres_url: str) -> None:
+    reports, sends = await _two_nodes_one_key(tmp_path, postgres_url)
+    assert sends == 1
+    assert reports[0].id == reports[1].id
+    assert sorted(r.replayed for r in reports) == [False, True]
+
+
+def test_store_round_trip_on_postgresql(postgres_url: str) -> None:
+    store = IdempotencyStore(create_engine_for(postgres_url))
+    key = uuid.uuid4().hex
+    assert store.claim("acme", key, "digest").won
+    assert not store.claim("acme", key, "digest").won
+    store.complete("acme", key, '{"status": "delivered"}')
+    claim = store.get("acme", key)
+    assert claim is not None
+    assert claim.report == '{"status": "delivered"}'
