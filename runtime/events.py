@@ -140,7 +140,7 @@ class SendPhoneMessageEvent(_TriggerEvent):
             "delivery_method": "text" if mo.message_type == "sms" else "voice",
             "recipient": mo.recipient,
             "code": mo.code,
-            "locale": self.request.language,
+            "locale": (mo.model_extra or {}).get("language") or self.request.language,
             "as_text": mo.text,
             "as_voice": mo.text,
         }
@@ -198,6 +198,10 @@ def parse_event(raw: str | bytes | dict[str, Any]) -> TriggerEvent:
             raise InvalidInputError(
                 f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
             ) from exc
+        except UnicodeDecodeError as exc:
+            raise InvalidInputError(f"not UTF-8 text (byte {exc.start})") from exc
+        except RecursionError:
+            raise InvalidInputError("JSON nested too deeply") from None
     else:
         data = raw
     if not isinstance(data, dict):
@@ -216,7 +220,8 @@ def parse_event(raw: str | bytes | dict[str, Any]) -> TriggerEvent:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise InvalidInputError.from_validation_errors(exc.errors()) from exc
+        # from None: pydantic's error text shows input values, which contain the code
+        raise InvalidInputError.from_validation_errors(exc.errors()) from None
 
 
 class PhoneMessageRequest(BaseModel):
@@ -246,15 +251,20 @@ class PhoneMessageRequest(BaseModel):
         try:
             return cls.model_validate(fields)
         except ValidationError as exc:
-            raise InvalidInputError.from_validation_errors(exc.errors()) from exc
+            # from None: pydantic's error text shows input values, which contain the code
+            raise InvalidInputError.from_validation_errors(exc.errors()) from None
 
     @classmethod
     def from_event(
         cls, event: TriggerEvent, *, tenant: str | None = None, idempotency_key: str | None = None
     ) -> PhoneMessageRequest:
         """The request a recorded trigger event stands for (its text is kept as rendered)."""
+        locale = event.request.language
         if isinstance(event, CustomPhoneProviderEvent):
+            locale = event.notification.locale or locale
             event = event.to_send_phone_message()
+        else:
+            locale = (event.message_options.model_extra or {}).get("language") or locale
         mo = event.message_options
         return cls.create(
             tenant=tenant or event.tenant.id,
@@ -262,7 +272,7 @@ class PhoneMessageRequest(BaseModel):
             code=mo.code,
             channel=mo.message_type,
             purpose="enrollment" if mo.action == "enrollment" else "verification",
-            locale=event.request.language or "en",
+            locale=locale or "en",
             text=mo.text,
             user=event.user,
             client=event.client,

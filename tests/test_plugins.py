@@ -1,0 +1,171 @@
+"""The plugin contract: fresh managers, throwaway plugins, entry points, broken plugins."""
+
+from __future__ import annotations
+
+import logging
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runtime import PluginError, hookimpl
+from runtime.plugins import DEFAULT_PLUGINS, collect_providers, get_plugin_manager
+from runtime.providers import ProviderRegistry
+from runtime.settings import Settings
+from tests.conftest import PipelineFactory, make_settings
+from tests.fake_providers import ProvidersPlugin, ScriptedProvider
+from tests.test_delivery import request, tenant
+
+
+def install_distribution(site: Path, name: str, module_source: str) -> None:
+    """Lay out an installed distribution (dist-info with an entry point) in ``site``."""
+    module = name.replace("-", "_")
+    (site / f"{module}.py").write_text(textwrap.dedent(module_source))
+    dist_info = site / f"{module}-1.0.dist-info"
+    dist_info.mkdir(parents=True)
+    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (dist_info / "entry_points.txt").write_text(f"[phone_actions]\n{name} = {module}\n")
+
+
+GOOD_PLUGIN = """
+    from pydantic import BaseModel
+    from runtime import Receipt, hookimpl
+
+    class Empty(BaseModel):
+        pass
+
+    class AcmeSms:
+        name = "acme-sms"
+        channels = frozenset({"sms"})
+        config_model = Empty
+        credentials_model = Empty
+        sent = []
+
+        async def send(self, message, config, credentials):
+            AcmeSms.sent.append(message.recipient)
+            return Receipt(provider=self.name, message_id="acme-1")
+
+    @hookimpl
+    def register_providers(register):
+        register(AcmeSms())
+"""
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "site"
+    path.mkdir()
+    monkeypatch.syspath_prepend(str(path))
+    return path
+
+
+def test_fresh_managers_share_nothing() -> None:
+    first, second = (
+        get_plugin_manager(load_entrypoints=False),
+        get_plugin_manager(load_entrypoints=False),
+    )
+    first.register(ProvidersPlugin(ScriptedProvider("extra")), name="extra")
+    assert first.get_plugin("extra") is not None
+    assert second.get_plugin("extra") is None
+    assert set(DEFAULT_PLUGINS) <= {name for name, _ in second.list_name_plugin()}
+
+
+def test_throwaway_plugin_class_registers_a_provider(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    provider = ScriptedProvider("throwaway")
+    pm = get_plugin_manager(plugins=[ProvidersPlugin(provider)], load_entrypoints=False)
+    registry = collect_providers(pm, settings)
+    assert registry.get("throwaway") is provider
+    assert {"outbox", "throwaway"} <= {p.name for p in registry}
+
+
+def test_configure_is_historic(tmp_path: Path) -> None:
+    seen: list[Settings] = []
+
+    class Late:
+        @hookimpl
+        def configure(self, settings: Settings) -> None:
+            seen.append(settings)
+
+    settings = make_settings(tmp_path)
+    pm = get_plugin_manager(settings=settings, load_entrypoints=False)
+    pm.register(Late())
+    assert seen == [settings]
+
+
+def test_same_provider_name_twice_names_both_plugins(tmp_path: Path) -> None:
+    pm = get_plugin_manager(load_entrypoints=False)
+    pm.register(ProvidersPlugin(ScriptedProvider("dup")), name="first")
+    pm.register(ProvidersPlugin(ScriptedProvider("dup")), name="second")
+    with pytest.raises(ValueError, match="registered twice") as info:
+        collect_providers(pm, make_settings(tmp_path))
+    assert "first" in str(info.value)
+    assert "second" in str(info.value)
+
+
+def test_misspelt_hook_fails_loudly() -> None:
+    class Typo:
+        @hookimpl
+        def after_sned(self, report: Any) -> None:  # misspelt on purpose
+            pass
+
+    with pytest.raises(PluginError, match="after_sned"):
+        get_plugin_manager(plugins=[Typo()], load_entrypoints=False)
+
+
+def test_registry_rejects_an_object_that_is_not_a_provider() -> None:
+    with pytest.raises(TypeError, match="lacks"):
+        ProviderRegistry().register(object())  # type: ignore[arg-type]
+
+
+async def test_third_party_plugin_found_through_its_entry_point_delivers(
+    site: Path, make_pipeline: PipelineFactory, tmp_path: Path
+) -> None:
+    install_distribution(site, "acme-sms-plugin", GOOD_PLUGIN)
+    pm = get_plugin_manager(settings=make_settings(tmp_path))
+    assert pm.get_plugin("acme-sms-plugin") is not None
+    assert "acme-sms" in collect_providers(pm, make_settings(tmp_path))
+
+    from runtime.delivery import Pipeline
+    from runtime.tenants import TomlTenantDirectory
+
+    pipeline = Pipeline.from_settings(
+        make_settings(tmp_path),
+        tenants=TomlTenantDirectory.from_mapping({"tenants": tenant("acme-sms")}),
+    )
+    try:
+        report = await pipeline.deliver(request())
+    finally:
+        await pipeline.aclose()
+    assert (report.status, report.delivered_by) == ("delivered", "acme-sms")
+
+
+def test_broken_plugin_is_skipped_with_a_warning(
+    site: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    install_distribution(site, "broken-plugin", "raise ImportError('missing dependency foo')\n")
+    install_distribution(site, "acme-sms-plugin", GOOD_PLUGIN)
+    with caplog.at_level(logging.WARNING, logger="runtime.plugins"):
+        pm = get_plugin_manager()
+    assert pm.get_plugin("broken-plugin") is None
+    assert pm.get_plugin("acme-sms-plugin") is not None
+    assert "missing dependency foo" in pm.load_errors["broken-plugin"]
+    assert "skipped plugin 'broken-plugin'" in caplog.text
+
+
+def test_plugin_with_unknown_hook_is_skipped_not_half_registered(site: Path) -> None:
+    source = "from runtime import hookimpl\n@hookimpl\ndef before_sendd(message):\n    pass\n"
+    install_distribution(site, "typo-plugin", source)
+    pm = get_plugin_manager()
+    assert pm.get_plugin("typo-plugin") is None
+    assert "before_sendd" in pm.load_errors["typo-plugin"]
+
+
+def test_broken_plugin_is_fatal_in_strict_mode(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    install_distribution(site, "broken-plugin", "raise ImportError('missing dependency foo')\n")
+    with pytest.raises(PluginError, match="broken-plugin"):
+        get_plugin_manager(strict=True)
+    monkeypatch.setenv("PHONE_ACTIONS_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginError, match="missing dependency foo"):
+        get_plugin_manager(settings=Settings(_env_file=None))  # type: ignore[call-arg]
