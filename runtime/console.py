@@ -82,4 +82,4 @@ def plugins_table(rows: list[dict[str, Any]]) -> Table:
 
 
 def error_console() -> Console:
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, soft_wrap=True)
