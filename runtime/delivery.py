@@ -59,7 +59,7 @@ class Pipeline:
         self.plugin_manager = plugin_manager
         self.providers = providers
         self._idempotency = idempotency
-        self._configs: dict[tuple[str, str], BaseModel] = {}
+        self._inputs: dict[tuple[str, str], tuple[tuple[tuple[str, str], ...], Any, Any]] = {}
         self._closers: list[Any] = []
 
     @classmethod
@@ -285,10 +285,9 @@ class Pipeline:
                     retryable=False,
                     handed_off=False,
                 )
-            config, credentials = self._provider_inputs(provider, tenant, fallback, secrets)
-            receipt = await asyncio.wait_for(
-                provider.send(message, config, credentials), message.timeout + _GRACE
-            )
+            config, credentials = self._provider_inputs(provider, tenant, secrets)
+            async with asyncio.timeout(message.timeout + _GRACE):
+                receipt = await provider.send(message, config, credentials)
         except Exception as exc:
             error = _as_provider_error(exc, name, message.timeout)
             return Attempt(
@@ -310,26 +309,34 @@ class Pipeline:
         )
 
     def _provider_inputs(
-        self, provider: Provider, tenant: TenantConfig, fallback: bool, secrets: list[str]
+        self, provider: Provider, tenant: TenantConfig, secrets: list[str]
     ) -> tuple[BaseModel, BaseModel]:
-        """The provider's validated settings and credentials for this tenant."""
+        """The provider's validated settings and credentials for this tenant.
+
+        Credentials are read from their source on every attempt (a rotated secret takes
+        effect at once) but validated again only when they changed.
+        """
         own = provider.name == tenant.provider
+        raw_credentials = self.tenants.credentials(tenant) if own else {}
+        secrets.extend(raw_credentials.values())
         cache_key = (tenant.id, provider.name)
-        config = self._configs.get(cache_key)
+        fingerprint_ = tuple(sorted(raw_credentials.items()))
+        cached = self._inputs.get(cache_key)
+        if cached is not None and cached[0] == fingerprint_:
+            return cached[1], cached[2]
         try:
-            if config is None:
-                config = provider.config_model.model_validate(
-                    tenant.provider_settings if own else {}
-                )
-                self._configs[cache_key] = config
-            raw_credentials = self.tenants.credentials(tenant) if own else {}
-            secrets.extend(raw_credentials.values())
+            config = provider.config_model.model_validate(tenant.provider_settings if own else {})
             credentials = provider.credentials_model.model_validate(raw_credentials)
         except ValidationError as exc:
-            fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            fields = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                for e in exc.errors(include_input=False)
+            )
+            # from None: pydantic's own message would show the input, i.e. the credentials
             raise ConfigurationError(
                 f"tenant {tenant.id!r}, provider {provider.name!r}: {fields}"
-            ) from exc
+            ) from None
+        self._inputs[cache_key] = (fingerprint_, config, credentials)
         return config, credentials
 
     def _notify(self, request: PhoneMessageRequest, report: DeliveryReport) -> None:
@@ -375,19 +382,17 @@ def _report(
     reason: str | None = None,
     detail: str | None = None,
 ) -> DeliveryReport:
-    return DeliveryReport.model_validate(
-        {
-            "tenant": request.tenant,
-            "recipient": request.recipient,
-            "channel": request.channel,
-            "purpose": request.purpose,
-            "status": status,
-            "reason": reason,
-            "detail": detail,
-            "delivered_by": delivered_by,
-            "attempts": attempts,
-            "idempotency_key": request.idempotency_key,
-        }
+    return DeliveryReport(
+        tenant=request.tenant,
+        recipient=request.recipient,
+        channel=request.channel,
+        purpose=request.purpose,
+        status=status,
+        reason=reason,
+        detail=detail,
+        delivered_by=delivered_by,
+        attempts=attempts,
+        idempotency_key=request.idempotency_key,
     )
 
 

@@ -1,0 +1,167 @@
+"""Benchmark: N SMS through the pipeline (Twilio plugin) vs the bare ``twilio`` SDK.
+
+Both send to the same fake Twilio server (its own process, 127.0.0.1), in the same run,
+interleaved round by round so that a noisy machine hurts both alike. Printed: throughput,
+p50 and p99 latency for each, and the ratios ours/baseline (throughput: higher is better;
+latency: lower is better). Goal (issue 2): pipeline throughput >= 0.85x the bare SDK, both
+sequentially and at 50 in flight.
+
+    .venv/bin/python bench/pipeline.py [--sequential N] [--concurrent N] [--rounds R] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.rest import Client
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.fake_twilio import FakeTwilio  # noqa: E402
+from runtime import PhoneMessageRequest  # noqa: E402
+from runtime.delivery import Pipeline  # noqa: E402
+from runtime.settings import Settings  # noqa: E402
+from runtime.tenants import TomlTenantDirectory  # noqa: E402
+
+ACCOUNT_SID = "AC" + "0" * 32
+AUTH_TOKEN = "bench-token"
+FROM = "+15017122661"
+TO = "+14155552671"
+Send = Callable[[int], Awaitable[Any]]
+
+
+class BareRewritingClient(AsyncTwilioHttpClient):  # type: ignore[misc]
+    """PROVIDERS.md §2's recipe: the SDK's own async client, pointed at the fake server."""
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__()
+        self._base = urlsplit(base_url)
+
+    async def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        p = urlsplit(url)
+        url = urlunsplit((self._base.scheme, self._base.netloc, p.path, p.query, p.fragment))
+        return await super().request(method, url, *args, **kwargs)
+
+
+async def measure(send: Send, count: int, in_flight: int) -> tuple[float, list[float]]:
+    """Send ``count`` messages with ``in_flight`` workers; (messages/s, latencies in ms)."""
+    latencies: list[float] = []
+    counter = iter(range(count))
+
+    async def worker() -> None:
+        for i in counter:
+            started = time.perf_counter()
+            await send(i)
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(in_flight)))
+    return count / (time.perf_counter() - started), latencies
+
+
+def percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+async def run(url: str, args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
+    http = BareRewritingClient(url)
+    client = Client(ACCOUNT_SID, AUTH_TOKEN, http_client=http)
+
+    async def bare(_i: int) -> Any:
+        return await client.messages.create_async(to=TO, from_=FROM, body="123456 is your code")
+
+    tenants = TomlTenantDirectory.from_mapping(
+        {"tenants": {"bench": {
+            "provider": "twilio",
+            "provider_settings": {"from_number": FROM, "base_url": url},
+            "credentials_env": {"account_sid": "BENCH_SID", "auth_token": "BENCH_TOKEN"},
+        }}},
+        environ={"BENCH_SID": ACCOUNT_SID, "BENCH_TOKEN": AUTH_TOKEN},
+    )
+    settings = Settings(_env_file=None, data_dir=data_dir)  # type: ignore[call-arg]
+    pipeline = Pipeline.from_settings(settings, tenants=tenants, load_entrypoints=False)
+    run_id = time.monotonic_ns()
+
+    def ours(keyed: bool) -> Send:
+        async def send(i: int) -> Any:
+            request = PhoneMessageRequest(
+                tenant="bench", recipient=TO, code="123456",
+                idempotency_key=f"{run_id}-{i}-{time.perf_counter_ns()}" if keyed else None,
+            )
+            report = await pipeline.deliver(request)
+            if report.status != "delivered":
+                raise RuntimeError(f"pipeline failed: {report.reason} {report.detail}")
+            return report
+
+        return send
+
+    variants: dict[str, Send] = {"bare SDK": bare, "pipeline": ours(False),
+                                 "pipeline+idempotency": ours(True)}
+    results: dict[str, Any] = {}
+    try:
+        for mode, count, in_flight in (("sequential", args.sequential, 1),
+                                       ("50 in flight", args.concurrent, 50)):
+            rates: dict[str, list[float]] = {name: [] for name in variants}
+            lats: dict[str, list[float]] = {name: [] for name in variants}
+            for name, send in variants.items():  # warm-up: pools, caches, JIT-free but lazy
+                await measure(send, min(200, count), in_flight)
+            for _ in range(args.rounds):
+                for name, send in variants.items():
+                    rate, latencies = await measure(send, count, in_flight)
+                    rates[name].append(rate)
+                    lats[name].extend(latencies)
+            results[mode] = {
+                name: {
+                    "throughput": statistics.median(rates[name]),
+                    "p50_ms": percentile(lats[name], 50),
+                    "p99_ms": percentile(lats[name], 99),
+                }
+                for name in variants
+            }
+    finally:
+        await pipeline.aclose()
+        await http.close()
+    return results
+
+
+def print_table(results: dict[str, Any]) -> None:
+    print(f"{'mode':<14}{'variant':<22}{'msg/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+          f"{'x tput':>9}{'x p50':>8}{'x p99':>8}")
+    for mode, variants in results.items():
+        base = variants["bare SDK"]
+        for name, row in variants.items():
+            ratio = (f"{row['throughput'] / base['throughput']:>9.2f}"
+                     f"{row['p50_ms'] / base['p50_ms']:>8.2f}{row['p99_ms'] / base['p99_ms']:>8.2f}")
+            print(f"{mode:<14}{name:<22}{row['throughput']:>9.0f}{row['p50_ms']:>9.2f}"
+                  f"{row['p99_ms']:>9.2f}{ratio}")
+    print("x = ours / bare SDK (throughput: higher is better; latency: lower is better)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sequential", type=int, default=1000)
+    parser.add_argument("--concurrent", type=int, default=4000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    with FakeTwilio() as url, tempfile.TemporaryDirectory() as tmp:
+        results = asyncio.run(run(url, args, Path(tmp)))
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        print_table(results)
+
+
+if __name__ == "__main__":
+    main()
