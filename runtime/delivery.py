@@ -241,18 +241,11 @@ class Pipeline:
             "tenant_id": tenant.id,
             "tenant_name": tenant.display_name,
         }
-        text = (
-            request.text
-            if request.text is not None
-            else templates.render(
-                tenant.templates.get(request.purpose), channel="sms", **render_args
-            )
-        )
-        if request.channel == "voice" and request.text is not None:
-            voice_text = request.text
-        else:
-            voice_text = templates.render(
-                tenant.voice_templates.get(request.purpose), channel="voice", **render_args
+        text = request.text
+        if text is None:  # render only what this channel delivers
+            overrides = tenant.voice_templates if request.channel == "voice" else tenant.templates
+            text = templates.render(
+                overrides.get(request.purpose), channel=request.channel, **render_args
             )
         return PhoneMessage(
             id=uuid.uuid4().hex,
@@ -263,7 +256,6 @@ class Pipeline:
             locale=request.locale,
             code=request.code,
             text=text,
-            voice_text=voice_text,
             timeout=self.settings.attempt_timeout,
             user=request.user,
             client=request.client,

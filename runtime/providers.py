@@ -29,9 +29,9 @@ __all__ = [
 class PhoneMessage(BaseModel):
     """One rendered message, as a provider sees it.
 
-    ``text`` is the SMS body; ``voice_text`` is what a voice call says (the code spelled digit
-    by digit). Both contain the code: never log them. ``timeout`` is the attempt's time budget
-    in seconds, which a provider passes to its HTTP client.
+    ``text`` is what the channel delivers: the SMS body, or for voice the script a call says
+    (the code spelled digit by digit). It contains the code: never log it. ``timeout`` is the
+    attempt's time budget in seconds, which a provider passes to its HTTP client.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -44,8 +44,7 @@ class PhoneMessage(BaseModel):
     locale: str
     code: str = Field(repr=False)
     text: str = Field(repr=False)
-    voice_text: str = Field(repr=False)
-    timeout: float
+    timeout: float = Field(gt=0)
     user: dict[str, Any] = Field(default_factory=dict, repr=False)
     client: ClientInfo = Field(default_factory=ClientInfo, repr=False)
     request: RequestContext = Field(default_factory=RequestContext, repr=False)

@@ -102,7 +102,7 @@ async def test_voice_message_spells_the_code_digit_by_digit(
 
     assert report.status == "delivered"
     [message] = primary.sent
-    assert message.voice_text == "Your enrollment code for Acme is 1. 2. 3. 4. 5. 6."
+    assert message.text == "Your enrollment code for Acme is 1. 2. 3. 4. 5. 6."
     assert message.timeout == pipeline.settings.attempt_timeout
 
 

@@ -1,0 +1,148 @@
+"""The SDK's async transport, pointed at one base URL, silent, without retries.
+
+The ``twilio`` SDK builds absolute ``https://api.twilio.com/...`` URLs (after edge and region
+rewriting), so tests and proxies can only redirect it at the transport: every ``*.twilio.com``
+URL is rewritten to ``base_url``'s scheme and host, keeping Twilio's path and query.
+
+``request`` is reimplemented rather than delegated to the SDK because the SDK's version:
+
+* passes ``timeout=None`` to aiohttp when no timeout is set, which aiohttp 3.14 reads as *no
+  timeout at all* (a float becomes ``ClientTimeout(total=t)``, ``None`` disables the session's
+  default), and ``create_async`` offers no way to pass one;
+* keeps the last request, SMS body and OTP included, on the client (``_test_only_last_request``);
+* passes ``auth=`` to aiohttp, deprecated since 3.14.
+
+The per-attempt budget is set with :func:`request_timeout` (a context variable, so concurrent
+sends on one pooled client each keep their own budget).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+from urllib.parse import SplitResult, urlsplit, urlunsplit
+
+import aiohttp
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.http.response import Response
+
+__all__ = [
+    "SILENT_LOGGER",
+    "RewritingAsyncHttpClient",
+    "client_timeout",
+    "request_timeout",
+    "rewrite_url",
+]
+
+DEFAULT_TIMEOUT = 10.0
+MAX_CONNECT_TIMEOUT = 5.0
+
+_request_timeout: ContextVar[float | None] = ContextVar("twilio_request_timeout", default=None)
+
+
+class _SilentLogger(logging.Logger):
+    """A logger that drops every record, whatever the logging configuration says.
+
+    The SDK logs requests through the logger it is given; a request carries the SMS body, so
+    the OTP. This logger is not registered with ``logging``'s manager, so ``dictConfig`` and
+    ``logging.disable`` cannot switch it back on.
+    """
+
+    def isEnabledFor(self, level: int) -> bool:
+        return False
+
+    def handle(self, record: logging.LogRecord) -> None:
+        return None
+
+
+SILENT_LOGGER: logging.Logger = _SilentLogger("plugins.twilio.sdk")
+SILENT_LOGGER.disabled = True
+SILENT_LOGGER.propagate = False
+
+
+def rewrite_url(url: str, base: SplitResult) -> str:
+    """``url`` on ``base``'s scheme and host when it points at Twilio, else unchanged."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if host == "twilio.com" or host.endswith(".twilio.com"):
+        return urlunsplit((base.scheme, base.netloc, parts.path, parts.query, parts.fragment))
+    return url
+
+
+def client_timeout(seconds: float) -> aiohttp.ClientTimeout:
+    """aiohttp timeouts for one attempt of ``seconds``.
+
+    Connecting gets at most half the budget (and 5 s): when it equals the total, the total
+    fires first and a connect timeout looks like a timeout *after* hand-off, which would
+    forbid a fallback although nothing reached Twilio.
+    """
+    connect = min(seconds / 2, MAX_CONNECT_TIMEOUT)
+    return aiohttp.ClientTimeout(total=seconds, connect=connect, sock_connect=connect)
+
+
+@contextmanager
+def request_timeout(seconds: float) -> Iterator[None]:
+    """Give every request made inside the block (in this task) ``seconds`` in total."""
+    if seconds <= 0:
+        raise ValueError("a request timeout must be positive (aiohttp reads 0 as no timeout)")
+    token = _request_timeout.set(seconds)
+    try:
+        yield
+    finally:
+        _request_timeout.reset(token)
+
+
+class RewritingAsyncHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
+    """One pooled aiohttp session sending every Twilio request to ``base_url``.
+
+    Create it inside the running event loop (aiohttp binds the session to it). It never
+    retries: a retried POST could deliver a second code.
+    """
+
+    def __init__(self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        super().__init__(
+            pool_connections=True, logger=SILENT_LOGGER, max_retries=None, timeout=timeout
+        )
+        self.base_url = base_url
+        self._base = urlsplit(base_url)
+
+    @property
+    def closed(self) -> bool:
+        session: aiohttp.ClientSession | None = self.session
+        return session is None or session.closed
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, Any] | None = None,
+        data: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 (the SDK's signature)
+        allow_redirects: bool = False,
+    ) -> Any:
+        """Send one request and return the SDK's ``Response``; nothing is logged or kept."""
+        session: aiohttp.ClientSession | None = self.session
+        if session is None or session.closed:
+            raise RuntimeError("the Twilio HTTP client is closed")
+        seconds = timeout if timeout is not None else _request_timeout.get()
+        all_headers = dict(headers or {})
+        if auth is not None:
+            all_headers["Authorization"] = aiohttp.encode_basic_auth(auth[0], auth[1])
+        async with session.request(
+            method.upper(),
+            rewrite_url(url, self._base),
+            params=params,
+            data=data,
+            headers=all_headers,
+            timeout=client_timeout(seconds or self.timeout or DEFAULT_TIMEOUT),
+            allow_redirects=allow_redirects,
+        ) as answer:
+            # errors="replace": an undecodable error body must still reach the SDK's status
+            # check (a refusal), not turn into a decoding error (a possible hand-off).
+            text = await answer.text(errors="replace")
+            return Response(answer.status, text, answer.headers)

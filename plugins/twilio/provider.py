@@ -1,0 +1,220 @@
+"""The Twilio provider: SMS through Messages, voice through Calls with inline TwiML.
+
+One aiohttp session per ``base_url`` (pooled connections, created in the running loop on first
+use) and one SDK ``Client`` per account, base URL and token; :meth:`TwilioProvider.aclose`
+closes the sessions. Requests are never retried here: a retry may deliver a second code, and
+the pipeline decides about retries and fallbacks from the :class:`ProviderError` raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from twilio.rest import Client
+
+from plugins.twilio.errors import configuration_error, provider_error
+from plugins.twilio.http import RewritingAsyncHttpClient, request_timeout
+from plugins.twilio.voice import voice_twiml
+from runtime.errors import ProviderError
+from runtime.events import Channel
+from runtime.phone_numbers import E164Number
+from runtime.providers import PhoneMessage, Receipt
+
+__all__ = ["TwilioConfig", "TwilioCredentials", "TwilioProvider"]
+
+TWILIO_API = "https://api.twilio.com"
+
+
+def _http_url(value: str, *, origin_only: bool) -> str:
+    """``value`` if it is an absolute http(s) URL (with no path when ``origin_only``)."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an absolute http:// or https:// URL")
+    if origin_only:
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ValueError("must be scheme://host[:port] only: Twilio's own paths are kept")
+        return f"{parts.scheme}://{parts.netloc}"
+    return value
+
+
+class TwilioConfig(BaseModel):
+    """A tenant's public Twilio settings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    from_number: E164Number | None = Field(
+        default=None, description="Twilio number (E.164) to send from; required for voice."
+    )
+    messaging_service_sid: str | None = Field(
+        default=None,
+        pattern=r"^MG[0-9a-fA-F]{32}$",
+        description="Messaging Service to send SMS through; used instead of from_number.",
+    )
+    base_url: str = Field(
+        default=TWILIO_API,
+        description="Where Twilio requests go (scheme://host[:port]); tests use a local stub.",
+    )
+    status_callback: str | None = Field(
+        default=None, description="URL Twilio reports delivery status to."
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        return _http_url(value, origin_only=True)
+
+    @field_validator("status_callback")
+    @classmethod
+    def _check_status_callback(cls, value: str | None) -> str | None:
+        return None if value is None else _http_url(value, origin_only=False)
+
+    @model_validator(mode="after")
+    def _need_a_sender(self) -> TwilioConfig:
+        if self.from_number is None and self.messaging_service_sid is None:
+            raise ValueError(
+                "set from_number (a Twilio number in E.164) or messaging_service_sid "
+                "(MG...): Twilio needs a sender; voice calls need from_number"
+            )
+        return self
+
+
+class TwilioCredentials(BaseModel):
+    """A tenant's Twilio secrets (write-only: never shown, never logged)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    account_sid: str = Field(pattern=r"^AC[0-9a-fA-F]{32}$")
+    auth_token: SecretStr = Field(min_length=1)
+
+
+class _Pool:
+    """The HTTP client of one base URL, and the SDK clients that share it."""
+
+    def __init__(self, base_url: str) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.http = RewritingAsyncHttpClient(base_url)
+        self.clients: dict[tuple[str, str], Any] = {}
+
+
+class TwilioProvider:
+    """Delivers codes by SMS and voice through Twilio's 2010-04-01 API."""
+
+    name: str = "twilio"
+    channels: frozenset[Channel] = frozenset({"sms", "voice"})
+    config_model: type[BaseModel] = TwilioConfig
+    credentials_model: type[BaseModel] = TwilioCredentials
+
+    def __init__(self) -> None:
+        self._pools: dict[str, _Pool] = {}
+
+    def __repr__(self) -> str:
+        return f"TwilioProvider(pools={sorted(self._pools)})"
+
+    async def send(self, message: PhoneMessage, config: Any, credentials: Any) -> Receipt:
+        """Hand ``message`` to Twilio; raise :class:`ProviderError` saying if it may be sent."""
+        settings = _validated(TwilioConfig, config, "config")
+        secrets = _validated(TwilioCredentials, credentials, "credentials")
+        token = secrets.auth_token.get_secret_value()
+        if message.channel == "voice" and settings.from_number is None:
+            raise configuration_error(
+                "Twilio voice calls need from_number (a Messaging Service SID only sends SMS)"
+            )
+        if message.timeout <= 0:
+            raise ProviderError(
+                "timeout", "no time left for this attempt", retryable=True, handed_off=False
+            )
+        client = self._client(settings, secrets.account_sid, token)
+        try:
+            with request_timeout(message.timeout):
+                if message.channel == "voice":
+                    resource = await client.calls.create_async(**_call_params(message, settings))
+                else:
+                    resource = await client.messages.create_async(
+                        **_message_params(message, settings)
+                    )
+        except Exception as exc:
+            secret = (message.code, message.text, token)
+            raise provider_error(exc, secrets=secret) from exc
+        sid = getattr(resource, "sid", None)
+        if not isinstance(sid, str) or not sid:
+            raise ProviderError(
+                "malformed_response",
+                "Twilio accepted the request but its answer has no sid",
+                retryable=False,
+                handed_off=True,
+            )
+        status = getattr(resource, "status", None)
+        return Receipt(
+            provider=self.name, message_id=sid, status=status if isinstance(status, str) else None
+        )
+
+    async def aclose(self) -> None:
+        """Close every pooled session; a later send opens new ones."""
+        pools, self._pools = self._pools, {}
+        for pool in pools.values():
+            await pool.http.close()
+
+    def _client(self, config: TwilioConfig, account_sid: str, token: str) -> Any:
+        """The SDK client for this account and base URL, on the base URL's pooled session."""
+        pool = self._pools.get(config.base_url)
+        if pool is None or pool.http.closed or pool.loop is not asyncio.get_running_loop():
+            # A session is bound to its event loop; a new loop (a new asyncio.run) needs its own.
+            pool = self._pools[config.base_url] = _Pool(config.base_url)
+        key = (account_sid, hashlib.sha256(token.encode()).hexdigest())
+        client = pool.clients.get(key)
+        if client is None:
+            client = pool.clients[key] = Client(account_sid, token, http_client=pool.http)
+        return client
+
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def _validated(model: type[_Model], value: Any, what: str) -> _Model:
+    """``value`` as ``model``; errors name fields only, never echo values (secrets)."""
+    if isinstance(value, model):
+        return value
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        fields = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
+            for err in exc.errors(include_input=False, include_url=False)
+        )
+        raise configuration_error(f"invalid Twilio {what}: {fields}") from None
+
+
+def _message_params(message: PhoneMessage, config: TwilioConfig) -> dict[str, Any]:
+    """Messages.json fields: the Messaging Service when configured, else the From number."""
+    params: dict[str, Any] = {"to": message.recipient, "body": message.text}
+    if config.messaging_service_sid is not None:
+        params["messaging_service_sid"] = config.messaging_service_sid
+    else:
+        params["from_"] = config.from_number
+    if config.status_callback is not None:
+        params["status_callback"] = config.status_callback
+    return params
+
+
+def _call_params(message: PhoneMessage, config: TwilioConfig) -> dict[str, Any]:
+    """Calls.json fields. (The SDK's ``timeout`` here is the ring time, not an HTTP timeout.)"""
+    params: dict[str, Any] = {
+        "to": message.recipient,
+        "from_": config.from_number,
+        "twiml": voice_twiml(message.text, message.locale),
+    }
+    if config.status_callback is not None:
+        params["status_callback"] = config.status_callback
+    return params
