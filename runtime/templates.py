@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from liquid import Environment, Template
+from liquid import BoundTemplate, Environment
 from liquid.exceptions import LiquidError
 
 from runtime.errors import ConfigurationError
@@ -35,7 +35,7 @@ def spell_code(code: str) -> str:
 
 
 @lru_cache(maxsize=1024)
-def _compile(source: str) -> Template:
+def _compile(source: str) -> BoundTemplate:
     return _ENVIRONMENT.from_string(source)
 
 
@@ -74,11 +74,10 @@ def _render_liquid(
 ) -> str:
     tenant = {"id": tenant_id, "friendly_name": tenant_name, "friendlyName": tenant_name}
     try:
-        return (
-            _compile(source)
-            .render(code=code, message_type=channel, purpose=purpose, locale=locale, tenant=tenant)
-            .strip()
+        rendered: str = _compile(source).render(
+            code=code, message_type=channel, purpose=purpose, locale=locale, tenant=tenant
         )
+        return rendered.strip()
     except LiquidError as exc:
         raise ConfigurationError(f"{channel} {purpose} template: {exc}") from exc
 
