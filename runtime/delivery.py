@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
@@ -28,6 +27,7 @@ from runtime.errors import (
     UnknownTenantError,
 )
 from runtime.events import Attempt, DeliveryReport, PhoneMessageRequest
+from runtime.ids import new_id
 from runtime.logs import JsonLinesLogSink, scrub
 from runtime.plugins import PhonePluginManager, collect_providers, get_plugin_manager
 from runtime.providers import PhoneMessage, Provider, ProviderRegistry
@@ -61,6 +61,7 @@ class Pipeline:
         self._idempotency = idempotency
         self._inputs: dict[tuple[str, str], tuple[tuple[tuple[str, str], ...], Any, Any]] = {}
         self._closers: list[Any] = []
+        self._log_sink: JsonLinesLogSink | None = None
 
     @classmethod
     def from_settings(
@@ -86,6 +87,7 @@ class Pipeline:
                 f"default sender {settings.default_sender!r} is not a registered provider"
             )
         pipeline = cls(settings=settings, tenants=tenants, plugin_manager=pm, providers=providers)
+        pipeline._log_sink = sink
         pipeline._closers.append(sink.close)
         return pipeline
 
@@ -107,6 +109,11 @@ class Pipeline:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+    def flush_logs(self) -> None:
+        """Block until every log event of the reports returned so far is written."""
+        if self._log_sink is not None:
+            self._log_sink.flush()
 
     async def aclose(self) -> None:
         await self.providers.aclose()
@@ -248,7 +255,7 @@ class Pipeline:
                 overrides.get(request.purpose), channel=request.channel, **render_args
             )
         return PhoneMessage(
-            id=uuid.uuid4().hex,
+            id=new_id(),
             tenant=tenant.id,
             recipient=request.recipient,
             channel=request.channel,

@@ -10,13 +10,13 @@ everything it carried. ``PhoneMessageRequest`` is what callers hand the pipeline
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field
 
 from runtime.errors import InvalidInputError
+from runtime.ids import new_id
 from runtime.phone_numbers import E164Number
 
 __all__ = [
@@ -298,7 +298,7 @@ class Attempt(BaseModel):
 class DeliveryReport(BaseModel):
     """The answer to every request: delivered, rejected by policy, or failed to deliver."""
 
-    id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    id: str = Field(default_factory=new_id)
     tenant: str
     recipient: str
     channel: Channel

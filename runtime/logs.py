@@ -9,16 +9,21 @@ texts are not logged, and each line is scrubbed of the code as a last guard.
 from __future__ import annotations
 
 import json
+import logging
+import queue
 import threading
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from runtime.events import Attempt, DeliveryReport, PhoneMessageRequest
 from runtime.hookspecs import hookimpl
+from runtime.ids import new_id
+from runtime.templates import spell_code
 
 __all__ = ["CODE_MASK", "JsonLinesLogSink", "log_events", "scrub"]
+
+log = logging.getLogger(__name__)
 
 CODE_MASK = "******"
 _DESCRIPTIONS = {
@@ -97,28 +102,72 @@ def log_events(request: PhoneMessageRequest, report: DeliveryReport) -> list[dic
             {"type": kind, "description": _DESCRIPTIONS[kind], **base, "details": details}
         )
     for event in events:
-        event["log_id"] = uuid.uuid4().hex
+        event["log_id"] = new_id()
     return events
 
 
 class JsonLinesLogSink:
-    """An ``after_send`` plugin appending each log event as one JSON line to ``path``."""
+    """An ``after_send`` plugin appending each log event as one JSON line to ``path``.
+
+    Formatting and writing happen on a writer thread, off the delivery path: ``after_send``
+    only queues the report. :meth:`flush` waits until everything queued is on disk;
+    :meth:`close` flushes and stops the thread.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._file = path.open("a", encoding="utf-8", buffering=1)
+        self._file = path.open("a", encoding="utf-8")
+        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._write_forever, name="log-events", daemon=True)
+        self._thread.start()
 
     @hookimpl
     def after_send(self, request: PhoneMessageRequest, report: DeliveryReport) -> None:
-        lines = [
-            scrub(json.dumps(event, separators=(",", ":"), default=str), [request.code])
-            for event in log_events(request, report)
-        ]
-        with self._lock:
-            self._file.write("\n".join(lines) + "\n")
+        self._queue.put((request, report))
+
+    def flush(self) -> None:
+        """Return once every report queued so far is written and flushed."""
+        if self._thread.is_alive():
+            done = threading.Event()
+            self._queue.put(done)
+            done.wait()
 
     def close(self) -> None:
-        with self._lock:
-            self._file.close()
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def _write_forever(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while not self._queue.empty() and len(batch) < 512:
+                batch.append(self._queue.get_nowait())
+            lines = []
+            for item in batch:
+                if isinstance(item, tuple):
+                    lines.extend(_lines(*item))
+            try:
+                if lines:
+                    self._file.write("\n".join(lines) + "\n")
+                self._file.flush()
+            except OSError:
+                log.exception("cannot write log events to %s", self.path)
+            for item in batch:
+                if isinstance(item, threading.Event):
+                    item.set()
+            if None in batch:
+                self._file.close()
+                return
+
+
+_Item = tuple[PhoneMessageRequest, DeliveryReport] | threading.Event | None
+
+
+def _lines(request: PhoneMessageRequest, report: DeliveryReport) -> list[str]:
+    """The report's log events as JSON lines, scrubbed of the code in both its forms."""
+    secrets = [request.code, spell_code(request.code)]
+    return [
+        scrub(json.dumps(event, separators=(",", ":"), default=str), secrets)
+        for event in log_events(request, report)
+    ]

@@ -6,6 +6,7 @@ number a carrier would reject never costs a provider call.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Annotated
 
 import phonenumbers
@@ -16,11 +17,13 @@ __all__ = ["E164Number", "country_of", "normalise_e164"]
 _SEPARATORS = str.maketrans("", "", " -().\u00a0")
 
 
+@lru_cache(maxsize=65536)
 def normalise_e164(value: str) -> str:
     """Return ``value`` in E.164 (``+14155552671``), or raise ``ValueError`` saying why.
 
     Numbers are international: a leading ``+``, a leading ``00``, or digits that start with the
-    country code (Auth0's legacy hook passed ``1-808-555-5555``).
+    country code (Auth0's legacy hook passed ``1-808-555-5555``). Results are cached: parsing
+    costs tens of microseconds and the same users receive codes again and again.
     """
     if not isinstance(value, str):
         raise ValueError("a phone number must be a string")

@@ -55,9 +55,10 @@ async def make_pipeline(tmp_path: Path) -> AsyncIterator[PipelineFactory]:
         await pipeline.aclose()
 
 
-def read_log(tmp_path: Path) -> list[dict[str, Any]]:
-    """The JSON Lines log events a pipeline built by ``make_pipeline`` wrote."""
-    path = tmp_path / "data" / "events.jsonl"
+def read_log(pipeline: Pipeline) -> list[dict[str, Any]]:
+    """The JSON Lines log events ``pipeline`` wrote, once its writer has caught up."""
+    pipeline.flush_logs()
+    path = pipeline.settings.resolved_log_file
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line]

@@ -55,7 +55,7 @@ async def test_outbox_default_sender_stores_the_rendered_sms(
     [stored] = outbox.messages("acme")  # type: ignore[attr-defined]
     assert stored.recipient == NUMBER
     assert stored.text == "123456 is your verification code for Acme."
-    assert [e["type"] for e in read_log(tmp_path)] == ["gd_send_sms"]
+    assert [e["type"] for e in read_log(pipeline)] == ["gd_send_sms"]
 
 
 async def test_disabled_message_type_is_rejected_with_a_log_event(
@@ -69,7 +69,7 @@ async def test_disabled_message_type_is_rejected_with_a_log_event(
     assert report.reason == "message_type_disabled"
     assert "'voice' is not enabled for tenant 'acme'" in (report.detail or "")
     assert primary.sent == []
-    [event] = read_log(tmp_path)
+    [event] = read_log(pipeline)
     assert event["type"] == "gd_send_voice_failure"
     assert event["details"]["failure_details"]["errorCode"] == "message_type_disabled"
 
@@ -188,7 +188,7 @@ async def test_retryable_failure_not_handed_off_falls_back(
     assert report.delivered_by == "outbox"
     assert report.path == ["primary", "outbox"]
     assert [a.fallback for a in report.attempts] == [False, True]
-    assert [e["type"] for e in read_log(tmp_path)] == ["gd_send_sms_failure", "gd_send_sms"]
+    assert [e["type"] for e in read_log(pipeline)] == ["gd_send_sms_failure", "gd_send_sms"]
 
 
 @pytest.mark.parametrize(
@@ -324,8 +324,10 @@ async def test_code_and_credentials_never_reach_reports_or_logs(
 
     assert report.status == "delivered"  # fell back to the outbox
     dumped = report.model_dump_json()
+    events = read_log(pipeline)
     log_text = (tmp_path / "data" / "events.jsonl").read_text()
-    for secret in ("918273", "s3cret-token"):
+    assert [e["type"] for e in events] == ["gd_send_sms_failure", "gd_send_sms"]
+    for secret in ("918273", "s3cret-token", "9. 1. 8. 2. 7. 3"):
         assert secret not in dumped
         assert secret not in log_text
     assert "******" in (report.attempts[0].error or "")

@@ -7,6 +7,7 @@ channel, so that no user ever receives two codes.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 
 from runtime import DeliveryReport, PhoneMessageRequest
-from tests.conftest import PipelineFactory, read_log
+from tests.conftest import PipelineFactory
 from tests.support.stub_server import StubServer, free_port
 
 SID = "AC" + "1" * 32
@@ -51,7 +52,13 @@ async def deliver(
         PhoneMessageRequest.create(tenant="acme", recipient=NUMBER, code="735194", channel=channel)
     )
     outbox = pipeline.providers.get("outbox").messages("acme")  # type: ignore[attr-defined]
+    pipeline.flush_logs()
     return report, outbox
+
+
+def read_log_file(tmp_path: Path) -> list[dict[str, Any]]:
+    text = (tmp_path / "data" / "events.jsonl").read_text()
+    return [json.loads(line) for line in text.splitlines()]
 
 
 def twilio_error(code: int, status: int) -> dict[str, Any]:
@@ -76,7 +83,7 @@ async def test_retryable_failure_without_hand_off_falls_back_once(
     assert (second.outcome, second.fallback) == ("delivered", True)
     assert len(twilio.requests) == 1
     assert len(outbox) == 1
-    assert [e["type"] for e in read_log(tmp_path)] == ["gd_send_sms_failure", "gd_send_sms"]
+    assert [e["type"] for e in read_log_file(tmp_path)] == ["gd_send_sms_failure", "gd_send_sms"]
 
 
 async def test_connection_refused_falls_back(make_pipeline: PipelineFactory) -> None:
@@ -189,7 +196,7 @@ async def test_delivered_by_twilio_records_the_sid(
     assert (report.status, report.delivered_by) == ("delivered", "twilio")
     assert report.attempts[0].message_id == "SM" + "f" * 32
     assert outbox == []
-    [event] = read_log(tmp_path)
+    [event] = read_log_file(tmp_path)
     assert event["type"] == "gd_send_sms"
     assert event["details"]["message_id"] == "SM" + "f" * 32
     assert "735194" not in (tmp_path / "data" / "events.jsonl").read_text()

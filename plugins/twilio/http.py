@@ -22,8 +22,9 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import lru_cache
 from typing import Any
-from urllib.parse import SplitResult, urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlencode, urlsplit, urlunsplit
 
 import aiohttp
 from twilio.http.async_http_client import AsyncTwilioHttpClient
@@ -61,6 +62,11 @@ class _SilentLogger(logging.Logger):
 SILENT_LOGGER: logging.Logger = _SilentLogger("plugins.twilio.sdk")
 SILENT_LOGGER.disabled = True
 SILENT_LOGGER.propagate = False
+
+
+@lru_cache(maxsize=256)
+def _basic_auth(user: str, password: str) -> str:
+    return aiohttp.encode_basic_auth(user, password)
 
 
 def rewrite_url(url: str, base: SplitResult) -> str:
@@ -132,12 +138,17 @@ class RewritingAsyncHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
         seconds = timeout if timeout is not None else _request_timeout.get()
         all_headers = dict(headers or {})
         if auth is not None:
-            all_headers["Authorization"] = aiohttp.encode_basic_auth(auth[0], auth[1])
+            all_headers["Authorization"] = _basic_auth(auth[0], auth[1])
+        body: bytes | None = None
+        if data:
+            # The same bytes aiohttp's FormData would produce, without its per-field machinery.
+            body = urlencode(data, doseq=True).encode()
+            all_headers["Content-Type"] = "application/x-www-form-urlencoded"
         async with session.request(
             method.upper(),
             rewrite_url(url, self._base),
             params=params,
-            data=data,
+            data=body,
             headers=all_headers,
             timeout=client_timeout(seconds or self.timeout or DEFAULT_TIMEOUT),
             allow_redirects=allow_redirects,

@@ -9,7 +9,6 @@ the pipeline decides about retries and fallbacks from the :class:`ProviderError`
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -172,7 +171,7 @@ class TwilioProvider:
         if pool is None or pool.http.closed or pool.loop is not asyncio.get_running_loop():
             # A session is bound to its event loop; a new loop (a new asyncio.run) needs its own.
             pool = self._pools[config.base_url] = _Pool(config.base_url)
-        key = (account_sid, hashlib.sha256(token.encode()).hexdigest())
+        key = (account_sid, token)
         client = pool.clients.get(key)
         if client is None:
             client = pool.clients[key] = Client(account_sid, token, http_client=pool.http)

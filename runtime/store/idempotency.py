@@ -12,7 +12,18 @@ import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, DateTime, Engine, String, Table, Text, insert, select, update
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    String,
+    Table,
+    Text,
+    bindparam,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from runtime.store.db import metadata
@@ -28,6 +39,19 @@ idempotency_records = Table(
     Column("report", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("completed_at", DateTime(timezone=True), nullable=True),
+)
+
+
+# Statements built once: building one per call costs more than SQLite's own work.
+_t = idempotency_records.c
+_CLAIM = insert(idempotency_records)
+_READ = select(_t.fingerprint, _t.report).where(
+    _t.tenant == bindparam("w_tenant"), _t.key == bindparam("w_key")
+)
+_COMPLETE = (
+    update(idempotency_records)
+    .where(_t.tenant == bindparam("w_tenant"), _t.key == bindparam("w_key"))
+    .values(report=bindparam("report"), completed_at=bindparam("completed_at"))
 )
 
 
@@ -55,12 +79,13 @@ class IdempotencyStore:
         try:
             with self._engine.begin() as conn:
                 conn.execute(
-                    insert(idempotency_records).values(
-                        tenant=tenant,
-                        key=key,
-                        fingerprint=digest,
-                        created_at=datetime.now(UTC),
-                    )
+                    _CLAIM,
+                    {
+                        "tenant": tenant,
+                        "key": key,
+                        "fingerprint": digest,
+                        "created_at": datetime.now(UTC),
+                    },
                 )
             return Claim(won=True, fingerprint=digest)
         except IntegrityError:
@@ -71,17 +96,17 @@ class IdempotencyStore:
 
     def get(self, tenant: str, key: str) -> Claim | None:
         with self._engine.connect() as conn:
-            row = conn.execute(
-                select(idempotency_records.c.fingerprint, idempotency_records.c.report).where(
-                    idempotency_records.c.tenant == tenant, idempotency_records.c.key == key
-                )
-            ).first()
+            row = conn.execute(_READ, {"w_tenant": tenant, "w_key": key}).first()
         return None if row is None else Claim(won=False, fingerprint=row[0], report=row[1])
 
     def complete(self, tenant: str, key: str, report_json: str) -> None:
         with self._engine.begin() as conn:
             conn.execute(
-                update(idempotency_records)
-                .where(idempotency_records.c.tenant == tenant, idempotency_records.c.key == key)
-                .values(report=report_json, completed_at=datetime.now(UTC))
+                _COMPLETE,
+                {
+                    "w_tenant": tenant,
+                    "w_key": key,
+                    "report": report_json,
+                    "completed_at": datetime.now(UTC),
+                },
             )

@@ -1,0 +1,387 @@
+"""The documentation stays true to the code.
+
+Each test reads names from the code (hooks, CLI commands and options, settings, tenant fields,
+report reasons, error codes) and fails when one of them is missing from the page that must
+document it. Code blocks in the docs must parse, tenant examples must validate, and relative
+links must resolve.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import json
+import re
+import tomllib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, get_args
+
+import pluggy
+import pytest
+import typer.main
+from pydantic import BaseModel
+
+from runtime import hookspecs, logs
+from runtime.cli import EXIT_BAD_INPUT, EXIT_NOT_DELIVERED, SCHEMAS, app
+from runtime.events import Attempt, DeliveryReport
+from runtime.settings import Settings
+from runtime.tenants import FallbackPolicy, TenantConfig, TomlTenantDirectory
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+README = ROOT / "README.md"
+PAGES = [README, *sorted(DOCS.rglob("*.md"))]
+
+
+def read(relative: str) -> str:
+    return (ROOT / relative).read_text(encoding="utf-8")
+
+
+def headings(text: str) -> list[str]:
+    return re.findall(r"^#{1,6} +(.+?) *$", text, flags=re.MULTILINE)
+
+
+def missing(names: Iterable[object], text: str, *, quoted: bool = True) -> list[str]:
+    """The names (as strings) that do not appear in ``text`` (in backticks when ``quoted``)."""
+    return sorted(str(name) for name in names if (f"`{name}`" if quoted else str(name)) not in text)
+
+
+def module_tree(relative: str) -> ast.Module:
+    return ast.parse(read(relative), filename=relative)
+
+
+def call_name(node: ast.Call) -> str | None:
+    func = node.func
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return None
+
+
+def string_value(node: ast.expr | None) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    return None
+
+
+def first_string_arguments(relative: str, functions: set[str]) -> set[str]:
+    """The string literals passed first to calls of ``functions`` in one module."""
+    found = set()
+    for node in ast.walk(module_tree(relative)):
+        if isinstance(node, ast.Call) and call_name(node) in functions and node.args:
+            value = string_value(node.args[0])
+            if value is not None:
+                found.add(value)
+    return found
+
+
+# -- hooks ---------------------------------------------------------------------------------
+
+
+def hook_names() -> set[str]:
+    marker = f"{hookspecs.PROJECT_NAME}_spec"
+    marked = {
+        name
+        for name, obj in inspect.getmembers(hookspecs, inspect.isfunction)
+        if hasattr(obj, marker)
+    }
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    registered = {name for name in vars(pm.hook) if not name.startswith("_")}
+    assert marked == registered, "hookspec module and plugin manager disagree"
+    return marked
+
+
+def test_every_hook_has_a_heading_in_hooks_md() -> None:
+    names = hook_names()
+    assert names, "no hook specifications found"
+    titles = headings(read("docs/hooks.md"))
+    undocumented = sorted(
+        name for name in names if not any(re.search(rf"\b{name}\b", t) for t in titles)
+    )
+    assert not undocumented, f"hooks without a heading in docs/hooks.md: {undocumented}"
+
+
+def test_hooks_md_shows_each_hook_signature() -> None:
+    text = read("docs/hooks.md")
+    for name in hook_names():
+        parameters = ", ".join(inspect.signature(getattr(hookspecs, name)).parameters)
+        assert f"def {name}(" in text, f"docs/hooks.md lacks the signature of {name}"
+        assert all(p in text for p in parameters.split(", ")), (name, parameters)
+
+
+# -- CLI -----------------------------------------------------------------------------------
+
+
+def cli_commands() -> dict[str, Any]:
+    """The commands registered on the Typer app, by name (click-style command objects)."""
+    return dict(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+
+
+def test_every_cli_command_has_a_heading_in_cli_md() -> None:
+    commands = cli_commands()
+    assert commands, "no CLI commands found"
+    titles = headings(read("docs/cli.md"))
+    undocumented = sorted(name for name in commands if f"`{name}`" not in titles)
+    assert not undocumented, f"commands without a heading in docs/cli.md: {undocumented}"
+
+
+@pytest.mark.parametrize("command", sorted(cli_commands()))
+def test_every_cli_option_and_argument_is_in_cli_md(command: str) -> None:
+    text = read("docs/cli.md")
+    params = cli_commands()[command].params
+    options = [
+        opt for p in params if p.param_type_name == "option" for opt in (*p.opts, *p.secondary_opts)
+    ]
+    arguments = [p.name.upper() for p in params if p.param_type_name == "argument"]
+    assert not missing(options, text), f"{command}: options missing from docs/cli.md"
+    assert not missing(arguments, text), f"{command}: arguments missing from docs/cli.md"
+
+
+def test_cli_md_documents_exit_codes_and_schema_names() -> None:
+    text = read("docs/cli.md")
+    for code in (0, EXIT_NOT_DELIVERED, EXIT_BAD_INPUT):
+        assert re.search(rf"^\| {code} \|", text, flags=re.MULTILINE), f"exit code {code}"
+    assert not missing(SCHEMAS, text), "schema names missing from docs/cli.md"
+
+
+# -- configuration -------------------------------------------------------------------------
+
+
+def env_var(field: str) -> str:
+    return f"{Settings.model_config.get('env_prefix', '')}{field}".upper()
+
+
+def test_every_setting_and_its_env_var_is_in_configuration_md() -> None:
+    text = read("docs/configuration.md")
+    fields = Settings.model_fields
+    assert fields
+    assert not missing(fields, text), "settings missing from docs/configuration.md"
+    assert not missing(map(env_var, fields), text), "env vars missing from docs/configuration.md"
+
+
+@pytest.mark.parametrize("field", sorted(Settings.model_fields))
+def test_each_setting_default_is_in_its_row(field: str) -> None:
+    default = Settings.model_fields[field].default
+    if default is None:
+        return
+    shown = str(default).lower() if isinstance(default, bool) else str(default)
+    rows = [
+        line
+        for line in read("docs/configuration.md").splitlines()
+        if line.startswith(f"| `{field}` |")
+    ]
+    assert rows, f"no table row for the setting {field}"
+    assert f"`{shown}`" in rows[0], f"{field}: default {shown!r} not in {rows[0]!r}"
+
+
+def test_every_tenant_field_is_in_configuration_md() -> None:
+    text = read("docs/configuration.md")
+    fields = TenantConfig.model_fields
+    assert fields
+    assert not missing(fields, text), "tenant fields missing from docs/configuration.md"
+    policies = get_args(FallbackPolicy)
+    assert not missing(policies, text), "fallback policies missing from docs/configuration.md"
+
+
+def test_every_template_default_and_variable_is_in_configuration_md() -> None:
+    from runtime.templates import DEFAULT_TEMPLATES
+
+    text = read("docs/configuration.md")
+    assert not missing(DEFAULT_TEMPLATES.values(), text), "default templates changed"
+    source = read("runtime/templates.py")
+    variables = {"code", "message_type", "purpose", "locale", "tenant.friendly_name", "tenant.id"}
+    variables |= {"tenant.friendlyName"}
+    assert all(v in source for v in variables)
+    assert not missing(variables, text), "template variables missing"
+
+
+# -- README --------------------------------------------------------------------------------
+
+
+def test_readme_has_the_two_commands_and_the_bench_placeholder() -> None:
+    text = README.read_text(encoding="utf-8")
+    assert "make run" in text
+    assert "make test" in text
+    assert "<!-- bench:pipeline -->" in text
+
+
+# -- delivery ------------------------------------------------------------------------------
+
+
+def pipeline_reasons() -> set[str]:
+    """Every ``reason`` literal in runtime/delivery.py; fails on a reason it cannot read."""
+    tree = module_tree("runtime/delivery.py")
+    reasons: set[str] = set()
+    unreadable: list[str] = []
+
+    def take(node: ast.expr, where: ast.stmt | ast.expr) -> None:
+        value = string_value(node)
+        if value is not None:
+            reasons.add(value)
+        elif isinstance(node, ast.Constant) and node.value is None:
+            pass
+        elif isinstance(node, ast.Name) and node.id == "reason":
+            pass  # the refusal returned by _fallback_refusal, read below
+        else:
+            unreadable.append(f"line {where.lineno}: {ast.unparse(node)}")
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and call_name(node) == "_rejected" and len(node.args) > 1:
+            take(node.args[1], node)
+        if isinstance(node, ast.Call) and call_name(node) == "_report":
+            for keyword in node.keywords:
+                if keyword.arg == "reason":
+                    take(keyword.value, node)
+        if isinstance(node, ast.FunctionDef) and node.name == "_fallback_refusal":
+            for ret in ast.walk(node):
+                if isinstance(ret, ast.Return) and isinstance(ret.value, ast.Tuple):
+                    take(ret.value.elts[0], ret)
+                elif isinstance(ret, ast.Return):
+                    unreadable.append(f"line {ret.lineno}: {ast.unparse(ret)}")
+    assert not unreadable, f"reasons this test cannot read (use string literals): {unreadable}"
+    return reasons
+
+
+def test_every_reason_the_pipeline_returns_is_in_delivery_md() -> None:
+    reasons = pipeline_reasons()
+    assert {"unknown_tenant", "handed_off", "fallback_failed"} <= reasons, reasons
+    text = read("docs/delivery.md")
+    assert not missing(reasons, text), "reasons missing from docs/delivery.md"
+
+
+def test_every_attempt_error_code_of_the_pipeline_is_in_delivery_md() -> None:
+    codes = first_string_arguments("runtime/delivery.py", {"ProviderError"})
+    for node in ast.walk(module_tree("runtime/delivery.py")):
+        if isinstance(node, ast.FunctionDef) and node.name == "_as_provider_error":
+            for dictionary in ast.walk(node):
+                if isinstance(dictionary, ast.Dict):
+                    codes |= {v for v in map(string_value, dictionary.values) if v}
+    assert {"timeout", "provider_crashed", "missing_credentials"} <= codes, codes
+    assert not missing(codes, read("docs/delivery.md")), "error codes missing from delivery.md"
+
+
+def test_report_fields_statuses_and_log_events_are_in_delivery_md() -> None:
+    text = read("docs/delivery.md")
+    report_fields = {*DeliveryReport.model_fields, *DeliveryReport.model_computed_fields}
+    assert not missing(report_fields, text), "DeliveryReport fields missing"
+    assert not missing(Attempt.model_fields, text), "Attempt fields missing"
+    statuses = get_args(DeliveryReport.model_fields["status"].annotation)
+    assert statuses
+    assert not missing(statuses, text), "statuses missing"
+    descriptions = logs._DESCRIPTIONS
+    assert not missing(descriptions, text), "log event types missing"
+    assert not missing(descriptions.values(), text, quoted=False), "log descriptions missing"
+
+
+# -- providers -----------------------------------------------------------------------------
+
+
+def test_twilio_md_documents_settings_credentials_and_error_codes() -> None:
+    from plugins.twilio import TwilioConfig, TwilioCredentials
+    from plugins.twilio.errors import PERMANENT_CODES, RETRYABLE_CODES
+
+    text = read("docs/providers/twilio.md")
+    assert not missing(TwilioConfig.model_fields, text), "Twilio settings missing"
+    assert not missing(TwilioCredentials.model_fields, text), "Twilio credentials missing"
+    assert not missing(PERMANENT_CODES | RETRYABLE_CODES, text), "Twilio error codes missing"
+    functions = {"ProviderError", "_not_sent", "_maybe_sent"}
+    codes = set()
+    for module in sorted((ROOT / "plugins" / "twilio").glob("*.py")):
+        codes |= first_string_arguments(str(module.relative_to(ROOT)), functions)
+    assert "connection_error" in codes, codes
+    assert not missing(codes, text), "Twilio plugin error codes missing"
+
+
+def test_outbox_md_documents_its_error_codes() -> None:
+    codes = first_string_arguments("plugins/outbox.py", {"ProviderError"})
+    assert "outbox_cap_reached" in codes
+    assert not missing(codes, read("docs/providers/outbox.md")), "outbox error codes missing"
+
+
+# -- code blocks and links -----------------------------------------------------------------
+
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```", flags=re.MULTILINE | re.DOTALL)
+
+
+def code_blocks(language: str) -> list[tuple[str, str]]:
+    return [
+        (f"{page.relative_to(ROOT)} block {number}", body)
+        for page in PAGES
+        for number, (lang, body) in enumerate(FENCE.findall(page.read_text("utf-8")), 1)
+        if lang == language
+    ]
+
+
+def provider_models() -> dict[str, type[BaseModel]]:
+    from plugins.outbox import OutboxConfig
+    from plugins.twilio import TwilioConfig
+
+    return {"outbox": OutboxConfig, "twilio": TwilioConfig}
+
+
+def test_python_blocks_parse() -> None:
+    blocks = code_blocks("python")
+    assert blocks
+    for where, body in blocks:
+        try:
+            ast.parse(body)
+        except SyntaxError as exc:
+            pytest.fail(f"{where}: {exc}")
+
+
+def test_json_blocks_parse() -> None:
+    for where, body in code_blocks("json"):
+        try:
+            json.loads(body)
+        except json.JSONDecodeError as exc:
+            pytest.fail(f"{where}: {exc}")
+
+
+def test_toml_blocks_parse_and_tenant_examples_validate() -> None:
+    blocks = code_blocks("toml")
+    assert blocks
+    models = provider_models()
+    for where, body in blocks:
+        try:
+            data: dict[str, Any] = tomllib.loads(body)
+        except tomllib.TOMLDecodeError as exc:
+            pytest.fail(f"{where}: {exc}")
+        if "tenants" not in data:
+            continue
+        tenants = TomlTenantDirectory.from_mapping(data, source=where)
+        for tenant_id in tenants.ids():
+            tenant = tenants.get(tenant_id)
+            if tenant.provider in models:
+                models[tenant.provider].model_validate(tenant.provider_settings)
+
+
+def test_example_tenants_file_validates() -> None:
+    TomlTenantDirectory.from_file(DOCS / "examples" / "tenants.toml")
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor for a heading."""
+    text = heading.strip().lower().replace("`", "")
+    text = re.sub(r"[^\w\- ]", "", text)
+    return text.replace(" ", "-")
+
+
+def test_relative_links_and_anchors_resolve() -> None:
+    broken = []
+    for page in PAGES:
+        text = page.read_text("utf-8")
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target):
+                continue
+            path_part, _, anchor = target.partition("#")
+            destination = (page.parent / path_part).resolve() if path_part else page
+            if not destination.exists():
+                broken.append(f"{page.relative_to(ROOT)}: {target}")
+            elif anchor and destination.is_file() and destination.suffix == ".md":
+                anchors = {slug(h) for h in headings(destination.read_text("utf-8"))}
+                if anchor not in anchors:
+                    broken.append(f"{page.relative_to(ROOT)}: {target} (no such heading)")
+    assert not broken, broken
