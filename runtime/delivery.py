@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -39,6 +39,7 @@ from runtime.tenants import TenantConfig, TenantDirectory, TomlTenantDirectory
 __all__ = ["Pipeline"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 _GRACE = 0.5  # seconds a provider gets past its budget before the pipeline abandons it
 
 
@@ -136,15 +137,21 @@ class Pipeline:
                 request.code,
                 request.text or "",
             )
-            claim = await asyncio.to_thread(self.idempotency.claim, request.tenant, key, digest)
+            claim = await self._store_call(self.idempotency.claim, request.tenant, key, digest)
             if not claim.won:
                 return await self._earlier_report(request, claim.fingerprint, digest)
             report = await self._deliver(request)
-            await asyncio.to_thread(
+            await self._store_call(
                 self.idempotency.complete, request.tenant, key, report.model_dump_json()
             )
         self._notify(request, report)
         return report
+
+    async def _store_call(self, call: Callable[..., T], *args: Any) -> T:
+        """Run a blocking store call: inline for a local SQLite file, else in a thread."""
+        if self.idempotency.local:
+            return call(*args)
+        return await asyncio.to_thread(call, *args)
 
     async def _earlier_report(
         self, request: PhoneMessageRequest, held: str, digest: str
@@ -159,7 +166,7 @@ class Pipeline:
         deadline = time.monotonic() + self.settings.idempotency_wait
         pause = 0.01
         while True:
-            claim = await asyncio.to_thread(self.idempotency.get, request.tenant, key)
+            claim = await self._store_call(self.idempotency.get, request.tenant, key)
             if claim is not None and claim.report is not None:
                 report = DeliveryReport.model_validate_json(claim.report)
                 return report.model_copy(update={"replayed": True})

@@ -74,6 +74,9 @@ class IdempotencyStore:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        # A local SQLite file answers in microseconds: a thread hop would cost more than the
+        # query. A server (PostgreSQL) is called from a worker thread, off the event loop.
+        self.local = engine.dialect.name == "sqlite"
 
     def claim(self, tenant: str, key: str, digest: str) -> Claim:
         try:
