@@ -1,0 +1,1 @@
+"""The sandboxed executor of tenant actions (SANDBOX.md's four layers)."""
