@@ -28,11 +28,11 @@ from twilio.rest import Client
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.fake_twilio import FakeTwilio  # noqa: E402
-from runtime import PhoneMessageRequest  # noqa: E402
-from runtime.delivery import Pipeline  # noqa: E402
-from runtime.settings import Settings  # noqa: E402
-from runtime.tenants import TomlTenantDirectory  # noqa: E402
+from bench.fake_twilio import FakeTwilio
+from runtime import PhoneMessageRequest
+from runtime.delivery import Pipeline
+from runtime.settings import Settings
+from runtime.tenants import TomlTenantDirectory
 
 ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "bench-token"
@@ -82,11 +82,15 @@ async def run(url: str, args: argparse.Namespace, data_dir: Path) -> dict[str, A
         return await client.messages.create_async(to=TO, from_=FROM, body="123456 is your code")
 
     tenants = TomlTenantDirectory.from_mapping(
-        {"tenants": {"bench": {
-            "provider": "twilio",
-            "provider_settings": {"from_number": FROM, "base_url": url},
-            "credentials_env": {"account_sid": "BENCH_SID", "auth_token": "BENCH_TOKEN"},
-        }}},
+        {
+            "tenants": {
+                "bench": {
+                    "provider": "twilio",
+                    "provider_settings": {"from_number": FROM, "base_url": url},
+                    "credentials_env": {"account_sid": "BENCH_SID", "auth_token": "BENCH_TOKEN"},
+                }
+            }
+        },
         environ={"BENCH_SID": ACCOUNT_SID, "BENCH_TOKEN": AUTH_TOKEN},
     )
     settings = Settings(_env_file=None, data_dir=data_dir)  # type: ignore[call-arg]
@@ -96,7 +100,9 @@ async def run(url: str, args: argparse.Namespace, data_dir: Path) -> dict[str, A
     def ours(keyed: bool) -> Send:
         async def send(i: int) -> Any:
             request = PhoneMessageRequest(
-                tenant="bench", recipient=TO, code="123456",
+                tenant="bench",
+                recipient=TO,
+                code="123456",
                 idempotency_key=f"{run_id}-{i}-{time.perf_counter_ns()}" if keyed else None,
             )
             report = await pipeline.deliver(request)
@@ -106,15 +112,20 @@ async def run(url: str, args: argparse.Namespace, data_dir: Path) -> dict[str, A
 
         return send
 
-    variants: dict[str, Send] = {"bare SDK": bare, "pipeline": ours(False),
-                                 "pipeline+idempotency": ours(True)}
+    variants: dict[str, Send] = {
+        "bare SDK": bare,
+        "pipeline": ours(False),
+        "pipeline+idempotency": ours(True),
+    }
     results: dict[str, Any] = {}
     try:
-        for mode, count, in_flight in (("sequential", args.sequential, 1),
-                                       ("50 in flight", args.concurrent, 50)):
+        for mode, count, in_flight in (
+            ("sequential", args.sequential, 1),
+            ("50 in flight", args.concurrent, 50),
+        ):
             rates: dict[str, list[float]] = {name: [] for name in variants}
             lats: dict[str, list[float]] = {name: [] for name in variants}
-            for name, send in variants.items():  # warm-up: pools, caches, JIT-free but lazy
+            for send in variants.values():  # warm-up: pools, caches
                 await measure(send, min(200, count), in_flight)
             for _ in range(args.rounds):
                 for name, send in variants.items():
@@ -136,15 +147,21 @@ async def run(url: str, args: argparse.Namespace, data_dir: Path) -> dict[str, A
 
 
 def print_table(results: dict[str, Any]) -> None:
-    print(f"{'mode':<14}{'variant':<22}{'msg/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
-          f"{'x tput':>9}{'x p50':>8}{'x p99':>8}")
+    print(
+        f"{'mode':<14}{'variant':<22}{'msg/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'x tput':>9}{'x p50':>8}{'x p99':>8}"
+    )
     for mode, variants in results.items():
         base = variants["bare SDK"]
         for name, row in variants.items():
-            ratio = (f"{row['throughput'] / base['throughput']:>9.2f}"
-                     f"{row['p50_ms'] / base['p50_ms']:>8.2f}{row['p99_ms'] / base['p99_ms']:>8.2f}")
-            print(f"{mode:<14}{name:<22}{row['throughput']:>9.0f}{row['p50_ms']:>9.2f}"
-                  f"{row['p99_ms']:>9.2f}{ratio}")
+            ratio = (
+                f"{row['throughput'] / base['throughput']:>9.2f}"
+                f"{row['p50_ms'] / base['p50_ms']:>8.2f}{row['p99_ms'] / base['p99_ms']:>8.2f}"
+            )
+            print(
+                f"{mode:<14}{name:<22}{row['throughput']:>9.0f}{row['p50_ms']:>9.2f}"
+                f"{row['p99_ms']:>9.2f}{ratio}"
+            )
     print("x = ours / bare SDK (throughput: higher is better; latency: lower is better)")
 
 

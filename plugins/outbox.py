@@ -144,13 +144,18 @@ class OutboxProvider:
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return [
-            OutboxMessage(r.id, r.tenant, r.recipient, r.channel, r.text, r.created_at)
+            OutboxMessage(r.id, r.tenant, r.recipient, r.channel, r.text, _utc(r.created_at))
             for r in reversed(rows)
         ]
 
     async def aclose(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
+
+
+def _utc(moment: datetime) -> datetime:
+    """SQLite drops the time zone on the way back; every stored time is UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 @hookimpl

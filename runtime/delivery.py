@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import traceback
 from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, TypeVar
@@ -34,9 +35,10 @@ from runtime.providers import PhoneMessage, Provider, ProviderRegistry
 from runtime.settings import Settings
 from runtime.store import IdempotencyStore, create_engine_for
 from runtime.store.idempotency import fingerprint
+from runtime.templates import spell_code
 from runtime.tenants import TenantConfig, TenantDirectory, TomlTenantDirectory
 
-__all__ = ["Pipeline"]
+__all__ = ["Pipeline", "request_fingerprint"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -83,10 +85,7 @@ class Pipeline:
         sink = JsonLinesLogSink(settings.resolved_log_file)
         pm.register(sink, name="log-events")
         providers = collect_providers(pm, settings)
-        if settings.default_sender not in providers:
-            raise ConfigurationError(
-                f"default sender {settings.default_sender!r} is not a registered provider"
-            )
+        _check_default_sender(providers, settings.default_sender)
         pipeline = cls(settings=settings, tenants=tenants, plugin_manager=pm, providers=providers)
         pipeline._log_sink = sink
         pipeline._closers.append(sink.close)
@@ -128,24 +127,40 @@ class Pipeline:
         """Deliver ``request`` once; with an idempotency key, at most once ever."""
         key = request.idempotency_key
         if key is None:
-            report = await self._deliver(request)
+            report = await self._deliver_safely(request)
         else:
-            digest = fingerprint(
-                request.recipient,
-                request.channel,
-                request.purpose,
-                request.code,
-                request.text or "",
-            )
+            digest = request_fingerprint(request)
             claim = await self._store_call(self.idempotency.claim, request.tenant, key, digest)
             if not claim.won:
-                return await self._earlier_report(request, claim.fingerprint, digest)
-            report = await self._deliver(request)
+                report = await self._earlier_report(request, claim.fingerprint, digest)
+                if not report.replayed:  # a rejection is news; a replayed report is not
+                    self._notify(request, report)
+                return report
+            report = await self._deliver_safely(request)
             await self._store_call(
                 self.idempotency.complete, request.tenant, key, report.model_dump_json()
             )
         self._notify(request, report)
         return report
+
+    async def _deliver_safely(self, request: PhoneMessageRequest) -> DeliveryReport:
+        """:meth:`_deliver`, with a bug anywhere in it turned into a failed report.
+
+        Nothing is known about what was sent when that happens, so the report says so; the
+        idempotency key is still completed, so a retry never sends again.
+        """
+        try:
+            return await self._deliver(request)
+        except Exception as exc:
+            log.error("delivery failed unexpectedly: %s", type(exc).__name__)
+            return _report(
+                request,
+                "failed",
+                [],
+                reason="internal_error",
+                detail=f"internal error ({type(exc).__name__}); the message may or may not "
+                "have been sent",
+            )
 
     async def _store_call(self, call: Callable[..., T], *args: Any) -> T:
         """Run a blocking store call: inline for a local SQLite file, else in a thread."""
@@ -197,7 +212,17 @@ class Pipeline:
             message = self._render(request, tenant)
         except ConfigurationError as exc:
             return _rejected(request, "template_error", f"tenant {tenant.id!r}: {exc}")
-        veto = self.plugin_manager.hook.before_send(message=message)
+        try:
+            veto = self.plugin_manager.hook.before_send(message=message)
+        except Exception as exc:
+            log.error("a before_send plugin raised %s", type(exc).__name__)
+            return _report(
+                request,
+                "failed",
+                [],
+                reason="plugin_error",
+                detail=f"a before_send plugin raised {type(exc).__name__}; nothing was sent",
+            )
         if veto is not None:
             return _rejected(request, "vetoed", str(veto))
 
@@ -295,7 +320,7 @@ class Pipeline:
             async with asyncio.timeout(message.timeout + _GRACE):
                 receipt = await provider.send(message, config, credentials)
         except Exception as exc:
-            error = _as_provider_error(exc, name, message.timeout)
+            error = _as_provider_error(exc, name, message.timeout, secrets)
             return Attempt(
                 provider=name,
                 fallback=fallback,
@@ -350,11 +375,47 @@ class Pipeline:
         for impl in self.plugin_manager.hook.after_send.get_hookimpls():
             try:
                 impl.function(*({"request": request, "report": report}[a] for a in impl.argnames))
-            except Exception:
-                log.exception("after_send observer %s failed", impl.plugin_name)
+            except Exception as exc:
+                _log_scrubbed(f"after_send observer {impl.plugin_name} failed", exc, [request.code])
 
 
-def _as_provider_error(exc: Exception, provider: str, budget: float) -> ProviderError:
+def request_fingerprint(request: PhoneMessageRequest) -> str:
+    """What makes two requests "the same message" for an idempotency key."""
+    return fingerprint(
+        request.recipient,
+        request.channel,
+        request.purpose,
+        request.locale,
+        request.code,
+        request.text or "",
+    )
+
+
+def _check_default_sender(providers: ProviderRegistry, name: str) -> None:
+    """The default sender must exist and work without settings: it serves every tenant."""
+    if name not in providers:
+        raise ConfigurationError(f"default sender {name!r} is not a registered provider")
+    provider = providers.get(name)
+    try:
+        provider.config_model.model_validate({})
+        provider.credentials_model.model_validate({})
+    except ValidationError:
+        raise ConfigurationError(
+            f"default sender {name!r} needs settings or credentials; the default sender must "
+            "work without them (it serves every tenant)"
+        ) from None
+
+
+def _log_scrubbed(what: str, exc: BaseException, secrets: list[str]) -> None:
+    """Log ``exc`` with its traceback, with the code and credentials masked out of it."""
+    secrets = [*secrets, *(spell_code(s) for s in secrets[:1])]
+    text = scrub("".join(traceback.format_exception(exc)), secrets)
+    log.error("%s:\n%s", what, text)
+
+
+def _as_provider_error(
+    exc: Exception, provider: str, budget: float, secrets: list[str]
+) -> ProviderError:
     """Any failure of an attempt as a :class:`ProviderError`, which drives the fallback rules.
 
     A configuration problem was found before sending (not handed off). A blown time budget or
@@ -373,7 +434,7 @@ def _as_provider_error(exc: Exception, provider: str, budget: float) -> Provider
         return ProviderError(
             "timeout", f"no answer within the {budget:g} s budget", retryable=True, handed_off=True
         )
-    log.error("provider %r raised %s", provider, type(exc).__name__, exc_info=exc)
+    _log_scrubbed(f"provider {provider!r} raised {type(exc).__name__}", exc, secrets)
     return ProviderError(
         "provider_crashed", f"{type(exc).__name__}: {exc}", retryable=False, handed_off=True
     )

@@ -57,7 +57,8 @@ def after_send(request: PhoneMessageRequest, report: DeliveryReport) -> None:
     """Observe the final report of every delivery: delivered, rejected or failed.
 
     Called once per request, even for one rejected before rendering (an unknown tenant), hence
-    the request rather than the rendered message; ``report.attempts`` has every attempt.
+    the request rather than the rendered message; not for a report replayed for a repeated
+    idempotency key (its request was observed). ``report.attempts`` has every attempt.
     Every implementation is called; results are ignored. An exception is logged and does not
     change the report: observers never decide whether a code was sent. ``request.code`` is
     the OTP: never log it.

@@ -101,15 +101,30 @@ def get_plugin_manager(
     return pm
 
 
-def collect_providers(pm: pluggy.PluginManager, settings: Settings) -> ProviderRegistry:
-    """Call every ``register_providers`` implementation, recording which plugin owns each."""
+def collect_providers(
+    pm: PhonePluginManager, settings: Settings, *, strict: bool | None = None
+) -> ProviderRegistry:
+    """Call every ``register_providers`` implementation, recording which plugin owns each.
+
+    A third-party plugin that fails here (raises, registers a non-provider or a taken name) is
+    reported in ``pm.load_errors`` and its providers are left out; in strict mode, and for the
+    built-in plugins, it is a :class:`PluginError` naming the plugin.
+    """
+    strict = settings.strict_plugins if strict is None else strict
     registry = ProviderRegistry()
     for impl in pm.hook.register_providers.get_hookimpls():
         owner = pm.get_name(impl.plugin) or repr(impl.plugin)
-
-        def register(provider: Provider, _owner: str = owner) -> None:
-            registry.register(provider, owner=_owner)
-
-        arguments: dict[str, Any] = {"register": register, "settings": settings}
-        impl.function(*(arguments[name] for name in impl.argnames))
+        staged: list[Provider] = []
+        arguments: dict[str, Any] = {"register": staged.append, "settings": settings}
+        try:
+            impl.function(*(arguments[name] for name in impl.argnames))
+            for provider in staged:
+                registry.register(provider, owner=owner)
+        except Exception as exc:
+            reason = f"register_providers failed: {type(exc).__name__}: {exc}"
+            if strict or owner in DEFAULT_PLUGINS:
+                raise PluginError(f"plugin {owner!r}: {reason}") from exc
+            registry.forget(owner)
+            pm.load_errors[owner] = reason
+            log.warning("skipped the providers of plugin %r: %s", owner, reason)
     return registry

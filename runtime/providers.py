@@ -100,6 +100,11 @@ class ProviderRegistry:
         self._providers[provider.name] = provider
         self._owners[provider.name] = owner
 
+    def forget(self, owner: str) -> None:
+        """Remove every provider that ``owner`` registered (a plugin found broken)."""
+        for name in [n for n, o in self._owners.items() if o == owner]:
+            del self._providers[name], self._owners[name]
+
     def get(self, name: str) -> Provider:
         try:
             return self._providers[name]

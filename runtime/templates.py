@@ -15,7 +15,7 @@ from liquid.exceptions import LiquidError
 from runtime.errors import ConfigurationError
 from runtime.events import Channel, Purpose
 
-__all__ = ["DEFAULT_TEMPLATES", "render", "spell_code"]
+__all__ = ["DEFAULT_TEMPLATES", "check", "render", "spell_code"]
 
 DEFAULT_TEMPLATES: dict[tuple[Channel, Purpose], str] = {
     ("sms", "enrollment"): "{{ code }} is your verification code for {{ tenant.friendly_name }}. "
@@ -80,6 +80,17 @@ def _render_liquid(
         return rendered.strip()
     except LiquidError as exc:
         raise ConfigurationError(f"{channel} {purpose} template: {exc}") from exc
+
+
+def check(source: str) -> str | None:
+    """Why a tenant's template cannot be used (a Liquid error, or no ``code``), else None."""
+    try:
+        variables = _compile(source).analyze().variables
+    except LiquidError as exc:
+        return str(exc).splitlines()[0]
+    if "code" not in variables:
+        return "the template never prints {{ code }}, so the message would not carry the code"
+    return None
 
 
 def render(

@@ -15,6 +15,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from runtime import templates
 from runtime.errors import ConfigurationError, MissingCredentialsError, UnknownTenantError
 from runtime.events import Channel, Purpose
 
@@ -50,6 +51,15 @@ class TenantConfig(BaseModel):
         for field, var in value.items():
             if not var or not var.replace("_", "").isalnum():
                 raise ValueError(f"{field}: {var!r} is not an environment variable name")
+        return value
+
+    @field_validator("templates", "voice_templates")
+    @classmethod
+    def _templates_compile(cls, value: dict[str, str]) -> dict[str, str]:
+        for purpose, source in value.items():
+            problem = templates.check(source)
+            if problem:
+                raise ValueError(f"{purpose}: {problem}")
         return value
 
     @property
@@ -119,6 +129,10 @@ class TomlTenantDirectory:
         for tenant_id, table in tables.items():
             if not isinstance(table, dict):
                 raise ConfigurationError(f"{source}: tenants.{tenant_id} must be a table")
+            if "id" in table:
+                raise ConfigurationError(
+                    f"{source}: tenants.{tenant_id}.id: not a setting (the table name is the id)"
+                )
             try:
                 tenants[tenant_id] = TenantConfig.model_validate({"id": tenant_id, **table})
             except ValidationError as exc:

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, SecretStr
 
-from runtime import PhoneMessageRequest, ProviderError, hookimpl
+from runtime import ConfigurationError, PhoneMessageRequest, ProviderError, hookimpl
+from runtime.tenants import TomlTenantDirectory
 from tests.conftest import PipelineFactory, read_log
 from tests.fake_providers import ProvidersPlugin, ScriptedProvider
 
@@ -120,18 +121,61 @@ async def test_tenant_liquid_template_branches_on_locale(make_pipeline: Pipeline
     assert [m.text for m in primary.sent] == ["Votre code Acme : 123456", "Code 123456"]
 
 
-async def test_broken_template_is_rejected_naming_the_template(
+@pytest.mark.parametrize(
+    ("source", "problem"),
+    [
+        ("Code {% if code %}{{ code }}", "expected tag endif"),
+        ("Your code is ready", "never prints {{ code }}"),
+    ],
+)
+def test_broken_template_is_refused_when_the_tenants_load(source: str, problem: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        TomlTenantDirectory.from_mapping({"tenants": tenant(templates={"verification": source})})
+    assert "tenants.acme.templates" in str(info.value)
+    assert problem in str(info.value)
+
+
+async def test_template_failing_while_rendering_is_rejected(
     make_pipeline: PipelineFactory,
 ) -> None:
     primary = ScriptedProvider("primary")
     pipeline = make_pipeline(
-        tenant(templates={"verification": "Code {% if code %}{{ code }}"}),
+        tenant(templates={"verification": "{{ code }} expires in {{ 10 | divided_by: 0 }}"}),
         plugins=(ProvidersPlugin(primary),),
     )
     report = await pipeline.deliver(request())
     assert (report.status, report.reason) == ("rejected", "template_error")
     assert "sms verification template" in (report.detail or "")
+    assert "divided_by" in (report.detail or "")
     assert primary.sent == []
+
+
+async def test_a_raising_before_send_plugin_fails_the_message_safely(
+    make_pipeline: PipelineFactory,
+) -> None:
+    primary = ScriptedProvider("primary")
+
+    class Buggy:
+        @hookimpl
+        def before_send(self, message: Any) -> str | None:
+            raise KeyError("bug")
+
+    pipeline = make_pipeline(tenant(), plugins=(ProvidersPlugin(primary), Buggy()))
+    report = await pipeline.deliver(request(idempotency_key="k"))
+    again = await pipeline.deliver(request(idempotency_key="k"))
+    assert (report.status, report.reason) == ("failed", "plugin_error")
+    assert "KeyError" in (report.detail or "")
+    assert primary.sent == []
+    assert again.replayed  # the key was completed, not left pending
+
+
+async def test_default_sender_that_needs_settings_is_refused_at_start(
+    make_pipeline: PipelineFactory,
+) -> None:
+    needy = ScriptedProvider("needy")
+    needy.credentials_model = TokenCredentials
+    with pytest.raises(ConfigurationError, match="default sender 'needy' needs settings"):
+        make_pipeline(tenant(), plugins=(ProvidersPlugin(needy),), default_sender="needy")
 
 
 async def test_before_send_veto_stops_the_message(make_pipeline: PipelineFactory) -> None:

@@ -67,7 +67,7 @@ def twilio_error(code: int, status: int) -> dict[str, Any]:
 
 @pytest.mark.parametrize(
     ("status", "body"),
-    [(500, twilio_error(20500, 500)), (429, twilio_error(20429, 429)), (503, "<html>down")],
+    [(429, twilio_error(20429, 429)), (503, "<html>down")],
 )
 async def test_retryable_failure_without_hand_off_falls_back_once(
     make_pipeline: PipelineFactory, twilio: StubServer, tmp_path: Path, status: int, body: Any
@@ -84,6 +84,16 @@ async def test_retryable_failure_without_hand_off_falls_back_once(
     assert len(twilio.requests) == 1
     assert len(outbox) == 1
     assert [e["type"] for e in read_log_file(tmp_path)] == ["gd_send_sms_failure", "gd_send_sms"]
+
+
+async def test_ambiguous_server_error_never_sends_a_second_code(
+    make_pipeline: PipelineFactory, twilio: StubServer
+) -> None:
+    twilio.respond(502, "<html>Bad Gateway</html>")
+    report, outbox = await deliver(make_pipeline, twilio.url, fallback="always")
+    assert report.status == "failed"
+    assert report.reason == "handed_off"
+    assert outbox == []
 
 
 async def test_connection_refused_falls_back(make_pipeline: PipelineFactory) -> None:
@@ -155,7 +165,7 @@ async def test_malformed_success_answer_counts_as_handed_off(
 async def test_voice_failure_cannot_fall_back_to_an_sms_only_sender(
     make_pipeline: PipelineFactory, twilio: StubServer
 ) -> None:
-    twilio.respond(500, twilio_error(20500, 500))
+    twilio.respond(503, twilio_error(20503, 503))
     report, outbox = await deliver(make_pipeline, twilio.url, channel="voice")
     assert report.status == "failed"
     assert report.reason == "fallback_unavailable"

@@ -7,9 +7,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from runtime.delivery import Pipeline
+from runtime import hookimpl
+from runtime.delivery import Pipeline, request_fingerprint
 from runtime.store import IdempotencyStore, create_engine_for
-from runtime.store.idempotency import fingerprint
 from runtime.tenants import TomlTenantDirectory
 from tests.conftest import PipelineFactory, make_settings
 from tests.fake_providers import ProvidersPlugin, ScriptedProvider
@@ -37,6 +37,28 @@ async def test_key_reused_for_another_message_is_rejected(make_pipeline: Pipelin
     other = await pipeline.deliver(request(idempotency_key="k", code="654321"))
     assert (other.status, other.reason) == ("rejected", "idempotency_key_reused")
     assert len(primary.sent) == 1
+
+
+async def test_idempotency_rejections_are_observed_but_replays_are_not(
+    make_pipeline: PipelineFactory,
+) -> None:
+    seen: list[str] = []
+
+    class Recorder:
+        @hookimpl
+        def after_send(self, report: Any) -> None:
+            seen.append(f"{report.status}:{report.reason}:{report.replayed}")
+
+    pipeline = make_pipeline(
+        tenant(), plugins=(ProvidersPlugin(ScriptedProvider("primary")), Recorder())
+    )
+    await pipeline.deliver(request(idempotency_key="k"))
+    await pipeline.deliver(request(idempotency_key="k"))
+    await pipeline.deliver(request(idempotency_key="k", code="999999"))
+    assert seen == [
+        "delivered:None:False",
+        "rejected:idempotency_key_reused:False",
+    ]
 
 
 async def test_keys_are_per_tenant(make_pipeline: PipelineFactory) -> None:
@@ -75,7 +97,7 @@ async def test_a_pending_key_is_never_sent_again(make_pipeline: PipelineFactory)
     pipeline = make_pipeline(tenant(), plugins=(ProvidersPlugin(primary),), idempotency_wait=0.05)
     store = pipeline.idempotency
     r = request(idempotency_key="crashed")
-    store.claim("acme", "crashed", fingerprint(r.recipient, r.channel, r.purpose, r.code, ""))
+    store.claim("acme", "crashed", request_fingerprint(r))
     report = await pipeline.deliver(r)
     assert (report.status, report.reason) == ("rejected", "idempotency_in_progress")
     assert primary.sent == []

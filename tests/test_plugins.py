@@ -96,12 +96,32 @@ def test_configure_is_historic(tmp_path: Path) -> None:
 
 def test_same_provider_name_twice_names_both_plugins(tmp_path: Path) -> None:
     pm = get_plugin_manager(load_entrypoints=False)
-    pm.register(ProvidersPlugin(ScriptedProvider("dup")), name="first")
-    pm.register(ProvidersPlugin(ScriptedProvider("dup")), name="second")
-    with pytest.raises(ValueError, match="registered twice") as info:
-        collect_providers(pm, make_settings(tmp_path))
-    assert "first" in str(info.value)
-    assert "second" in str(info.value)
+    first = ScriptedProvider("dup")
+    pm.register(ProvidersPlugin(first), name="first")
+    pm.register(ProvidersPlugin(ScriptedProvider("dup"), ScriptedProvider("other")), name="second")
+
+    registry = collect_providers(pm, make_settings(tmp_path))
+    assert registry.get("dup") is first
+    assert "other" not in registry  # the broken plugin is skipped whole
+    assert "registered twice (by first and by second)" in pm.load_errors["second"]
+
+    with pytest.raises(PluginError, match=r"plugin 'second'.*registered twice"):
+        collect_providers(pm, make_settings(tmp_path), strict=True)
+
+
+def test_a_raising_register_providers_is_skipped_or_fatal(tmp_path: Path) -> None:
+    class Raising:
+        @hookimpl
+        def register_providers(self, register: Any) -> None:
+            raise RuntimeError("no config")
+
+    pm = get_plugin_manager(plugins=[], load_entrypoints=False)
+    pm.register(Raising(), name="raising")
+    registry = collect_providers(pm, make_settings(tmp_path))
+    assert "outbox" in registry
+    assert "RuntimeError: no config" in pm.load_errors["raising"]
+    with pytest.raises(PluginError, match="raising"):
+        collect_providers(pm, make_settings(tmp_path), strict=True)
 
 
 def test_misspelt_hook_fails_loudly() -> None:

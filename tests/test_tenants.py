@@ -42,6 +42,11 @@ def test_invalid_field_is_named(tmp_path: Path, table: str, named: str) -> None:
     assert "tenants.toml" in str(info.value)
 
 
+def test_an_id_key_cannot_rename_a_tenant(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match=r"tenants\.acme\.id: not a setting"):
+        load(tmp_path, "[tenants.acme]\nid = 'globex'\n")
+
+
 def test_invalid_tenant_id_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match=r"tenants\.-bad\.id"):
         load(tmp_path, "[tenants.-bad]\n")

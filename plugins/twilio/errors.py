@@ -1,8 +1,10 @@
 """Twilio and transport failures as :class:`~runtime.errors.ProviderError`.
 
 What matters most is ``handed_off``: false only when Twilio certainly did not accept the
-message (it answered with an error, or no connection was made), so that the pipeline may fall
-back; true whenever the request may have been accepted, so that no user gets two codes.
+message (a 4xx refusal, 429 or 503, or no connection was made), so that the pipeline may fall
+back; true whenever the request may have been accepted (a timeout after sending, a 500, 502
+or 504, which a gateway or Twilio may return after queueing it), so that no user gets two
+codes.
 Messages never carry the OTP or the auth token: every text is redacted before use.
 """
 
@@ -17,6 +19,7 @@ from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from runtime.errors import ProviderError
 
 __all__ = [
+    "NOT_PROCESSED_STATUSES",
     "PERMANENT_CODES",
     "RETRYABLE_CODES",
     "configuration_error",
@@ -30,6 +33,8 @@ PERMANENT_CODES = frozenset(
     | {21614, 21617}
 )
 RETRYABLE_CODES = frozenset({20429})
+# Server answers that say the request was not processed; any other 5xx may come after it was.
+NOT_PROCESSED_STATUSES = frozenset({429, 503})
 
 REDACTED = "[redacted]"
 
@@ -91,7 +96,8 @@ def _maybe_sent(code: str, message: str) -> ProviderError:
 def _refused(
     exc: TwilioRestException | TwilioServiceException, secrets: tuple[str, ...]
 ) -> ProviderError:
-    """Twilio answered with an error status: it refused the message, so nothing was sent."""
+    """Twilio answered with an error status: a 4xx, 429 or 503 refused the message; another
+    5xx is ambiguous (Twilio or a gateway may have queued it first), so it counts as handed off."""
     status = _as_int(exc.status)
     code = _as_int(exc.code)
     if code in PERMANENT_CODES:
@@ -103,11 +109,12 @@ def _refused(
     else:
         text = str(exc.msg or "")
     message = redact(f"Twilio answered HTTP {status}: {text or 'no details'}", secrets)
+    ambiguous = (status or 0) >= 500 and status not in NOT_PROCESSED_STATUSES
     return ProviderError(
         str(code if code is not None else exc.code or status),
         message,
         retryable=retryable,
-        handed_off=False,
+        handed_off=ambiguous,
         status=status,
     )
 

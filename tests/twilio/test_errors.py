@@ -69,6 +69,18 @@ async def send_failing(
 # --- Twilio refused the request: nothing was sent, so a fallback is safe -----------------
 
 
+@pytest.mark.parametrize("status", [500, 502, 504])
+async def test_ambiguous_server_errors_count_as_handed_off(
+    stub: StubServer, provider: TwilioProvider, credentials: TwilioCredentials, status: int
+) -> None:
+    """A 500/502/504 may come after Twilio (or a gateway) queued the message: no fallback."""
+    stub.respond(status, twilio_error(20500, status, "Internal Server Error"))
+
+    error = await send_failing(provider, credentials, stub.url)
+
+    assert (error.retryable, error.handed_off, error.status) == (True, True, status)
+
+
 @pytest.mark.parametrize(
     ("status", "body", "code", "retryable"),
     [
@@ -84,7 +96,6 @@ async def send_failing(
         (401, twilio_error(20003, 401, "Authenticate"), "20003", False),
         (404, twilio_error(20404, 404, "The requested resource was not found"), "20404", False),
         (429, twilio_error(20429, 429, "Too Many Requests"), "20429", True),
-        (500, twilio_error(20500, 500, "Internal Server Error"), "20500", True),
         (503, "<html>Service Unavailable</html>", "503", True),
         (400, {"message": "no code in this one"}, "400", False),
         (418, b"\xff\xfe not text", "418", False),
@@ -97,7 +108,6 @@ async def send_failing(
         "20003",
         "20404",
         "20429",
-        "20500",
         "503-html",
         "400-no-code",
         "418-binary",
