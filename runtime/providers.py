@@ -10,9 +10,10 @@ pipeline as a failure that *may* have been handed off (so never as a reason to s
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
 from runtime.errors import ProviderError, UnknownProviderError
 from runtime.events import Channel, ClientInfo, Purpose, RequestContext
@@ -26,15 +27,17 @@ __all__ = [
 ]
 
 
-class PhoneMessage(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PhoneMessage:
     """One rendered message, as a provider sees it.
 
     ``text`` is what the channel delivers: the SMS body, or for voice the script a call says
     (the code spelled digit by digit). It contains the code: never log it. ``timeout`` is the
     attempt's time budget in seconds, which a provider passes to its HTTP client.
-    """
 
-    model_config = ConfigDict(frozen=True)
+    A plain frozen dataclass, not a pydantic model: the pipeline builds it from validated
+    parts once per message, on the hot path.
+    """
 
     id: str
     tenant: str
@@ -42,15 +45,20 @@ class PhoneMessage(BaseModel):
     channel: Channel
     purpose: Purpose
     locale: str
-    code: str = Field(repr=False)
-    text: str = Field(repr=False)
-    timeout: float = Field(gt=0)
-    user: dict[str, Any] = Field(default_factory=dict, repr=False)
-    client: ClientInfo = Field(default_factory=ClientInfo, repr=False)
-    request: RequestContext = Field(default_factory=RequestContext, repr=False)
+    code: str = field(repr=False)
+    text: str = field(repr=False)
+    timeout: float
+    user: dict[str, Any] = field(default_factory=dict, repr=False)
+    client: ClientInfo = field(default_factory=ClientInfo, repr=False)
+    request: RequestContext = field(default_factory=RequestContext, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.timeout > 0:
+            raise ValueError(f"timeout must be positive, not {self.timeout!r}")
 
 
-class Receipt(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Receipt:
     """A provider's acknowledgement: the message was handed off to the carrier."""
 
     provider: str

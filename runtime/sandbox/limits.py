@@ -1,0 +1,208 @@
+"""OS isolation of a worker (SANDBOX.md §5): fds, environment, rlimits, no_new_privs, seccomp.
+
+Everything here runs in the freshly forked worker *before* it reads its first frame, in the
+order of :func:`apply_worker_limits`. The seccomp filter is built once, in the zygote, and
+loaded in each child: a filtered zygote could no longer fork.
+
+RLIMIT_CPU counts a process's whole life, while a worker is persistent, so the per-invocation
+budget is a *soft* limit moved forward before each invocation (:func:`start_invocation`) under
+a fixed hard limit that a worker without privileges cannot raise; a worker whose remaining
+hard budget is too small for another invocation asks to be retired.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import math
+import os
+import resource
+import signal
+from dataclasses import dataclass
+from typing import Any, Final
+
+__all__ = [
+    "SECCOMP_ALLOWED",
+    "UNPRIVILEGED_ID",
+    "WorkerLimits",
+    "apply_worker_limits",
+    "build_seccomp_filter",
+    "cpu_budget_left",
+    "seccomp_status",
+    "set_parent_death_signal",
+    "start_invocation",
+]
+
+SECCOMP_ALLOWED: Final = tuple(
+    """read write readv writev pread64 pwrite64 close fstat newfstatat statx lseek mmap munmap
+    mprotect mremap brk madvise rt_sigaction rt_sigprocmask rt_sigreturn sigaltstack futex
+    getrandom clock_gettime clock_getres gettimeofday exit exit_group getpid gettid getuid
+    geteuid getgid getegid sendto recvfrom sendmsg recvmsg poll ppoll select pselect6 ioctl
+    fcntl getcwd readlink sched_yield sched_getaffinity getrusage times uname
+    set_robust_list rseq lstat stat access getdents64 dup dup3 pipe2 epoll_wait
+    membarrier""".split()
+)
+"""SANDBOX.md §5's allowlist, minus ``prlimit64`` which is allowed for the worker itself only."""
+
+_WRITE_FLAGS: Final = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+_CLONE_THREAD: Final = 0x00010000
+_PR_SET_PDEATHSIG: Final = 1
+_PR_SET_DUMPABLE: Final = 4
+_PR_GET_SECCOMP: Final = 21
+_PR_SET_NO_NEW_PRIVS: Final = 38
+UNPRIVILEGED_ID: Final = 65534
+"""``nobody``/``nogroup``: a root worker drops to it so rlimits become irreversible."""
+NOFILE: Final = 16
+
+
+@dataclass(frozen=True)
+class WorkerLimits:
+    """What is fixed when a worker is spawned; per-invocation limits may only be lower."""
+
+    memory_bytes: int
+    cpu_seconds: int
+    cpu_lifetime_seconds: int = 0
+
+    @property
+    def cpu_hard(self) -> int:
+        """Hard RLIMIT_CPU: a lifetime backstop (SIGKILL), well above one invocation."""
+        return self.cpu_lifetime_seconds or self.cpu_seconds + 60
+
+
+_libc: ctypes.CDLL | None = None
+
+
+def _prctl(option: int, arg: int) -> int:
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+    result: int = _libc.prctl(option, ctypes.c_ulong(arg), 0, 0, 0)
+    if result < 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"prctl({option}): {os.strerror(code)}")
+    return result
+
+
+def set_parent_death_signal() -> None:
+    """SIGKILL this process when its parent (the zygote) dies."""
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def build_seccomp_filter() -> tuple[Any | None, str]:
+    """Build the worker filter once: ``(filter, "")`` or ``(None, why it is unavailable)``.
+
+    Default action ERRNO(EPERM) so that a refused call is an ``OSError`` the tenant sees,
+    rather than a dead worker that looks like a crash.
+    """
+    try:
+        import pyseccomp as sc
+    except (ImportError, RuntimeError, OSError) as exc:  # RuntimeError: no libseccomp
+        return None, f"pyseccomp/libseccomp unavailable: {exc}"
+    try:
+        filt = sc.SyscallFilter(sc.ERRNO(errno.EPERM))
+        for name in SECCOMP_ALLOWED:
+            filt.add_rule(sc.ALLOW, name)
+        # open only for reading: Python must still be able to import lazily.
+        filt.add_rule(sc.ALLOW, "openat", sc.Arg(2, sc.MASKED_EQ, _WRITE_FLAGS, 0))
+        # threads are harmless; fork (clone without CLONE_THREAD) is not.
+        filt.add_rule(sc.ALLOW, "clone", sc.Arg(0, sc.MASKED_EQ, _CLONE_THREAD, _CLONE_THREAD))
+        # clone3 passes flags in memory that BPF cannot read: ENOSYS makes glibc use clone.
+        filt.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")
+        # setrlimit on itself only (per-invocation CPU budget), never on another process.
+        filt.add_rule(sc.ALLOW, "prlimit64", sc.Arg(0, sc.EQ, 0))
+    except OSError as exc:
+        return None, f"building the seccomp filter failed: {exc}"
+    return filt, ""
+
+
+def seccomp_status() -> tuple[bool, str]:
+    """Whether workers can be seccomp-filtered here, and a sentence saying why (not)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            if not any(line.startswith("Seccomp:") for line in status):
+                return False, "kernel without seccomp support (no Seccomp: in /proc/self/status)"
+        if _prctl(_PR_GET_SECCOMP, 0) < 0:  # pragma: no cover - _prctl raises instead
+            return False, "prctl(PR_GET_SECCOMP) failed"
+    except OSError as exc:
+        return False, f"cannot query seccomp: {exc}"
+    filt, why = build_seccomp_filter()
+    if filt is None:
+        return False, why
+    return True, "seccomp filter available (default ERRNO(EPERM), SANDBOX.md §5 allowlist)"
+
+
+def _close_fds(keep: int) -> None:
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        if fd != keep and fd != devnull:
+            os.dup2(devnull, fd)
+    if devnull > 2 and devnull != keep:
+        os.close(devnull)
+    os.closerange(3, keep)
+    os.closerange(keep + 1, 1 << 16)
+
+
+def _drop_privileges() -> None:
+    os.setgroups([])
+    os.setresgid(UNPRIVILEGED_ID, UNPRIVILEGED_ID, UNPRIVILEGED_ID)
+    os.setresuid(UNPRIVILEGED_ID, UNPRIVILEGED_ID, UNPRIVILEGED_ID)
+
+
+def apply_worker_limits(
+    keep_fd: int, limits: WorkerLimits, seccomp_filter: Any | None, *, empty_dir: str
+) -> tuple[bool, str]:
+    """Isolate the calling (worker) process; returns ``(seccomp active, detail)``.
+
+    Raises ``OSError`` if any non-seccomp step fails: the caller must then exit, not run
+    tenant code half-isolated.
+    """
+    _close_fds(keep_fd)
+    os.environ.clear()
+    os.chdir(empty_dir)
+    resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_hard))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, NOFILE))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if os.geteuid() == 0:
+        _drop_privileges()
+        resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+    _prctl(_PR_SET_DUMPABLE, 0)
+    _prctl(_PR_SET_NO_NEW_PRIVS, 1)
+    if seccomp_filter is None:
+        return False, "seccomp unavailable"
+    try:
+        seccomp_filter.load()
+    except OSError as exc:
+        return False, f"loading the seccomp filter failed: {exc}"
+    return True, "seccomp filter loaded"
+
+
+def _cpu_used() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def start_invocation(cpu_seconds: int, memory_bytes: int) -> None:
+    """Give the next invocation ``cpu_seconds`` of CPU from now and at most ``memory_bytes``.
+
+    Soft limits only (a worker cannot raise its hard limits): SIGXCPU at the soft CPU limit
+    ends the process, which the supervisor reports as ``timeout``.
+    """
+    _, cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)
+    soft = math.ceil(_cpu_used() + cpu_seconds)
+    if cpu_hard != resource.RLIM_INFINITY:
+        soft = min(soft, cpu_hard)
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, cpu_hard))
+    _, as_hard = resource.getrlimit(resource.RLIMIT_AS)
+    if as_hard != resource.RLIM_INFINITY:
+        memory_bytes = min(memory_bytes, as_hard)
+    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, as_hard))
+
+
+def cpu_budget_left() -> float:
+    """Seconds of CPU left under the hard limit (the worker retires when one budget won't fit)."""
+    _, cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)
+    if cpu_hard == resource.RLIM_INFINITY:
+        return math.inf
+    return cpu_hard - _cpu_used()

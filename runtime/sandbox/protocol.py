@@ -1,0 +1,242 @@
+"""Length-prefixed JSON frames between the supervisor and its workers.
+
+A frame is a 4-byte big-endian length followed by one JSON object with a ``"type"`` member.
+JSON (never pickle) because the worker is untrusted once tenant code has run: the supervisor
+must be able to read anything a compromised worker sends without executing it. Frames from a
+worker are capped (``MAX_FRAME_FROM_WORKER``); the supervisor kills a worker that exceeds it.
+
+Messages (``id`` is the invocation id):
+
+* supervisor → worker: ``invoke {id, tenant, name, source | source_b64, trigger, event, limits}``,
+  ``rpc_response {id, ok, value | error}`` and, in test pools only, ``probe {id, tenant, target,
+  args}``;
+* worker → supervisor: ``ready {seccomp, detail}`` once after the limits are applied,
+  ``rpc_request {id, op, params}``, ``result {id, result, retire}``, ``probe_result {id, ok,
+  value | error}``.
+
+The worker side is blocking (:class:`BlockingChannel`); the supervisor side is an asyncio
+protocol (:class:`FrameProtocol`) so that one event loop serves many workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import struct
+from collections import deque
+from typing import Any, Final
+
+import orjson
+
+__all__ = [
+    "MAX_FRAME_FROM_WORKER",
+    "MAX_FRAME_TO_WORKER",
+    "BlockingChannel",
+    "ConnectionClosed",
+    "FrameProtocol",
+    "FrameTooLarge",
+    "ProtocolError",
+    "decode_body",
+    "encode_frame",
+    "expect_int",
+    "expect_str",
+]
+
+HEADER: Final = struct.Struct(">I")
+MAX_FRAME_FROM_WORKER: Final = 2 * 1024 * 1024
+"""Result plus logs fit well below this (256 KiB result, 64 KiB output, 200 log lines)."""
+MAX_FRAME_TO_WORKER: Final = 16 * 1024 * 1024
+"""Larger: an HTTP answer of 1 MiB travels as text *and* parsed JSON, with JSON escaping."""
+_MAX_QUEUED_FRAMES: Final = 8
+"""A worker never has more than one frame outstanding; more is a flood."""
+
+
+class ProtocolError(Exception):
+    """A frame that is not one JSON object with a string ``type``."""
+
+
+class FrameTooLarge(ProtocolError):
+    """A frame over the size cap (the peer is killed and the invocation is ``output_limit``)."""
+
+
+class ConnectionClosed(Exception):
+    """The peer closed the socket (for a worker: it died)."""
+
+
+def _dump(message: dict[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(message)
+    except TypeError:
+        # orjson refuses integers beyond 64 bits; the standard library does not.
+        return json.dumps(message, allow_nan=False, separators=(",", ":")).encode()
+
+
+def encode_frame(message: dict[str, Any], *, max_size: int) -> bytes:
+    """Serialise ``message`` as one frame; raises ``FrameTooLarge``, ``TypeError`` or
+    ``ValueError`` (not JSON) before anything is sent."""
+    body = _dump(message)
+    if len(body) > max_size:
+        raise FrameTooLarge(f"frame of {len(body)} bytes exceeds {max_size}")
+    return HEADER.pack(len(body)) + body
+
+
+def decode_body(body: bytes | bytearray | memoryview) -> dict[str, Any]:
+    """Parse one frame body; anything but a JSON object with a string ``type`` is an error."""
+    try:
+        message = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ProtocolError(f"malformed frame: {exc}") from None
+    if type(message) is not dict or type(message.get("type")) is not str:
+        raise ProtocolError("frame is not an object with a string type")
+    return message
+
+
+def expect_int(message: dict[str, Any], key: str) -> int:
+    """``message[key]`` if it is a plain int, else ``ProtocolError``."""
+    value = message.get(key)
+    if type(value) is not int:
+        raise ProtocolError(f"{message['type']}.{key} must be an integer")
+    return value
+
+
+def expect_str(message: dict[str, Any], key: str, *, max_len: int = 1 << 20) -> str:
+    """``message[key]`` if it is a plain str no longer than ``max_len``, else ``ProtocolError``."""
+    value = message.get(key)
+    if type(value) is not str or len(value) > max_len:
+        raise ProtocolError(f"{message['type']}.{key} must be a string of at most {max_len}")
+    return value
+
+
+class BlockingChannel:
+    """The worker's end: blocking send and receive of whole frames over a stream socket."""
+
+    def __init__(self, sock: socket.socket, *, max_recv: int = MAX_FRAME_TO_WORKER) -> None:
+        sock.setblocking(True)
+        self._sock = sock
+        self._max_recv = max_recv
+        self._buf = bytearray()
+
+    def send(self, message: dict[str, Any], *, max_size: int = MAX_FRAME_FROM_WORKER) -> None:
+        """Send one frame; ``FrameTooLarge``/``TypeError``/``ValueError`` if it cannot be."""
+        self._sock.sendall(encode_frame(message, max_size=max_size))
+
+    def recv(self) -> dict[str, Any] | None:
+        """The next frame, or ``None`` on a clean end of stream between frames."""
+        if not self._fill(HEADER.size):
+            return None
+        (size,) = HEADER.unpack_from(self._buf)
+        if size > self._max_recv:
+            raise FrameTooLarge(f"frame of {size} bytes exceeds {self._max_recv}")
+        if not self._fill(HEADER.size + size):
+            raise ConnectionClosed("end of stream inside a frame")
+        body = bytes(self._buf[HEADER.size : HEADER.size + size])
+        del self._buf[: HEADER.size + size]
+        return decode_body(body)
+
+    def _fill(self, wanted: int) -> bool:
+        while len(self._buf) < wanted:
+            chunk = self._sock.recv(max(65536, wanted - len(self._buf)))
+            if not chunk:
+                if self._buf:
+                    raise ConnectionClosed("end of stream inside a frame")
+                return False
+            self._buf += chunk
+        return True
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+class FrameProtocol(asyncio.Protocol):
+    """The supervisor's end of one worker socket.
+
+    Frames are parsed as bytes arrive; the first error (oversize, malformed, flood, end of
+    stream) sticks and is raised by every later :meth:`recv`, and reading stops, so a
+    misbehaving worker costs at most one capped buffer.
+    """
+
+    def __init__(self, *, max_frame: int = MAX_FRAME_FROM_WORKER) -> None:
+        self._max_frame = max_frame
+        self._buf = bytearray()
+        self._frames: deque[dict[str, Any]] = deque()
+        self._error: Exception | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if self._error is not None:
+            return
+        self._buf += data
+        try:
+            self._parse()
+        except ProtocolError as exc:
+            self._fail(exc)
+        self._wake()
+
+    def _parse(self) -> None:
+        buf = self._buf
+        offset = 0
+        while len(buf) - offset >= HEADER.size:
+            (size,) = HEADER.unpack_from(buf, offset)
+            if size > self._max_frame:
+                raise FrameTooLarge(f"frame of {size} bytes exceeds {self._max_frame}")
+            end = offset + HEADER.size + size
+            if len(buf) < end:
+                break
+            self._frames.append(decode_body(memoryview(buf)[offset + HEADER.size : end]))
+            offset = end
+            if len(self._frames) > _MAX_QUEUED_FRAMES:
+                raise ProtocolError("worker flooded the socket with frames")
+        if offset:
+            del buf[:offset]
+
+    def eof_received(self) -> bool | None:
+        return False  # let the transport close; connection_lost reports it
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail(ConnectionClosed("worker closed the connection"))
+        self._wake()
+
+    def _fail(self, exc: Exception) -> None:
+        if self._error is None:
+            self._error = exc
+            self._buf = bytearray()
+            if self._transport is not None and not isinstance(exc, ConnectionClosed):
+                self._transport.pause_reading()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def recv(self) -> dict[str, Any]:
+        """The next frame; raises the sticky error once the queue is drained."""
+        while True:
+            if self._frames:
+                return self._frames.popleft()
+            if self._error is not None:
+                raise self._error
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+    def send(self, frame: bytes) -> None:
+        """Queue an already encoded frame (see :func:`encode_frame`)."""
+        if self._transport is None or self._transport.is_closing():
+            raise ConnectionClosed("worker connection is closed")
+        self._transport.write(frame)
+
+    @property
+    def failed(self) -> bool:
+        return self._error is not None
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
