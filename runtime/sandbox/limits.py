@@ -1,8 +1,15 @@
 """OS isolation of a worker (SANDBOX.md §5): fds, environment, rlimits, no_new_privs, seccomp.
 
 Everything here runs in the freshly forked worker *before* it reads its first frame, in the
-order of :func:`apply_worker_limits`. The seccomp filter is built once, in the zygote, and
-loaded in each child: a filtered zygote could no longer fork.
+order of :func:`apply_worker_limits`. The seccomp filter is built once, in the zygote, with
+pyseccomp, and exported as a BPF program there; each child installs that program with one
+``prctl(PR_SET_SECCOMP)`` (libseccomp's own ``load()`` regenerates the BPF every time, ~0.7 ms
+per spawn). Loading must happen in the child: a filtered zygote could no longer fork.
+
+A worker started as root drops to ``nobody`` (65534) before its rlimits matter: as root it
+could raise its own hard limits and, with read-only ``openat`` still allowed by the filter,
+read every file on the host (``/proc/<api pid>/environ`` included). The price is that a worker
+can no longer import modules its uid cannot read, so the zygote preloads everything.
 
 RLIMIT_CPU counts a process's whole life, while a worker is persistent, so the per-invocation
 budget is a *soft* limit moved forward before each invocation (:func:`start_invocation`) under
@@ -24,6 +31,7 @@ from typing import Any, Final
 __all__ = [
     "SECCOMP_ALLOWED",
     "UNPRIVILEGED_ID",
+    "SeccompProgram",
     "WorkerLimits",
     "apply_worker_limits",
     "build_seccomp_filter",
@@ -33,15 +41,15 @@ __all__ = [
     "start_invocation",
 ]
 
-SECCOMP_ALLOWED: Final = tuple(
-    """read write readv writev pread64 pwrite64 close fstat newfstatat statx lseek mmap munmap
+_ALLOWLIST: Final = """
+    read write readv writev pread64 pwrite64 close fstat newfstatat statx lseek mmap munmap
     mprotect mremap brk madvise rt_sigaction rt_sigprocmask rt_sigreturn sigaltstack futex
     getrandom clock_gettime clock_getres gettimeofday exit exit_group getpid gettid getuid
     geteuid getgid getegid sendto recvfrom sendmsg recvmsg poll ppoll select pselect6 ioctl
     fcntl getcwd readlink sched_yield sched_getaffinity getrusage times uname
     set_robust_list rseq lstat stat access getdents64 dup dup3 pipe2 epoll_wait
-    membarrier""".split()
-)
+    membarrier"""
+SECCOMP_ALLOWED: Final = tuple(_ALLOWLIST.split())
 """SANDBOX.md §5's allowlist, minus ``prlimit64`` which is allowed for the worker itself only."""
 
 _WRITE_FLAGS: Final = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
@@ -49,6 +57,8 @@ _CLONE_THREAD: Final = 0x00010000
 _PR_SET_PDEATHSIG: Final = 1
 _PR_SET_DUMPABLE: Final = 4
 _PR_GET_SECCOMP: Final = 21
+_PR_SET_SECCOMP: Final = 22
+_SECCOMP_MODE_FILTER: Final = 2
 _PR_SET_NO_NEW_PRIVS: Final = 38
 UNPRIVILEGED_ID: Final = 65534
 """``nobody``/``nogroup``: a root worker drops to it so rlimits become irreversible."""
@@ -69,14 +79,30 @@ class WorkerLimits:
         return self.cpu_lifetime_seconds or self.cpu_seconds + 60
 
 
-_libc: ctypes.CDLL | None = None
+_libc: Final = ctypes.CDLL(None, use_errno=True)  # loaded in the zygote, before any filter
 
 
-def _prctl(option: int, arg: int) -> int:
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)
-    result: int = _libc.prctl(option, ctypes.c_ulong(arg), 0, 0, 0)
+class _SockFprog(ctypes.Structure):
+    _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
+
+
+class SeccompProgram:
+    """A compiled BPF filter, ready to be installed by a forked child with one syscall."""
+
+    def __init__(self, bpf: bytes) -> None:
+        if not bpf or len(bpf) % 8:
+            raise ValueError("not a BPF program (8-byte instructions)")
+        self._buffer = ctypes.create_string_buffer(bpf, len(bpf))
+        self._fprog = _SockFprog(len(bpf) // 8, ctypes.addressof(self._buffer))
+        self.instructions = len(bpf) // 8
+
+    def load(self) -> None:
+        """Install the filter on the calling process (needs no_new_privs first)."""
+        _prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.addressof(self._fprog))
+
+
+def _prctl(option: int, arg: int, arg3: int = 0) -> int:
+    result: int = _libc.prctl(option, ctypes.c_ulong(arg), ctypes.c_ulong(arg3), 0, 0)
     if result < 0:
         code = ctypes.get_errno()
         raise OSError(code, f"prctl({option}): {os.strerror(code)}")
@@ -88,8 +114,8 @@ def set_parent_death_signal() -> None:
     _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def build_seccomp_filter() -> tuple[Any | None, str]:
-    """Build the worker filter once: ``(filter, "")`` or ``(None, why it is unavailable)``.
+def build_seccomp_filter() -> tuple[SeccompProgram | None, str]:
+    """Build the worker filter once: ``(program, "")`` or ``(None, why it is unavailable)``.
 
     Default action ERRNO(EPERM) so that a refused call is an ``OSError`` the tenant sees,
     rather than a dead worker that looks like a crash.
@@ -110,9 +136,16 @@ def build_seccomp_filter() -> tuple[Any | None, str]:
         filt.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")
         # setrlimit on itself only (per-invocation CPU budget), never on another process.
         filt.add_rule(sc.ALLOW, "prlimit64", sc.Arg(0, sc.EQ, 0))
-    except OSError as exc:
+        return SeccompProgram(_export_bpf(filt)), ""
+    except (OSError, ValueError) as exc:
         return None, f"building the seccomp filter failed: {exc}"
-    return filt, ""
+
+
+def _export_bpf(filt: Any) -> bytes:
+    with os.fdopen(os.memfd_create("seccomp-bpf"), "w+b") as buffer:
+        filt.export_bpf(buffer)
+        buffer.seek(0)
+        return buffer.read()
 
 
 def seccomp_status() -> tuple[bool, str]:
@@ -121,8 +154,10 @@ def seccomp_status() -> tuple[bool, str]:
         with open("/proc/self/status", encoding="ascii") as status:
             if not any(line.startswith("Seccomp:") for line in status):
                 return False, "kernel without seccomp support (no Seccomp: in /proc/self/status)"
-        if _prctl(_PR_GET_SECCOMP, 0) < 0:  # pragma: no cover - _prctl raises instead
-            return False, "prctl(PR_GET_SECCOMP) failed"
+        _prctl(_PR_GET_SECCOMP, 0)
+        with open("/proc/sys/kernel/seccomp/actions_avail", encoding="ascii") as actions:
+            if "errno" not in actions.read().split():
+                return False, "kernel seccomp lacks the ERRNO action"
     except OSError as exc:
         return False, f"cannot query seccomp: {exc}"
     filt, why = build_seccomp_filter()
@@ -139,7 +174,8 @@ def _close_fds(keep: int) -> None:
     if devnull > 2 and devnull != keep:
         os.close(devnull)
     os.closerange(3, keep)
-    os.closerange(keep + 1, 1 << 16)
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    os.closerange(keep + 1, min(max(soft, 1 << 16), 1 << 20))  # close_range(2): one syscall
 
 
 def _drop_privileges() -> None:
@@ -149,7 +185,7 @@ def _drop_privileges() -> None:
 
 
 def apply_worker_limits(
-    keep_fd: int, limits: WorkerLimits, seccomp_filter: Any | None, *, empty_dir: str
+    keep_fd: int, limits: WorkerLimits, seccomp: SeccompProgram | None, *, empty_dir: str
 ) -> tuple[bool, str]:
     """Isolate the calling (worker) process; returns ``(seccomp active, detail)``.
 
@@ -169,10 +205,10 @@ def apply_worker_limits(
         resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
     _prctl(_PR_SET_DUMPABLE, 0)
     _prctl(_PR_SET_NO_NEW_PRIVS, 1)
-    if seccomp_filter is None:
+    if seccomp is None:
         return False, "seccomp unavailable"
     try:
-        seccomp_filter.load()
+        seccomp.load()
     except OSError as exc:
         return False, f"loading the seccomp filter failed: {exc}"
     return True, "seccomp filter loaded"

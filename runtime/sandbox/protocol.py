@@ -21,13 +21,18 @@ protocol (:class:`FrameProtocol`) so that one event loop serves many workers.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import socket
 import struct
 from collections import deque
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import orjson
+from pydantic import ValidationError
+
+from runtime.sandbox.types import HttpCall, InvocationResult, SandboxLimits
 
 __all__ = [
     "MAX_FRAME_FROM_WORKER",
@@ -37,10 +42,13 @@ __all__ = [
     "FrameProtocol",
     "FrameTooLarge",
     "ProtocolError",
+    "checked_result",
     "decode_body",
     "encode_frame",
     "expect_int",
     "expect_str",
+    "http_call",
+    "invoke_frame",
 ]
 
 HEADER: Final = struct.Struct(">I")
@@ -79,6 +87,25 @@ def encode_frame(message: dict[str, Any], *, max_size: int) -> bytes:
     if len(body) > max_size:
         raise FrameTooLarge(f"frame of {len(body)} bytes exceeds {max_size}")
     return HEADER.pack(len(body)) + body
+
+
+def invoke_frame(
+    invocation: int,
+    tenant: str,
+    name: str,
+    source: str | bytes,
+    trigger: str,
+    event: dict[str, Any],
+    limits: SandboxLimits,
+) -> bytes:
+    """The encoded ``invoke`` message (bytes sources travel as base64: JSON has no bytes)."""
+    message: dict[str, Any] = {"type": "invoke", "id": invocation, "tenant": tenant}
+    if isinstance(source, bytes):
+        message["source_b64"] = base64.b64encode(source).decode()
+    else:
+        message["source"] = source
+    message |= {"name": name, "trigger": trigger, "event": event, "limits": limits.model_dump()}
+    return encode_frame(message, max_size=MAX_FRAME_TO_WORKER)
 
 
 def decode_body(body: bytes | bytearray | memoryview) -> dict[str, Any]:
@@ -188,10 +215,10 @@ class FrameProtocol(asyncio.Protocol):
             end = offset + HEADER.size + size
             if len(buf) < end:
                 break
+            if len(self._frames) >= _MAX_QUEUED_FRAMES:
+                raise ProtocolError("worker flooded the socket with frames")
             self._frames.append(decode_body(memoryview(buf)[offset + HEADER.size : end]))
             offset = end
-            if len(self._frames) > _MAX_QUEUED_FRAMES:
-                raise ProtocolError("worker flooded the socket with frames")
         if offset:
             del buf[:offset]
 
@@ -240,3 +267,93 @@ class FrameProtocol(asyncio.Protocol):
     def close(self) -> None:
         if self._transport is not None:
             self._transport.close()
+
+
+# ---------------------------------------------------------------- reading a worker's result
+
+_MAX_ERROR: Final = 4096
+_MAX_TRACEBACK_LINES: Final = 64
+_MAX_LINE: Final = 1024
+
+
+def _cap(text: str, max_bytes: int) -> str:
+    data = text.encode("utf-8", "replace")
+    if len(data) <= max_bytes:
+        return text
+    return data[: max(max_bytes - 3, 0)].decode("utf-8", "ignore") + "…"
+
+
+def _cap_logs(lines: list[str], limits: SandboxLimits) -> list[str]:
+    kept: list[str] = []
+    total = 0
+    for line in lines[: limits.max_log_lines]:
+        line = _cap(line, limits.max_log_line_bytes)
+        total += len(line.encode("utf-8", "replace")) + 1
+        if total > limits.max_output_bytes:
+            break
+        kept.append(line)
+    return kept
+
+
+def checked_result(
+    raw: Any, limits: SandboxLimits, http: list[HttpCall], handed_off: bool
+) -> InvocationResult:
+    """Re-validate a worker's result and cap it again; ``http``/``handed_off`` are the
+    supervisor's own record (the worker's claims are dropped)."""
+    if type(raw) is not dict:
+        raise ProtocolError("result must be an object")
+    try:
+        result = InvocationResult.model_validate(raw)
+    except ValidationError as exc:
+        raise ProtocolError(f"invalid result: {exc.error_count()} errors") from None
+    notification = result.notification
+    if notification is not None:
+        items = list(notification.items())[:8]
+        notification = {_cap(k, 64): _cap(v, _MAX_LINE) for k, v in items}
+    update: dict[str, Any] = {
+        "logs": _cap_logs(result.logs, limits),
+        "error": None if result.error is None else _cap(result.error, _MAX_ERROR),
+        "traceback": [_cap(line, _MAX_LINE) for line in result.traceback[:_MAX_TRACEBACK_LINES]],
+        "compile_errors": [
+            issue.model_copy(update={"message": _cap(issue.message, _MAX_LINE)})
+            for issue in result.compile_errors[:50]
+        ],
+        "notification": notification,
+        "http": http,
+        "handed_off": handed_off,
+        "duration_ms": 0.0,
+    }
+    if result.outcome == "ok" and len(_dump({"r": result.result})) > limits.max_result_bytes + 6:
+        update |= {
+            "outcome": "output_limit",
+            "result": None,
+            "error": f"result exceeds {limits.max_result_bytes} bytes",
+        }
+    return result.model_copy(update=update)
+
+
+def _redact_url(url: str) -> str:
+    """Scheme, host, port and path only: queries and userinfo often carry credentials."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:
+        return "<invalid url>"
+    query = "?…" if parts.query else ""
+    return _cap(f"{parts.scheme}://{host}{port}{parts.path}{query}", 2048)
+
+
+def http_call(params: dict[str, Any], reply: dict[str, Any], duration_ms: float) -> HttpCall:
+    """The supervisor's record of one ``http.request`` rpc (never headers or bodies)."""
+    method = params.get("method")
+    url = params.get("url")
+    value = reply.get("value")
+    status = value.get("status") if reply.get("ok") and type(value) is dict else None
+    return HttpCall(
+        method=method.upper()[:16] if type(method) is str else "?",
+        url=_redact_url(url) if type(url) is str else "?",
+        status=status if type(status) is int else None,
+        duration_ms=duration_ms,
+        error=None if reply.get("ok") else _cap(str(reply.get("error")), _MAX_LINE),
+    )

@@ -1,0 +1,206 @@
+"""The tenant-facing ``api`` object (SANDBOX.md §4.5): a facade of facades over an RPC channel.
+
+In the worker, ``api`` holds no client, store, logger or setting: its members are plain
+closures that check argument types (``type(x) is str``, never ``isinstance``) and forward
+JSON to :class:`ApiChannel`, whose other end (the supervisor) re-validates everything.
+Replies come back frozen (:mod:`runtime.sandbox.eventdata`). Failures surface as a *fresh*
+``ApiError`` raised outside any ``except`` block, so no host exception rides along in
+``__context__``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from runtime.sandbox.eventdata import EventData, dump_plain, freeze, to_plain
+from runtime.sandbox.facades import Facade
+from runtime.sandbox.guards import ApiError, OutputSink
+from runtime.sandbox.types import SandboxLimits, Trigger
+
+__all__ = ["HTTP_METHODS", "ApiChannel", "Notification", "build_api"]
+
+HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+MAX_REASON = 1024
+MAX_ERROR = 1024
+MAX_KEY = 64
+_NUMBER = (int, float)
+
+
+class ApiChannel(Protocol):
+    """The worker's end of the RPC link to the supervisor."""
+
+    def call(self, op: str, params: dict[str, Any]) -> Any:
+        """Run ``op`` with JSON ``params``; JSON reply; ``ApiError(message)`` on refusal."""
+        ...
+
+
+class Notification:
+    """The last ``api.notification.drop/retry`` call of one invocation (Auth0: last one wins)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value: dict[str, str] | None = None
+
+
+def _need(value: object, kinds: tuple[type, ...], what: str) -> None:
+    if type(value) not in kinds:
+        names = " or ".join("None" if k is type(None) else k.__name__ for k in kinds)
+        raise TypeError(f"{what} must be {names}, not {type(value).__name__}")
+
+
+def _clean_text(value: object, what: str) -> str:
+    _need(value, (str,), what)
+    if any(ch in value for ch in "\r\n\0"):  # type: ignore[operator]
+        raise ValueError(f"{what} must not contain CR, LF or NUL")
+    return value  # type: ignore[return-value]
+
+
+def _headers(headers: object) -> dict[str, str] | None:
+    if headers is None:
+        return None
+    _need(headers, (dict, EventData), "headers")
+    items = headers.items()  # type: ignore[attr-defined]
+    return {_clean_text(k, "header name"): _clean_text(v, "header value") for k, v in items}
+
+
+def _plain(value: object, what: str) -> Any:
+    """JSON-compatible copy of ``value``; a fresh TypeError naming ``what`` otherwise."""
+    failure = None
+    try:
+        return to_plain(value)
+    except (TypeError, ValueError) as exc:
+        failure = str(exc)
+    except RecursionError:
+        failure = "nested too deeply"
+    raise TypeError(f"{what} must be JSON data: {failure}")
+
+
+def _timeout(timeout: object, budget: float) -> float | None:
+    """Seconds, at most the invocation's budget (the supervisor clamps again)."""
+    if timeout is None:
+        return None
+    _need(timeout, _NUMBER, "timeout")
+    if not timeout > 0:  # type: ignore[operator]
+        raise ValueError("timeout must be a positive number of seconds")
+    return min(float(timeout), budget)  # type: ignore[arg-type]
+
+
+def _json_size(value: object) -> int:
+    if value is None:
+        return 0
+    text = value if isinstance(value, str) else dump_plain(value)  # plain data by now
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _call(channel: ApiChannel, op: str, params: dict[str, Any]) -> Any:
+    """``channel.call`` with every failure turned into a fresh, context-free ``ApiError``."""
+    failure = f"api call {op} failed"
+    try:
+        return freeze(channel.call(op, params))
+    except ApiError as exc:
+        if exc.args and type(exc.args[0]) is str:
+            failure = exc.args[0][:MAX_ERROR]
+    except MemoryError:
+        raise
+    except Exception:  # a host error must not reach tenant code: the message stays generic
+        pass
+    raise ApiError(failure)
+
+
+def _key(key: object) -> str:
+    _need(key, (str,), "cache key")
+    if not 0 < len(key) <= MAX_KEY:  # type: ignore[arg-type]
+        raise ValueError(f"cache key must be 1-{MAX_KEY} characters")
+    return key  # type: ignore[return-value]
+
+
+def build_api(
+    channel: ApiChannel, trigger: Trigger, sink: OutputSink, limits: SandboxLimits
+) -> tuple[Facade, Notification]:
+    """The ``api`` facade for one invocation, and the box its ``notification`` calls fill."""
+    notification = Notification()
+    http_calls = 0
+
+    def request(
+        method: str,
+        url: str,
+        headers: Any = None,
+        params: Any = None,
+        json: Any = None,
+        data: Any = None,
+        timeout: Any = None,
+    ) -> Any:
+        nonlocal http_calls
+        _need(method, (str,), "method")
+        if method.upper() not in HTTP_METHODS:
+            raise ValueError(f"method must be one of {', '.join(sorted(HTTP_METHODS))}")
+        _need(url, (str,), "url")
+        _need(data, (str, dict, EventData, type(None)), "data")
+        payload = {
+            "method": method.upper(),
+            "url": url,
+            "headers": _headers(headers),
+            "params": None if params is None else _plain(params, "params"),
+            "json": None if json is None else _plain(json, "json"),
+            "data": data if type(data) is str else _plain(data, "data"),
+            "timeout": _timeout(timeout, limits.timeout),
+        }
+        size = _json_size(payload["json"]) + _json_size(payload["data"])
+        if size > limits.max_http_request_bytes:
+            raise ApiError(f"request body over the limit of {limits.max_http_request_bytes} bytes")
+        if http_calls >= limits.max_http_requests:
+            raise ApiError(f"at most {limits.max_http_requests} HTTP requests per invocation")
+        http_calls += 1
+        return _call(channel, "http.request", payload)
+
+    def get(url: str, headers: Any = None, params: Any = None, timeout: Any = None) -> Any:
+        return request("GET", url, headers=headers, params=params, timeout=timeout)
+
+    def post(
+        url: str, json: Any = None, data: Any = None, headers: Any = None, timeout: Any = None
+    ) -> Any:
+        return request("POST", url, headers=headers, json=json, data=data, timeout=timeout)
+
+    def cache_get(key: str) -> Any:
+        return _call(channel, "cache.get", {"key": _key(key)})
+
+    def cache_set(key: str, value: Any, ttl: Any = None, expires_at: Any = None) -> Any:
+        value = _plain(value, "cache value")  # which values it keeps is the supervisor's policy
+        _need(ttl, (int, type(None)), "ttl (milliseconds)")
+        _need(expires_at, (int, float, type(None)), "expires_at (epoch milliseconds)")
+        if ttl is not None and ttl <= 0:
+            raise ValueError("ttl must be positive")
+        params = {"key": _key(key), "value": value, "ttl": ttl, "expires_at": expires_at}
+        return _call(channel, "cache.set", params)
+
+    def cache_delete(key: str) -> Any:
+        return _call(channel, "cache.delete", {"key": _key(key)})
+
+    def logger(level: str) -> Any:
+        def log(message: str) -> None:
+            _need(message, (str,), f"api.log.{level}() message")
+            sink.log(f"[{level}] {message}")
+
+        log.__name__ = log.__qualname__ = level
+        return log
+
+    members: dict[str, object] = {
+        "http": Facade("api.http", {"get": get, "post": post, "request": request}),
+        "cache": Facade("api.cache", {"get": cache_get, "set": cache_set, "delete": cache_delete}),
+        "log": Facade("api.log", {level: logger(level) for level in ("info", "warning", "error")}),
+    }
+    if trigger == "custom-phone-provider":
+
+        def outcome(action: str) -> Any:
+            def record(reason: str) -> None:
+                _need(reason, (str,), f"api.notification.{action}() reason")
+                notification.value = {"action": action, "reason": reason[:MAX_REASON]}
+
+            record.__name__ = record.__qualname__ = action
+            return record
+
+        members["notification"] = Facade(
+            "api.notification", {"drop": outcome("drop"), "retry": outcome("retry")}
+        )
+    return Facade("api", members), notification

@@ -1,0 +1,163 @@
+"""Supervisor-side services behind every ``api.*`` call a sandboxed worker makes.
+
+The worker is untrusted once tenant code has run, so nothing it sends is believed: the op name,
+the params and every value in them are re-validated here and in :mod:`~runtime.sandbox.egress`
+and :mod:`~runtime.sandbox.cache`. The tenant id always comes from the supervisor, never from
+the worker. Refusals are :class:`ApiRefused`, whose message is shown to the tenant, so it names
+only what the tenant itself sent: never host internals, never other tenants' data::
+
+    Exception
+    └── ApiRefused            (here) refusal shown to the tenant as ``ApiError(message)``
+        ├── EgressDenied      (egress) policy said no: URL, address, port, header, size, quota
+        ├── EgressFailed      (egress) allowed but failed: network, TLS, timeout, response cap
+        └── CacheRefused      (cache) bad cache key, value or lifetime
+
+Every :class:`ApiRefused` leaves :meth:`SupervisorServices.handle` freshly built and raised
+outside any ``except`` block: no ``__cause__``/``__context__`` carries a host exception (with
+its frames and arguments) towards the tenant. Unexpected host errors are logged here, without
+params (they hold secrets), and become a generic refusal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from runtime.sandbox.cache import ActionCache
+    from runtime.sandbox.egress import Egress, InvocationBudget
+
+__all__ = ["OPS", "ApiRefused", "SupervisorServices"]
+
+log = logging.getLogger(__name__)
+
+_MAX_MESSAGE = 1024
+
+OPS = frozenset({"http.request", "cache.get", "cache.set", "cache.delete"})
+"""Every op a worker may ask for."""
+
+
+class ApiRefused(Exception):
+    """A refused ``api`` call; ``message`` is safe to show the tenant (it names only its input)."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message[:_MAX_MESSAGE]
+        super().__init__(self.message)
+
+
+_Handler = Callable[[str, dict[str, Any], float, "InvocationBudget"], Awaitable[Any]]
+
+
+class SupervisorServices:
+    """Dispatch a worker's ``api`` calls to egress and cache; one instance per supervisor."""
+
+    def __init__(self, egress: Egress, cache: ActionCache) -> None:
+        self._egress = egress
+        self._cache = cache
+        self._handlers: dict[str, _Handler] = {
+            "http.request": self._http_request,
+            "cache.get": self._cache_get,
+            "cache.set": self._cache_set,
+            "cache.delete": self._cache_delete,
+        }
+
+    async def handle(
+        self,
+        tenant: str,
+        op: str,
+        params: dict[str, Any],
+        deadline: float,
+        budget: InvocationBudget,
+    ) -> Any:
+        """Serve ``op`` for ``tenant`` (supervisor-supplied) before ``deadline`` (monotonic).
+
+        Returns plain JSON data; raises only :class:`ApiRefused` (a fresh one, no context).
+        """
+        if type(tenant) is not str or not tenant:
+            raise TypeError("tenant must be a non-empty str supplied by the supervisor")
+        if type(op) is not str or op not in self._handlers:
+            shown = op[:64] if type(op) is str else type(op).__name__
+            raise ApiRefused(f"unknown api operation {shown!r}")
+        if type(params) is not dict:
+            raise ApiRefused(f"api.{op}: params must be an object")
+        refusal: ApiRefused
+        try:
+            return await self._handlers[op](tenant, params, deadline, budget)
+        except ApiRefused as exc:
+            refusal = type(exc)(exc.message)
+        except Exception as exc:
+            # A bug or an unexpected host failure: log it here, show the tenant nothing of it.
+            log.error(
+                "sandbox api %s failed for tenant %s: %s",
+                op,
+                tenant,
+                type(exc).__name__,
+                exc_info=True,
+            )
+            refusal = ApiRefused(f"api.{op}: internal error")
+        raise refusal
+
+    async def aclose(self) -> None:
+        """Release egress connections."""
+        await self._egress.aclose()
+
+    async def _http_request(
+        self, tenant: str, params: dict[str, Any], deadline: float, budget: InvocationBudget
+    ) -> Any:
+        return await self._egress.request(tenant, params, deadline=deadline, budget=budget)
+
+    async def _cache_get(
+        self, tenant: str, params: dict[str, Any], deadline: float, budget: InvocationBudget
+    ) -> Any:
+        _only(params, "cache.get", {"key"})
+        return await _within(deadline, "cache.get", self._cache.get(tenant, params.get("key")))
+
+    async def _cache_set(
+        self, tenant: str, params: dict[str, Any], deadline: float, budget: InvocationBudget
+    ) -> Any:
+        _only(params, "cache.set", {"key", "value", "ttl", "expires_at"})
+        call = self._cache.set(
+            tenant,
+            params.get("key"),
+            params.get("value"),
+            ttl=params.get("ttl"),
+            expires_at=params.get("expires_at"),
+        )
+        return await _within(deadline, "cache.set", call)
+
+    async def _cache_delete(
+        self, tenant: str, params: dict[str, Any], deadline: float, budget: InvocationBudget
+    ) -> Any:
+        _only(params, "cache.delete", {"key"})
+        return await _within(
+            deadline, "cache.delete", self._cache.delete(tenant, params.get("key"))
+        )
+
+
+def _only(params: dict[str, Any], op: str, allowed: set[str]) -> None:
+    """Refuse params the op does not know: a worker must not smuggle in e.g. ``tenant``."""
+    for name in params:
+        if type(name) is not str or name not in allowed:
+            shown = name[:64] if type(name) is str else type(name).__name__
+            raise ApiRefused(f"api.{op}: unknown parameter {shown!r}")
+
+
+async def _within(deadline: float, op: str, call: Awaitable[Any]) -> Any:
+    """Await ``call`` unless the invocation's deadline has passed (a Redis cache may block)."""
+    remaining = deadline - time.monotonic()
+    timed_out = False
+    try:
+        if remaining <= 0:
+            timed_out = True
+        else:
+            async with asyncio.timeout(remaining):
+                return await call
+    except TimeoutError:
+        timed_out = True
+    finally:
+        if timed_out and asyncio.iscoroutine(call):
+            call.close()  # never started: avoid "coroutine was never awaited"
+    raise ApiRefused(f"api.{op}: invocation deadline reached")

@@ -1,0 +1,440 @@
+"""The sandbox supervisor: an asyncio pool of per-tenant worker processes (SANDBOX.md layer d).
+
+Trusted code in the API process that never runs tenant code and never unpickles anything
+(:mod:`runtime.sandbox.workers` runs one invocation and judges its end). Workers are
+persistent and serve one tenant each, ever: a warm worker answers in well under a millisecond,
+where a fork per invocation would cost several. They are recycled after
+``max_invocations_per_worker`` invocations and after any outcome other than ``ok``. When
+``max_workers`` tenant workers exist, the least recently used idle one is evicted; a few
+unbound *spares* (on top of ``max_workers``) are forked in advance so that a tenant without a
+warm worker does not wait for a fork. At most ``max_workers_per_tenant`` invocations of one
+tenant run at once and further ones queue (bounded), so one tenant's infinite loops occupy at
+most that many workers while everybody else keeps being served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections import OrderedDict, deque
+from typing import Any
+
+from runtime.sandbox import limits as oslimits
+from runtime.sandbox.protocol import FrameTooLarge, encode_frame, invoke_frame
+from runtime.sandbox.types import InvocationResult, Outcome, SandboxLimits, Trigger
+from runtime.sandbox.workers import (
+    ApiRefused,
+    Services,
+    Worker,
+    ZygoteClient,
+    ZygoteError,
+    run_invocation,
+)
+
+__all__ = ["ApiRefused", "SandboxPool", "Services"]
+
+log = logging.getLogger(__name__)
+
+
+class _Unavailable(Exception):
+    def __init__(self, message: str, outcome: Outcome = "timeout") -> None:
+        super().__init__(message)
+        self.outcome: Outcome = outcome
+
+
+class _Tokens:
+    """A counting semaphore with FIFO hand-over, a bounded queue and deadline-aware waits."""
+
+    def __init__(self, limit: int, max_waiters: int = 1 << 30) -> None:
+        self.limit = limit
+        self.active = 0
+        self.max_waiters = max_waiters
+        self.waiters: deque[asyncio.Future[None]] = deque()
+
+    def waiting(self) -> bool:
+        while self.waiters and self.waiters[0].done():
+            self.waiters.popleft()
+        return bool(self.waiters)
+
+    def try_take(self) -> bool:
+        if self.active < self.limit and not self.waiting():
+            self.active += 1
+            return True
+        return False
+
+    async def take(self, deadline: float, what: str) -> None:
+        if self.try_take():
+            return
+        if len(self.waiters) >= self.max_waiters:
+            raise _Unavailable(f"too many queued invocations for {what}")
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiters.append(future)
+        try:
+            async with asyncio.timeout_at(deadline):
+                await asyncio.shield(future)
+        except BaseException as exc:
+            if future.done() and not future.cancelled() and future.exception() is None:
+                self.give()  # handed over just as we gave up: pass it on
+            future.cancel()
+            if isinstance(exc, TimeoutError):
+                raise _Unavailable(f"no {what} became free within the time budget") from None
+            raise
+
+    def give(self) -> None:
+        if self.waiting():
+            self.waiters.popleft().set_result(None)
+        else:
+            self.active -= 1
+
+    def fail_all(self, exc: Exception) -> None:
+        for waiter in self.waiters:
+            if not waiter.done():
+                waiter.set_exception(exc)
+
+
+class SandboxPool:
+    """Run tenant actions in isolated worker processes; see the module docstring."""
+
+    def __init__(
+        self,
+        services: Services,
+        *,
+        limits: SandboxLimits = SandboxLimits(),  # noqa: B008 - frozen model
+        max_workers: int = 64,
+        max_workers_per_tenant: int = 2,
+        require_seccomp: bool = False,
+        spare_workers: int = 2,
+        max_queued_per_tenant: int = 256,
+        probe_modules: tuple[str, ...] = (),
+    ) -> None:
+        self._services = services
+        self._limits = limits
+        self._per_tenant = max_workers_per_tenant
+        self._max_queued = max_queued_per_tenant
+        self._require_seccomp = require_seccomp
+        self._spare_target = spare_workers
+        self._probes = probe_modules
+        self._zygote: ZygoteClient | None = None
+        self._zygote_lock = asyncio.Lock()
+        self._slots = _Tokens(max_workers)  # one per tenant-bound worker, alive or spawning
+        self._gates: dict[str, _Tokens] = {}
+        self._idle: dict[str, list[Worker]] = {}
+        self._lru: OrderedDict[Worker, None] = OrderedDict()
+        self._spares: list[Worker] = []
+        self._spares_pending = 0
+        self._busy = 0
+        self._ids = itertools.count(1)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._counts = {"spawned": 0, "recycled": 0, "killed": 0, "evicted": 0}
+        self._outcomes: dict[str, int] = {}
+        self._seccomp: tuple[bool, str] = (False, "not started")
+        self._running = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Start the zygote; warn (or refuse, with ``require_seccomp``) without seccomp."""
+        self._running = True
+        try:
+            await self._ensure_zygote()
+        except BaseException:
+            self._running = False
+            raise
+        self._refill_spares()
+
+    async def _ensure_zygote(self) -> ZygoteClient:
+        async with self._zygote_lock:
+            if not self._running:
+                raise _Unavailable("sandbox pool is not running", "runtime_error")
+            if self._zygote is not None and self._zygote.alive:
+                return self._zygote
+            zygote = ZygoteClient(self._worker_exited)
+            await zygote.start(probes=self._probes, require_seccomp=self._require_seccomp)
+            ok, detail = zygote.info.get("seccomp") is True, str(zygote.info.get("seccomp_detail"))
+            self._seccomp = (ok, detail)
+            if not ok and self._require_seccomp:
+                await zygote.aclose()
+                raise RuntimeError(f"seccomp is required but unavailable: {detail}")
+            if not ok:
+                log.warning("sandbox workers run WITHOUT seccomp: %s", detail)
+            if zygote.info.get("executor_error"):
+                log.error("sandbox executor cannot be imported: %s", zygote.info["executor_error"])
+            self._zygote = zygote
+            return zygote
+
+    async def aclose(self) -> None:
+        """Kill every worker and stop the zygote; waiting invocations end ``runtime_error``."""
+        self._running = False
+        for task in list(self._tasks):
+            task.cancel()
+        closed = _Unavailable("sandbox pool is closed", "runtime_error")
+        for tokens in [self._slots, *self._gates.values()]:
+            tokens.fail_all(closed)
+        for worker in [*self._lru, *self._spares]:
+            self._discard(worker, "killed")
+        if self._zygote is not None:
+            await self._zygote.aclose()
+
+    def stats(self) -> dict[str, Any]:
+        """Live counts for ``phone-actions doctor`` and metrics."""
+        per_tenant: dict[str, int] = {}
+        for worker in [*self._lru]:
+            per_tenant[worker.tenant or "?"] = per_tenant.get(worker.tenant or "?", 0) + 1
+        return {
+            "live": self._slots.active + len(self._spares),
+            "busy": self._busy,
+            "idle": len(self._lru),
+            "spares": len(self._spares),
+            "idle_per_tenant": per_tenant,
+            "queued": sum(len(g.waiters) for g in self._gates.values() if g.waiting()),
+            "waiting_for_worker": len(self._slots.waiters) if self._slots.waiting() else 0,
+            **self._counts,
+            "outcomes": dict(self._outcomes),
+            "seccomp": {"active": self._seccomp[0], "detail": self._seccomp[1]},
+            "zygote_pid": self._zygote.pid if self._zygote and self._zygote.alive else None,
+        }
+
+    # ------------------------------------------------------------------ invocations
+
+    async def invoke(
+        self,
+        *,
+        tenant: str,
+        name: str,
+        source: str | bytes,
+        trigger: Trigger,
+        event: dict[str, Any],
+        limits: SandboxLimits | None = None,
+    ) -> InvocationResult:
+        """Run ``trigger``'s handler in ``source`` for ``tenant``, in a worker of that tenant.
+
+        The wall-clock budget ``limits.timeout`` counts from this call (queueing included).
+        """
+        limits = limits or self._limits
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        deadline = started + limits.timeout
+        invocation = next(self._ids)
+        try:
+            frame = invoke_frame(invocation, tenant, name, source, trigger, event, limits)
+            worker = await self._acquire(tenant, limits, deadline)
+        except (FrameTooLarge, TypeError, ValueError) as exc:
+            result = InvocationResult(outcome="runtime_error", error=f"cannot send: {exc}")
+        except _Unavailable as exc:
+            why = "sandbox busy" if exc.outcome == "timeout" else "sandbox unavailable"
+            result = InvocationResult(outcome=exc.outcome, error=f"{why}: {exc}")
+        else:
+            healthy = False
+            try:
+                result, healthy = await run_invocation(
+                    worker,
+                    self._services,
+                    tenant=tenant,
+                    invocation=invocation,
+                    frame=frame,
+                    limits=limits,
+                    deadline=deadline,
+                )
+            finally:
+                self._release(worker, tenant, healthy, limits)
+        self._outcomes[result.outcome] = self._outcomes.get(result.outcome, 0) + 1
+        return result.model_copy(update={"duration_ms": (loop.time() - started) * 1000})
+
+    # ------------------------------------------------------------------ scheduling
+
+    async def _acquire(self, tenant: str, limits: SandboxLimits, deadline: float) -> Worker:
+        if not self._running:
+            raise _Unavailable("sandbox pool is not running", "runtime_error")
+        gate = self._gates.get(tenant)
+        if gate is None:
+            gate = self._gates[tenant] = _Tokens(self._per_tenant, self._max_queued)
+        try:
+            await gate.take(deadline, "worker of this tenant")
+        except BaseException:
+            self._drop_gate(tenant)
+            raise
+        try:
+            worker = self._take_idle(tenant, limits)
+            if worker is None:
+                if not self._slots.try_take() and not self._evict_lru():
+                    await self._slots.take(deadline, "sandbox worker")
+                try:
+                    worker = self._take_spare(limits) or await self._spawn(limits, deadline)
+                except BaseException:
+                    self._slots.give()
+                    raise
+                worker.tenant = tenant
+        except BaseException:
+            self._leave_gate(tenant)
+            raise
+        worker.state = "busy"
+        self._busy += 1
+        return worker
+
+    def _release(self, worker: Worker, tenant: str, healthy: bool, limits: SandboxLimits) -> None:
+        self._busy -= 1
+        worker.invocations += 1
+        gate = self._gates[tenant]
+        if not healthy or worker.state == "gone" or not self._running:
+            self._discard(worker, "killed")
+        elif worker.retire or worker.invocations >= limits.max_invocations_per_worker:
+            self._discard(worker, "recycled")
+        elif self._slots.waiting() and not gate.waiting():
+            self._discard(worker, "evicted")  # a tenant without any worker needs the slot
+        else:
+            worker.state = "idle"
+            self._idle.setdefault(tenant, []).append(worker)
+            self._lru[worker] = None
+        self._leave_gate(tenant)
+        self._refill_spares()
+
+    def _leave_gate(self, tenant: str) -> None:
+        self._gates[tenant].give()
+        self._drop_gate(tenant)
+
+    def _drop_gate(self, tenant: str) -> None:
+        gate = self._gates.get(tenant)
+        if gate is not None and gate.active == 0 and not gate.waiting():
+            del self._gates[tenant]
+
+    def _take_idle(self, tenant: str, limits: SandboxLimits) -> Worker | None:
+        while self._idle.get(tenant):
+            worker = self._idle[tenant][-1]  # most recently used: the warmest
+            self._unidle(worker)
+            if _fits(worker, limits) and not worker.conn.failed:
+                return worker
+            worker.state = "busy"  # holds its slot until discarded
+            self._discard(worker, "recycled")
+        return None
+
+    def _unidle(self, worker: Worker) -> None:
+        self._lru.pop(worker, None)
+        workers = self._idle.get(worker.tenant or "", [])
+        if worker in workers:
+            workers.remove(worker)
+        if not workers:
+            self._idle.pop(worker.tenant or "", None)
+
+    def _evict_lru(self) -> bool:
+        """Kill the least recently used idle worker and keep its slot; False if none."""
+        if not self._lru:
+            return False
+        victim = next(iter(self._lru))
+        self._unidle(victim)
+        victim.kill()
+        victim.state = "gone"
+        self._counts["evicted"] += 1
+        return True
+
+    def _take_spare(self, limits: SandboxLimits) -> Worker | None:
+        for index, worker in enumerate(self._spares):
+            if _fits(worker, limits) and not worker.conn.failed:
+                del self._spares[index]  # refilled after the invocation: not competing with it
+                return worker
+        return None
+
+    async def _spawn(self, limits: SandboxLimits, deadline: float) -> Worker:
+        try:
+            async with asyncio.timeout_at(deadline):
+                zygote = await self._ensure_zygote()
+                worker = await zygote.spawn(_worker_limits(limits))
+        except TimeoutError:
+            raise _Unavailable("no worker could be started in time") from None
+        except (ZygoteError, OSError) as exc:
+            raise _Unavailable(f"cannot start a worker: {exc}", "runtime_error") from None
+        self._counts["spawned"] += 1
+        self._check_seccomp(worker)
+        return worker
+
+    def _check_seccomp(self, worker: Worker) -> None:
+        if not worker.seccomp and self._seccomp[0]:
+            self._seccomp = (False, f"worker {worker.pid} could not load the seccomp filter")
+            log.warning("sandbox worker %d runs without seccomp", worker.pid)
+        if not worker.seccomp and self._require_seccomp:
+            worker.kill()
+            raise _Unavailable(
+                "seccomp is required but a worker could not load it", "runtime_error"
+            )
+
+    def _refill_spares(self) -> None:
+        if not self._running or len(self._spares) + self._spares_pending >= self._spare_target:
+            return
+        self._spares_pending += 1
+        task = asyncio.get_running_loop().create_task(self._spawn_spare())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _spawn_spare(self) -> None:
+        try:
+            worker = await self._spawn(self._limits, asyncio.get_running_loop().time() + 30)
+        except _Unavailable as exc:
+            log.warning("could not start a spare sandbox worker: %s", exc)
+            return
+        finally:
+            self._spares_pending -= 1
+        if not self._running or worker.conn.failed:
+            worker.kill()
+            return
+        worker.state = "spare"
+        self._spares.append(worker)
+        self._refill_spares()
+
+    def _discard(self, worker: Worker, reason: str) -> None:
+        """Kill ``worker``; a tenant worker's slot goes to the next waiter (or back)."""
+        was, worker.state = worker.state, "gone"
+        worker.kill()
+        if was == "gone":
+            return
+        self._counts[reason] += 1
+        if was == "spare":
+            self._spares.remove(worker)
+            self._refill_spares()
+            return
+        if was == "idle":
+            self._unidle(worker)
+        self._slots.give()
+
+    def _worker_exited(self, worker: Worker) -> None:
+        """The zygote reaped ``worker``: forget it unless an invocation is handling it."""
+        if worker.state in ("idle", "spare"):
+            self._discard(worker, "killed")
+
+    # ------------------------------------------------------------------ test hooks
+
+    async def probe(self, tenant: str, target: str, *args: Any, budget: float = 10.0) -> Any:
+        """TEST ONLY: run trusted ``module:function`` (``module`` in ``probe_modules``, imported
+        by the zygote) in a worker of ``tenant``, where its invocations run; returns the JSON
+        result."""
+        if not self._probes:
+            raise RuntimeError("probes are disabled in this pool")
+        limits = self._limits.model_copy(update={"timeout": budget})
+        deadline = asyncio.get_running_loop().time() + budget
+        worker = await self._acquire(tenant, limits, deadline)
+        healthy = False
+        try:
+            message = {"type": "probe", "id": 0, "tenant": tenant, "target": target}
+            worker.conn.send(encode_frame({**message, "args": list(args)}, max_size=1 << 20))
+            async with asyncio.timeout_at(deadline):
+                reply = await worker.conn.recv()
+            healthy = reply.get("type") == "probe_result" and reply.get("ok") is True
+            if not healthy:
+                raise RuntimeError(f"probe failed: {reply.get('error')}")
+            return reply.get("value")
+        finally:
+            self._release(worker, tenant, healthy, limits)
+
+    def idle_pids(self, tenant: str) -> list[int]:
+        """Pids of ``tenant``'s idle workers."""
+        return [worker.pid for worker in self._idle.get(tenant, [])]
+
+
+def _worker_limits(limits: SandboxLimits) -> oslimits.WorkerLimits:
+    return oslimits.WorkerLimits(memory_bytes=limits.memory_bytes, cpu_seconds=limits.cpu_seconds)
+
+
+def _fits(worker: Worker, limits: SandboxLimits) -> bool:
+    return (
+        worker.limits.memory_bytes >= limits.memory_bytes
+        and worker.limits.cpu_hard > limits.cpu_seconds
+    )

@@ -1,0 +1,231 @@
+"""The worker loop: run invocations of ONE tenant, ever, with ``api`` as an RPC stub.
+
+Runs in a forked, isolated child of the zygote (limits already applied). Everything a tenant
+can reach goes through :class:`SocketChannel`, so the supervisor sees and re-validates every
+``api`` call. The worker binds to the tenant of its first invocation and exits if it is ever
+asked to serve another one: the supervisor never does that, so such a request means a bug that
+must not turn into state shared between tenants.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import importlib
+import os
+import socket
+from typing import Any, Final
+
+from runtime.sandbox import limits as oslimits
+from runtime.sandbox.protocol import (
+    MAX_FRAME_FROM_WORKER,
+    BlockingChannel,
+    FrameTooLarge,
+    ProtocolError,
+    decode_body,
+    encode_frame,
+)
+from runtime.sandbox.types import HANDLERS, SandboxLimits
+
+__all__ = [
+    "EXIT_MEMORY",
+    "EXIT_PROTOCOL",
+    "EXIT_TENANT",
+    "SocketChannel",
+    "refuse",
+    "serve",
+    "warm_up",
+]
+
+EXIT_PROTOCOL: Final = 3
+EXIT_TENANT: Final = 4
+EXIT_MEMORY: Final = 5
+EXECUTOR: Final = "runtime.sandbox.executor"
+WARMUP_SOURCE: Final = """
+def on_execute_send_phone_message(event, api):
+    options = event.message_options
+    print("to", options.recipient, len(options.text))
+    api.log.info("warm-up %s" % options.code)
+    return {"to": options.recipient, "n": [i * 2 for i in range(3)], "ok": True}
+"""
+WARMUP_EVENT: Final = {
+    "message_options": {"recipient": "+14155550100", "text": "Your code is 0", "code": "0"}
+}
+
+
+def _api_error() -> type[Exception]:
+    try:
+        from runtime.sandbox.guards import ApiError
+    except ImportError:  # pragma: no cover - only while the language layer is missing
+        return RuntimeError
+    return ApiError
+
+
+class SocketChannel:
+    """``ApiChannel`` over the worker socket: one synchronous request/response per call."""
+
+    def __init__(self, chan: BlockingChannel, invocation: int) -> None:
+        self._chan = chan
+        self._id = invocation
+        self._error = _api_error()
+
+    def call(self, op: str, params: dict[str, Any]) -> Any:
+        """Send ``op`` to the supervisor and return its answer; ``ApiError`` on refusal."""
+        problem = None
+        try:
+            self._chan.send({"type": "rpc_request", "id": self._id, "op": op, "params": params})
+        except FrameTooLarge:
+            problem = f"api.{op}: request too large"
+        except (TypeError, ValueError):
+            problem = f"api.{op}: arguments must be JSON data"
+        if problem is not None:
+            raise self._error(problem)  # fresh, outside the except block: no __context__
+        reply = self._chan.recv()
+        if reply is None or reply["type"] != "rpc_response" or reply.get("id") != self._id:
+            os._exit(EXIT_PROTOCOL)
+        if reply.get("ok") is True:
+            return reply.get("value")
+        raise self._error(str(reply.get("error")))
+
+
+class _NullChannel:
+    def call(self, op: str, params: dict[str, Any]) -> Any:
+        return None
+
+
+def warm_up() -> None:
+    """Run a trusted handler once (never tenant code), so that lazily built state and
+    copy-on-write page faults happen before a tenant is served: in the zygote the results are
+    shared by every worker; in a spare worker they are off the critical path."""
+    executor = importlib.import_module(EXECUTOR)
+    limits = SandboxLimits.model_validate(SandboxLimits().model_dump())
+    result = executor.invoke_source(
+        WARMUP_SOURCE,
+        name="warm-up",
+        trigger="send-phone-message",
+        event=WARMUP_EVENT,
+        channel=_NullChannel(),
+        limits=limits,
+    )
+    message = {"type": "result", "id": 0, "result": result.model_dump(mode="json")}
+    decode_body(encode_frame(message, max_size=MAX_FRAME_FROM_WORKER)[4:])
+
+
+class _Worker:
+    def __init__(self, chan: BlockingChannel, *, probes: frozenset[str]) -> None:
+        self.chan = chan
+        self.probes = probes
+        self.tenant: str | None = None
+        self._limits: tuple[dict[str, Any], SandboxLimits] | None = None
+
+    def bind(self, message: dict[str, Any]) -> None:
+        tenant = message.get("tenant")
+        if type(tenant) is not str:
+            os._exit(EXIT_PROTOCOL)
+        if self.tenant is None:
+            self.tenant = tenant
+        elif tenant != self.tenant:
+            os._exit(EXIT_TENANT)
+
+    def limits(self, raw: Any) -> SandboxLimits:
+        if self._limits is None or self._limits[0] != raw:
+            self._limits = (raw, SandboxLimits.model_validate(raw))
+        return self._limits[1]
+
+    def invoke(self, message: dict[str, Any]) -> None:
+        self.bind(message)
+        invocation = message["id"]
+        limits = self.limits(message["limits"])
+        oslimits.start_invocation(limits.cpu_seconds, limits.memory_bytes)
+        payload = _run(message, limits, SocketChannel(self.chan, invocation))
+        retire = oslimits.cpu_budget_left() < limits.cpu_seconds + 1
+        reply = {"type": "result", "id": invocation, "result": payload, "retire": retire}
+        try:
+            self.chan.send(reply)
+        except FrameTooLarge:
+            reply["result"] = {"outcome": "output_limit", "error": "result frame too large"}
+            self.chan.send(reply)
+        except (TypeError, ValueError):
+            reply["result"] = {"outcome": "runtime_error", "error": "result is not JSON data"}
+            self.chan.send(reply)
+
+    def probe(self, message: dict[str, Any]) -> None:
+        """Test pools only: run a trusted ``module:function`` the zygote imported."""
+        module, _, function = str(message["target"]).partition(":")
+        if module not in self.probes:
+            os._exit(EXIT_PROTOCOL)
+        self.bind(message)
+        reply: dict[str, Any] = {"type": "probe_result", "id": message["id"], "ok": True}
+        try:
+            reply["value"] = getattr(importlib.import_module(module), function)(*message["args"])
+        except Exception as exc:
+            reply = {**reply, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        self.chan.send(reply)
+
+
+def _run(message: dict[str, Any], limits: SandboxLimits, channel: SocketChannel) -> Any:
+    trigger = message["trigger"]
+    if trigger not in HANDLERS:
+        return {"outcome": "runtime_error", "error": f"unknown trigger {trigger!r}"}
+    source: str | bytes
+    if "source_b64" in message:
+        source = base64.b64decode(message["source_b64"])
+    else:
+        source = message["source"]
+    try:
+        executor = importlib.import_module(EXECUTOR)
+    except Exception as exc:
+        return {"outcome": "runtime_error", "error": f"sandbox executor unavailable: {exc}"}
+    try:
+        result = executor.invoke_source(
+            source,
+            name=str(message["name"]),
+            trigger=trigger,
+            event=message["event"],
+            channel=channel,
+            limits=limits,
+        )
+        return result.model_dump(mode="json")
+    except MemoryError:
+        return {"outcome": "memory_limit", "error": "MemoryError"}
+    except Exception as exc:  # the executor reports tenant errors itself; this is ours
+        return {"outcome": "runtime_error", "error": f"sandbox error: {type(exc).__name__}"}
+
+
+def serve(
+    sock: socket.socket, *, seccomp: bool, detail: str, probes: frozenset[str] = frozenset()
+) -> None:
+    """Say ``ready``, then serve frames until the supervisor closes the socket."""
+    chan = BlockingChannel(sock)
+    with contextlib.suppress(Exception):  # e.g. no executor: invocations will say so
+        warm_up()
+    chan.send({"type": "ready", "seccomp": seccomp, "detail": detail})
+    worker = _Worker(chan, probes=probes)
+    while True:
+        try:
+            message = chan.recv()
+        except MemoryError:
+            os._exit(EXIT_MEMORY)
+        except (ProtocolError, OSError):
+            os._exit(EXIT_PROTOCOL)
+        if message is None:
+            return
+        kind = message["type"]
+        try:
+            if kind == "invoke":
+                worker.invoke(message)
+            elif kind == "probe":
+                worker.probe(message)
+            else:
+                os._exit(EXIT_PROTOCOL)
+        except MemoryError:
+            os._exit(EXIT_MEMORY)
+        except (KeyError, TypeError, ValueError, ProtocolError, OSError):
+            os._exit(EXIT_PROTOCOL)
+
+
+def refuse(sock: socket.socket, detail: str) -> None:
+    """Seccomp was required but could not be loaded: say so and run nothing."""
+    BlockingChannel(sock).send(
+        {"type": "ready", "seccomp": False, "refused": True, "detail": detail}
+    )

@@ -1,0 +1,226 @@
+"""The warm zygote: a clean, trusted process that forks the workers.
+
+Why a zygote: a worker must start fast (a cold ``python`` with RestrictedPython and pydantic
+takes ~300 ms) and cheap (copy-on-write pages shared with the zygote), and it must inherit
+nothing from the API process. The zygote is therefore a *clean* ``python -m
+runtime.sandbox.zygote`` subprocess (not a fork of the API process, whose sockets, DB
+connections and threads it would inherit), started with only its control socket, an
+environment holding nothing but ``PYTHONPATH``, and its own session. It imports everything a
+worker needs, builds the seccomp filter once, ``gc.freeze()``-s, and then forks one worker per
+``spawn`` request. Each worker gets a fresh stream socketpair; the supervisor's end and a pidfd
+of the child go back over the SOCK_SEQPACKET control socket with SCM_RIGHTS. The pidfd lets
+the supervisor SIGKILL exactly that process even though it is the zygote's child (no pid-reuse
+race); the zygote reaps children and reports each exit status. The zygote never runs tenant
+code and exits (killing its workers) when the control socket closes. The supervisor's client
+is :class:`runtime.sandbox.workers.ZygoteClient`.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import os
+import selectors
+import signal
+import socket
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import orjson
+
+from runtime.sandbox import limits as oslimits
+
+__all__ = ["PRELOAD", "main"]
+
+PRELOAD: Final = (
+    "orjson",
+    "pydantic",
+    "RestrictedPython",
+    "RestrictedPython.Guards",
+    "RestrictedPython.Eval",
+    "RestrictedPython.PrintCollector",
+    "runtime.sandbox.types",
+    "runtime.sandbox.worker",
+    "json",
+    "re",
+    "math",
+    "datetime",
+    "hashlib",
+    "hmac",
+    "base64",
+    "urllib.parse",
+    "random",
+    "time",
+    "ast",
+    "traceback",
+    "linecache",
+    "tokenize",
+    "unicodedata",
+    "secrets",
+    "string",
+    "_strptime",
+    "encodings.idna",
+)
+"""Imported before forking so workers share the pages and never import after seccomp."""
+_CTRL_MAX: Final = 65536
+
+
+def _preload() -> str | None:
+    """Import the worker's world; returns why the executor is unavailable, if it is."""
+    for name in PRELOAD:
+        importlib.import_module(name)
+    from runtime.sandbox import worker
+
+    try:
+        worker.warm_up()  # imports the executor; trusted code only
+    except Exception as exc:  # a broken executor must not stop the pool from reporting it
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def _run_child(
+    sock: socket.socket, others: list[socket.socket], request: dict[str, Any], state: _State
+) -> None:
+    """In the forked child: isolate, then serve; never returns into the zygote loop."""
+    code = 70
+    try:
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        oslimits.set_parent_death_signal()
+        if os.getppid() != state.pid:
+            os._exit(code)
+        for other in others:  # forget them: closerange closes the fds, nothing may reuse them
+            other.detach()
+        wlimits = oslimits.WorkerLimits(
+            memory_bytes=int(request["memory_bytes"]),
+            cpu_seconds=int(request["cpu_seconds"]),
+            cpu_lifetime_seconds=int(request["cpu_hard"]),
+        )
+        active, detail = oslimits.apply_worker_limits(
+            sock.fileno(), wlimits, state.filter, empty_dir=state.empty_dir
+        )
+        gc.enable()
+        from runtime.sandbox import worker
+
+        if state.require_seccomp and not active:
+            worker.refuse(sock, detail)
+        else:
+            worker.serve(sock, seccomp=active, detail=detail, probes=state.probes)
+        code = 0
+    finally:
+        os._exit(code)
+
+
+@dataclass
+class _State:
+    pid: int
+    filter: Any
+    empty_dir: str
+    probes: frozenset[str]
+    require_seccomp: bool
+    children: set[int] = field(default_factory=set)
+
+
+def _spawn(ctrl: socket.socket, request: dict[str, Any], state: _State) -> None:
+    parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        pid = os.fork()
+    except OSError:
+        parent_end.close()
+        child_end.close()
+        raise
+    if pid == 0:
+        _run_child(child_end, [ctrl, parent_end], request, state)
+    child_end.close()
+    state.children.add(pid)
+    pidfd = os.pidfd_open(pid)  # before any reap: it names exactly this child
+    try:
+        reply = orjson.dumps({"type": "spawned", "id": request["id"], "pid": pid})
+        socket.send_fds(ctrl, [reply], [parent_end.fileno(), pidfd])
+    finally:
+        os.close(pidfd)
+        parent_end.close()
+
+
+def _reap(ctrl: socket.socket, state: _State) -> None:
+    while state.children:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        state.children.discard(pid)
+        ctrl.send(orjson.dumps({"type": "exit", "pid": pid, "status": status}))
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 4096):
+            pass
+    except BlockingIOError:
+        pass
+
+
+def main(argv: list[str]) -> None:
+    """``python -m runtime.sandbox.zygote CTRL_FD [--require-seccomp] [--probe-module M]...``.
+
+    Probe modules (tests only) are imported here, before any fork: a worker cannot import
+    files its unprivileged uid may not read.
+    """
+    gc.disable()  # until the freeze: no collector passes dirtying pages the workers share
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ctrl = socket.socket(fileno=int(argv[0]))
+    executor_error = _preload()
+    filt, why = oslimits.build_seccomp_filter()
+    empty_dir = tempfile.mkdtemp(prefix="phone-actions-empty-")
+    os.chmod(empty_dir, 0o555)
+    probes = frozenset(argv[i + 1] for i, arg in enumerate(argv) if arg == "--probe-module")
+    for module in probes:
+        importlib.import_module(module)
+    state = _State(os.getpid(), filt, empty_dir, probes, "--require-seccomp" in argv)
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    gc.freeze()  # everything imported so far stays out of collections: pages stay shared
+    gc.enable()
+    hello = {
+        "type": "hello",
+        "pid": state.pid,
+        "seccomp": filt is not None,
+        "seccomp_detail": why or "seccomp filter built",
+        "executor_error": executor_error,
+    }
+    ctrl.send(orjson.dumps(hello))
+    sel = selectors.DefaultSelector()
+    sel.register(ctrl, selectors.EVENT_READ)
+    sel.register(wake_r, selectors.EVENT_READ)
+    try:
+        while True:
+            for key, _ in sel.select():
+                if key.fileobj == wake_r:
+                    _drain(wake_r)
+                    _reap(ctrl, state)
+                    continue
+                data = ctrl.recv(_CTRL_MAX)
+                if not data:
+                    return
+                request = orjson.loads(data)
+                if request.get("type") == "spawn":
+                    try:
+                        _spawn(ctrl, request, state)
+                    except OSError as exc:  # e.g. EAGAIN from fork: report, keep serving
+                        error = {"type": "error", "id": request.get("id"), "message": str(exc)}
+                        ctrl.send(orjson.dumps(error))
+    except ConnectionError:  # the supervisor is gone
+        return
+    finally:
+        for pid in state.children:
+            os.kill(pid, signal.SIGKILL)
+        os.rmdir(empty_dir)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,161 @@
+"""Hostile tenant code ends in its outcome, on time, without holding up other tenants.
+
+Budgets are enforced from outside the worker (SIGKILL at the wall-clock deadline, RLIMIT_CPU,
+RLIMIT_AS), so ``except:`` in tenant code changes nothing. The overshoot of a timeout is
+asserted (behaviour the pipeline relies on), not benchmarked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from runtime.sandbox.supervisor import SandboxPool
+from runtime.sandbox.types import InvocationResult, SandboxLimits
+
+BUDGET = 0.5
+OVERSHOOT_MS = 100
+EVENT = {"message_options": {"recipient": "+14155550100", "text": "code 1"}}
+GOOD = """
+def on_execute_send_phone_message(event, api):
+    return "fine"
+"""
+
+
+def handler(body: str) -> str:
+    lines = body.strip("\n").splitlines()
+    return "def on_execute_send_phone_message(event, api):\n" + "\n".join(
+        "    " + line for line in lines
+    )
+
+
+SPIN = handler("while True:\n    pass")
+SPIN_IN_TRY = handler(
+    """
+while True:
+    try:
+        while True:
+            pass
+    except:
+        pass
+"""
+)
+C_LEVEL = handler("return 10 ** 10 ** 8")  # one bytecode that never returns to Python
+BUSY_WAIT = handler(
+    """
+import time
+started = time.monotonic()
+while time.monotonic() - started < 60:
+    pass
+"""
+)
+ALLOCATE = handler("return 'A' * (10 ** 10)")
+GROW = handler(
+    """
+chunks = []
+while True:
+    chunks.append('x' * (10 ** 7))
+"""
+)
+SWALLOW_MEMORY_ERROR = handler(
+    """
+try:
+    chunks = []
+    while True:
+        chunks.append('x' * (10 ** 7))
+except:  # MemoryError is not even a tenant builtin; a bare except catches it
+    chunks = None
+    while True:
+        pass
+"""
+)
+PRINT_FLOOD = handler(
+    """
+for i in range(100000):
+    print('x' * 1000)
+"""
+)
+
+
+class _Services:
+    async def handle(self, tenant: str, op: str, params: dict[str, Any], deadline: float) -> Any:
+        return None
+
+
+@pytest.fixture
+async def pool() -> AsyncIterator[SandboxPool]:
+    sandbox = SandboxPool(_Services(), limits=SandboxLimits(timeout=BUDGET), spare_workers=1)
+    await sandbox.start()
+    yield sandbox
+    await sandbox.aclose()
+
+
+async def run(pool: SandboxPool, source: str, tenant: str = "bad", **kw: Any) -> InvocationResult:
+    return await pool.invoke(
+        tenant=tenant, name="action", source=source, trigger="send-phone-message", event=EVENT, **kw
+    )
+
+
+async def assert_pool_still_serves(pool: SandboxPool, tenant: str = "bad") -> None:
+    result = await run(pool, GOOD, tenant)
+    assert (result.outcome, result.result) == ("ok", "fine")
+
+
+@pytest.mark.parametrize(
+    "source",
+    [SPIN, SPIN_IN_TRY, C_LEVEL, BUSY_WAIT, SWALLOW_MEMORY_ERROR],
+    ids=["spin", "spin-in-try", "c-level", "busy-wait", "swallow-memory-error"],
+)
+async def test_runaway_code_is_killed_at_the_deadline(pool: SandboxPool, source: str) -> None:
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    result = await run(pool, source)
+    elapsed_ms = (loop.time() - started) * 1000
+    assert result.outcome == "timeout", result
+    assert BUDGET * 1000 <= result.duration_ms <= BUDGET * 1000 + OVERSHOOT_MS
+    assert elapsed_ms <= BUDGET * 1000 + OVERSHOOT_MS
+    assert pool.stats()["killed"] == 1
+    await assert_pool_still_serves(pool)
+
+
+@pytest.mark.parametrize("source", [ALLOCATE, GROW], ids=["allocate", "grow"])
+async def test_memory_bombs_hit_rlimit_as(pool: SandboxPool, source: str) -> None:
+    result = await run(pool, source, limits=SandboxLimits(timeout=5.0))
+    assert result.outcome == "memory_limit", result
+    assert result.duration_ms < 5000
+    await assert_pool_still_serves(pool)
+
+
+async def test_print_flood_is_output_limit(pool: SandboxPool) -> None:
+    limits = SandboxLimits(timeout=5.0)
+    result = await run(pool, PRINT_FLOOD, limits=limits)
+    assert result.outcome == "output_limit", result
+    assert sum(len(line.encode()) + 1 for line in result.logs) <= limits.max_output_bytes
+    await assert_pool_still_serves(pool)
+
+
+async def test_cpu_limit_ends_a_spin_before_the_wall_clock(pool: SandboxPool) -> None:
+    result = await run(pool, SPIN, limits=SandboxLimits(timeout=10.0, cpu_seconds=1))
+    assert result.outcome == "timeout", result
+    assert result.error is not None
+    assert "CPU time limit" in result.error
+    assert 1000 <= result.duration_ms < 3000  # SIGXCPU within a second of CPU past the budget
+    await assert_pool_still_serves(pool)
+
+
+async def test_other_tenants_run_while_one_spins(pool: SandboxPool) -> None:
+    limits = SandboxLimits(timeout=2.0)
+    spinners = [asyncio.create_task(run(pool, SPIN, limits=limits)) for _ in range(3)]
+    good = []
+    for i in range(20):
+        good.append(await run(pool, GOOD, tenant=f"good-{i % 4}"))
+    assert [r.outcome for r in good] == ["ok"] * 20
+    assert not any(task.done() for task in spinners)  # all of that happened while they spun
+    assert max(r.duration_ms for r in good) < 500
+    results = await asyncio.gather(*spinners)
+    # two run at once (max_workers_per_tenant), the third queues behind them and times out
+    assert [r.outcome for r in results] == ["timeout"] * 3
+    await assert_pool_still_serves(pool)
