@@ -30,7 +30,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT_NAME
-DEFAULT_PLUGINS: tuple[str, ...] = ("plugins.outbox", "plugins.twilio")
+DEFAULT_PLUGINS: tuple[str, ...] = ("plugins.outbox", "plugins.twilio", "plugins.custom_action")
 
 
 class PhonePluginManager(pluggy.PluginManager):

@@ -46,6 +46,23 @@ class Settings(BaseSettings):
         description="How long a request waits for a concurrent request with the same "
         "idempotency key to finish before it is rejected, seconds.",
     )
+    sandbox_timeout: float = Field(
+        default=5.0, gt=0, le=20, description="Wall-clock budget of one tenant action, seconds."
+    )
+    sandbox_memory_mb: int = Field(
+        default=256, ge=32, description="Address-space limit of a sandbox worker, MiB."
+    )
+    sandbox_max_workers: int = Field(
+        default=64, ge=1, description="Sandbox worker processes alive at once, all tenants."
+    )
+    sandbox_allow_http_hosts: list[str] = Field(
+        default_factory=list,
+        description="host or host:port that actions may call over plain http and that are "
+        "exempt from the public-address rule (local fakes in development and tests).",
+    )
+    sandbox_require_seccomp: bool = Field(
+        default=False, description="Refuse to start the sandbox where seccomp is unavailable."
+    )
     strict_plugins: bool = Field(
         default=False, description="Fail at start when a third-party plugin cannot be loaded."
     )

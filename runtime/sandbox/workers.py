@@ -19,6 +19,7 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -257,6 +258,10 @@ class ZygoteClient:
 
     def _lost(self) -> None:
         """The zygote is gone: its workers die with it (PDEATHSIG)."""
+        empty_dir = self.info.get("empty_dir")
+        if type(empty_dir) is str and empty_dir.startswith(tempfile.gettempdir()):
+            with contextlib.suppress(OSError):
+                os.rmdir(empty_dir)  # already gone unless the zygote was killed
         if self._ctrl is not None:
             asyncio.get_running_loop().remove_reader(self._ctrl.fileno())
             self._ctrl.close()

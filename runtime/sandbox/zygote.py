@@ -192,6 +192,7 @@ def main(argv: list[str]) -> None:
         "seccomp": filt is not None,
         "seccomp_detail": why or "seccomp filter built",
         "executor_error": executor_error,
+        "empty_dir": empty_dir,  # the client removes it if we die without cleaning up
     }
     ctrl.send(orjson.dumps(hello))
     sel = selectors.DefaultSelector()

@@ -1,0 +1,144 @@
+"""The sandbox as the rest of the runtime sees it: one object that runs tenant actions.
+
+It wires the worker pool (layers a-c in worker processes) to the supervisor services (layer d:
+HTTP egress and the per-tenant cache), puts the calling tenant's own secrets into the event,
+and masks those secrets out of everything that comes back (logs, errors, tracebacks), since a
+worker is untrusted and may echo them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from runtime.logs import scrub
+from runtime.sandbox.cache import ActionCache
+from runtime.sandbox.egress import Egress, EgressPolicy, InvocationBudget, Resolver
+from runtime.sandbox.limits import seccomp_status
+from runtime.sandbox.services import SupervisorServices
+from runtime.sandbox.supervisor import SandboxPool
+from runtime.sandbox.types import InvocationResult, SandboxLimits, Trigger
+
+__all__ = ["SandboxRunner"]
+
+SECRET_NAME_PATTERN = r"^[A-Z][A-Z0-9_]{0,63}$"
+
+
+class _PoolServices:
+    """Adapts :class:`SupervisorServices` to the pool: the pool counts requests per invocation
+    itself, so each call gets a budget that only bounds its own redirect hops."""
+
+    def __init__(self, services: SupervisorServices, limits: SandboxLimits) -> None:
+        self._services = services
+        self._limits = limits
+
+    async def handle(self, tenant: str, op: str, params: dict[str, Any], deadline: float) -> Any:
+        budget = InvocationBudget.for_limits(self._limits)
+        return await self._services.handle(tenant, op, params, deadline, budget)
+
+
+class SandboxRunner:
+    """Runs tenant actions in the sandbox; start it once, close it at shutdown."""
+
+    def __init__(
+        self,
+        *,
+        limits: SandboxLimits | None = None,
+        policy: EgressPolicy | None = None,
+        max_workers: int = 64,
+        max_workers_per_tenant: int = 2,
+        require_seccomp: bool = False,
+        resolver: Resolver | None = None,
+        transport_factory: Callable[[], httpx.AsyncBaseTransport] | None = None,
+    ) -> None:
+        self.limits = limits or SandboxLimits()
+        self._egress = Egress(
+            policy or EgressPolicy(),
+            self.limits,
+            resolver=resolver,
+            transport_factory=transport_factory,
+        )
+        self._services = SupervisorServices(self._egress, ActionCache())
+        self.pool = SandboxPool(
+            _PoolServices(self._services, self.limits),
+            limits=self.limits,
+            max_workers=max_workers,
+            max_workers_per_tenant=max_workers_per_tenant,
+            require_seccomp=require_seccomp,
+        )
+        self._started = False
+        self._closed = False
+
+    async def start(self) -> None:
+        if self._closed:
+            raise RuntimeError("the sandbox runner is closed")
+        if not self._started:
+            await self.pool.start()
+            self._started = True
+
+    async def aclose(self) -> None:
+        """Stop the workers and close the services; idempotent (two providers share one)."""
+        if self._closed:
+            return
+        self._closed = True
+        await self.pool.aclose()
+        await self._services.aclose()
+
+    async def __aenter__(self) -> SandboxRunner:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.aclose()
+
+    def _limits_within(self, budget: float | None) -> SandboxLimits:
+        if budget is None or budget >= self.limits.timeout:
+            return self.limits
+        return self.limits.model_copy(update={"timeout": budget})
+
+    @staticmethod
+    def seccomp() -> tuple[bool, str]:
+        """Whether workers get a seccomp filter here, and why not when they don't."""
+        return seccomp_status()
+
+    async def run(
+        self,
+        *,
+        tenant: str,
+        name: str,
+        source: str | bytes,
+        trigger: Trigger,
+        event: dict[str, Any],
+        secrets: dict[str, str] | None = None,
+        budget: float | None = None,
+    ) -> InvocationResult:
+        """Run ``trigger``'s handler of ``source`` for ``tenant`` with ``event``.
+
+        ``secrets`` (the tenant's own) replace whatever ``event["secrets"]`` held and are
+        masked out of the logs, error and traceback that come back. ``budget`` shortens the
+        sandbox's wall-clock budget, in seconds (never lengthens it).
+        """
+        await self.start()
+        secrets = dict(secrets or {})
+        if len(secrets) > self.limits.max_secrets:
+            raise ValueError(f"at most {self.limits.max_secrets} secrets per action")
+        result = await self.pool.invoke(
+            tenant=tenant,
+            name=name,
+            source=source,
+            trigger=trigger,
+            event={**event, "secrets": secrets},
+            limits=self._limits_within(budget),
+        )
+        values = [v for v in secrets.values() if len(v) >= 4]
+        if not values:
+            return result
+        return result.model_copy(
+            update={
+                "logs": [scrub(line, values) for line in result.logs],
+                "error": scrub(result.error, values) if result.error else result.error,
+                "traceback": [scrub(line, values) for line in result.traceback],
+            }
+        )

@@ -1,0 +1,163 @@
+"""Delivery by the tenant's own action through the pipeline: the real sandbox, a local fake."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runtime import PhoneMessageRequest
+from tests.conftest import PipelineFactory
+from tests.support.stub_server import StubServer
+
+SEND = """
+def on_execute_send_phone_message(event, api):
+    mo = event.message_options
+    r = api.http.post(event.secrets.SMS_URL, json={"to": mo.recipient, "text": mo.text},
+                      headers={"Authorization": "Bearer " + event.secrets.SMS_KEY})
+    if r["status"] >= 300:
+        raise Exception("provider said " + str(r["status"]))
+    print("sent with key", event.secrets.SMS_KEY)
+    return {"message_id": r["json"]["id"]}
+"""
+
+CUSTOM = """
+def on_execute_custom_phone_provider(event, api):
+    n = event.notification
+    r = api.http.post(event.secrets.SMS_URL, json={"to": n.recipient, "text": n.as_text})
+    if r["status"] >= 500:
+        api.notification.retry("provider unavailable")
+    elif r["status"] >= 400:
+        api.notification.drop("rejected: " + str(r["status"]))
+"""
+
+CRASH = """
+def on_execute_send_phone_message(event, api):
+    x = 1
+    return x / 0
+"""
+
+
+@pytest.fixture
+def fake() -> Iterator[StubServer]:
+    with StubServer() as server:
+        yield server
+
+
+def make(
+    make_pipeline: PipelineFactory,
+    tmp_path: Path,
+    fake: StubServer,
+    provider: str,
+    source: str,
+    **tenant: Any,
+) -> Any:
+    script = tmp_path / "action.py"
+    script.write_text(source)
+    table: dict[str, Any] = {
+        "message_types": ["sms", "voice"],
+        "provider": provider,
+        "provider_settings": {"script": str(script), "name": "acme-sms"},
+        "credentials_env": {"SMS_URL": "ACME_URL", "SMS_KEY": "ACME_KEY"},
+    }
+    table.update(tenant)
+    return make_pipeline(
+        {"acme": table},
+        environ={"ACME_URL": f"{fake.url}/send", "ACME_KEY": "sk-acme-secret"},
+        sandbox_allow_http_hosts=[fake.url.removeprefix("http://")],
+    )
+
+
+def request(**fields: Any) -> PhoneMessageRequest:
+    return PhoneMessageRequest.create(
+        tenant="acme", recipient="+447911123456", code="246810", **fields
+    )
+
+
+async def test_phone_message_hook_delivers_through_the_action(
+    make_pipeline: PipelineFactory, tmp_path: Path, fake: StubServer
+) -> None:
+    fake.respond(200, {"id": "ext-42"})
+    pipeline = make(make_pipeline, tmp_path, fake, "phone-message-hook", SEND)
+    report = await pipeline.deliver(request())
+
+    assert (report.status, report.delivered_by) == ("delivered", "phone-message-hook")
+    assert report.attempts[0].message_id == "ext-42"
+    [sent] = fake.requests
+    assert sent.headers["authorization"] == "Bearer sk-acme-secret"
+    assert b"246810 is your verification code" in sent.body
+
+
+async def test_failure_after_hand_off_never_falls_back(
+    make_pipeline: PipelineFactory, tmp_path: Path, fake: StubServer
+) -> None:
+    fake.respond(202, {"id": "x"})  # accepted, then the action crashes anyway
+    source = SEND.replace('    return {"message_id"', '    1 / 0\n    return {"message_id"')
+    pipeline = make(make_pipeline, tmp_path, fake, "phone-message-hook", source, fallback="always")
+    report = await pipeline.deliver(request())
+    assert report.status == "failed"
+    assert report.reason == "handed_off"
+    assert report.attempts[0].error_code == "action_error"
+
+
+async def test_failure_before_hand_off_falls_back(
+    make_pipeline: PipelineFactory, tmp_path: Path, fake: StubServer
+) -> None:
+    pipeline = make(make_pipeline, tmp_path, fake, "phone-message-hook", CRASH, fallback="always")
+    report = await pipeline.deliver(request())
+    assert report.path == ["phone-message-hook", "outbox"]
+    assert report.status == "delivered"
+    assert "ZeroDivisionError" in (report.attempts[0].error or "")
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "retryable"),
+    [(503, "notification_retry", True), (400, "notification_drop", False)],
+)
+async def test_custom_phone_provider_drop_and_retry(
+    make_pipeline: PipelineFactory,
+    tmp_path: Path,
+    fake: StubServer,
+    status: int,
+    code: str,
+    retryable: bool,
+) -> None:
+    fake.respond(status, {"error": "no"})
+    pipeline = make(make_pipeline, tmp_path, fake, "custom", CUSTOM, fallback="never")
+    report = await pipeline.deliver(request())
+    [attempt] = report.attempts
+    assert (attempt.error_code, attempt.retryable, attempt.handed_off) == (code, retryable, False)
+
+
+async def test_secrets_never_reach_the_report(
+    make_pipeline: PipelineFactory, tmp_path: Path, fake: StubServer
+) -> None:
+    source = SEND.replace(
+        "return {", "raise Exception('key ' + event.secrets.SMS_KEY)\n    return {"
+    )
+    fake.respond(500, {})
+    pipeline = make(make_pipeline, tmp_path, fake, "phone-message-hook", source, fallback="never")
+    report = await pipeline.deliver(request())
+    assert report.attempts[0].error == "Exception: key ****** code ******"
+    assert "sk-acme-secret" not in report.model_dump_json()
+    assert "246810" not in report.model_dump_json()
+
+
+async def test_missing_script_is_a_clear_failure(
+    make_pipeline: PipelineFactory, tmp_path: Path, fake: StubServer
+) -> None:
+    pipeline = make(
+        make_pipeline,
+        tmp_path,
+        fake,
+        "phone-message-hook",
+        SEND,
+        fallback="never",
+        provider_settings={"script": str(tmp_path / "nope.py")},
+    )
+    report = await pipeline.deliver(request())
+    assert report.attempts[0].error_code == "action_not_found"
+    assert "nope.py" in (report.attempts[0].error or "")
