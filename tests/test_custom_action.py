@@ -135,10 +135,12 @@ async def test_custom_phone_provider_drop_and_retry(
 async def test_secrets_never_reach_the_report(
     make_pipeline: PipelineFactory, tmp_path: Path, fake: StubServer
 ) -> None:
-    source = SEND.replace(
-        "return {", "raise Exception('key ' + event.secrets.SMS_KEY)\n    return {"
+    source = (
+        "def on_execute_send_phone_message(event, api):\n"
+        "    print('key', event.secrets.SMS_KEY)\n"
+        "    raise Exception('key ' + event.secrets.SMS_KEY + ' code '"
+        " + event.message_options.code)\n"
     )
-    fake.respond(500, {})
     pipeline = make(make_pipeline, tmp_path, fake, "phone-message-hook", source, fallback="never")
     report = await pipeline.deliver(request())
     assert report.attempts[0].error == "Exception: key ****** code ******"
