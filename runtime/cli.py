@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from runtime.cli_sandbox import doctor, run_test_action
 from runtime.console import error_console, plugins_table, report_table, reports_table
 from runtime.delivery import Pipeline
 from runtime.errors import PhoneActionsError
@@ -225,6 +226,9 @@ def outbox(
         )
     Console().print(table)
 
+
+app.command("test-action")(run_test_action)
+app.command("doctor")(doctor)
 
 if __name__ == "__main__":
     app()

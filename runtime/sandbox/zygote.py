@@ -17,6 +17,7 @@ is :class:`runtime.sandbox.workers.ZygoteClient`.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import os
@@ -219,8 +220,10 @@ def main(argv: list[str]) -> None:
         return
     finally:
         for pid in state.children:
-            os.kill(pid, signal.SIGKILL)
-        os.rmdir(empty_dir)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):  # already gone is fine: it only had to be empty
+            os.rmdir(empty_dir)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,221 @@
+"""The sandbox commands of the CLI: ``test-action`` (run scripts on an event) and ``doctor``.
+
+Kept apart from :mod:`runtime.cli` so that the delivery commands never import the sandbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import platform
+import re
+from enum import StrEnum
+from importlib.metadata import version
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from runtime.errors import PhoneActionsError
+from runtime.events import CustomPhoneProviderEvent, SendPhoneMessageEvent, parse_event
+from runtime.settings import Settings
+
+__all__ = ["doctor", "run_test_action"]
+
+_SECRET = re.compile(r"^([A-Z][A-Z0-9_]{0,63})=(.*)$", re.DOTALL)
+
+
+class TriggerOption(StrEnum):
+    send_phone_message = "send-phone-message"
+    custom_phone_provider = "custom-phone-provider"
+
+
+def _bad(message: str) -> typer.Exit:
+    Console(stderr=True, highlight=False, soft_wrap=True).print(
+        f"[red]error:[/red] {escape(message)}"
+    )
+    return typer.Exit(2)
+
+
+def _event_for(path: Path, trigger: TriggerOption | None) -> tuple[str, dict[str, Any]]:
+    """The event file as the trigger's event (converted when ``--trigger`` asks for the other)."""
+    try:
+        event = parse_event(path.read_bytes())
+    except OSError as exc:
+        raise _bad(f"{path}: {exc.strerror}") from None
+    except PhoneActionsError as exc:
+        raise _bad(f"{path}: {exc}") from None
+    chosen = trigger.value if trigger else event.trigger
+    try:
+        if chosen == "custom-phone-provider" and isinstance(event, SendPhoneMessageEvent):
+            event = event.to_custom_phone_provider()
+        elif chosen == "send-phone-message" and isinstance(event, CustomPhoneProviderEvent):
+            event = event.to_send_phone_message()
+    except PhoneActionsError as exc:
+        raise _bad(f"{path}: {exc}") from None
+    return chosen, event.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _secrets(pairs: list[str]) -> dict[str, str]:
+    secrets = {}
+    for pair in pairs:
+        match = _SECRET.match(pair)
+        if match is None:
+            raise _bad(f"--secret {pair.split('=')[0]!r}: expected NAME=VALUE, NAME in ALL_CAPS")
+        secrets[match[1]] = match[2]
+    return secrets
+
+
+def run_test_action(
+    scripts: Annotated[list[Path], typer.Argument(help="Action scripts to run.")],
+    event: Annotated[Path, typer.Option(help="Event JSON of either trigger.")],
+    trigger: Annotated[
+        TriggerOption | None,
+        typer.Option(help="Trigger to run; default: the event's own (converted if needed)."),
+    ] = None,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(help="HOST[:PORT] the action may call over http (a local fake)."),
+    ] = None,
+    secret: Annotated[
+        list[str] | None, typer.Option(help="NAME=VALUE, a secret the action can read.")
+    ] = None,
+    tenant: Annotated[str, typer.Option(help="Tenant id the action runs as.")] = "test",
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per script.")] = False,
+) -> None:
+    """Run action scripts through the real sandbox on one event, as a tenant would upload them."""
+    from runtime.sandbox.egress import EgressPolicy
+    from runtime.sandbox.runner import SandboxRunner
+    from runtime.sandbox.types import SandboxLimits
+
+    chosen, payload = _event_for(event, trigger)
+    values = _secrets(secret or [])
+    settings = Settings()
+    try:
+        policy = EgressPolicy(allow_http_hosts=frozenset(allow_host or []))
+    except ValueError as exc:
+        raise _bad(f"--allow-host: {exc}") from None
+    sources: list[tuple[Path, bytes]] = []
+    for script in scripts:
+        try:
+            sources.append((script, script.read_bytes()))
+        except OSError as exc:
+            raise _bad(f"{script}: {exc.strerror}") from None
+
+    async def run_all() -> list[dict[str, Any]]:
+        limits = SandboxLimits(
+            timeout=settings.sandbox_timeout,
+            memory_bytes=settings.sandbox_memory_mb * 1024 * 1024,
+        )
+        rows = []
+        async with SandboxRunner(limits=limits, policy=policy, max_workers=4) as runner:
+            for path, source in sources:
+                result = await runner.run(
+                    tenant=tenant,
+                    name=path.stem,
+                    source=source,
+                    trigger=chosen,  # type: ignore[arg-type]
+                    event=payload,
+                    secrets=values,
+                )
+                error = result.error
+                if result.compile_errors:
+                    error = "; ".join(
+                        f"line {i.line}, column {i.column}: {i.message}"
+                        for i in result.compile_errors
+                    )
+                rows.append(
+                    {
+                        "script": str(path),
+                        "outcome": result.outcome,
+                        "error": error,
+                        "result": result.result,
+                        "logs": result.logs,
+                        "http": [call.model_dump() for call in result.http],
+                        "handed_off": result.handed_off,
+                        "duration_ms": round(result.duration_ms, 3),
+                        "traceback": result.traceback,
+                    }
+                )
+        return rows
+
+    rows = asyncio.run(run_all())
+    if as_json:
+        for row in rows:
+            row.pop("traceback")
+            typer.echo(json.dumps(row, separators=(",", ":"), default=str))
+    else:
+        _print_rows(rows)
+    if any(row["outcome"] != "ok" for row in rows):
+        raise typer.Exit(1)
+
+
+def _print_rows(rows: list[dict[str, Any]]) -> None:
+    console = Console(highlight=False)
+    for row in rows:
+        style = "green" if row["outcome"] == "ok" else "red"
+        console.print(
+            f"[bold]{escape(row['script'])}[/bold]: [{style}]{row['outcome']}[/{style}]"
+            f" in {row['duration_ms']:.1f} ms, handed off: {row['handed_off']}"
+        )
+        if row["error"]:
+            console.print(f"  error: {escape(row['error'])}")
+        for line in row["traceback"]:
+            console.print(f"  {escape(line)}")
+        for call in row["http"]:
+            console.print(
+                f"  http {call['method']} {escape(call['url'])} -> {call['status']}"
+                f" ({call['duration_ms']:.1f} ms)"
+            )
+        for line in row["logs"]:
+            console.print(f"  log: {escape(line)}")
+        if row["outcome"] == "ok":
+            console.print(f"  result: {escape(json.dumps(row['result']))}")
+
+
+def doctor() -> None:
+    """Check this installation: sandbox isolation, plugins, tenants file, data folder."""
+    from runtime.plugins import collect_providers, get_plugin_manager
+    from runtime.sandbox.limits import seccomp_status
+    from runtime.tenants import TomlTenantDirectory
+
+    settings = Settings()
+    checks: list[tuple[str, bool, str]] = []
+    seccomp_ok, seccomp_why = seccomp_status()
+    checks.append(("python", True, platform.python_version()))
+    checks.append(("RestrictedPython", True, version("RestrictedPython")))
+    checks.append(("seccomp", seccomp_ok, seccomp_why))
+    try:
+        pm = get_plugin_manager(settings=settings)
+        providers = collect_providers(pm, settings)
+        names = ", ".join(p.name for p in providers)
+        broken = "; ".join(f"{n}: {e}" for n, e in pm.load_errors.items())
+        checks.append(
+            ("plugins", not broken, f"providers: {names}" + (f"; {broken}" if broken else ""))
+        )
+    except PhoneActionsError as exc:
+        checks.append(("plugins", False, str(exc)))
+    try:
+        tenants = TomlTenantDirectory.from_file(settings.tenants_file)
+        checks.append(("tenants", True, f"{len(tenants.ids())} in {settings.tenants_file}"))
+    except PhoneActionsError as exc:
+        checks.append(("tenants", False, str(exc)))
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        probe = settings.data_dir / ".doctor"
+        probe.write_text("ok")
+        probe.unlink()
+        checks.append(("data folder", True, str(settings.data_dir.resolve())))
+    except OSError as exc:
+        checks.append(("data folder", False, f"{settings.data_dir}: {exc.strerror}"))
+    table = Table(title="phone-actions doctor", title_justify="left")
+    for column in ("check", "status", "detail"):
+        table.add_column(column)
+    for name, ok, detail in checks:
+        table.add_row(name, "[green]ok[/green]" if ok else "[red]problem[/red]", escape(detail))
+    Console(highlight=False).print(table)
+    if not all(ok for _, ok, _ in checks):
+        raise typer.Exit(1)
