@@ -24,7 +24,7 @@ from runtime.events import Channel, CustomPhoneProviderEvent, SendPhoneMessageEv
 from runtime.providers import PhoneMessage, Receipt
 from runtime.sandbox.egress import EgressPolicy
 from runtime.sandbox.runner import SandboxRunner
-from runtime.sandbox.types import InvocationResult, SandboxLimits, Trigger
+from runtime.sandbox.types import InvocationResult, Trigger
 from runtime.settings import Settings
 
 __all__ = ["ActionSecrets", "ActionSettings", "CustomActionProvider", "register_providers"]
@@ -212,10 +212,7 @@ def _receipt(provider: str, result: InvocationResult) -> Receipt:
 @hookimpl
 def register_providers(register: Any, settings: Settings) -> None:
     runner = SandboxRunner(
-        limits=SandboxLimits(
-            timeout=settings.sandbox_timeout,
-            memory_bytes=settings.sandbox_memory_mb * 1024 * 1024,
-        ),
+        limits=settings.sandbox_limits(),
         policy=EgressPolicy(allow_http_hosts=frozenset(settings.sandbox_allow_http_hosts)),
         max_workers=settings.sandbox_max_workers,
         require_seccomp=settings.sandbox_require_seccomp,

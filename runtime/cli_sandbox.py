@@ -89,7 +89,6 @@ def run_test_action(
     """Run action scripts through the real sandbox on one event, as a tenant would upload them."""
     from runtime.sandbox.egress import EgressPolicy
     from runtime.sandbox.runner import SandboxRunner
-    from runtime.sandbox.types import SandboxLimits
 
     chosen, payload = _event_for(event, trigger)
     values = _secrets(secret or [])
@@ -106,10 +105,7 @@ def run_test_action(
             raise _bad(f"{script}: {exc.strerror}") from None
 
     async def run_all() -> list[dict[str, Any]]:
-        limits = SandboxLimits(
-            timeout=settings.sandbox_timeout,
-            memory_bytes=settings.sandbox_memory_mb * 1024 * 1024,
-        )
+        limits = settings.sandbox_limits()
         rows = []
         async with SandboxRunner(limits=limits, policy=policy, max_workers=4) as runner:
             for path, source in sources:

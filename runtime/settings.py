@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from runtime.sandbox.types import SandboxLimits
+
 __all__ = ["Settings"]
 
 
@@ -55,6 +57,11 @@ class Settings(BaseSettings):
     sandbox_max_workers: int = Field(
         default=64, ge=1, description="Sandbox worker processes alive at once, all tenants."
     )
+    sandbox_worker_invocations: int = Field(
+        default=10_000,
+        ge=1,
+        description="Invocations after which a sandbox worker is replaced by a fresh one.",
+    )
     sandbox_allow_http_hosts: list[str] = Field(
         default_factory=list,
         description="host or host:port that actions may call over plain http and that are "
@@ -63,6 +70,15 @@ class Settings(BaseSettings):
     sandbox_require_seccomp: bool = Field(
         default=False, description="Refuse to start the sandbox where seccomp is unavailable."
     )
+
+    def sandbox_limits(self) -> SandboxLimits:
+        """The sandbox limits these settings ask for (the rest keep their defaults)."""
+        return SandboxLimits(
+            timeout=self.sandbox_timeout,
+            memory_bytes=self.sandbox_memory_mb * 1024 * 1024,
+            max_invocations_per_worker=self.sandbox_worker_invocations,
+        )
+
     strict_plugins: bool = Field(
         default=False, description="Fail at start when a third-party plugin cannot be loaded."
     )

@@ -69,6 +69,7 @@ def _basic_auth(user: str, password: str) -> str:
     return aiohttp.encode_basic_auth(user, password)
 
 
+@lru_cache(maxsize=1024)  # the SDK builds the same few URLs again and again
 def rewrite_url(url: str, base: SplitResult) -> str:
     """``url`` on ``base``'s scheme and host when it points at Twilio, else unchanged."""
     parts = urlsplit(url)
@@ -78,6 +79,7 @@ def rewrite_url(url: str, base: SplitResult) -> str:
     return url
 
 
+@lru_cache(maxsize=64)  # ClientTimeout is immutable; budgets repeat
 def client_timeout(seconds: float) -> aiohttp.ClientTimeout:
     """aiohttp timeouts for one attempt of ``seconds``.
 
