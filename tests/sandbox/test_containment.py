@@ -159,3 +159,27 @@ async def test_other_tenants_run_while_one_spins(pool: SandboxPool) -> None:
     # two run at once (max_workers_per_tenant), the third queues behind them and times out
     assert [r.outcome for r in results] == ["timeout"] * 3
     await assert_pool_still_serves(pool)
+
+
+async def test_a_mix_of_abuse_does_not_delay_other_tenants(pool: SandboxPool) -> None:
+    """A loop, a memory bomb, a "sleep" (busy wait) and a print flood, each from its own
+    tenant, while good tenants keep being served at warm-worker speed."""
+    limits = SandboxLimits(timeout=2.0)
+    abuse = {"loop": SPIN, "memory": GROW, "sleep": BUSY_WAIT, "print": PRINT_FLOOD}
+    bad = {
+        name: asyncio.create_task(run(pool, source, tenant=f"bad-{name}", limits=limits))
+        for name, source in abuse.items()
+    }
+    good = [await run(pool, GOOD, tenant=f"good-{i % 4}") for i in range(40)]
+
+    assert [r.outcome for r in good] == ["ok"] * 40
+    assert not bad["loop"].done()  # the good ones were served while it spun
+    assert max(r.duration_ms for r in good) < 500
+    outcomes = {name: (await task).outcome for name, task in bad.items()}
+    assert outcomes == {
+        "loop": "timeout",
+        "memory": "memory_limit",
+        "sleep": "timeout",
+        "print": "output_limit",
+    }
+    await assert_pool_still_serves(pool)
