@@ -6,8 +6,9 @@ path is a provider setting; the action's secrets are the provider credentials (n
 environment variables in the tenants file), handed only to that tenant's action.
 
 The fallback rule rests on the sandbox's hand-off flag: once the action got a 2xx answer from
-any HTTP call, or was stopped while a call was in flight, the message may have reached a
-provider and the pipeline never falls back.
+any HTTP call, or a call failed or was stopped after its request may have reached the server
+(a read timeout, a broken connection, the budget running out mid-call), the message may have
+reached a provider and the pipeline never falls back.
 """
 
 from __future__ import annotations
@@ -124,6 +125,7 @@ def trigger_event(message: PhoneMessage, trigger: Trigger) -> dict[str, Any]:
         "client": message.client,
         "request": message.request,
         "tenant": {"id": message.tenant},
+        "transaction": {"correlation_id": message.id},
         "user": message.user,
     }
     event: SendPhoneMessageEvent | CustomPhoneProviderEvent
@@ -162,11 +164,6 @@ def trigger_event(message: PhoneMessage, trigger: Trigger) -> dict[str, Any]:
     return event.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-def _in_flight(result: InvocationResult) -> bool:
-    """An HTTP call without an answer when the action was stopped may still have arrived."""
-    return any(call.status is None and call.error is None for call in result.http)
-
-
 _FAILURES: dict[str, tuple[str, bool]] = {
     # outcome: (error code, retryable)
     "compile_error": ("action_compile_error", False),
@@ -179,7 +176,7 @@ _FAILURES: dict[str, tuple[str, bool]] = {
 
 def _receipt(provider: str, result: InvocationResult) -> Receipt:
     """The action's outcome as a receipt, or as the :class:`ProviderError` it amounts to."""
-    handed_off = result.handed_off or _in_flight(result)
+    handed_off = result.handed_off  # the supervisor's: 2xx answers and requests in flight
     if result.outcome == "ok" and result.notification is None:
         message_id = None
         if isinstance(result.result, dict):

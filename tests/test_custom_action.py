@@ -163,3 +163,27 @@ async def test_missing_script_is_a_clear_failure(
     report = await pipeline.deliver(request())
     assert report.attempts[0].error_code == "action_not_found"
     assert "nope.py" in (report.attempts[0].error or "")
+
+
+async def test_a_request_that_timed_out_after_sending_counts_as_handed_off(
+    make_pipeline: PipelineFactory, tmp_path: Path, fake: StubServer
+) -> None:
+    """The action gives up on its own (a per-call timeout) and raises: the server may still
+    have the code, so there is no fallback and no second code."""
+    source = (
+        "def on_execute_send_phone_message(event, api):\n"
+        "    try:\n"
+        "        api.http.post(event.secrets.SMS_URL, json={}, timeout=0.3)\n"
+        "    except ApiError as e:\n"
+        "        raise Exception('gave up: ' + str(e))\n"
+    )
+    fake.hang()
+    pipeline = make(make_pipeline, tmp_path, fake, "phone-message-hook", source, fallback="always")
+    report = await pipeline.deliver(request())
+    attempt = report.attempts[0]
+    assert report.path == ["phone-message-hook"], report.model_dump_json()
+    assert attempt.error_code == "action_error"
+    assert "timed out" in (attempt.error or "")
+    assert attempt.handed_off is True
+    assert report.reason == "handed_off"
+    assert len(fake.requests) == 1

@@ -19,7 +19,7 @@ from runtime.sandbox.types import SandboxLimits, Trigger
 
 __all__ = ["HTTP_METHODS", "ApiChannel", "Notification", "build_api"]
 
-HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"})
 MAX_REASON = 1024
 MAX_ERROR = 1024
 MAX_KEY = 64

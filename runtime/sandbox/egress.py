@@ -476,10 +476,10 @@ class Egress:
         try:
             async with asyncio.timeout(deadline - now):
                 return await self._follow(tenant, spec, deadline, budget)
-        except TimeoutError:
-            failure = EgressFailed(f"request to {_shown(spec.url)} timed out")
+        except TimeoutError:  # may have struck after the request went out
+            failure = EgressFailed(f"request to {_shown(spec.url)} timed out", maybe_sent=True)
         except ApiRefused as exc:
-            failure = type(exc)(exc.message)
+            failure = type(exc)(exc.message, maybe_sent=exc.maybe_sent)
         log.info("egress for tenant %s to %s: %s", tenant, _shown(spec.url), failure)
         raise failure
 
@@ -690,8 +690,10 @@ def _failure(exc: httpx.HTTPError, host: str) -> EgressFailed:
     log.info("egress to %s failed: %s: %.200s", host, type(exc).__name__, exc)
     if isinstance(exc, httpx.ConnectTimeout):
         return EgressFailed(f"could not connect to {host} in time")
-    if isinstance(exc, httpx.TimeoutException):
-        return EgressFailed(f"request to {host} timed out")
+    if isinstance(exc, httpx.PoolTimeout):
+        return EgressFailed(f"request to {host} timed out before it was sent")
+    if isinstance(exc, httpx.TimeoutException):  # read or write: the server may have it
+        return EgressFailed(f"request to {host} timed out", maybe_sent=True)
     if isinstance(exc, httpx.ConnectError):
         cause: BaseException | None = exc
         for _ in range(5):
@@ -700,12 +702,16 @@ def _failure(exc: httpx.HTTPError, host: str) -> EgressFailed:
             cause = cause.__cause__ or cause.__context__ if cause else None
         return EgressFailed(f"could not connect to {host}")
     if isinstance(exc, httpx.NetworkError | httpx.RemoteProtocolError):
-        return EgressFailed(f"connection to {host} broke off or the response was invalid")
-    return EgressFailed(f"request to {host} failed")
+        return EgressFailed(
+            f"connection to {host} broke off or the response was invalid", maybe_sent=True
+        )
+    return EgressFailed(f"request to {host} failed", maybe_sent=True)
 
 
 def _too_large(limit: int) -> EgressFailed:
-    return EgressFailed(f"response body is larger than {limit} bytes (max_http_response_bytes)")
+    return EgressFailed(
+        f"response body is larger than {limit} bytes (max_http_response_bytes)", maybe_sent=True
+    )
 
 
 async def _read_body(response: httpx.Response, headers: dict[str, str], limit: int) -> bytes:

@@ -41,10 +41,16 @@ OPS = frozenset({"http.request", "cache.get", "cache.set", "cache.delete"})
 
 
 class ApiRefused(Exception):
-    """A refused ``api`` call; ``message`` is safe to show the tenant (it names only its input)."""
+    """A refused ``api`` call; ``message`` is safe to show the tenant (it names only its input).
 
-    def __init__(self, message: str) -> None:
+    ``maybe_sent`` is true when an HTTP request failed after it may have reached the server
+    (a read timeout, a broken connection): the supervisor then counts the message as handed
+    off, so that the pipeline never sends a second code.
+    """
+
+    def __init__(self, message: str, *, maybe_sent: bool = False) -> None:
         self.message = message[:_MAX_MESSAGE]
+        self.maybe_sent = maybe_sent
         super().__init__(self.message)
 
 
@@ -87,7 +93,7 @@ class SupervisorServices:
         try:
             return await self._handlers[op](tenant, params, deadline, budget)
         except ApiRefused as exc:
-            refusal = type(exc)(exc.message)
+            refusal = type(exc)(exc.message, maybe_sent=exc.maybe_sent)
         except Exception as exc:
             # A bug or an unexpected host failure: log it here, show the tenant nothing of it.
             log.error(

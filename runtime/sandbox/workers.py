@@ -307,11 +307,14 @@ class Services(Protocol):
 class _Calls:
     http: list[HttpCall] = field(default_factory=list)
     handed_off: bool = False
+    in_flight: HttpCall | None = None  # an HTTP call still waiting for its answer
 
     def ended(self, outcome: Outcome, error: str) -> InvocationResult:
-        return InvocationResult(
-            outcome=outcome, error=error, http=self.http, handed_off=self.handed_off
-        )
+        """The result of an invocation stopped from outside. A request still in flight may
+        already have reached its server: it counts as handed off."""
+        http = [*self.http, self.in_flight] if self.in_flight else self.http
+        handed_off = self.handed_off or self.in_flight is not None
+        return InvocationResult(outcome=outcome, error=error, http=http, handed_off=handed_off)
 
 
 async def run_invocation(
@@ -381,14 +384,19 @@ async def _serve_rpc(
         if is_http and len(calls.http) >= limits.max_http_requests:
             raise ApiRefused(f"too many HTTP requests (limit {limits.max_http_requests})")
         monotonic_deadline = time.monotonic() + (deadline - loop.time())  # any loop clock
+        if is_http:
+            stopped = {"ok": False, "error": "stopped before an answer came"}
+            calls.in_flight = http_call(params, stopped, 0.0)
         value = await services.handle(tenant, op, params, monotonic_deadline)
         reply |= {"ok": True, "value": value}
     except ApiRefused as exc:
         reply |= {"ok": False, "error": str(exc)[:1024]}
+        calls.handed_off |= exc.maybe_sent
     except Exception:
         log.exception("sandbox api %s failed for tenant %s", op, tenant)
         reply |= {"ok": False, "error": f"api.{op}: internal error"}
     if is_http:
+        calls.in_flight = None
         call = http_call(params, reply, (loop.time() - started) * 1000)
         calls.http.append(call)
         calls.handed_off |= call.status is not None and 200 <= call.status < 300
