@@ -230,14 +230,32 @@ PATTERN_METHODS: Mapping[str, Callable[[Any], Any]] = MappingProxyType(
 _DIGESTS = ("md5", "sha1", "sha256", "sha512")
 
 
-def _digest_name(value: object, what: str) -> None:
-    if type(value) is not str or value not in _DIGESTS:
-        raise ValueError(f"{what} must be one of {', '.join(_DIGESTS)}")
-
-
 def _hash(name: str) -> Callable[..., Any]:
     real: Callable[[bytes], Any] = getattr(hashlib, name)
     return checked(lambda data=b"": real(data), f"hashlib.{name}", ("data", _kind(bytes)))
+
+
+_HASHES = {name: _hash(name) for name in _DIGESTS}
+"""The hashlib facade's constructors; ``hmac.new(key, msg, hashlib.sha256)`` may name them."""
+
+
+def _as_digest_name(value: object) -> object:
+    """A hashlib facade constructor as its name (``hashlib.sha256`` → ``"sha256"``)."""
+    return next((name for name, made in _HASHES.items() if value is made), value)
+
+
+def _digest_name(value: object, what: str) -> None:
+    value = _as_digest_name(value)
+    if type(value) is not str or value not in _DIGESTS:
+        raise ValueError(f"{what} must be one of {', '.join(_DIGESTS)} or hashlib.<name>")
+
+
+def _hmac_new(key: bytes, msg: bytes | None = None, digestmod: object = "sha256") -> Any:
+    return hmac.new(key, msg, str(_as_digest_name(digestmod)))
+
+
+def _hmac_digest(key: bytes, msg: bytes, digest: object = "sha256") -> bytes:
+    return hmac.digest(key, msg, str(_as_digest_name(digest)))
 
 
 def _compare_digest(a: str | bytes, b: str | bytes) -> bool:
@@ -334,19 +352,19 @@ STATIC_FACADES: Mapping[str, Facade] = MappingProxyType(
         ),
         "math": Facade("math", {name: getattr(math, name) for name in _MATH_NAMES.split()}),
         "datetime": Facade("datetime", {name: getattr(dt, name) for name in _DATETIME.split()}),
-        "hashlib": Facade("hashlib", {name: _hash(name) for name in _DIGESTS}),
+        "hashlib": Facade("hashlib", dict(_HASHES)),
         "hmac": Facade(
             "hmac",
             {
                 "new": checked(
-                    partial(hmac.new, digestmod="sha256"),
+                    _hmac_new,
                     "hmac.new",
                     ("key", _kind(bytes)),
                     ("msg", _kind(bytes, type(None))),
                     ("digestmod", _digest_name),
                 ),
                 "digest": checked(
-                    partial(hmac.digest, digest="sha256"),
+                    _hmac_digest,
                     "hmac.digest",
                     ("key", _kind(bytes)),
                     ("msg", _kind(bytes)),

@@ -243,3 +243,16 @@ def test_event_data_passes_through_facades() -> None:
     assert member("json", "dumps")(data, sort_keys=True) == '{"n": [1, {"x": 2}], "to": "+1"}'
     flat = EventData({"to": "+1", "n": 2})
     assert member("urllib.parse", "urlencode")(flat) == "to=%2B1&n=2"
+
+
+def test_hmac_accepts_a_hashlib_constructor_as_digestmod() -> None:
+    import hashlib as real_hashlib
+    import hmac as real_hmac
+
+    result = run(
+        "import hmac, hashlib\n"
+        "by_function = hmac.new(b'key', b'msg', hashlib.sha256).hexdigest()\n"
+        "by_name = hmac.new(b'key', b'msg', 'sha256').hexdigest()\n"
+        "return [by_function == by_name, hmac.digest(b'key', b'msg', hashlib.sha1).hex()]"
+    )
+    assert result == [True, real_hmac.digest(b"key", b"msg", real_hashlib.sha1).hex()]
