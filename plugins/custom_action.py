@@ -104,6 +104,15 @@ class CustomActionProvider:
         settings = ActionSettings.model_validate(config)
         secrets = ActionSecrets.model_validate(credentials).as_dict()
         source = self._sources.read(settings.script)
+        try:
+            await self._runner.start()
+        except Exception as exc:  # nothing ran: safe to fall back
+            raise ProviderError(
+                "sandbox_unavailable",
+                f"the sandbox cannot start: {exc}",
+                retryable=True,
+                handed_off=False,
+            ) from exc
         result = await self._runner.run(
             tenant=message.tenant,
             name=settings.name or settings.script.stem,
@@ -193,7 +202,10 @@ def _receipt(provider: str, result: InvocationResult) -> Receipt:
             handed_off=handed_off,
         )
     if result.outcome == "compile_error":
-        detail = "; ".join(f"line {issue.line}: {issue.message}" for issue in result.compile_errors)
+        detail = "; ".join(
+            (f"line {issue.line}: " if issue.line else "") + issue.message
+            for issue in result.compile_errors
+        )
         raise ProviderError(
             "action_compile_error",
             detail or "the action does not compile",

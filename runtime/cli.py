@@ -30,7 +30,7 @@ from runtime.events import (
     parse_event,
 )
 from runtime.plugins import collect_providers, get_plugin_manager
-from runtime.settings import Settings
+from runtime.settings import Settings, load_settings
 
 app = typer.Typer(
     help="Deliver one-time codes by SMS and voice: providers, fallback, records.",
@@ -69,7 +69,7 @@ def _run(make: Callable[[Pipeline], Awaitable[T]]) -> T:
     """Build the pipeline from settings, run ``make`` with it, close it; bad input exits 2."""
 
     async def main() -> T:
-        async with Pipeline.from_settings(Settings()) as pipeline:
+        async with Pipeline.from_settings(_settings()) as pipeline:
             return await make(pipeline)
 
     try:
@@ -174,7 +174,7 @@ def plugins(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List plugins, the hooks each implements and the providers each registers."""
-    settings = Settings()
+    settings = _settings()
     try:
         pm = get_plugin_manager(settings=settings)
         registry = collect_providers(pm, settings)
@@ -202,7 +202,7 @@ def outbox(
     """List the messages the outbox default sender holds (they contain the codes)."""
     from plugins.outbox import OutboxProvider
 
-    settings = Settings()
+    settings = _settings()
     messages = OutboxProvider(settings.data_dir / "outbox.sqlite3").messages(tenant, last)
     if as_json:
         for m in messages:
@@ -222,13 +222,28 @@ def outbox(
         table.add_column(column)
     for m in messages:
         table.add_row(
-            m.created_at.isoformat(timespec="seconds"), m.tenant, m.recipient, m.channel, m.text
+            m.created_at.isoformat(timespec="seconds"),
+            m.tenant,
+            m.recipient,
+            m.channel,
+            escape(m.text),
         )
     Console().print(table)
 
 
 app.command("test-action")(run_test_action)
 app.command("doctor")(doctor)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except PhoneActionsError as exc:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            f"[red]error:[/red] {escape(str(exc))}"
+        )
+        raise typer.Exit(2) from None
+
 
 if __name__ == "__main__":
     app()

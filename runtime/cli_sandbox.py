@@ -21,7 +21,7 @@ from rich.table import Table
 
 from runtime.errors import PhoneActionsError
 from runtime.events import CustomPhoneProviderEvent, SendPhoneMessageEvent, parse_event
-from runtime.settings import Settings
+from runtime.settings import Settings, load_settings
 
 __all__ = ["doctor", "run_test_action"]
 
@@ -92,7 +92,7 @@ def run_test_action(
 
     chosen, payload = _event_for(event, trigger)
     values = _secrets(secret or [])
-    settings = Settings()
+    settings = _settings()
     try:
         policy = EgressPolicy(allow_http_hosts=frozenset(allow_host or []))
     except ValueError as exc:
@@ -120,7 +120,7 @@ def run_test_action(
                 error = result.error
                 if result.compile_errors:
                     error = "; ".join(
-                        f"line {i.line}, column {i.column}: {i.message}"
+                        (f"line {i.line}, column {i.column}: " if i.line else "") + i.message
                         for i in result.compile_errors
                     )
                 rows.append(
@@ -178,7 +178,7 @@ def doctor() -> None:
     from runtime.sandbox.limits import seccomp_status
     from runtime.tenants import TomlTenantDirectory
 
-    settings = Settings()
+    settings = _settings()
     checks: list[tuple[str, bool, str]] = []
     seccomp_ok, seccomp_why = seccomp_status()
     checks.append(("python", True, platform.python_version()))
@@ -215,3 +215,13 @@ def doctor() -> None:
     Console(highlight=False).print(table)
     if not all(ok for _, ok, _ in checks):
         raise typer.Exit(1)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except PhoneActionsError as exc:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            f"[red]error:[/red] {escape(str(exc))}"
+        )
+        raise typer.Exit(2) from None

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from runtime.errors import ConfigurationError
 from runtime.sandbox.types import SandboxLimits
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "load_settings"]
 
 
 class Settings(BaseSettings):
@@ -90,3 +91,16 @@ class Settings(BaseSettings):
     @property
     def resolved_log_file(self) -> Path:
         return self.log_file or self.data_dir / "events.jsonl"
+
+
+def load_settings() -> Settings:
+    """Settings from the environment; a bad value is a :class:`ConfigurationError` naming the
+    variable, not a pydantic traceback."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"PHONE_ACTIONS_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
+            for e in exc.errors(include_input=False)
+        )
+        raise ConfigurationError(f"invalid settings: {problems}") from None

@@ -14,6 +14,7 @@ import json
 import re
 import tomllib
 from collections.abc import Iterable
+from functools import cache
 from pathlib import Path
 from typing import Any, get_args
 
@@ -22,9 +23,12 @@ import pytest
 import typer.main
 from pydantic import BaseModel
 
+from plugins.custom_action import _FAILURES, ActionSecrets
 from runtime import hookspecs, logs
 from runtime.cli import EXIT_BAD_INPUT, EXIT_NOT_DELIVERED, SCHEMAS, app
 from runtime.events import Attempt, DeliveryReport
+from runtime.plugins import collect_providers, get_plugin_manager
+from runtime.sandbox.types import Outcome, SandboxLimits
 from runtime.settings import Settings
 from runtime.tenants import FallbackPolicy, TenantConfig, TomlTenantDirectory
 
@@ -122,7 +126,7 @@ def cli_commands() -> dict[str, Any]:
 
 def test_every_cli_command_has_a_heading_in_cli_md() -> None:
     commands = cli_commands()
-    assert commands, "no CLI commands found"
+    assert {"send", "test-action", "doctor"} <= set(commands), "commands registered elsewhere?"
     titles = headings(read("docs/cli.md"))
     undocumented = sorted(name for name in commands if f"`{name}`" not in titles)
     assert not undocumented, f"commands without a heading in docs/cli.md: {undocumented}"
@@ -164,7 +168,7 @@ def test_every_setting_and_its_env_var_is_in_configuration_md() -> None:
 
 @pytest.mark.parametrize("field", sorted(Settings.model_fields))
 def test_each_setting_default_is_in_its_row(field: str) -> None:
-    default = Settings.model_fields[field].default
+    default = Settings.model_fields[field].get_default(call_default_factory=True)
     if default is None:
         return
     shown = str(default).lower() if isinstance(default, bool) else str(default)
@@ -206,6 +210,7 @@ def test_readme_has_the_two_commands_and_the_bench_placeholder() -> None:
     assert "make run" in text
     assert "make test" in text
     assert "<!-- bench:pipeline -->" in text
+    assert "<!-- bench:sandbox -->" in text
 
 
 # -- delivery ------------------------------------------------------------------------------
@@ -301,6 +306,133 @@ def test_outbox_md_documents_its_error_codes() -> None:
     assert not missing(codes, read("docs/providers/outbox.md")), "outbox error codes missing"
 
 
+@cache
+def builtin_providers() -> dict[str, str]:
+    """Every provider the built-in plugins register, with the plugin that registers it."""
+    settings = Settings()
+    registry = collect_providers(
+        get_plugin_manager(settings=settings, load_entrypoints=False), settings
+    )
+    return {provider.name: registry.owner(provider.name) for provider in registry}
+
+
+def provider_page(owner: str) -> Path:
+    """The page of a built-in plugin's providers: ``plugins.twilio`` -> docs/providers/twilio.md."""
+    return DOCS / "providers" / f"{owner.rpartition('.')[2]}.md"
+
+
+def test_every_builtin_provider_has_a_page_in_docs_providers() -> None:
+    providers = builtin_providers()
+    assert {"outbox", "twilio", "phone-message-hook", "custom"} <= set(providers), providers
+    index = read("docs/index.md")
+    problems = []
+    for name, owner in sorted(providers.items()):
+        page = provider_page(owner)
+        where = page.relative_to(ROOT)
+        if not page.exists():
+            problems.append(f"{name} ({owner}): no {where}")
+            continue
+        intro = page.read_text("utf-8").split("\n## ", 1)[0]
+        if f"`{name}`" not in intro:
+            problems.append(f"{name}: not named (in backticks) before the first section of {where}")
+        if f"]({page.relative_to(DOCS)})" not in index:
+            problems.append(f"{name}: docs/index.md does not link {where}")
+    assert not problems, problems
+
+
+def custom_action_errors() -> dict[str, bool]:
+    """Every error code plugins/custom_action.py can raise, with whether it is retryable.
+
+    Codes come from ``_FAILURES`` and from the ``ProviderError`` calls of the module; the one
+    f-string code, ``notification_{action}``, is expanded with the ``api.notification``
+    members that runtime/sandbox/api_facade.py defines. Any other computed code fails here.
+    """
+    codes = {code: retryable for code, retryable in _FAILURES.values()}
+    actions = first_string_arguments("runtime/sandbox/api_facade.py", {"outcome"})
+    assert actions == {"drop", "retry"}, actions
+    unreadable = []
+    for node in ast.walk(module_tree("plugins/custom_action.py")):
+        if not (isinstance(node, ast.Call) and call_name(node) == "ProviderError" and node.args):
+            continue
+        first = node.args[0]
+        retryable = next(k.value for k in node.keywords if k.arg == "retryable")
+
+        def is_retryable(action: str | None = None, expr: ast.expr = retryable) -> bool:
+            code = compile(ast.Expression(expr), "<retryable>", "eval")
+            return bool(eval(code, {"__builtins__": {}}, {"action": action}))
+
+        literal = string_value(first)
+        if literal is not None:
+            codes[literal] = is_retryable()
+        elif (
+            isinstance(first, ast.JoinedStr)
+            and len(first.values) == 2
+            and string_value(first.values[0]) == "notification_"
+        ):
+            codes |= {f"notification_{a}": is_retryable(a) for a in actions}
+        elif not (isinstance(first, ast.Name) and first.id == "code"):  # code: from _FAILURES
+            unreadable.append(f"line {node.lineno}: {ast.unparse(first)}")
+    assert not unreadable, f"error codes this test cannot read: {unreadable}"
+    return codes
+
+
+def table_cell(text: str, key: str, column: str) -> str | None:
+    """The ``column`` cell of the first table row whose first cell is ``key``, or None."""
+    lines = text.splitlines()
+    for number, line in enumerate(lines):
+        if not line.startswith(f"| {key} |"):
+            continue
+        start = number
+        while start > 0 and lines[start - 1].startswith("|"):
+            start -= 1
+        header = [cell.strip() for cell in lines[start].strip("|").split("|")]
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if column in header and len(cells) == len(header):
+            return cells[header.index(column)]
+        return None
+    return None
+
+
+def test_custom_action_md_lists_every_error_code_with_its_retryable_flag() -> None:
+    codes = custom_action_errors()
+    assert {"action_not_found", "action_compile_error", "notification_drop"} <= set(codes)
+    text = read("docs/providers/custom_action.md")
+    assert not missing(codes, text), "custom-action error codes missing"
+    wrong = []
+    for code, retryable in sorted(codes.items()):
+        want = "yes" if retryable else "no"
+        shown = table_cell(text, f"`{code}`", "retryable")
+        if shown != want:
+            wrong.append(f"{code}: the retryable column says {shown!r}, the code says {want!r}")
+    assert not wrong, wrong
+
+
+def test_custom_action_md_maps_each_failing_outcome_to_its_code() -> None:
+    text = read("docs/providers/custom_action.md")
+    for outcome, (code, _) in _FAILURES.items():
+        rows = [line for line in text.splitlines() if line.startswith(f"| `{code}` |")]
+        assert rows, f"no table row for {code} in docs/providers/custom_action.md"
+        assert f"`{outcome}`" in rows[0], f"the {code} row must name the outcome {outcome}"
+
+
+def test_sandbox_md_documents_every_outcome() -> None:
+    outcomes = get_args(Outcome)
+    assert "ok" in outcomes
+    assert set(_FAILURES) <= set(outcomes) - {"ok"}
+    text = read("docs/sandbox.md")
+    assert not missing(outcomes, text), "outcomes missing from docs/sandbox.md"
+
+
+@pytest.mark.parametrize("field", sorted(SandboxLimits.model_fields))
+def test_each_sandbox_limit_is_in_sandbox_md_with_its_default(field: str) -> None:
+    default = SandboxLimits.model_fields[field].get_default(call_default_factory=True)
+    rows = [
+        line for line in read("docs/sandbox.md").splitlines() if line.startswith(f"| `{field}` |")
+    ]
+    assert rows, f"no table row for the sandbox limit {field} in docs/sandbox.md"
+    assert f"`{default}`" in rows[0], f"{field}: default {default!r} not in {rows[0]!r}"
+
+
 # -- code blocks and links -----------------------------------------------------------------
 
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", flags=re.MULTILINE | re.DOTALL)
@@ -316,10 +448,16 @@ def code_blocks(language: str) -> list[tuple[str, str]]:
 
 
 def provider_models() -> dict[str, type[BaseModel]]:
+    from plugins.custom_action import ActionSettings
     from plugins.outbox import OutboxConfig
     from plugins.twilio import TwilioConfig
 
-    return {"outbox": OutboxConfig, "twilio": TwilioConfig}
+    return {
+        "outbox": OutboxConfig,
+        "twilio": TwilioConfig,
+        "phone-message-hook": ActionSettings,
+        "custom": ActionSettings,
+    }
 
 
 def test_python_blocks_parse() -> None:
@@ -356,6 +494,9 @@ def test_toml_blocks_parse_and_tenant_examples_validate() -> None:
             tenant = tenants.get(tenant_id)
             if tenant.provider in models:
                 models[tenant.provider].model_validate(tenant.provider_settings)
+            if builtin_providers().get(tenant.provider) == "plugins.custom_action":
+                # the keys of credentials_env are the names of the action's secrets
+                ActionSecrets.model_validate(dict.fromkeys(tenant.credentials_env, "value"))
 
 
 def test_example_tenants_file_validates() -> None:
