@@ -15,6 +15,8 @@ from time import perf_counter
 from types import TracebackType
 from typing import Any
 
+import orjson
+
 from runtime.sandbox.api_facade import ApiChannel, build_api
 from runtime.sandbox.compiler import CompiledAction, CompileFailed, compile_action
 from runtime.sandbox.eventdata import EventData, dump_plain
@@ -52,10 +54,10 @@ def _tenant_frames(tb: TracebackType | None, compiled: CompiledAction) -> list[s
     return lines
 
 
-def _check_result(value: Any, limits: SandboxLimits) -> tuple[Any, str | None]:
-    """``(plain JSON copy, None)`` or ``(None, why it is refused)``."""
+def _check_result(value: Any, limits: SandboxLimits) -> tuple[Any, str | None, Outcome]:
+    """``(plain JSON copy, None, "ok")`` or ``(None, why it is refused, the outcome)``."""
     if value is None:
-        return None, None
+        return None, None, "ok"
     problem = None
     try:
         text = dump_plain(value, allow_nan=False)
@@ -68,11 +70,18 @@ def _check_result(value: Any, limits: SandboxLimits) -> tuple[Any, str | None]:
     except RecursionError:
         problem = "handler result is nested too deeply"
     if problem is not None:
-        return None, problem
+        return None, problem, "runtime_error"
     if len(text) > limits.max_result_bytes:
         size, cap = len(text), limits.max_result_bytes
-        return None, f"handler result is {size} bytes of JSON, over the limit of {cap} bytes"
-    return json.loads(text), None
+        why = f"handler result is {size} bytes of JSON, over the limit of {cap} bytes"
+        return None, why, "output_limit"
+    plain = json.loads(text)
+    try:
+        orjson.dumps(plain)  # what carries it to the supervisor: integers must fit in 64 bits
+    except TypeError:
+        why = "handler result is not JSON the runtime can carry: integers beyond 64 bits"
+        return None, why, "runtime_error"
+    return plain, None, "ok"
 
 
 def run_action(
@@ -107,11 +116,9 @@ def run_action(
         frames = _tenant_frames(exc.__traceback__, compiled)
     else:
         try:
-            result, error = _check_result(value, limits)
+            result, error, outcome = _check_result(value, limits)
         except MemoryError:
             outcome, error = "memory_limit", "MemoryError: while checking the handler result"
-        if error is not None and outcome == "ok":
-            outcome = "runtime_error"
     if sink.overflowed and outcome != "memory_limit":
         outcome, result, frames = "output_limit", None, []
         error = f"print output passed the limit of {limits.max_output_bytes} bytes"

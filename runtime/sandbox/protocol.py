@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import socket
 import struct
 from collections import deque
@@ -73,11 +72,9 @@ class ConnectionClosed(Exception):
 
 
 def _dump(message: dict[str, Any]) -> bytes:
-    try:
-        return orjson.dumps(message)
-    except TypeError:
-        # orjson refuses integers beyond 64 bits; the standard library does not.
-        return json.dumps(message, allow_nan=False, separators=(",", ":")).encode()
+    """Both ends use orjson, so what one end writes the other reads the same way: integers
+    beyond 64 bits are refused (``TypeError``) rather than written for a reader that differs."""
+    return orjson.dumps(message)
 
 
 def encode_frame(message: dict[str, Any], *, max_size: int) -> bytes:
@@ -146,7 +143,11 @@ class BlockingChannel:
 
     def send(self, message: dict[str, Any], *, max_size: int = MAX_FRAME_FROM_WORKER) -> None:
         """Send one frame; ``FrameTooLarge``/``TypeError``/``ValueError`` if it cannot be."""
-        self._sock.sendall(encode_frame(message, max_size=max_size))
+        self.send_frame(encode_frame(message, max_size=max_size))
+
+    def send_frame(self, frame: bytes) -> None:
+        """Send an already encoded frame (see :func:`encode_frame`)."""
+        self._sock.sendall(frame)
 
     def recv(self) -> dict[str, Any] | None:
         """The next frame, or ``None`` on a clean end of stream between frames."""

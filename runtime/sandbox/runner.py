@@ -27,15 +27,23 @@ SECRET_NAME_PATTERN = r"^[A-Z][A-Z0-9_]{0,63}$"
 
 
 class _PoolServices:
-    """Adapts :class:`SupervisorServices` to the pool: the pool counts requests per invocation
-    itself, so each call gets a budget that only bounds its own redirect hops."""
+    """Adapts :class:`SupervisorServices` to the pool: one HTTP budget per invocation, kept in
+    the invocation's scope, so that redirect hops count against the same limit as calls."""
 
     def __init__(self, services: SupervisorServices, limits: SandboxLimits) -> None:
         self._services = services
         self._limits = limits
 
-    async def handle(self, tenant: str, op: str, params: dict[str, Any], deadline: float) -> Any:
-        budget = InvocationBudget.for_limits(self._limits)
+    async def handle(
+        self,
+        tenant: str,
+        op: str,
+        params: dict[str, Any],
+        deadline: float,
+        *,
+        scope: dict[str, Any],
+    ) -> Any:
+        budget = scope.setdefault("http_budget", InvocationBudget.for_limits(self._limits))
         return await self._services.handle(tenant, op, params, deadline, budget)
 
 
@@ -140,5 +148,10 @@ class SandboxRunner:
                 "logs": [scrub(line, values) for line in result.logs],
                 "error": scrub(result.error, values) if result.error else result.error,
                 "traceback": [scrub(line, values) for line in result.traceback],
+                "notification": (
+                    {k: scrub(v, values) for k, v in result.notification.items()}
+                    if result.notification
+                    else result.notification
+                ),
             }
         )

@@ -73,19 +73,38 @@ class SocketChannel:
         """Send ``op`` to the supervisor and return its answer; ``ApiError`` on refusal."""
         problem = None
         try:
-            self._chan.send({"type": "rpc_request", "id": self._id, "op": op, "params": params})
+            frame = encode_frame(
+                {"type": "rpc_request", "id": self._id, "op": op, "params": params},
+                max_size=MAX_FRAME_FROM_WORKER,
+            )
         except FrameTooLarge:
             problem = f"api.{op}: request too large"
         except (TypeError, ValueError):
             problem = f"api.{op}: arguments must be JSON data"
         if problem is not None:
             raise self._error(problem)  # fresh, outside the except block: no __context__
-        reply = self._chan.recv()
+        reply = self._exchange(frame)
         if reply is None or reply["type"] != "rpc_response" or reply.get("id") != self._id:
             os._exit(EXIT_PROTOCOL)
         if reply.get("ok") is True:
             return reply.get("value")
         raise self._error(str(reply.get("error")))
+
+    def _exchange(self, frame: bytes) -> Any:
+        """Send one request and read its reply, or end the worker.
+
+        Once a request is on the wire, the link is only usable if its reply is read whole: an
+        exception in between (a MemoryError the tenant provoked, say) would let later calls
+        read the wrong replies. So any failure here ends the worker, which the supervisor
+        reports (``memory_limit`` for a MemoryError).
+        """
+        try:
+            self._chan.send_frame(frame)
+            return self._chan.recv()
+        except MemoryError:
+            os._exit(EXIT_MEMORY)
+        except BaseException:
+            os._exit(EXIT_PROTOCOL)
 
 
 class _NullChannel:

@@ -298,8 +298,20 @@ class Services(Protocol):
     invocation's end in ``time.monotonic()`` seconds.
     """
 
-    async def handle(self, tenant: str, op: str, params: dict[str, Any], deadline: float) -> Any:
-        """Serve ``op``; raise :class:`~runtime.sandbox.services.ApiRefused` to refuse it."""
+    async def handle(
+        self,
+        tenant: str,
+        op: str,
+        params: dict[str, Any],
+        deadline: float,
+        *,
+        scope: dict[str, Any],
+    ) -> Any:
+        """Serve ``op``; raise :class:`~runtime.sandbox.services.ApiRefused` to refuse it.
+
+        ``scope`` is a dict private to this invocation, for per-invocation state (the HTTP
+        request budget that redirect hops also draw on).
+        """
         ...
 
 
@@ -308,6 +320,7 @@ class _Calls:
     http: list[HttpCall] = field(default_factory=list)
     handed_off: bool = False
     in_flight: HttpCall | None = None  # an HTTP call still waiting for its answer
+    scope: dict[str, Any] = field(default_factory=dict)  # the services' per-invocation state
 
     def ended(self, outcome: Outcome, error: str) -> InvocationResult:
         """The result of an invocation stopped from outside. A request still in flight may
@@ -387,7 +400,7 @@ async def _serve_rpc(
         if is_http:
             stopped = {"ok": False, "error": "stopped before an answer came"}
             calls.in_flight = http_call(params, stopped, 0.0)
-        value = await services.handle(tenant, op, params, monotonic_deadline)
+        value = await services.handle(tenant, op, params, monotonic_deadline, scope=calls.scope)
         reply |= {"ok": True, "value": value}
     except ApiRefused as exc:
         reply |= {"ok": False, "error": str(exc)[:1024]}

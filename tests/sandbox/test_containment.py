@@ -81,7 +81,9 @@ for i in range(100000):
 
 
 class _Services:
-    async def handle(self, tenant: str, op: str, params: dict[str, Any], deadline: float) -> Any:
+    async def handle(
+        self, tenant: str, op: str, params: dict[str, Any], deadline: float, **_: Any
+    ) -> Any:
         return None
 
 

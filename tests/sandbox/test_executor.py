@@ -80,7 +80,7 @@ def test_returning_nothing_is_ok() -> None:
         ("{'a': {1}}", "handler result is not JSON: a set is not JSON data"),
         ("float('nan')", "Out of range float values"),
         ("{(1, 2): 3}", "keys must be str"),
-        ("'x' * (300 * 1024)", "over the limit of 262144 bytes"),
+        ("2 ** 70", "integers beyond 64 bits"),
     ],
 )
 def test_result_must_be_json_within_limits(expression: str, fragment: str) -> None:
@@ -88,6 +88,12 @@ def test_result_must_be_json_within_limits(expression: str, fragment: str) -> No
     assert result.outcome == "runtime_error"
     assert result.result is None
     assert fragment in (result.error or "")
+
+
+def test_oversize_result_is_output_limit() -> None:
+    result = run("return 'x' * (300 * 1024)")
+    assert (result.outcome, result.result) == ("output_limit", None)
+    assert "over the limit of 262144 bytes" in (result.error or "")
 
 
 def test_circular_result_is_refused() -> None:

@@ -97,7 +97,9 @@ async def pool() -> AsyncIterator[SandboxPool]:
 
 
 class _NoServices:
-    async def handle(self, tenant: str, op: str, params: dict[str, Any], deadline: float) -> Any:
+    async def handle(
+        self, tenant: str, op: str, params: dict[str, Any], deadline: float, **_: Any
+    ) -> Any:
         raise AssertionError("probes make no api calls")
 
 

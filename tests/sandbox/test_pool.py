@@ -63,7 +63,9 @@ class Services:
     blocked: int = 0
     entered: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def handle(self, tenant: str, op: str, params: dict[str, Any], deadline: float) -> Any:
+    async def handle(
+        self, tenant: str, op: str, params: dict[str, Any], deadline: float, **_: Any
+    ) -> Any:
         self.calls.append((tenant, op, params, deadline))
         if op == "http.request":
             if "refuse" in params["url"]:

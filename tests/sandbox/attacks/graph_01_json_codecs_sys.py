@@ -1,0 +1,7 @@
+# attack: module chain json.codecs.sys.modules['os'] (SANDBOX.md §0.2): a real json module exposes its own imports
+# expect: runtime_error
+import json
+
+
+def on_execute_send_phone_message(event, api):
+    return "ESCAPED " + str(json.codecs.sys.modules["os"].getpid())
