@@ -25,12 +25,13 @@ test: $(STAMP)
 	$(BIN)/python -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
 
 lint: $(STAMP)
-	$(BIN)/ruff check runtime plugins tests bench
+	$(BIN)/ruff check runtime plugins tests bench tenant_actions
 	$(BIN)/ruff format --check runtime plugins tests bench
 	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/sandbox.py
 
 clean:
 	rm -rf $(VENV) data
