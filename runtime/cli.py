@@ -19,7 +19,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from runtime.cli_sandbox import doctor, run_test_action
-from runtime.console import error_console, plugins_table, report_table, reports_table
+from runtime.console import (
+    bad_input,
+    plugins_table,
+    report_table,
+    reports_table,
+    settings_or_exit,
+)
 from runtime.delivery import Pipeline
 from runtime.errors import PhoneActionsError
 from runtime.events import (
@@ -30,7 +36,6 @@ from runtime.events import (
     parse_event,
 )
 from runtime.plugins import collect_providers, get_plugin_manager
-from runtime.settings import Settings, load_settings
 
 app = typer.Typer(
     help="Deliver one-time codes by SMS and voice: providers, fallback, records.",
@@ -40,7 +45,6 @@ app = typer.Typer(
 )
 T = TypeVar("T")
 EXIT_NOT_DELIVERED = 1
-EXIT_BAD_INPUT = 2
 
 SCHEMAS: dict[str, Any] = {
     "send-phone-message": SendPhoneMessageEvent,
@@ -60,22 +64,17 @@ class PurposeOption(StrEnum):
     enrollment = "enrollment"
 
 
-def _fail(message: str) -> typer.Exit:
-    error_console().print(f"[red]error:[/red] {escape(message)}")
-    return typer.Exit(EXIT_BAD_INPUT)
-
-
 def _run(make: Callable[[Pipeline], Awaitable[T]]) -> T:
     """Build the pipeline from settings, run ``make`` with it, close it; bad input exits 2."""
 
     async def main() -> T:
-        async with Pipeline.from_settings(_settings()) as pipeline:
+        async with Pipeline.from_settings(settings_or_exit()) as pipeline:
             return await make(pipeline)
 
     try:
         return asyncio.run(main())
     except PhoneActionsError as exc:
-        raise _fail(str(exc)) from None
+        raise bad_input(str(exc)) from None
 
 
 def _print_json(data: Any) -> None:
@@ -107,7 +106,7 @@ def send(
             idempotency_key=idempotency_key,
         )
     except PhoneActionsError as exc:
-        raise _fail(str(exc)) from None
+        raise bad_input(str(exc)) from None
     report = _run(lambda pipeline: pipeline.deliver(request))
     if as_json:
         _print_json(report.model_dump(mode="json"))
@@ -163,7 +162,7 @@ def schema(
 ) -> None:
     """Print the JSON Schema of each event (or of the one named)."""
     if name is not None and name not in SCHEMAS:
-        raise _fail(f"unknown schema {name!r}; choose one of: {', '.join(SCHEMAS)}")
+        raise bad_input(f"unknown schema {name!r}; choose one of: {', '.join(SCHEMAS)}")
     chosen = {name: SCHEMAS[name]} if name else SCHEMAS
     documents = {key: model.model_json_schema(by_alias=True) for key, model in chosen.items()}
     typer.echo(json.dumps(documents[name] if name else documents, indent=2))
@@ -174,12 +173,12 @@ def plugins(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List plugins, the hooks each implements and the providers each registers."""
-    settings = _settings()
+    settings = settings_or_exit()
     try:
         pm = get_plugin_manager(settings=settings)
         registry = collect_providers(pm, settings)
     except PhoneActionsError as exc:
-        raise _fail(str(exc)) from None
+        raise bad_input(str(exc)) from None
     rows: list[dict[str, Any]] = []
     for name, plugin in sorted(pm.list_name_plugin(), key=lambda item: item[0]):
         hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
@@ -202,7 +201,7 @@ def outbox(
     """List the messages the outbox default sender holds (they contain the codes)."""
     from plugins.outbox import OutboxProvider
 
-    settings = _settings()
+    settings = settings_or_exit()
     messages = OutboxProvider(settings.data_dir / "outbox.sqlite3").messages(tenant, last)
     if as_json:
         for m in messages:
@@ -233,16 +232,6 @@ def outbox(
 
 app.command("test-action")(run_test_action)
 app.command("doctor")(doctor)
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except PhoneActionsError as exc:
-        Console(stderr=True, highlight=False, soft_wrap=True).print(
-            f"[red]error:[/red] {escape(str(exc))}"
-        )
-        raise typer.Exit(2) from None
 
 
 if __name__ == "__main__":

@@ -19,9 +19,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from runtime.console import bad_input, settings_or_exit
 from runtime.errors import PhoneActionsError
 from runtime.events import CustomPhoneProviderEvent, SendPhoneMessageEvent, parse_event
-from runtime.settings import Settings, load_settings
 
 __all__ = ["doctor", "run_test_action"]
 
@@ -33,21 +33,14 @@ class TriggerOption(StrEnum):
     custom_phone_provider = "custom-phone-provider"
 
 
-def _bad(message: str) -> typer.Exit:
-    Console(stderr=True, highlight=False, soft_wrap=True).print(
-        f"[red]error:[/red] {escape(message)}"
-    )
-    return typer.Exit(2)
-
-
 def _event_for(path: Path, trigger: TriggerOption | None) -> tuple[str, dict[str, Any]]:
     """The event file as the trigger's event (converted when ``--trigger`` asks for the other)."""
     try:
         event = parse_event(path.read_bytes())
     except OSError as exc:
-        raise _bad(f"{path}: {exc.strerror}") from None
+        raise bad_input(f"{path}: {exc.strerror}") from None
     except PhoneActionsError as exc:
-        raise _bad(f"{path}: {exc}") from None
+        raise bad_input(f"{path}: {exc}") from None
     chosen = trigger.value if trigger else event.trigger
     try:
         if chosen == "custom-phone-provider" and isinstance(event, SendPhoneMessageEvent):
@@ -55,7 +48,7 @@ def _event_for(path: Path, trigger: TriggerOption | None) -> tuple[str, dict[str
         elif chosen == "send-phone-message" and isinstance(event, CustomPhoneProviderEvent):
             event = event.to_send_phone_message()
     except PhoneActionsError as exc:
-        raise _bad(f"{path}: {exc}") from None
+        raise bad_input(f"{path}: {exc}") from None
     return chosen, event.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
@@ -64,7 +57,9 @@ def _secrets(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         match = _SECRET.match(pair)
         if match is None:
-            raise _bad(f"--secret {pair.split('=')[0]!r}: expected NAME=VALUE, NAME in ALL_CAPS")
+            raise bad_input(
+                f"--secret {pair.split('=')[0]!r}: expected NAME=VALUE, NAME in ALL_CAPS"
+            )
         secrets[match[1]] = match[2]
     return secrets
 
@@ -92,17 +87,17 @@ def run_test_action(
 
     chosen, payload = _event_for(event, trigger)
     values = _secrets(secret or [])
-    settings = _settings()
+    settings = settings_or_exit()
     try:
         policy = EgressPolicy(allow_http_hosts=frozenset(allow_host or []))
     except ValueError as exc:
-        raise _bad(f"--allow-host: {exc}") from None
+        raise bad_input(f"--allow-host: {exc}") from None
     sources: list[tuple[Path, bytes]] = []
     for script in scripts:
         try:
             sources.append((script, script.read_bytes()))
         except OSError as exc:
-            raise _bad(f"{script}: {exc.strerror}") from None
+            raise bad_input(f"{script}: {exc.strerror}") from None
 
     async def run_all() -> list[dict[str, Any]]:
         limits = settings.sandbox_limits()
@@ -178,7 +173,7 @@ def doctor() -> None:
     from runtime.sandbox.limits import seccomp_status
     from runtime.tenants import TomlTenantDirectory
 
-    settings = _settings()
+    settings = settings_or_exit()
     checks: list[tuple[str, bool, str]] = []
     seccomp_ok, seccomp_why = seccomp_status()
     checks.append(("python", True, platform.python_version()))
@@ -215,13 +210,3 @@ def doctor() -> None:
     Console(highlight=False).print(table)
     if not all(ok for _, ok, _ in checks):
         raise typer.Exit(1)
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except PhoneActionsError as exc:
-        Console(stderr=True, highlight=False, soft_wrap=True).print(
-            f"[red]error:[/red] {escape(str(exc))}"
-        )
-        raise typer.Exit(2) from None

@@ -5,13 +5,26 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from runtime.errors import PhoneActionsError
 from runtime.events import DeliveryReport
+from runtime.settings import Settings, load_settings
 
-__all__ = ["plugins_table", "report_table", "reports_table"]
+__all__ = [
+    "bad_input",
+    "error_console",
+    "plugins_table",
+    "report_table",
+    "reports_table",
+    "settings_or_exit",
+]
+
+EXIT_BAD_INPUT = 2
+"""Exit code of every command on bad input or configuration."""
 
 _STATUS_STYLE = {"delivered": "green", "rejected": "yellow", "failed": "red"}
 
@@ -83,3 +96,17 @@ def plugins_table(rows: list[dict[str, Any]]) -> Table:
 
 def error_console() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def bad_input(message: str) -> typer.Exit:
+    """Print ``error: message`` on stderr; the caller raises the returned exit (code 2)."""
+    error_console().print(f"[red]error:[/red] {escape(message)}")
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
+def settings_or_exit() -> Settings:
+    """The settings, or exit 2 naming the bad variable."""
+    try:
+        return load_settings()
+    except PhoneActionsError as exc:
+        raise bad_input(str(exc)) from None
