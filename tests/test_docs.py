@@ -25,7 +25,8 @@ from pydantic import BaseModel
 
 from plugins.custom_action import _FAILURES, ActionSecrets
 from runtime import hookspecs, logs
-from runtime.cli import EXIT_BAD_INPUT, EXIT_NOT_DELIVERED, SCHEMAS, app
+from runtime.cli import EXIT_NOT_DELIVERED, SCHEMAS, app
+from runtime.console import EXIT_BAD_INPUT
 from runtime.events import Attempt, DeliveryReport
 from runtime.plugins import collect_providers, get_plugin_manager
 from runtime.sandbox.types import Outcome, SandboxLimits
