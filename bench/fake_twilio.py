@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import socket
 from multiprocessing.synchronize import Event
 
@@ -36,7 +37,9 @@ async def _created(_request: web.Request) -> web.Response:
     return web.Response(status=201, text=MESSAGE, content_type="application/json")
 
 
-def _serve(sock: socket.socket, ready: Event) -> None:
+def _serve(sock: socket.socket, ready: Event, cpu: int | None) -> None:
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
     app = web.Application()
     app.router.add_post("/{tail:.*}", _created)
     ready.set()
@@ -44,7 +47,10 @@ def _serve(sock: socket.socket, ready: Event) -> None:
 
 
 class FakeTwilio:
-    """``with FakeTwilio() as url:`` serves until the block ends."""
+    """``with FakeTwilio() as url:`` serves until the block ends (pinned to ``cpu`` if given)."""
+
+    def __init__(self, cpu: int | None = None) -> None:
+        self._cpu = cpu
 
     def __enter__(self) -> str:
         self._sock = socket.socket()
@@ -53,7 +59,7 @@ class FakeTwilio:
         port = self._sock.getsockname()[1]
         ctx = multiprocessing.get_context("fork")
         ready = ctx.Event()
-        self._process = ctx.Process(target=_serve, args=(self._sock, ready), daemon=True)
+        self._process = ctx.Process(target=_serve, args=(self._sock, ready, self._cpu), daemon=True)
         self._process.start()
         ready.wait(10)
         return f"http://127.0.0.1:{port}"
