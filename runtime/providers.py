@@ -70,10 +70,15 @@ class Receipt:
 class Provider(Protocol):
     """What ``register_providers`` hands to ``register``."""
 
-    name: str
-    channels: frozenset[Channel]
-    config_model: type[BaseModel]
-    credentials_model: type[BaseModel]
+    # Read-only members, so that a class attribute of a narrower type satisfies them.
+    @property
+    def name(self) -> str: ...
+    @property
+    def channels(self) -> frozenset[Channel]: ...
+    @property
+    def config_model(self) -> type[BaseModel]: ...
+    @property
+    def credentials_model(self) -> type[BaseModel]: ...
 
     async def send(self, message: PhoneMessage, config: Any, credentials: Any) -> Receipt:
         """Deliver ``message``; raise :class:`ProviderError` saying whether it was handed off."""

@@ -30,6 +30,8 @@ import aiohttp
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 
+from runtime.http import client_timeout
+
 __all__ = [
     "SILENT_LOGGER",
     "RewritingAsyncHttpClient",
@@ -39,7 +41,6 @@ __all__ = [
 ]
 
 DEFAULT_TIMEOUT = 10.0
-MAX_CONNECT_TIMEOUT = 5.0
 
 _request_timeout: ContextVar[float | None] = ContextVar("twilio_request_timeout", default=None)
 
@@ -77,18 +78,6 @@ def rewrite_url(url: str, base: SplitResult) -> str:
     if host == "twilio.com" or host.endswith(".twilio.com"):
         return urlunsplit((base.scheme, base.netloc, parts.path, parts.query, parts.fragment))
     return url
-
-
-@lru_cache(maxsize=64)  # ClientTimeout is immutable; budgets repeat
-def client_timeout(seconds: float) -> aiohttp.ClientTimeout:
-    """aiohttp timeouts for one attempt of ``seconds``.
-
-    Connecting gets at most half the budget (and 5 s): when it equals the total, the total
-    fires first and a connect timeout looks like a timeout *after* hand-off, which would
-    forbid a fallback although nothing reached Twilio.
-    """
-    connect = min(seconds / 2, MAX_CONNECT_TIMEOUT)
-    return aiohttp.ClientTimeout(total=seconds, connect=connect, sock_connect=connect)
 
 
 @contextmanager

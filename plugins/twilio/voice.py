@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from twilio.twiml.voice_response import VoiceResponse
 
+from runtime.locales import MAIN_REGION
+
 __all__ = ["DEFAULT_LANGUAGE", "SAY_LANGUAGES", "say_language", "voice_twiml"]
 
 DEFAULT_LANGUAGE = "en-US"
@@ -27,20 +29,6 @@ SAY_LANGUAGES: frozenset[str] = frozenset(
         "uk-UA", "vi-VN", "yue-CN", "zh-CN", "zh-HK", "zh-TW",
     }
 )  # fmt: skip
-
-# Language alone (or an unsupported region of it) -> the tag to use.
-_MAIN_REGION: dict[str, str] = {
-    "af": "af-ZA", "ar": "arb", "bg": "bg-BG", "bn": "bn-IN", "ca": "ca-ES", "cmn": "cmn-CN",
-    "cs": "cs-CZ", "cy": "cy-GB", "da": "da-DK", "de": "de-DE", "el": "el-GR", "en": "en-US",
-    "es": "es-ES", "eu": "eu-ES", "fi": "fi-FI", "fil": "fil-PH", "fr": "fr-FR", "gl": "gl-ES",
-    "gu": "gu-IN", "he": "he-IL", "hi": "hi-IN", "hu": "hu-HU", "id": "id-ID", "is": "is-IS",
-    "it": "it-IT", "iw": "he-IL", "ja": "ja-JP", "kn": "kn-IN", "ko": "ko-KR", "lt": "lt-LT",
-    "lv": "lv-LV", "ml": "ml-IN", "mr": "mr-IN", "ms": "ms-MY", "nb": "nb-NO", "nl": "nl-NL",
-    "nn": "nb-NO", "no": "nb-NO", "pa": "pa-IN", "pl": "pl-PL", "pt": "pt-PT", "ro": "ro-RO",
-    "ru": "ru-RU", "sk": "sk-SK", "sr": "sr-RS", "sv": "sv-SE", "ta": "ta-IN", "te": "te-IN",
-    "th": "th-TH", "tl": "fil-PH", "tr": "tr-TR", "uk": "uk-UA", "vi": "vi-VN", "yue": "zh-HK",
-    "zh": "zh-CN",
-}  # fmt: skip
 
 _CHINESE_SCRIPTS = {"hans": "zh-CN", "hant": "zh-TW"}
 
@@ -62,7 +50,7 @@ def say_language(locale: str | None) -> str:
         for part in rest:
             if part in _CHINESE_SCRIPTS:
                 return _CHINESE_SCRIPTS[part]
-    return _MAIN_REGION.get(language, DEFAULT_LANGUAGE)
+    return MAIN_REGION.get(language, DEFAULT_LANGUAGE)
 
 
 def voice_twiml(text: str, locale: str | None) -> str:

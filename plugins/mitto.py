@@ -1,0 +1,98 @@
+"""Mitto provider plugin: one-time codes by SMS through Mitto's REST API (no voice).
+
+``POST {base_url}{path}`` with a JSON body ``{from, to, text}`` and the ``X-Mitto-API-Key``
+header. Mitto answers 200 with ``responseCode`` 0 on success and another code otherwise
+(PROVIDERS.md §4); numbers go without ``+``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from runtime import hookimpl
+from runtime.events import Channel
+from runtime.http import HttpRequest, HttpResponse
+from runtime.http_provider import BaseUrl, HttpProvider, answered_error, digits_only, refused
+from runtime.providers import PhoneMessage, Receipt
+
+if TYPE_CHECKING:
+    from runtime.providers import Provider
+    from runtime.settings import Settings
+
+__all__ = ["MittoConfig", "MittoCredentials", "MittoProvider", "register_providers"]
+
+# responseCode values no retry fixes (1 is Mitto's internal error: worth another try).
+PERMANENT_CODES = frozenset({"2", "3", "4", "5", "6"})
+
+
+class MittoConfig(BaseModel):
+    """A tenant's public Mitto settings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sender: str = Field(min_length=1, max_length=15, description="Sender id or number (`from`).")
+    base_url: BaseUrl = Field(
+        default="https://rest.mittoapi.com", description="Mitto API origin (tests: a local stub)."
+    )
+    path: str = Field(
+        default="/sms.json",
+        pattern=r"^/[A-Za-z0-9._/-]*$",
+        description="Send path: `/sms.json` in Mitto's docs, `/sms` in its OpenAPI spec.",
+    )
+
+
+class MittoCredentials(BaseModel):
+    """A tenant's Mitto secret (write-only)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    api_key: SecretStr = Field(min_length=1, description="Sent as `X-Mitto-API-Key`.")
+
+
+class MittoProvider(HttpProvider):
+    """SMS through Mitto."""
+
+    name = "mitto"
+    label = "Mitto"
+    channels = frozenset[Channel]({"sms"})
+    config_model = MittoConfig
+    credentials_model = MittoCredentials
+
+    def build_request(
+        self, message: PhoneMessage, config: MittoConfig, credentials: MittoCredentials
+    ) -> HttpRequest:
+        return HttpRequest.json(
+            config.base_url + config.path,
+            {"from": config.sender, "to": digits_only(message.recipient), "text": message.text},
+            {"X-Mitto-API-Key": credentials.api_key.get_secret_value()},
+        )
+
+    def read_response(self, response: HttpResponse, message: PhoneMessage) -> Receipt:
+        body: dict[str, Any] = response.json() if response.body else {}
+        text = str(body.get("responseText") or "no details")
+        if response.status == 200:
+            code = str(body["responseCode"])  # a 200 without it is unreadable
+            if code == "0":
+                return Receipt(provider=self.name, message_id=str(body["id"]))
+            raise refused(
+                code,
+                f"Mitto refused the message (responseCode {code}: {text})",
+                retryable=code not in PERMANENT_CODES,
+                status=200,
+            )
+        code = body.get("responseCode")
+        raise answered_error(
+            response,
+            code,
+            f"Mitto answered HTTP {response.status}: {text}",
+            permanent_codes=PERMANENT_CODES,
+        )
+
+
+@hookimpl
+def register_providers(register: Callable[[Provider], None], settings: Settings) -> None:
+    """Register the Mitto provider; its session opens on first use."""
+    register(MittoProvider())
