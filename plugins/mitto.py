@@ -83,10 +83,9 @@ class MittoProvider(HttpProvider):
                 retryable=code not in PERMANENT_CODES,
                 status=200,
             )
-        code = body.get("responseCode")
         raise answered_error(
             response,
-            code,
+            body.get("responseCode"),
             f"Mitto answered HTTP {response.status}: {text}",
             permanent_codes=PERMANENT_CODES,
         )
