@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from runtime.cli_providers import providers_app
 from runtime.cli_sandbox import doctor, run_test_action
 from runtime.console import (
     bad_input,
@@ -232,6 +233,7 @@ def outbox(
 
 app.command("test-action")(run_test_action)
 app.command("doctor")(doctor)
+app.add_typer(providers_app, name="providers")
 
 
 if __name__ == "__main__":
