@@ -1,11 +1,252 @@
-"""``phone-actions providers``: what each provider needs, and ``providers try`` to test one."""
+"""``phone-actions providers``: what each provider needs, and ``providers try`` to test one.
+
+``providers try`` sends one real test message through one provider, outside any tenant: the
+settings come from ``--set`` and the credentials from environment variables named
+``<PROVIDER>_<CREDENTIAL>`` (``MITTO_API_KEY``, ``TWILIO_AUTH_TOKEN``), so that no secret is
+ever typed on a command line (where shell history and ``ps`` would keep it).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import secrets
+import time
+from typing import Annotated, Any
+
 import typer
+from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from runtime.console import bad_input, settings_or_exit
+from runtime.errors import PhoneActionsError, ProviderError
+from runtime.events import Channel
+from runtime.ids import new_id
+from runtime.phone_numbers import normalise_e164
+from runtime.plugins import collect_providers, get_plugin_manager
+from runtime.providers import PhoneMessage, Provider, ProviderRegistry
+from runtime.templates import render
+
+__all__ = ["credential_variable", "providers_app"]
+
+EXIT_NOT_DELIVERED = 1
 
 providers_app = typer.Typer(
     help="List the registered providers, or send one test message through one.",
     no_args_is_help=False,
     invoke_without_command=True,
 )
+
+
+def credential_variable(provider: str, field: str) -> str:
+    """The environment variable ``providers try`` reads a credential from."""
+    return f"{provider}_{field}".upper().replace("-", "_")
+
+
+def _registry() -> ProviderRegistry:
+    settings = settings_or_exit()
+    try:
+        return collect_providers(get_plugin_manager(settings=settings), settings)
+    except PhoneActionsError as exc:
+        raise bad_input(str(exc)) from None
+
+
+def _fields(model: type[BaseModel]) -> list[dict[str, Any]]:
+    return [
+        {"name": name, "required": info.is_required(), "description": info.description or ""}
+        for name, info in model.model_fields.items()
+    ]
+
+
+def _describe(provider: Provider, owner: str) -> dict[str, Any]:
+    return {
+        "name": provider.name,
+        "plugin": owner,
+        "channels": sorted(provider.channels),
+        "settings": _fields(provider.config_model),
+        "credentials": _fields(provider.credentials_model),
+    }
+
+
+def _names(fields: list[dict[str, Any]]) -> str:
+    """``from_number*, base_url``: required fields starred."""
+    return ", ".join(f["name"] + ("*" if f["required"] else "") for f in fields) or "-"
+
+
+@providers_app.callback()
+def providers(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List every registered provider: channels, settings and credentials (* = required)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    registry = _registry()
+    rows = [_describe(p, registry.owner(p.name)) for p in registry]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="providers (* = required)", title_justify="left", show_lines=True)
+    for column in ("name", "plugin", "channels", "settings", "credentials"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            row["name"],
+            row["plugin"],
+            ", ".join(row["channels"]),
+            _names(row["settings"]),
+            _names(row["credentials"]),
+        )
+    Console().print(table)
+
+
+def _parse_sets(pairs: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs; a value that parses as JSON (``2``, ``true``, ``["a"]``) is used
+    as such, anything else as a string."""
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise bad_input(f"--set {pair!r}: expected KEY=VALUE")
+        try:
+            values[key.strip()] = json.loads(raw)
+        except ValueError:
+            values[key.strip()] = raw
+    return values
+
+
+def _validation_problem(exc: ValidationError) -> str:
+    """Field names and messages only: a value may be a secret."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
+        for err in exc.errors(include_input=False, include_url=False)
+    )
+
+
+def _credentials(provider: Provider) -> BaseModel:
+    fields: dict[str, FieldInfo] = provider.credentials_model.model_fields
+    raw = {
+        name: os.environ[credential_variable(provider.name, name)]
+        for name in fields
+        if credential_variable(provider.name, name) in os.environ
+    }
+    missing = [
+        credential_variable(provider.name, name)
+        for name, info in fields.items()
+        if info.is_required() and name not in raw
+    ]
+    if missing:
+        raise bad_input(f"credentials of {provider.name!r} not set: export {', '.join(missing)}")
+    try:
+        return provider.credentials_model.model_validate(raw)
+    except ValidationError as exc:
+        raise bad_input(f"credentials of {provider.name!r}: {_validation_problem(exc)}") from None
+
+
+@providers_app.command("try")
+def try_provider(
+    name: Annotated[str, typer.Argument(help="The provider to send through.")],
+    to: Annotated[str, typer.Option(help="Recipient phone number (international format).")],
+    channel: Annotated[str, typer.Option(help="sms or voice.")] = "sms",
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="A provider setting, KEY=VALUE (repeatable)."),
+    ] = None,
+    locale: Annotated[str, typer.Option(help="Locale of the message (voice language).")] = "en",
+    timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds to wait for the provider.")
+    ] = 10.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Send one test message (a random code) through one provider, outside any tenant."""
+    if channel not in ("sms", "voice"):
+        raise bad_input(f"--channel: {channel!r} is not sms or voice")
+    registry = _registry()
+    try:
+        provider = registry.get(name)
+    except PhoneActionsError as exc:
+        raise bad_input(str(exc)) from None
+    try:
+        recipient = normalise_e164(to)
+    except ValueError as exc:
+        raise bad_input(f"--to: {exc}") from None
+    if channel not in provider.channels:
+        raise bad_input(
+            f"{name!r} does not send {channel} (it sends {', '.join(sorted(provider.channels))})"
+        )
+    try:
+        config = provider.config_model.model_validate(_parse_sets(set_ or []))
+    except ValidationError as exc:
+        raise bad_input(f"settings of {name!r}: {_validation_problem(exc)}") from None
+    credentials = _credentials(provider)
+    code = f"{secrets.randbelow(10**6):06d}"
+    typed_channel: Channel = "voice" if channel == "voice" else "sms"
+    message = PhoneMessage(
+        id=new_id(),
+        tenant="providers-try",
+        recipient=recipient,
+        channel=typed_channel,
+        purpose="verification",
+        locale=locale,
+        code=code,
+        text=render(
+            None,
+            channel=typed_channel,
+            purpose="verification",
+            code=code,
+            locale=locale,
+            tenant_id="providers-try",
+            tenant_name="phone-actions",
+        ),
+        timeout=timeout,
+    )
+    result = asyncio.run(_send_once(provider, message, config, credentials))
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        _print_result(result)
+    if result["status"] != "sent":
+        raise typer.Exit(EXIT_NOT_DELIVERED)
+
+
+async def _send_once(
+    provider: Provider, message: PhoneMessage, config: BaseModel, credentials: BaseModel
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    result: dict[str, Any] = {"provider": provider.name, "channel": message.channel}
+    try:
+        receipt = await provider.send(message, config, credentials)
+        result.update(status="sent", message_id=receipt.message_id, provider_status=receipt.status)
+    except ProviderError as exc:
+        result.update(
+            status="failed",
+            error_code=exc.code,
+            error=exc.message,
+            retryable=exc.retryable,
+            handed_off=exc.handed_off,
+        )
+    finally:
+        await provider.aclose()
+    result["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    return result
+
+
+def _print_result(result: dict[str, Any]) -> None:
+    console = Console()
+    if result["status"] == "sent":
+        console.print(
+            f"[green]sent[/green] {result['channel']} through {escape(result['provider'])}: "
+            f"message id {escape(str(result['message_id']))} ({result['latency_ms']} ms)"
+        )
+        return
+    error = escape(f"[{result['error_code']}] {result['error']}")
+    console.print(
+        f"[red]failed[/red] {result['channel']} through {escape(result['provider'])}: "
+        f"{error}\n"
+        f"retryable: {'yes' if result['retryable'] else 'no'}; "
+        f"handed off: {'yes' if result['handed_off'] else 'no'} ({result['latency_ms']} ms)"
+    )

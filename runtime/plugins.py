@@ -30,7 +30,12 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT_NAME
-DEFAULT_PLUGINS: tuple[str, ...] = ("plugins.outbox", "plugins.twilio", "plugins.custom_action")
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "plugins.outbox",
+    "plugins.twilio",
+    "plugins.custom_action",
+    "plugins.mitto",
+)
 
 
 class PhonePluginManager(pluggy.PluginManager):

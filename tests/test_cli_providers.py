@@ -1,0 +1,146 @@
+"""``phone-actions providers`` and ``providers try``: real plugins, a local stub provider."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from runtime.cli import app
+from runtime.cli_providers import credential_variable
+from tests.support.stub_server import StubServer, free_port
+
+API_KEY = "mitto-cli-key-1234"
+
+
+@pytest.fixture
+def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PHONE_ACTIONS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("PHONE_ACTIONS_TENANTS_FILE", str(tmp_path / "none.toml"))
+    return CliRunner()
+
+
+@pytest.fixture
+def mitto() -> Iterator[StubServer]:
+    with StubServer() as server:
+        server.respond(200, {"id": "mitto-42", "responseCode": 0, "responseText": "SMS sent"})
+        yield server
+
+
+def test_providers_lists_channels_settings_and_credentials(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["providers", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["name"]: row for row in json.loads(result.output)}
+    assert {"outbox", "twilio", "mitto", "custom", "phone-message-hook"} <= set(rows)
+    mitto = rows["mitto"]
+    assert (mitto["plugin"], mitto["channels"]) == ("plugins.mitto", ["sms"])
+    assert [(f["name"], f["required"]) for f in mitto["settings"]] == [
+        ("sender", True),
+        ("base_url", False),
+        ("path", False),
+    ]
+    assert [f["name"] for f in mitto["credentials"]] == ["api_key"]
+    assert rows["twilio"]["channels"] == ["sms", "voice"]
+
+
+def test_providers_table_names_every_provider(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["providers"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for name in ("outbox", "twilio", "mitto"):
+        assert name in result.output
+    assert "api_key*" in result.output
+
+
+def test_try_sends_one_message_with_credentials_from_the_environment(
+    runner: CliRunner, mitto: StubServer
+) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "providers",
+            "try",
+            "mitto",
+            "--to",
+            "+44 7911 123456",
+            "--json",
+            "--set",
+            "sender=Acme",
+            "--set",
+            f"base_url={mitto.url}",
+        ],
+        env={credential_variable("mitto", "api_key"): API_KEY},
+    )
+    assert result.exit_code == 0, result.output
+    outcome = json.loads(result.output)
+    assert (outcome["status"], outcome["message_id"]) == ("sent", "mitto-42")
+    (sent,) = mitto.requests
+    assert sent.headers["X-Mitto-API-Key"] == API_KEY
+    body = orjson.loads(sent.body)
+    assert (body["from"], body["to"]) == ("Acme", "447911123456")
+    assert "verification code" in body["text"]
+
+
+def test_try_reports_a_failure_with_its_fallback_facts_and_exit_1(runner: CliRunner) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "providers",
+            "try",
+            "mitto",
+            "--to",
+            "+447911123456",
+            "--json",
+            "--set",
+            "sender=Acme",
+            "--set",
+            f"base_url=http://127.0.0.1:{free_port()}",
+        ],
+        env={"MITTO_API_KEY": API_KEY},
+    )
+    assert result.exit_code == 1, result.output
+    outcome = json.loads(result.output)
+    assert (outcome["status"], outcome["error_code"]) == ("failed", "connection_error")
+    assert (outcome["retryable"], outcome["handed_off"]) == (True, False)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "expected"),
+    [
+        (["mitto", "--to", "+447911123456", "--set", "sender=A"], {}, "export MITTO_API_KEY"),
+        (["mitto", "--to", "+447911123456"], {"MITTO_API_KEY": API_KEY}, "sender: Field required"),
+        (
+            ["mitto", "--to", "+447911123456", "--set", "sender=A", "--set", "colour=red"],
+            {"MITTO_API_KEY": API_KEY},
+            "colour: Extra inputs are not permitted",
+        ),
+        (["mitto", "--to", "+447911123456", "--set", "sender"], {}, "expected KEY=VALUE"),
+        (["nope", "--to", "+447911123456"], {}, "no provider named 'nope'"),
+        (["mitto", "--to", "12"], {}, "--to:"),
+        (["mitto", "--to", "+447911123456", "--channel", "voice"], {}, "does not send voice"),
+    ],
+)
+def test_bad_input_names_the_problem_and_exits_2(
+    runner: CliRunner, args: list[str], env: dict[str, str], expected: str
+) -> None:
+    result = runner.invoke(app, ["providers", "try", *args], env=env)
+    assert result.exit_code == 2, result.output
+    assert expected in result.output
+    assert API_KEY not in result.output
+
+
+def test_cli_md_documents_providers_try_and_each_of_its_options() -> None:
+    import typer.main
+
+    text = (Path(__file__).parents[1] / "docs" / "cli.md").read_text("utf-8")
+    assert "### `providers try`" in text
+    group = typer.main.get_command(app).commands["providers"]  # type: ignore[attr-defined]
+    command = group.commands["try"]
+    options = [opt for p in command.params if p.param_type_name == "option" for opt in p.opts]
+    assert {"--to", "--set", "--channel", "--json"} <= set(options)
+    undocumented = [opt for opt in options if f"`{opt}`" not in text]
+    assert not undocumented, undocumented
