@@ -1,0 +1,127 @@
+"""Vonage Voice API: a call that says the code, authenticated by an application JWT.
+
+``POST {voice_base_url}`` with ``Authorization: Bearer <JWT>`` and an inline NCCO: one ``talk``
+action that says the rendered voice text twice, in the language of the message's locale.
+The JWT is RS256, signed with the Vonage application's private key, with the claims
+``application_id``, ``iat``, ``jti`` (unique per call) and ``exp`` (a minute later): the token
+authorises this one request, so a leaked one is useless soon after (PROVIDERS.md §4).
+
+Vonage answers 201 ``{uuid, status, direction, conversation_uuid}``; errors are 4xx JSON
+``{type, title, detail, instance}``, classified by HTTP status.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from functools import lru_cache
+from typing import Any
+
+import jwt
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+from runtime.http import HttpRequest, HttpResponse
+from runtime.http_provider import answered_error, digits_only
+from runtime.locales import language_region
+from runtime.providers import PhoneMessage, Receipt
+
+__all__ = [
+    "JWT_LIFETIME",
+    "TALK_LOOP",
+    "bearer_token",
+    "load_private_key",
+    "read_voice_response",
+    "voice_request",
+]
+
+JWT_LIFETIME = 60  # seconds: long enough for clock skew, short for a token sent once
+TALK_LOOP = 2  # the code is said twice
+
+
+@lru_cache(maxsize=64)
+def load_private_key(pem: str) -> RSAPrivateKey:
+    """The RSA key in ``pem`` (cached: parsing and checking a PEM key takes milliseconds, far
+    more than signing). A PEM pasted into an environment variable with literal ``\\n`` is read
+    too. Raise ``ValueError`` (without the key in its message) when it is not one."""
+    text = pem.strip()
+    if "\n" not in text:
+        text = text.replace("\\n", "\n")
+    try:
+        key = load_pem_private_key(text.encode(), password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise ValueError("must be an unencrypted PEM private key") from None
+    if not isinstance(key, RSAPrivateKey):
+        raise ValueError("must be an RSA private key (Vonage signs with RS256)")
+    return key
+
+
+def bearer_token(application_id: str, key: RSAPrivateKey, *, now: float | None = None) -> str:
+    """A fresh application JWT for one request."""
+    issued = int(time.time() if now is None else now)
+    claims: dict[str, Any] = {
+        "application_id": application_id,
+        "iat": issued,
+        "jti": str(uuid.uuid4()),
+        "exp": issued + JWT_LIFETIME,
+    }
+    return jwt.encode(claims, key, algorithm="RS256")
+
+
+def voice_request(
+    message: PhoneMessage,
+    *,
+    base_url: str,
+    application_id: str,
+    private_key: str,
+    from_number: str,
+    event_url: str | None,
+) -> HttpRequest:
+    """The call that says ``message.text`` (already spelled digit by digit) twice."""
+    payload: dict[str, Any] = {
+        "to": [{"type": "phone", "number": digits_only(message.recipient)}],
+        "from": {"type": "phone", "number": digits_only(from_number)},
+        "ncco": [
+            {
+                "action": "talk",
+                "text": message.text,
+                "language": language_region(message.locale),
+                "loop": TALK_LOOP,
+            }
+        ],
+    }
+    if event_url is not None:
+        payload["event_url"] = [event_url]
+    token = bearer_token(application_id, load_private_key(private_key))
+    return HttpRequest.json(base_url, payload, {"Authorization": f"Bearer {token}"})
+
+
+def read_voice_response(response: HttpResponse, provider: str) -> Receipt:
+    """The call's ``uuid`` as the message id, or the error the HTTP status means.
+
+    4xx (401 bad JWT, 400 bad request, 402 no credit, ...) are refusals, permanent but for 408
+    and 429; 503 is retryable and not handed off; other 5xx may come after Vonage placed the
+    call, so they are handed off (``answered_error``).
+    """
+    if not 200 <= response.status < 300:
+        raise answered_error(
+            response, None, f"Vonage answered HTTP {response.status}{_detail(response)}"
+        )
+    call_id = response.json()["uuid"]
+    if not isinstance(call_id, str) or not call_id:
+        raise ValueError("no uuid")
+    return Receipt(provider=provider, message_id=call_id)
+
+
+def _detail(response: HttpResponse) -> str:
+    """``: <title> (<detail>)`` from a Vonage problem answer, else nothing."""
+    try:
+        body = response.json()
+        title, detail = body.get("title"), body.get("detail")
+    except (ValueError, AttributeError):
+        return ""
+    parts = [str(p) for p in (title, detail) if isinstance(p, str) and p]
+    if not parts:
+        return ""
+    return ": " + (f"{parts[0]} ({parts[1]})" if len(parts) == 2 else parts[0])
