@@ -14,10 +14,10 @@ Esendex answers 200 with ``<messageheaders batchid="..."><messageheader id="..."
 401/403 authentication, 402 no credit; Esendex's support pages): their XML body, when there is
 one, only adds detail. Numbers go without ``+``.
 
-The body is built with :mod:`xml.etree.ElementTree` so that the text is escaped (a template
-may render ``&`` or ``<``). An answer is untrusted input: it is parsed with expat directly and
-any DTD (``<!DOCTYPE``) or entity declaration is refused before it can expand (no "billion
-laughs"); defusedxml is not a dependency of this project.
+Every value in the body is escaped (a template may render ``&`` or ``<``). An answer is
+untrusted input: it is parsed with expat directly and any DTD (``<!DOCTYPE``) or entity
+declaration is refused before it can expand (no "billion laughs"); defusedxml is not a
+dependency of this project.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NoReturn
 from xml.parsers import expat
+from xml.sax.saxutils import escape
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -139,19 +140,28 @@ def dispatch_xml(
     message_type: str,
     lang: str | None,
 ) -> bytes:
-    """The ``<messages>`` document for one message, every text escaped by ElementTree."""
-    root = ET.Element("messages")
-    ET.SubElement(root, "accountreference").text = account_reference
-    message = ET.SubElement(root, "message")
-    ET.SubElement(message, "to").text = to
-    ET.SubElement(message, "body").text = body
+    """The ``<messages>`` document for one message, every text escaped.
+
+    Written as a string with :func:`xml.sax.saxutils.escape` on every value rather than with
+    ElementTree's serializer: the same bytes for these flat documents at a fraction of the
+    cost (bench/providers.py measured Esendex at 0.55x of bare aiohttp with ElementTree).
+    """
+    parts = [
+        "<?xml version='1.0' encoding='utf-8'?>\n<messages><accountreference>",
+        escape(account_reference),
+        "</accountreference><message><to>",
+        escape(to),
+        "</to><body>",
+        escape(body),
+        "</body>",
+    ]
     if sender is not None:
-        ET.SubElement(message, "from").text = sender
-    ET.SubElement(message, "type").text = message_type
+        parts += ("<from>", escape(sender), "</from>")
+    parts += ("<type>", escape(message_type), "</type>")
     if lang is not None:
-        ET.SubElement(message, "lang").text = lang
-    document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
-    return document
+        parts += ("<lang>", escape(lang), "</lang>")
+    parts.append("</message></messages>")
+    return "".join(parts).encode("utf-8")
 
 
 def _local(name: str) -> str:
