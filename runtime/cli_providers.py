@@ -250,3 +250,23 @@ def _print_result(result: dict[str, Any]) -> None:
         f"retryable: {'yes' if result['retryable'] else 'no'}; "
         f"handed off: {'yes' if result['handed_off'] else 'no'} ({result['latency_ms']} ms)"
     )
+
+
+@providers_app.command("plivo-answers")
+def plivo_answers(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8081,
+) -> None:
+    """Serve the answer documents of Plivo voice calls (put it behind answer_base_url)."""
+    from plugins.plivo import serve_answers
+
+    settings = settings_or_exit()
+    Console(stderr=True).print(
+        f"serving Plivo answers on http://{host}:{port}/plivo/answer/<token> (Ctrl-C stops)"
+    )
+    try:
+        asyncio.run(serve_answers(settings, host, port))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        raise bad_input(f"cannot listen on {host}:{port}: {exc.strerror}") from None

@@ -34,7 +34,17 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "plugins.outbox",
     "plugins.twilio",
     "plugins.custom_action",
+    "plugins.clickatell",
+    "plugins.clicksend",
+    "plugins.esendex",
+    "plugins.infobip",
+    "plugins.messagebird",
     "plugins.mitto",
+    "plugins.plivo",
+    "plugins.sinch",
+    "plugins.sns",
+    "plugins.telesign",
+    "plugins.vonage",
 )
 
 

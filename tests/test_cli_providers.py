@@ -144,3 +144,59 @@ def test_cli_md_documents_providers_try_and_each_of_its_options() -> None:
     assert {"--to", "--set", "--channel", "--json"} <= set(options)
     undocumented = [opt for opt in options if f"`{opt}`" not in text]
     assert not undocumented, undocumented
+
+
+def test_plivo_answers_serves_stored_answers_from_the_runtime_database(tmp_path: Path) -> None:
+    """The command a Plivo tenant's answer_base_url points at, run as a real process."""
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    from plugins.plivo import AnswerStore
+
+    data = tmp_path / "data"
+    env = {**os.environ, "PHONE_ACTIONS_DATA_DIR": str(data)}
+    env.pop("PHONE_ACTIONS_DATABASE_URL", None)
+    store = AnswerStore.from_url(f"sqlite:///{data / 'phone-actions.sqlite3'}")
+    token = store.put("<Response><Speak>7. 3. 5.</Speak></Response>", 600)
+    store.close()
+    port = free_port()
+    command = [sys.executable, "-m", "runtime.cli", "providers", "plivo-answers"]
+    server = subprocess.Popen(
+        [*command, "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}/plivo/answer"
+        deadline = time.monotonic() + 20
+        while True:  # poll until the server listens (no fixed sleep)
+            try:
+                with urllib.request.urlopen(f"{base}/{token}", data=b"") as answer:
+                    body = answer.read().decode()
+                break
+            except urllib.error.URLError as exc:
+                if isinstance(exc, urllib.error.HTTPError) or time.monotonic() > deadline:
+                    raise
+                assert server.poll() is None, server.stderr.read() if server.stderr else ""
+        assert "<Speak>7. 3. 5.</Speak>" in body
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(f"{base}/not-a-token")
+        assert missing.value.code == 404
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_cli_md_documents_plivo_answers_and_its_options() -> None:
+    import typer.main
+
+    text = (Path(__file__).parents[1] / "docs" / "cli.md").read_text("utf-8")
+    assert "### `providers plivo-answers`" in text
+    group = typer.main.get_command(app).commands["providers"]  # type: ignore[attr-defined]
+    options = [o for p in group.commands["plivo-answers"].params for o in p.opts]
+    assert options and all(f"`{o}`" in text for o in options), options
