@@ -23,6 +23,7 @@ from runtime import hookimpl
 from runtime.errors import ProviderError
 from runtime.events import Channel, CustomPhoneProviderEvent, SendPhoneMessageEvent
 from runtime.providers import PhoneMessage, Receipt
+from runtime.recording.capture import capturing_transport_factory, note_invocation
 from runtime.sandbox.egress import EgressPolicy
 from runtime.sandbox.runner import SandboxRunner
 from runtime.sandbox.types import InvocationResult, Trigger
@@ -113,15 +114,17 @@ class CustomActionProvider:
                 retryable=True,
                 handed_off=False,
             ) from exc
+        event = trigger_event(message, self.trigger)
         result = await self._runner.run(
             tenant=message.tenant,
             name=settings.name or settings.script.stem,
             source=source,
             trigger=self.trigger,
-            event=trigger_event(message, self.trigger),
+            event=event,
             secrets=secrets,
             budget=message.timeout,
         )
+        note_invocation(self.trigger, event, result)  # for the recorder; no-op otherwise
         return _receipt(self.name, result)
 
     async def aclose(self) -> None:
@@ -225,6 +228,7 @@ def register_providers(register: Any, settings: Settings) -> None:
         policy=EgressPolicy(allow_http_hosts=frozenset(settings.sandbox_allow_http_hosts)),
         max_workers=settings.sandbox_max_workers,
         require_seccomp=settings.sandbox_require_seccomp,
+        transport_factory=capturing_transport_factory(),  # egress's own, seen by recordings
     )
     sources = _Sources()
     register(CustomActionProvider("phone-message-hook", "send-phone-message", runner, sources))

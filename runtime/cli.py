@@ -119,13 +119,43 @@ def send(
 
 @app.command()
 def replay(
-    events: Annotated[list[Path], typer.Argument(help="Event files (either trigger's JSON).")],
+    events: Annotated[
+        list[Path],
+        typer.Argument(help="Event files (either trigger's JSON), or one recording (JSON Lines)."),
+    ],
     tenant: Annotated[
         str | None, typer.Option(help="Deliver as this tenant instead of the event's tenant.id.")
     ] = None,
+    action: Annotated[
+        Path | None,
+        typer.Option(help="Replay the recording against this action script (in the sandbox)."),
+    ] = None,
+    provider: Annotated[
+        str | None, typer.Option(help="Replay the recording against this provider plugin.")
+    ] = None,
+    ignore_field: Annotated[
+        list[str] | None,
+        typer.Option(help="A request body field that changes on every run (not compared)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
-    """Feed recorded events through the pipeline, one report each."""
+    """Feed recorded events through the pipeline, one report each; or replay a recording."""
+    from runtime.recording.format import is_recording
+
+    recordings = [path for path in events if is_recording(path)]
+    if recordings or action is not None or provider is not None:
+        from runtime.cli_replay import replay_recording_command
+
+        if len(events) != 1 or len(recordings) != 1:
+            raise bad_input("give exactly one recording (JSON Lines) with --action or --provider")
+        replay_recording_command(
+            recordings[0],
+            action=action,
+            provider=provider,
+            ignore=ignore_field or [],
+            as_json=as_json,
+        )
+        return
     parsed: list[tuple[str, PhoneMessageRequest | str]] = []
     for path in events:
         try:

@@ -28,10 +28,12 @@ from runtime.errors import (
     UnknownTenantError,
 )
 from runtime.events import Attempt, DeliveryReport, PhoneMessageRequest
+from runtime.http import tap_http
 from runtime.ids import new_id
 from runtime.logs import JsonLinesLogSink, scrub
 from runtime.plugins import PhonePluginManager, collect_providers, get_plugin_manager
-from runtime.providers import PhoneMessage, Provider, ProviderRegistry
+from runtime.providers import PhoneMessage, Provider, ProviderRegistry, Receipt
+from runtime.recording.capture import AttemptCapture, capturing, take_delivery
 from runtime.settings import Settings
 from runtime.store import IdempotencyStore, create_engine_for
 from runtime.store.idempotency import fingerprint
@@ -141,6 +143,7 @@ class Pipeline:
                 self.idempotency.complete, request.tenant, key, report.model_dump_json()
             )
         self._notify(request, report)
+        take_delivery()  # the recorder took the captures of a recording tenant, if any
         return report
 
     async def _deliver_safely(self, request: PhoneMessageRequest) -> DeliveryReport:
@@ -318,7 +321,12 @@ class Pipeline:
                 )
             config, credentials = self._provider_inputs(provider, tenant, secrets)
             async with asyncio.timeout(message.timeout + _GRACE):
-                receipt = await provider.send(message, config, credentials)
+                if tenant.record:
+                    receipt = await self._send_recorded(
+                        provider, message, tenant, config, credentials
+                    )
+                else:
+                    receipt = await provider.send(message, config, credentials)
         except Exception as exc:
             error = _as_provider_error(exc, name, message.timeout, secrets)
             return Attempt(
@@ -338,6 +346,27 @@ class Pipeline:
             latency_ms=(time.perf_counter() - started) * 1000,
             message_id=receipt.message_id,
         )
+
+    async def _send_recorded(
+        self,
+        provider: Provider,
+        message: PhoneMessage,
+        tenant: TenantConfig,
+        config: BaseModel,
+        credentials: BaseModel,
+    ) -> Receipt:
+        """Send with this attempt captured for the recorder (docs/testing.md)."""
+        own = provider.name == tenant.provider
+        capture = AttemptCapture(
+            provider=provider.name,
+            message=message,
+            provider_settings=dict(tenant.provider_settings) if own else {},
+            credentials=self.tenants.credentials(tenant) if own else {},
+            keep=tuple(tenant.record_keep),
+            directory=self.settings.resolved_recordings_dir,
+        )
+        with capturing(capture), tap_http(capture):
+            return await provider.send(message, config, credentials)
 
     def _provider_inputs(
         self, provider: Provider, tenant: TenantConfig, secrets: list[str]

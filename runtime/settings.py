@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     log_file: Path | None = Field(
         default=None, description="JSON Lines log of events; default: data_dir/events.jsonl."
     )
+    recordings_dir: Path | None = Field(
+        default=None,
+        description="Folder for the recordings of tenants with record = true "
+        "(one JSON Lines file per tenant, day and process); default: data_dir/recordings.",
+    )
     default_sender: str = Field(
         default="outbox", description="Provider used as the fallback default sender."
     )
@@ -87,6 +92,10 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'phone-actions.sqlite3'}"
+
+    @property
+    def resolved_recordings_dir(self) -> Path:
+        return self.recordings_dir or self.data_dir / "recordings"
 
     @property
     def resolved_log_file(self) -> Path:

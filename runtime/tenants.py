@@ -31,6 +31,10 @@ class TenantConfig(BaseModel):
     ``fallback`` says when a failed provider falls back to the default sender: ``never``;
     ``retryable`` (default) only for errors the provider calls retryable; ``always`` for any
     error. Whatever it says, a message that may have been handed off never falls back.
+
+    ``record`` turns on recording of this tenant's attempts (docs/testing.md);
+    ``record_keep`` names secrets or credentials kept unredacted in recordings (a base URL,
+    a routing table: values that are not secret and that a replay needs as they were).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -44,6 +48,8 @@ class TenantConfig(BaseModel):
     fallback: FallbackPolicy = "retryable"
     templates: dict[Purpose, str] = Field(default_factory=dict)
     voice_templates: dict[Purpose, str] = Field(default_factory=dict)
+    record: bool = False
+    record_keep: list[str] = Field(default_factory=list)
 
     @field_validator("credentials_env")
     @classmethod
