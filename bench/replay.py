@@ -1,17 +1,17 @@
 """Benchmark: replaying a 10,000-event recording against an action, vs the same handler
 unsandboxed over the same events, in the same run.
 
-The recording is built from ``tests/recordings/vonage_sms.jsonl`` (its four attempts, in
-turn: two deliveries, a refusal, a 503), so every event makes one HTTP request answered from
-the recording. ``replay`` is the production replay path: :class:`ActionReplayer` (the real
-sandbox, one warm worker for the tenant, the real egress with the replay transport) and the
-comparison of outcomes, with its Rich progress bar. ``floor`` runs the same handler compiled
-with plain ``compile``/``exec`` in this process, with a plain event object and a stub ``api``
-answering from the same recorded exchanges. Printed per variant: events/s (median over
-rounds), p50 and p99 latency per event; and the ratio replay/floor. Goal: replay >= 500
-events/s on 2 cores.
+The recording is built from ``tests/recordings/vonage_sms.jsonl``: its deliveries, with one of
+its failed attempts (a refusal, a 503) in every ``--failures`` percent of the events (default
+5), so every event makes one HTTP request answered from the recording. ``replay`` is the
+production replay path: :class:`ActionReplayer` (the real sandbox, one warm worker for the
+tenant, the real egress with the replay transport) and the comparison of outcomes, with its
+Rich progress bar. ``floor`` runs the same handler compiled with plain ``compile``/``exec`` in
+this process, with a plain event object and a stub ``api`` answering from the same recorded
+exchanges. Printed per variant: events/s (median over rounds), p50 and p99 latency per event;
+and the ratio replay/floor. Goal: replay >= 500 events/s on 2 cores.
 
-    .venv/bin/python bench/replay.py [--events N] [--rounds R] [--json]
+    .venv/bin/python bench/replay.py [--events N] [--rounds R] [--failures PERCENT] [--json]
 """
 
 from __future__ import annotations
@@ -41,14 +41,20 @@ ACTION = ROOT / "tenant_actions" / "vonage_sms.py"
 GOAL = 500.0
 
 
-def build_recording(count: int, *, only_ok: bool = False) -> Recording:
+def build_recording(count: int, *, failure_percent: float) -> Recording:
+    """``count`` events from the sample recording: its successful attempts, with one of its
+    failed attempts (a refusal, a 503) every ``100 / failure_percent`` events."""
     base = Recording.read(SOURCE_RECORDING)
-    if only_ok:
-        base.attempts = [a for a in base.attempts if a.action and a.action.outcome == "ok"]
-    attempts = [
-        base.attempts[i % len(base.attempts)].model_copy(update={"seq": i + 1})
-        for i in range(count)
-    ]
+    ok = [a for a in base.attempts if a.action and a.action.outcome == "ok"]
+    failed = [a for a in base.attempts if a.action and a.action.outcome != "ok"]
+    every = round(100 / failure_percent) if failure_percent > 0 else 0
+    chosen = []
+    for i in range(count):
+        if every and i % every == every - 1:
+            chosen.append(failed[(i // every) % len(failed)])
+        else:
+            chosen.append(ok[i % len(ok)])
+    attempts = [a.model_copy(update={"seq": i + 1}) for i, a in enumerate(chosen)]
     return Recording(path=f"<{count} events>", header=base.header, attempts=attempts)
 
 
@@ -165,12 +171,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
-        "--only-ok",
-        action="store_true",
-        help="only the recording's successful events (a failed action retires its worker)",
+        "--failures",
+        type=float,
+        default=5.0,
+        help="percent of events whose action fails (a refusal or a 503, from the sample "
+        "recording); a failed action retires its sandbox worker, so failures cost a fork",
     )
     args = parser.parse_args()
-    recording = build_recording(args.events, only_ok=args.only_ok)
+    recording = build_recording(args.events, failure_percent=args.failures)
     source = ACTION.read_bytes()
     handler = floor_handler()
     rows: dict[str, dict[str, list[Any]]] = {

@@ -45,6 +45,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "plugins.sns",
     "plugins.telesign",
     "plugins.vonage",
+    "plugins.recorder",
 )
 
 

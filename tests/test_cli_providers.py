@@ -199,4 +199,5 @@ def test_cli_md_documents_plivo_answers_and_its_options() -> None:
     assert "### `providers plivo-answers`" in text
     group = typer.main.get_command(app).commands["providers"]  # type: ignore[attr-defined]
     options = [o for p in group.commands["plivo-answers"].params for o in p.opts]
-    assert options and all(f"`{o}`" in text for o in options), options
+    assert options
+    assert all(f"`{o}`" in text for o in options), options
