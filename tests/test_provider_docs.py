@@ -51,8 +51,10 @@ def test_providers_md_has_a_true_section(provider: Provider) -> None:
         line = re.search(rf"\*\*{label}\*\*: (.*)", body)
         assert line, f"{provider.name}: no {label} line"
         for field, info in model.model_fields.items():
-            expected = f"`{field}`" + (" (required)" if info.is_required() else "")
-            assert expected in line.group(1), f"{provider.name}: {label} lacks {expected}"
+            named = f"`{field}`"
+            assert named in line.group(1), f"{provider.name}: {label} lacks {named}"
+            said_required = f"{named} (required)" in line.group(1)
+            assert said_required == info.is_required(), f"{provider.name}: {named} required?"
     assert "**errors**" in body
     page = PAGES.get(provider.name, provider.name)
     assert f"(providers/{page}.md)" in body
