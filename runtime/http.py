@@ -40,6 +40,7 @@ __all__ = [
     "HttpTap",
     "ProviderHttp",
     "client_timeout",
+    "current_tap",
     "redact",
     "tap_http",
     "transport_error",
@@ -131,6 +132,12 @@ def tap_http(tap: HttpTap) -> Iterator[HttpTap]:
         yield tap
     finally:
         _TAP.reset(token)
+
+
+def current_tap() -> HttpTap | None:
+    """The tap of the current task, for clients that do not go through :class:`ProviderHttp`
+    (the Twilio SDK's)."""
+    return _TAP.get()
 
 
 class ProviderHttp:

@@ -19,9 +19,11 @@ sends on one pooled client each keep their own budget).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 from urllib.parse import SplitResult, urlencode, urlsplit, urlunsplit
@@ -30,7 +32,7 @@ import aiohttp
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 
-from runtime.http import client_timeout
+from runtime.http import HttpRequest, HttpResponse, HttpTap, client_timeout, current_tap
 
 __all__ = [
     "SILENT_LOGGER",
@@ -135,16 +137,68 @@ class RewritingAsyncHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
             # The same bytes aiohttp's FormData would produce, without its per-field machinery.
             body = urlencode(data, doseq=True).encode()
             all_headers["Content-Type"] = "application/x-www-form-urlencoded"
+        target = rewrite_url(url, self._base)
+        budget = client_timeout(seconds or self.timeout or DEFAULT_TIMEOUT)
+        tap = current_tap()
+        if tap is not None:
+            return await self._tapped(
+                tap,
+                session,
+                HttpRequest(method.upper(), target, all_headers, body or b""),
+                params,
+                budget,
+                allow_redirects,
+            )
         async with session.request(
             method.upper(),
-            rewrite_url(url, self._base),
+            target,
             params=params,
             data=body,
             headers=all_headers,
-            timeout=client_timeout(seconds or self.timeout or DEFAULT_TIMEOUT),
+            timeout=budget,
             allow_redirects=allow_redirects,
         ) as answer:
             # errors="replace": an undecodable error body must still reach the SDK's status
             # check (a refusal), not turn into a decoding error (a possible hand-off).
             text = await answer.text(errors="replace")
             return Response(answer.status, text, answer.headers)
+
+    async def _tapped(
+        self,
+        tap: HttpTap,
+        session: aiohttp.ClientSession,
+        request: HttpRequest,
+        params: dict[str, Any] | None,
+        budget: aiohttp.ClientTimeout,
+        allow_redirects: bool,
+    ) -> Any:
+        """The same request seen by a recording's or a replay's tap (runtime.http.tap_http):
+        a replay answers it without the network, a recording keeps the exchange."""
+        if params:
+            query = urlencode(params, doseq=True)
+            request = replace(
+                request, url=f"{request.url}{'&' if '?' in request.url else '?'}{query}"
+            )
+        started = time.perf_counter()
+        response: HttpResponse | None = None
+        error: BaseException | None = None
+        try:
+            response = tap.answer(request)
+            if response is None:
+                async with session.request(
+                    request.method,
+                    request.url,
+                    data=request.body or None,
+                    headers=dict(request.headers),
+                    timeout=budget,
+                    allow_redirects=allow_redirects,
+                ) as answer:
+                    response = HttpResponse(answer.status, answer.headers, await answer.read())
+            return Response(
+                response.status, response.body.decode("utf-8", "replace"), response.headers
+            )
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            tap.record(request, response, error, time.perf_counter() - started)

@@ -143,6 +143,8 @@ class TwilioProvider:
                     resource = await client.messages.create_async(
                         **_message_params(message, settings)
                     )
+        except ProviderError:
+            raise  # already classified (a replay's divergence)
         except Exception as exc:
             secret = (message.code, message.text, token)
             raise provider_error(exc, secrets=secret) from exc
