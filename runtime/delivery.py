@@ -216,7 +216,8 @@ class Pipeline:
         except ConfigurationError as exc:
             return _rejected(request, "template_error", f"tenant {tenant.id!r}: {exc}")
         try:
-            veto = self.plugin_manager.hook.before_send(message=message)
+            hook = self.plugin_manager.hook.before_send
+            veto = hook(message=message) if hook.get_hookimpls() else None
         except Exception as exc:
             log.error("a before_send plugin raised %s", type(exc).__name__)
             return _report(
@@ -320,13 +321,15 @@ class Pipeline:
                     handed_off=False,
                 )
             config, credentials = self._provider_inputs(provider, tenant, secrets)
-            async with asyncio.timeout(message.timeout + _GRACE):
-                if tenant.record:
-                    receipt = await self._send_recorded(
-                        provider, message, tenant, config, credentials
-                    )
-                else:
-                    receipt = await provider.send(message, config, credentials)
+            if tenant.record:
+                send = self._send_recorded(provider, message, tenant, config, credentials)
+            else:
+                send = provider.send(message, config, credentials)
+            if getattr(provider, "enforces_timeout", False):
+                receipt = await send  # its HTTP client's total timeout is the budget
+            else:
+                async with asyncio.timeout(message.timeout + _GRACE):
+                    receipt = await send
         except Exception as exc:
             error = _as_provider_error(exc, name, message.timeout, secrets)
             return Attempt(

@@ -116,6 +116,8 @@ class HttpProvider:
     channels: frozenset[Channel]
     config_model: type[BaseModel]
     credentials_model: type[BaseModel]
+    # The session's total timeout is the attempt's budget: the pipeline needs no timer of its own.
+    enforces_timeout = True
 
     def __init__(self, *, max_connections: int = 100) -> None:
         self.http = ProviderHttp(self.label, max_connections=max_connections)

@@ -132,6 +132,9 @@ class PlivoProvider(HttpProvider):
     channels = frozenset[Channel]({"sms", "voice"})
     config_model = PlivoConfig
     credentials_model = PlivoCredentials
+    # A call writes its answer document to the database first, outside the HTTP timeout:
+    # the pipeline's own timer bounds the whole attempt.
+    enforces_timeout = False
 
     def __init__(
         self,

@@ -114,6 +114,8 @@ class TwilioProvider:
     channels: frozenset[Channel] = frozenset({"sms", "voice"})
     config_model: type[BaseModel] = TwilioConfig
     credentials_model: type[BaseModel] = TwilioCredentials
+    # Every request gets the attempt's budget as aiohttp's total timeout (request_timeout).
+    enforces_timeout = True
 
     def __init__(self) -> None:
         self._pools: dict[str, _Pool] = {}
