@@ -27,7 +27,6 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Protocol
-from urllib.parse import urlencode
 
 import aiohttp
 import orjson
@@ -41,12 +40,24 @@ __all__ = [
     "ProviderHttp",
     "client_timeout",
     "current_tap",
+    "form_urlencode",
     "redact",
     "tap_http",
     "transport_error",
 ]
 
 REDACTED = "[redacted]"
+
+# Each UTF-8 byte as ``urllib.parse.quote_plus`` writes it: unreserved bytes as themselves,
+# a space as ``+``, anything else as ``%XX``.
+_FORM_BYTE = [
+    chr(b)
+    if chr(b).isascii() and (chr(b).isalnum() or chr(b) in "_.-~")
+    else "+"
+    if b == 0x20
+    else f"%{b:02X}"
+    for b in range(256)
+]
 MAX_CONNECT_TIMEOUT = 5.0
 
 
@@ -78,7 +89,7 @@ class HttpRequest:
             "POST",
             url,
             {"Content-Type": "application/x-www-form-urlencoded", **(headers or {})},
-            urlencode(fields).encode(),
+            form_urlencode(fields).encode("ascii"),
         )
 
 
@@ -236,6 +247,21 @@ def client_timeout(seconds: float) -> aiohttp.ClientTimeout:
     """
     connect = min(seconds / 2, MAX_CONNECT_TIMEOUT)
     return aiohttp.ClientTimeout(total=seconds, connect=connect, sock_connect=connect)
+
+
+_FORM_ASCII = {b: _FORM_BYTE[b] for b in range(128)}  # a str.translate table
+
+
+def _form_quote(text: str) -> str:
+    if text.isascii():
+        return text.translate(_FORM_ASCII)
+    return "".join(map(_FORM_BYTE.__getitem__, text.encode()))
+
+
+def form_urlencode(fields: Mapping[str, str]) -> str:
+    """``urllib.parse.urlencode(fields)`` for string fields, by translation tables: the same
+    text, several times faster (a form body is built for every message)."""
+    return "&".join(_form_quote(key) + "=" + _form_quote(value) for key, value in fields.items())
 
 
 def redact(text: str, secrets: tuple[str, ...]) -> str:

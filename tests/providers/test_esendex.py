@@ -353,3 +353,22 @@ async def test_a_success_without_namespace_is_read(
     stub.respond(200, f'<messageheaders><messageheader id="{MESSAGE_ID}"/></messageheaders>')
     receipt = await provider.send(make_message(), settings(stub), CREDENTIALS)
     assert receipt.message_id == MESSAGE_ID
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        OK_BODY,
+        OK_BODY.replace('<?xml version="1.0" encoding="utf-8"?>\n', ""),
+        OK_BODY.replace(f'id="{MESSAGE_ID}"', 'id="a&amp;b"'),  # an entity: the parser's path
+        OK_BODY.replace("<messageheader ", "<!-- note --><messageheader "),  # "<!": parser
+    ],
+)
+def test_the_fast_read_and_the_parser_agree(body: str) -> None:
+    from plugins.esendex import EsendexProvider, parse_untrusted_xml
+    from runtime.http import HttpResponse
+
+    receipt = EsendexProvider().read_response(HttpResponse(200, {}, body.encode()), make_message())
+    header = parse_untrusted_xml(body.encode()).find("messageheader")
+    assert header is not None
+    assert receipt.message_id == header.attrib["id"]

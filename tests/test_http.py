@@ -1,0 +1,86 @@
+"""runtime.http: the form encoder and the tap every provider exchange goes through."""
+
+from __future__ import annotations
+
+import random
+import string
+from urllib.parse import urlencode
+
+import pytest
+
+from runtime.errors import ProviderError
+from runtime.http import HttpRequest, HttpResponse, ProviderHttp, form_urlencode, tap_http
+from tests.support.stub_server import StubServer, free_port
+
+
+def test_form_urlencode_writes_what_urllib_writes() -> None:
+    alphabet = string.printable + "éü€😀\u00a0+&=%"
+    rng = random.Random(20261128)
+    for _ in range(5000):
+        fields = {
+            "".join(rng.choices(alphabet, k=rng.randint(0, 8))): "".join(
+                rng.choices(alphabet, k=rng.randint(0, 40))
+            )
+            for _ in range(rng.randint(1, 4))
+        }
+        assert form_urlencode(fields) == urlencode(fields), fields
+
+
+class Recorder:
+    """A tap that answers nothing itself and keeps every exchange."""
+
+    def __init__(self, answer: HttpResponse | None = None) -> None:
+        self.answer_with = answer
+        self.seen: list[tuple[str, int | None, str | None]] = []
+
+    def answer(self, request: HttpRequest) -> HttpResponse | None:
+        return self.answer_with
+
+    def record(
+        self,
+        request: HttpRequest,
+        response: HttpResponse | None,
+        error: BaseException | None,
+        seconds: float,
+    ) -> None:
+        status = response.status if response is not None else None
+        kind = type(error).__name__ if error is not None else None
+        self.seen.append((request.url, status, kind))
+
+
+async def test_the_tap_sees_each_exchange_and_its_failure() -> None:
+    http = ProviderHttp("Test")
+    tap = Recorder()
+    try:
+        with StubServer() as stub, tap_http(tap):
+            stub.respond(201, {"id": "x"})
+            answer = await http.send(HttpRequest.json(f"{stub.url}/a", {}), budget=2.0)
+            assert answer.json() == {"id": "x"}
+            refused = f"http://127.0.0.1:{free_port()}/b"
+            with pytest.raises(ProviderError) as caught:
+                await http.send(HttpRequest.json(refused, {}), budget=2.0)
+        assert caught.value.code == "connection_error"
+        assert tap.seen == [(f"{stub.url}/a", 201, None), (refused, None, "ProviderError")]
+    finally:
+        await http.aclose()
+
+
+async def test_a_tap_can_answer_without_the_network() -> None:
+    """A replay's tap answers; the refused port proves nothing was sent."""
+    http = ProviderHttp("Test")
+    tap = Recorder(HttpResponse(200, {}, b'{"ok": true}'))
+    try:
+        with tap_http(tap):
+            url = f"http://127.0.0.1:{free_port()}/never"
+            answer = await http.send(HttpRequest.form(url, {"a": "b c"}), budget=2.0)
+        assert answer.json() == {"ok": True}
+        assert tap.seen == [(url, 200, None)]
+    finally:
+        await http.aclose()
+
+
+async def test_no_budget_left_fails_before_sending_and_not_handed_off() -> None:
+    http = ProviderHttp("Test")
+    with pytest.raises(ProviderError) as caught:
+        await http.send(HttpRequest.json("http://127.0.0.1:9/x", {}), budget=0)
+    assert (caught.value.code, caught.value.handed_off) == ("timeout", False)
