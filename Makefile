@@ -31,6 +31,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/providers.py
+	$(BIN)/python bench/http_clients.py
+	$(BIN)/python bench/replay.py
 	$(BIN)/python bench/sandbox.py
 
 clean:
