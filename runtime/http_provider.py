@@ -36,6 +36,7 @@ __all__ = [
     "digits_only",
     "malformed_response",
     "refused",
+    "validated",
 ]
 
 # HTTP statuses that say the request was not processed; any other 5xx may come after it was.
@@ -174,17 +175,22 @@ class HttpProvider:
         await self.http.aclose()
 
     def _validated(self, model: type[_Model], value: Any, what: str) -> _Model:
-        """``value`` as ``model``; errors name fields only, never echo values (secrets)."""
-        if isinstance(value, model):
-            return value
-        try:
-            return model.model_validate(value)
-        except ValidationError as exc:
-            fields = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
-                for err in exc.errors(include_input=False, include_url=False)
-            )
-            raise configuration_error(f"invalid {self.label} {what}: {fields}") from None
+        return validated(model, value, label=self.label, what=what)
+
+
+def validated(model: type[_Model], value: Any, *, label: str, what: str) -> _Model:
+    """``value`` as ``model`` (``what``: "config" or "credentials"), or ``configuration_error``
+    naming the fields only: pydantic's own message would echo the values, i.e. secrets."""
+    if isinstance(value, model):
+        return value
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        fields = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
+            for err in exc.errors(include_input=False, include_url=False)
+        )
+        raise configuration_error(f"invalid {label} {what}: {fields}") from None
 
 
 def _secret_values(model: BaseModel) -> tuple[str, ...]:

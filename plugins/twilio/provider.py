@@ -9,7 +9,7 @@ the pipeline decides about retries and fallbacks from the :class:`ProviderError`
 from __future__ import annotations
 
 import asyncio
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -17,7 +17,6 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
-    ValidationError,
     field_validator,
     model_validator,
 )
@@ -28,6 +27,7 @@ from plugins.twilio.http import RewritingAsyncHttpClient, request_timeout
 from plugins.twilio.voice import voice_twiml
 from runtime.errors import ProviderError
 from runtime.events import Channel
+from runtime.http_provider import validated
 from runtime.phone_numbers import E164Number
 from runtime.providers import PhoneMessage, Receipt
 
@@ -125,8 +125,8 @@ class TwilioProvider:
 
     async def send(self, message: PhoneMessage, config: Any, credentials: Any) -> Receipt:
         """Hand ``message`` to Twilio; raise :class:`ProviderError` saying if it may be sent."""
-        settings = _validated(TwilioConfig, config, "config")
-        secrets = _validated(TwilioCredentials, credentials, "credentials")
+        settings = validated(TwilioConfig, config, label="Twilio", what="config")
+        secrets = validated(TwilioCredentials, credentials, label="Twilio", what="credentials")
         token = secrets.auth_token.get_secret_value()
         if message.channel == "voice" and settings.from_number is None:
             raise configuration_error(
@@ -180,23 +180,6 @@ class TwilioProvider:
         if client is None:
             client = pool.clients[key] = Client(account_sid, token, http_client=pool.http)
         return client
-
-
-_Model = TypeVar("_Model", bound=BaseModel)
-
-
-def _validated(model: type[_Model], value: Any, what: str) -> _Model:
-    """``value`` as ``model``; errors name fields only, never echo values (secrets)."""
-    if isinstance(value, model):
-        return value
-    try:
-        return model.model_validate(value)
-    except ValidationError as exc:
-        fields = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
-            for err in exc.errors(include_input=False, include_url=False)
-        )
-        raise configuration_error(f"invalid Twilio {what}: {fields}") from None
 
 
 def _message_params(message: PhoneMessage, config: TwilioConfig) -> dict[str, Any]:
