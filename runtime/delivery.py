@@ -406,7 +406,11 @@ class Pipeline:
         """Call each ``after_send`` observer; one failing observer never hides the others."""
         for impl in self.plugin_manager.hook.after_send.get_hookimpls():
             try:
-                impl.function(*({"request": request, "report": report}[a] for a in impl.argnames))
+                if impl.argnames == ("request", "report"):
+                    impl.function(request, report)
+                else:
+                    arguments = {"request": request, "report": report}
+                    impl.function(*(arguments[a] for a in impl.argnames))
             except Exception as exc:
                 _log_scrubbed(f"after_send observer {impl.plugin_name} failed", exc, [request.code])
 

@@ -75,32 +75,48 @@ def _attempt_details(attempt: Attempt) -> dict[str, Any]:
 def log_events(request: PhoneMessageRequest, report: DeliveryReport) -> list[dict[str, Any]]:
     """The Auth0-shaped log events one report stands for."""
     base = _base(request, report)
-    common = {
-        "delivery_id": report.id,
-        "status": report.status,
-        "path": report.path,
-        "authenticator": {"type": "phone", "phone_number": report.recipient},
-    }
+    path = report.path
+    authenticator = {"type": "phone", "phone_number": report.recipient}
     events = []
+    last = report.attempts[-1] if report.attempts else None
     for attempt in report.attempts:
         kind = _event_type(report.channel, attempt.outcome == "delivered")
-        details = {**common, **_attempt_details(attempt)}
-        if attempt.outcome == "failed" and attempt is report.attempts[-1] and report.reason:
+        details = {
+            "delivery_id": report.id,
+            "status": report.status,
+            "path": path,
+            "authenticator": authenticator,
+            **_attempt_details(attempt),
+        }
+        if attempt.outcome == "failed" and attempt is last and report.reason:
             details["failure_details"] = {"errorCode": report.reason, "message": report.detail}
         events.append(
-            {"type": kind, "description": _DESCRIPTIONS[kind], **base, "details": details}
+            {
+                "type": kind,
+                "description": _DESCRIPTIONS[kind],
+                **base,
+                "details": details,
+                "log_id": new_id(),
+            }
         )
     if not report.attempts:
         kind = _event_type(report.channel, False)
         details = {
-            **common,
+            "delivery_id": report.id,
+            "status": report.status,
+            "path": path,
+            "authenticator": authenticator,
             "failure_details": {"errorCode": report.reason, "message": report.detail},
         }
         events.append(
-            {"type": kind, "description": _DESCRIPTIONS[kind], **base, "details": details}
+            {
+                "type": kind,
+                "description": _DESCRIPTIONS[kind],
+                **base,
+                "details": details,
+                "log_id": new_id(),
+            }
         )
-    for event in events:
-        event["log_id"] = new_id()
     return events
 
 
