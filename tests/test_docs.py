@@ -448,17 +448,13 @@ def code_blocks(language: str) -> list[tuple[str, str]]:
     ]
 
 
-def provider_models() -> dict[str, type[BaseModel]]:
-    from plugins.custom_action import ActionSettings
-    from plugins.outbox import OutboxConfig
-    from plugins.twilio import TwilioConfig
-
-    return {
-        "outbox": OutboxConfig,
-        "twilio": TwilioConfig,
-        "phone-message-hook": ActionSettings,
-        "custom": ActionSettings,
-    }
+def provider_models() -> dict[str, tuple[type[BaseModel], type[BaseModel]]]:
+    """Every built-in provider's settings and credentials models, by provider name."""
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    registry = collect_providers(
+        get_plugin_manager(settings=settings, load_entrypoints=False), settings
+    )
+    return {p.name: (p.config_model, p.credentials_model) for p in registry}
 
 
 def test_python_blocks_parse() -> None:
@@ -493,11 +489,16 @@ def test_toml_blocks_parse_and_tenant_examples_validate() -> None:
         tenants = TomlTenantDirectory.from_mapping(data, source=where)
         for tenant_id in tenants.ids():
             tenant = tenants.get(tenant_id)
-            if tenant.provider in models:
-                models[tenant.provider].model_validate(tenant.provider_settings)
+            if tenant.provider not in models:
+                continue
+            config_model, credentials_model = models[tenant.provider]
+            config_model.model_validate(tenant.provider_settings)
             if builtin_providers().get(tenant.provider) == "plugins.custom_action":
                 # the keys of credentials_env are the names of the action's secrets
                 ActionSecrets.model_validate(dict.fromkeys(tenant.credentials_env, "value"))
+            elif "provider" in data["tenants"][tenant_id]:  # not a fragment
+                unknown = set(tenant.credentials_env) - set(credentials_model.model_fields)
+                assert not unknown, f"{where}: {tenant.provider} has no credentials {unknown}"
 
 
 def test_example_tenants_file_validates() -> None:
