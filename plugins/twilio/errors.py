@@ -17,6 +17,8 @@ import aiohttp
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 
 from runtime.errors import ProviderError
+from runtime.http import redact
+from runtime.http_provider import configuration_error
 
 __all__ = [
     "NOT_PROCESSED_STATUSES",
@@ -35,20 +37,6 @@ PERMANENT_CODES = frozenset(
 RETRYABLE_CODES = frozenset({20429})
 # Server answers that say the request was not processed; any other 5xx may come after it was.
 NOT_PROCESSED_STATUSES = frozenset({429, 503})
-
-REDACTED = "[redacted]"
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret (the code, the auth token) replaced."""
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
-    return text
-
-
-def configuration_error(message: str) -> ProviderError:
-    """A send that cannot work as configured, detected before any request is made."""
-    return ProviderError("configuration_error", message, retryable=False, handed_off=False)
 
 
 def provider_error(exc: Exception, *, secrets: Iterable[str] = ()) -> ProviderError:
