@@ -6,7 +6,8 @@ p50 and p99 latency for each, and the ratios ours/baseline (throughput: higher i
 latency: lower is better). Goal (issue 2): pipeline throughput >= 0.85x the bare SDK, both
 sequentially and at 50 in flight.
 
-    .venv/bin/python bench/pipeline.py [--sequential N] [--concurrent N] [--rounds R] [--json]
+    .venv/bin/python bench/pipeline.py [--pin] [--sequential N] [--concurrent N] [--rounds R]
+        [--json]
 """
 
 from __future__ import annotations
@@ -135,10 +136,14 @@ async def run(url: str, args: argparse.Namespace, data_dir: Path) -> dict[str, A
             lats: dict[str, list[float]] = {name: [] for name in variants}
             for send in variants.values():  # warm-up: pools, caches
                 await measure(send, min(200, count), in_flight)
-            for _ in range(args.rounds):
-                # Interleaved: each round's ratio compares runs made under the same conditions.
+            names = list(variants)
+            for round_number in range(args.rounds):
+                # Interleaved: each round's ratio compares runs made under the same conditions,
+                # and the order turns every round so that no variant always runs first.
                 round_rates = {}
-                for name, send in variants.items():
+                shift = round_number % len(names)
+                for name in names[shift:] + names[:shift]:
+                    send = variants[name]
                     rate, latencies, cpu = await measure(send, count, in_flight)
                     round_rates[name] = rate
                     rates[name].append(rate)
@@ -183,9 +188,11 @@ def print_table(results: dict[str, Any]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sequential", type=int, default=1000)
-    parser.add_argument("--concurrent", type=int, default=4000)
-    parser.add_argument("--rounds", type=int, default=3)
+    # Many short rounds rather than a few long ones: the machine's speed drifts by tens of
+    # percent over seconds here, and only runs close in time compare fairly.
+    parser.add_argument("--sequential", type=int, default=400, help="messages per round")
+    parser.add_argument("--concurrent", type=int, default=1500, help="messages per round")
+    parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
         "--pin",

@@ -64,7 +64,7 @@ class Pipeline:
         self.plugin_manager = plugin_manager
         self.providers = providers
         self._idempotency = idempotency
-        self._inputs: dict[tuple[str, str], tuple[tuple[tuple[str, str], ...], Any, Any]] = {}
+        self._inputs: dict[tuple[str, str], tuple[dict[str, str], Any, Any]] = {}
         self._closers: list[Any] = []
         self._log_sink: JsonLinesLogSink | None = None
 
@@ -233,20 +233,27 @@ class Pipeline:
         first = await self._attempt(tenant.provider, message, tenant, fallback=False)
         attempts = [first]
         if first.outcome == "delivered":
-            return _report(request, "delivered", attempts, delivered_by=first.provider)
+            return _report(
+                request, "delivered", attempts, delivered_by=first.provider, delivery_id=message.id
+            )
         reason, detail = self._fallback_refusal(first, tenant, message)
         if reason is not None:
-            return _report(request, "failed", attempts, reason=reason, detail=detail)
+            return _report(
+                request, "failed", attempts, reason=reason, detail=detail, delivery_id=message.id
+            )
         second = await self._attempt(self.settings.default_sender, message, tenant, fallback=True)
         attempts.append(second)
         if second.outcome == "delivered":
-            return _report(request, "delivered", attempts, delivered_by=second.provider)
+            return _report(
+                request, "delivered", attempts, delivered_by=second.provider, delivery_id=message.id
+            )
         return _report(
             request,
             "failed",
             attempts,
             reason="fallback_failed",
             detail=f"{first.provider}: {first.error}; then {second.provider}: {second.error}",
+            delivery_id=message.id,
         )
 
     def _fallback_refusal(
@@ -277,18 +284,17 @@ class Pipeline:
         return None, None
 
     def _render(self, request: PhoneMessageRequest, tenant: TenantConfig) -> PhoneMessage:
-        render_args: dict[str, Any] = {
-            "purpose": request.purpose,
-            "code": request.code,
-            "locale": request.locale,
-            "tenant_id": tenant.id,
-            "tenant_name": tenant.display_name,
-        }
         text = request.text
         if text is None:  # render only what this channel delivers
             overrides = tenant.voice_templates if request.channel == "voice" else tenant.templates
             text = templates.render(
-                overrides.get(request.purpose), channel=request.channel, **render_args
+                overrides.get(request.purpose),
+                channel=request.channel,
+                purpose=request.purpose,
+                code=request.code,
+                locale=request.locale,
+                tenant_id=tenant.id,
+                tenant_name=tenant.display_name,
             )
         return PhoneMessage(
             id=new_id(),
@@ -383,9 +389,8 @@ class Pipeline:
         raw_credentials = self.tenants.credentials(tenant) if own else {}
         secrets.extend(raw_credentials.values())
         cache_key = (tenant.id, provider.name)
-        fingerprint_ = tuple(sorted(raw_credentials.items()))
         cached = self._inputs.get(cache_key)
-        if cached is not None and cached[0] == fingerprint_:
+        if cached is not None and cached[0] == raw_credentials:  # dict equality: same values
             return cached[1], cached[2]
         try:
             config = provider.config_model.model_validate(tenant.provider_settings if own else {})
@@ -399,7 +404,7 @@ class Pipeline:
             raise ConfigurationError(
                 f"tenant {tenant.id!r}, provider {provider.name!r}: {fields}"
             ) from None
-        self._inputs[cache_key] = (fingerprint_, config, credentials)
+        self._inputs[cache_key] = (raw_credentials, config, credentials)
         return config, credentials
 
     def _notify(self, request: PhoneMessageRequest, report: DeliveryReport) -> None:
@@ -484,8 +489,12 @@ def _report(
     delivered_by: str | None = None,
     reason: str | None = None,
     detail: str | None = None,
+    delivery_id: str | None = None,
 ) -> DeliveryReport:
+    """The report; ``delivery_id`` is the rendered message's id (a provider's client reference
+    and the report's id are one), or a new one when nothing was rendered."""
     return DeliveryReport(
+        id=delivery_id or new_id(),
         tenant=request.tenant,
         recipient=request.recipient,
         channel=request.channel,

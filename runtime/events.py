@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field
@@ -47,7 +48,13 @@ class _Open(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
 
-class GeoIP(_Open):
+class _Frozen(_Open):
+    """Sub-objects a request only reads: immutable, so one empty instance can be shared."""
+
+    model_config = ConfigDict(frozen=True)
+
+
+class GeoIP(_Frozen):
     cityName: str | None = None
     continentCode: str | None = None
     countryCode: str | None = None
@@ -60,7 +67,10 @@ class GeoIP(_Open):
     timeZone: str | None = None
 
 
-class RequestContext(_Open):
+_NO_GEOIP = GeoIP()
+
+
+class RequestContext(_Frozen):
     """``event.request``: where the login that asked for the code came from."""
 
     ip: str | None = None
@@ -68,7 +78,15 @@ class RequestContext(_Open):
     hostname: str | None = None
     language: str | None = None
     user_agent: str | None = None
-    geoip: GeoIP = Field(default_factory=GeoIP)
+    geoip: GeoIP = Field(default_factory=lambda: _NO_GEOIP)
+
+
+_NO_REQUEST_CONTEXT = RequestContext()
+
+
+def _no_request_context() -> RequestContext:
+    """The default ``request``: one shared immutable empty instance, not one per message."""
+    return _NO_REQUEST_CONTEXT
 
 
 class ClientInfo(_Open):
@@ -114,7 +132,7 @@ class Notification(_Open):
 class _TriggerEvent(_Open):
     client: ClientInfo = Field(default_factory=ClientInfo)
     custom_domain: dict[str, Any] | None = None
-    request: RequestContext = Field(default_factory=RequestContext)
+    request: RequestContext = Field(default_factory=_no_request_context)
     secrets: dict[str, str] = Field(default_factory=dict, repr=False)
     tenant: TenantInfo
     transaction: Transaction | None = None
@@ -242,7 +260,7 @@ class PhoneMessageRequest(BaseModel):
     text: str | None = Field(default=None, max_length=1600, repr=False)
     user: dict[str, Any] = Field(default_factory=dict, repr=False)
     client: ClientInfo = Field(default_factory=ClientInfo, repr=False)
-    request: RequestContext = Field(default_factory=RequestContext, repr=False)
+    request: RequestContext = Field(default_factory=_no_request_context, repr=False)
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
 
     @classmethod
@@ -310,7 +328,7 @@ class DeliveryReport(BaseModel):
     attempts: list[Attempt] = Field(default_factory=list)
     idempotency_key: str | None = None
     replayed: bool = False
-    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    created_at: datetime = Field(default_factory=partial(datetime.now, UTC))
 
     @computed_field  # type: ignore[prop-decorator]
     @property

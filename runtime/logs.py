@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,6 @@ import orjson
 
 from runtime.events import DeliveryReport, PhoneMessageRequest
 from runtime.hookspecs import hookimpl
-from runtime.ids import new_id
 from runtime.templates import spell_code
 
 __all__ = ["CODE_MASK", "JsonLinesLogSink", "log_events", "scrub"]
@@ -49,17 +47,22 @@ _KINDS = {
 
 def log_events(request: PhoneMessageRequest, report: DeliveryReport) -> list[dict[str, Any]]:
     """The Auth0-shaped log events one report stands for (one dict literal per event: this runs
-    for every message, see bench/pipeline.py)."""
+    for every message, see bench/pipeline.py).
+
+    ``date`` is when the report was made; ``log_id`` is the delivery's id with the event's
+    number in place of its last two hex digits (unique, and it points at its delivery).
+    """
     client = request.client
     context = request.request
-    date = datetime.now(UTC)  # orjson writes it as ISO 8601 with a Z
+    date = report.created_at  # orjson writes it as ISO 8601 with a Z
+    id_stem = report.id[:30]
     path = report.path
     authenticator = {"type": "phone", "phone_number": report.recipient}
     user_id = request.user.get("user_id")
     attempts = report.attempts
     last = attempts[-1] if attempts else None
     events = []
-    for attempt in attempts or (None,):
+    for number, attempt in enumerate(attempts or (None,)):
         ok = attempt is not None and attempt.outcome == "delivered"
         kind = _KINDS[report.channel, ok]
         details: dict[str, Any] = {
@@ -96,7 +99,7 @@ def log_events(request: PhoneMessageRequest, report: DeliveryReport) -> list[dic
                 "user_id": user_id,
                 "user_name": report.recipient,
                 "details": details,
-                "log_id": new_id(),
+                "log_id": f"{id_stem}{number:02x}",
             }
         )
     return events

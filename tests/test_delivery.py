@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from runtime import ConfigurationError, PhoneMessageRequest, ProviderError, hookimpl
 from runtime.tenants import TomlTenantDirectory
@@ -375,3 +375,48 @@ async def test_code_and_credentials_never_reach_reports_or_logs(
         assert secret not in dumped
         assert secret not in log_text
     assert "******" in (report.attempts[0].error or "")
+
+
+async def test_one_delivery_id_links_report_provider_and_log_events(
+    make_pipeline: PipelineFactory,
+) -> None:
+    """The id a provider gets as its client reference is the report's id and every log event's
+    delivery_id; each event has its own log_id, and its date is when the report was made."""
+    primary = ScriptedProvider("primary", fail("503", retryable=True, handed_off=False))
+    pipeline = make_pipeline(tenant(), plugins=(ProvidersPlugin(primary),))
+    report = await pipeline.deliver(request())
+    second = await pipeline.deliver(request())
+
+    outbox = pipeline.providers.get("outbox")
+    assert [m.id for m in primary.sent] == [report.id, second.id]
+    assert report.id != second.id
+    events = read_log(pipeline)
+    assert [e["details"]["delivery_id"] for e in events] == [report.id] * 2 + [second.id] * 2
+    log_ids = [e["log_id"] for e in events]
+    assert len(set(log_ids)) == 4
+    assert all(len(log_id) == 32 for log_id in log_ids)
+    assert all(log_id.startswith(report.id[:30]) for log_id in log_ids[:2])
+    assert events[0]["date"] == report.created_at.isoformat().replace("+00:00", "Z")
+    assert [s.recipient for s in outbox.messages("acme")] == [NUMBER, NUMBER]  # type: ignore[attr-defined]
+
+
+async def test_a_rejected_request_still_gets_its_own_ids(make_pipeline: PipelineFactory) -> None:
+    pipeline = make_pipeline(tenant("outbox"))
+    first = await pipeline.deliver(request(tenant="nobody"))
+    again = await pipeline.deliver(request(tenant="nobody"))
+    assert first.status == again.status == "rejected"
+    assert first.id != again.id
+    assert [e["details"]["delivery_id"] for e in read_log(pipeline)] == [first.id, again.id]
+
+
+def test_the_shared_empty_request_context_cannot_be_changed() -> None:
+    """Requests without a request context share one empty instance: it must be immutable."""
+    one, two = request(), request()
+    with pytest.raises(ValidationError):
+        one.request.ip = "203.0.113.7"  # type: ignore[misc]
+    with pytest.raises(ValidationError):
+        one.request.geoip.countryCode = "US"  # type: ignore[misc]
+    assert two.request.ip is None
+    assert two.request.geoip.countryCode is None
+    given = request(request={"ip": "203.0.113.7", "geoip": {"countryCode": "FR"}})
+    assert (given.request.ip, given.request.geoip.countryCode) == ("203.0.113.7", "FR")

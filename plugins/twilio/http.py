@@ -32,7 +32,14 @@ import aiohttp
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 
-from runtime.http import HttpRequest, HttpResponse, HttpTap, client_timeout, current_tap
+from runtime.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpTap,
+    client_timeout,
+    current_tap,
+    form_urlencode,
+)
 
 __all__ = [
     "SILENT_LOGGER",
@@ -80,6 +87,14 @@ def rewrite_url(url: str, base: SplitResult) -> str:
     if host == "twilio.com" or host.endswith(".twilio.com"):
         return urlunsplit((base.scheme, base.netloc, parts.path, parts.query, parts.fragment))
     return url
+
+
+def _form_body(data: dict[str, Any]) -> bytes:
+    """The form body of ``data``: string fields by translation tables, lists (``MediaUrl``)
+    and other values as ``urlencode(doseq=True)`` writes them; the same bytes either way."""
+    if all(type(value) is str for value in data.values()):
+        return form_urlencode(data).encode()
+    return urlencode(data, doseq=True).encode()
 
 
 @contextmanager
@@ -135,7 +150,7 @@ class RewritingAsyncHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
         body: bytes | None = None
         if data:
             # The same bytes aiohttp's FormData would produce, without its per-field machinery.
-            body = urlencode(data, doseq=True).encode()
+            body = _form_body(data)
             all_headers["Content-Type"] = "application/x-www-form-urlencoded"
         target = rewrite_url(url, self._base)
         budget = client_timeout(seconds or self.timeout or DEFAULT_TIMEOUT)
@@ -158,9 +173,10 @@ class RewritingAsyncHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
             timeout=budget,
             allow_redirects=allow_redirects,
         ) as answer:
-            # errors="replace": an undecodable error body must still reach the SDK's status
-            # check (a refusal), not turn into a decoding error (a possible hand-off).
-            text = await answer.text(errors="replace")
+            # Twilio answers JSON, which is UTF-8 (RFC 8259): no charset sniffing. "replace":
+            # an undecodable error body must still reach the SDK's status check (a refusal),
+            # not turn into a decoding error (a possible hand-off).
+            text = (await answer.read()).decode("utf-8", "replace")
             return Response(answer.status, text, answer.headers)
 
     async def _tapped(

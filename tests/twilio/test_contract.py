@@ -246,3 +246,18 @@ def test_register_providers_registers_one_twilio_provider() -> None:
     assert provider.channels == frozenset({"sms", "voice"})
     assert provider.config_model is TwilioConfig
     assert provider.credentials_model is TwilioCredentials
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"To": RECIPIENT, "From": FROM_NUMBER, "Body": "123456 is your code. Ça & = ? + 🙂"},
+        {"To": RECIPIENT, "MediaUrl": ["https://example.test/a b", "https://example.test/c"]},
+        {"To": RECIPIENT, "Timeout": 30, "Record": True},
+    ],
+)
+def test_form_body_is_what_urlencode_writes(fields: dict[str, object]) -> None:
+    """The transport's fast form encoder writes the SDK's fields exactly as urlencode does."""
+    from plugins.twilio.http import _form_body
+
+    assert _form_body(fields) == urlencode(fields, doseq=True).encode()
