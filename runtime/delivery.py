@@ -98,7 +98,7 @@ class Pipeline:
         if self._idempotency is None:
             engine = create_engine_for(self.settings.resolved_database_url)
             self._idempotency = IdempotencyStore(engine)
-            self._closers.append(engine.dispose)
+            self._closers.extend((self._idempotency.close, engine.dispose))
         return self._idempotency
 
     async def __aenter__(self) -> Pipeline:

@@ -159,3 +159,28 @@ def test_store_round_trip_on_postgresql(postgres_url: str) -> None:
     claim = store.get("acme", key)
     assert claim is not None
     assert claim.report == '{"status": "delivered"}'
+
+
+def test_sqlite_store_keeps_one_connection_that_survives_a_lost_race(tmp_path: Path) -> None:
+    """The SQLite store keeps a connection open; a duplicate key (an IntegrityError rolled
+    back) leaves it usable, another store on the same file sees every record, and after
+    close() the next call opens a new connection."""
+    url = f"sqlite:///{tmp_path / 'keys.sqlite3'}"
+    store, other = (
+        IdempotencyStore(create_engine_for(url)),
+        IdempotencyStore(create_engine_for(url)),
+    )
+    assert store.claim("acme", "k1", "digest").won
+    lost = store.claim("acme", "k1", "digest")
+    assert not lost.won
+    assert lost.report is None
+    assert store.claim("acme", "k2", "digest").won
+    store.complete("acme", "k1", '{"status": "delivered"}')
+    seen = other.claim("acme", "k1", "digest")
+    assert (seen.won, seen.report) == (False, '{"status": "delivered"}')
+    store.close()
+    again = store.get("acme", "k2")
+    assert again is not None
+    assert again.fingerprint == "digest"
+    store.close()
+    other.close()

@@ -9,11 +9,15 @@ crash stays pending: the code may have gone out, so it is never sent again under
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import (
     Column,
+    Connection,
     DateTime,
     Engine,
     String,
@@ -77,10 +81,35 @@ class IdempotencyStore:
         # A local SQLite file answers in microseconds: a thread hop would cost more than the
         # query. A server (PostgreSQL) is called from a worker thread, off the event loop.
         self.local = engine.dialect.name == "sqlite"
+        # For SQLite, one connection kept open: checking one out of the pool and resetting it
+        # cost as much as the statement itself (bench/pipeline.py, pipeline+idempotency).
+        self._lock = threading.RLock()
+        self._connection: Connection | None = None
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        """A connection inside a transaction that commits on success, rolls back on error."""
+        if not self.local:
+            with self._engine.begin() as conn:
+                yield conn
+            return
+        with self._lock:
+            kept = self._connection
+            if kept is None or kept.closed or kept.invalidated:
+                kept = self._connection = self._engine.connect()
+            with kept.begin():
+                yield kept
+
+    def close(self) -> None:
+        """Give back the kept SQLite connection (the next call opens another)."""
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
 
     def claim(self, tenant: str, key: str, digest: str) -> Claim:
         try:
-            with self._engine.begin() as conn:
+            with self._transaction() as conn:
                 conn.execute(
                     _CLAIM,
                     {
@@ -98,12 +127,12 @@ class IdempotencyStore:
             return existing
 
     def get(self, tenant: str, key: str) -> Claim | None:
-        with self._engine.connect() as conn:
+        with self._transaction() as conn:
             row = conn.execute(_READ, {"w_tenant": tenant, "w_key": key}).first()
         return None if row is None else Claim(won=False, fingerprint=row[0], report=row[1])
 
     def complete(self, tenant: str, key: str, report_json: str) -> None:
-        with self._engine.begin() as conn:
+        with self._transaction() as conn:
             conn.execute(
                 _COMPLETE,
                 {
