@@ -9,9 +9,12 @@ tenant, the real egress with the replay transport) and the comparison of outcome
 Rich progress bar. ``floor`` runs the same handler compiled with plain ``compile``/``exec`` in
 this process, with a plain event object and a stub ``api`` answering from the same recorded
 exchanges. Printed per variant: events/s (median over rounds), p50 and p99 latency per event;
-and the ratio replay/floor. Goal: replay >= 500 events/s on 2 cores.
+and the ratio replay/floor. Goal: replay >= 500 events/s on 2 cores. The replay runs ``--jobs``
+events at once (default: one per CPU), as ``phone-actions replay`` does; the floor runs one
+process's single thread.
 
-    .venv/bin/python bench/replay.py [--events N] [--rounds R] [--failures PERCENT] [--json]
+    .venv/bin/python bench/replay.py [--events N] [--rounds R] [--failures PERCENT] [--jobs N]
+        [--json]
 """
 
 from __future__ import annotations
@@ -33,7 +36,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from runtime.recording.format import AttemptRecord, Recording, body_bytes
-from runtime.recording.replay import ActionReplayer, http_hosts
+from runtime.recording.replay import (
+    ActionReplayer,
+    EventResult,
+    default_concurrency,
+    http_hosts,
+    in_order,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE_RECORDING = ROOT / "tests" / "recordings" / "vonage_sms.jsonl"
@@ -133,24 +142,29 @@ def run_floor(handler: Any, attempts: list[AttemptRecord]) -> tuple[float, list[
 
 
 async def run_replay(
-    recording: Recording, source: bytes, show_progress: bool
+    recording: Recording, source: bytes, show_progress: bool, jobs: int
 ) -> tuple[float, list[float], int]:
     latencies = []
-    equal = 0
     columns = (TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     progress = Progress(*columns, console=Console(stderr=True), disable=not show_progress)
-    async with ActionReplayer(allow_http_hosts=http_hosts(recording)) as sandbox:
-        await sandbox.replay(recording.attempts[0], source, name=ACTION.stem)  # warm worker
+    hosts = http_hosts(recording)
+    async with ActionReplayer(allow_http_hosts=hosts, concurrency=jobs) as sandbox:
+        warm = recording.attempts[:jobs]  # one warm worker per lane
+        await asyncio.gather(*(sandbox.replay(a, source, name=ACTION.stem) for a in warm))
         with progress:
             task = progress.add_task("replay", total=len(recording))
-            started = time.perf_counter()
-            for attempt in recording.attempts:
+
+            async def one(attempt: AttemptRecord) -> EventResult:
                 t0 = time.perf_counter()
                 result = await sandbox.replay(attempt, source, name=ACTION.stem)
                 latencies.append((time.perf_counter() - t0) * 1000)
-                equal += result.equal
                 progress.advance(task)
+                return result
+
+            started = time.perf_counter()
+            results = await in_order(one, recording.attempts, jobs)
             elapsed = time.perf_counter() - started
+        equal = sum(r.equal for r in results)
         spawned = (
             sandbox.runner.pool.stats().get("spawned")
             if hasattr(sandbox.runner.pool, "stats")
@@ -177,6 +191,12 @@ def main() -> None:
         help="percent of events whose action fails (a refusal or a 503, from the sample "
         "recording); a failed action retires its sandbox worker, so failures cost a fork",
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=default_concurrency(),
+        help="events replayed at once, as `phone-actions replay --jobs` (default: one per CPU)",
+    )
     args = parser.parse_args()
     recording = build_recording(args.events, failure_percent=args.failures)
     source = ACTION.read_bytes()
@@ -187,7 +207,7 @@ def main() -> None:
     }
     load = os.getloadavg()
     for _ in range(args.rounds):
-        rate, lat, equal = asyncio.run(run_replay(recording, source, not args.json))
+        rate, lat, equal = asyncio.run(run_replay(recording, source, not args.json, args.jobs))
         rows["replay"]["rate"].append(rate)
         rows["replay"]["lat"] += lat
         rows["replay"]["equal"].append(equal)
@@ -195,7 +215,12 @@ def main() -> None:
         rows["floor"]["rate"].append(rate)
         rows["floor"]["lat"] += lat
         rows["floor"]["equal"].append(equal)
-    result: dict[str, Any] = {"events": args.events, "rounds": args.rounds, "cpus": os.cpu_count()}
+    result: dict[str, Any] = {
+        "events": args.events,
+        "rounds": args.rounds,
+        "cpus": os.cpu_count(),
+        "jobs": args.jobs,
+    }
     result["loadavg"] = [load[0], os.getloadavg()[0]]
     for name, row in rows.items():
         result[name] = {
@@ -214,7 +239,10 @@ def main() -> None:
     if args.json:
         print(json.dumps(result))
         return
-    print(f"{args.events} events x {args.rounds} rounds, {os.cpu_count()} CPUs, load {load[0]:.2f}")
+    print(
+        f"{args.events} events x {args.rounds} rounds, {os.cpu_count()} CPUs, "
+        f"{args.jobs} at once, load {load[0]:.2f}"
+    )
     print(f"{'variant':8} {'events/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'equal':>7}")
     for name in ("replay", "floor"):
         r = result[name]

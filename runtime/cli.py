@@ -137,6 +137,14 @@ def replay(
         list[str] | None,
         typer.Option(help="A request body field that changes on every run (not compared)."),
     ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Events of a recording replayed at once against an action, each in its own "
+            "sandbox worker (default: one per CPU, at most 8). The report keeps the order.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """Feed recorded events through the pipeline, one report each; or replay a recording."""
@@ -154,6 +162,7 @@ def replay(
             provider=provider,
             ignore=ignore_field or [],
             as_json=as_json,
+            jobs=jobs,
         )
         return
     parsed: list[tuple[str, PhoneMessageRequest | str]] = []

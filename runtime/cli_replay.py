@@ -29,7 +29,13 @@ EXIT_DIFFERENT = 1
 
 
 def replay_recording_command(
-    path: Path, *, action: Path | None, provider: str | None, ignore: list[str], as_json: bool
+    path: Path,
+    *,
+    action: Path | None,
+    provider: str | None,
+    ignore: list[str],
+    as_json: bool,
+    jobs: int | None = None,
 ) -> None:
     """Replay ``path``, print the table (or JSON Lines), exit 1 on any difference."""
     if (action is None) == (provider is None):
@@ -66,6 +72,7 @@ def replay_recording_command(
                 limits=settings.sandbox_limits(),
                 progress=advance,
                 attempt_timeout=settings.attempt_timeout,
+                concurrency=jobs,
             )
         finally:
             if chosen is not None:

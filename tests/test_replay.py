@@ -250,3 +250,35 @@ def test_cli_provider_replay(
     result = cli_env.invoke(app, ["replay", str(path), "--provider", "outbox"])
     assert result.exit_code == 0
     assert "3 skipped" in result.output
+
+
+async def test_concurrent_replay_keeps_each_events_exchanges_and_the_order() -> None:
+    """Several events at once, each in its own worker: every event is answered from its own
+    recorded exchanges (a mix-up would show as a difference), and the report keeps the
+    recording's order whatever finished first."""
+    base = Recording.read(RECORDINGS / "vonage_sms.jsonl")
+    attempts = [
+        a.model_copy(update={"seq": n + 1})
+        for n, a in enumerate(base.attempts[i % len(base.attempts)] for i in range(13))
+    ]
+    recording = Recording(path="<13 events>", header=base.header, attempts=attempts)
+    one_by_one = await replay_recording(recording, action=ACTIONS / "vonage_sms.py", concurrency=1)
+    at_once = await replay_recording(recording, action=ACTIONS / "vonage_sms.py", concurrency=3)
+    assert one_by_one.ok
+    assert at_once.ok
+    assert [r.record.seq for r in at_once.results] == list(range(1, 14))
+    assert [r.replayed for r in at_once.results] == [r.replayed for r in one_by_one.results]
+    assert [[q.url for q in r.requests] for r in at_once.results] == [
+        [q.url for q in r.requests] for r in one_by_one.results
+    ]
+
+
+def test_cli_replay_jobs(cli_env: CliRunner) -> None:
+    args = ["replay", str(RECORDINGS / "vonage_sms.jsonl"), "--action"]
+    args.append(str(ACTIONS / "vonage_sms.py"))
+    result = cli_env.invoke(app, [*args, "--jobs", "2"])
+    assert result.exit_code == 0, result.output
+    assert "all 4 events equal" in result.output
+    refused = cli_env.invoke(app, [*args, "--jobs", "0"])
+    assert refused.exit_code == 2
+    assert "--jobs" in refused.output

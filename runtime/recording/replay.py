@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable, Iterable, Sequence
+import os
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,11 +53,14 @@ __all__ = [
     "EventResult",
     "ProviderReplayer",
     "ReplayReport",
+    "default_concurrency",
+    "in_order",
     "replay_recording",
 ]
 
 REPLAY_ADDRESS = "93.184.215.14"  # any public address: the replay transport never connects
 _UNLIMITED = 10**9
+_MAX_DEFAULT_CONCURRENCY = 8
 
 
 @dataclass(slots=True)
@@ -346,9 +350,15 @@ def compare_result(
 # -- replayers -----------------------------------------------------------------------------
 
 
+def default_concurrency() -> int:
+    """Events replayed at once by default: one per CPU (each in its own warm worker)."""
+    return max(1, min(os.cpu_count() or 1, _MAX_DEFAULT_CONCURRENCY))
+
+
 class ActionReplayer:
-    """Replays recorded attempts against an action script, in one sandbox (one warm worker per
-    tenant). Use as an async context manager."""
+    """Replays recorded attempts against an action script, in one sandbox with up to
+    ``concurrency`` warm workers per tenant (events are independent: each has its own
+    recorded exchanges). Use as an async context manager."""
 
     def __init__(
         self,
@@ -356,16 +366,20 @@ class ActionReplayer:
         limits: SandboxLimits | None = None,
         allow_http_hosts: Iterable[str] = (),
         ignore_fields: Iterable[str] = (),
+        concurrency: int = 1,
     ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
         self.ignore = frozenset(ignore_fields)
+        self.concurrency = concurrency
         self.runner = SandboxRunner(
             limits=limits,
             policy=EgressPolicy(
                 allow_http_hosts=frozenset(allow_http_hosts),
                 max_requests_per_tenant_per_minute=_UNLIMITED,
             ),
-            max_workers=8,
-            max_workers_per_tenant=1,
+            max_workers=max(8, concurrency),
+            max_workers_per_tenant=concurrency,
             resolver=_fixed_resolver,
             transport_factory=ReplayTransport,
         )
@@ -510,8 +524,13 @@ async def replay_recording(
     limits: SandboxLimits | None = None,
     progress: Callable[[int], None] | None = None,
     attempt_timeout: float = 10.0,
+    concurrency: int | None = None,
 ) -> ReplayReport:
-    """Replay every suitable attempt of ``recording`` against an action or a provider."""
+    """Replay every suitable attempt of ``recording`` against an action or a provider.
+
+    Actions replay ``concurrency`` events at once (default: one per CPU), each in its own warm
+    worker; the report keeps the recording's order. Provider plugins replay one at a time.
+    """
     ignore = frozenset([*recording.header.ignore_fields, *ignore_fields])
     results: list[EventResult] = []
     skipped = 0
@@ -530,14 +549,41 @@ async def replay_recording(
             raise ValueError("replay an action or a provider")
         action_source = await asyncio.to_thread(action.read_bytes)
     name = action.stem if action is not None else "action"
+    source = action_source
+    runnable = [r for r in recording.attempts if r.event is not None and r.trigger is not None]
+    skipped = len(recording.attempts) - len(runnable)
+    if progress and skipped:
+        progress(skipped)
+    jobs = concurrency or default_concurrency()
     async with ActionReplayer(
-        limits=limits, allow_http_hosts=http_hosts(recording), ignore_fields=ignore
+        limits=limits,
+        allow_http_hosts=http_hosts(recording),
+        ignore_fields=ignore,
+        concurrency=jobs,
     ) as sandbox:
-        for record in recording.attempts:
-            if record.event is None or record.trigger is None:
-                skipped += 1
-            else:
-                results.append(await sandbox.replay(record, action_source, name=name))
+
+        async def replay_one(record: AttemptRecord) -> EventResult:
+            result = await sandbox.replay(record, source, name=name)
             if progress:
                 progress(1)
+            return result
+
+        results = await in_order(replay_one, runnable, jobs)
     return ReplayReport(recording.path, results, skipped)
+
+
+async def in_order(
+    run: Callable[[AttemptRecord], Awaitable[EventResult]],
+    records: Sequence[AttemptRecord],
+    jobs: int,
+) -> list[EventResult]:
+    """``run`` over ``records`` with at most ``jobs`` at once; results in the records' order."""
+    results: list[EventResult | None] = [None] * len(records)
+    positions = iter(range(len(records)))
+
+    async def lane() -> None:
+        for position in positions:
+            results[position] = await run(records[position])
+
+    await asyncio.gather(*(lane() for _ in range(min(jobs, len(records)))))
+    return [r for r in results if r is not None]

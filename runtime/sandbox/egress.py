@@ -18,9 +18,11 @@ The worker only *asks*; everything it sent is re-validated here (``api_09``-``ap
   gzip/deflate decoding, so a compression bomb stops at the cap).
 
 Connection pooling is per pinned origin (scheme, host, IP, port): a connection verified for one
-name is never reused for another name on the same IP. Each origin has small shards (clients
-with ≤ ``_PER_SHARD`` connections, never queueing inside httpcore), because httpcore 1.0's pool
-does O(connections) work per request and collapses under concurrency (encode/httpx#3215).
+name is never reused for another name on the same IP. Each origin has small shards (httpx
+transports with ≤ ``_PER_SHARD`` connections, never queueing inside httpcore), because httpcore
+1.0's pool does O(connections) work per request and collapses under concurrency
+(encode/httpx#3215). Requests go straight to a shard's transport, with no ``httpx.AsyncClient``
+around it: no cookie jar exists to leak a Set-Cookie between tenants sharing a pool.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
-from http.cookiejar import CookieJar, DefaultCookiePolicy
+from functools import lru_cache
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 from typing import Any
 from urllib.parse import urlencode
@@ -84,8 +86,16 @@ RESERVED_HEADERS = frozenset(
 _CROSS_ORIGIN_HEADERS = frozenset({"accept", "accept-language", "user-agent", "content-type"})
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _FIELDS = frozenset({"method", "url", "headers", "params", "json", "data", "timeout"})
-_DEFAULT_HEADERS = {"user-agent": "phone-actions", "accept-encoding": "gzip, deflate"}
+# What every request carries unless the tenant sets it (accept-encoding is reserved): the
+# headers an httpx.AsyncClient with our user-agent would send.
+_CLIENT_HEADERS = (
+    ("Accept", "*/*"),
+    ("Connection", "keep-alive"),
+    ("user-agent", "phone-actions"),
+    ("accept-encoding", "gzip, deflate"),
+)
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _VALUE = re.compile(r"[\t\x20-\x7e]*")
 _LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
 _HOSTNAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
@@ -237,14 +247,12 @@ def _url(raw: object, query: object) -> httpx.URL:
         raise EgressDenied("url must be a string")
     if len(raw) > MAX_URL:
         raise EgressDenied(f"url is longer than {MAX_URL} characters")
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in raw):
+    if _CONTROL.search(raw):
         raise EgressDenied("url must not contain control characters (CR, LF, NUL, ...)")
     authority = _AUTHORITY.match(raw)
     if authority and ("@" in authority[1] or "\\" in authority[1]):
         raise EgressDenied("url must not contain credentials or '\\' before the host (user@host)")
-    url: httpx.URL | None = None
-    with suppress(httpx.InvalidURL, ValueError, UnicodeError):
-        url = httpx.URL(raw)
+    url = _absolute_url(raw)
     if url is None:
         raise EgressDenied("url is not a valid absolute URL")
     if query is not None:
@@ -256,7 +264,7 @@ def _url(raw: object, query: object) -> httpx.URL:
         url = url.copy_merge_params(query)
         if len(str(url)) > MAX_URL:
             raise EgressDenied(f"url with params is longer than {MAX_URL} characters")
-    return url.copy_with(fragment=None)
+    return url
 
 
 def _headers(raw: object) -> list[tuple[str, str]]:
@@ -394,19 +402,9 @@ async def _system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
-class _RefuseCookies(DefaultCookiePolicy):
-    """Pools are shared by tenants: a Set-Cookie must never reach another tenant's request."""
-
-    def set_ok(self, cookie: Any, request: Any) -> bool:
-        return False
-
-    def return_ok(self, cookie: Any, request: Any) -> bool:
-        return False
-
-
 @dataclass(eq=False)
 class _Shard:
-    client: httpx.AsyncClient
+    transport: httpx.AsyncBaseTransport
     busy: int = 0
 
 
@@ -489,7 +487,7 @@ class Egress:
         origins, self._origins = list(self._origins.values()), OrderedDict()
         for origin in origins:
             for shard in origin.shards:
-                await shard.client.aclose()
+                await shard.transport.aclose()
 
     async def _follow(
         self, tenant: str, spec: _Spec, deadline: float, budget: InvocationBudget
@@ -576,22 +574,23 @@ class Egress:
         tries = addresses[:_MAX_TRIES]
         failure: EgressFailed | None = None
         for n, ip in enumerate(tries):
-            async with self._client(target, ip) as client:
+            async with self._transport(target, ip) as transport:
                 remaining = max(deadline - time.monotonic(), 0.001)
-                request = client.build_request(
+                timeout = httpx.Timeout(
+                    remaining, connect=min(self._policy.connect_timeout, remaining)
+                )
+                extensions: dict[str, Any] = {"timeout": timeout.as_dict()}
+                if target.scheme == "https" and target.literal is None:
+                    extensions["sni_hostname"] = target.host
+                request = httpx.Request(
                     method,
-                    url.copy_with(host=str(ip)),
-                    headers=[*headers, ("host", url.netloc.decode("ascii"))],
+                    _pinned(url, str(ip)),
+                    headers=_request_headers(headers, url.netloc.decode("ascii")),
                     content=body,
-                    timeout=httpx.Timeout(
-                        remaining, connect=min(self._policy.connect_timeout, remaining)
-                    ),
-                    extensions={"sni_hostname": target.host}
-                    if target.scheme == "https" and target.literal is None
-                    else {},
+                    extensions=extensions,
                 )
                 try:
-                    response = await client.send(request, stream=True)
+                    response = await transport.handle_async_request(request)
                     try:
                         return await self._answer(response, method)
                     finally:
@@ -619,8 +618,10 @@ class Egress:
         return _Answer(status, headers, body, None)
 
     @asynccontextmanager
-    async def _client(self, target: _Target, ip: IPAddress) -> AsyncIterator[httpx.AsyncClient]:
-        """A pooled client for this pinned origin, with a free connection slot."""
+    async def _transport(
+        self, target: _Target, ip: IPAddress
+    ) -> AsyncIterator[httpx.AsyncBaseTransport]:
+        """A pooled transport for this pinned origin, with a free connection slot."""
         key = (target.scheme, target.host, str(ip), target.port)
         origin = self._origins.pop(key, None) or _Origin()
         self._origins[key] = origin  # most recently used last
@@ -629,15 +630,15 @@ class Egress:
         try:
             for old in retired:
                 for shard in old.shards:
-                    await shard.client.aclose()
+                    await shard.transport.aclose()
             async with origin.room:
                 free = [s for s in origin.shards if s.busy < _PER_SHARD]
-                shard = free[0] if free else _Shard(self._new_client())
+                shard = free[0] if free else _Shard(self._transport_factory())
                 if not free:
                     origin.shards.append(shard)
                 shard.busy += 1
                 try:
-                    yield shard.client
+                    yield shard.transport
                 finally:
                     shard.busy -= 1
         finally:
@@ -648,21 +649,39 @@ class Egress:
         idle = [key for key, origin in self._origins.items() if origin.users == 0]
         return idle[: max(excess, 0)]
 
-    def _new_client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            transport=self._transport_factory(),
-            trust_env=False,
-            follow_redirects=False,
-            cookies=CookieJar(policy=_RefuseCookies()),
-            headers=_DEFAULT_HEADERS,
-            timeout=None,
-        )
-
     def _default_transport(self) -> httpx.AsyncBaseTransport:
         if self._ssl is None:
             self._ssl = httpx.create_ssl_context(trust_env=False)
         limits = httpx.Limits(max_connections=_PER_SHARD, max_keepalive_connections=_PER_SHARD)
         return httpx.AsyncHTTPTransport(verify=self._ssl, trust_env=False, limits=limits)
+
+
+def _request_headers(headers: list[tuple[str, str]], host: str) -> httpx.Headers:
+    """The runtime's defaults, then the tenant's headers over them, then Host: what
+    ``httpx.AsyncClient`` with our user-agent sent, without the client.
+
+    The transport is called directly: a client would add cookie handling (refused anyway,
+    since pools are shared by tenants), auth and redirect machinery (redirects are followed
+    here, hop by hop), and cost more than the policy checks (bench/replay.py).
+    """
+    merged = httpx.Headers(_CLIENT_HEADERS)
+    merged.update([*headers, ("host", host)])
+    return merged
+
+
+@lru_cache(maxsize=1024)
+def _pinned(url: httpx.URL, ip: str) -> httpx.URL:
+    """``url`` sent to the pinned address (the Host header and SNI keep the name)."""
+    return url.copy_with(host=ip)
+
+
+@lru_cache(maxsize=1024)
+def _absolute_url(raw: str) -> httpx.URL | None:
+    """``raw`` parsed, without its fragment; None when it is not a valid absolute URL. Cached:
+    an action calls the same few endpoints again and again, and httpx parses slowly."""
+    with suppress(httpx.InvalidURL, ValueError, UnicodeError):
+        return httpx.URL(raw).copy_with(fragment=None)
+    return None
 
 
 def _shown(url: httpx.URL) -> str:

@@ -267,6 +267,28 @@ async def test_cookies_never_carry_over_between_requests(local: Egress, stub: St
     assert "cookie" not in stub.requests[1].headers
 
 
+async def test_headers_on_the_wire_are_the_defaults_under_the_tenants(
+    local: Egress, stub: StubServer
+) -> None:
+    """The runtime's default headers, overridden by the tenant's, with Host on the name and
+    a body's length: what an httpx client with our user-agent sent, now without the client."""
+    stub.respond(200, "ok")
+    await send(local, call(stub.url))
+    await send(
+        local,
+        call(f"{stub.url}/x#frag", "POST", json={"a": 1}, headers={"Accept": "application/json"}),
+    )
+    plain, posted = (r.headers for r in stub.requests)
+    host = stub.url.split("://", 1)[1]
+    assert (plain["user-agent"], plain["accept"], plain["host"]) == ("phone-actions", "*/*", host)
+    assert plain["accept-encoding"] == "gzip, deflate"
+    assert "content-length" not in plain
+    assert posted["accept"] == "application/json"
+    assert posted["content-type"] == "application/json"
+    assert posted["content-length"] == str(len(b'{"a":1}'))
+    assert stub.requests[1].path == "/x"
+
+
 async def test_redirects_are_followed_and_each_hop_counts(local: Egress, stub: StubServer) -> None:
     def handler(request: Any) -> tuple[int, Any, dict[str, str]]:
         if request.path == "/start":
