@@ -138,13 +138,14 @@ def replay(
         typer.Option(help="A request body field that changes on every run (not compared)."),
     ] = None,
     jobs: Annotated[
-        int | None,
+        int,
         typer.Option(
             min=1,
             help="Events of a recording replayed at once against an action, each in its own "
-            "sandbox worker (default: one per CPU, at most 8). The report keeps the order.",
+            "sandbox worker; faithful only for actions that keep no state between invocations "
+            "(a cached token). The report keeps the order.",
         ),
-    ] = None,
+    ] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """Feed recorded events through the pipeline, one report each; or replay a recording."""

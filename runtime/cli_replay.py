@@ -35,7 +35,7 @@ def replay_recording_command(
     provider: str | None,
     ignore: list[str],
     as_json: bool,
-    jobs: int | None = None,
+    jobs: int = 1,
 ) -> None:
     """Replay ``path``, print the table (or JSON Lines), exit 1 on any difference."""
     if (action is None) == (provider is None):

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -53,14 +52,12 @@ __all__ = [
     "EventResult",
     "ProviderReplayer",
     "ReplayReport",
-    "default_concurrency",
     "in_order",
     "replay_recording",
 ]
 
 REPLAY_ADDRESS = "93.184.215.14"  # any public address: the replay transport never connects
 _UNLIMITED = 10**9
-_MAX_DEFAULT_CONCURRENCY = 8
 
 
 @dataclass(slots=True)
@@ -350,15 +347,15 @@ def compare_result(
 # -- replayers -----------------------------------------------------------------------------
 
 
-def default_concurrency() -> int:
-    """Events replayed at once by default: one per CPU (each in its own warm worker)."""
-    return max(1, min(os.cpu_count() or 1, _MAX_DEFAULT_CONCURRENCY))
-
-
 class ActionReplayer:
     """Replays recorded attempts against an action script, in one sandbox with up to
-    ``concurrency`` warm workers per tenant (events are independent: each has its own
-    recorded exchanges). Use as an async context manager."""
+    ``concurrency`` warm workers per tenant. Use as an async context manager.
+
+    One worker (the default) replays the events in order in one warm worker, as they ran: an
+    action that keeps state between invocations (a cached OAuth token) behaves as recorded.
+    More workers are faster but only faithful for actions that keep nothing: a new worker's
+    first event starts cold (it fetches the token again: a divergence).
+    """
 
     def __init__(
         self,
@@ -524,12 +521,13 @@ async def replay_recording(
     limits: SandboxLimits | None = None,
     progress: Callable[[int], None] | None = None,
     attempt_timeout: float = 10.0,
-    concurrency: int | None = None,
+    concurrency: int = 1,
 ) -> ReplayReport:
     """Replay every suitable attempt of ``recording`` against an action or a provider.
 
-    Actions replay ``concurrency`` events at once (default: one per CPU), each in its own warm
-    worker; the report keeps the recording's order. Provider plugins replay one at a time.
+    Actions replay ``concurrency`` events at once, each in its own warm worker (see
+    :class:`ActionReplayer` for when more than one is faithful); the report keeps the
+    recording's order. Provider plugins replay one at a time.
     """
     ignore = frozenset([*recording.header.ignore_fields, *ignore_fields])
     results: list[EventResult] = []
@@ -554,7 +552,7 @@ async def replay_recording(
     skipped = len(recording.attempts) - len(runnable)
     if progress and skipped:
         progress(skipped)
-    jobs = concurrency or default_concurrency()
+    jobs = concurrency
     async with ActionReplayer(
         limits=limits,
         allow_http_hosts=http_hosts(recording),
@@ -585,5 +583,7 @@ async def in_order(
         for position in positions:
             results[position] = await run(records[position])
 
-    await asyncio.gather(*(lane() for _ in range(min(jobs, len(records)))))
+    async with asyncio.TaskGroup() as group:  # one failing lane cancels the others
+        for _ in range(min(jobs, len(records))):
+            group.create_task(lane())
     return [r for r in results if r is not None]
