@@ -530,9 +530,9 @@ async def replay_recording(
     recording's order. Provider plugins replay one at a time.
     """
     ignore = frozenset([*recording.header.ignore_fields, *ignore_fields])
-    results: list[EventResult] = []
-    skipped = 0
     if provider is not None:
+        results: list[EventResult] = []
+        skipped = 0
         replayer = ProviderReplayer(provider, ignore_fields=ignore, timeout=attempt_timeout)
         for record in recording.attempts:
             if record.provider != provider.name:
@@ -547,17 +547,16 @@ async def replay_recording(
             raise ValueError("replay an action or a provider")
         action_source = await asyncio.to_thread(action.read_bytes)
     name = action.stem if action is not None else "action"
-    source = action_source
+    source = action_source  # narrowed to a value, for the closure below
     runnable = [r for r in recording.attempts if r.event is not None and r.trigger is not None]
     skipped = len(recording.attempts) - len(runnable)
     if progress and skipped:
         progress(skipped)
-    jobs = concurrency
     async with ActionReplayer(
         limits=limits,
         allow_http_hosts=http_hosts(recording),
         ignore_fields=ignore,
-        concurrency=jobs,
+        concurrency=concurrency,
     ) as sandbox:
 
         async def replay_one(record: AttemptRecord) -> EventResult:
@@ -566,8 +565,8 @@ async def replay_recording(
                 progress(1)
             return result
 
-        results = await in_order(replay_one, runnable, jobs)
-    return ReplayReport(recording.path, results, skipped)
+        replayed = await in_order(replay_one, runnable, concurrency)
+    return ReplayReport(recording.path, replayed, skipped)
 
 
 async def in_order(
