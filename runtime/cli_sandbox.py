@@ -169,6 +169,7 @@ def _print_rows(rows: list[dict[str, Any]]) -> None:
 
 def doctor() -> None:
     """Check this installation: sandbox isolation, plugins, tenants file, data folder."""
+    from runtime.logs import check_log_path
     from runtime.plugins import collect_providers, get_plugin_manager
     from runtime.sandbox.limits import seccomp_status
     from runtime.tenants import TomlTenantDirectory
@@ -202,6 +203,7 @@ def doctor() -> None:
         checks.append(("data folder", True, str(settings.data_dir.resolve())))
     except OSError as exc:
         checks.append(("data folder", False, f"{settings.data_dir}: {exc.strerror}"))
+    checks.append(("log file", *check_log_path(settings.resolved_log_file)))
     table = Table(title="phone-actions doctor", title_justify="left")
     for column in ("check", "status", "detail"):
         table.add_column(column)

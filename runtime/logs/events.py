@@ -1,4 +1,4 @@
-"""Log events with Auth0's codes, written as JSON Lines by an ``after_send`` observer.
+"""Log events with Auth0's codes, and the JSON lines the sink writes for them.
 
 One event per attempt: ``gd_send_sms`` / ``gd_send_voice`` when it delivered,
 ``gd_send_sms_failure`` / ``gd_send_voice_failure`` when it failed; a request rejected before
@@ -8,18 +8,14 @@ texts are not logged, and each line is scrubbed of the code as a last guard.
 
 from __future__ import annotations
 
-import threading
-import time
-from pathlib import Path
 from typing import Any
 
 import orjson
 
 from runtime.events import DeliveryReport, PhoneMessageRequest
-from runtime.hookspecs import hookimpl
 from runtime.templates import spell_code
 
-__all__ = ["CODE_MASK", "JsonLinesLogSink", "log_events", "scrub"]
+__all__ = ["CODE_MASK", "json_lines", "log_events", "scrub"]
 
 CODE_MASK = "******"
 _DESCRIPTIONS = {
@@ -105,45 +101,9 @@ def log_events(request: PhoneMessageRequest, report: DeliveryReport) -> list[dic
     return events
 
 
-class JsonLinesLogSink:
-    """An ``after_send`` plugin appending each log event as one JSON line to ``path``.
-
-    Lines go through a buffer that is flushed at least every ``flush_interval`` seconds (on the
-    next write), on :meth:`flush` and on :meth:`close`: a write per report, not a syscall.
-    """
-
-    def __init__(self, path: Path, *, flush_interval: float = 1.0) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = path.open("ab", buffering=1 << 16)
-        self._lock = threading.Lock()
-        self._flush_interval = flush_interval
-        self._flushed_at = time.monotonic()
-
-    @hookimpl
-    def after_send(self, request: PhoneMessageRequest, report: DeliveryReport) -> None:
-        data = b"".join(_lines(request, report))
-        with self._lock:
-            self._file.write(data)
-            now = time.monotonic()
-            if now - self._flushed_at >= self._flush_interval:
-                self._file.flush()
-                self._flushed_at = now
-
-    def flush(self) -> None:
-        """Write out everything buffered so far."""
-        with self._lock:
-            if not self._file.closed:
-                self._file.flush()
-                self._flushed_at = time.monotonic()
-
-    def close(self) -> None:
-        with self._lock:
-            self._file.close()
-
-
-def _lines(request: PhoneMessageRequest, report: DeliveryReport) -> list[bytes]:
-    """The report's log events as JSON lines, scrubbed of the code in both its forms."""
+def json_lines(request: PhoneMessageRequest, report: DeliveryReport) -> list[bytes]:
+    """The report's log events as JSON lines (each ending in a newline), scrubbed of the code
+    in both its forms: the sink counts and retries lines, so they stay separate."""
     secrets = [request.code.encode(), spell_code(request.code).encode()]
     lines = []
     for event in log_events(request, report):

@@ -1,0 +1,92 @@
+"""The log file itself: opened for appending, recognised after a rotation, checked by doctor.
+
+Kept apart from the writer so that ``phone-actions doctor`` and the sink agree on what a usable
+log path is, and so that every message about a bad path names the setting to change.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+from runtime.errors import ConfigurationError
+
+__all__ = [
+    "LOW_SPACE_BYTES",
+    "check_log_path",
+    "describe",
+    "is_same_file",
+    "open_for_append",
+    "open_sink_file",
+    "space_warning",
+]
+
+_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+_SETTINGS = "PHONE_ACTIONS_LOG_FILE (default: <data_dir>/events.jsonl, PHONE_ACTIONS_DATA_DIR)"
+LOW_SPACE_BYTES = 100 * 1024 * 1024  # below this, or below 1% of the device, doctor warns
+LOW_SPACE_RATIO = 0.01
+
+
+def describe(exc: OSError) -> str:
+    """``No space left on device (ENOSPC)``: the words and the name people search for."""
+    name = errno.errorcode.get(exc.errno or 0)
+    words = exc.strerror or str(exc)
+    return f"{words} ({name})" if name else words
+
+
+def open_for_append(path: Path) -> int:
+    """An ``O_APPEND`` fd on ``path`` (folders created); ``OSError`` when that fails.
+
+    ``O_APPEND`` makes every ``os.write`` land at the current end, so a file truncated in place
+    (logrotate's ``copytruncate``) is written from its new start, without a hole.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return os.open(path, _FLAGS, 0o644)
+
+
+def open_sink_file(path: Path) -> int:
+    """:func:`open_for_append`, with a one-line :class:`ConfigurationError` naming the setting."""
+    if path.is_dir():
+        raise ConfigurationError(f"log file {path} is a folder; set {_SETTINGS} to a file")
+    try:
+        return open_for_append(path)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"log file {path} cannot be opened for appending: {describe(exc)}; check {_SETTINGS}"
+        ) from None
+
+
+def is_same_file(path: Path, fd: int) -> bool:
+    """Whether ``path`` still names the file ``fd`` is open on (false once moved or deleted)."""
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
+
+
+def space_warning(free: int, total: int) -> str | None:
+    """Why ``free`` bytes out of ``total`` is too little room for the log, if it is."""
+    if free < LOW_SPACE_BYTES or free < total * LOW_SPACE_RATIO:
+        return f"warning: only {free / 2**20:.0f} MiB free ({free / max(total, 1):.1%})"
+    return None
+
+
+def check_log_path(path: Path) -> tuple[bool, str]:
+    """For doctor: whether a line can be appended at ``path``, and the detail to show.
+
+    Creates the folder when it is missing (the sink would too); refuses a folder path; a device
+    with less than 1% or 100 MB free is a warning in the detail, not a failure.
+    """
+    if path.is_dir():
+        return False, f"{path} is a folder; set {_SETTINGS} to a file"
+    try:
+        os.close(open_for_append(path))
+        stats = os.statvfs(path.parent)
+    except OSError as exc:
+        return False, f"{path}: {describe(exc)}"
+    free, total = stats.f_bavail * stats.f_frsize, stats.f_blocks * stats.f_frsize
+    warning = space_warning(free, total)
+    return True, f"{path.resolve()}" + (f"; {warning}" if warning else "")

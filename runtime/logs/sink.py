@@ -1,0 +1,310 @@
+"""The JSON Lines log sink: every report's events handed to the OS before the report returns.
+
+One writer thread per sink takes every line submitted since its last write and appends them
+with a single ``os.write`` on an ``O_APPEND`` fd: a report waits for one syscall shared with
+whatever else is in flight, never for a timer, and nothing touches the file on the event loop.
+Before each write the thread checks that the path still names its fd (rotation, deletion) and
+reopens it when not. A write that fails is reported (``logging.error``, rate-limited, plus
+counters) and its lines are kept for the next write, up to a bound past which they are dropped
+and counted: a full disk never raises into a delivery, and never goes unnoticed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import logging
+import os
+import threading
+import time
+import weakref
+from pathlib import Path
+from typing import TypeAlias
+
+from runtime.events import DeliveryReport, PhoneMessageRequest
+from runtime.logs.events import json_lines
+from runtime.logs.files import describe, is_same_file, open_for_append, open_sink_file
+
+__all__ = ["JsonLinesLogSink"]
+
+log = logging.getLogger("runtime.logs")
+
+MAX_PENDING_LINES = 10_000  # lines kept for retry while the file cannot be written
+RETRY_INTERVAL = 1.0  # seconds between retries of kept lines when no new event arrives
+REPORT_INTERVAL = 10.0  # seconds between two error records about the same failing file
+
+_Waiter: TypeAlias = (
+    "tuple[asyncio.AbstractEventLoop, asyncio.Future[None]] | threading.Event | None"
+)
+_Item: TypeAlias = "tuple[list[bytes], _Waiter]"
+_open_sinks: weakref.WeakSet[JsonLinesLogSink] = weakref.WeakSet()
+
+
+class JsonLinesLogSink:
+    """Appends each report's log events to ``path``, one JSON object per line.
+
+    :meth:`write` (async) and :meth:`write_blocking` return once the lines were handed to the
+    OS, or the write failed and was reported; neither raises. ``failures``, ``last_error`` and
+    ``dropped`` tell a health check what went wrong.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_pending_lines: int = MAX_PENDING_LINES,
+        report_interval: float = REPORT_INTERVAL,
+    ) -> None:
+        self.path = path
+        self._fd: int | None = open_sink_file(path)
+        self._max_pending = max_pending_lines
+        self._report_interval = report_interval
+        self._lock = threading.Lock()
+        self._work = threading.Condition(self._lock)  # the writer waits for lines here
+        self._progress = threading.Condition(self._lock)  # flush() waits for the writer here
+        self._queue: list[_Item] = []
+        self._submitted = 0
+        self._done = 0
+        self._closing = False
+        self._told_closed = False
+        # below: the writer thread's own state (read by others, written only by it)
+        self._retry: list[bytes] = []
+        self._failures = 0
+        self._dropped = 0
+        self._last_error: str | None = None
+        self._reported_at: float | None = None
+        self._failing = False
+        self._thread = threading.Thread(
+            target=self._run, name=f"log-writer {path.name}", daemon=True
+        )
+        self._thread.start()
+        _open_sinks.add(self)
+
+    # -- what callers use ---------------------------------------------------------------------
+
+    @property
+    def failures(self) -> int:
+        """Writes that failed (each retried with the next one)."""
+        return self._failures
+
+    @property
+    def last_error(self) -> str | None:
+        """The latest failure, ``"<path>: No space left on device (ENOSPC)"``."""
+        return self._last_error
+
+    @property
+    def dropped(self) -> int:
+        """Lines given up: past the retry bound, or still failing at :meth:`close`."""
+        return self._dropped
+
+    async def write(self, request: PhoneMessageRequest, report: DeliveryReport) -> None:
+        """Resolve once the report's lines were handed to the OS (or failed and were reported).
+
+        Cancelling the caller does not cancel the write: the lines are the writer's already.
+        """
+        lines = _encode(request, report)
+        if not lines:
+            return
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        if self._submit(lines, (loop, future)):
+            await future
+
+    def write_blocking(self, request: PhoneMessageRequest, report: DeliveryReport) -> None:
+        """:meth:`write` for synchronous callers (tools, tests): blocks until written."""
+        lines = _encode(request, report)
+        if not lines:
+            return
+        done = threading.Event()
+        if self._submit(lines, done):
+            done.wait()
+
+    def flush(self) -> None:
+        """Block until everything submitted so far was written (or failed and was reported)."""
+        with self._lock:
+            target = self._submitted
+            while self._done < target and self._thread.is_alive():
+                self._progress.wait()
+
+    def close(self) -> None:
+        """Write what is pending, stop the thread and close the file. Idempotent."""
+        with self._lock:
+            self._closing = True
+            self._work.notify()
+        if self._thread is not threading.current_thread():
+            self._thread.join()
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+        _open_sinks.discard(self)
+
+    # -- submission ----------------------------------------------------------------------------
+
+    def _submit(self, lines: list[bytes], waiter: _Waiter) -> bool:
+        """Queue ``lines`` for the writer; false when the sink is closed (lines dropped)."""
+        with self._lock:
+            if not self._closing:
+                self._queue.append((lines, waiter))
+                self._submitted += 1
+                self._work.notify()
+                return True
+            self._dropped += len(lines)
+            first, self._told_closed = not self._told_closed, True
+        if first:  # once: ``dropped`` counts the rest
+            log.error("log events for %s dropped: the log sink is closed", self.path)
+        return False
+
+    # -- the writer thread ---------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                if not self._queue and not self._closing:
+                    self._work.wait(RETRY_INTERVAL if self._retry else None)
+                batch, self._queue = self._queue, []
+                closing = self._closing
+            if batch or self._retry:
+                try:
+                    self._write([line for lines, _ in batch for line in lines])
+                except Exception:  # a bug here must not leave callers waiting forever
+                    log.exception("log events: the writer for %s failed", self.path)
+                finally:
+                    self._complete(batch)
+            if closing:
+                with self._lock:
+                    if self._queue:
+                        continue
+                self._give_up()
+                return
+
+    def _write(self, new_lines: list[bytes]) -> None:
+        """Append the kept lines then ``new_lines`` in one ``os.write``; keep what failed."""
+        lines = self._retry + new_lines if self._retry else new_lines
+        self._retry = []
+        data = b"".join(lines)
+        written = 0
+        try:
+            fd = self._current_fd()
+            while written < len(data):
+                count = os.write(fd, data[written:] if written else data)
+                if count <= 0:
+                    raise OSError(0, "the file accepted no bytes")
+                written += count
+        except OSError as exc:
+            self._keep(_unwritten(lines, written))
+            self._failed(describe(exc))
+            return
+        if self._failing:
+            self._failing = False
+            log.warning(
+                "log events: writing to %s again (%d failed writes, %d lines dropped so far)",
+                self.path,
+                self._failures,
+                self._dropped,
+            )
+
+    def _current_fd(self) -> int:
+        """The fd to write to, reopened when the path was moved, deleted or replaced."""
+        if self._fd is not None and not is_same_file(self.path, self._fd):
+            fd, self._fd = self._fd, None
+            os.close(fd)
+        if self._fd is None:
+            self._fd = open_for_append(self.path)
+        return self._fd
+
+    def _keep(self, lines: list[bytes]) -> None:
+        """Keep ``lines`` for the next write, dropping (and counting) the oldest past the bound."""
+        excess = len(lines) - self._max_pending
+        if excess > 0:
+            self._dropped += excess
+            lines = lines[excess:]
+            self._last_error = (
+                f"{self.path}: {excess} line(s) dropped, {self._max_pending} kept for retry"
+            )
+            log.error(
+                "log events: %d line(s) for %s dropped: %d are already waiting for the file "
+                "to be writable (%d dropped so far)",
+                excess,
+                self.path,
+                self._max_pending,
+                self._dropped,
+            )
+        self._retry = lines
+
+    def _failed(self, error: str) -> None:
+        """Count a failed write and report it: the first one, then at most every interval."""
+        self._failures += 1
+        self._failing = True
+        self._last_error = f"{self.path}: {error}"
+        now = time.monotonic()
+        if self._reported_at is not None and now - self._reported_at < self._report_interval:
+            return
+        self._reported_at = now
+        log.error(
+            "log events cannot be written to %s: %s (%d failed writes, %d lines waiting, "
+            "%d dropped); they are retried with the next events",
+            self.path,
+            error,
+            self._failures,
+            len(self._retry),
+            self._dropped,
+        )
+
+    def _give_up(self) -> None:
+        """At close: the lines still failing are dropped, counted and reported."""
+        if not self._retry:
+            return
+        count, self._retry = len(self._retry), []
+        self._dropped += count
+        log.error(
+            "log events: %d line(s) for %s dropped at close: %s", count, self.path, self._last_error
+        )
+
+    def _complete(self, batch: list[_Item]) -> None:
+        """Wake every caller of ``batch``: one call per event loop, however many callers."""
+        futures: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+        for _, waiter in batch:
+            if isinstance(waiter, threading.Event):
+                waiter.set()
+            elif waiter is not None:
+                futures.setdefault(waiter[0], []).append(waiter[1])
+        for loop, waiting in futures.items():
+            # RuntimeError: that loop is closed, so nobody is waiting any more
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_resolve, waiting)
+        with self._lock:
+            self._done += len(batch)
+            self._progress.notify_all()
+
+
+def _encode(request: PhoneMessageRequest, report: DeliveryReport) -> list[bytes]:
+    """The report's lines; an event that cannot be encoded is logged, never raised."""
+    try:
+        return json_lines(request, report)
+    except Exception:
+        log.exception("log events for delivery %s could not be encoded", report.id)
+        return []
+
+
+def _unwritten(lines: list[bytes], written: int) -> list[bytes]:
+    """What of ``lines`` is left after ``written`` bytes of them went out (a partial write)."""
+    for index, line in enumerate(lines):
+        if written < len(line):
+            return [line[written:], *lines[index + 1 :]] if written else lines[index:]
+        written -= len(line)
+    return []
+
+
+def _resolve(futures: list[asyncio.Future[None]]) -> None:
+    for future in futures:
+        if not future.done():  # a cancelled caller's future
+            future.set_result(None)
+
+
+@atexit.register
+def _close_open_sinks() -> None:
+    """Write what is pending at interpreter exit (the writer thread is a daemon)."""
+    for sink in list(_open_sinks):
+        sink.close()

@@ -1,0 +1,333 @@
+"""The JSON Lines log sink under real faults: a killed process, rotation, a full device, a folder.
+
+What a user relies on: once a report is returned, its log events are in the file (handed to the
+OS, not sitting in a buffer); a rotated or deleted file does not swallow later events; a write
+that fails is reported and retried, never raised into the delivery, never silent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from runtime.errors import ConfigurationError
+from runtime.events import Attempt, DeliveryReport, PhoneMessageRequest
+from runtime.logs import CODE_MASK, JsonLinesLogSink, check_log_path
+from runtime.logs.files import LOW_SPACE_BYTES, space_warning
+
+ROOT = Path(__file__).resolve().parents[1]
+CODE = "735194"
+DEV_FULL = Path("/dev/full")
+
+
+def request() -> PhoneMessageRequest:
+    return PhoneMessageRequest.create(tenant="acme", recipient="+14155552671", code=CODE)
+
+
+def report(error: str | None = None) -> DeliveryReport:
+    """A delivered report; ``error`` adds a failed attempt before it (two lines)."""
+    attempts = [Attempt(provider="outbox", outcome="delivered", latency_ms=1.5, message_id="m1")]
+    if error is not None:
+        failed = Attempt(provider="twilio", outcome="failed", latency_ms=2.0, error=error)
+        attempts.insert(0, failed)
+    return DeliveryReport(
+        tenant="acme",
+        recipient="+14155552671",
+        channel="sms",
+        purpose="verification",
+        status="delivered",
+        delivered_by="outbox",
+        attempts=attempts,
+    )
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """Every line of ``path`` parsed: a torn or partial line fails the test."""
+    return [json.loads(line) for line in path.read_bytes().decode().splitlines()]
+
+
+def delivery_ids(path: Path) -> list[str]:
+    return [event["details"]["delivery_id"] for event in read_events(path)]
+
+
+# -- written before the report returns --------------------------------------------------------
+
+
+async def test_a_returned_write_is_in_the_file_without_flush(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    sink = JsonLinesLogSink(path)
+    one = report(error=f"code {CODE} rejected")
+    await sink.write(request(), one)
+    events = read_events(path)  # no flush, no close: the OS has the lines already
+    assert [e["type"] for e in events] == ["gd_send_sms_failure", "gd_send_sms"]
+    assert {e["details"]["delivery_id"] for e in events} == {one.id}
+    assert CODE not in path.read_text()
+    assert CODE_MASK in events[0]["details"]["provider_error"]["message"]
+
+    many = [report() for _ in range(50)]
+    await asyncio.gather(*(sink.write(request(), r) for r in many))
+    assert set(delivery_ids(path)) == {one.id, *(r.id for r in many)}
+    sink.write_blocking(request(), last := report())
+    assert delivery_ids(path)[-1] == last.id
+    sink.close()
+    sink.close()  # idempotent
+
+
+BURST = """
+import asyncio, sys
+from pathlib import Path
+from runtime.events import Attempt, DeliveryReport, PhoneMessageRequest
+from runtime.logs import JsonLinesLogSink
+
+mode, path = sys.argv[1], Path(sys.argv[2])
+sink = JsonLinesLogSink(path)
+request = PhoneMessageRequest.create(tenant="acme", recipient="+14155552671", code="735194")
+
+def report():
+    attempt = Attempt(provider="outbox", outcome="delivered", latency_ms=1.0, message_id="m")
+    return DeliveryReport(tenant="acme", recipient="+14155552671", channel="sms",
+                          purpose="verification", status="delivered", attempts=[attempt])
+
+def done(one):
+    sys.stdout.write(one.id + "\\n")
+    sys.stdout.flush()
+
+async def writer():
+    while True:
+        one = report()
+        await sink.write(request, one)
+        done(one)
+
+async def main():
+    await asyncio.gather(*(writer() for _ in range(50)))
+
+if mode == "async":
+    asyncio.run(main())
+while True:
+    one = report()
+    sink.write_blocking(request, one)
+    done(one)
+"""
+
+
+@pytest.mark.parametrize("mode", ["blocking", "async"])
+def test_sigkill_mid_burst_loses_no_returned_report(tmp_path: Path, mode: str) -> None:
+    """The child writes reports without end and prints each id as its write returns; killed
+    mid-burst, every id it printed has its line, and every line in the file parses."""
+    path = tmp_path / "events.jsonl"
+    child = subprocess.Popen(
+        [sys.executable, "-c", BURST, mode, str(path)], cwd=ROOT, stdout=subprocess.PIPE
+    )
+    assert child.stdout is not None
+    printed: list[str] = []
+    try:
+        while len(printed) < 500:
+            line = child.stdout.readline()
+            assert line, f"the child stopped early (exit {child.poll()})"
+            printed.append(line.decode().strip())
+    finally:
+        child.send_signal(signal.SIGKILL)
+        rest = child.stdout.read()  # ids printed before the kill, still in the pipe
+        child.wait()
+    assert child.returncode == -signal.SIGKILL
+    printed += [line for line in rest.decode().split("\n")[:-1] if line]
+    written = set(delivery_ids(path))
+    missing = [one for one in printed if one not in written]
+    assert not missing, f"{len(missing)} of {len(printed)} returned reports have no log line"
+
+
+# -- cancelled callers and a stalled file -------------------------------------------------------
+
+
+async def test_cancelled_caller_does_not_cancel_the_write_and_the_loop_keeps_running(
+    tmp_path: Path,
+) -> None:
+    """A FIFO nobody reads stalls the writer thread in ``os.write``, like a hung disk: the event
+    loop keeps serving, the caller can be cancelled, and the line still goes out afterwards."""
+    path = tmp_path / "events.fifo"
+    os.mkfifo(path)
+    reader = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    sink = JsonLinesLogSink(path)
+    filler = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    try:
+        while True:  # fill the pipe: the sink's next write blocks
+            os.write(filler, b"\n" * 4096)
+    except BlockingIOError:
+        pass
+    os.close(filler)
+    one = report()
+    task = asyncio.create_task(sink.write(request(), one))
+    await asyncio.sleep(0)  # the task submits its lines and waits
+    assert not task.done()
+    assert task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    os.set_blocking(reader, True)
+    received: list[bytes] = []
+    drain = threading.Thread(
+        target=lambda: received.extend(iter(lambda: os.read(reader, 1 << 16), b""))
+    )
+    drain.start()
+    sink.close()  # waits for the stalled write, which the drain now lets through
+    drain.join(timeout=60)  # generous: a loaded 2-core CI machine; it ends at EOF in practice
+    os.close(reader)
+    lines = [json.loads(line) for line in b"".join(received).splitlines() if line.strip()]
+    assert [event["details"]["delivery_id"] for event in lines] == [one.id]
+
+
+# -- rotation ---------------------------------------------------------------------------------
+
+
+async def test_rotated_deleted_and_truncated_files_get_the_later_events(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    sink = JsonLinesLogSink(path)
+    first, second, third, fourth, fifth = (report() for _ in range(5))
+
+    await sink.write(request(), first)
+    path.rename(tmp_path / "events.jsonl.1")  # logrotate "create": rename, then a new file
+    path.touch()
+    await sink.write(request(), second)
+    assert delivery_ids(tmp_path / "events.jsonl.1") == [first.id]
+    assert delivery_ids(path) == [second.id]
+
+    path.rename(tmp_path / "events.jsonl.2")  # moved and nothing created: the sink creates it
+    await sink.write(request(), third)
+    assert delivery_ids(path) == [third.id]
+
+    path.unlink()  # deleted
+    await sink.write(request(), fourth)
+    assert delivery_ids(path) == [fourth.id]
+
+    os.truncate(path, 0)  # logrotate "copytruncate": appends start again at 0, no hole
+    await sink.write(request(), fifth)
+    assert delivery_ids(path) == [fifth.id]
+    assert sink.failures == 0
+    sink.close()
+
+
+# -- failed writes ----------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not DEV_FULL.exists(), reason="needs /dev/full (Linux)")
+async def test_full_device_is_reported_once_and_never_raises(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sink = JsonLinesLogSink(DEV_FULL, report_interval=3600)
+    with caplog.at_level(logging.ERROR, logger="runtime.logs"):
+        for _ in range(3):
+            await sink.write(request(), report())  # returns, does not raise
+        sink.write_blocking(request(), report())
+    assert sink.failures >= 1
+    assert sink.last_error is not None
+    assert "No space left on device (ENOSPC)" in sink.last_error
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1, errors  # the first failure, not one per event
+    assert str(DEV_FULL) in errors[0]
+    assert "No space left on device" in errors[0]
+    sink.close()
+    assert sink.dropped == 4  # still failing at close: dropped, and counted
+
+
+@pytest.mark.skipif(not DEV_FULL.exists(), reason="needs /dev/full (Linux)")
+async def test_lines_kept_for_retry_are_bounded_and_drops_are_counted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sink = JsonLinesLogSink(DEV_FULL, max_pending_lines=2, report_interval=3600)
+    with caplog.at_level(logging.ERROR, logger="runtime.logs"):
+        for _ in range(5):
+            await sink.write(request(), report())
+    assert sink.dropped == 3
+    assert any("dropped" in r.getMessage() for r in caplog.records)
+    sink.close()
+    assert sink.dropped == 5
+
+
+async def test_lines_of_a_failed_write_go_out_with_the_next_one(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "events.jsonl"
+    sink = JsonLinesLogSink(path)
+    lost, kept, later = report(), report(), report()
+    await sink.write(request(), lost)
+    path.unlink()
+    path.mkdir()  # the path became a folder
+    with caplog.at_level(logging.ERROR, logger="runtime.logs"):
+        await sink.write(request(), kept)
+    assert sink.failures == 1
+    assert sink.last_error == f"{path}: Is a directory (EISDIR)"
+    assert any(str(path) in r.getMessage() for r in caplog.records)
+    path.rmdir()
+    with caplog.at_level(logging.WARNING, logger="runtime.logs"):
+        await sink.write(request(), later)
+    assert delivery_ids(path) == [kept.id, later.id]
+    assert any("again" in r.getMessage() for r in caplog.records)
+    assert sink.dropped == 0
+    sink.close()
+
+
+async def test_writes_after_close_return_and_are_counted(tmp_path: Path) -> None:
+    sink = JsonLinesLogSink(tmp_path / "events.jsonl")
+    sink.close()
+    await sink.write(request(), report(error="busy"))
+    sink.write_blocking(request(), report())
+    assert sink.dropped == 3
+
+
+# -- bad paths --------------------------------------------------------------------------------
+
+
+def test_a_folder_or_unwritable_path_is_one_configuration_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="PHONE_ACTIONS_LOG_FILE") as folder:
+        JsonLinesLogSink(tmp_path)
+    assert f"log file {tmp_path} is a folder" in str(folder.value)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(ConfigurationError, match="PHONE_ACTIONS_DATA_DIR") as below:
+        JsonLinesLogSink(blocker / "events.jsonl")
+    assert str(blocker / "events.jsonl") in str(below.value)
+    assert "\n" not in str(folder.value) + str(below.value)
+
+
+def test_check_log_path_for_doctor(tmp_path: Path) -> None:
+    ok, detail = check_log_path(tmp_path / "new" / "events.jsonl")
+    assert ok, detail
+    assert (tmp_path / "new").is_dir()
+    assert check_log_path(tmp_path) == (
+        False,
+        f"{tmp_path} is a folder; set PHONE_ACTIONS_LOG_FILE (default: <data_dir>/events.jsonl, "
+        "PHONE_ACTIONS_DATA_DIR) to a file",
+    )
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    ok, detail = check_log_path(blocker / "events.jsonl")
+    assert not ok
+    assert "(EEXIST)" in detail or "(ENOTDIR)" in detail
+    assert space_warning(LOW_SPACE_BYTES - 1, 10**12) is not None
+    assert space_warning(5 * 10**9, 10**12) is not None  # 0.5% of the device
+    assert space_warning(50 * 10**9, 10**12) is None
+
+
+def test_doctor_shows_the_log_file_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tenants = tmp_path / "tenants.toml"
+    tenants.write_text('[tenants.acme]\nprovider = "outbox"\n')
+    monkeypatch.setenv("PHONE_ACTIONS_TENANTS_FILE", str(tenants))
+    monkeypatch.setenv("PHONE_ACTIONS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("PHONE_ACTIONS_LOG_FILE", str(tmp_path))
+    from runtime.cli import app
+
+    result = CliRunner().invoke(app, ["doctor"], terminal_width=200)
+    assert result.exit_code == 1
+    assert "log file" in result.output
+    assert "is a folder" in result.output
