@@ -1,8 +1,9 @@
 """Mitto provider plugin: one-time codes by SMS through Mitto's REST API (no voice).
 
-``POST {base_url}{path}`` with a JSON body ``{from, to, text}`` and the ``X-Mitto-API-Key``
-header. Mitto answers 200 with ``responseCode`` 0 on success and another code otherwise
-(PROVIDERS.md §4); numbers go without ``+``.
+``POST {base_url}{path}`` (by default ``https://rest.mittoapi.net/sms``, as Mitto's SMS API
+reference gives it) with a JSON body ``{from, to, text}`` and the ``X-Mitto-API-Key`` header.
+Mitto answers 200 with ``responseCode`` 0 on success and another code otherwise (PROVIDERS.md
+§4); numbers go without ``+``.
 """
 
 from __future__ import annotations
@@ -24,8 +25,15 @@ if TYPE_CHECKING:
 
 __all__ = ["MittoConfig", "MittoCredentials", "MittoProvider", "register_providers"]
 
-# responseCode values no retry fixes (1 is Mitto's internal error: worth another try).
-PERMANENT_CODES = frozenset({"2", "3", "4", "5", "6"})
+# Mitto's responseCode table (its SMS API status codes): 0 sent, 1 internal error (worth
+# another try), 2 invalid type, 3 empty message, 4 invalid text, 5 empty sender, 6 invalid
+# sender, 7 empty receiver, 8 invalid receiver. 2 to 8 are the request itself: no retry fixes it.
+PERMANENT_CODES = frozenset({"2", "3", "4", "5", "6", "7", "8"})
+
+# Mitto's SMS API reference: POST https://<base endpoint>/sms, with https://rest.mittoapi.net as
+# the recommended (geo-resolved) base endpoint; its OpenAPI spec has the same server and path.
+DEFAULT_BASE_URL = "https://rest.mittoapi.net"
+DEFAULT_PATH = "/sms"
 
 
 class MittoConfig(BaseModel):
@@ -35,12 +43,14 @@ class MittoConfig(BaseModel):
 
     sender: str = Field(min_length=1, max_length=15, description="Sender id or number (`from`).")
     base_url: BaseUrl = Field(
-        default="https://rest.mittoapi.com", description="Mitto API origin (tests: a local stub)."
+        default=DEFAULT_BASE_URL,
+        description="Mitto API origin: the geo-resolved endpoint, or a regional one such as "
+        "`https://rest-fra.mittoapi.net` (tests: a local stub).",
     )
     path: str = Field(
-        default="/sms.json",
+        default=DEFAULT_PATH,
         pattern=r"^/[A-Za-z0-9._/-]*$",
-        description="Send path: `/sms.json` in Mitto's docs, `/sms` in its OpenAPI spec.",
+        description="Send path: `/sms` in Mitto's SMS API reference and OpenAPI spec.",
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterator
 
 import orjson
@@ -75,7 +76,17 @@ def stub() -> Iterator[StubServer]:
 
 @pytest.mark.parametrize(
     ("response_code", "retryable"),
-    [(1, True), (2, False), (3, False), (4, False), (5, False), (6, False)],
+    [
+        (1, True),  # internal error
+        (2, False),  # invalid type
+        (3, False),  # empty message
+        (4, False),  # invalid text
+        (5, False),  # empty sender
+        (6, False),  # invalid sender
+        (7, False),  # empty receiver
+        (8, False),  # invalid receiver: no retry makes the number valid
+        (9, True),  # not in Mitto's table: worth another try
+    ],
 )
 async def test_response_codes(
     stub: StubServer, provider: MittoProvider, response_code: int, retryable: bool
@@ -101,3 +112,13 @@ async def test_a_400_without_body_is_permanent(stub: StubServer, provider: Mitto
         False,
         False,
     )
+
+
+def test_the_default_endpoint_is_mittos_current_reference() -> None:
+    """Mitto's SMS API reference: ``POST https://<base endpoint>/sms`` with the geo-resolved
+    ``https://rest.mittoapi.net``; its OpenAPI spec has the same server and path."""
+    settings = MittoConfig(sender="Acme")
+    assert settings.base_url + settings.path == "https://rest.mittoapi.net/sms"
+    spec = spec_path("mitto_sms.yml").read_text("utf-8")
+    assert re.search(rf"^servers:\n  - url: {re.escape(settings.base_url)}$", spec, re.M)
+    assert re.search(rf"^paths:\n  {re.escape(settings.path)}:$", spec, re.M)
