@@ -1,14 +1,16 @@
 """Vonage SMS API: the request for one SMS, and the reading of Vonage's answer.
 
 ``POST {sms_base_url}/json``, form-urlencoded (the spec, and so the mock, take no JSON body).
-Vonage answers HTTP 200 even when it refuses a message: ``messages[0].status`` is ``"0"`` on
-success and a status code otherwise, with an ``error-text`` (PROVIDERS.md §4).
+Vonage answers HTTP 200 even when it refuses a message: each entry of ``messages`` (one per
+part of a long text) has ``status`` ``"0"`` when that part was sent and a status code otherwise,
+with an ``error-text`` (PROVIDERS.md §4; :func:`read_sms_response` judges every part).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from runtime.errors import ProviderError
 from runtime.http import HttpRequest, HttpResponse
 from runtime.http_provider import answered_error, digits_only, refused
 from runtime.providers import PhoneMessage, Receipt
@@ -75,30 +77,89 @@ def sms_request(
 
 
 def read_sms_response(response: HttpResponse, provider: str) -> Receipt:
-    """The receipt in Vonage's answer, or the :class:`ProviderError` its status means.
+    """The receipt in Vonage's answer, or the :class:`ProviderError` its statuses mean.
 
-    A status in a 2xx answer is a refusal: Vonage did not take the message (``handed_off`` is
-    false, so the pipeline may fall back), retryable only for 1 and 5. Vonage's SMS API does not
-    answer other HTTP statuses in its contract; when a gateway does, the status classifies it.
+    A text longer than one SMS goes as several parts, and Vonage answers one entry of
+    ``messages`` per part, each with its own ``status``. Every part is judged:
+
+    - every part sent (status 0): delivered; the receipt's message id is the first part's
+      ``message-id`` (the other parts' ids are in Vonage's answer and delivery receipts);
+    - no part sent: a refusal (``handed_off`` false, so the pipeline may fall back), coded by
+      the first part's status, retryable only when every part's status is (1 and 5);
+    - some parts sent: ``partially_sent``, handed off and not retryable. Vonage has passed
+      those parts on to carriers, so neither a retry nor a fallback may send the code again;
+      the message names the parts that went and the statuses of those that did not.
+
+    Vonage's SMS API does not answer other HTTP statuses in its contract; when a gateway
+    does, the status classifies it.
     """
     if not 200 <= response.status < 300:
         raise answered_error(
             response, None, f"Vonage answered HTTP {response.status}{_detail(response)}"
         )
-    first: dict[str, Any] = response.json()["messages"][0]
-    status = str(first["status"])
-    if status == "0":
-        message_id = first["message-id"]
-        if not isinstance(message_id, str) or not message_id:
-            raise ValueError("no message-id")
-        return Receipt(provider=provider, message_id=message_id)
-    text = str(first.get("error-text") or "no details")
-    raise refused(
-        status,
-        f"Vonage refused the SMS (status {status}: {text})",
-        retryable=status in RETRYABLE_STATUSES,
+    body: dict[str, Any] = response.json()
+    parts = _parts(body)
+    sent = [number for number, (status, _, _) in enumerate(parts, 1) if status == "0"]
+    if len(sent) == len(parts):
+        return Receipt(provider=provider, message_id=parts[0][1])
+    refusals = [
+        (number, status, text) for number, (status, _, text) in enumerate(parts, 1) if status != "0"
+    ]
+    if not sent:
+        first = refusals[0][1]
+        if len(parts) == 1:
+            detail = f"Vonage refused the SMS (status {first}: {refusals[0][2]})"
+        else:
+            detail = f"Vonage refused all {len(parts)} parts of the SMS ({_list(refusals)})"
+        raise refused(
+            first,
+            detail,
+            retryable=all(status in RETRYABLE_STATUSES for _, status, _ in refusals),
+            status=response.status,
+        )
+    raise ProviderError(
+        "partially_sent",
+        f"Vonage sent {_numbers(sent)} of {len(parts)} of the SMS and refused "
+        f"{_numbers([number for number, _, _ in refusals])} ({_list(refusals)}); the sent "
+        "parts are with the carrier, so the code is not sent again",
+        retryable=False,
+        handed_off=True,
         status=response.status,
     )
+
+
+def _parts(body: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """``(status, message-id, error-text)`` of each part; ``ValueError``/``TypeError`` (->
+    ``malformed_response``) when the answer lists no part, or fewer than its
+    ``message-count`` says, or a sent part has no id."""
+    messages = body["messages"]
+    if not isinstance(messages, list) or not messages:
+        raise ValueError("no messages")
+    count = body.get("message-count")
+    if count is not None and int(count) != len(messages):
+        raise ValueError("message-count does not match messages")
+    parts: list[tuple[str, str, str]] = []
+    for entry in messages:
+        status = str(entry["status"])
+        message_id = entry.get("message-id") if status == "0" else ""
+        if status == "0" and (not isinstance(message_id, str) or not message_id):
+            raise ValueError("no message-id")
+        parts.append((status, str(message_id or ""), str(entry.get("error-text") or "no details")))
+    return parts
+
+
+def _numbers(numbers: list[int]) -> str:
+    """``[1]`` -> ``part 1``, ``[1, 3]`` -> ``parts 1 and 3``, ``[1, 2, 4]`` -> ``parts 1, 2
+    and 4``."""
+    text = [str(number) for number in numbers]
+    if len(text) == 1:
+        return f"part {text[0]}"
+    return f"parts {', '.join(text[:-1])} and {text[-1]}"
+
+
+def _list(refusals: list[tuple[int, str, str]]) -> str:
+    """``part 1: status 1: Throttled; part 2: ...``."""
+    return "; ".join(f"part {number}: status {status}: {text}" for number, status, text in refusals)
 
 
 def _detail(response: HttpResponse) -> str:

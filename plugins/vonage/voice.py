@@ -24,20 +24,51 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from runtime.http import HttpRequest, HttpResponse
 from runtime.http_provider import answered_error, digits_only
-from runtime.locales import language_region
+from runtime.locales import LanguageTable
 from runtime.providers import PhoneMessage, Receipt
 
 __all__ = [
     "JWT_LIFETIME",
+    "TALK_LANGUAGES",
     "TALK_LOOP",
     "bearer_token",
     "load_private_key",
     "read_voice_response",
+    "talk_language",
     "voice_request",
 ]
 
 JWT_LIFETIME = 60  # seconds: long enough for clock skew, short for a token sent once
 TALK_LOOP = 2  # the code is said twice
+
+# The `talk` action's languages, as Vonage's SDK lists them (Vonage/vonage-node-sdk,
+# packages/voice/lib/enums/TTSLanguages.js at f72ee28, "supported Text-to-Speech (TTS)
+# languages"). Vonage spells Mandarin `cmn-CN`/`cmn-TW`, Cantonese `yue-CN` and Arabic plain
+# `ar`. Without a language Vonage speaks en-US (its Text to Speech guide).
+TALK_LANGUAGES = LanguageTable(
+    (
+        "af-ZA", "ar", "bg-BG", "bn-IN", "ca-ES", "cmn-CN", "cmn-TW", "cs-CZ", "cy-GB",
+        "da-DK", "de-AT", "de-DE", "de-ET", "el-GR", "en-AU", "en-GB", "en-GB-SCT",
+        "en-GB-WLS", "en-IE", "en-IN", "en-NZ", "en-US", "en-ZA", "es-CO", "es-ES", "es-MX",
+        "es-US", "eu-ES", "fi-FI", "fil-PH", "fr-CA", "fr-FR", "gl-ES", "gu-IN", "he-IL",
+        "hi-IN", "hu-HU", "id-ID", "is-IS", "it-IT", "ja-JP", "kn-IN", "ko-KR", "lv-LV",
+        "ml-IN", "ms-MY", "nb-NO", "nl-BE", "nl-NL", "no-NO", "pa-IN", "pl-PL", "pt-BR",
+        "pt-PT", "ro-RO", "ru-RU", "sk-SK", "sr-RS", "sv-SE", "ta-IN", "te-IN", "th-TH",
+        "tr-TR", "uk-UA", "vi-VN", "yue-CN",
+    ),
+    default="en-US",
+    # Chinese by script or region to Vonage's Mandarin and Cantonese codes.
+    aliases={
+        "zh": "cmn-CN", "zh-CN": "cmn-CN", "zh-SG": "cmn-CN", "zh-TW": "cmn-TW",
+        "zh-HK": "yue-CN", "zh-MO": "yue-CN", "yue": "yue-CN", "cmn": "cmn-CN",
+    },
+)  # fmt: skip
+
+
+def talk_language(locale: str | None) -> str:
+    """The ``talk`` action's ``language`` for ``locale``: a code Vonage lists (``zh`` ->
+    ``cmn-CN``, ``ar-EG`` -> ``ar``, ``es-AR`` -> ``es-ES``), else ``en-US``."""
+    return TALK_LANGUAGES.pick(locale)
 
 
 @lru_cache(maxsize=64)
@@ -86,7 +117,7 @@ def voice_request(
             {
                 "action": "talk",
                 "text": message.text,
-                "language": language_region(message.locale),
+                "language": talk_language(message.locale),
                 "loop": TALK_LOOP,
             }
         ],

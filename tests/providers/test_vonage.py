@@ -13,11 +13,14 @@ import pytest
 
 from plugins.vonage import VonageConfig, VonageCredentials, VonageProvider, register_providers
 from plugins.vonage.sms import PERMANENT_STATUSES, RETRYABLE_STATUSES, is_gsm7
-from plugins.vonage.voice import JWT_LIFETIME, load_private_key
+from plugins.vonage.voice import JWT_LIFETIME, TALK_LANGUAGES, load_private_key, talk_language
+from runtime import PhoneMessageRequest
 from runtime.errors import ProviderError
 from runtime.http import HttpResponse
+from runtime.locales import MAIN_REGION
 from runtime.providers import Provider
 from runtime.settings import Settings
+from tests.conftest import PipelineFactory
 from tests.providers.case_vonage import (
     API_KEY,
     API_SECRET,
@@ -367,10 +370,48 @@ def test_production_urls_are_the_defaults() -> None:
     assert settings.voice_base_url == "https://api.nexmo.com/v1/calls"
 
 
-@pytest.mark.parametrize(
-    ("locale", "language"),
-    [("en-GB", "en-GB"), ("en_us", "en-US"), ("fr", "fr-FR"), ("pt-BR", "pt-BR"), ("", "en-US")],
-)
+# The locales a tenant may send and the code Vonage must get: always one of Vonage's own.
+TALK_CASES = [
+    ("en-GB", "en-GB"),
+    ("en_us", "en-US"),
+    ("en_GB.UTF-8", "en-GB"),
+    ("fr", "fr-FR"),
+    ("pt-BR", "pt-BR"),  # listed: kept, never folded into pt-PT
+    ("pt", "pt-PT"),
+    ("zh", "cmn-CN"),  # Vonage's Mandarin is cmn-CN, not zh-CN
+    ("zh-Hans", "cmn-CN"),
+    ("zh-Hant", "cmn-TW"),
+    ("zh-TW", "cmn-TW"),
+    ("zh-HK", "yue-CN"),  # Cantonese
+    ("ar", "ar"),  # Vonage's Arabic is plain ar
+    ("ar-EG", "ar"),
+    ("es-AR", "es-ES"),  # a region Vonage does not list: the language's main one
+    ("en-CA", "en-US"),
+    ("de-CH", "de-DE"),
+    ("nl-BE", "nl-BE"),
+    ("nn", "nb-NO"),
+    ("iw", "he-IL"),
+    ("xx", "en-US"),  # not a language Vonage speaks: its default
+    ("el-CY", "el-GR"),
+    ("sw-KE", "en-US"),
+    ("", "en-US"),
+]
+
+
+@pytest.mark.parametrize(("locale", "language"), TALK_CASES)
+def test_talk_language(locale: str, language: str) -> None:
+    assert talk_language(locale) == language
+
+
+def test_every_listed_language_is_sent_as_listed_and_nothing_else_is_sent() -> None:
+    for code in TALK_LANGUAGES.codes:
+        assert talk_language(code) == code
+        assert talk_language(code.lower().replace("-", "_")) == code
+    for locale in [*MAIN_REGION, *MAIN_REGION.values(), "zh-SG", "yue", "ar-SA", "fr-BE"]:
+        assert talk_language(locale) in TALK_LANGUAGES
+
+
+@pytest.mark.parametrize(("locale", "language"), TALK_CASES[:12])
 async def test_the_call_speaks_the_language_of_the_locale(
     stub: StubServer, provider: VonageProvider, locale: str, language: str
 ) -> None:
@@ -477,6 +518,126 @@ async def test_sms_statuses(
         200,
     )
     assert f"status {status}: Vonage says no" in error.message
+
+
+# -- SMS: a long text goes as several parts, and every part is judged ------------------------
+
+
+def part(status: str, number: int) -> dict[str, str]:
+    """One entry of ``messages``: sent (``status`` 0, with its own id) or refused."""
+    if status == "0":
+        return {"to": "447911123456", "message-id": f"part-{number}-id", "status": "0"}
+    return {"status": status, "error-text": {"1": "Throttled", "4": "Bad Credentials"}[status]}
+
+
+def parts(*statuses: str) -> dict[str, Any]:
+    """Vonage's answer for a text sent as ``len(statuses)`` parts."""
+    return {
+        "message-count": str(len(statuses)),
+        "messages": [part(status, number) for number, status in enumerate(statuses, 1)],
+    }
+
+
+async def test_every_part_sent_is_delivered_under_the_first_parts_id(
+    stub: StubServer, provider: VonageProvider
+) -> None:
+    stub.respond(200, parts("0", "0", "0"))
+    receipt = await provider.send(make_message(), config(stub.url), CREDENTIALS)
+    assert (receipt.provider, receipt.message_id) == ("vonage", "part-1-id")
+
+
+@pytest.mark.parametrize(
+    ("statuses", "code", "retryable", "handed_off", "says"),
+    [
+        # No part sent: a refusal, nothing with a carrier, so the pipeline may fall back.
+        (("1", "1"), "1", True, False, "refused all 2 parts"),
+        (("4", "4"), "4", False, False, "refused all 2 parts"),
+        # One permanent refusal among retryable ones: a retry cannot send the whole text.
+        (("1", "4"), "1", False, False, "part 2: status 4: Bad Credentials"),
+        # Some parts sent: with the carrier already, so no retry and no fallback (no 2nd code).
+        (("1", "0"), "partially_sent", False, True, "sent part 2 of 2"),
+        (("0", "4"), "partially_sent", False, True, "refused part 2 (part 2: status 4"),
+        (
+            ("0", "1", "0"),
+            "partially_sent",
+            False,
+            True,
+            "sent parts 1 and 3 of 3 of the SMS and refused part 2",
+        ),
+    ],
+)
+async def test_a_multi_part_answer_is_judged_on_every_part(
+    stub: StubServer,
+    provider: VonageProvider,
+    statuses: tuple[str, ...],
+    code: str,
+    retryable: bool,
+    handed_off: bool,
+    says: str,
+) -> None:
+    stub.respond(200, parts(*statuses))
+    error = await failure(provider, config(stub.url))
+    assert (error.code, error.retryable, error.handed_off, error.status) == (
+        code,
+        retryable,
+        handed_off,
+        200,
+    )
+    assert says in error.message
+
+
+async def test_an_answer_missing_parts_is_malformed_and_handed_off(
+    stub: StubServer, provider: VonageProvider
+) -> None:
+    """``message-count`` says 2 but one part is listed: what became of the other is unknown."""
+    body = parts("0")
+    body["message-count"] = "2"
+    stub.respond(200, body)
+    error = await failure(provider, config(stub.url))
+    assert (error.code, error.retryable, error.handed_off) == ("malformed_response", False, True)
+
+
+def vonage_tenant(base_url: str) -> dict[str, Any]:
+    return {
+        "acme": {
+            "friendly_name": "Acme",
+            "message_types": ["sms"],
+            "provider": "vonage",
+            "provider_settings": {"sender": "Acme", "sms_base_url": base_url},
+            "credentials_env": {"api_key": "CRED_API_KEY", "api_secret": "CRED_API_SECRET"},
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("statuses", "report_status", "path", "error_code"),
+    [
+        (("0", "0"), "delivered", ["vonage"], None),
+        # Nothing reached a carrier: the outbox delivers the one code.
+        (("1", "1"), "delivered", ["vonage", "outbox"], "1"),
+        # Part 2 reached a carrier: no fallback, so the user never gets two codes.
+        (("1", "0"), "failed", ["vonage"], "partially_sent"),
+        # Part 2 was refused: not "delivered", whatever part 1 did.
+        (("0", "4"), "failed", ["vonage"], "partially_sent"),
+    ],
+)
+async def test_multi_part_answers_through_the_pipeline(
+    make_pipeline: PipelineFactory,
+    stub: StubServer,
+    statuses: tuple[str, ...],
+    report_status: str,
+    path: list[str],
+    error_code: str | None,
+) -> None:
+    stub.respond(200, parts(*statuses))
+    environ = {"CRED_API_KEY": API_KEY, "CRED_API_SECRET": API_SECRET}
+    pipeline = make_pipeline(vonage_tenant(stub.url), environ=environ)
+    report = await pipeline.deliver(
+        PhoneMessageRequest.create(tenant="acme", recipient="+447911123456", code=CODE)
+    )
+    assert len(stub.requests) == 1
+    assert (report.status, report.path) == (report_status, path)
+    assert report.attempts[0].error_code == error_code
 
 
 async def test_error_text_is_redacted(stub: StubServer, provider: VonageProvider) -> None:
