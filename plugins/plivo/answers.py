@@ -27,7 +27,7 @@ import asyncio
 import secrets
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 from xml.etree.ElementTree import Element, SubElement, tostring
 
 from aiohttp import web
@@ -45,7 +45,7 @@ from sqlalchemy import (
     select,
 )
 
-from runtime.locales import MAIN_REGION, language, language_region
+from runtime.locales import LanguageTable
 from runtime.store.db import create_engine_for
 
 if TYPE_CHECKING:
@@ -55,11 +55,13 @@ __all__ = [
     "ANSWER_PATH",
     "DEFAULT_ANSWER_TTL",
     "SPEAK_LANGUAGES",
+    "SPEAK_VOICES",
     "AnswerStore",
     "answer_app",
     "answer_metadata",
     "serve_answers",
     "speak_language",
+    "speak_voice",
     "speak_xml",
 ]
 
@@ -68,19 +70,32 @@ DEFAULT_ANSWER_TTL = 600
 SPEAK_REPEATS = 2
 DEFAULT_LANGUAGE = "en-US"
 
-# Languages of Plivo's <Speak> (its Amazon Polly based voices) [mem: from Plivo's XML docs,
-# not checked here]. Anything else falls back to the language's main region, then en-US.
-SPEAK_LANGUAGES: frozenset[str] = frozenset(
-    {
-        "arb", "cmn-CN", "cy-GB", "da-DK", "de-DE", "en-AU", "en-GB", "en-IN", "en-US",
-        "es-ES", "es-MX", "es-US", "fr-CA", "fr-FR", "hi-IN", "is-IS", "it-IT", "ja-JP",
-        "ko-KR", "nb-NO", "nl-NL", "pl-PL", "pt-BR", "pt-PT", "ro-RO", "ru-RU", "sv-SE",
-        "tr-TR",
-    }
-)  # fmt: skip
+# The <Speak> element's languages and the voices each has, as Plivo's XML reference lists them
+# (plivo.com/docs/voice/xml/audio-output, "Speak", "Supported Languages"). Plivo's other pages
+# list more codes (arb, cmn-CN, ja-JP, ...), behind Polly voices or the Speak API: only this
+# table is sent. A language Plivo does not list falls back to en-US, never to a code it lacks.
+Voice = Literal["WOMAN", "MAN"]
+SPEAK_VOICES: dict[str, frozenset[Voice]] = {
+    "da-DK": frozenset({"WOMAN"}),
+    "nl-NL": frozenset({"WOMAN", "MAN"}),
+    "en-AU": frozenset({"WOMAN", "MAN"}),
+    "en-GB": frozenset({"WOMAN", "MAN"}),
+    "en-US": frozenset({"WOMAN", "MAN"}),
+    "fr-FR": frozenset({"WOMAN", "MAN"}),
+    "fr-CA": frozenset({"WOMAN"}),
+    "de-DE": frozenset({"WOMAN", "MAN"}),
+    "it-IT": frozenset({"WOMAN", "MAN"}),
+    "pl-PL": frozenset({"WOMAN", "MAN"}),
+    "pt-PT": frozenset({"MAN"}),
+    "pt-BR": frozenset({"WOMAN", "MAN"}),
+    "ru-RU": frozenset({"WOMAN"}),
+    "es-ES": frozenset({"WOMAN", "MAN"}),
+    "es-US": frozenset({"WOMAN", "MAN"}),
+    "sv-SE": frozenset({"WOMAN"}),
+}
+SPEAK_LANGUAGES = LanguageTable(tuple(SPEAK_VOICES), default=DEFAULT_LANGUAGE)
+DEFAULT_VOICE: Voice = "WOMAN"  # Plivo's default; a language without it gets MAN
 
-# Plivo names Mandarin cmn-CN, not zh-CN.
-_ALIASES = {"zh": "cmn-CN", "cmn": "cmn-CN"}
 
 answer_metadata = MetaData()
 """The answer store's own schema (not the runtime's: the table belongs to this plugin)."""
@@ -105,23 +120,24 @@ Clock = Callable[[], float]
 
 
 def speak_language(locale: str | None) -> str:
-    """The ``<Speak language>`` for ``locale`` (``en_GB`` -> ``en-GB``, ``fr`` -> ``fr-FR``,
-    ``zh-Hans`` -> ``cmn-CN``, ``es-AR`` -> ``es-ES``, unknown -> ``en-US``)."""
-    lang = language(locale, default="")
-    if lang in _ALIASES:
-        return _ALIASES[lang]
-    candidate = language_region(locale, default="")
-    if candidate in SPEAK_LANGUAGES:
-        return candidate
-    main = MAIN_REGION.get(lang, DEFAULT_LANGUAGE)
-    return main if main in SPEAK_LANGUAGES else DEFAULT_LANGUAGE
+    """The ``<Speak language>`` for ``locale``: a code Plivo's <Speak> lists (``en_GB`` ->
+    ``en-GB``, ``fr`` -> ``fr-FR``, ``es-AR`` -> ``es-ES``), else ``en-US`` (``zh``, ``ar``)."""
+    return SPEAK_LANGUAGES.pick(locale)
+
+
+def speak_voice(language_tag: str) -> Voice:
+    """``WOMAN`` (Plivo's default), or ``MAN`` for a language that has only that (pt-PT)."""
+    voices = SPEAK_VOICES.get(language_tag, frozenset({DEFAULT_VOICE}))
+    return DEFAULT_VOICE if DEFAULT_VOICE in voices else "MAN"
 
 
 def speak_xml(text: str, language_tag: str, *, loop: int = SPEAK_REPEATS) -> str:
     """The Plivo XML that says ``text`` ``loop`` times: ``<Response><Speak language=".."
-    loop="2">text</Speak></Response>``, escaped by ElementTree (the text is never spliced)."""
+    voice=".." loop="2">text</Speak></Response>``, with a voice the language has, escaped by
+    ElementTree (the text is never spliced)."""
     response = Element("Response")
-    speak = SubElement(response, "Speak", {"language": language_tag, "loop": str(loop)})
+    attributes = {"language": language_tag, "voice": speak_voice(language_tag), "loop": str(loop)}
+    speak = SubElement(response, "Speak", attributes)
     speak.text = text
     return '<?xml version="1.0" encoding="UTF-8"?>' + tostring(response, encoding="unicode")
 

@@ -24,8 +24,16 @@ from aiohttp import web
 from sqlalchemy import func, select
 
 from plugins.plivo import AnswerStore, PlivoProvider, answer_app, serve_answers
-from plugins.plivo.answers import plivo_answers, speak_language, speak_xml
+from plugins.plivo.answers import (
+    SPEAK_LANGUAGES,
+    SPEAK_VOICES,
+    plivo_answers,
+    speak_language,
+    speak_voice,
+    speak_xml,
+)
 from runtime.errors import ProviderError
+from runtime.locales import MAIN_REGION
 from tests.conftest import make_settings
 from tests.providers.case_plivo import (
     ANSWER_BASE_URL,
@@ -275,7 +283,7 @@ async def test_voice_end_to_end_through_the_answer_app(
         assert root.tag == "Response"
         (speak,) = list(root)
         assert speak.tag == "Speak"
-        assert speak.attrib == {"language": "en-GB", "loop": "2"}
+        assert speak.attrib == {"language": "en-GB", "voice": "WOMAN", "loop": "2"}
         assert speak.text == VOICE_TEXT
 
 
@@ -412,23 +420,44 @@ def test_speak_text_is_escaped_not_spliced() -> None:
     assert root[0].text == hostile
 
 
-@pytest.mark.parametrize(
-    ("locale", "expected"),
-    [
-        ("en_GB", "en-GB"),
-        ("en", "en-US"),
-        ("fr", "fr-FR"),
-        ("pt-BR", "pt-BR"),
-        ("es-AR", "es-ES"),
-        ("de-AT", "de-DE"),
-        ("zh-Hans", "cmn-CN"),
-        ("ar", "arb"),
-        ("el-GR", "en-US"),
-        ("", "en-US"),
-    ],
-)
-def test_speak_language(locale: str, expected: str) -> None:
-    assert speak_language(locale) == expected
+# Locale -> (<Speak language>, voice): always a language Plivo's <Speak> table lists, with a
+# voice that language has (pt-PT has only MAN; Plivo's default WOMAN elsewhere).
+SPEAK_CASES = [
+    ("en_GB", "en-GB", "WOMAN"),
+    ("en", "en-US", "WOMAN"),
+    ("en-IN", "en-US", "WOMAN"),  # not in the <Speak> table: the language's main region
+    ("fr", "fr-FR", "WOMAN"),
+    ("fr-CA", "fr-CA", "WOMAN"),
+    ("pt-BR", "pt-BR", "WOMAN"),
+    ("pt", "pt-PT", "MAN"),
+    ("pt-PT", "pt-PT", "MAN"),
+    ("es-AR", "es-ES", "WOMAN"),
+    ("es-US", "es-US", "WOMAN"),
+    ("de-AT", "de-DE", "WOMAN"),
+    ("da", "da-DK", "WOMAN"),
+    ("zh-Hans", "en-US", "WOMAN"),  # no Chinese in the table: the default, not cmn-CN
+    ("ar", "en-US", "WOMAN"),  # nor Arabic (arb)
+    ("ja-JP", "en-US", "WOMAN"),
+    ("el-GR", "en-US", "WOMAN"),
+    ("xx", "en-US", "WOMAN"),
+    ("", "en-US", "WOMAN"),
+]
+
+
+@pytest.mark.parametrize(("locale", "language", "voice"), SPEAK_CASES)
+def test_speak_language_and_voice(locale: str, language: str, voice: str) -> None:
+    assert speak_language(locale) == language
+    speak = ElementTree.fromstring(speak_xml("Your code is 1. 2.", speak_language(locale)))[0]
+    assert (speak.get("language"), speak.get("voice")) == (language, voice)
+
+
+def test_only_listed_languages_and_their_voices_are_spoken() -> None:
+    assert len(SPEAK_VOICES) == 16  # Plivo's <Speak> table
+    for code, voices in SPEAK_VOICES.items():
+        assert speak_language(code) == code
+        assert speak_voice(code) in voices
+    for locale in [*MAIN_REGION, *MAIN_REGION.values(), "zh-TW", "en-GB-WLS", "cy-GB"]:
+        assert speak_language(locale) in SPEAK_LANGUAGES
 
 
 async def test_serve_answers_serves_what_a_provider_stored_in_the_settings_database(
