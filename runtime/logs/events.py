@@ -25,6 +25,12 @@ _DESCRIPTIONS = {
     "gd_send_voice_failure": "MFA voice call failed",
 }
 
+# The outbox takes the message like a sender but reaches no phone: its event says so.
+_STORED = {
+    "sms": "MFA SMS stored, not sent to a phone (outbox)",
+    "voice": "MFA voice message stored, not sent to a phone (outbox)",
+}
+
 
 def scrub(text: str, secrets: list[str]) -> str:
     """``text`` with every occurrence of each secret (the code, credentials) masked."""
@@ -85,7 +91,9 @@ def log_events(request: PhoneMessageRequest, report: DeliveryReport) -> list[dic
         events.append(
             {
                 "type": kind,
-                "description": _DESCRIPTIONS[kind],
+                "description": _STORED[report.channel]
+                if ok and attempt is last and report.status == "stored"
+                else _DESCRIPTIONS[kind],
                 "date": date,
                 "tenant_name": report.tenant,
                 "client_id": client.client_id,

@@ -16,11 +16,12 @@ import atexit
 import contextlib
 import logging
 import os
+import queue
 import threading
 import time
 import weakref
 from pathlib import Path
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from runtime.events import DeliveryReport, PhoneMessageRequest
 from runtime.logs.events import json_lines
@@ -34,10 +35,11 @@ MAX_PENDING_LINES = 10_000  # lines kept for retry while the file cannot be writ
 RETRY_INTERVAL = 1.0  # seconds between retries of kept lines when no new event arrives
 REPORT_INTERVAL = 10.0  # seconds between two error records about the same failing file
 
-_Waiter: TypeAlias = (
-    "tuple[asyncio.AbstractEventLoop, asyncio.Future[None]] | threading.Event | None"
-)
+# an async caller's loop and future, or a held lock a blocking caller waits to acquire
+_Waiter: TypeAlias = "tuple[asyncio.AbstractEventLoop, asyncio.Future[None]] | threading.Lock"
 _Item: TypeAlias = "tuple[list[bytes], _Waiter]"
+_NOTHING: Any = object()
+_FLUSH: list[bytes] = []  # flush()'s marker: a write attempt even while the file fails
 _open_sinks: weakref.WeakSet[JsonLinesLogSink] = weakref.WeakSet()
 
 
@@ -59,13 +61,10 @@ class JsonLinesLogSink:
         self.path = path
         self._fd: int | None = open_sink_file(path)
         self._max_pending = max_pending_lines
-        self._report_interval = report_interval
+        # SimpleQueue and lock waiters: a round trip costs a third of a Condition's (C, not
+        # Python); _lock orders the close marker after every item submitted before close().
+        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
-        self._work = threading.Condition(self._lock)  # the writer waits for lines here
-        self._progress = threading.Condition(self._lock)  # flush() waits for the writer here
-        self._queue: list[_Item] = []
-        self._submitted = 0
-        self._done = 0
         self._closing = False
         self._told_closed = False
         # below: the writer thread's own state (read by others, written only by it)
@@ -73,8 +72,10 @@ class JsonLinesLogSink:
         self._failures = 0
         self._dropped = 0
         self._last_error: str | None = None
-        self._reported_at: float | None = None
+        self._failures_report = _Every(report_interval)
+        self._drops_report = _Every(report_interval)
         self._failing = False
+        self._attempted_at = 0.0
         self._thread = threading.Thread(
             target=self._run, name=f"log-writer {path.name}", daemon=True
         )
@@ -116,73 +117,88 @@ class JsonLinesLogSink:
         lines = _encode(request, report)
         if not lines:
             return
-        done = threading.Event()
-        if self._submit(lines, done):
-            done.wait()
+        self._submit_and_wait(lines)
 
     def flush(self) -> None:
         """Block until everything submitted so far was written (or failed and was reported)."""
-        with self._lock:
-            target = self._submitted
-            while self._done < target and self._thread.is_alive():
-                self._progress.wait()
+        if not self._closing:
+            self._submit_and_wait(_FLUSH, quiet=True)
 
     def close(self) -> None:
         """Write what is pending, stop the thread and close the file. Idempotent."""
         with self._lock:
-            self._closing = True
-            self._work.notify()
+            if not self._closing:
+                self._closing = True
+                self._queue.put(None)
         if self._thread is not threading.current_thread():
             self._thread.join()
-        with self._lock:
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
         _open_sinks.discard(self)
 
     # -- submission ----------------------------------------------------------------------------
 
-    def _submit(self, lines: list[bytes], waiter: _Waiter) -> bool:
+    def _submit(self, lines: list[bytes], waiter: _Waiter, *, quiet: bool = False) -> bool:
         """Queue ``lines`` for the writer; false when the sink is closed (lines dropped)."""
         with self._lock:
             if not self._closing:
-                self._queue.append((lines, waiter))
-                self._submitted += 1
-                self._work.notify()
+                self._queue.put((lines, waiter))
                 return True
+            if quiet:
+                return False
             self._dropped += len(lines)
             first, self._told_closed = not self._told_closed, True
         if first:  # once: ``dropped`` counts the rest
             log.error("log events for %s dropped: the log sink is closed", self.path)
         return False
 
+    def _submit_and_wait(self, lines: list[bytes], *, quiet: bool = False) -> None:
+        done = threading.Lock()
+        done.acquire()
+        if self._submit(lines, done, quiet=quiet):
+            done.acquire()  # released by the writer once the lines are out
+
     # -- the writer thread ---------------------------------------------------------------------
 
     def _run(self) -> None:
-        while True:
-            with self._lock:
-                if not self._queue and not self._closing:
-                    self._work.wait(RETRY_INTERVAL if self._retry else None)
-                batch, self._queue = self._queue, []
-                closing = self._closing
+        closing = False
+        while not closing:
+            batch: list[_Item] = []
+            try:
+                item = self._queue.get(timeout=RETRY_INTERVAL if self._retry else None)
+            except queue.Empty:  # nothing new: retry the kept lines
+                item = _NOTHING
+            while item is not _NOTHING:  # everything submitted meanwhile: the same write
+                if item is None:
+                    closing = True  # the marker comes after every item submitted
+                    break
+                batch.append(item)
+                item = self._queue.get_nowait() if not self._queue.empty() else _NOTHING
             if batch or self._retry:
+                force = closing or any(lines is _FLUSH for lines, _ in batch)
                 try:
-                    self._write([line for lines, _ in batch for line in lines])
+                    self._write([line for lines, _ in batch for line in lines], force=force)
                 except Exception:  # a bug here must not leave callers waiting forever
                     log.exception("log events: the writer for %s failed", self.path)
                 finally:
                     self._complete(batch)
-            if closing:
-                with self._lock:
-                    if self._queue:
-                        continue
-                self._give_up()
-                return
+        self._give_up()
 
-    def _write(self, new_lines: list[bytes]) -> None:
-        """Append the kept lines then ``new_lines`` in one ``os.write``; keep what failed."""
+    def _write(self, new_lines: list[bytes], *, force: bool) -> None:
+        """Append the kept lines then ``new_lines`` in one ``os.write``; keep what failed.
+
+        While the file fails, new lines join the kept ones and the file is tried again once per
+        ``RETRY_INTERVAL`` (or on flush and close), not per event: a full disk costs no syscall
+        and no copy of the kept lines per delivery.
+        """
         lines = self._retry + new_lines if self._retry else new_lines
         self._retry = []
+        now = time.monotonic()
+        if self._failing and not force and now - self._attempted_at < RETRY_INTERVAL:
+            self._keep(lines)
+            return
+        self._attempted_at = now
         data = b"".join(lines)
         written = 0
         try:
@@ -220,17 +236,15 @@ class JsonLinesLogSink:
         if excess > 0:
             self._dropped += excess
             lines = lines[excess:]
-            self._last_error = (
-                f"{self.path}: {excess} line(s) dropped, {self._max_pending} kept for retry"
-            )
-            log.error(
-                "log events: %d line(s) for %s dropped: %d are already waiting for the file "
-                "to be writable (%d dropped so far)",
-                excess,
-                self.path,
-                self._max_pending,
-                self._dropped,
-            )
+            if self._drops_report.due():
+                log.error(
+                    "log events for %s dropped: %d lines already wait for the file to be "
+                    "writable (%d dropped so far; last error: %s)",
+                    self.path,
+                    self._max_pending,
+                    self._dropped,
+                    self._last_error,
+                )
         self._retry = lines
 
     def _failed(self, error: str) -> None:
@@ -238,13 +252,11 @@ class JsonLinesLogSink:
         self._failures += 1
         self._failing = True
         self._last_error = f"{self.path}: {error}"
-        now = time.monotonic()
-        if self._reported_at is not None and now - self._reported_at < self._report_interval:
+        if not self._failures_report.due():
             return
-        self._reported_at = now
         log.error(
             "log events cannot be written to %s: %s (%d failed writes, %d lines waiting, "
-            "%d dropped); they are retried with the next events",
+            "%d dropped); they are kept and retried",
             self.path,
             error,
             self._failures,
@@ -266,17 +278,30 @@ class JsonLinesLogSink:
         """Wake every caller of ``batch``: one call per event loop, however many callers."""
         futures: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
         for _, waiter in batch:
-            if isinstance(waiter, threading.Event):
-                waiter.set()
-            elif waiter is not None:
+            if isinstance(waiter, tuple):
                 futures.setdefault(waiter[0], []).append(waiter[1])
+            else:
+                waiter.release()
         for loop, waiting in futures.items():
             # RuntimeError: that loop is closed, so nobody is waiting any more
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_resolve, waiting)
-        with self._lock:
-            self._done += len(batch)
-            self._progress.notify_all()
+
+
+class _Every:
+    """Says yes the first time, then at most once per ``interval`` seconds: one error record
+    per incident and a reminder while it lasts, not one per event."""
+
+    def __init__(self, interval: float) -> None:
+        self._interval = interval
+        self._last: float | None = None
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if self._last is not None and now - self._last < self._interval:
+            return False
+        self._last = now
+        return True
 
 
 def _encode(request: PhoneMessageRequest, report: DeliveryReport) -> list[bytes]:
