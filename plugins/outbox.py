@@ -2,55 +2,53 @@
 
 Like Auth0's evaluation sender it carries SMS only and has a lifetime cap per tenant (100 by
 default, ``PHONE_ACTIONS_OUTBOX_CAP``), so a tenant notices it must configure a real provider.
-The outbox is a SQLite file in the data directory; ``phone-actions outbox`` lists it.
+``phone-actions outbox`` lists what it holds.
+
+Its table lives in the runtime database (``PHONE_ACTIONS_DATABASE_URL``, SQLite in the data
+folder by default), made by the runtime's one Alembic migration chain, rather than in a file
+of its own: one chain is one lock and one version table to keep, and when nodes share
+PostgreSQL they share the outbox, so its cap holds for the deployment, not per node.
+
+The cap is exact: the count and the insert run in one write transaction (SQLite ``BEGIN
+IMMEDIATE`` takes the write lock before counting; PostgreSQL takes a per-tenant advisory lock
+first). The store call runs on a :class:`~runtime.store.StoreExecutor` of its own, with the
+attempt's budget as its deadline: a locked or lost database fails the attempt (not handed
+off), it never blocks the event loop.
 """
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import (
-    Column,
-    DateTime,
-    Engine,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    func,
-    insert,
-    select,
-)
+from sqlalchemy import Engine, bindparam, func, insert, select, text
+from sqlalchemy.engine import make_url
 
 from runtime import hookimpl
-from runtime.errors import ProviderError
+from runtime.errors import ProviderError, StoreUnavailableError
 from runtime.events import Channel
 from runtime.providers import PhoneMessage, Receipt
 from runtime.settings import Settings
-from runtime.store import create_engine_for
+from runtime.store import StoreExecutor, create_engine_for, migrate
+from runtime.store.db import (
+    DATABASE_ERRORS,
+    DEFAULT_TIMEOUT,
+    sqlite_file,
+    unavailable,
+    write_transaction,
+)
+from runtime.store.schema import outbox_messages
 
 __all__ = ["OutboxMessage", "OutboxProvider", "register_providers"]
 
-_metadata = MetaData()
-outbox_messages = Table(
-    "outbox_messages",
-    _metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=True),
-    Column("id", String(32), nullable=False, unique=True),
-    Column("tenant", String(64), nullable=False, index=True),
-    Column("recipient", String(20), nullable=False),
-    Column("channel", String(8), nullable=False),
-    Column("text", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-)
+_m = outbox_messages.c
+_COUNT = select(func.count()).where(_m.tenant == bindparam("w_tenant"))
+_INSERT = insert(outbox_messages)
+# Two-key advisory lock: the outbox's namespace, then the tenant. Held to the commit.
+_TENANT_LOCK = text("SELECT pg_advisory_xact_lock(1869968504, hashtext(:tenant))")
 
 
 class OutboxConfig(BaseModel):
@@ -76,24 +74,36 @@ class OutboxMessage:
 
 
 class OutboxProvider:
-    """Stores SMS in ``path``; refuses voice and refuses past ``cap`` messages per tenant."""
+    """Stores SMS in the database at ``database_url``; refuses voice and refuses past ``cap``
+    messages per tenant. ``timeout`` bounds each wait on the database, seconds."""
 
     name = "outbox"
     channels: frozenset[Channel] = frozenset({"sms"})
     config_model = OutboxConfig
     credentials_model = OutboxCredentials
 
-    def __init__(self, path: Path, cap: int = 100) -> None:
-        self.path = path
+    def __init__(
+        self, database_url: str, cap: int = 100, *, timeout: float = DEFAULT_TIMEOUT
+    ) -> None:
+        self.database_url = database_url
         self.cap = cap
+        self.timeout = timeout
         self._engine: Engine | None = None
-        self._lock = threading.Lock()
+        self._executor = StoreExecutor(max_workers=2)
 
     @property
     def engine(self) -> Engine:
+        """The database, migrated to the newest schema on first use."""
         if self._engine is None:
-            self._engine = create_engine_for(f"sqlite:///{self.path}", _metadata)
+            engine = create_engine_for(self.database_url, timeout=self.timeout)
+            migrate(engine)
+            self._engine = engine
         return self._engine
+
+    @property
+    def database(self) -> str:
+        """Where the messages are (password masked), for messages and listings."""
+        return make_url(self.database_url).render_as_string(hide_password=True)
 
     async def send(self, message: PhoneMessage, config: Any, credentials: Any) -> Receipt:
         if message.channel not in self.channels:
@@ -103,52 +113,70 @@ class OutboxProvider:
                 retryable=False,
                 handed_off=False,
             )
-        message_id = await asyncio.to_thread(self._store, message)
+        try:
+            message_id = await self._executor.run(self._store, message, timeout=message.timeout)
+        except StoreUnavailableError as exc:
+            raise ProviderError(
+                "store_unavailable", str(exc), retryable=True, handed_off=False
+            ) from None
         return Receipt(provider=self.name, message_id=message_id, status="stored")
 
     def _store(self, message: PhoneMessage) -> str:
+        """Count and insert in one write transaction: the cap is exact across processes."""
         message_id = uuid.uuid4().hex
-        with self._lock, self.engine.begin() as conn:
-            held = conn.execute(
-                select(func.count()).where(outbox_messages.c.tenant == message.tenant)
-            ).scalar_one()
-            if held >= self.cap:
-                raise ProviderError(
-                    "outbox_cap_reached",
-                    f"the outbox default sender has reached its lifetime cap of {self.cap} "
-                    f"messages for tenant {message.tenant!r}; configure a provider for it",
-                    retryable=False,
-                    handed_off=False,
+        engine = self.engine
+        try:
+            with write_transaction(engine) as conn:
+                if engine.dialect.name == "postgresql":
+                    conn.execute(_TENANT_LOCK, {"tenant": message.tenant})
+                held = conn.execute(_COUNT, {"w_tenant": message.tenant}).scalar_one()
+                if held >= self.cap:
+                    raise ProviderError(
+                        "outbox_cap_reached",
+                        f"the outbox default sender has reached its lifetime cap of {self.cap} "
+                        f"messages for tenant {message.tenant!r}; configure a provider for it",
+                        retryable=False,
+                        handed_off=False,
+                    )
+                conn.execute(
+                    _INSERT,
+                    {
+                        "id": message_id,
+                        "tenant": message.tenant,
+                        "recipient": message.recipient,
+                        "channel": message.channel,
+                        "text": message.text,
+                        "created_at": datetime.now(UTC),
+                    },
                 )
-            conn.execute(
-                insert(outbox_messages).values(
-                    id=message_id,
-                    tenant=message.tenant,
-                    recipient=message.recipient,
-                    channel=message.channel,
-                    text=message.text,
-                    created_at=datetime.now(UTC),
-                )
-            )
+        except DATABASE_ERRORS as exc:
+            raise unavailable(engine, "storing an outbox message", exc) from None
         return message_id
 
     def messages(self, tenant: str | None = None, last: int | None = None) -> list[OutboxMessage]:
-        """Stored messages, oldest first; ``last`` keeps only the newest N."""
-        if not self.path.exists():
+        """Stored messages, oldest first; ``last`` keeps only the newest N. A SQLite database
+        that does not exist yet holds none (and is not created by listing)."""
+        file = sqlite_file(self.database_url)
+        if file is not None and not file.exists():
             return []
-        query = select(outbox_messages).order_by(outbox_messages.c.seq.desc())
+        query = select(outbox_messages).order_by(_m.seq.desc())
         if tenant is not None:
-            query = query.where(outbox_messages.c.tenant == tenant)
+            query = query.where(_m.tenant == tenant)
         if last is not None:
             query = query.limit(last)
-        with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
+        engine = self.engine
+        try:
+            with engine.connect() as conn:
+                rows = conn.execute(query).all()
+        except DATABASE_ERRORS as exc:
+            raise unavailable(engine, "listing the outbox", exc) from None
         return [
             OutboxMessage(r.id, r.tenant, r.recipient, r.channel, r.text, _utc(r.created_at))
             for r in reversed(rows)
         ]
 
     async def aclose(self) -> None:
+        self._executor.shutdown(wait=False)
         if self._engine is not None:
             self._engine.dispose()
 
@@ -160,4 +188,4 @@ def _utc(moment: datetime) -> datetime:
 
 @hookimpl
 def register_providers(register: Any, settings: Settings) -> None:
-    register(OutboxProvider(settings.data_dir / "outbox.sqlite3", settings.outbox_cap))
+    register(OutboxProvider(settings.resolved_database_url, settings.outbox_cap))

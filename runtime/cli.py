@@ -21,6 +21,7 @@ from rich.table import Table
 from runtime.cli_providers import providers_app
 from runtime.cli_sandbox import doctor, run_test_action
 from runtime.console import (
+    SUCCESS,
     bad_input,
     plugins_table,
     report_table,
@@ -70,6 +71,7 @@ def _run(make: Callable[[Pipeline], Awaitable[T]]) -> T:
 
     async def main() -> T:
         async with Pipeline.from_settings(settings_or_exit()) as pipeline:
+            pipeline.handle_signals()  # SIGTERM/SIGINT: finish what is in flight, then exit
             return await make(pipeline)
 
     try:
@@ -113,7 +115,7 @@ def send(
         _print_json(report.model_dump(mode="json"))
     else:
         Console().print(report_table(report))
-    if report.status != "delivered":
+    if report.status not in SUCCESS:
         raise typer.Exit(EXIT_NOT_DELIVERED)
 
 
@@ -191,7 +193,7 @@ def replay(
                 _print_json({"event": name, "report": outcome.model_dump(mode="json")})
     else:
         Console().print(reports_table(results))
-    if any(isinstance(o, str) or o.status != "delivered" for _, o in results):
+    if any(isinstance(o, str) or o.status not in SUCCESS for _, o in results):
         raise typer.Exit(EXIT_NOT_DELIVERED)
 
 
@@ -243,7 +245,11 @@ def outbox(
     from plugins.outbox import OutboxProvider
 
     settings = settings_or_exit()
-    messages = OutboxProvider(settings.data_dir / "outbox.sqlite3").messages(tenant, last)
+    store = OutboxProvider(settings.resolved_database_url)
+    try:
+        messages = store.messages(tenant, last)
+    except PhoneActionsError as exc:
+        raise bad_input(str(exc)) from None
     if as_json:
         for m in messages:
             _print_json(
@@ -257,7 +263,7 @@ def outbox(
                 }
             )
         return
-    table = Table(title=f"outbox ({settings.data_dir / 'outbox.sqlite3'})", title_justify="left")
+    table = Table(title=f"outbox ({store.database})", title_justify="left")
     for column in ("time", "tenant", "recipient", "channel", "text"):
         table.add_column(column)
     for m in messages:

@@ -10,6 +10,8 @@ can catch one class; third-party errors are wrapped with ``raise ... from exc``:
     │   ├── UnknownProviderError      no provider plugin with that name
     │   └── MissingCredentialsError   a credential's environment variable is unset
     ├── PluginError                   a plugin failed to load or declares an unknown hook
+    ├── StoreUnavailableError         the database could not be reached or did not answer in
+    │                                 time (names the database, password masked)
     └── ProviderError                 a provider could not deliver (``code``, ``retryable``,
                                       ``handed_off``); drives the fallback rules
 
@@ -29,6 +31,7 @@ __all__ = [
     "PhoneActionsError",
     "PluginError",
     "ProviderError",
+    "StoreUnavailableError",
     "UnknownProviderError",
     "UnknownTenantError",
 ]
@@ -79,6 +82,15 @@ class MissingCredentialsError(ConfigurationError):
 
 class PluginError(PhoneActionsError):
     """A plugin could not be loaded, or implements a hook that does not exist."""
+
+
+class StoreUnavailableError(PhoneActionsError):
+    """The database could not be reached or did not answer within its time budget.
+
+    The message names the database (its URL with the password masked) and what failed, in one
+    line: the caller reports it and carries on, so a slow or lost database never hangs a
+    delivery and never shows a traceback.
+    """
 
 
 class ProviderError(PhoneActionsError):

@@ -9,7 +9,7 @@ from typing import Any
 
 from runtime import hookimpl
 from runtime.delivery import Pipeline, request_fingerprint
-from runtime.store import IdempotencyStore, create_engine_for
+from runtime.store import IdempotencyStore, create_engine_for, migrate
 from runtime.tenants import TomlTenantDirectory
 from tests.conftest import PipelineFactory, make_settings
 from tests.fake_providers import ProvidersPlugin, ScriptedProvider
@@ -151,7 +151,9 @@ async def test_two_nodes_sharing_postgresql_send_once(tmp_path: Path, postgres_u
 
 
 def test_store_round_trip_on_postgresql(postgres_url: str) -> None:
-    store = IdempotencyStore(create_engine_for(postgres_url))
+    engine = create_engine_for(postgres_url)
+    migrate(engine)
+    store = IdempotencyStore(engine)
     key = uuid.uuid4().hex
     assert store.claim("acme", key, "digest").won
     assert not store.claim("acme", key, "digest").won
@@ -159,6 +161,8 @@ def test_store_round_trip_on_postgresql(postgres_url: str) -> None:
     claim = store.get("acme", key)
     assert claim is not None
     assert claim.report == '{"status": "delivered"}'
+    store.close()
+    engine.dispose()
 
 
 def test_sqlite_store_keeps_one_connection_that_survives_a_lost_race(tmp_path: Path) -> None:
@@ -166,10 +170,9 @@ def test_sqlite_store_keeps_one_connection_that_survives_a_lost_race(tmp_path: P
     back) leaves it usable, another store on the same file sees every record, and after
     close() the next call opens a new connection."""
     url = f"sqlite:///{tmp_path / 'keys.sqlite3'}"
-    store, other = (
-        IdempotencyStore(create_engine_for(url)),
-        IdempotencyStore(create_engine_for(url)),
-    )
+    engine = create_engine_for(url)
+    migrate(engine)
+    store, other = IdempotencyStore(engine), IdempotencyStore(create_engine_for(url))
     assert store.claim("acme", "k1", "digest").won
     lost = store.claim("acme", "k1", "digest")
     assert not lost.won

@@ -3,60 +3,45 @@
 A request with a key first *claims* it with an INSERT on a unique (tenant, key); the database
 decides the race, so two nodes sharing PostgreSQL cannot both win. The winner sends and then
 stores its report; a loser reads the stored report (or waits for it). A claim left pending by a
-crash stays pending: the code may have gone out, so it is never sent again under that key.
+crash stays pending: the code may have gone out, so it is never sent again under that key. Only
+a delivery known never to have reached a provider gives its claim back (:meth:`release`).
+
+Every call is one statement on a kept connection (:mod:`runtime.store.kept`), compiled once:
+on PostgreSQL one round trip, on SQLite no pool checkout. The calls block; the pipeline runs
+them through :class:`~runtime.store.executor.StoreExecutor`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import (
-    Column,
-    Connection,
-    DateTime,
-    Engine,
-    String,
-    Table,
-    Text,
-    bindparam,
-    insert,
-    select,
-    update,
-)
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, bindparam, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
-from runtime.store.db import metadata
+from runtime.store.db import describe, prepare, type_processors, unavailable
+from runtime.store.kept import KeptConnections
+from runtime.store.schema import idempotency_records
 
 __all__ = ["Claim", "IdempotencyStore", "fingerprint"]
 
-idempotency_records = Table(
-    "idempotency_records",
-    metadata,
-    Column("tenant", String(64), primary_key=True),
-    Column("key", String(255), primary_key=True),
-    Column("fingerprint", String(64), nullable=False),
-    Column("report", Text, nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("completed_at", DateTime(timezone=True), nullable=True),
-)
-
-
-# Statements built once: building one per call costs more than SQLite's own work.
 _t = idempotency_records.c
-_CLAIM = insert(idempotency_records)
-_READ = select(_t.fingerprint, _t.report).where(
-    _t.tenant == bindparam("w_tenant"), _t.key == bindparam("w_key")
-)
+_KEY = (_t.tenant == bindparam("w_tenant"), _t.key == bindparam("w_key"))
+_READ = select(_t.fingerprint, _t.report, _t.created_at).where(*_KEY)
 _COMPLETE = (
     update(idempotency_records)
-    .where(_t.tenant == bindparam("w_tenant"), _t.key == bindparam("w_key"))
+    .where(*_KEY)
     .values(report=bindparam("report"), completed_at=bindparam("completed_at"))
 )
+_RELEASE = delete(idempotency_records).where(*_KEY, _t.report.is_(None))
+_VALUES: dict[str, Any] = {
+    "tenant": bindparam("tenant"),
+    "key": bindparam("key"),
+    "fingerprint": bindparam("fingerprint"),
+    "created_at": bindparam("created_at"),
+}
 
 
 def fingerprint(*parts: str) -> str:
@@ -66,79 +51,85 @@ def fingerprint(*parts: str) -> str:
 
 @dataclass(frozen=True)
 class Claim:
-    """The outcome of claiming a key: ``won`` (send now) or the record another request holds."""
+    """The outcome of claiming a key: ``won`` (send now) or the record another request holds.
+
+    ``created_at`` (UTC) is when the key was first claimed: a claim still pending (``report``
+    None) long after it was made was left by a crash.
+    """
 
     won: bool
     fingerprint: str
     report: str | None = None
+    created_at: datetime | None = None
 
 
 class IdempotencyStore:
-    """Claims and completes idempotency keys. Blocking calls: run them in a thread."""
+    """Claims, completes and releases idempotency keys. Blocking calls: database errors and
+    timeouts raise :class:`~runtime.errors.StoreUnavailableError`."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        # A local SQLite file answers in microseconds: a thread hop would cost more than the
-        # query. A server (PostgreSQL) is called from a worker thread, off the event loop.
+        self.database = describe(engine)
         self.local = engine.dialect.name == "sqlite"
-        # For SQLite, one connection kept open: checking one out of the pool and resetting it
-        # cost as much as the statement itself (bench/pipeline.py, pipeline+idempotency).
-        self._lock = threading.RLock()
-        self._connection: Connection | None = None
-
-    @contextmanager
-    def _transaction(self) -> Iterator[Connection]:
-        """A connection inside a transaction that commits on success, rolls back on error."""
-        if not self.local:
-            with self._engine.begin() as conn:
-                yield conn
-            return
-        with self._lock:
-            kept = self._connection
-            if kept is None or kept.closed or kept.invalidated:
-                kept = self._connection = self._engine.connect()
-            with kept.begin():
-                yield kept
-
-    def close(self) -> None:
-        """Give back the kept SQLite connection (the next call opens another)."""
-        with self._lock:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
+        self._kept = KeptConnections(engine)
+        dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+        claim = dialect.insert(idempotency_records).values(_VALUES).on_conflict_do_nothing()
+        self._claim = prepare(engine, claim)
+        self._read = prepare(engine, _READ)
+        self._complete = prepare(engine, _COMPLETE)
+        self._release = prepare(engine, _RELEASE)
+        self._to_db, self._from_db = type_processors(engine, _t.created_at)
 
     def claim(self, tenant: str, key: str, digest: str) -> Claim:
-        try:
-            with self._transaction() as conn:
-                conn.execute(
-                    _CLAIM,
-                    {
-                        "tenant": tenant,
-                        "key": key,
-                        "fingerprint": digest,
-                        "created_at": datetime.now(UTC),
-                    },
-                )
-            return Claim(won=True, fingerprint=digest)
-        except IntegrityError:
+        """Claim ``key`` for a request whose :func:`fingerprint` is ``digest``: won, or the
+        record of the request that holds it."""
+        for _ in range(3):  # a holder that releases between our insert and read: try again
+            now = datetime.now(UTC)
+            row = {
+                "tenant": tenant,
+                "key": key,
+                "fingerprint": digest,
+                "created_at": self._to_db(now),
+            }
+            cursor = self._kept.execute("claim", self._claim, row, repeatable=True)
+            if cursor.rowcount == 1:
+                return Claim(won=True, fingerprint=digest, created_at=now)
             existing = self.get(tenant, key)
-            if existing is None:  # removed between our insert and read: try once more
-                return self.claim(tenant, key, digest)
-            return existing
+            if existing is not None:
+                return existing
+        raise unavailable(self._engine, "claim (the key was released under it three times)")
 
     def get(self, tenant: str, key: str) -> Claim | None:
-        with self._transaction() as conn:
-            row = conn.execute(_READ, {"w_tenant": tenant, "w_key": key}).first()
-        return None if row is None else Claim(won=False, fingerprint=row[0], report=row[1])
+        """The record of ``key`` (``won`` is False), or None when nobody holds it."""
+        params = {"w_tenant": tenant, "w_key": key}
+        row = self._kept.execute("read", self._read, params, repeatable=True).fetchone()
+        if row is None:
+            return None
+        return Claim(won=False, fingerprint=row[0], report=row[1], created_at=self._utc(row[2]))
 
     def complete(self, tenant: str, key: str, report_json: str) -> None:
-        with self._transaction() as conn:
-            conn.execute(
-                _COMPLETE,
-                {
-                    "w_tenant": tenant,
-                    "w_key": key,
-                    "report": report_json,
-                    "completed_at": datetime.now(UTC),
-                },
-            )
+        """Store the report of the delivery that claimed ``key``; later requests replay it."""
+        params = {
+            "w_tenant": tenant,
+            "w_key": key,
+            "report": report_json,
+            "completed_at": self._to_db(datetime.now(UTC)),
+        }
+        self._kept.execute("complete", self._complete, params, repeatable=True)
+
+    def release(self, tenant: str, key: str) -> None:
+        """Give ``key`` back while it is still pending: for a delivery that never reached a
+        provider, so a retry may send. A completed record is kept."""
+        params = {"w_tenant": tenant, "w_key": key}
+        self._kept.execute("release", self._release, params, repeatable=True)
+
+    def close(self) -> None:
+        """Give back the kept connections (the next call opens another)."""
+        self._kept.close()
+
+    def _utc(self, value: object) -> datetime | None:
+        """SQLite drops the time zone on the way back; every stored time is UTC."""
+        moment = self._from_db(value)
+        if not isinstance(moment, datetime):
+            return None
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

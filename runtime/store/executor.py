@@ -1,0 +1,124 @@
+"""The store's own threads: blocking database calls run here, never on the event loop.
+
+Not asyncio's default pool: tenant-driven work uses that one, and a slow database must not
+take its threads (nor tenant work take the store's). Both the threads and the calls waiting
+for them are bounded, and every call has a deadline, so a database that hangs costs the
+caller ``timeout`` seconds and a clear error, never an unbounded queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from runtime.errors import StoreUnavailableError
+
+__all__ = ["StoreExecutor"]
+
+T = TypeVar("T")
+
+
+class StoreExecutor:
+    """Store calls run here: a ThreadPoolExecutor of its own (never asyncio's default pool,
+    which tenant-driven work uses), bounded (``max_workers``, default 4) and with a bounded
+    queue: when more than ``max_pending`` calls wait, :meth:`run` raises
+    :class:`StoreUnavailableError` at once instead of queueing without bound."""
+
+    def __init__(self, max_workers: int = 4, max_pending: int = 1000) -> None:
+        if max_workers < 1 or max_pending < 1:
+            raise ValueError("max_workers and max_pending must be at least 1")
+        self.max_workers = max_workers
+        self.max_pending = max_pending
+        self._pool = ThreadPoolExecutor(max_workers, thread_name_prefix="phone-actions-store")
+        self._lock = threading.Lock()
+        self._pending = 0  # submitted and not yet finished (queued or running)
+
+    @property
+    def pending(self) -> int:
+        """Calls submitted and not yet finished."""
+        return self._pending
+
+    # The deadline is part of the call on purpose: every store call must have one.
+    async def run(self, fn: Callable[..., T], *args: Any, timeout: float) -> T:  # noqa: ASYNC109
+        """``fn(*args)`` on a store thread; :class:`StoreUnavailableError` after ``timeout``
+        seconds or when the queue is full. A call that times out while still queued never
+        runs; one already running finishes in its thread (the database's own timeouts end
+        it soon). A cancelled caller is treated the same way."""
+        with self._lock:
+            if self._pending >= self.max_pending:
+                raise StoreUnavailableError(
+                    f"{_database(fn)}: {self._pending} store calls already waiting "
+                    f"(limit {self.max_pending}); refused at once"
+                )
+            self._pending += 1
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        try:
+            self._pool.submit(self._work, loop, future, fn, args)
+        except RuntimeError:  # shut down
+            self._done()
+            raise StoreUnavailableError(f"{_database(fn)}: the store is closed") from None
+        try:
+            async with asyncio.timeout(timeout):
+                return await future
+        except TimeoutError:
+            raise StoreUnavailableError(
+                f"{_database(fn)}: {_name(fn)} did not answer within {timeout:g} s"
+            ) from None
+
+    def _work(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        future: asyncio.Future[T],
+        fn: Callable[..., T],
+        args: tuple[Any, ...],
+    ) -> None:
+        """Runs on a store thread; hands the outcome to the loop (unless the caller left)."""
+        try:
+            if future.done():  # timed out or cancelled while queued: do not run it at all
+                return
+            try:
+                result = fn(*args)
+            except BaseException as exc:
+                _deliver(loop, _set_exception, future, exc)
+            else:
+                _deliver(loop, _set_result, future, result)
+        finally:
+            self._done()
+
+    def _done(self) -> None:
+        with self._lock:
+            self._pending -= 1
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop taking calls; drop the queued ones; with ``wait``, join the running ones."""
+        self._pool.shutdown(wait=wait, cancel_futures=True)
+
+
+def _deliver(loop: asyncio.AbstractEventLoop, setter: Any, future: Any, value: Any) -> None:
+    with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
+        loop.call_soon_threadsafe(setter, future, value)
+
+
+def _set_result(future: asyncio.Future[Any], result: Any) -> None:
+    if not future.done():
+        future.set_result(result)
+
+
+def _set_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
+
+
+def _name(fn: Callable[..., Any]) -> str:
+    return getattr(fn, "__name__", "a store call")
+
+
+def _database(fn: Callable[..., Any]) -> str:
+    """``database <url>`` when ``fn`` is a store's method (stores expose ``database``)."""
+    database = getattr(getattr(fn, "__self__", None), "database", None)
+    return f"database {database}" if isinstance(database, str) else "the database"
