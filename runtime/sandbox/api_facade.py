@@ -23,6 +23,7 @@ HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"})
 MAX_REASON = 1024
 MAX_ERROR = 1024
 MAX_KEY = 64
+MAX_CACHE_VALUE = 4096
 _NUMBER = (int, float)
 
 
@@ -76,6 +77,20 @@ def _plain(value: object, what: str) -> Any:
     raise TypeError(f"{what} must be JSON data: {failure}")
 
 
+def _json_body(value: object) -> Any:
+    """``json=`` as sent. NaN and infinity have no JSON form and the frame encoder would turn
+    them into null without a word, so they are refused here, where the tenant is told."""
+    plain = _plain(value, "json")
+    failure = None
+    try:
+        dump_plain(plain, allow_nan=False)
+    except ValueError:
+        failure = "json must not contain NaN or infinity (they have no JSON form)"
+    if failure:
+        raise ApiError(failure)
+    return plain
+
+
 def _timeout(timeout: object, budget: float) -> float | None:
     """Seconds, at most the invocation's budget (the supervisor clamps again)."""
     if timeout is None:
@@ -108,11 +123,43 @@ def _call(channel: ApiChannel, op: str, params: dict[str, Any]) -> Any:
     raise ApiError(failure)
 
 
-def _key(key: object) -> str:
-    _need(key, (str,), "cache key")
-    if not 0 < len(key) <= MAX_KEY:  # type: ignore[arg-type]
-        raise ValueError(f"cache key must be 1-{MAX_KEY} characters")
-    return key  # type: ignore[return-value]
+def _cache_error(code: str, message: str) -> Any:
+    """Auth0's failed ``CacheWriteResult``, frozen like every answer."""
+    return freeze({"type": "error", "code": code, "message": message})
+
+
+def _key_problem(key: object) -> str | None:
+    """Why ``key`` cannot name a record (the supervisor checks again), or None."""
+    if type(key) is not str:
+        return f"cache key must be a string (got {type(key).__name__})"
+    if not key or len(key) > MAX_KEY:  # a character is 1-4 bytes: the rest is the supervisor's
+        return f"cache key must be 1 to {MAX_KEY} bytes of UTF-8"
+    return None
+
+
+_CACHE_OPTIONS = frozenset({"ttl", "expires_at"})
+
+
+def _cache_options(ttl: Any, expires_at: Any) -> tuple[Any, Any, str | None]:
+    """``(ttl, expires_at, problem)``; Auth0's ``set(key, value, {ttl, expires_at})`` form too."""
+    if type(ttl) in (dict, EventData):
+        if expires_at is not None:
+            return None, None, "give the options object or expires_at=, not both"
+        unknown = sorted(str(name) for name in ttl if name not in _CACHE_OPTIONS)
+        if unknown:
+            return None, None, f"unknown cache option {unknown[0]!r} (use ttl, expires_at)"
+        ttl, expires_at = ttl.get("ttl"), ttl.get("expires_at")
+    return ttl, expires_at, None
+
+
+def _cache_write(channel: ApiChannel, op: str, params: dict[str, Any]) -> Any:
+    """A cache write's answer; a call the supervisor could not serve in time is an error
+    result too, as a write in Auth0 answers rather than throws."""
+    try:
+        return _call(channel, op, params)
+    except ApiError as exc:
+        failure = str(exc)
+    return _cache_error("unavailable", failure)
 
 
 def build_api(
@@ -142,7 +189,7 @@ def build_api(
             "url": url,
             "headers": _headers(headers),
             "params": None if params is None else _plain(params, "params"),
-            "json": None if json is None else _plain(json, "json"),
+            "json": None if json is None else _json_body(json),
             "data": data if type(data) is str else _plain(data, "data"),
             "timeout": _timeout(timeout, limits.timeout),
         }
@@ -163,19 +210,44 @@ def build_api(
         return request("POST", url, headers=headers, json=json, data=data, timeout=timeout)
 
     def cache_get(key: str) -> Any:
-        return _call(channel, "cache.get", {"key": _key(key)})
+        _need(key, (str,), "cache key")
+        if _key_problem(key):
+            return None  # no record can have this key
+        return _call(channel, "cache.get", {"key": key})
 
     def cache_set(key: str, value: Any, ttl: Any = None, expires_at: Any = None) -> Any:
-        value = _plain(value, "cache value")  # which values it keeps is the supervisor's policy
-        _need(ttl, (int, type(None)), "ttl (milliseconds)")
-        _need(expires_at, (int, float, type(None)), "expires_at (epoch milliseconds)")
-        if ttl is not None and ttl <= 0:
-            raise ValueError("ttl must be positive")
-        params = {"key": _key(key), "value": value, "ttl": ttl, "expires_at": expires_at}
-        return _call(channel, "cache.set", params)
+        """Auth0's ``CacheWriteResult``: ``{type: "success"}`` or ``{type: "error", code,
+        message}``; it never raises for what it is given."""
+        problem = _key_problem(key)
+        if problem:
+            return _cache_error("invalid_key", problem)
+        if type(value) is not str:
+            return _cache_error(
+                "invalid_value",
+                f"cache value must be a string (got {type(value).__name__}); "
+                "store JSON text, e.g. json.dumps(value)",
+            )
+        if len(value) > MAX_CACHE_VALUE:  # each character is at least one byte
+            return _cache_error(
+                "value_too_large", f"cache value is over the limit of {MAX_CACHE_VALUE} bytes"
+            )
+        ttl, expires_at, problem = _cache_options(ttl, expires_at)
+        if problem:
+            return _cache_error("invalid_options", problem)
+        if type(ttl) not in (int, float, type(None)):
+            return _cache_error("invalid_ttl", "ttl must be a positive number of milliseconds")
+        if type(expires_at) not in (int, float, type(None)):
+            return _cache_error(
+                "invalid_expires_at", "expires_at must be a number of epoch milliseconds"
+            )
+        params = {"key": key, "value": value, "ttl": ttl, "expires_at": expires_at}
+        return _cache_write(channel, "cache.set", params)
 
     def cache_delete(key: str) -> Any:
-        return _call(channel, "cache.delete", {"key": _key(key)})
+        problem = _key_problem(key)
+        if problem:
+            return _cache_error("invalid_key", problem)
+        return _cache_write(channel, "cache.delete", {"key": key})
 
     def logger(level: str) -> Any:
         def log(message: str) -> None:

@@ -44,7 +44,8 @@ class _PoolServices:
         scope: dict[str, Any],
     ) -> Any:
         budget = scope.setdefault("http_budget", InvocationBudget.for_limits(self._limits))
-        return await self._services.handle(tenant, op, params, deadline, budget)
+        trigger = scope.get("trigger")  # put there by the pool, never by the worker
+        return await self._services.handle(tenant, op, params, deadline, budget, trigger=trigger)
 
 
 class SandboxRunner:

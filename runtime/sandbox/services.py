@@ -10,7 +10,7 @@ only what the tenant itself sent: never host internals, never other tenants' dat
     └── ApiRefused            (here) refusal shown to the tenant as ``ApiError(message)``
         ├── EgressDenied      (egress) policy said no: URL, address, port, header, size, quota
         ├── EgressFailed      (egress) allowed but failed: network, TLS, timeout, response cap
-        └── CacheRefused      (cache) bad cache key, value or lifetime
+        └── CacheRefused      (cache) a cache key that is not a string
 
 Every :class:`ApiRefused` leaves :meth:`SupervisorServices.handle` freshly built and raised
 outside any ``except`` block: no ``__cause__``/``__context__`` carries a host exception (with
@@ -63,12 +63,7 @@ class SupervisorServices:
     def __init__(self, egress: Egress, cache: ActionCache) -> None:
         self._egress = egress
         self._cache = cache
-        self._handlers: dict[str, _Handler] = {
-            "http.request": self._http_request,
-            "cache.get": self._cache_get,
-            "cache.set": self._cache_set,
-            "cache.delete": self._cache_delete,
-        }
+        self._handlers: dict[str, _Handler] = {"http.request": self._http_request}
 
     async def handle(
         self,
@@ -77,20 +72,26 @@ class SupervisorServices:
         params: dict[str, Any],
         deadline: float,
         budget: InvocationBudget,
+        *,
+        trigger: str | None = None,
     ) -> Any:
         """Serve ``op`` for ``tenant`` (supervisor-supplied) before ``deadline`` (monotonic).
 
-        Returns plain JSON data; raises only :class:`ApiRefused` (a fresh one, no context).
+        ``trigger`` is the invocation's, also from the supervisor: ``api.cache`` is scoped to
+        the tenant and the trigger. Returns plain JSON data; raises only :class:`ApiRefused`
+        (a fresh one, no context).
         """
         if type(tenant) is not str or not tenant:
             raise TypeError("tenant must be a non-empty str supplied by the supervisor")
-        if type(op) is not str or op not in self._handlers:
+        if type(op) is not str or op not in OPS:
             shown = op[:64] if type(op) is str else type(op).__name__
             raise ApiRefused(f"unknown api operation {shown!r}")
         if type(params) is not dict:
             raise ApiRefused(f"api.{op}: params must be an object")
         refusal: ApiRefused
         try:
+            if op.startswith("cache."):
+                return await self._cache_call(op, tenant, trigger, params, deadline)
             return await self._handlers[op](tenant, params, deadline, budget)
         except ApiRefused as exc:
             refusal = type(exc)(exc.message, maybe_sent=exc.maybe_sent)
@@ -115,32 +116,31 @@ class SupervisorServices:
     ) -> Any:
         return await self._egress.request(tenant, params, deadline=deadline, budget=budget)
 
-    async def _cache_get(
-        self, tenant: str, params: dict[str, Any], deadline: float, budget: InvocationBudget
+    async def _cache_call(
+        self, op: str, tenant: str, trigger: str | None, params: dict[str, Any], deadline: float
     ) -> Any:
-        _only(params, "cache.get", {"key"})
-        return await _within(deadline, "cache.get", self._cache.get(tenant, params.get("key")))
-
-    async def _cache_set(
-        self, tenant: str, params: dict[str, Any], deadline: float, budget: InvocationBudget
-    ) -> Any:
-        _only(params, "cache.set", {"key", "value", "ttl", "expires_at"})
-        call = self._cache.set(
-            tenant,
-            params.get("key"),
-            params.get("value"),
-            ttl=params.get("ttl"),
-            expires_at=params.get("expires_at"),
-        )
-        return await _within(deadline, "cache.set", call)
-
-    async def _cache_delete(
-        self, tenant: str, params: dict[str, Any], deadline: float, budget: InvocationBudget
-    ) -> Any:
-        _only(params, "cache.delete", {"key"})
-        return await _within(
-            deadline, "cache.delete", self._cache.delete(tenant, params.get("key"))
-        )
+        """``api.cache.get/set/delete`` in the namespace of ``tenant`` and ``trigger``."""
+        if trigger is None:  # a host bug: the pool always passes the invocation's trigger
+            raise TypeError("api.cache needs the invocation's trigger")
+        key = params.get("key")
+        call: Awaitable[Any]
+        if op == "cache.set":
+            _only(params, op, {"key", "value", "ttl", "expires_at"})
+            call = self._cache.set(
+                tenant,
+                key,
+                params.get("value"),
+                trigger=trigger,
+                ttl=params.get("ttl"),
+                expires_at=params.get("expires_at"),
+            )
+        elif op == "cache.get":
+            _only(params, op, {"key"})
+            call = self._cache.get(tenant, key, trigger=trigger)
+        else:
+            _only(params, op, {"key"})
+            call = self._cache.delete(tenant, key, trigger=trigger)
+        return await _within(deadline, op, call)
 
 
 def _only(params: dict[str, Any], op: str, allowed: set[str]) -> None:

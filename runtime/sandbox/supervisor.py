@@ -235,6 +235,7 @@ class SandboxPool:
                     frame=frame,
                     limits=limits,
                     deadline=deadline,
+                    trigger=trigger,
                 )
             finally:
                 self._release(worker, tenant, healthy, limits)

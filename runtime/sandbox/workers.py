@@ -339,9 +339,15 @@ async def run_invocation(
     frame: bytes,
     limits: SandboxLimits,
     deadline: float,
+    trigger: str | None = None,
 ) -> tuple[InvocationResult, bool]:
-    """Run one encoded ``invoke`` frame; returns the result and whether the worker is reusable."""
+    """Run one encoded ``invoke`` frame; returns the result and whether the worker is reusable.
+
+    ``trigger`` goes into the services' per-invocation ``scope`` (``api.cache`` is scoped to it).
+    """
     calls = _Calls()
+    if trigger is not None:
+        calls.scope["trigger"] = trigger
     try:
         worker.conn.send(frame)
         async with asyncio.timeout_at(deadline):

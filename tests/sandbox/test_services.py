@@ -33,9 +33,15 @@ def services(net: FakeNet) -> SupervisorServices:
     return SupervisorServices(egress, ActionCache())
 
 
-async def handle(svc: SupervisorServices, op: Any, params: Any, tenant: str = "acme") -> Any:
+async def handle(
+    svc: SupervisorServices,
+    op: Any,
+    params: Any,
+    tenant: str = "acme",
+    trigger: str = "send-phone-message",
+) -> Any:
     deadline = time.monotonic() + 10
-    return await svc.handle(tenant, op, params, deadline, InvocationBudget(20))
+    return await svc.handle(tenant, op, params, deadline, InvocationBudget(20), trigger=trigger)
 
 
 async def refusal(
@@ -66,12 +72,22 @@ async def test_http_request_is_dispatched_to_egress() -> None:
 async def test_cache_ops_are_dispatched_per_tenant() -> None:
     svc = services(FakeNet(no_connection))
     stored = await handle(svc, "cache.set", {"key": "k", "value": "v", "ttl": 1000})
-    assert stored["value"] == "v"
+    assert stored == {"type": "success"}
     assert (await handle(svc, "cache.get", {"key": "k"}))["value"] == "v"
     assert await handle(svc, "cache.get", {"key": "k"}, tenant="other") is None
-    assert await handle(svc, "cache.delete", {"key": "k"}, tenant="other") is False
-    assert await handle(svc, "cache.delete", {"key": "k"}) is True
+    assert await handle(svc, "cache.get", {"key": "k"}, trigger="custom-phone-provider") is None
+    assert await handle(svc, "cache.delete", {"key": "k"}, tenant="other") == stored
+    assert (await handle(svc, "cache.get", {"key": "k"}))["value"] == "v"
+    assert await handle(svc, "cache.delete", {"key": "k"}) == stored
     assert await handle(svc, "cache.get", {"key": "k"}) is None
+
+
+async def test_cache_ops_need_the_trigger_from_the_supervisor() -> None:
+    svc = services(FakeNet(no_connection))
+    with pytest.raises(ApiRefused, match="internal error"):
+        await svc.handle(
+            "acme", "cache.get", {"key": "k"}, time.monotonic() + 10, InvocationBudget(1)
+        )
 
 
 async def test_a_worker_cannot_name_another_tenant() -> None:
@@ -99,8 +115,8 @@ async def test_refusals_keep_their_kind_and_are_fresh() -> None:
     denied = await refusal(svc, "http.request", call("http://api.example.com/"))
     assert type(denied) is EgressDenied
     assert denied.message == "plain http is not allowed for api.example.com; use https"
-    bad_value = await refusal(svc, "cache.set", {"key": "k", "value": {"a": 1}})
-    assert "cache value must be a string" in bad_value.message
+    bad_key = await refusal(svc, "cache.get", {"key": 5})
+    assert bad_key.message == "cache key must be a string (got int)"
 
 
 async def test_network_errors_show_the_tenant_no_host_details(
@@ -151,7 +167,14 @@ async def test_cache_calls_respect_the_deadline() -> None:
     svc = services(FakeNet(no_connection))
     past = time.monotonic() - 1
     with pytest.raises(ApiRefused, match="deadline reached") as info:
-        await svc.handle("acme", "cache.get", {"key": "k"}, past, InvocationBudget(1))
+        await svc.handle(
+            "acme",
+            "cache.get",
+            {"key": "k"},
+            past,
+            InvocationBudget(1),
+            trigger="send-phone-message",
+        )
     assert info.value.__context__ is None
 
 

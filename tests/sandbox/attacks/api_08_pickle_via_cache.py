@@ -9,9 +9,12 @@ def on_execute_send_phone_message(event, api):
     refused = 0
     for value in (b"\x80\x04K\x01.", {"__reduce__": "os.system"}, ["cos", "system"]):
         try:
-            api.cache.set("pickled-raw", value)
+            answer = api.cache.set("pickled-raw", value)
         except (ApiError, TypeError):
             refused += 1
-    if refused != 3:
+            continue
+        if answer.type == "error" and answer.code == "invalid_value":
+            refused += 1
+    if refused != 3 or api.cache.get("pickled-raw") is not None:
         return "ESCAPED a non-string cache value was accepted"
     return "denied"
