@@ -31,7 +31,7 @@ from runtime import hookimpl
 from runtime.events import Channel
 from runtime.http import HttpRequest, HttpResponse
 from runtime.http_provider import BaseUrl, HttpProvider, answered_error, configuration_error
-from runtime.locales import language_region
+from runtime.locales import LanguageTable
 from runtime.providers import PhoneMessage, Receipt
 
 if TYPE_CHECKING:
@@ -41,11 +41,13 @@ if TYPE_CHECKING:
 __all__ = [
     "SMS_PERMANENT_CODES",
     "SMS_REGIONS",
+    "TTS_LOCALES",
     "VOICE_PERMANENT_CODES",
     "SinchConfig",
     "SinchCredentials",
     "SinchProvider",
     "register_providers",
+    "tts_locale",
 ]
 
 SmsRegion = Literal["us", "eu", "au", "br", "ca"]
@@ -70,6 +72,34 @@ VOICE_PERMANENT_CODES = frozenset(
         "40200",  # 402: payment required, the account has no credit left
     }
 )
+
+# The ttsCallout's locales, as Sinch's SDK lists them (sinch/sinch-sdk-node,
+# packages/voice/src/models/v1/enums.ts at affb35e, `TtsVoice`: the language codes, without
+# the `/female`, `/male` and voice-name forms). Sinch spells Arabic `arb`, Mandarin `cmn-CN`,
+# Cantonese `zh-HK`. A locale Sinch does not list falls back to en-US.
+TTS_LOCALES = LanguageTable(
+    (
+        "arb", "az-AZ", "ca-ES", "zh-HK", "cmn-CN", "hr-HR", "cs-CZ", "da-DK", "nl-NL",
+        "en-AU", "en-GB", "en-IN", "en-NZ", "en-ZA", "en-US", "en-GB-WLS", "et-EE", "fil-PH",
+        "fi-FI", "fr-FR", "fr-CA", "ka-GE", "de-DE", "de-AT", "el-GR", "hi-IN", "hu-HU",
+        "is-IS", "id-ID", "it-IT", "ja-JP", "ko-KR", "mt-MT", "ms-MY", "nb-NO", "lv-LV",
+        "lt-LT", "pl-PL", "pt-BR", "pt-PT", "ro-RO", "ru-RU", "es-ES", "es-MX", "es-US",
+        "sk-SK", "sl-SI", "sv-SE", "th-TH", "tr-TR", "uk-UA", "uz-UZ", "vi-VN", "cy-GB",
+    ),
+    default="en-US",
+    # Chinese by script or region: Mandarin is cmn-CN (Sinch has no cmn-TW), Cantonese zh-HK.
+    aliases={
+        "zh": "cmn-CN", "zh-CN": "cmn-CN", "zh-SG": "cmn-CN", "zh-TW": "cmn-CN",
+        "zh-MO": "zh-HK", "yue": "zh-HK",
+    },
+)  # fmt: skip
+
+
+def tts_locale(locale: str | None) -> str:
+    """The ttsCallout's ``locale`` for ``locale``: a code Sinch lists (``ar`` -> ``arb``,
+    ``zh-Hans`` -> ``cmn-CN``, ``es-AR`` -> ``es-ES``), else ``en-US``."""
+    return TTS_LOCALES.pick(locale)
+
 
 # The Calling API's default limit on a TTS text (per application; Sinch support can raise it).
 TTS_MAX_CHARS = 600
@@ -232,7 +262,7 @@ class SinchProvider(HttpProvider):
                 "ttsCallout": {
                     "cli": config.from_number,
                     "destination": {"type": "number", "endpoint": message.recipient},
-                    "locale": language_region(message.locale),
+                    "locale": tts_locale(message.locale),
                     "text": spoken_text(message.text, config.voice_repeats),
                 },
             },

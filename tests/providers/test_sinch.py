@@ -15,6 +15,7 @@ import pytest
 
 from plugins.sinch import (
     SMS_PERMANENT_CODES,
+    TTS_LOCALES,
     TTS_MAX_CHARS,
     VOICE_PERMANENT_CODES,
     SinchConfig,
@@ -22,8 +23,10 @@ from plugins.sinch import (
     SinchProvider,
     register_providers,
     spoken_text,
+    tts_locale,
 )
 from runtime.errors import ProviderError
+from runtime.locales import MAIN_REGION
 from runtime.providers import Provider
 from runtime.settings import Settings
 from runtime.tenants import TomlTenantDirectory
@@ -284,16 +287,43 @@ async def test_voice_request_shape(stub: StubServer, provider: SinchProvider) ->
     }
 
 
-@pytest.mark.parametrize(
-    ("locale", "expected"),
-    [
-        ("en_GB", "en-GB"),
-        ("pt-BR", "pt-BR"),
-        ("fr", "fr-FR"),
-        ("de_AT.UTF-8", "de-AT"),
-        ("", "en-US"),
-    ],
-)
+# Locale -> the ttsCallout locale: always one Sinch lists for TTS, else en-US.
+TTS_CASES = [
+    ("en_GB", "en-GB"),
+    ("pt-BR", "pt-BR"),
+    ("pt", "pt-PT"),
+    ("fr", "fr-FR"),
+    ("de_AT.UTF-8", "de-AT"),
+    ("de-CH", "de-DE"),  # a region Sinch does not list: the language's main one
+    ("es-AR", "es-ES"),
+    ("ar", "arb"),  # Sinch's Arabic is arb
+    ("ar-EG", "arb"),
+    ("zh", "cmn-CN"),  # Sinch's Mandarin is cmn-CN
+    ("zh-Hans", "cmn-CN"),
+    ("zh-TW", "cmn-CN"),  # no cmn-TW at Sinch: Mandarin still
+    ("zh-HK", "zh-HK"),  # Cantonese
+    ("yue", "zh-HK"),
+    ("en-GB-WLS", "en-GB-WLS"),
+    ("no", "nb-NO"),
+    ("he-IL", "en-US"),  # not a Sinch TTS language: the default
+    ("xx", "en-US"),
+    ("", "en-US"),
+]
+
+
+@pytest.mark.parametrize(("locale", "expected"), TTS_CASES)
+def test_tts_locale(locale: str, expected: str) -> None:
+    assert tts_locale(locale) == expected
+
+
+def test_every_listed_locale_is_sent_as_listed_and_nothing_else_is_sent() -> None:
+    for code in TTS_LOCALES.codes:
+        assert tts_locale(code) == code
+    for locale in [*MAIN_REGION, *MAIN_REGION.values(), "zh-SG", "zh-MO", "fr-BE", "en-IE"]:
+        assert tts_locale(locale) in TTS_LOCALES
+
+
+@pytest.mark.parametrize(("locale", "expected"), TTS_CASES[:10])
 async def test_voice_locale(
     stub: StubServer, provider: SinchProvider, locale: str, expected: str
 ) -> None:
