@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from runtime import hookimpl
 from runtime.errors import ProviderError
 from runtime.events import Channel, CustomPhoneProviderEvent, SendPhoneMessageEvent
+from runtime.masking import escape_controls
 from runtime.providers import PhoneMessage, Receipt
 from runtime.recording.capture import capturing_transport_factory, note_invocation
 from runtime.sandbox.egress import EgressPolicy
@@ -193,11 +194,12 @@ def _receipt(provider: str, result: InvocationResult) -> Receipt:
         message_id = None
         if isinstance(result.result, dict):
             found = result.result.get("message_id") or result.result.get("id")
-            message_id = found if isinstance(found, str) else None
+            message_id = escape_controls(found) if isinstance(found, str) else None
         return Receipt(provider=provider, message_id=message_id, status="action_ok")
     if result.outcome == "ok" and result.notification is not None:
-        action = result.notification.get("action")
-        reason = result.notification.get("reason", "")
+        # the runner masked and escaped these; escaping again is a no-op, kept as the guard
+        action = escape_controls(str(result.notification.get("action")))
+        reason = escape_controls(result.notification.get("reason", ""))
         raise ProviderError(
             f"notification_{action}",
             f"the action called api.notification.{action}: {reason}",
@@ -206,7 +208,7 @@ def _receipt(provider: str, result: InvocationResult) -> Receipt:
         )
     if result.outcome == "compile_error":
         detail = "; ".join(
-            (f"line {issue.line}: " if issue.line else "") + issue.message
+            (f"line {issue.line}: " if issue.line else "") + escape_controls(issue.message)
             for issue in result.compile_errors
         )
         raise ProviderError(
@@ -217,7 +219,10 @@ def _receipt(provider: str, result: InvocationResult) -> Receipt:
         )
     code, retryable = _FAILURES[result.outcome]
     raise ProviderError(
-        code, result.error or result.outcome, retryable=retryable, handed_off=handed_off
+        code,
+        escape_controls(result.error or result.outcome),
+        retryable=retryable,
+        handed_off=handed_off,
     )
 
 

@@ -22,6 +22,7 @@ from rich.table import Table
 from runtime.console import bad_input, settings_or_exit
 from runtime.errors import PhoneActionsError
 from runtime.events import CustomPhoneProviderEvent, SendPhoneMessageEvent, parse_event
+from runtime.masking import escape_controls
 
 __all__ = ["doctor", "run_test_action"]
 
@@ -145,26 +146,33 @@ def run_test_action(
 
 
 def _print_rows(rows: list[dict[str, Any]]) -> None:
+    """Each script's outcome; tenant text is shown with control characters escaped (``\\x1b``,
+    ``\\n``), so an action cannot clear the screen, retitle the terminal or forge a line."""
     console = Console(highlight=False)
+
+    def shown(text: object) -> str:
+        return escape(escape_controls(str(text)))
+
     for row in rows:
         style = "green" if row["outcome"] == "ok" else "red"
         console.print(
-            f"[bold]{escape(row['script'])}[/bold]: [{style}]{row['outcome']}[/{style}]"
+            f"[bold]{shown(row['script'])}[/bold]: [{style}]{row['outcome']}[/{style}]"
             f" in {row['duration_ms']:.1f} ms, handed off: {row['handed_off']}"
         )
         if row["error"]:
-            console.print(f"  error: {escape(row['error'])}")
+            console.print(f"  error: {shown(row['error'])}")
         for line in row["traceback"]:
-            console.print(f"  {escape(line)}")
+            console.print(f"  {shown(line)}")
         for call in row["http"]:
             console.print(
-                f"  http {call['method']} {escape(call['url'])} -> {call['status']}"
+                f"  http {shown(call['method'])} {shown(call['url'])} -> {call['status']}"
                 f" ({call['duration_ms']:.1f} ms)"
             )
         for line in row["logs"]:
-            console.print(f"  log: {escape(line)}")
+            console.print(f"  log: {shown(line)}")
         if row["outcome"] == "ok":
-            console.print(f"  result: {escape(json.dumps(row['result']))}")
+            # ensure_ascii: every control character in the data prints as a \\u escape
+            console.print(f"  result: {shown(json.dumps(row['result'], ensure_ascii=True))}")
 
 
 def doctor() -> None:

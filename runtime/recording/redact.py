@@ -20,6 +20,12 @@ recording (a :class:`Redactor` per recording):
   ``client_secret``, ``password``): a stand-in token, the same for the same value, so an action
   that caches a token and sends it back replays the same way.
 
+Redaction is linear in the text: one pass finds secrets (a literal alternation, rebuilt only
+when a secret or token is learnt) and number-like digit runs (looked up in a dict, however many
+numbers are known), a second finds code-shaped runs (looked up the same way). A :class:`Budget`
+bounds one recording entry: strings scanned, characters scanned, numbers given a real-looking
+stand-in; past it, strings are cut with a marker (:data:`TRUNCATED`).
+
 Replays run in stand-in space: the action gets the redacted event and the stand-in secrets, so
 the requests it builds equal the redacted recorded ones and nothing needs translating back.
 """
@@ -36,9 +42,12 @@ from urllib.parse import quote, quote_plus, urlsplit
 
 import phonenumbers
 
-__all__ = ["REDACTED", "SENSITIVE_HEADER", "Redactor", "is_sensitive_header"]
+from runtime.masking import MASK
 
-REDACTED = "[redacted]"
+__all__ = ["REDACTED", "SENSITIVE_HEADER", "TRUNCATED", "Budget", "Redactor", "is_sensitive_header"]
+
+REDACTED = MASK
+TRUNCATED = "…[truncated by the recorder]"
 SENSITIVE_HEADER = re.compile(
     r"authorization|api[-_]?key|token|secret|password|cookie|signature|credential|session",
     re.IGNORECASE,
@@ -47,7 +56,33 @@ _TOKEN_KEYS = frozenset(
     {"access_token", "refresh_token", "id_token", "token", "client_secret", "password", "secret"}
 )
 _PHONE = re.compile(r"(?<![0-9A-Za-z])\+[1-9][0-9]{6,14}(?![0-9])")
-_SEPARATOR = r"[\s.,;:\-/]*"
+_NUMBER = r"(?<![0-9])\+?[0-9]{7,15}(?![0-9])"  # a known number with or without its +
+_SEPARATOR = r"[\s.,;:\-/]{0,3}"
+_NOT_ALNUM = re.compile(r"[^0-9A-Za-z]+")
+
+
+class Budget:
+    """What one recording entry may cost: strings and characters scanned, and numbers given a
+    real-looking stand-in (each costs phonenumbers look-ups); past that, cheap stand-ins."""
+
+    __slots__ = ("chars", "phones", "strings")
+
+    def __init__(
+        self, *, strings: int = 20_000, chars: int = 4 * 1024 * 1024, phones: int = 2_000
+    ) -> None:
+        self.strings = strings
+        self.chars = chars
+        self.phones = phones
+
+    def take(self, value: str) -> str:
+        """``value``, cut with :data:`TRUNCATED` where the budget runs out."""
+        self.strings -= 1
+        if self.strings < 0 or self.chars <= 0:
+            return TRUNCATED
+        self.chars -= len(value)
+        if self.chars >= 0:
+            return value
+        return value[: len(value) + self.chars] + TRUNCATED
 
 
 def is_sensitive_header(name: str) -> bool:
@@ -67,8 +102,12 @@ class Redactor:
         self._phones: dict[str, str] = {}
         self._secrets: dict[str, str] = {}  # every form of a secret -> its stand-in form
         self._tokens: dict[str, str] = {}
+        self._numbers: dict[str, str] = {}  # "+4479..." and "4479..." -> stand-in forms
+        self._taken: set[str] = set()  # phone stand-ins given out
+        self._code_lengths: set[int] = set()
         self._pattern: re.Pattern[str] | None = None
-        self._lookup: dict[str, str] = {}
+        self._code_patterns: list[re.Pattern[str]] | None = None
+        self.budget: Budget | None = None  # set per recording entry by the recorder
 
     # -- learning the values ---------------------------------------------------------------
 
@@ -84,16 +123,27 @@ class Redactor:
                 next(digits) if ch.isdigit() else ("X" if ch.isupper() else "x") for ch in code
             )
             self._codes[code] = known
-            self._pattern = None
+            if len(code) not in self._code_lengths:
+                self._code_lengths.add(len(code))
+                self._code_patterns = None
         return known
 
     def phone(self, number: str) -> str:
         """The stand-in of an E.164 number (learnt on first sight)."""
         known = self._phones.get(number)
         if known is None:
-            known = self._phone_stand_in(number)
+            budget = self.budget
+            if budget is not None and budget.phones <= 0:
+                digits = len(number) - 1
+                known = "+" + str(len(self._taken) + 1).zfill(digits)[-digits:]
+            else:
+                if budget is not None:
+                    budget.phones -= 1
+                known = self._phone_stand_in(number)
             self._phones[number] = known
-            self._pattern = None
+            self._taken.add(known)
+            self._numbers[number] = known
+            self._numbers[number[1:]] = known[1:]
         return known
 
     def secret(self, name: str, value: str) -> str:
@@ -160,7 +210,7 @@ class Redactor:
         return result if result != value else result[::-1]
 
     def _phone_stand_in(self, number: str) -> str:
-        taken = set(self._phones.values())
+        taken = self._taken
         try:
             parsed = phonenumbers.parse(number, None)
         except phonenumbers.NumberParseException:
@@ -193,12 +243,14 @@ class Redactor:
         """``value`` with every known secret, phone number and code replaced."""
         if not value:
             return value
+        if self.budget is not None:
+            value = self.budget.take(value)
         for number in _PHONE.findall(value):
             self.phone(number)
-        pattern = self._compiled()
-        if pattern is None:
-            return value
-        return pattern.sub(self._replace, value)
+        value = self._compiled().sub(self._replace, value)
+        if self._codes:
+            value = self._replace_codes(value)
+        return value
 
     def data(self, value: Any, *, key: str | None = None) -> Any:
         """JSON-like ``value`` with every string redacted; tokens under token keys replaced."""
@@ -227,41 +279,51 @@ class Redactor:
             for name, value in headers.items()
         }
 
-    def _compiled(self) -> re.Pattern[str] | None:
-        if self._pattern is not None:
-            return self._pattern
-        lookup: dict[str, str] = {}
-        alternatives: list[tuple[int, str]] = []
-        for real, fake in self._secrets.items():
-            lookup[real] = fake
-            alternatives.append((len(real), re.escape(real)))
-        for real, fake in self._phones.items():
-            for a, b in ((real, fake), (real[1:], fake[1:])):
-                lookup[a] = b
-                alternatives.append((len(a), rf"(?<![0-9]){re.escape(a)}(?![0-9])"))
-        for real in self._codes:
-            lookup[real] = self._codes[real]
-            alternatives.append((len(real), rf"(?<![0-9A-Za-z]){re.escape(real)}(?![0-9A-Za-z])"))
-            if len(real) > 1:
-                spelled = _SEPARATOR.join(re.escape(ch) for ch in real)
-                alternatives.append((len(real) - 1, rf"(?<![0-9A-Za-z]){spelled}(?![0-9A-Za-z])"))
-        if not alternatives:
-            return None
-        alternatives.sort(key=lambda item: -item[0])  # longest first
-        self._lookup = lookup
-        self._pattern = re.compile("|".join(f"(?:{a})" for _, a in alternatives))
+    def _compiled(self) -> re.Pattern[str]:
+        """Secrets (longest first), then any number-like run: rebuilt only for a new secret."""
+        if self._pattern is None:
+            secrets = sorted(self._secrets, key=lambda real: (-len(real), real))
+            alternatives = [f"(?P<secret>{'|'.join(map(re.escape, secrets))})"] if secrets else []
+            self._pattern = re.compile("|".join([*alternatives, f"(?P<number>{_NUMBER})"]))
         return self._pattern
 
     def _replace(self, match: re.Match[str]) -> str:
         found = match.group(0)
-        known = self._lookup.get(found)
-        if known is not None:
-            return known
-        # a spelled-out code: keep the separators, replace the characters in order
-        letters = [ch for ch in found if ch.isalnum()]
-        real = "".join(letters)
-        stand_in = iter(self._codes.get(real, "0" * len(real)))
-        return "".join(next(stand_in) if ch.isalnum() else ch for ch in found)
+        if match.lastgroup == "secret":
+            return self._secrets[found]
+        return self._numbers.get(found, found)
+
+    def _replace_codes(self, text: str) -> str:
+        """Code-shaped runs (any separators of up to 3 characters) that are a known code."""
+        if self._code_patterns is None:
+            self._code_patterns = [
+                re.compile(
+                    rf"(?<![0-9A-Za-z])(?=([0-9A-Za-z](?:{_SEPARATOR}[0-9A-Za-z]){{{n - 1}}})"
+                    r"(?![0-9A-Za-z]))"
+                )
+                for n in sorted(self._code_lengths, reverse=True)
+            ]
+        for pattern in self._code_patterns:
+            parts: list[str] = []
+            end = 0
+            for match in pattern.finditer(text):
+                start = match.start(1)
+                if start < end:
+                    continue
+                found = match.group(1)
+                stand_in = self._codes.get(_NOT_ALNUM.sub("", found))
+                if stand_in is None:
+                    continue
+                chars = iter(stand_in)
+                parts += (
+                    text[end:start],
+                    "".join(next(chars) if c.isalnum() else c for c in found),
+                )
+                end = match.end(1)
+            if parts:
+                parts.append(text[end:])
+                text = "".join(parts)
+        return text
 
 
 def _valid(number: str) -> bool:

@@ -2,8 +2,9 @@
 
 It wires the worker pool (layers a-c in worker processes) to the supervisor services (layer d:
 HTTP egress and the per-tenant cache), puts the calling tenant's own secrets into the event,
-and masks those secrets out of everything that comes back (logs, errors, tracebacks), since a
-worker is untrusted and may echo them.
+and masks those secrets and the event's code out of everything that comes back (result, logs,
+errors, tracebacks, HTTP records), with control characters escaped, since a worker is untrusted
+and may echo them (:mod:`runtime.masking`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from runtime.logs import scrub
+from runtime.masking import Masker, code_of_event, escape_controls, install_log_masking, masking
 from runtime.sandbox.cache import ActionCache
 from runtime.sandbox.egress import Egress, EgressPolicy, InvocationBudget, Resolver
 from runtime.sandbox.limits import seccomp_status
@@ -24,6 +25,9 @@ from runtime.sandbox.types import InvocationResult, SandboxLimits, Trigger
 __all__ = ["SandboxRunner"]
 
 SECRET_NAME_PATTERN = r"^[A-Z][A-Z0-9_]{0,63}$"
+
+# Tenant URLs, host names and refusal texts reach the sandbox's loggers during an invocation.
+install_log_masking("runtime.sandbox")
 
 
 class _PoolServices:
@@ -85,6 +89,7 @@ class SandboxRunner:
             raise RuntimeError("the sandbox runner is closed")
         if not self._started:
             await self.pool.start()
+            install_log_masking("runtime.sandbox")  # loggers of modules imported since
             self._started = True
 
     async def aclose(self) -> None:
@@ -125,34 +130,56 @@ class SandboxRunner:
     ) -> InvocationResult:
         """Run ``trigger``'s handler of ``source`` for ``tenant`` with ``event``.
 
-        ``secrets`` (the tenant's own) replace whatever ``event["secrets"]`` held and are
-        masked out of the logs, error and traceback that come back. ``budget`` shortens the
-        sandbox's wall-clock budget, in seconds (never lengthens it).
+        ``secrets`` (the tenant's own) replace whatever ``event["secrets"]`` held. Those
+        secrets and the event's code are masked out of everything that comes back, and out of
+        the sandbox's operator logs meanwhile (:mod:`runtime.masking`). ``budget`` shortens
+        the sandbox's wall-clock budget, in seconds (never lengthens it).
         """
         await self.start()
         secrets = dict(secrets or {})
         if len(secrets) > self.limits.max_secrets:
             raise ValueError(f"at most {self.limits.max_secrets} secrets per action")
-        result = await self.pool.invoke(
-            tenant=tenant,
-            name=name,
-            source=source,
-            trigger=trigger,
-            event={**event, "secrets": secrets},
-            limits=self._limits_within(budget),
-        )
-        values = [v for v in secrets.values() if len(v) >= 4]
-        if not values:
-            return result
-        return result.model_copy(
-            update={
-                "logs": [scrub(line, values) for line in result.logs],
-                "error": scrub(result.error, values) if result.error else result.error,
-                "traceback": [scrub(line, values) for line in result.traceback],
-                "notification": (
-                    {k: scrub(v, values) for k, v in result.notification.items()}
-                    if result.notification
-                    else result.notification
-                ),
-            }
-        )
+        masker = Masker(secrets.values(), code_of_event(event))
+        with masking(masker):
+            result = await self.pool.invoke(
+                tenant=tenant,
+                name=name,
+                source=source,
+                trigger=trigger,
+                event={**event, "secrets": secrets},
+                limits=self._limits_within(budget),
+            )
+        return masked_result(result, masker)
+
+
+def masked_result(result: InvocationResult, masker: Masker) -> InvocationResult:
+    """``result`` as it may be shown: secrets and code masked everywhere, and the text fields
+    (one line each) with control characters escaped. ``result.result`` stays data (masked,
+    not escaped): whoever prints it encodes it as JSON."""
+    line = masker.line
+    return result.model_copy(
+        update={
+            "result": masker.data(result.result),
+            "logs": [line(text) for text in result.logs],
+            "error": line(result.error) if result.error else result.error,
+            "traceback": [line(text) for text in result.traceback],
+            "compile_errors": [
+                issue.model_copy(update={"message": line(issue.message)})
+                for issue in result.compile_errors
+            ],
+            "http": [
+                call.model_copy(
+                    update={
+                        "url": line(call.url),
+                        "error": line(call.error) if call.error else call.error,
+                    }
+                )
+                for call in result.http
+            ],
+            "notification": (
+                {escape_controls(k): line(v) for k, v in result.notification.items()}
+                if result.notification
+                else result.notification
+            ),
+        }
+    )
