@@ -179,8 +179,11 @@ async def test_cancelled_caller_does_not_cancel_the_write_and_the_loop_keeps_run
     drain = threading.Thread(
         target=lambda: received.extend(iter(lambda: os.read(reader, 1 << 16), b""))
     )
+    closing = asyncio.create_task(sink.aclose())
+    await asyncio.sleep(0)
+    assert not closing.done()  # waits for the stalled write, off the event loop
     drain.start()
-    sink.close()  # waits for the stalled write, which the drain now lets through
+    await closing  # the drain lets the write through
     drain.join(timeout=60)  # generous: a loaded 2-core CI machine; it ends at EOF in practice
     os.close(reader)
     lines = [json.loads(line) for line in b"".join(received).splitlines() if line.strip()]

@@ -132,10 +132,27 @@ class JsonLinesLogSink:
                 self._queue.put(None)
         if self._thread is not threading.current_thread():
             self._thread.join()
-        if self._fd is not None:
+        with self._lock:
             fd, self._fd = self._fd, None
+        if fd is not None:
             os.close(fd)
         _open_sinks.discard(self)
+
+    async def aclose(self) -> None:
+        """:meth:`close` for a running event loop: the wait for a stalled file happens on a
+        helper thread, so shutting down never blocks the loop."""
+        loop = asyncio.get_running_loop()
+        closed: asyncio.Future[None] = loop.create_future()
+
+        def close() -> None:
+            try:
+                self.close()
+            finally:
+                with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
+                    loop.call_soon_threadsafe(_resolve, [closed])
+
+        threading.Thread(target=close, name=f"log-close {self.path.name}", daemon=True).start()
+        await closed
 
     # -- submission ----------------------------------------------------------------------------
 
