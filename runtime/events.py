@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_fie
 
 from runtime.errors import InvalidInputError
 from runtime.ids import new_id
-from runtime.phone_numbers import E164Number
+from runtime.phone_numbers import E164Number, region_code
 
 __all__ = [
     "Attempt",
@@ -264,10 +264,19 @@ class PhoneMessageRequest(BaseModel):
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
 
     @classmethod
-    def create(cls, **fields: Any) -> PhoneMessageRequest:
-        """Validate ``fields``; raise :class:`InvalidInputError` naming each bad field."""
+    def create(cls, *, default_country: str | None = None, **fields: Any) -> PhoneMessageRequest:
+        """Validate ``fields``; raise :class:`InvalidInputError` naming each bad field.
+
+        ``default_country`` (the tenant's, ISO 3166 alpha-2) is the only way a national number
+        (no ``+`` or ``00``) is accepted: it is read in that country, never guessed.
+        """
+        if default_country is not None:
+            try:
+                default_country = region_code(default_country)
+            except ValueError as exc:
+                raise InvalidInputError(str(exc), field="default_country") from None
         try:
-            return cls.model_validate(fields)
+            return cls.model_validate(fields, context={"default_country": default_country})
         except ValidationError as exc:
             # from None: pydantic's error text shows input values, which contain the code
             raise InvalidInputError.from_validation_errors(exc.errors()) from None

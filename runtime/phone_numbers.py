@@ -1,44 +1,120 @@
-"""Recipient numbers: parsed with ``phonenumbers`` and normalised to E.164.
+"""Recipient numbers: read strictly, parsed with ``phonenumbers``, normalised to E.164.
 
 Kept separate so that every model and every provider agrees on one normal form, and so that a
-number a carrier would reject never costs a provider call.
+number a carrier would reject never costs a provider call. The rule is strict because a lenient
+reader rewrites numbers: ``phonenumbers`` reads letters as keypad digits and drops extensions,
+and digits without a country code look like a valid number of *some* country surprisingly
+often. So a number is accepted only when it is exactly digits and separators, and it names its
+country: with ``+``/``00``, or through the tenant's ``default_country``.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from functools import lru_cache
 from typing import Annotated
 
 import phonenumbers
-from pydantic import AfterValidator
+from pydantic import AfterValidator, ValidationInfo
 
-__all__ = ["E164Number", "country_of", "normalise_e164"]
+__all__ = [
+    "MAX_NUMBER_LENGTH",
+    "E164Number",
+    "country_of",
+    "normalise_e164",
+    "region_code",
+]
 
-_SEPARATORS = str.maketrans("", "", " -().\u00a0")
+MAX_NUMBER_LENGTH = 64
+"""Characters a written number may have (separators included); longer input is refused before
+it is parsed or cached, so the cache below holds at most ~65536 short keys."""
+
+_SEPARATORS = frozenset(" \u00a0-\u2010\u2011\u2012\u2013\u2212\uff0d.()")
+_PLUS = frozenset("+\uff0b")
+_ASCII_DIGITS = frozenset("0123456789")
 
 
-@lru_cache(maxsize=65536)
-def normalise_e164(value: str) -> str:
+def region_code(value: object) -> str:
+    """``value`` as an upper-case ISO 3166 alpha-2 region ``phonenumbers`` knows; ValueError."""
+    if not isinstance(value, str) or len(value) != 2 or not value.isascii():
+        raise ValueError(f"{value!r} is not an ISO 3166 alpha-2 country code (such as US or GB)")
+    region = value.upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"{value!r} is not a country code with a numbering plan (such as US)")
+    return region
+
+
+def normalise_e164(value: object, default_country: str | None = None) -> str:
     """Return ``value`` in E.164 (``+14155552671``), or raise ``ValueError`` saying why.
 
-    Numbers are international: a leading ``+``, a leading ``00``, or digits that start with the
-    country code (Auth0's legacy hook passed ``1-808-555-5555``). Results are cached: parsing
-    costs tens of microseconds and the same users receive codes again and again.
+    Accepted: decimal digits of any script (read as ASCII digits), the separators space, dash,
+    dot and round brackets, and a leading ``+`` or ``00``. Without them, the number is national
+    and is read in ``default_country``; with no default country it is refused. Letters,
+    extensions and any other character are refused: none of them may change the number.
     """
     if not isinstance(value, str):
         raise ValueError("a phone number must be a string")
-    compact = value.strip().translate(_SEPARATORS)
-    if compact.startswith("00"):
-        compact = "+" + compact[2:]
-    elif not compact.startswith("+"):
-        compact = "+" + compact
+    if len(value) > MAX_NUMBER_LENGTH:
+        raise ValueError(f"a phone number has at most {MAX_NUMBER_LENGTH} characters")
+    if default_country is not None:
+        default_country = region_code(default_country)
+    return _normalise(value, default_country)
+
+
+@lru_cache(maxsize=65536)
+def _normalise(value: str, default_country: str | None) -> str:
+    """Cached: parsing costs tens of microseconds and the same users get codes again and again.
+
+    The key is (input, default country): the same digits mean different numbers in different
+    countries. Bounded in entries (maxsize) and in entry size (MAX_NUMBER_LENGTH).
+    """
+    text = value.strip()
+    international = bool(text) and text[0] in _PLUS
+    digits = []
+    for position, char in enumerate(text[1:] if international else text, 1 + international):
+        if char in _ASCII_DIGITS:
+            digits.append(char)
+        elif char.isdecimal():
+            digits.append(str(unicodedata.decimal(char)))
+        elif char not in _SEPARATORS:
+            raise ValueError(_refusal(value, char, position))
+    number = "".join(digits)
+    if not number:
+        raise ValueError(f"{value!r} has no digits")
+    if not international and number.startswith("00"):
+        international, number = True, number[2:]
+    if not international and default_country is None:
+        raise ValueError(
+            f"{value!r} has no country code: write it with + and the country code "
+            "(+1 415 555 2671), or set the tenant's default_country"
+        )
     try:
-        parsed = phonenumbers.parse(compact, None)
+        parsed = phonenumbers.parse(
+            "+" + number if international else number,
+            None if international else default_country,
+        )
     except phonenumbers.NumberParseException as exc:
-        raise ValueError(f"{value!r} is not a phone number ({exc})") from exc
-    if not phonenumbers.is_valid_number(parsed):
-        raise ValueError(f"{value!r} is not a valid phone number in any numbering plan")
+        raise ValueError(f"{value!r} is not a phone number ({exc})") from None
+    if parsed.extension or not phonenumbers.is_valid_number(parsed):
+        where = f"in {default_country}" if not international else "in any numbering plan"
+        raise ValueError(f"{value!r} is not a valid phone number {where}")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _refusal(value: str, char: str, position: int) -> str:
+    if char.isalpha():
+        why = "letters are not read as digits, and extensions cannot be dialled"
+    elif char in _PLUS:
+        why = "'+' may only come first"
+    else:
+        why = "only digits, spaces, '-', '.', '(' and ')' after a leading '+' or '00'"
+    return f"{value!r} has {char!r} at character {position}: {why}"
+
+
+def _validate(value: str, info: ValidationInfo) -> str:
+    """The field validator: the default country comes from the validation context, if any."""
+    context = info.context if isinstance(info.context, dict) else {}
+    return normalise_e164(value, context.get("default_country"))
 
 
 def country_of(e164: str) -> str | None:
@@ -47,5 +123,7 @@ def country_of(e164: str) -> str | None:
     return None if region in (None, "ZZ", "001") else region
 
 
-E164Number = Annotated[str, AfterValidator(normalise_e164)]
-"""A string field that accepts any valid international number and stores its E.164 form."""
+E164Number = Annotated[str, AfterValidator(_validate)]
+"""A string field that accepts a number written as :func:`normalise_e164` allows and stores
+its E.164 form. Validate with ``context={"default_country": "US"}`` to accept national
+numbers of that country."""

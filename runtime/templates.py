@@ -7,15 +7,55 @@ A template sees ``code`` (for voice, spelled digit by digit: ``1. 2. 3. 4. 5. 6`
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from functools import lru_cache
+from typing import Any, ClassVar
 
-from liquid import BoundTemplate, Environment
-from liquid.exceptions import LiquidError
+from liquid import BoundTemplate, Environment, RenderContext
+from liquid.ast import Node
+from liquid.builtin.tags.for_tag import ForNode
+from liquid.builtin.tags.tablerow_tag import TablerowNode
+from liquid.exceptions import (
+    LiquidError,
+    LocalNamespaceLimitError,
+    LoopIterationLimitError,
+    OutputStreamLimitError,
+    ResourceLimitError,
+)
+from liquid.expression import Expression
+from liquid.token import Token
 
 from runtime.errors import ConfigurationError
 from runtime.events import Channel, Purpose
 
-__all__ = ["DEFAULT_TEMPLATES", "check", "render", "spell_code"]
+__all__ = [
+    "DEFAULT_TEMPLATES",
+    "FILTER_STEPS",
+    "MAX_LOOP_ITERATIONS",
+    "MAX_RENDER_STEPS",
+    "MAX_SOURCE_LENGTH",
+    "MAX_TEXT_LENGTH",
+    "MAX_VALUE_LENGTH",
+    "check",
+    "render",
+    "spell_code",
+]
+
+MAX_SOURCE_LENGTH = 8192
+"""Characters of one tenant template: room for many locales, not for a payload."""
+MAX_TEXT_LENGTH = 1600
+"""Characters of a rendered message: the same cap as ``PhoneMessageRequest.text``."""
+MAX_LOOP_ITERATIONS = 100
+"""Loop iterations in one render, all loops together (nested ones multiply)."""
+MAX_VALUE_LENGTH = 2048
+"""Length of any value a filter takes or returns (a string, a list, a range)."""
+MAX_RENDER_STEPS = 5000
+"""Nodes one render may visit, counting each loop body as if it ran MAX_LOOP_ITERATIONS times;
+checked when the template is loaded. At ~2 us a node, a render stays around 10 ms."""
+FILTER_STEPS = 50
+"""Steps one filter counts for: a filter over a value of MAX_VALUE_LENGTH costs tens of us."""
+_OUTPUT_BYTES = 4 * MAX_TEXT_LENGTH + 1024  # UTF-8 of the longest text, plus trimmed blanks
 
 DEFAULT_TEMPLATES: dict[tuple[Channel, Purpose], str] = {
     ("sms", "enrollment"): "{{ code }} is your verification code for {{ tenant.friendly_name }}. "
@@ -26,7 +66,75 @@ DEFAULT_TEMPLATES: dict[tuple[Channel, Purpose], str] = {
     "{{ code }}.",
 }
 
-_ENVIRONMENT = Environment()
+
+class TemplateLimitError(ResourceLimitError):
+    """A value in a template grew past :data:`MAX_VALUE_LENGTH`."""
+
+
+class _BoundedContext(RenderContext):
+    """Counts loop iterations over the whole render and checks the size of filter values.
+
+    Liquid's own ``loop_iteration_limit`` bounds one nest of loops; a template of many loops
+    one after the other, or a filter over a range (``(1..100000000) | join``), needs these.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._iterations = 0
+
+    def raise_for_loop_limit(self, length: int = 1) -> None:
+        super().raise_for_loop_limit(length)
+        self._iterations += length
+        if self._iterations > MAX_LOOP_ITERATIONS:
+            raise TemplateLimitError(
+                f"more than {MAX_LOOP_ITERATIONS} loop iterations in one message", token=None
+            )
+
+    def filter(self, name: str, token: Token | None) -> Callable[..., object]:
+        function = super().filter(name, token)
+
+        def bounded(*args: object, **kwargs: object) -> object:
+            for value in (*args, *kwargs.values()):
+                _check_size(value, name)
+            result = function(*args, **kwargs)
+            _check_size(result, name)
+            return result
+
+        return bounded
+
+
+def _check_size(value: object, name: str) -> None:
+    if isinstance(value, str | list | tuple | dict | range):
+        try:
+            too_long = len(value) > MAX_VALUE_LENGTH
+        except OverflowError:  # a range longer than sys.maxsize
+            too_long = True
+        if too_long:
+            raise TemplateLimitError(
+                f"a value of filter {name!r} is longer than {MAX_VALUE_LENGTH}", token=None
+            )
+
+
+class _BoundedTemplate(BoundTemplate):
+    context_class = _BoundedContext
+
+
+class _BoundedEnvironment(Environment):
+    """Liquid with every resource a tenant's template can use bounded."""
+
+    loop_iteration_limit: ClassVar[int | None] = MAX_LOOP_ITERATIONS
+    output_stream_limit: ClassVar[int | None] = _OUTPUT_BYTES
+    local_namespace_limit: ClassVar[int | None] = 4 * MAX_VALUE_LENGTH  # sys.getsizeof bytes
+    template_class = _BoundedTemplate
+
+
+_ENVIRONMENT = _BoundedEnvironment()
+_STATIC_CONTEXT = RenderContext(_ENVIRONMENT.from_string(""))
+_LIMITS: dict[type[LiquidError], str] = {
+    LoopIterationLimitError: f"more than {MAX_LOOP_ITERATIONS} loop iterations in one message",
+    OutputStreamLimitError: f"more than {_OUTPUT_BYTES} bytes of output",
+    LocalNamespaceLimitError: f"assigned values of more than {4 * MAX_VALUE_LENGTH} bytes",
+}
 
 
 def spell_code(code: str) -> str:
@@ -72,24 +180,81 @@ def _render_liquid(
     tenant_id: str,
     tenant_name: str,
 ) -> str:
+    where = f"{channel} {purpose} template"
+    if len(source) > MAX_SOURCE_LENGTH:
+        raise ConfigurationError(f"{where}: {_too_long(source)}")
     tenant = {"id": tenant_id, "friendly_name": tenant_name, "friendlyName": tenant_name}
     try:
         rendered: str = _compile(source).render(
             code=code, message_type=channel, purpose=purpose, locale=locale, tenant=tenant
         )
-        return rendered.strip()
     except LiquidError as exc:
-        raise ConfigurationError(f"{channel} {purpose} template: {exc}") from exc
+        raise ConfigurationError(f"{where}: {_describe(exc)}") from exc
+    except RecursionError:  # an expression nested deeper than Python's stack
+        raise ConfigurationError(f"{where}: nested too deeply") from None
+    text = rendered.strip()
+    if len(text) > MAX_TEXT_LENGTH:
+        raise ConfigurationError(
+            f"{where}: the message is {len(text)} characters, over the limit of {MAX_TEXT_LENGTH}"
+        )
+    return text
 
 
-def check(source: str) -> str | None:
-    """Why a tenant's template cannot be used (a Liquid error, or no ``code``), else None."""
+def _describe(exc: LiquidError) -> str:
+    """One line: Liquid's message and where (``line:column``), never the template's text."""
+    if type(exc) in _LIMITS:
+        return _LIMITS[type(exc)]
+    lines = str(exc).splitlines()
+    place = re.search(r" (\d+:\d+)$", lines[1]) if len(lines) > 1 else None
+    return f"{exc.message} at {place.group(1)}" if place else str(exc.message)
+
+
+def _too_long(source: str) -> str:
+    return f"the template is {len(source)} characters, over the limit of {MAX_SOURCE_LENGTH}"
+
+
+def _steps(node: Node) -> int:
+    """Worst-case steps of rendering ``node``: one per node, FILTER_STEPS per filter, and a
+    loop body counted as if it ran MAX_LOOP_ITERATIONS times."""
+    own = 1 + FILTER_STEPS * sum(_filters(expression) for expression in node.expressions())
+    inner = sum(_steps(child) for child in node.children(_STATIC_CONTEXT))
+    if isinstance(node, ForNode | TablerowNode):
+        inner *= MAX_LOOP_ITERATIONS
+    return own + inner
+
+
+def _filters(expression: Expression) -> int:
+    own = len(getattr(expression, "filters", None) or ())
+    return own + sum(_filters(child) for child in expression.children())
+
+
+_PROBE_CODE = "9" * 12  # the longest code a request may carry
+
+
+def check(source: str, channel: Channel = "sms", purpose: Purpose = "verification") -> str | None:
+    """Why a tenant's template cannot be used, else None: too long, a Liquid error, no
+    ``code``, or a trial render (longest code, ``en``) that breaks a limit or fails."""
+    if len(source) > MAX_SOURCE_LENGTH:
+        return _too_long(source)
     try:
         variables = _compile(source).analyze().variables
     except LiquidError as exc:
-        return str(exc).splitlines()[0]
+        return _describe(exc)
+    except RecursionError:
+        return "nested too deeply"
     if "code" not in variables:
         return "the template never prints {{ code }}, so the message would not carry the code"
+    steps = sum(_steps(node) for node in _compile(source).nodes)
+    if steps > MAX_RENDER_STEPS:
+        return (
+            f"the template may take {steps} render steps, over the limit of {MAX_RENDER_STEPS} "
+            f"(a loop body counts {MAX_LOOP_ITERATIONS} times)"
+        )
+    spoken = spell_code(_PROBE_CODE) if channel == "voice" else _PROBE_CODE
+    try:
+        _render_liquid(source, channel, purpose, spoken, "en", "tenant", "Tenant")
+    except ConfigurationError as exc:
+        return str(exc).removeprefix(f"{channel} {purpose} template: ").splitlines()[0]
     return None
 
 

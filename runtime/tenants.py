@@ -13,11 +13,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from runtime import templates
 from runtime.errors import ConfigurationError, MissingCredentialsError, UnknownTenantError
 from runtime.events import Channel, Purpose
+from runtime.phone_numbers import region_code
 
 __all__ = ["FallbackPolicy", "TenantConfig", "TenantDirectory", "TomlTenantDirectory"]
 
@@ -50,6 +59,7 @@ class TenantConfig(BaseModel):
     voice_templates: dict[Purpose, str] = Field(default_factory=dict)
     record: bool = False
     record_keep: list[str] = Field(default_factory=list)
+    default_country: str | None = None
 
     @field_validator("credentials_env")
     @classmethod
@@ -59,13 +69,32 @@ class TenantConfig(BaseModel):
                 raise ValueError(f"{field}: {var!r} is not an environment variable name")
         return value
 
+    @field_validator("default_country", mode="before")
+    @classmethod
+    def _region(cls, value: object) -> object:
+        return None if value is None else region_code(value)
+
     @field_validator("templates", "voice_templates")
     @classmethod
-    def _templates_compile(cls, value: dict[str, str]) -> dict[str, str]:
+    def _templates_compile(
+        cls, value: dict[Purpose, str], info: ValidationInfo
+    ) -> dict[Purpose, str]:
+        """Each template compiles, prints the code and stays within the limits of
+        :mod:`runtime.templates` in a trial render, or the file is refused naming it."""
+        channel: Channel = "voice" if info.field_name == "voice_templates" else "sms"
+        line_errors = []
         for purpose, source in value.items():
-            problem = templates.check(source)
+            problem = templates.check(source, channel, purpose)
             if problem:
-                raise ValueError(f"{purpose}: {problem}")
+                line_errors.append(
+                    InitErrorDetails(
+                        type=PydanticCustomError("template", "{problem}", {"problem": problem}),
+                        loc=(purpose,),
+                        input=None,
+                    )
+                )
+        if line_errors:
+            raise ValidationError.from_exception_data("templates", line_errors)
         return value
 
     @property

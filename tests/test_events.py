@@ -201,7 +201,6 @@ def test_recorded_non_e164_recipient_is_normalised() -> None:
 @pytest.mark.parametrize(
     ("written", "e164"),
     [
-        ("1-415-555-2671", "+14155552671"),  # the legacy Hook's form
         ("+1 (202) 555-0123", "+12025550123"),
         ("0033 6 12 34 56 78", "+33612345678"),
         ("+49 151 2345 6789", "+4915123456789"),
@@ -214,6 +213,15 @@ def test_other_written_forms_are_normalised(written: str, e164: str) -> None:
     event = parse_event(raw)
     assert isinstance(event, SendPhoneMessageEvent)
     assert event.message_options.recipient == e164
+
+
+def test_legacy_hook_form_without_plus_is_refused() -> None:
+    """``1-415-555-2671`` (the legacy Hook's form) names no country: it is not guessed."""
+    raw = load_event("spm_sms_verify_us")
+    raw["message_options"]["recipient"] = "1-415-555-2671"
+    with pytest.raises(InvalidInputError, match="no country code") as info:
+        parse_event(raw)
+    assert info.value.field == "message_options.recipient"
 
 
 @pytest.mark.parametrize("path", _params(VALID))
