@@ -154,7 +154,12 @@ class DnsBulkhead:
                 task.exception()  # retrieved: no "never retrieved" noise for abandoned ones
 
         lookup.add_done_callback(ended)
-        done, _ = await asyncio.wait({lookup}, timeout=max(deadline - time.monotonic(), 0))
+        try:
+            done, _ = await asyncio.wait({lookup}, timeout=max(deadline - time.monotonic(), 0))
+        except asyncio.CancelledError:  # the request's own timeout: the name was too slow
+            if not lookup.done():
+                self._remember_failure(key)
+            raise
         if not done:
             raise LookupFailed(f"lookup of {key[1]} timed out")
         if lookup.cancelled():
