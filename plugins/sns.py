@@ -96,19 +96,32 @@ NO_CREDENTIALS = (
     "and botocore's default credential chain found none"
 )
 
-PERMANENT_CODES = frozenset(
+PUBLISH_ERRORS = frozenset(
     {
-        # Publish's own errors (botocore's SNS model).
-        "InvalidParameter",  # e.g. a number SNS cannot send to, a sender ID it rejects
-        "ParameterValueInvalid",
-        "InvalidParameterValue",
-        "ValidationException",
+        # The errors of Publish, and nothing else, as SNS's API reference and botocore's model
+        # of it list them. (OptedOut is not one: it belongs to CreateSMSSandboxPhoneNumber.)
         "AuthorizationError",  # the key may not publish (IAM), or SMS is not enabled
-        "InvalidSecurity",  # not signed with SigV4 / not over HTTPS
-        "NotFound",
         "EndpointDisabled",
-        "OptedOut",  # the recipient replied STOP
-        # Errors of every AWS Query API: the credentials or the signature are wrong.
+        "InternalError",
+        "InvalidParameter",  # e.g. a number SNS cannot send to, a sender ID it rejects
+        "ParameterValueInvalid",  # botocore's InvalidParameterValueException
+        "InvalidSecurity",  # not signed with SigV4 / not over HTTPS
+        "KMSAccessDenied",
+        "KMSDisabled",
+        "KMSInvalidState",
+        "KMSNotFound",
+        "KMSOptInRequired",
+        "KMSThrottling",
+        "NotFound",
+        "PlatformApplicationDisabled",
+        "ValidationException",
+    }
+)
+
+COMMON_ERRORS = frozenset(
+    {
+        # Errors every AWS Query API may answer (AWS's "Common Errors" and SigV4 errors).
+        "InvalidParameterValue",
         "InvalidClientTokenId",
         "SignatureDoesNotMatch",
         "IncompleteSignature",
@@ -116,15 +129,32 @@ PERMANENT_CODES = frozenset(
         "AccessDenied",
         "ExpiredToken",
         "OptInRequired",
+        "InternalFailure",
+        "ServiceUnavailable",
+        # Throttling, as botocore's retry rules name it for every service.
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
     }
 )
-"""Codes no retry fixes: SNS refused the message without taking it."""
 
-THROTTLING_CODES = frozenset({"Throttling", "ThrottlingException", "Throttled"})
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "KMSThrottling",
+    }
+)
 """Rate limited: SNS refused the message before taking it (retryable, not handed off)."""
 
 INTERNAL_CODES = frozenset({"InternalError", "InternalFailure", "ServiceUnavailable"})
 """Retryable; handed off or not by the HTTP status (a 500 may come after SNS took it)."""
+
+PERMANENT_CODES = (PUBLISH_ERRORS | COMMON_ERRORS) - THROTTLING_CODES - INTERNAL_CODES
+"""Codes no retry fixes: SNS refused the message without taking it."""
 
 
 class SnsConfig(BaseModel):

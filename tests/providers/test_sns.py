@@ -25,10 +25,12 @@ import pytest
 
 import plugins.sns as sns
 from plugins.sns import (
+    COMMON_ERRORS,
     INTERNAL_CODES,
     MISSING_EXTRA,
     NO_CREDENTIALS,
     PERMANENT_CODES,
+    PUBLISH_ERRORS,
     THROTTLING_CODES,
     SnsConfig,
     SnsCredentials,
@@ -519,6 +521,20 @@ def test_amz_date_is_utc_to_the_second() -> None:
 # -- errors -------------------------------------------------------------------------------
 
 
+def test_the_error_table_holds_only_documented_codes() -> None:
+    """Every Publish error of SNS's model (botocore's copy of the API reference) is in the
+    table, and the table has no SNS code beyond them but the errors common to AWS APIs."""
+    session = pytest.importorskip("botocore.session")
+    model = session.get_session().get_service_model("sns")
+    publish = {
+        shape.metadata.get("error", {}).get("code", shape.name)
+        for shape in model.operation_model("Publish").error_shapes
+    }
+    assert publish == PUBLISH_ERRORS
+    assert PERMANENT_CODES | THROTTLING_CODES | INTERNAL_CODES == PUBLISH_ERRORS | COMMON_ERRORS
+    assert "OptedOut" not in PUBLISH_ERRORS | COMMON_ERRORS
+
+
 @pytest.mark.parametrize(
     ("status", "code", "kind", "retryable", "handed_off"),
     [
@@ -530,18 +546,22 @@ def test_amz_date_is_utc_to_the_second() -> None:
         (403, "InvalidSecurity", "Sender", False, False),
         (404, "NotFound", "Sender", False, False),
         (400, "EndpointDisabled", "Sender", False, False),
-        (400, "OptedOut", "Sender", False, False),
+        (400, "KMSInvalidState", "Sender", False, False),
+        (400, "PlatformApplicationDisabled", "Sender", False, False),
         (403, "InvalidClientTokenId", "Sender", False, False),
         (403, "SignatureDoesNotMatch", "Sender", False, False),
         (403, "ExpiredToken", "Sender", False, False),
         (400, "Throttling", "Sender", True, False),
         (400, "ThrottlingException", "Sender", True, False),
-        (429, "Throttled", "Sender", True, False),
+        (400, "ThrottledException", "Sender", True, False),
+        (400, "KMSThrottling", "Sender", True, False),
         (500, "InternalError", "Receiver", True, True),
         (500, "InternalFailure", "Receiver", True, True),
         (503, "ServiceUnavailable", "Receiver", True, False),
         # outside the table: by HTTP status
-        (400, "KMSInvalidState", "Sender", False, False),
+        (400, "OptedOut", "Sender", False, False),  # not a Publish error: no entry of its own
+        (429, "Throttled", "Sender", True, False),
+        (400, "SomethingNew", "Sender", False, False),
         (502, "BadGateway", "Receiver", True, True),
     ],
 )
