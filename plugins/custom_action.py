@@ -13,15 +13,24 @@ reached a provider and the pipeline never falls back.
 
 from __future__ import annotations
 
+import errno
 import re
+import stat
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from runtime import hookimpl
-from runtime.errors import ProviderError
-from runtime.events import Channel, CustomPhoneProviderEvent, SendPhoneMessageEvent
+from runtime import hookimpl, templates
+from runtime.errors import ConfigurationError, ProviderError
+from runtime.events import (
+    Channel,
+    CustomPhoneProviderEvent,
+    RequestContext,
+    SendPhoneMessageEvent,
+)
+from runtime.locales import language, language_region
 from runtime.masking import escape_controls
 from runtime.providers import PhoneMessage, Receipt
 from runtime.recording.capture import capturing_transport_factory, note_invocation
@@ -29,11 +38,22 @@ from runtime.sandbox.egress import EgressPolicy
 from runtime.sandbox.runner import SandboxRunner
 from runtime.sandbox.types import InvocationResult, Trigger
 from runtime.settings import Settings
+from runtime.tenants import TenantConfig, TomlTenantDirectory
 
 __all__ = ["ActionSecrets", "ActionSettings", "CustomActionProvider", "register_providers"]
 
 _SECRET_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
 _MAX_SECRETS = 30
+
+SERVER_IP = "0.0.0.0"
+"""``event.request.ip`` when the caller gave none: Auth0 requires the field, and a send this
+runtime starts has no browser behind it. The unspecified address parses as an IP and is in
+nobody's allow or deny list."""
+SERVER_METHOD = "POST"
+"""``event.request.method`` when the caller gave none: every Auth0 endpoint that sends a code
+(``/mfa/challenge``, ``/mfa/associate``, ``/passwordless/start``, the providers' ``/try``)
+is a POST."""
+_SERVER_REQUEST = RequestContext(ip=SERVER_IP, method=SERVER_METHOD)
 
 
 class ActionSettings(BaseModel):
@@ -74,7 +94,13 @@ class _Sources:
 
     def read(self, path: Path) -> bytes:
         try:
-            mtime = path.stat().st_mtime
+            found = path.stat()
+            if not stat.S_ISREG(found.st_mode):  # a folder (or a device) is not a script
+                raise IsADirectoryError(errno.EISDIR, "not a regular file")
+            cached = self._cache.get(path)
+            if cached is None or cached[0] != found.st_mtime:
+                cached = (found.st_mtime, path.read_bytes())
+                self._cache[path] = cached
         except OSError as exc:
             raise ProviderError(
                 "action_not_found",
@@ -82,11 +108,35 @@ class _Sources:
                 retryable=False,
                 handed_off=False,
             ) from None
-        cached = self._cache.get(path)
-        if cached is None or cached[0] != mtime:
-            cached = (mtime, path.read_bytes())
-            self._cache[path] = cached
         return cached[1]
+
+
+class _TenantTemplates:
+    """The tenants' own templates, to render the channel the pipeline did not (``as_text`` of a
+    call, ``as_voice`` of an SMS). Read from the settings' tenants file, again when it changes;
+    when it cannot be read, or has no such tenant, the built-in templates are used."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._path = path
+        self._loaded: tuple[float, TomlTenantDirectory | None] | None = None
+
+    def get(self, tenant_id: str) -> TenantConfig | None:
+        if self._path is None:
+            return None
+        try:
+            mtime = self._path.stat().st_mtime
+        except OSError:
+            return None
+        if self._loaded is None or self._loaded[0] != mtime:
+            try:
+                directory: TomlTenantDirectory | None = TomlTenantDirectory.from_file(self._path)
+            except ConfigurationError:
+                directory = None
+            self._loaded = (mtime, directory)
+        directory = self._loaded[1]
+        if directory is None or tenant_id not in directory.ids():
+            return None
+        return directory.get(tenant_id)
 
 
 class CustomActionProvider:
@@ -96,11 +146,19 @@ class CustomActionProvider:
     config_model: type[BaseModel] = ActionSettings
     credentials_model: type[BaseModel] = ActionSecrets
 
-    def __init__(self, name: str, trigger: Trigger, runner: SandboxRunner, sources: _Sources):
+    def __init__(
+        self,
+        name: str,
+        trigger: Trigger,
+        runner: SandboxRunner,
+        sources: _Sources,
+        tenants: _TenantTemplates | None = None,
+    ):
         self.name = name
         self.trigger = trigger
         self._runner = runner
         self._sources = sources
+        self._tenants = tenants or _TenantTemplates(None)
 
     async def send(self, message: PhoneMessage, config: Any, credentials: Any) -> Receipt:
         settings = ActionSettings.model_validate(config)
@@ -115,7 +173,8 @@ class CustomActionProvider:
                 retryable=True,
                 handed_off=False,
             ) from exc
-        event = trigger_event(message, self.trigger)
+        tenant = self._tenants.get(message.tenant) if self.trigger != "send-phone-message" else None
+        event = trigger_event(message, self.trigger, tenant)
         result = await self._runner.run(
             tenant=message.tenant,
             name=settings.name or settings.script.stem,
@@ -132,15 +191,24 @@ class CustomActionProvider:
         await self._runner.aclose()
 
 
-def trigger_event(message: PhoneMessage, trigger: Trigger) -> dict[str, Any]:
-    """The Auth0 event object the action receives (secrets are added by the sandbox)."""
+def trigger_event(
+    message: PhoneMessage, trigger: Trigger, tenant: TenantConfig | None = None
+) -> dict[str, Any]:
+    """The Auth0 event object the action receives (secrets are added by the sandbox).
+
+    ``tenant`` (its templates and friendly name) renders the channel the pipeline did not,
+    for ``custom-phone-provider``'s ``as_text``/``as_voice``; without it, the built-in ones.
+    """
+    request = message.request
     common: dict[str, Any] = {
         "client": message.client,
-        "request": message.request,
+        "request": _auth0_request(request),
         "tenant": {"id": message.tenant},
-        "transaction": {"correlation_id": message.id},
         "user": message.user,
+        "delivery_id": message.id,
     }
+    if request.correlation_id:  # the login transaction's, as the caller gave it
+        common["transaction"] = {"correlation_id": request.correlation_id}
     event: SendPhoneMessageEvent | CustomPhoneProviderEvent
     if trigger == "send-phone-message":
         event = SendPhoneMessageEvent.model_validate(
@@ -158,6 +226,8 @@ def trigger_event(message: PhoneMessage, trigger: Trigger) -> dict[str, Any]:
             }
         )
     else:
+        other = _render_other_channel(message, tenant)
+        voice = message.channel == "voice"
         event = CustomPhoneProviderEvent.model_validate(
             {
                 **common,
@@ -165,16 +235,60 @@ def trigger_event(message: PhoneMessage, trigger: Trigger) -> dict[str, Any]:
                     "message_type": "otp_enroll"
                     if message.purpose == "enrollment"
                     else "otp_verify",
-                    "delivery_method": "text" if message.channel == "sms" else "voice",
+                    "delivery_method": "voice" if voice else "text",
                     "recipient": message.recipient,
                     "code": message.code,
-                    "locale": message.locale,
-                    "as_text": message.text,
-                    "as_voice": message.text,
+                    "locale": auth0_locale(message.locale),
+                    "as_text": other if voice else message.text,
+                    "as_voice": message.text if voice else other,
                 },
             }
         )
     return event.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _auth0_request(request: RequestContext) -> RequestContext:
+    """``request`` with Auth0's required ``ip`` and ``method`` (:data:`SERVER_IP`,
+    :data:`SERVER_METHOD` where the caller gave none)."""
+    if request.ip is not None and request.method is not None:
+        return request
+    if not request.model_fields_set and not request.model_extra:
+        return _SERVER_REQUEST  # the usual case: a caller without request context
+    return request.model_copy(
+        update={"ip": request.ip or SERVER_IP, "method": request.method or SERVER_METHOD}
+    )
+
+
+def _render_other_channel(message: PhoneMessage, tenant: TenantConfig | None) -> str:
+    """The text of the channel the pipeline did not render (the SMS text of a call, the voice
+    text of an SMS), from the tenant's template or the built-in one; ``message.text`` if the
+    tenant's template fails (the pipeline's own text is what gets delivered)."""
+    channel: Channel = "sms" if message.channel == "voice" else "voice"
+    source = None
+    name = message.tenant
+    if tenant is not None:
+        own = tenant.voice_templates if channel == "voice" else tenant.templates
+        source, name = own.get(message.purpose), tenant.display_name
+    try:
+        return templates.render(
+            source,
+            channel=channel,
+            purpose=message.purpose,
+            code=message.code,
+            locale=message.locale,
+            tenant_id=message.tenant,
+            tenant_name=name,
+        )
+    except ConfigurationError:
+        return message.text
+
+
+@lru_cache(maxsize=256)
+def auth0_locale(locale: str) -> str:
+    """Auth0's form of ``locale``: ``language_REGION`` (``en`` -> ``en_US``, ``fr-ca`` ->
+    ``fr_CA``, ``zh-Hant`` -> ``zh_TW``); the language alone when no region is known."""
+    tag = language_region(locale, default="")
+    return tag.replace("-", "_") if tag else language(locale, default=locale)
 
 
 _FAILURES: dict[str, tuple[str, bool]] = {
@@ -184,6 +298,7 @@ _FAILURES: dict[str, tuple[str, bool]] = {
     "timeout": ("action_timeout", True),
     "memory_limit": ("action_memory_limit", False),
     "output_limit": ("action_output_limit", False),
+    "worker_killed": ("action_worker_killed", True),
 }
 
 
@@ -236,5 +351,6 @@ def register_providers(register: Any, settings: Settings) -> None:
         transport_factory=capturing_transport_factory(),  # egress's own, seen by recordings
     )
     sources = _Sources()
+    tenants = _TenantTemplates(settings.tenants_file)
     register(CustomActionProvider("phone-message-hook", "send-phone-message", runner, sources))
-    register(CustomActionProvider("custom", "custom-phone-provider", runner, sources))
+    register(CustomActionProvider("custom", "custom-phone-provider", runner, sources, tenants))

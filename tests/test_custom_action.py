@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from plugins.custom_action import SERVER_IP, SERVER_METHOD, auth0_locale, trigger_event
 from runtime import PhoneMessageRequest
+from runtime.events import CustomPhoneProviderEvent, RequestContext, SendPhoneMessageEvent
+from runtime.providers import PhoneMessage
 from tests.conftest import PipelineFactory
 from tests.support.stub_server import StubServer
 
@@ -165,6 +169,27 @@ async def test_missing_script_is_a_clear_failure(
     assert "nope.py" in (report.attempts[0].error or "")
 
 
+async def test_a_folder_as_script_is_action_not_found(
+    make_pipeline: PipelineFactory, tmp_path: Path, fake: StubServer
+) -> None:
+    folder = tmp_path / "actions.py"
+    folder.mkdir()
+    pipeline = make(
+        make_pipeline,
+        tmp_path,
+        fake,
+        "phone-message-hook",
+        SEND,
+        fallback="never",
+        provider_settings={"script": str(folder)},
+    )
+    report = await pipeline.deliver(request())
+    attempt = report.attempts[0]
+    assert attempt.error_code == "action_not_found", report.model_dump_json()
+    assert "actions.py" in (attempt.error or "")
+    assert attempt.handed_off is False
+
+
 async def test_a_request_that_timed_out_after_sending_counts_as_handed_off(
     make_pipeline: PipelineFactory, tmp_path: Path, fake: StubServer
 ) -> None:
@@ -187,3 +212,119 @@ async def test_a_request_that_timed_out_after_sending_counts_as_handed_off(
     assert attempt.handed_off is True
     assert report.reason == "handed_off"
     assert len(fake.requests) == 1
+
+
+# The event the pipeline builds (Auth0's event objects) -------------------------------------
+
+SHOW_SPM = """
+def on_execute_send_phone_message(event, api):
+    api.http.post(event.secrets.SMS_URL, json={
+        "ip": event.request.ip, "method": event.request.method,
+        "transaction": event.get("transaction"), "delivery_id": event.delivery_id,
+        "text": event.message_options.text})
+"""
+
+SHOW_CPP = """
+def on_execute_custom_phone_provider(event, api):
+    n = event.notification
+    api.http.post(event.secrets.SMS_URL, json={
+        "ip": event.request.ip, "method": event.request.method, "locale": n.locale,
+        "as_text": n.as_text, "as_voice": n.as_voice, "delivery_method": n.delivery_method,
+        "transaction": event.get("transaction"), "delivery_id": event.delivery_id})
+"""
+
+
+def shown(fake: StubServer) -> dict[str, Any]:
+    """What the SHOW_* action posted about its event."""
+    [sent] = fake.requests
+    body: dict[str, Any] = json.loads(sent.body)
+    return body
+
+
+async def test_an_action_reads_request_ip_and_method_without_request_context(
+    make_pipeline: PipelineFactory, tmp_path: Path, fake: StubServer
+) -> None:
+    fake.respond(200, {"id": "x"})
+    pipeline = make(make_pipeline, tmp_path, fake, "phone-message-hook", SHOW_SPM)
+    report = await pipeline.deliver(request())
+    assert report.attempts[0].outcome == "delivered", report.attempts[0].error
+    seen = shown(fake)
+    assert (seen["ip"], seen["method"]) == (SERVER_IP, SERVER_METHOD) == ("0.0.0.0", "POST")
+    assert seen["transaction"] is None  # no correlation id given: no transaction, as Auth0
+    assert seen["delivery_id"] == report.id
+
+
+async def test_the_callers_request_context_and_correlation_id_reach_the_action(
+    make_pipeline: PipelineFactory, tmp_path: Path, fake: StubServer
+) -> None:
+    fake.respond(200, {"id": "x"})
+    pipeline = make(make_pipeline, tmp_path, fake, "custom", SHOW_CPP)
+    context = {"ip": "203.0.113.7", "language": "fr", "correlation_id": "c0ffee-42"}
+    report = await pipeline.deliver(request(request=context))
+    seen = shown(fake)
+    assert (seen["ip"], seen["method"]) == ("203.0.113.7", "POST")  # the given ip is kept
+    assert seen["transaction"] == {"correlation_id": "c0ffee-42"}
+    assert seen["transaction"]["correlation_id"] != report.id
+    assert seen["delivery_id"] == report.id
+
+
+async def test_as_voice_is_the_voice_rendering_and_locale_auth0s_form(
+    make_pipeline: PipelineFactory, tmp_path: Path, fake: StubServer
+) -> None:
+    fake.respond(200, {"id": "x"})
+    pipeline = make(make_pipeline, tmp_path, fake, "custom", SHOW_CPP, friendly_name="Acme")
+    await pipeline.deliver(request(channel="voice", locale="en-us"))
+    seen = shown(fake)
+    assert seen["delivery_method"] == "voice"
+    assert seen["as_voice"] == "Your verification code for Acme is 2. 4. 6. 8. 1. 0."
+    assert seen["as_text"] == "246810 is your verification code for Acme."
+    assert seen["locale"] == "en_US"
+
+
+@pytest.mark.parametrize(
+    ("given", "auth0"),
+    [("en", "en_US"), ("en-GB", "en_GB"), ("fr-ca", "fr_CA"), ("pt_BR", "pt_BR"), ("ar", "ar")],
+)
+def test_locales_in_auth0s_form(given: str, auth0: str) -> None:
+    assert auth0_locale(given) == auth0
+
+
+async def test_as_voice_of_an_sms_uses_the_tenants_voice_template(
+    make_pipeline: PipelineFactory, tmp_path: Path, fake: StubServer
+) -> None:
+    fake.respond(200, {"id": "x"})
+    voice = "{{ tenant.friendly_name }} says: {{ code }}"
+    tenants = tmp_path / "tenants.toml"  # the settings' tenants file (make_settings)
+    tenants.write_text(
+        f'[tenants.acme]\nfriendly_name = "Acme"\n[tenants.acme.voice_templates]\n'
+        f'verification = "{voice}"\n'
+    )
+    pipeline = make(make_pipeline, tmp_path, fake, "custom", SHOW_CPP, friendly_name="Acme")
+    await pipeline.deliver(request())
+    seen = shown(fake)
+    assert seen["as_text"] == "246810 is your verification code for Acme."
+    assert seen["as_voice"] == "Acme says: 2. 4. 6. 8. 1. 0"
+
+
+def test_the_event_is_valid_for_its_trigger_model() -> None:
+    message = PhoneMessage(
+        id="d" * 32,
+        tenant="acme",
+        recipient="+447911123456",
+        channel="sms",
+        purpose="enrollment",
+        locale="de",
+        code="246810",
+        text="246810 ist Ihr Code",
+        timeout=2.0,
+        request=RequestContext(method="GET", correlation_id="tx-1"),
+    )
+    event = trigger_event(message, "custom-phone-provider")
+    assert event["request"] == {"ip": "0.0.0.0", "method": "GET", "geoip": {}}
+    assert event["transaction"] == {"correlation_id": "tx-1"}
+    assert event["notification"]["locale"] == "de_DE"
+    assert event["notification"]["as_voice"].endswith("2. 4. 6. 8. 1. 0.")
+    assert CustomPhoneProviderEvent.model_validate(event).request.ip == "0.0.0.0"
+    spm = trigger_event(message, "send-phone-message")
+    assert spm["message_options"]["text"] == "246810 ist Ihr Code"
+    assert SendPhoneMessageEvent.model_validate(spm).transaction is not None

@@ -1,15 +1,18 @@
-"""OS isolation of a worker (SANDBOX.md §5): fds, environment, rlimits, no_new_privs, seccomp.
+"""OS isolation of a worker (SANDBOX.md §5): fds, environment, rlimits, uid, no_new_privs, seccomp.
 
-Everything here runs in the freshly forked worker *before* it reads its first frame, in the
-order of :func:`apply_worker_limits`. The seccomp filter is built once, in the zygote, with
-pyseccomp, and exported as a BPF program there; each child installs that program with one
-``prctl(PR_SET_SECCOMP)`` (libseccomp's own ``load()`` regenerates the BPF every time, ~0.7 ms
-per spawn). Loading must happen in the child: a filtered zygote could no longer fork.
+Two steps run in the worker: :func:`apply_spawn_limits` right after the fork (fds, environment,
+rlimits), and :func:`apply_bind_limits` when the supervisor binds it to its tenant, before any
+tenant code (the tenant's uid, ``no_new_privs``, seccomp). Namespaces and cgroups are in
+:mod:`runtime.sandbox.namespaces` and :mod:`runtime.sandbox.cgroups`. The seccomp filter is
+built once, in the zygote, with pyseccomp, and exported as a BPF program there; each child
+installs that program with one ``prctl(PR_SET_SECCOMP)`` (libseccomp's own ``load()``
+regenerates the BPF every time, ~0.7 ms per spawn). Loading must happen in the child: a
+filtered zygote could no longer fork.
 
-A worker started as root drops to ``nobody`` (65534) before its rlimits matter: as root it
-could raise its own hard limits and, with read-only ``openat`` still allowed by the filter,
-read every file on the host (``/proc/<api pid>/environ`` included). The price is that a worker
-can no longer import modules its uid cannot read, so the zygote preloads everything.
+A worker started as root drops to its tenant's uid (or ``nobody``, 65534) before tenant code
+runs: as root it could raise its own hard limits and, with read-only ``openat`` still allowed
+by the filter, read every file it can see. The price is that a worker can no longer import
+modules (its root is empty), so the zygote preloads everything.
 
 RLIMIT_CPU counts a process's whole life, while a worker is persistent, so the per-invocation
 budget is a *soft* limit moved forward before each invocation (:func:`start_invocation`) under
@@ -33,8 +36,10 @@ __all__ = [
     "UNPRIVILEGED_ID",
     "SeccompProgram",
     "WorkerLimits",
-    "apply_worker_limits",
+    "apply_bind_limits",
+    "apply_spawn_limits",
     "build_seccomp_filter",
+    "close_fds",
     "cpu_budget_left",
     "seccomp_status",
     "set_parent_death_signal",
@@ -61,7 +66,7 @@ _PR_SET_SECCOMP: Final = 22
 _SECCOMP_MODE_FILTER: Final = 2
 _PR_SET_NO_NEW_PRIVS: Final = 38
 UNPRIVILEGED_ID: Final = 65534
-"""``nobody``/``nogroup``: a root worker drops to it so rlimits become irreversible."""
+"""``nobody``/``nogroup``: a root worker without a tenant uid drops to it."""
 NOFILE: Final = 16
 
 
@@ -166,7 +171,9 @@ def seccomp_status() -> tuple[bool, str]:
     return True, "seccomp filter available (default ERRNO(EPERM), SANDBOX.md §5 allowlist)"
 
 
-def _close_fds(keep: int) -> None:
+def close_fds(keep: int) -> None:
+    """Close every fd but ``keep``; 0, 1 and 2 point to ``/dev/null`` (opened here, so this
+    runs before the worker leaves the host's mount namespace)."""
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         if fd != keep and fd != devnull:
@@ -178,40 +185,45 @@ def _close_fds(keep: int) -> None:
     os.closerange(keep + 1, min(max(soft, 1 << 16), 1 << 20))  # close_range(2): one syscall
 
 
-def _drop_privileges() -> None:
+def _drop_privileges(uid: int) -> None:
     os.setgroups([])
-    os.setresgid(UNPRIVILEGED_ID, UNPRIVILEGED_ID, UNPRIVILEGED_ID)
-    os.setresuid(UNPRIVILEGED_ID, UNPRIVILEGED_ID, UNPRIVILEGED_ID)
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
 
 
-def apply_worker_limits(
-    keep_fd: int, limits: WorkerLimits, seccomp: SeccompProgram | None, *, empty_dir: str
-) -> tuple[bool, str]:
-    """Isolate the calling (worker) process; returns ``(seccomp active, detail)``.
+def apply_spawn_limits(limits: WorkerLimits, *, workdir: str) -> None:
+    """At spawn (still privileged, fds closed): empty environment, rlimits, not dumpable.
 
-    Raises ``OSError`` if any non-seccomp step fails: the caller must then exit, not run
-    tenant code half-isolated.
+    Raises ``OSError`` on failure: the caller must then exit, not serve half-isolated.
     """
-    _close_fds(keep_fd)
     os.environ.clear()
-    os.chdir(empty_dir)
+    os.chdir(workdir)
     resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
     resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_hard))
     resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, NOFILE))
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    if os.geteuid() == 0:
-        _drop_privileges()
-        resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
     _prctl(_PR_SET_DUMPABLE, 0)
+
+
+def apply_bind_limits(uid: int | None, seccomp: SeccompProgram | None) -> bool:
+    """When the worker is bound to its tenant, before any tenant code: drop to ``uid`` (the
+    tenant's; ``nobody`` when ``None``) if root, ``RLIMIT_NPROC`` 0, ``no_new_privs``, then the
+    seccomp filter. Returns whether seccomp is active; raises ``OSError`` on any failure.
+
+    Why not at spawn: a spare worker is forked before anyone knows its tenant, and the uid can
+    only be set while the worker is still root, that is before the filter (which refuses
+    ``setresuid``) is loaded.
+    """
+    if os.geteuid() == 0:
+        _drop_privileges(UNPRIVILEGED_ID if uid is None else uid)
+        resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+    _prctl(_PR_SET_DUMPABLE, 0)  # setresuid resets it
     _prctl(_PR_SET_NO_NEW_PRIVS, 1)
     if seccomp is None:
-        return False, "seccomp unavailable"
-    try:
-        seccomp.load()
-    except OSError as exc:
-        return False, f"loading the seccomp filter failed: {exc}"
-    return True, "seccomp filter loaded"
+        return False
+    seccomp.load()
+    return True
 
 
 def _cpu_used() -> float:

@@ -15,14 +15,17 @@ most that many workers while everybody else keeps being served.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 from collections import OrderedDict, deque
 from typing import Any
 
 from runtime.sandbox import limits as oslimits
-from runtime.sandbox.protocol import FrameTooLarge, encode_frame, invoke_frame
+from runtime.sandbox.oslayers import Layer, OsIsolation, layers_from_hello
+from runtime.sandbox.protocol import ConnectionClosed, FrameTooLarge, encode_frame, invoke_frame
 from runtime.sandbox.types import InvocationResult, Outcome, SandboxLimits, Trigger
+from runtime.sandbox.uids import TenantUids
 from runtime.sandbox.workers import (
     ApiRefused,
     Services,
@@ -107,6 +110,7 @@ class SandboxPool:
         spare_workers: int = 2,
         max_queued_per_tenant: int = 256,
         probe_modules: tuple[str, ...] = (),
+        isolation: OsIsolation | None = None,
     ) -> None:
         self._services = services
         self._limits = limits
@@ -130,6 +134,10 @@ class SandboxPool:
         self._outcomes: dict[str, int] = {}
         self._seccomp: tuple[bool, str] = (False, "not started")
         self._running = False
+        self._isolation = isolation or OsIsolation()
+        self._uids = TenantUids(self._isolation.uid_base, self._isolation.uid_count)
+        self._layers: list[Layer] = []
+        self._tenant_uids = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -150,7 +158,12 @@ class SandboxPool:
             if self._zygote is not None and self._zygote.alive:
                 return self._zygote
             zygote = ZygoteClient(self._worker_exited)
-            await zygote.start(probes=self._probes, require_seccomp=self._require_seccomp)
+            await zygote.start(
+                probes=self._probes,
+                require_seccomp=self._require_seccomp,
+                isolation=self._isolation,
+            )
+            self._note_layers(layers_from_hello(zygote.info))
             ok, detail = zygote.info.get("seccomp") is True, str(zygote.info.get("seccomp_detail"))
             self._seccomp = (ok, detail)
             if not ok and self._require_seccomp:
@@ -162,6 +175,20 @@ class SandboxPool:
                 log.error("sandbox executor cannot be imported: %s", zygote.info["executor_error"])
             self._zygote = zygote
             return zygote
+
+    def _note_layers(self, layers: list[Layer]) -> None:
+        """Keep the host's layers; warn once per pool about each missing one (seccomp has its
+        own warning, repeated for each zygote since it can also be required)."""
+        first = not self._layers
+        self._layers = layers
+        self._tenant_uids = any(x.name == "per-tenant uid" and x.active for x in layers)
+        for layer in layers if first else ():
+            if not layer.active and layer.name != "seccomp":
+                log.warning("sandbox workers run WITHOUT %s: %s", layer.name, layer.detail)
+
+    def layers(self) -> list[Layer]:
+        """The OS layers the workers get on this host (empty until started)."""
+        return list(self._layers)
 
     async def aclose(self) -> None:
         """Kill every worker and stop the zygote; waiting invocations end ``runtime_error``."""
@@ -193,6 +220,8 @@ class SandboxPool:
             "outcomes": dict(self._outcomes),
             "seccomp": {"active": self._seccomp[0], "detail": self._seccomp[1]},
             "zygote_pid": self._zygote.pid if self._zygote and self._zygote.alive else None,
+            "layers": {x.name: {"active": x.active, "detail": x.detail} for x in self._layers},
+            "tenant_uids": self._uids.held(),
         }
 
     # ------------------------------------------------------------------ invocations
@@ -265,7 +294,7 @@ class SandboxPool:
                 except BaseException:
                     self._slots.give()
                     raise
-                worker.tenant = tenant
+                self._bind(worker, tenant)
         except BaseException:
             self._leave_gate(tenant)
             raise
@@ -289,6 +318,19 @@ class SandboxPool:
             self._lru[worker] = None
         self._leave_gate(tenant)
         self._refill_spares()
+
+    def _bind(self, worker: Worker, tenant: str) -> None:
+        """Give a fresh worker its tenant and, where the host allows, the tenant's uid."""
+        uid = self._uids.acquire(tenant) if self._tenant_uids else None
+        # a closed connection: the invocation's own send fails the same way and judges it
+        with contextlib.suppress(ConnectionClosed):
+            worker.bind(tenant, uid)
+
+    def _unbind(self, worker: Worker) -> None:
+        """The worker is gone: its tenant's uid may go back to the range."""
+        if worker.uid is not None and worker.tenant is not None:
+            self._uids.release(worker.tenant)
+        worker.uid = None
 
     def _leave_gate(self, tenant: str) -> None:
         self._gates[tenant].give()
@@ -325,6 +367,7 @@ class SandboxPool:
         self._unidle(victim)
         victim.kill()
         victim.state = "gone"
+        self._unbind(victim)
         self._counts["evicted"] += 1
         return True
 
@@ -385,6 +428,7 @@ class SandboxPool:
         """Kill ``worker``; a tenant worker's slot goes to the next waiter (or back)."""
         was, worker.state = worker.state, "gone"
         worker.kill()
+        self._unbind(worker)
         if was == "gone":
             return
         self._counts[reason] += 1

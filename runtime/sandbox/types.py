@@ -21,7 +21,15 @@ __all__ = [
 ]
 
 Trigger = Literal["send-phone-message", "custom-phone-provider"]
-Outcome = Literal["ok", "compile_error", "runtime_error", "timeout", "memory_limit", "output_limit"]
+Outcome = Literal[
+    "ok",
+    "compile_error",
+    "runtime_error",
+    "timeout",
+    "memory_limit",
+    "output_limit",
+    "worker_killed",
+]
 
 HANDLERS: dict[str, str] = {
     "send-phone-message": "on_execute_send_phone_message",

@@ -1,8 +1,9 @@
 """The worker loop: run invocations of ONE tenant, ever, with ``api`` as an RPC stub.
 
-Runs in a forked, isolated child of the zygote (limits already applied). Everything a tenant
-can reach goes through :class:`SocketChannel`, so the supervisor sees and re-validates every
-``api`` call. The worker binds to the tenant of its first invocation and exits if it is ever
+Runs in a forked, isolated child of the zygote (namespaces and rlimits already applied; the
+tenant's uid and seccomp follow when the supervisor binds it). Everything a tenant can reach
+goes through :class:`SocketChannel`, so the supervisor sees and re-validates every ``api``
+call. The worker binds to the tenant of its first invocation and exits if it is ever
 asked to serve another one: the supervisor never does that, so such a request means a bug that
 must not turn into state shared between tenants.
 """
@@ -14,6 +15,7 @@ import contextlib
 import importlib
 import os
 import socket
+from collections.abc import Callable
 from typing import Any, Final
 
 from runtime.sandbox import limits as oslimits
@@ -28,6 +30,7 @@ from runtime.sandbox.protocol import (
 from runtime.sandbox.types import HANDLERS, SandboxLimits
 
 __all__ = [
+    "EXIT_ISOLATION",
     "EXIT_MEMORY",
     "EXIT_PROTOCOL",
     "EXIT_TENANT",
@@ -40,6 +43,9 @@ __all__ = [
 EXIT_PROTOCOL: Final = 3
 EXIT_TENANT: Final = 4
 EXIT_MEMORY: Final = 5
+EXIT_ISOLATION: Final = 6
+BindHook = Callable[[int | None], object]
+"""Called once with the tenant's uid (or None) when the worker is bound; raises OSError."""
 EXECUTOR: Final = "runtime.sandbox.executor"
 WARMUP_SOURCE: Final = """
 def on_execute_send_phone_message(event, api):
@@ -131,17 +137,26 @@ def warm_up() -> None:
 
 
 class _Worker:
-    def __init__(self, chan: BlockingChannel, *, probes: frozenset[str]) -> None:
+    def __init__(self, chan: BlockingChannel, *, probes: frozenset[str], on_bind: BindHook) -> None:
         self.chan = chan
         self.probes = probes
+        self.on_bind = on_bind
         self.tenant: str | None = None
         self._limits: tuple[dict[str, Any], SandboxLimits] | None = None
 
     def bind(self, message: dict[str, Any]) -> None:
+        """Bind to the message's tenant (first message: drop to its uid and load seccomp)."""
         tenant = message.get("tenant")
         if type(tenant) is not str:
             os._exit(EXIT_PROTOCOL)
         if self.tenant is None:
+            uid = message.get("uid")
+            if uid is not None and (type(uid) is not int or uid <= 0):
+                os._exit(EXIT_PROTOCOL)
+            try:
+                self.on_bind(uid)
+            except OSError:
+                os._exit(EXIT_ISOLATION)  # never run tenant code half-isolated
             self.tenant = tenant
         elif tenant != self.tenant:
             os._exit(EXIT_TENANT)
@@ -211,15 +226,28 @@ def _run(message: dict[str, Any], limits: SandboxLimits, channel: SocketChannel)
         return {"outcome": "runtime_error", "error": f"sandbox error: {type(exc).__name__}"}
 
 
+def _no_isolation(uid: int | None) -> object:
+    return None
+
+
 def serve(
-    sock: socket.socket, *, seccomp: bool, detail: str, probes: frozenset[str] = frozenset()
+    sock: socket.socket,
+    *,
+    seccomp: bool,
+    detail: str,
+    probes: frozenset[str] = frozenset(),
+    on_bind: BindHook = _no_isolation,
 ) -> None:
-    """Say ``ready``, then serve frames until the supervisor closes the socket."""
+    """Say ``ready``, then serve frames until the supervisor closes the socket.
+
+    ``seccomp`` says whether ``on_bind`` will load the filter; ``on_bind(uid)`` runs once, at
+    the first ``bind``, ``invoke`` or ``probe`` frame, before anything of the tenant's.
+    """
     chan = BlockingChannel(sock)
     with contextlib.suppress(Exception):  # e.g. no executor: invocations will say so
         warm_up()
     chan.send({"type": "ready", "seccomp": seccomp, "detail": detail})
-    worker = _Worker(chan, probes=probes)
+    worker = _Worker(chan, probes=probes, on_bind=on_bind)
     while True:
         try:
             message = chan.recv()
@@ -231,7 +259,9 @@ def serve(
             return
         kind = message["type"]
         try:
-            if kind == "invoke":
+            if kind == "bind":
+                worker.bind(message)
+            elif kind == "invoke":
                 worker.invoke(message)
             elif kind == "probe":
                 worker.probe(message)

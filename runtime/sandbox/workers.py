@@ -28,6 +28,7 @@ from typing import Any, Final, Protocol
 import orjson
 
 from runtime.sandbox import limits as oslimits
+from runtime.sandbox.oslayers import OsIsolation
 from runtime.sandbox.protocol import (
     MAX_FRAME_TO_WORKER,
     ConnectionClosed,
@@ -42,7 +43,7 @@ from runtime.sandbox.protocol import (
 )
 from runtime.sandbox.services import ApiRefused
 from runtime.sandbox.types import HttpCall, InvocationResult, Outcome, SandboxLimits
-from runtime.sandbox.worker import EXIT_MEMORY
+from runtime.sandbox.worker import EXIT_ISOLATION, EXIT_MEMORY
 
 __all__ = [
     "ApiRefused",
@@ -78,6 +79,15 @@ class Worker:
     state: str = "spawning"  # spawning | spare | idle | busy | gone
     invocations: int = 0
     retire: bool = False
+    uid: int | None = None  # the tenant uid it was bound to
+    oom_killed: bool = False  # its cgroup counted an OOM kill (set with ``exited``)
+
+    def bind(self, tenant: str, uid: int | None) -> None:
+        """Bind a fresh worker to ``tenant``: it drops to ``uid`` and loads seccomp before it
+        reads the next frame (no reply: the invocation's frame follows at once)."""
+        self.tenant, self.uid = tenant, uid
+        message = {"type": "bind", "tenant": tenant, "uid": uid}
+        self.conn.send(encode_frame(message, max_size=MAX_FRAME_TO_WORKER))
 
     def kill(self) -> None:
         """SIGKILL through the pidfd (race-free) and drop our ends; idempotent."""
@@ -124,10 +134,18 @@ class ZygoteClient:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
 
-    async def start(self, *, probes: tuple[str, ...], require_seccomp: bool) -> None:
+    async def start(
+        self,
+        *,
+        probes: tuple[str, ...],
+        require_seccomp: bool,
+        isolation: OsIsolation | None = None,
+    ) -> None:
         loop = asyncio.get_running_loop()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         flags = ["--require-seccomp"] * require_seccomp
+        if isolation is not None:
+            flags += ["--isolation", orjson.dumps(isolation.to_json()).decode()]
         for module in probes:
             flags += ["--probe-module", module]
         try:
@@ -227,6 +245,7 @@ class ZygoteClient:
             worker = self._workers.pop(message["pid"], None)
             if worker is not None:
                 worker.forget_pid()
+                worker.oom_killed = message.get("oom") is True
                 if not worker.exited.done():
                     worker.exited.set_result(int(message["status"]))
                 self._on_exit(worker)
@@ -442,8 +461,27 @@ async def _died(
     code = os.waitstatus_to_exitcode(status)
     if code == -signal.SIGXCPU:
         return calls.ended("timeout", f"CPU time limit exceeded ({limits.cpu_seconds} s)")
-    if code in (-signal.SIGKILL, EXIT_MEMORY):
+    if code == EXIT_MEMORY or (code == -signal.SIGKILL and worker.oom_killed):
         return calls.ended("memory_limit", "worker ran out of memory")
+    if code == EXIT_ISOLATION:
+        return calls.ended("runtime_error", "sandbox worker could not drop privileges")
     if code < 0:
-        return calls.ended("runtime_error", f"worker crashed ({signal.Signals(-code).name})")
+        name = _signal_name(-code)
+        if -code in _CRASHES:
+            return calls.ended("runtime_error", f"worker crashed ({name})")
+        return calls.ended("worker_killed", f"worker killed by {name}")
     return calls.ended("runtime_error", f"worker exited unexpectedly (status {code})")
+
+
+_CRASHES: Final = frozenset(
+    {signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGABRT, signal.SIGSYS}
+)
+"""Signals a process sends itself when it breaks; any other signal came from outside (our
+own kills are the deadline's, judged before this)."""
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"

@@ -31,7 +31,9 @@ from typing import Any, Final
 
 import orjson
 
+from runtime.sandbox import cgroups, namespaces
 from runtime.sandbox import limits as oslimits
+from runtime.sandbox.oslayers import OsIsolation
 
 __all__ = ["PRELOAD", "main"]
 
@@ -84,7 +86,11 @@ def _preload() -> str | None:
 def _run_child(
     sock: socket.socket, others: list[socket.socket], request: dict[str, Any], state: _State
 ) -> None:
-    """In the forked child: isolate, then serve; never returns into the zygote loop."""
+    """In the forked child: isolate, then serve; never returns into the zygote loop.
+
+    Any failure before ``ready`` ends the child: the supervisor sees a worker that failed to
+    start, never one that runs with fewer layers than the zygote announced.
+    """
     code = 70
     try:
         signal.set_wakeup_fd(-1)
@@ -99,16 +105,25 @@ def _run_child(
             cpu_seconds=int(request["cpu_seconds"]),
             cpu_lifetime_seconds=int(request["cpu_hard"]),
         )
-        active, detail = oslimits.apply_worker_limits(
-            sock.fileno(), wlimits, state.filter, empty_dir=state.empty_dir
-        )
+        oslimits.close_fds(sock.fileno())
+        if state.cgroups is not None:
+            cgroups.join_worker_cgroup(state.cgroups, wlimits.memory_bytes, state.worker_pids)
+        namespaces.enter(state.empty_dir, mount=state.mount_ns, network=state.net_ns)
+        oslimits.apply_spawn_limits(wlimits, workdir="/" if state.mount_ns else state.empty_dir)
         gc.enable()
         from runtime.sandbox import worker
 
-        if state.require_seccomp and not active:
-            worker.refuse(sock, detail)
+        if state.require_seccomp and state.filter is None:
+            worker.refuse(sock, state.seccomp_detail)
         else:
-            worker.serve(sock, seccomp=active, detail=detail, probes=state.probes)
+            program = state.filter
+            worker.serve(
+                sock,
+                seccomp=program is not None,
+                detail=state.seccomp_detail,
+                probes=state.probes,
+                on_bind=lambda uid: oslimits.apply_bind_limits(uid, program),
+            )
         code = 0
     finally:
         os._exit(code)
@@ -121,7 +136,51 @@ class _State:
     empty_dir: str
     probes: frozenset[str]
     require_seccomp: bool
+    seccomp_detail: str = ""
+    mount_ns: bool = False
+    net_ns: bool = False
+    cgroups: cgroups.CgroupPlan | None = None
+    worker_pids: int = 8
     children: set[int] = field(default_factory=set)
+
+
+def _layers(state: _State, isolation: OsIsolation) -> dict[str, list[Any]]:
+    """Decide, once, which OS layers this host gives the workers; prepares the empty root."""
+    layers: dict[str, list[Any]] = {}
+    if not isolation.namespaces:
+        off = "disabled (sandbox_namespaces = false)"
+        layers["mount namespace"] = [False, off]
+        layers["network namespace"] = [False, off]
+    else:
+        why = namespaces.probe_unshare(namespaces.CLONE_NEWNET)
+        state.net_ns = not why
+        layers["network namespace"] = [state.net_ns, why or "own namespace, loopback down"]
+        try:
+            namespaces.prepare_root(state.empty_dir)
+            state.mount_ns = True
+            detail = "own namespace; / is an empty read-only tmpfs with a /proc of itself"
+        except OSError as exc:
+            detail = f"unavailable: {exc}"
+        layers["mount namespace"] = [state.mount_ns, detail]
+    last = isolation.uid_base + isolation.uid_count - 1
+    if os.geteuid() == 0:
+        layers["per-tenant uid"] = [True, f"one uid per tenant from {isolation.uid_base}-{last}"]
+    else:
+        layers["per-tenant uid"] = [False, f"needs root; workers keep uid {os.geteuid()}"]
+    plan, detail = cgroups.plan_cgroups(isolation.cgroup_dir, state.pid)
+    state.cgroups, state.worker_pids = plan, isolation.worker_pids
+    memory = plan is not None and plan.memory
+    pids = plan is not None and plan.pids
+    layers["cgroup memory"] = [memory, detail + (", memory.max per worker" if memory else "")]
+    layers["cgroup pids"] = [
+        pids,
+        detail + (f", pids.max {isolation.worker_pids} per worker" if pids else ""),
+    ]
+    layers["seccomp"] = [state.filter is not None, state.seccomp_detail]
+    nproc = ", RLIMIT_NPROC 0" if os.geteuid() == 0 else ""
+    rlimits = f"RLIMIT_AS, RLIMIT_CPU, RLIMIT_NOFILE {oslimits.NOFILE}, RLIMIT_FSIZE 0, "
+    layers["rlimits"] = [True, rlimits + "RLIMIT_CORE 0" + nproc]
+    return layers
 
 
 def _spawn(ctrl: socket.socket, request: dict[str, Any], state: _State) -> None:
@@ -154,7 +213,8 @@ def _reap(ctrl: socket.socket, state: _State) -> None:
         if pid == 0:
             return
         state.children.discard(pid)
-        ctrl.send(orjson.dumps({"type": "exit", "pid": pid, "status": status}))
+        oom = state.cgroups is not None and cgroups.remove_worker_cgroup(state.cgroups, pid)
+        ctrl.send(orjson.dumps({"type": "exit", "pid": pid, "status": status, "oom": oom}))
 
 
 def _drain(fd: int) -> None:
@@ -166,10 +226,11 @@ def _drain(fd: int) -> None:
 
 
 def main(argv: list[str]) -> None:
-    """``python -m runtime.sandbox.zygote CTRL_FD [--require-seccomp] [--probe-module M]...``.
+    """``python -m runtime.sandbox.zygote CTRL_FD [--require-seccomp] [--isolation JSON]
+    [--probe-module M]...``.
 
     Probe modules (tests only) are imported here, before any fork: a worker cannot import
-    files its unprivileged uid may not read.
+    anything (its root is empty).
     """
     gc.disable()  # until the freeze: no collector passes dirtying pages the workers share
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -182,6 +243,11 @@ def main(argv: list[str]) -> None:
     for module in probes:
         importlib.import_module(module)
     state = _State(os.getpid(), filt, empty_dir, probes, "--require-seccomp" in argv)
+    state.seccomp_detail = why or "seccomp filter loaded"
+    isolation = OsIsolation()
+    if "--isolation" in argv:
+        isolation = OsIsolation.from_json(orjson.loads(argv[argv.index("--isolation") + 1]))
+    layers = _layers(state, isolation)
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
@@ -194,6 +260,7 @@ def main(argv: list[str]) -> None:
         "seccomp_detail": why or "seccomp filter built",
         "executor_error": executor_error,
         "empty_dir": empty_dir,  # the client removes it if we die without cleaning up
+        "layers": layers,
     }
     ctrl.send(orjson.dumps(hello))
     sel = selectors.DefaultSelector()
@@ -223,7 +290,9 @@ def main(argv: list[str]) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(OSError):  # already gone is fine: it only had to be empty
-            os.rmdir(empty_dir)
+            os.rmdir(empty_dir)  # a mount point in our namespace: the client removes it then
+        if state.cgroups is not None:
+            cgroups.remove_zygote_folder(state.cgroups)
 
 
 if __name__ == "__main__":

@@ -113,7 +113,7 @@ def test_seccomp_status_reports_this_machine() -> None:
 async def test_worker_starts_clean(pool: SandboxPool) -> None:
     state = await pool.probe("acme", f"{HERE}:probe_state")
     assert state["environ"] == {}
-    assert state["cwd_entries"] == []
+    assert state["cwd_entries"] in ([], ["proc"])  # an empty folder, or the empty root's /proc
     assert state["cwd"] != os.getcwd()
     # stdin/out/err on /dev/null, the RPC socket, and the fd listdir itself opened
     assert len(state["fds"]) <= 5, state["fds"]
@@ -124,8 +124,8 @@ async def test_worker_starts_clean(pool: SandboxPool) -> None:
     assert state["rlimits"]["FSIZE"] == [0, 0]
     assert state["rlimits"]["CORE"] == [0, 0]
     assert state["no_new_privs"] == "1"
-    if os.geteuid() == 0:
-        assert state["uid"] == UNPRIVILEGED_ID
+    if os.geteuid() == 0:  # the tenant's own uid (test_isolation.py), never root
+        assert state["uid"] not in (0, UNPRIVILEGED_ID)
     if SECCOMP:
         assert state["seccomp"] == "2"  # filter mode
 

@@ -320,14 +320,18 @@ async def test_violations_end_the_invocation(
     ("status", "outcome"),
     [
         (signal.SIGXCPU, "timeout"),
-        (signal.SIGKILL, "memory_limit"),
+        (signal.SIGKILL, "worker_killed"),  # by someone else: our own kill is the deadline's
+        (signal.SIGTERM, "worker_killed"),
         (signal.SIGSEGV, "runtime_error"),
+        (-1, "memory_limit"),  # SIGKILL by the cgroup's OOM killer (the zygote's oom flag)
     ],
 )
 async def test_death_is_judged_by_exit_status(
     fake_worker: tuple[Worker, FrameProtocol], status: int, outcome: str
 ) -> None:
     worker, peer = fake_worker
+    if status == -1:
+        status, worker.oom_killed = signal.SIGKILL, True
     worker.exited.set_result(status)  # raw wait status of a signal death is the signal number
     peer.close()
     limits = SandboxLimits(timeout=2.0)
