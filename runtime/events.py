@@ -14,7 +14,14 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    computed_field,
+    model_validator,
+)
 
 from runtime.errors import InvalidInputError
 from runtime.ids import new_id
@@ -71,7 +78,12 @@ _NO_GEOIP = GeoIP()
 
 
 class RequestContext(_Frozen):
-    """``event.request``: where the login that asked for the code came from."""
+    """``event.request``: where the login that asked for the code came from.
+
+    ``correlation_id`` is that login transaction's id (Auth0's ``transaction.correlation_id``,
+    from ``/authorize``). It rides here so that a request built from an event, or by a program,
+    carries it to the action's event; it is never part of ``event.request`` (not dumped).
+    """
 
     ip: str | None = None
     method: str | None = None
@@ -79,6 +91,7 @@ class RequestContext(_Frozen):
     language: str | None = None
     user_agent: str | None = None
     geoip: GeoIP = Field(default_factory=lambda: _NO_GEOIP)
+    correlation_id: str | None = Field(default=None, max_length=255, exclude=True)
 
 
 _NO_REQUEST_CONTEXT = RequestContext()
@@ -137,6 +150,15 @@ class _TriggerEvent(_Open):
     tenant: TenantInfo
     transaction: Transaction | None = None
     user: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _carry_correlation_id(self) -> _TriggerEvent:
+        """The transaction's correlation id also on ``request`` (see :class:`RequestContext`),
+        so the request made from this event hands it on to the action it runs."""
+        found = self.transaction.correlation_id if self.transaction is not None else None
+        if found and self.request.correlation_id is None:
+            self.request = self.request.model_copy(update={"correlation_id": found})
+        return self
 
 
 class SendPhoneMessageEvent(_TriggerEvent):

@@ -272,6 +272,9 @@ async def test_as_voice_is_the_voice_rendering_and_locale_auth0s_form(
     make_pipeline: PipelineFactory, tmp_path: Path, fake: StubServer
 ) -> None:
     fake.respond(200, {"id": "x"})
+    # the settings' tenants file (make_settings), where the action provider reads the tenant's
+    # name and templates, as a pipeline built from that file does
+    (tmp_path / "tenants.toml").write_text('[tenants.acme]\nfriendly_name = "Acme"\n')
     pipeline = make(make_pipeline, tmp_path, fake, "custom", SHOW_CPP, friendly_name="Acme")
     await pipeline.deliver(request(channel="voice", locale="en-us"))
     seen = shown(fake)
@@ -294,7 +297,7 @@ async def test_as_voice_of_an_sms_uses_the_tenants_voice_template(
 ) -> None:
     fake.respond(200, {"id": "x"})
     voice = "{{ tenant.friendly_name }} says: {{ code }}"
-    tenants = tmp_path / "tenants.toml"  # the settings' tenants file (make_settings)
+    tenants = tmp_path / "tenants.toml"  # the settings' tenants file, as above
     tenants.write_text(
         f'[tenants.acme]\nfriendly_name = "Acme"\n[tenants.acme.voice_templates]\n'
         f'verification = "{voice}"\n'

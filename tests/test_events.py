@@ -697,3 +697,33 @@ def test_payload_must_be_an_object() -> None:
     with pytest.raises(InvalidInputError) as info:
         parse_event(raw)
     assert info.value.field == "message_options"
+
+
+@pytest.mark.parametrize("path", VALID, ids=lambda p: p.stem)
+def test_the_correlation_id_rides_on_the_request_but_never_into_event_request(
+    path: Path,
+) -> None:
+    raw = json.loads(path.read_text())
+    event = parse_event(raw)
+    given = (raw.get("transaction") or {}).get("correlation_id")
+    assert event.request.correlation_id == given
+    request = PhoneMessageRequest.from_event(event)
+    assert request.request.correlation_id == given  # a replayed event hands it on
+    dumped = event.model_dump(mode="json", by_alias=True, exclude_none=True)
+    assert "correlation_id" not in dumped["request"]
+    assert dumped.get("transaction") == raw.get("transaction")
+
+
+def test_a_request_context_may_carry_the_correlation_id() -> None:
+    request = PhoneMessageRequest.create(
+        tenant="acme",
+        recipient="+447911123456",
+        code="246810",
+        request={"ip": "203.0.113.7", "correlation_id": "c0ffee-42"},
+    )
+    assert request.request.correlation_id == "c0ffee-42"
+    with pytest.raises(InvalidInputError, match=r"request\.correlation_id"):
+        PhoneMessageRequest.create(
+            tenant="acme", recipient="+447911123456", code="246810",
+            request={"correlation_id": "x" * 256},
+        )  # fmt: skip
