@@ -8,7 +8,9 @@ host; PROVIDERS.md §4), so the tenant picks one with ``api``:
   SMSMessage ``{id, status}``. ``base_url`` defaults, as in Bird's SDK, to
   ``https://{region}.platform.bird.com`` with the region read from the key's ``bk_{region}_``
   (or ``bm_{region}_``) prefix. Errors are ``{"error": {"type", "code", "message", ...}}`` and
-  the reported code is ``error.type``.
+  the reported code is ``error.type``. Every request carries ``Idempotency-Key: <delivery
+  id>``, so that Bird replays its first answer to a retried request instead of sending again;
+  a 409 about that key means Bird already has the delivery (handed off).
 - ``legacy`` (the MessageBird REST API; python-rest-api): ``POST {base_url}/messages`` with
   ``Authorization: AccessKey <key>`` and JSON ``{originator, recipients: [digits], body}``;
   201 ``{id, ...}``. Errors are ``{"errors": [{"code", "description", "parameter"}]}``, the
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from runtime import hookimpl
+from runtime.errors import ProviderError
 from runtime.events import Channel
 from runtime.http import HttpRequest, HttpResponse
 from runtime.http_provider import (
@@ -74,6 +77,17 @@ BIRD_PERMANENT_TYPES = frozenset(
     }
 )
 BIRD_RETRYABLE_TYPES = frozenset({"rate_limit_error"})
+
+# Bird's request deduplication (its API reference, "Idempotency"): a POST with the same key
+# within about 3 hours gets the first request's answer replayed instead of a second send. The
+# key is any non-empty string of at most 255 characters.
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_KEY_MAX = 255
+# A 409 about the key means an earlier request of this delivery reached Bird: still in flight
+# (E01004 RequestInProgress, or the error type idempotency_key_in_use) or done with another
+# body (E01005 IdempotencyKeyReuse). Either way Bird has this delivery: handed off.
+IDEMPOTENCY_IN_FLIGHT = frozenset({"E01004", "RequestInProgress", "idempotency_key_in_use"})
+IDEMPOTENCY_REUSED = frozenset({"E01005", "IdempotencyKeyReuse"})
 
 # Legacy error codes [mem in PROVIDERS.md]: 2 auth, 9 missing params, 10 invalid params,
 # 20 not found, 21 bad request, 25 not enough balance, 98 not found: permanent. 99 is
@@ -171,9 +185,35 @@ class MessageBirdProvider(HttpProvider):
         payload = {"to": message.recipient, "text": message.text, "category": BIRD_CATEGORY}
         if config.sender is not None:
             payload["from"] = config.sender
-        return HttpRequest.json(
-            base_url + "/v1/sms/messages", payload, {"Authorization": f"Bearer {key}"}
-        )
+        headers = {
+            "Authorization": f"Bearer {key}",
+            # The delivery id: a retry of this delivery is replayed by Bird, not sent again.
+            IDEMPOTENCY_HEADER: message.id[:IDEMPOTENCY_KEY_MAX],
+        }
+        return HttpRequest.json(base_url + "/v1/sms/messages", payload, headers)
+
+    def _raise_if_key_in_use(self, response: HttpResponse, body: dict[str, Any]) -> None:
+        """A 409 about the ``Idempotency-Key``: Bird has this delivery already (no fallback).
+
+        In flight: retryable, since a retry with the same key gets the first request's answer.
+        Reused with another body: not retryable, as every retry would get the same 409.
+        """
+        error = _bird_error(body)
+        marks = {str(error.get(name)) for name in ("code", "type") if error.get(name)}
+        for codes, retryable, what in (
+            (IDEMPOTENCY_IN_FLIGHT, True, "an earlier request of this delivery is in flight"),
+            (IDEMPOTENCY_REUSED, False, "this delivery was already sent with another body"),
+        ):
+            found = marks & codes
+            if found:
+                code = min(found)
+                raise ProviderError(
+                    code,
+                    f"Bird answered HTTP 409 ({code}): {what}",
+                    retryable=retryable,
+                    handed_off=True,
+                    status=409,
+                )
 
     def read_response(self, response: HttpResponse, message: PhoneMessage) -> Receipt:
         body: dict[str, Any] = response.json() if response.body else {}
@@ -182,6 +222,8 @@ class MessageBirdProvider(HttpProvider):
             if not isinstance(message_id, str) or not message_id:
                 raise ValueError("no id")
             return Receipt(provider=self.name, message_id=message_id, status=_status(body))
+        if response.status == 409:
+            self._raise_if_key_in_use(response, body)
         if isinstance(body.get("error"), dict):  # Bird
             error = body["error"]
             kind = error.get("type")
@@ -206,6 +248,12 @@ class MessageBirdProvider(HttpProvider):
                 retryable_codes=LEGACY_RETRYABLE_CODES,
             )
         raise answered_error(response, None, f"MessageBird answered HTTP {response.status}")
+
+
+def _bird_error(body: dict[str, Any]) -> dict[str, Any]:
+    """Bird's error object: nested under ``error``, or the body itself (flat envelope)."""
+    nested = body.get("error")
+    return nested if isinstance(nested, dict) else body
 
 
 def _status(body: dict[str, Any]) -> str | None:

@@ -22,9 +22,12 @@ from plugins.messagebird import (
     MessageBirdProvider,
     bird_base_url,
 )
+from runtime import PhoneMessageRequest
 from runtime.errors import ProviderError
+from tests.conftest import PipelineFactory
 from tests.providers.case_messagebird import ACCESS_KEY, CASE, MESSAGE_ID
 from tests.providers.harness import CODE, RECIPIENT, make_message
+from tests.providers.test_common import tenant as tenant_of
 from tests.support.stub_server import StubServer
 
 LEGACY_KEY = "live_a1B2c3D4e5F6g7H8i9J0k1L2"
@@ -92,6 +95,7 @@ async def test_bird_request_shape(stub: StubServer, provider: MessageBirdProvide
     (sent,) = stub.requests
     assert (sent.method, sent.path) == ("POST", "/v1/sms/messages")
     assert sent.headers["Authorization"] == f"Bearer {ACCESS_KEY}"
+    assert sent.headers["Idempotency-Key"] == "msg-1"  # the delivery id
     assert sent.headers["Content-Type"] == "application/json"
     assert orjson.loads(sent.body) == {
         "to": RECIPIENT,  # E.164 with the +
@@ -99,6 +103,69 @@ async def test_bird_request_shape(stub: StubServer, provider: MessageBirdProvide
         "text": f"{CODE} is your code",
         "category": "authentication",
     }
+
+
+async def test_a_retry_of_a_delivery_carries_its_key_and_another_delivery_its_own(
+    stub: StubServer, provider: MessageBirdProvider
+) -> None:
+    """Bird deduplicates by the key: the same delivery sent twice is one SMS at Bird."""
+    ok = CASE.ok["sms"]
+    stub.respond(ok.status, ok.body)
+    for message_id in ("delivery-a", "delivery-a", "delivery-b", "x" * 300):
+        await provider.send(make_message(id=message_id), bird(stub.url), BIRD_KEY)
+    keys = [sent.headers["Idempotency-Key"] for sent in stub.requests]
+    assert keys == ["delivery-a", "delivery-a", "delivery-b", "x" * 255]  # Bird's limit: 255
+
+
+async def test_the_key_is_the_reports_delivery_id_through_the_pipeline(
+    stub: StubServer, make_pipeline: PipelineFactory
+) -> None:
+    ok = CASE.ok["sms"]
+    stub.respond(ok.status, ok.body)
+    environ = {f"CRED_{name.upper()}": value for name, value in CASE.credentials.items()}
+    pipeline = make_pipeline(tenant_of(CASE, stub.url), environ=environ)
+    report = await pipeline.deliver(
+        PhoneMessageRequest.create(tenant="acme", recipient=RECIPIENT, code=CODE)
+    )
+    assert report.status == "delivered"
+    (sent,) = stub.requests
+    assert sent.headers["Idempotency-Key"] == report.id
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "retryable"),
+    [
+        # An earlier request of this delivery is still in flight at Bird (its idempotency page).
+        (
+            {"error": {"type": "conflict_error", "code": "E01004", "message": "busy"}},
+            "E01004",
+            True,
+        ),
+        (
+            {"type": "idempotency_key_in_use", "message": "in flight"},
+            "idempotency_key_in_use",
+            True,
+        ),
+        # This delivery's key was used with another body: Bird sent something for it already.
+        ({"error": {"code": "E01005", "message": "reused"}}, "E01005", False),
+    ],
+)
+async def test_a_409_about_the_key_means_bird_has_the_delivery(
+    stub: StubServer,
+    provider: MessageBirdProvider,
+    body: dict[str, Any],
+    code: str,
+    retryable: bool,
+) -> None:
+    """No fallback: Bird already has this delivery, and a second provider would send again."""
+    stub.respond(409, body)
+    error = await failure(provider, bird(stub.url), BIRD_KEY)
+    assert (error.code, error.retryable, error.handed_off, error.status) == (
+        code,
+        retryable,
+        True,
+        409,
+    )
 
 
 async def test_bird_without_sender_lets_bird_choose(
@@ -213,6 +280,7 @@ async def test_legacy_request_shape(stub: StubServer, provider: MessageBirdProvi
     (sent,) = stub.requests
     assert (sent.method, sent.path) == ("POST", "/messages")
     assert sent.headers["Authorization"] == f"AccessKey {LEGACY_KEY}"
+    assert "Idempotency-Key" not in sent.headers  # not part of the legacy API
     assert orjson.loads(sent.body) == {
         "originator": "Acme",
         "recipients": [RECIPIENT.removeprefix("+")],  # digits, no +
