@@ -308,7 +308,8 @@ class FakeServer:
         if parts.path == "/ok":
             return 200, text, b"FAKE-OK"
         if parts.path == "/redirect":
-            return 302, {"location": query.get("to", "/ok")}, b""
+            status = int(query.get("status", "302"))  # 307/308 keep method and body
+            return status, {"location": query.get("to", "/ok")}, b""
         if parts.path == "/hop":
             left = int(query.get("n", "0"))
             if left > 0:
