@@ -1,7 +1,8 @@
 """ClickSend provider plugin: one-time codes by SMS and by text-to-speech voice call.
 
 ClickSend's REST API v3 (developers.clicksend.com; not in PROVIDERS.md), HTTP Basic with the
-API user name and API key, JSON both ways, numbers in E.164:
+API user name and API key, JSON both ways, numbers in E.164. ClickSend's docs say voice is
+closed to new accounts: the channel stays for the accounts that have it.
 
 - SMS: ``POST {base_url}/sms/send`` with
   ``{"messages": [{"source", "body", "to", "from"?, "custom_string"}]}``;
@@ -153,7 +154,7 @@ class ClickSendConfig(BaseModel):
         default="female",
         description=(
             "The text-to-speech voice, `female` or `male`; a language that has only the other "
-            "one uses that."
+            "one uses that. Note: ClickSend's docs say voice is closed to new accounts."
         ),
     )
     default_language: str = Field(

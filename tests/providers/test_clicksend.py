@@ -8,11 +8,14 @@ No OpenAPI spec for ClickSend is in ../shared/specs, so the contract is checked 
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from typer.testing import CliRunner
 
 from plugins.clicksend import (
     LANGUAGES,
@@ -22,6 +25,7 @@ from plugins.clicksend import (
     ClickSendCredentials,
     ClickSendProvider,
 )
+from runtime.cli import app
 from runtime.errors import ProviderError
 from runtime.providers import Receipt
 from tests.providers.case_clicksend import API_KEY, MESSAGE_ID, USERNAME, answer, error
@@ -369,3 +373,22 @@ def test_every_code_is_classified_once() -> None:
     assert not PERMANENT_CODES & RETRYABLE_CODES
     assert {"INVALID_RECIPIENT", "INSUFFICIENT_CREDIT", "COUNTRY_NOT_ENABLED"} <= PERMANENT_CODES
     assert "TOO_MANY_REQUESTS" in RETRYABLE_CODES
+
+
+def test_providers_output_says_voice_is_closed_to_new_accounts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ClickSend's docs say voice is closed to new accounts: ``phone-actions providers`` says
+    so next to the voice setting, and the channel is still offered to the accounts that have
+    it."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PHONE_ACTIONS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("PHONE_ACTIONS_TENANTS_FILE", str(tmp_path / "none.toml"))
+    result = CliRunner().invoke(app, ["providers", "--json"])
+    assert result.exit_code == 0, result.output
+    (row,) = [row for row in json.loads(result.output) if row["name"] == "clicksend"]
+    assert row["channels"] == ["sms", "voice"]
+    (voice,) = [field for field in row["settings"] if field["name"] == "voice"]
+    assert "closed to new accounts" in voice["description"]
+    page = Path(__file__).resolve().parents[2] / "docs" / "providers" / "clicksend.md"
+    assert "Voice is closed to new ClickSend accounts" in page.read_text("utf-8")
