@@ -21,6 +21,7 @@ from runtime.sandbox.cache import (
 )
 from runtime.sandbox.executor import invoke_source
 from runtime.sandbox.guards import ApiError
+from runtime.sandbox.runner import SandboxRunner
 from runtime.sandbox.types import SandboxLimits
 from tests.support.events import load_event
 
@@ -405,3 +406,35 @@ def test_a_write_past_the_deadline_answers_unavailable() -> None:
         "code": "unavailable",
         "message": "api.cache.set: invocation deadline reached",
     }
+
+
+# Through the real sandbox: the pool hands the services the invocation's trigger ------------
+
+SWAP = """
+def {handler}(event, api):
+    before = api.cache.get("token:auth0|64b7f0c2a1")
+    api.cache.set("token:auth0|64b7f0c2a1", "{mark}")
+    return None if before is None else before.value
+"""
+
+
+async def test_each_trigger_and_tenant_has_its_own_records_in_the_sandbox() -> None:
+    events = {SPM: load_event("spm_sms_verify_us"), CPP: load_event("cpp_text_verify_au")}
+    handlers = {SPM: "on_execute_send_phone_message", CPP: "on_execute_custom_phone_provider"}
+
+    async with SandboxRunner(limits=SandboxLimits(timeout=10)) as runner:
+
+        async def swap(tenant: str, trigger: Any, mark: str) -> Any:
+            source = SWAP.format(handler=handlers[trigger], mark=mark)
+            result = await runner.run(
+                tenant=tenant, name="swap", source=source, trigger=trigger, event=events[trigger]
+            )
+            assert result.outcome == "ok", result.error
+            return result.result
+
+        assert await swap("acme", SPM, "acme-spm") is None
+        assert await swap("acme", CPP, "acme-cpp") is None  # not the other trigger's record
+        assert await swap("globex", SPM, "globex-spm") is None  # not the other tenant's
+        assert await swap("acme", SPM, "acme-spm-2") == "acme-spm"
+        assert await swap("acme", CPP, "acme-cpp-2") == "acme-cpp"
+        assert await swap("globex", SPM, "globex-spm-2") == "globex-spm"
