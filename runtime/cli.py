@@ -21,15 +21,17 @@ from rich.table import Table
 from runtime.cli_providers import providers_app
 from runtime.cli_sandbox import doctor, run_test_action
 from runtime.console import (
+    RESOURCE_ERRORS,
     SUCCESS,
     bad_input,
     plugins_table,
     report_table,
     reports_table,
+    resource_error,
     settings_or_exit,
 )
 from runtime.delivery import Pipeline
-from runtime.errors import PhoneActionsError
+from runtime.errors import PhoneActionsError, UnknownTenantError
 from runtime.events import (
     CustomPhoneProviderEvent,
     DeliveryReport,
@@ -38,6 +40,7 @@ from runtime.events import (
     parse_event,
 )
 from runtime.plugins import collect_providers, get_plugin_manager
+from runtime.tenants import TomlTenantDirectory
 
 app = typer.Typer(
     help="Deliver one-time codes by SMS and voice: providers, fallback, records.",
@@ -69,15 +72,31 @@ class PurposeOption(StrEnum):
 def _run(make: Callable[[Pipeline], Awaitable[T]]) -> T:
     """Build the pipeline from settings, run ``make`` with it, close it; bad input exits 2."""
 
+    settings = settings_or_exit()
+
     async def main() -> T:
-        async with Pipeline.from_settings(settings_or_exit()) as pipeline:
+        async with Pipeline.from_settings(settings) as pipeline:
             pipeline.handle_signals()  # SIGTERM/SIGINT: finish what is in flight, then exit
+            # open the database now: a bad URL or an unreachable server is configuration
+            await asyncio.to_thread(lambda: pipeline.idempotency)
             return await make(pipeline)
 
     try:
         return asyncio.run(main())
     except PhoneActionsError as exc:
         raise bad_input(str(exc)) from None
+    except RESOURCE_ERRORS as exc:
+        raise bad_input(resource_error(exc, settings)) from None
+
+
+def _default_country(tenant: str) -> str | None:
+    """The tenant's ``default_country`` from the tenants file (None for an unknown tenant,
+    which the pipeline then rejects); the file's own errors are configuration errors."""
+    settings = settings_or_exit()
+    try:
+        return TomlTenantDirectory.from_file(settings.tenants_file).get(tenant).default_country
+    except UnknownTenantError:
+        return None
 
 
 def _print_json(data: Any) -> None:
@@ -87,7 +106,13 @@ def _print_json(data: Any) -> None:
 @app.command()
 def send(
     tenant: Annotated[str, typer.Option(help="Tenant id from the tenants file.")],
-    to: Annotated[str, typer.Option(help="Recipient, international format (+14155552671).")],
+    to: Annotated[
+        str,
+        typer.Option(
+            help="Recipient: +14155552671 or 0044..., or a national number when the tenant "
+            "sets default_country."
+        ),
+    ],
     code: Annotated[str, typer.Option(help="The one-time code (4 to 12 letters or digits).")],
     channel: Annotated[ChannelOption, typer.Option(help="sms or voice.")] = ChannelOption.sms,
     purpose: Annotated[PurposeOption, typer.Option()] = PurposeOption.verification,
@@ -100,6 +125,7 @@ def send(
     """Send one code through the pipeline and print its report."""
     try:
         request = PhoneMessageRequest.create(
+            default_country=_default_country(tenant),
             tenant=tenant,
             recipient=to,
             code=code,

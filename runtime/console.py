@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import sqlite3
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
 from runtime.errors import PhoneActionsError
 from runtime.events import DeliveryReport
 from runtime.settings import Settings, load_settings
 
 __all__ = [
+    "RESOURCE_ERRORS",
     "bad_input",
     "error_console",
     "plugins_table",
     "report_table",
     "reports_table",
+    "resource_error",
     "settings_or_exit",
 ]
 
@@ -108,5 +116,83 @@ def settings_or_exit() -> Settings:
     """The settings, or exit 2 naming the bad variable."""
     try:
         return load_settings()
+RESOURCE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    ImportError,
+    sqlite3.Error,
+    SQLAlchemyError,
+)
+"""What opening the data folder, the log or the database raises when a setting points at
+something unusable: :func:`resource_error` turns each into one line naming the setting."""
+
+_REASONS = {
+    errno.EEXIST: "exists and is not a folder",
+    errno.ENOTDIR: "a part of the path is not a folder",
+    errno.EISDIR: "is a folder, not a file",
+    errno.ENOENT: "no such file or folder, and it cannot be created there",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.EROFS: "read-only file system",
+    errno.ENOSPC: "no space left on device",
+}
+
+
+def resource_error(exc: BaseException, settings: Settings) -> str:
+    """One line for ``exc`` met opening what ``settings`` name: the variable, the path or
+    URL (without its password) and why; never a traceback."""
+    if isinstance(exc, OSError) and exc.filename is not None:
+        path = Path(os.fsdecode(exc.filename))
+        reason = _REASONS.get(exc.errno or 0, exc.strerror or type(exc).__name__)
+        return f"{_setting_of(path, settings)}: cannot use {str(path)!r}: {reason}"
+    if isinstance(exc, OSError):  # a write that failed, e.g. a full disk
+        reason = _REASONS.get(exc.errno or 0, exc.strerror or type(exc).__name__)
+        return (
+            f"cannot write the data folder or the log: {reason} (PHONE_ACTIONS_DATA_DIR, "
+            "PHONE_ACTIONS_LOG_FILE)"
+        )
+    if settings.database_url:
+        where = f"PHONE_ACTIONS_DATABASE_URL: {_safe_url(settings.database_url)}"
+    else:
+        where = f"PHONE_ACTIONS_DATA_DIR: the database in {str(settings.data_dir)!r}"
+    return f"{where}: {_database_reason(exc)}"
+
+
+def _setting_of(path: Path, settings: Settings) -> str:
+    """The variable whose value is ``path`` or holds it."""
+    owners = [
+        ("PHONE_ACTIONS_LOG_FILE", settings.log_file),
+        ("PHONE_ACTIONS_RECORDINGS_DIR", settings.recordings_dir),
+        ("PHONE_ACTIONS_TENANTS_FILE", settings.tenants_file),
+        ("PHONE_ACTIONS_DATA_DIR", settings.data_dir),
+    ]
+    for name, value in owners:
+        if value is not None and (path == value or value in path.parents):
+            return name
+    if settings.database_url and str(path) in settings.database_url:
+        return "PHONE_ACTIONS_DATABASE_URL"
+    return "PHONE_ACTIONS_DATA_DIR"
+
+
+def _safe_url(url: str) -> str:
+    try:
+        return repr(make_url(url).render_as_string(hide_password=True))
+    except Exception:  # not a URL at all: show nothing of it (it may hold a password)
+        return "(not a URL)"
+
+
+def _database_reason(exc: BaseException) -> str:
+    if isinstance(exc, NoSuchModuleError):
+        return "unknown database dialect or driver (e.g. postgresql+psycopg://user@host/db)"
+    if isinstance(exc, ArgumentError):
+        return "not a database URL (dialect+driver://user@host/db)"
+    if isinstance(exc, ImportError):
+        return f"the database driver is not installed ({exc.name or exc})"
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        first = str(exc.orig).strip().splitlines()
+        return f"cannot connect: {first[0] if first else type(exc.orig).__name__}"
+    first = str(exc).strip().splitlines()
+    return f"cannot open the database: {first[0] if first else type(exc).__name__}"
+
+
     except PhoneActionsError as exc:
         raise bad_input(str(exc)) from None

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from pathlib import Path
 
-from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from runtime.errors import ConfigurationError
 from runtime.sandbox.types import SandboxLimits
@@ -113,3 +115,47 @@ def load_settings() -> Settings:
             for e in exc.errors(include_input=False)
         )
         raise ConfigurationError(f"invalid settings: {problems}") from None
+    @field_validator("sandbox_allow_http_hosts")
+    @classmethod
+    def _http_hosts(cls, value: list[str]) -> list[str]:
+        """``host``, ``host:port`` or ``[v6]:port``: a URL or a typo is refused, not read as
+        a host name that never matches (the exemption would silently not apply)."""
+        for entry in value:
+            problem = _host_entry_problem(entry)
+            if problem:
+                raise ValueError(f"{entry!r}: {problem} (want host, host:port or [ipv6]:port)")
+        return value
+
+_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
+
+
+def _host_entry_problem(entry: str) -> str | None:
+    """Why ``entry`` is not ``host``, ``host:port`` or ``[v6]:port``, else None."""
+    text = entry.strip().lower()
+    if "/" in text:
+        return "a URL or a path, not a host"
+    if text.startswith("["):
+        host, bracket, rest = text[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            return "unbalanced brackets"
+        port = rest[1:] if rest else None
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return "not an IPv6 address in brackets"
+    else:
+        host, colon, port_text = text.partition(":")
+        port = port_text if colon else None
+        if not host or len(host) > 253:
+            return "no host"
+        if not all(_HOST_LABEL.match(label) for label in host.removesuffix(".").split(".")):
+            return "not a host name or IPv4 address"
+    if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
+        return f"port {port!r} is not a number from 1 to 65535"
+    return None
+
+
+    except SettingsError as exc:  # a list or table setting that is not JSON
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = f"PHONE_ACTIONS_{field.group(1).upper()}" if field else "a setting"
+        raise ConfigurationError(f"invalid settings: {name}: not valid JSON ({exc})") from None

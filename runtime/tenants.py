@@ -143,6 +143,10 @@ class TomlTenantDirectory:
             raise ConfigurationError(
                 f"tenants file {str(path)!r} not found (set PHONE_ACTIONS_TENANTS_FILE)"
             ) from None
+        except OSError as exc:  # a folder, no permission: one line, not a traceback
+            raise ConfigurationError(
+                f"PHONE_ACTIONS_TENANTS_FILE: cannot read {str(path)!r}: {exc.strerror or exc}"
+            ) from None
         try:
             data = tomllib.loads(raw.decode("utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime import ConfigurationError, MissingCredentialsError, UnknownTenantError
+from runtime import ConfigurationError, MissingCredentialsError, UnknownTenantError, templates
 from runtime.tenants import TomlTenantDirectory
 
 
@@ -61,3 +61,33 @@ def test_credentials_resolve_from_the_named_variables_only(tmp_path: Path) -> No
     partial = load(tmp_path, text, {"SID_VAR": "AC1"})
     with pytest.raises(MissingCredentialsError, match=r"auth_token \(environment variable TOK\)"):
         partial.credentials(partial.get("acme"))
+
+
+def test_default_country_is_validated_and_upper_cased(tmp_path: Path) -> None:
+    directory = load(tmp_path, "[tenants.a]\ndefault_country = 'us'\n[tenants.b]\n")
+    assert directory.get("a").default_country == "US"
+    assert directory.get("b").default_country is None
+    for bad in ("'XX'", "'USA'", "1"):
+        with pytest.raises(ConfigurationError, match=r"tenants\.a\.default_country: "):
+            load(tmp_path, f"[tenants.a]\ndefault_country = {bad}\n")
+
+
+def test_a_template_over_the_limits_is_refused_at_load_naming_it(tmp_path: Path) -> None:
+    huge = "{{ code }}" + "x" * (5 * 1024 * 1024)
+    with pytest.raises(ConfigurationError) as info:
+        load(tmp_path, f"[tenants.acme.templates]\nverification = '{huge}'\n")
+    message = str(info.value)
+    assert f"tenants.acme.templates.verification: the template is {len(huge)} characters" in (
+        message
+    )
+    assert f"over the limit of {templates.MAX_SOURCE_LENGTH}" in message
+    assert len(message) < 300  # the template itself is never echoed
+
+    loops = "{% for a in (1..1000) %}{% for b in (1..1000) %}{{ code }}{% endfor %}{% endfor %}"
+    with pytest.raises(ConfigurationError, match=r"tenants\.acme\.voice_templates\.enrollment: "):
+        load(tmp_path, f"[tenants.acme.voice_templates]\nenrollment = '{loops}'\n")
+
+
+def test_tenants_file_that_is_a_folder_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="PHONE_ACTIONS_TENANTS_FILE: cannot read"):
+        TomlTenantDirectory.from_file(tmp_path)
