@@ -1,0 +1,135 @@
+"""Real faults for the store tests: a held SQLite write lock, a frozen TCP proxy, a loop probe."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def sqlite_write_lock(path: Path) -> Iterator[None]:
+    """Another connection (on another thread) holds ``path``'s write lock (``BEGIN
+    IMMEDIATE``) from entry until exit."""
+    taken, release = threading.Event(), threading.Event()
+    failed: list[BaseException] = []
+
+    def hold() -> None:
+        try:
+            db = sqlite3.connect(path, isolation_level=None)
+            db.execute("BEGIN IMMEDIATE")
+        except BaseException as exc:
+            failed.append(exc)
+            taken.set()
+            return
+        taken.set()
+        release.wait()
+        db.execute("ROLLBACK")
+        db.close()
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    taken.wait()
+    if failed:
+        raise failed[0]
+    try:
+        yield
+    finally:
+        release.set()
+        holder.join()
+
+
+class LoopLagProbe:
+    """Ticks every 10 ms on the event loop and keeps the longest gap between ticks: a
+    blocked loop shows as a gap as long as the block."""
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _tick(self) -> None:
+        last = time.perf_counter()
+        while True:
+            await asyncio.sleep(0.01)
+            now = time.perf_counter()
+            self.longest = max(self.longest, now - last)
+            last = now
+
+    async def __aenter__(self) -> LoopLagProbe:
+        self._task = asyncio.create_task(self._tick())
+        await asyncio.sleep(0)  # let it start
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+
+
+class FrozenProxy:
+    """A TCP proxy on 127.0.0.1 to ``target``, run on its own loop in a thread. While
+    ``forwarding`` it passes bytes both ways; :meth:`freeze` stops that (connections stay open,
+    bytes are swallowed), like a peer that went silent. Created frozen, it accepts and never
+    even connects onwards. :meth:`close` drops every connection."""
+
+    def __init__(self, target: tuple[str, int], *, forwarding: bool = True) -> None:
+        self.target = target
+        self.forwarding = forwarding
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+        self._ready.wait()
+
+    def url(self, base: str) -> str:
+        """``base`` (a PostgreSQL URL to 127.0.0.1:5432) pointed at this proxy."""
+        host = f"127.0.0.1:{self.target[1]}"
+        assert host in base, base
+        return base.replace(host, f"127.0.0.1:{self.port}")
+
+    def freeze(self) -> None:
+        self.forwarding = False
+
+    def close(self) -> None:
+        if self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join()
+
+    def _serve(self) -> None:
+        self._loop.run_until_complete(self._main())
+        self._loop.close()
+
+    async def _main(self) -> None:
+        self._stop = asyncio.Event()
+        writers: list[asyncio.StreamWriter] = []
+
+        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            while data := await src.read(65536):
+                if not self.forwarding:
+                    continue  # swallowed: the other side hears nothing
+                dst.write(data)
+                await dst.drain()
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writers.append(writer)
+            if not self.forwarding:
+                return  # accepted, never forwarded
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+            writers.append(up_writer)
+            await asyncio.gather(
+                pump(reader, up_writer), pump(up_reader, writer), return_exceptions=True
+            )
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        self.port = server.sockets[0].getsockname()[1]
+        self._ready.set()
+        await self._stop.wait()
+        server.close()
+        for w in writers:
+            w.transport.abort()
+        await server.wait_closed()

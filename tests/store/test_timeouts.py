@@ -1,0 +1,171 @@
+"""A database that is locked, silent or unreachable costs a store call its timeout and a
+clear StoreUnavailableError, never a hang and never a blocked event loop."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+
+from runtime.errors import StoreUnavailableError
+from runtime.store import (
+    DefaultSenderUsage,
+    IdempotencyStore,
+    StoreExecutor,
+    create_engine_for,
+    migrate,
+)
+from tests.store.conftest import sqlite_url
+from tests.store.faults import FrozenProxy, LoopLagProbe, sqlite_write_lock
+
+TIMEOUT = 1.0
+# CI is a loaded 2-core machine: a call that honours its 1 s timeout may still need a few
+# seconds of wall time to be scheduled; a hang would take forever, so 6 s tells them apart.
+BOUND = TIMEOUT + 5.0
+
+
+def _calls(engine: Engine) -> dict[str, tuple[Callable[..., Any], tuple[Any, ...]]]:
+    idempotency = IdempotencyStore(engine)
+    usage = DefaultSenderUsage(engine)
+    key = uuid.uuid4().hex
+    return {
+        "claim": (idempotency.claim, ("acme", key, "digest")),
+        "complete": (idempotency.complete, ("acme", key, "{}")),
+        "reserve": (usage.reserve, ("acme", 100)),
+    }
+
+
+@pytest.mark.parametrize("call", ["claim", "complete", "reserve"])
+async def test_sqlite_write_lock_held_elsewhere_fails_within_timeout_loop_free(
+    tmp_path: Path, call: str
+) -> None:
+    url = sqlite_url(tmp_path)
+    engine = create_engine_for(url, timeout=TIMEOUT)
+    migrate(engine)
+    fn, args = _calls(engine)[call]
+    executor = StoreExecutor()
+    try:
+        with sqlite_write_lock(tmp_path / "data" / "phone-actions.sqlite3"):
+            async with LoopLagProbe() as probe:
+                started = time.perf_counter()
+                with pytest.raises(StoreUnavailableError) as caught:
+                    await executor.run(fn, *args, timeout=TIMEOUT * 3)
+                elapsed = time.perf_counter() - started
+        message = str(caught.value)
+        assert "\n" not in message
+        assert str(tmp_path / "data" / "phone-actions.sqlite3") in message
+        assert "locked" in message
+        assert TIMEOUT * 0.9 <= elapsed < BOUND  # the busy timeout, not the executor's 3 s
+        # The lock is held >= 1 s; a loop blocked by the call would show a gap that long.
+        # Half of it leaves room for a loaded machine's scheduling.
+        assert probe.longest < TIMEOUT / 2
+        await executor.run(fn, *args, timeout=BOUND)  # lock released: the same call succeeds
+    finally:
+        executor.shutdown()
+        engine.dispose()
+
+
+async def test_executor_deadline_frees_the_caller_before_the_database_gives_up(
+    tmp_path: Path,
+) -> None:
+    """The executor's own deadline holds even when the database would wait longer."""
+    engine = create_engine_for(sqlite_url(tmp_path), timeout=30)
+    migrate(engine)
+    store = IdempotencyStore(engine)
+    executor = StoreExecutor()
+    try:
+        with sqlite_write_lock(tmp_path / "data" / "phone-actions.sqlite3"):
+            started = time.perf_counter()
+            with pytest.raises(StoreUnavailableError, match="did not answer within 1 s"):
+                await executor.run(store.claim, "acme", "k", "d", timeout=TIMEOUT)
+            assert time.perf_counter() - started < BOUND
+    finally:
+        executor.shutdown()  # the thread got the lock once the holder let go: it finishes
+        store.close()
+        engine.dispose()
+
+
+def _proxied_store(proxy: FrozenProxy, postgres_url: str) -> tuple[Engine, IdempotencyStore]:
+    engine = create_engine_for(proxy.url(postgres_url), timeout=TIMEOUT)
+    return engine, IdempotencyStore(engine)
+
+
+async def test_postgresql_behind_a_proxy_frozen_before_connect(postgres_url: str) -> None:
+    migrate(create_engine_for(postgres_url))
+    proxy = FrozenProxy(("127.0.0.1", 5432), forwarding=False)
+    engine, store = _proxied_store(proxy, postgres_url)
+    executor = StoreExecutor()
+    try:
+        async with LoopLagProbe() as probe:
+            started = time.perf_counter()
+            with pytest.raises(StoreUnavailableError) as caught:
+                await executor.run(store.claim, "acme", uuid.uuid4().hex, "d", timeout=TIMEOUT)
+            elapsed = time.perf_counter() - started
+        assert elapsed < BOUND
+        assert probe.longest < TIMEOUT / 2
+        assert f"127.0.0.1:{proxy.port}" in str(caught.value)
+    finally:
+        proxy.close()
+        executor.shutdown()  # returns: the connect attempt ends at connect_timeout
+        store.close()
+        engine.dispose()
+
+
+async def test_postgresql_behind_a_proxy_frozen_mid_call(postgres_url: str) -> None:
+    migrate(create_engine_for(postgres_url))
+    proxy = FrozenProxy(("127.0.0.1", 5432))
+    engine, store = _proxied_store(proxy, postgres_url)
+    executor = StoreExecutor()
+    key = uuid.uuid4().hex
+    try:
+        claim = await executor.run(store.claim, "acme", key, "d", timeout=BOUND)
+        assert claim.won  # connected and answering through the proxy
+        proxy.freeze()
+        async with LoopLagProbe() as probe:
+            started = time.perf_counter()
+            with pytest.raises(StoreUnavailableError, match="did not answer within 1 s"):
+                await executor.run(store.complete, "acme", key, "{}", timeout=TIMEOUT)
+            elapsed = time.perf_counter() - started
+        assert elapsed < BOUND
+        assert probe.longest < TIMEOUT / 2
+    finally:
+        proxy.close()  # the silent connection is dropped: the stuck thread gets its error
+        executor.shutdown()
+        store.close()
+        engine.dispose()
+
+
+def test_unreachable_postgresql_names_the_database_with_the_password_masked() -> None:
+    import socket
+
+    with socket.socket() as s:  # a port on 127.0.0.1 that nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    engine = create_engine_for(f"postgresql+psycopg://app:s3cret@127.0.0.1:{port}/x", timeout=1)
+    with pytest.raises(StoreUnavailableError) as caught:
+        migrate(engine)
+    message = str(caught.value)
+    assert "s3cret" not in message
+    assert f"app:***@127.0.0.1:{port}/x" in message
+    assert "\n" not in message
+    with pytest.raises(StoreUnavailableError, match=r"claim \(connecting\) failed"):
+        IdempotencyStore(engine).claim("acme", "k", "d")
+
+
+@pytest.mark.parametrize(
+    "url", ["not a url", "mysql://root:pw@127.0.0.1/db", "postgresql+nodriver://x@127.0.0.1/db"]
+)
+def test_bad_database_url_is_one_line_naming_the_setting(url: str) -> None:
+    from runtime.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError) as caught:
+        create_engine_for(url)
+    message = str(caught.value)
+    assert message.startswith("PHONE_ACTIONS_DATABASE_URL: ")
+    assert "\n" not in message
+    assert "pw" not in message
