@@ -289,6 +289,11 @@ def main(argv: list[str]) -> None:
         for pid in state.children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+        for pid in state.children:  # SIGKILLed: quick; a cgroup is removable once reaped
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+            if state.cgroups is not None:
+                cgroups.remove_worker_cgroup(state.cgroups, pid)
         with contextlib.suppress(OSError):  # already gone is fine: it only had to be empty
             os.rmdir(empty_dir)  # a mount point in our namespace: the client removes it then
         if state.cgroups is not None:

@@ -8,6 +8,8 @@ asserted (behaviour the pipeline relies on), not benchmarked.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -190,3 +192,52 @@ async def test_a_mix_of_abuse_does_not_delay_other_tenants(pool: SandboxPool) ->
         "print": "output_limit",
     }
     await assert_pool_still_serves(pool)
+
+
+class _HoldingServices:
+    """``api.cache.get`` waits until the test has killed the worker (no sleeping)."""
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def handle(
+        self, tenant: str, op: str, params: dict[str, Any], deadline: float, **_: Any
+    ) -> Any:
+        self.entered.set()
+        await self.release.wait()
+        return None
+
+
+HOLD = handler('return api.cache.get("hold")')
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+async def test_a_worker_killed_from_outside_is_reported_as_killed(signum: int) -> None:
+    """Someone else's kill is neither a timeout nor out of memory: it says what happened."""
+    services = _HoldingServices()
+    pool = SandboxPool(services, limits=SandboxLimits(timeout=10.0), spare_workers=0)
+    await pool.start()
+    try:
+        assert (await run(pool, GOOD, "victim")).outcome == "ok"
+        [pid] = pool.idle_pids("victim")
+        held = asyncio.create_task(run(pool, HOLD, "victim"))  # reuses that warm worker
+        await services.entered.wait()  # the worker waits for its api call's answer
+        loop = asyncio.get_running_loop()
+        pidfd = os.pidfd_open(pid)
+        gone = loop.create_future()
+        loop.add_reader(pidfd, gone.set_result, None)
+        try:
+            os.kill(pid, signum)
+            await gone  # readable once the worker has exited
+        finally:
+            loop.remove_reader(pidfd)
+            os.close(pidfd)
+        services.release.set()  # the supervisor finds the worker dead when it answers
+        result = await held
+        assert result.outcome == "worker_killed", result
+        assert result.error == f"worker killed by {signal.Signals(signum).name}"
+        assert result.duration_ms < 10_000  # judged from the exit status, not the deadline
+        await assert_pool_still_serves(pool, "victim")
+    finally:
+        await pool.aclose()
