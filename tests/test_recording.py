@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+import plugins.recorder as recorder
 from runtime import PhoneMessageRequest
 from runtime.recording.format import Recording, is_recording
 from runtime.recording.redact import REDACTED, Redactor
@@ -164,6 +165,7 @@ async def test_only_tenants_with_record_are_recorded(
             )
             report = await pipeline.deliver(request)
             assert report.status == "delivered", report
+    assert recorder.flush(), "the recorder did not catch up"  # it writes on its own thread
     directory = pipeline.settings.resolved_recordings_dir
     assert directory == tmp_path / "data" / "recordings"
     assert sorted(p.name for p in directory.iterdir()) == ["rec"]

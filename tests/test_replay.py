@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import plugins.recorder as recorder
 from runtime import PhoneMessageRequest
 from runtime.cli import app
 from runtime.cli_replay import PROGRESS_THRESHOLD
@@ -207,6 +208,7 @@ async def record_mitto(make_pipeline: PipelineFactory) -> Path:
                 tenant="acme", recipient=f"+44791112345{n}", code=f"55123{n}"
             )
             await pipeline.deliver(request)
+    assert recorder.flush(), "the recorder did not catch up"  # it writes on its own thread
     [path] = (pipeline.settings.resolved_recordings_dir / "acme").iterdir()
     return path
 

@@ -4,18 +4,30 @@ One file per tenant, per day and per process (``<recordings_dir>/<tenant>/<date>
 is one recording, with one :class:`~runtime.recording.redact.Redactor`: the same number gets
 the same stand-in throughout the file. A restarted process starts a new file, so stand-ins never
 have to survive a restart.
+
+Redaction, serialisation and file writes run on one dedicated thread per
+:class:`RecordingFiles`, never on the event loop (an action returning thousands of numbers must
+not freeze every tenant) and never on asyncio's default executor (shared with DNS look-ups).
+:meth:`RecordingFiles.submit` only queues, and drops (counted, logged) when
+``max_pending`` deliveries already wait; each entry is bounded by a
+:class:`~runtime.recording.redact.Budget`. The tenant's secrets and the code are masked
+(:mod:`runtime.masking`) after the redactor as a last guard: a secret lower-cased in a host
+name, or the code spelled as words, is not a stand-in's business but must not be written.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import queue
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from runtime.events import Attempt, DeliveryReport
+from runtime.masking import Masker
 from runtime.recording.capture import AttemptCapture, CapturedExchange
 from runtime.recording.format import (
     ActionRecord,
@@ -27,9 +39,13 @@ from runtime.recording.format import (
     ResultRecord,
     encode_body,
 )
-from runtime.recording.redact import Redactor
+from runtime.recording.redact import Budget, Redactor
 
 __all__ = ["RecordingFile", "RecordingFiles", "attempt_record"]
+
+log = logging.getLogger(__name__)
+
+_Job = tuple[DeliveryReport, list[AttemptCapture]] | threading.Event
 
 
 class RecordingFile:
@@ -58,14 +74,70 @@ class RecordingFile:
 
 
 class RecordingFiles:
-    """The open recordings of this process, one per tenant and day."""
+    """The open recordings of this process, one per tenant and day, and their writer thread."""
 
-    def __init__(self, *, seed: str | None = None) -> None:
+    def __init__(self, *, seed: str | None = None, max_pending: int = 64) -> None:
         self._seed = seed
         self._files: dict[Path, RecordingFile] = {}
         self._lock = threading.Lock()
+        self._jobs: queue.Queue[_Job] = queue.Queue(max_pending)
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self.dropped = 0
+
+    def submit(self, report: DeliveryReport, captures: list[AttemptCapture]) -> bool:
+        """Queue one delivery for the writer thread. Never blocks: when ``max_pending``
+        deliveries already wait, this one is dropped (counted in :attr:`dropped`, logged)."""
+        self._ensure_thread()
+        try:
+            self._jobs.put_nowait((report, captures))
+        except queue.Full:
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                log.warning(
+                    "recorder behind: %d deliveries not recorded so far (queue of %d full)",
+                    self.dropped,
+                    self._jobs.maxsize,
+                )
+            return False
+        return True
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every delivery submitted so far is written (not from the event loop:
+        it blocks). False when ``timeout`` seconds passed first."""
+        if self._thread is None:
+            return True
+        done = threading.Event()
+        try:
+            self._jobs.put(done, timeout=timeout)
+        except queue.Full:
+            return False
+        return done.wait(timeout)
+
+    def _ensure_thread(self) -> None:
+        if self._thread is not None:
+            return
+        with self._start_lock:
+            if self._thread is None:
+                thread = threading.Thread(
+                    target=self._run, name="phone-actions-recorder", daemon=True
+                )
+                thread.start()
+                self._thread = thread
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if isinstance(job, threading.Event):
+                job.set()
+                continue
+            try:
+                self.write(*job)
+            except Exception:  # one broken entry (a full disk) must not end the recorder
+                log.exception("recording a delivery failed")
 
     def write(self, report: DeliveryReport, captures: list[AttemptCapture]) -> None:
+        """Redact and append now, in this thread (the writer thread calls this)."""
         by_path: dict[Path, list[tuple[AttemptCapture, Attempt]]] = {}
         pending = list(captures)
         for attempt in report.attempts:  # an attempt refused before sending has no capture
@@ -92,7 +164,23 @@ class RecordingFiles:
 def attempt_record(
     capture: AttemptCapture, attempt: Attempt, redactor: Redactor, seq: int
 ) -> AttemptRecord:
-    """One attempt as a recording line, every value redacted by ``redactor``."""
+    """One attempt as a recording line, every value redacted by ``redactor``, within a fresh
+    :class:`Budget`, then masked of the secrets and the code that are still there."""
+    message = capture.message
+    kept = set(capture.keep)
+    redactor.budget = Budget()
+    redactor.guard = Masker(
+        [value for name, value in capture.credentials.items() if name not in kept], message.code
+    )
+    try:
+        return _attempt_record(capture, attempt, redactor, seq)
+    finally:
+        redactor.budget = redactor.guard = None
+
+
+def _attempt_record(
+    capture: AttemptCapture, attempt: Attempt, redactor: Redactor, seq: int
+) -> AttemptRecord:
     message = capture.message
     redactor.code(message.code)
     redactor.phone(message.recipient)

@@ -42,7 +42,7 @@ from urllib.parse import quote, quote_plus, urlsplit
 
 import phonenumbers
 
-from runtime.masking import MASK
+from runtime.masking import MASK, Masker
 
 __all__ = ["REDACTED", "SENSITIVE_HEADER", "TRUNCATED", "Budget", "Redactor", "is_sensitive_header"]
 
@@ -108,6 +108,7 @@ class Redactor:
         self._pattern: re.Pattern[str] | None = None
         self._code_patterns: list[re.Pattern[str]] | None = None
         self.budget: Budget | None = None  # set per recording entry by the recorder
+        self.guard: Masker | None = None  # masks what is left of real secrets, per entry
 
     # -- learning the values ---------------------------------------------------------------
 
@@ -250,6 +251,8 @@ class Redactor:
         value = self._compiled().sub(self._replace, value)
         if self._codes:
             value = self._replace_codes(value)
+        if self.guard is not None:
+            value = self.guard.text(value)
         return value
 
     def data(self, value: Any, *, key: str | None = None) -> Any:

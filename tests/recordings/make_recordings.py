@@ -258,6 +258,7 @@ async def record_sample(sample: str, workdir: Path) -> Path:
                         update={"recipient": case.recipient, "code": case.code, "text": text}
                     )
                 )
+    assert recorder.flush(), "the recorder did not catch up"  # it writes on its own thread
     [path] = sorted((workdir / sample).rglob("*.jsonl"))
     if sample in IGNORE_FIELDS:
         lines = path.read_text(encoding="utf-8").splitlines()

