@@ -35,6 +35,7 @@ from runtime.masking import escape_controls
 from runtime.providers import PhoneMessage, Receipt
 from runtime.recording.capture import capturing_transport_factory, note_invocation
 from runtime.sandbox.egress import EgressPolicy
+from runtime.sandbox.oslayers import isolation_from_settings
 from runtime.sandbox.runner import SandboxRunner
 from runtime.sandbox.types import InvocationResult, Trigger
 from runtime.settings import Settings
@@ -348,6 +349,7 @@ def register_providers(register: Any, settings: Settings) -> None:
         policy=EgressPolicy(allow_http_hosts=frozenset(settings.sandbox_allow_http_hosts)),
         max_workers=settings.sandbox_max_workers,
         require_seccomp=settings.sandbox_require_seccomp,
+        isolation=isolation_from_settings(settings),
         transport_factory=capturing_transport_factory(),  # egress's own, seen by recordings
     )
     sources = _Sources()

@@ -78,6 +78,31 @@ class Settings(BaseSettings):
     sandbox_require_seccomp: bool = Field(
         default=False, description="Refuse to start the sandbox where seccomp is unavailable."
     )
+    sandbox_namespaces: bool = Field(
+        default=True,
+        description="Give each sandbox worker its own mount namespace (an empty read-only "
+        "root) and network namespace (no interfaces); needs root.",
+    )
+    sandbox_uid_base: int = Field(
+        default=100_000,
+        ge=1000,
+        le=2**31 - 2**24,
+        description="First uid of the range that sandbox workers run as, one uid per tenant "
+        "(when the service runs as root); no other user should own uids in the range.",
+    )
+    sandbox_uid_count: int = Field(
+        default=65_536,
+        ge=1,
+        le=2**24,
+        description="Number of uids in the sandbox range; at least the number of tenants "
+        "that may have workers at once (sandbox_max_workers).",
+    )
+    sandbox_cgroup_dir: str = Field(
+        default="auto",
+        min_length=1,
+        description="Delegated cgroup v2 folder for per-worker memory and pids limits: 'auto' "
+        "(phone-actions at the top of the cgroup2 mount), 'off', or a path.",
+    )
 
     def sandbox_limits(self) -> SandboxLimits:
         """The sandbox limits these settings ask for (the rest keep their defaults)."""

@@ -53,10 +53,14 @@ class Layer:
 
 
 class _SandboxSettings(Protocol):
-    sandbox_namespaces: bool
-    sandbox_uid_base: int
-    sandbox_uid_count: int
-    sandbox_cgroup_dir: str
+    @property
+    def sandbox_namespaces(self) -> bool: ...
+    @property
+    def sandbox_uid_base(self) -> int: ...
+    @property
+    def sandbox_uid_count(self) -> int: ...
+    @property
+    def sandbox_cgroup_dir(self) -> str: ...
 
 
 def isolation_from_settings(settings: _SandboxSettings) -> OsIsolation:

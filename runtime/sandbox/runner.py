@@ -18,6 +18,7 @@ from runtime.masking import Masker, code_of_event, escape_controls, install_log_
 from runtime.sandbox.cache import ActionCache
 from runtime.sandbox.egress import Egress, EgressPolicy, InvocationBudget, Resolver
 from runtime.sandbox.limits import seccomp_status
+from runtime.sandbox.oslayers import OsIsolation
 from runtime.sandbox.services import SupervisorServices
 from runtime.sandbox.supervisor import SandboxPool
 from runtime.sandbox.types import InvocationResult, SandboxLimits, Trigger
@@ -63,6 +64,7 @@ class SandboxRunner:
         max_workers: int = 64,
         max_workers_per_tenant: int = 2,
         require_seccomp: bool = False,
+        isolation: OsIsolation | None = None,
         resolver: Resolver | None = None,
         transport_factory: Callable[[], httpx.AsyncBaseTransport] | None = None,
     ) -> None:
@@ -80,6 +82,7 @@ class SandboxRunner:
             max_workers=max_workers,
             max_workers_per_tenant=max_workers_per_tenant,
             require_seccomp=require_seccomp,
+            isolation=isolation,
         )
         self._started = False
         self._closed = False
