@@ -5,10 +5,12 @@ Two providers, named as in Auth0: ``phone-message-hook`` runs the tenant's actio
 path is a provider setting; the action's secrets are the provider credentials (named
 environment variables in the tenants file), handed only to that tenant's action.
 
-The fallback rule rests on the sandbox's hand-off flag: once the action got a 2xx answer from
-any HTTP call, or a call failed or was stopped after its request may have reached the server
-(a read timeout, a broken connection, the budget running out mid-call), the message may have
-reached a provider and the pipeline never falls back.
+The fallback rule rests on the sandbox's hand-off flag, which the supervisor sets from what
+happened on the wire, never from the action: once any HTTP call got a 2xx answer, or a call
+failed after its request was written and answered other than with a 4xx or not answered at all
+(a timeout, a reset, a redirect refused after the answer, a body that cannot be decoded, the
+budget running out mid-call), the message may have reached a provider and the pipeline never
+falls back, whatever the action did with the error.
 """
 
 from __future__ import annotations
@@ -305,7 +307,7 @@ _FAILURES: dict[str, tuple[str, bool]] = {
 
 def _receipt(provider: str, result: InvocationResult) -> Receipt:
     """The action's outcome as a receipt, or as the :class:`ProviderError` it amounts to."""
-    handed_off = result.handed_off  # the supervisor's: 2xx answers and requests in flight
+    handed_off = result.handed_off  # the supervisor's, from the wire (egress/wire.py)
     if result.outcome == "ok" and result.notification is None:
         message_id = None
         if isinstance(result.result, dict):
