@@ -205,7 +205,7 @@ async def test_rpc_round_trip(make_pool: PoolFactory) -> None:
     pool = await make_pool(services)
     source = """
 def on_execute_send_phone_message(event, api):
-    api.cache.set("last", {"to": event.message_options.recipient})
+    api.cache.set("last", event.message_options.recipient)
     sent = api.http.post("https://sms.example.com/send?key=s3cret", json={"text": "hi"})
     try:
         api.http.get("https://refuse.example.com/")
@@ -221,7 +221,7 @@ def on_execute_send_phone_message(event, api):
     finished = loop.time()
     assert result.outcome == "ok", result
     assert result.result == {
-        "cached": {"to": "+14155550100"},
+        "cached": "+14155550100",
         "status": 202,
         "id": "m1",
         "refused": "destination not allowed",
@@ -240,7 +240,7 @@ def on_execute_send_phone_message(event, api):
         ("POST", "https://sms.example.com/send?…", 202),
         ("GET", "https://refuse.example.com/", None),
     ]
-    assert services.store["acme", "last"] == {"to": "+14155550100"}
+    assert services.store["acme", "last"] == "+14155550100"
 
 
 async def test_stdlib_facades_work_in_a_worker(make_pool: PoolFactory) -> None:
