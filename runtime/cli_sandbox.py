@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
 import platform
 import re
 from enum import StrEnum
@@ -53,7 +55,51 @@ def _event_for(path: Path, trigger: TriggerOption | None) -> tuple[str, dict[str
     return chosen, event.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+_SECRET_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
+_VISIBLE = (
+    "warning: --secret puts the value on the command line, where other local users can read it "
+    "(ps, /proc/PID/cmdline); prefer --secret-file or --secret-env"
+)
+
+
+def _secret_file(path: Path) -> dict[str, str]:
+    """``NAME=VALUE`` lines (dotenv syntax: quotes, ``export``, comments); a bad line is named."""
+    from dotenv.parser import parse_stream
+
+    secrets: dict[str, str] = {}
+    try:
+        with path.open(encoding="utf-8") as stream:
+            bindings = list(parse_stream(stream))
+    except OSError as exc:
+        raise bad_input(f"--secret-file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise bad_input(f"--secret-file {path}: not UTF-8 text") from None
+    for binding in bindings:
+        line = binding.original.line
+        if binding.key is None and not binding.error:
+            continue  # a blank line or a comment
+        if binding.error or binding.value is None or not _SECRET_NAME.match(binding.key or ""):
+            raise bad_input(
+                f"--secret-file {path}, line {line}: expected NAME=VALUE, NAME in ALL_CAPS"
+            )
+        secrets[binding.key] = binding.value  # type: ignore[index]
+    return secrets
+
+
+def _secret_env(names: list[str]) -> dict[str, str]:
+    secrets = {}
+    for name in names:
+        if not _SECRET_NAME.match(name):
+            raise bad_input(f"--secret-env {name!r}: expected a NAME in ALL_CAPS")
+        if name not in os.environ:
+            raise bad_input(f"--secret-env {name}: environment variable {name} is not set")
+        secrets[name] = os.environ[name]
+    return secrets
+
+
 def _secrets(pairs: list[str]) -> dict[str, str]:
+    if pairs:
+        typer.echo(_VISIBLE, err=True)
     secrets = {}
     for pair in pairs:
         match = _SECRET.match(pair)
@@ -77,7 +123,19 @@ def run_test_action(
         typer.Option(help="HOST[:PORT] the action may call over http (a local fake)."),
     ] = None,
     secret: Annotated[
-        list[str] | None, typer.Option(help="NAME=VALUE, a secret the action can read.")
+        list[str] | None,
+        typer.Option(
+            help="NAME=VALUE, a secret the action can read; visible to other local users "
+            "in the process list: prefer --secret-file or --secret-env."
+        ),
+    ] = None,
+    secret_file: Annotated[
+        Path | None,
+        typer.Option(help="File of NAME=VALUE lines (dotenv syntax), the action's secrets."),
+    ] = None,
+    secret_env: Annotated[
+        list[str] | None,
+        typer.Option(help="NAME: the secret NAME is the value of environment variable NAME."),
     ] = None,
     tenant: Annotated[str, typer.Option(help="Tenant id the action runs as.")] = "test",
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per script.")] = False,
@@ -87,7 +145,9 @@ def run_test_action(
     from runtime.sandbox.runner import SandboxRunner
 
     chosen, payload = _event_for(event, trigger)
-    values = _secrets(secret or [])
+    values = _secret_file(secret_file) if secret_file is not None else {}
+    values |= _secret_env(secret_env or [])
+    values |= _secrets(secret or [])
     settings = settings_or_exit()
     try:
         policy = EgressPolicy(allow_http_hosts=frozenset(allow_host or []))
@@ -175,6 +235,45 @@ def _print_rows(rows: list[dict[str, Any]]) -> None:
             console.print(f"  result: {shown(json.dumps(row['result'], ensure_ascii=True))}")
 
 
+class _NoServices:
+    async def handle(self, tenant: str, op: str, params: dict[str, Any], *_: Any, **__: Any) -> Any:
+        raise RuntimeError("doctor runs no action")
+
+
+def _os_layer_checks(settings: Any) -> list[tuple[str, bool | None, str]]:
+    """The sandbox's OS layers as a started zygote finds them on this host (``None``: the
+    layer is off, which degrades the sandbox but is not an error)."""
+    from runtime.sandbox.oslayers import isolation_from_settings
+    from runtime.sandbox.supervisor import SandboxPool
+
+    async def started() -> list[tuple[str, bool | None, str]]:
+        pool = SandboxPool(
+            _NoServices(), spare_workers=0, isolation=isolation_from_settings(settings)
+        )
+        try:
+            await pool.start()
+            return [
+                (layer.name, True if layer.active else None, layer.detail)
+                for layer in pool.layers()
+                if layer.name != "seccomp"  # its own row, checked without a zygote
+            ]
+        finally:
+            await pool.aclose()
+
+    quiet = logging.getLogger("runtime.sandbox.supervisor")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # the table says it; no warnings above it
+    try:
+        return asyncio.run(started())
+    except Exception as exc:
+        return [("sandbox layers", False, f"the sandbox cannot start: {exc}")]
+    finally:
+        quiet.setLevel(level)
+
+
+_STATUS = {True: "[green]ok[/green]", None: "[yellow]off[/yellow]", False: "[red]problem[/red]"}
+
+
 def doctor() -> None:
     """Check this installation: sandbox isolation, plugins, tenants file, data folder."""
     from runtime.logs import check_log_path
@@ -183,11 +282,12 @@ def doctor() -> None:
     from runtime.tenants import TomlTenantDirectory
 
     settings = settings_or_exit()
-    checks: list[tuple[str, bool, str]] = []
+    checks: list[tuple[str, bool | None, str]] = []
     seccomp_ok, seccomp_why = seccomp_status()
     checks.append(("python", True, platform.python_version()))
     checks.append(("RestrictedPython", True, version("RestrictedPython")))
     checks.append(("seccomp", seccomp_ok, seccomp_why))
+    checks.extend(_os_layer_checks(settings))
     try:
         pm = get_plugin_manager(settings=settings)
         providers = collect_providers(pm, settings)
@@ -216,7 +316,7 @@ def doctor() -> None:
     for column in ("check", "status", "detail"):
         table.add_column(column)
     for name, ok, detail in checks:
-        table.add_row(name, "[green]ok[/green]" if ok else "[red]problem[/red]", escape(detail))
+        table.add_row(name, _STATUS[ok], escape(detail))
     Console(highlight=False).print(table)
-    if not all(ok for _, ok, _ in checks):
+    if any(ok is False for _, ok, _ in checks):
         raise typer.Exit(1)

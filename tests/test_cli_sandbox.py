@@ -10,6 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from runtime.cli import app
+from runtime.sandbox.limits import seccomp_status
+from runtime.sandbox.oslayers import LAYERS
 from tests.support.events import EVENTS_DIR
 from tests.support.stub_server import StubServer
 
@@ -45,9 +47,12 @@ def script(tmp_path: Path, name: str, source: str) -> str:
 
 
 def test_each_script_gets_one_json_line_with_the_documented_keys(
-    runner: CliRunner, tmp_path: Path, fake: StubServer
+    runner: CliRunner, tmp_path: Path, fake: StubServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake.respond(200, {"id": "m-7"})
+    secrets = tmp_path / "secrets.env"
+    secrets.write_text(f"# the action's secrets\nexport URL='{fake.url}/sms'\n\n")
+    monkeypatch.setenv("KEY", "sk-local-123")
     good = script(tmp_path, "good.py", POSTS)
     broken = script(tmp_path, "broken.py", "def on_execute_send_phone_message(event, api)\n")
     result = runner.invoke(
@@ -61,12 +66,13 @@ def test_each_script_gets_one_json_line_with_the_documented_keys(
             "--json",
             "--allow-host",
             fake.url.removeprefix("http://"),
-            "--secret",
-            f"URL={fake.url}/sms",
-            "--secret",
-            "KEY=sk-local-123",
+            "--secret-file",
+            str(secrets),
+            "--secret-env",
+            "KEY",
         ],
     )
+    assert result.stderr == ""  # no warning: no secret on the command line
     first, second = (json.loads(line) for line in result.output.splitlines())
     assert set(first) == {
         "script",
@@ -134,6 +140,50 @@ def test_bad_options_exit_2(
     assert message in result.output
 
 
+def test_secret_on_the_command_line_works_but_warns(runner: CliRunner, tmp_path: Path) -> None:
+    source = "def on_execute_send_phone_message(event, api):\n    return len(event.secrets.KEY)\n"
+    path = script(tmp_path, "a.py", source)
+    result = runner.invoke(
+        app, ["test-action", path, "--event", str(EVENT), "--secret", "KEY=abc", "--json"]
+    )
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["result"] == 3
+    assert "visible" not in result.stdout
+    assert "other local users can read it" in result.stderr
+    assert "--secret-file" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("A=1\n# fine\nlower=2\n", "line 3: expected NAME=VALUE"),
+        ("A=1\nB\n", "line 2: expected NAME=VALUE"),
+        ("A='unterminated\n", "line 1: expected NAME=VALUE"),
+    ],
+)
+def test_bad_secret_file_line_exits_2_naming_the_line(
+    runner: CliRunner, tmp_path: Path, content: str, message: str
+) -> None:
+    secrets = tmp_path / "secrets.env"
+    secrets.write_text(content)
+    path = script(tmp_path, "a.py", "def on_execute_send_phone_message(event, api):\n    pass\n")
+    result = runner.invoke(
+        app, ["test-action", path, "--event", str(EVENT), "--secret-file", str(secrets)]
+    )
+    assert result.exit_code == 2
+    assert f"--secret-file {secrets}, {message}" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_secret_env_must_be_set(runner: CliRunner, tmp_path: Path) -> None:
+    path = script(tmp_path, "a.py", "def on_execute_send_phone_message(event, api):\n    pass\n")
+    result = runner.invoke(
+        app, ["test-action", path, "--event", str(EVENT), "--secret-env", "NOT_SET_ANYWHERE"]
+    )
+    assert result.exit_code == 2
+    assert "--secret-env NOT_SET_ANYWHERE: environment variable" in result.stderr
+
+
 def test_bad_event_file_exits_2_naming_the_field(runner: CliRunner, tmp_path: Path) -> None:
     bad = tmp_path / "event.json"
     bad.write_text('{"message_options": {"action": "enrollment"}, "tenant": {"id": "a"}}')
@@ -152,6 +202,10 @@ def test_doctor_reports_each_check(
     result = runner.invoke(app, ["doctor"])
     for check in ("python", "RestrictedPython", "seccomp", "plugins", "tenants", "data folder"):
         assert check in result.output
+    for layer in LAYERS:  # each OS layer, ok or off with the reason
+        assert layer in result.output
+    if seccomp_status()[0]:  # a missing layer (cgroups, often) degrades, it does not fail
+        assert result.exit_code == 0, result.output
     assert "1 in" in result.output
 
     monkeypatch.setenv("PHONE_ACTIONS_TENANTS_FILE", str(tmp_path / "missing.toml"))
