@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from runtime import hookimpl, templates
-from runtime.errors import ConfigurationError, ProviderError
+from runtime.errors import ConfigurationError, ProviderError, UnknownTenantError
 from runtime.events import (
     Channel,
     CustomPhoneProviderEvent,
@@ -137,9 +137,12 @@ class _TenantTemplates:
                 directory = None
             self._loaded = (mtime, directory)
         directory = self._loaded[1]
-        if directory is None or tenant_id not in directory.ids():
+        if directory is None:
             return None
-        return directory.get(tenant_id)
+        try:
+            return directory.get(tenant_id)
+        except UnknownTenantError:
+            return None
 
 
 class CustomActionProvider:
