@@ -610,23 +610,22 @@ def vonage_tenant(base_url: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    ("statuses", "report_status", "path", "error_code"),
+    ("statuses", "outcomes", "error_code"),
     [
-        (("0", "0"), "delivered", ["vonage"], None),
-        # Nothing reached a carrier: the outbox delivers the one code.
-        (("1", "1"), "delivered", ["vonage", "outbox"], "1"),
+        (("0", "0"), [("vonage", "delivered")], None),
+        # Nothing reached a carrier: the fallback (the outbox) takes the one code.
+        (("1", "1"), [("vonage", "failed"), ("outbox", "delivered")], "1"),
         # Part 2 reached a carrier: no fallback, so the user never gets two codes.
-        (("1", "0"), "failed", ["vonage"], "partially_sent"),
+        (("1", "0"), [("vonage", "failed")], "partially_sent"),
         # Part 2 was refused: not "delivered", whatever part 1 did.
-        (("0", "4"), "failed", ["vonage"], "partially_sent"),
+        (("0", "4"), [("vonage", "failed")], "partially_sent"),
     ],
 )
 async def test_multi_part_answers_through_the_pipeline(
     make_pipeline: PipelineFactory,
     stub: StubServer,
     statuses: tuple[str, ...],
-    report_status: str,
-    path: list[str],
+    outcomes: list[tuple[str, str]],
     error_code: str | None,
 ) -> None:
     stub.respond(200, parts(*statuses))
@@ -636,8 +635,13 @@ async def test_multi_part_answers_through_the_pipeline(
         PhoneMessageRequest.create(tenant="acme", recipient="+447911123456", code=CODE)
     )
     assert len(stub.requests) == 1
-    assert (report.status, report.path) == (report_status, path)
+    assert [(a.provider, a.outcome) for a in report.attempts] == outcomes
     assert report.attempts[0].error_code == error_code
+    if outcomes == [("vonage", "failed")]:
+        assert report.status == "failed"
+        assert report.attempts[0].handed_off
+    elif outcomes == [("vonage", "delivered")]:
+        assert (report.status, report.attempts[0].message_id) == ("delivered", "part-1-id")
 
 
 async def test_error_text_is_redacted(stub: StubServer, provider: VonageProvider) -> None:
