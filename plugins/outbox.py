@@ -81,6 +81,7 @@ class OutboxProvider:
     channels: frozenset[Channel] = frozenset({"sms"})
     config_model = OutboxConfig
     credentials_model = OutboxCredentials
+    reaches_phones = False  # it stores messages: the pipeline reports them "stored"
 
     def __init__(
         self, database_url: str, cap: int = 100, *, timeout: float = DEFAULT_TIMEOUT
@@ -188,4 +189,8 @@ def _utc(moment: datetime) -> datetime:
 
 @hookimpl
 def register_providers(register: Any, settings: Settings) -> None:
-    register(OutboxProvider(settings.resolved_database_url, settings.outbox_cap))
+    register(
+        OutboxProvider(
+            settings.resolved_database_url, settings.outbox_cap, timeout=settings.store_timeout
+        )
+    )

@@ -271,7 +271,7 @@ def outbox(
     from plugins.outbox import OutboxProvider
 
     settings = settings_or_exit()
-    store = OutboxProvider(settings.resolved_database_url)
+    store = OutboxProvider(settings.resolved_database_url, timeout=settings.store_timeout)
     try:
         messages = store.messages(tenant, last)
     except PhoneActionsError as exc:
