@@ -232,8 +232,8 @@ _PROBE_CODE = "9" * 12  # the longest code a request may carry
 
 
 def check(source: str, channel: Channel = "sms", purpose: Purpose = "verification") -> str | None:
-    """Why a tenant's template cannot be used, else None: too long, a Liquid error, no
-    ``code``, or a trial render (longest code, ``en``) that breaks a limit or fails."""
+    """Why a tenant's template cannot be used, else None: too long, a Liquid syntax error, no
+    ``code``, or a trial render (longest code, ``en``) that breaks a limit."""
     if len(source) > MAX_SOURCE_LENGTH:
         return _too_long(source)
     try:
@@ -254,6 +254,9 @@ def check(source: str, channel: Channel = "sms", purpose: Purpose = "verificatio
     try:
         _render_liquid(source, channel, purpose, spoken, "en", "tenant", "Tenant")
     except ConfigurationError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, LiquidError) and not isinstance(cause, ResourceLimitError):
+            return None  # may depend on the request (a filter error): rejected at send time
         return str(exc).removeprefix(f"{channel} {purpose} template: ").splitlines()[0]
     return None
 

@@ -177,3 +177,10 @@ def test_an_ordinary_multilingual_template_is_accepted() -> None:
     source = "{% if locale == 'en' %}{{ code }} is your code." + branches + "{% endif %}"
     assert check(source) is None
     assert _render(source) == "123456 is your code."
+
+
+def test_errors_that_only_rendering_shows_are_left_to_send_time() -> None:
+    source = "{{ code }}{{ 1 | divided_by: 0 }}"
+    assert check(source) is None  # the pipeline rejects the message with template_error
+    with pytest.raises(ConfigurationError, match="divide by 0"):
+        _render(source)
