@@ -112,10 +112,6 @@ def bad_input(message: str) -> typer.Exit:
     return typer.Exit(EXIT_BAD_INPUT)
 
 
-def settings_or_exit() -> Settings:
-    """The settings, or exit 2 naming the bad variable."""
-    try:
-        return load_settings()
 RESOURCE_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     ImportError,
@@ -194,5 +190,9 @@ def _database_reason(exc: BaseException) -> str:
     return f"cannot open the database: {first[0] if first else type(exc).__name__}"
 
 
+def settings_or_exit() -> Settings:
+    """The settings, or exit 2 naming the bad variable."""
+    try:
+        return load_settings()
     except PhoneActionsError as exc:
         raise bad_input(str(exc)) from None

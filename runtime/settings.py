@@ -104,6 +104,17 @@ class Settings(BaseSettings):
         "(phone-actions at the top of the cgroup2 mount), 'off', or a path.",
     )
 
+    @field_validator("sandbox_allow_http_hosts")
+    @classmethod
+    def _http_hosts(cls, value: list[str]) -> list[str]:
+        """``host``, ``host:port`` or ``[v6]:port``: a URL or a typo is refused, not read as
+        a host name that never matches (the exemption would silently not apply)."""
+        for entry in value:
+            problem = _host_entry_problem(entry)
+            if problem:
+                raise ValueError(f"{entry!r}: {problem} (want host, host:port or [ipv6]:port)")
+        return value
+
     def sandbox_limits(self) -> SandboxLimits:
         """The sandbox limits these settings ask for (the rest keep their defaults)."""
         return SandboxLimits(
@@ -128,28 +139,6 @@ class Settings(BaseSettings):
     def resolved_log_file(self) -> Path:
         return self.log_file or self.data_dir / "events.jsonl"
 
-
-def load_settings() -> Settings:
-    """Settings from the environment; a bad value is a :class:`ConfigurationError` naming the
-    variable, not a pydantic traceback."""
-    try:
-        return Settings()
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"PHONE_ACTIONS_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
-            for e in exc.errors(include_input=False)
-        )
-        raise ConfigurationError(f"invalid settings: {problems}") from None
-    @field_validator("sandbox_allow_http_hosts")
-    @classmethod
-    def _http_hosts(cls, value: list[str]) -> list[str]:
-        """``host``, ``host:port`` or ``[v6]:port``: a URL or a typo is refused, not read as
-        a host name that never matches (the exemption would silently not apply)."""
-        for entry in value:
-            problem = _host_entry_problem(entry)
-            if problem:
-                raise ValueError(f"{entry!r}: {problem} (want host, host:port or [ipv6]:port)")
-        return value
 
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 
@@ -180,7 +169,18 @@ def _host_entry_problem(entry: str) -> str | None:
     return None
 
 
+def load_settings() -> Settings:
+    """Settings from the environment; a bad value is a :class:`ConfigurationError` naming the
+    variable, not a pydantic traceback."""
+    try:
+        return Settings()
     except SettingsError as exc:  # a list or table setting that is not JSON
         field = re.search(r'field "(\w+)"', str(exc))
         name = f"PHONE_ACTIONS_{field.group(1).upper()}" if field else "a setting"
         raise ConfigurationError(f"invalid settings: {name}: not valid JSON ({exc})") from None
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"PHONE_ACTIONS_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
+            for e in exc.errors(include_input=False)
+        )
+        raise ConfigurationError(f"invalid settings: {problems}") from None
