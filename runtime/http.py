@@ -32,6 +32,7 @@ import aiohttp
 import orjson
 
 from runtime.errors import ProviderError
+from runtime.masking import MASK
 
 __all__ = [
     "HttpRequest",
@@ -46,7 +47,7 @@ __all__ = [
     "transport_error",
 ]
 
-REDACTED = "[redacted]"
+REDACTED = MASK  # the one mask (runtime.masking)
 
 # Each UTF-8 byte as ``urllib.parse.quote_plus`` writes it: unreserved bytes as themselves,
 # a space as ``+``, anything else as ``%XX``.

@@ -15,7 +15,7 @@ recording (a :class:`Redactor` per recording):
   origin; their URL-encoded and JSON-escaped forms too. Names listed in the tenant's
   ``record_keep`` are kept as they are (a base URL or a routing table is not a secret);
 - headers that carry credentials (``Authorization``, ``*api-key*``, ``*token*``, ``*secret*``,
-  cookies, signatures): the whole value becomes ``[redacted]``;
+  cookies, signatures): the whole value becomes ``******`` (:data:`runtime.masking.MASK`);
 - tokens in JSON answers (``access_token``, ``refresh_token``, ``id_token``, ``token``,
   ``client_secret``, ``password``): a stand-in token, the same for the same value, so an action
   that caches a token and sends it back replays the same way.
