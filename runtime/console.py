@@ -34,7 +34,9 @@ __all__ = [
 EXIT_BAD_INPUT = 2
 """Exit code of every command on bad input or configuration."""
 
-_STATUS_STYLE = {"delivered": "green", "rejected": "yellow", "failed": "red"}
+_STATUS_STYLE = {"delivered": "green", "stored": "cyan", "rejected": "yellow", "failed": "red"}
+SUCCESS = frozenset({"delivered", "stored"})
+"""Statuses a command exits 0 for: ``stored`` is the outbox's, which sends nothing, and says so."""
 
 
 def report_table(report: DeliveryReport, title: str | None = None) -> Table:
@@ -43,6 +45,8 @@ def report_table(report: DeliveryReport, title: str | None = None) -> Table:
     heading = f"[{style}]{report.status}[/{style}] {report.channel} to {report.recipient}"
     if report.delivered_by:
         heading += f" by {report.delivered_by}"
+    if report.status == "stored":
+        heading += " [bold]not sent to a phone[/bold]"
     if report.replayed:
         heading += " (idempotent replay of an earlier request)"
     table = Table(title=title or heading, title_justify="left", show_lines=False)

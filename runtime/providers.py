@@ -24,6 +24,8 @@ __all__ = [
     "ProviderError",
     "ProviderRegistry",
     "Receipt",
+    "enforces_timeout",
+    "reaches_phones",
 ]
 
 
@@ -68,7 +70,16 @@ class Receipt:
 
 @runtime_checkable
 class Provider(Protocol):
-    """What ``register_providers`` hands to ``register``."""
+    """What ``register_providers`` hands to ``register``.
+
+    Two optional class attributes tell the pipeline more; read them through
+    :func:`reaches_phones` and :func:`enforces_timeout`:
+
+    - ``reaches_phones`` (default ``True``): ``False`` for a sender that only stores messages
+      (the outbox). A message it accepted is reported ``stored``, never ``delivered``.
+    - ``enforces_timeout`` (default ``False``): ``True`` when ``send`` itself keeps to
+      ``message.timeout`` (its HTTP client's total timeout); the pipeline then adds no timer.
+    """
 
     # Read-only members, so that a class attribute of a narrower type satisfies them.
     @property
@@ -87,6 +98,16 @@ class Provider(Protocol):
     async def aclose(self) -> None:
         """Release pooled connections; called once when the runtime shuts down."""
         ...
+
+
+def reaches_phones(provider: Provider) -> bool:
+    """Whether a message ``provider`` accepted went towards a phone (not only stored)."""
+    return bool(getattr(provider, "reaches_phones", True))
+
+
+def enforces_timeout(provider: Provider) -> bool:
+    """Whether ``provider.send`` keeps to ``message.timeout`` by itself."""
+    return bool(getattr(provider, "enforces_timeout", False))
 
 
 class ProviderRegistry:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
@@ -42,7 +43,43 @@ class Settings(BaseSettings):
         "(one JSON Lines file per tenant, day and process); default: data_dir/recordings.",
     )
     default_sender: str = Field(
-        default="outbox", description="Provider used as the fallback default sender."
+        default="outbox",
+        description="Provider that serves as the default sender: for tenants whose provider is "
+        "'default' and for fallbacks. The outbox (the embedded default) stores messages and "
+        "sends nothing; production sets a provider that reaches phones.",
+    )
+    default_sender_settings: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The default sender's provider settings, as JSON "
+        '(e.g. {"from_number": "+15017122661"}).',
+    )
+    default_sender_credentials_env: dict[str, str] = Field(
+        default_factory=dict,
+        description="The default sender's credentials: a JSON object naming, for each "
+        'credential field, the environment variable that holds it (e.g. {"auth_token": '
+        '"PLATFORM_TWILIO_AUTH_TOKEN"}).',
+    )
+    default_sender_cap: int = Field(
+        default=100,
+        ge=1,
+        description="Lifetime cap of messages per tenant through the default sender, whichever "
+        "provider it is (Auth0's is 100).",
+    )
+    store_timeout: float = Field(
+        default=2.0,
+        gt=0,
+        le=30,
+        description="Connect, statement and lock timeout of each database call, seconds; it "
+        "must fit the delivery budget.",
+    )
+    store_workers: int = Field(
+        default=4, ge=1, le=64, description="Threads of the pipeline's own database executor."
+    )
+    idempotency_grace: float = Field(
+        default=60.0,
+        ge=0,
+        description="How long past the delivery budget a claimed idempotency key without a "
+        "report is still waited for; older, it is answered 'outcome_unknown' at once.",
     )
     outbox_cap: int = Field(
         default=100, ge=0, description="Lifetime cap of messages per tenant in the outbox."

@@ -51,7 +51,7 @@ class TenantConfig(BaseModel):
     id: str = Field(pattern=TENANT_ID_PATTERN)
     friendly_name: str | None = None
     message_types: frozenset[Channel] = frozenset({"sms"})
-    provider: str = "outbox"
+    provider: str = "default"
     provider_settings: dict[str, Any] = Field(default_factory=dict)
     credentials_env: dict[str, str] = Field(default_factory=dict)
     fallback: FallbackPolicy = "retryable"

@@ -174,7 +174,7 @@ async def test_default_sender_that_needs_settings_is_refused_at_start(
 ) -> None:
     needy = ScriptedProvider("needy")
     needy.credentials_model = TokenCredentials
-    with pytest.raises(ConfigurationError, match="default sender 'needy' needs settings"):
+    with pytest.raises(ConfigurationError, match="PHONE_ACTIONS_DEFAULT_SENDER_CREDENTIALS_ENV"):
         make_pipeline(tenant(), plugins=(ProvidersPlugin(needy),), default_sender="needy")
 
 

@@ -1,0 +1,714 @@
+"""The delivery pipeline: validate, apply policy, render, route, send, fall back, account.
+
+:meth:`Pipeline.deliver` always returns a :class:`DeliveryReport` (delivered, stored, rejected,
+failed) and never raises for a bad tenant, a failing provider, a broken plugin or a failing
+database. What it promises, and the fault each promise survives, is in docs/delivery.md
+("What the pipeline promises"):
+
+- fall back to the default sender only when the primary failed *without* handing the message
+  off, so no user ever receives two codes;
+- a report is returned only after its log event was handed to the OS;
+- nothing blocks the event loop: store calls run on the pipeline's own bounded executor with
+  timeouts inside the delivery budget, log lines on the log sink's own thread;
+- once a provider attempt started, a cancelled caller does not stop the delivery: it finishes
+  in the background, completes its idempotency key and writes its log event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from runtime import templates
+from runtime.delivery.attempt import (
+    GRACE,
+    as_provider_error,
+    failed_attempt,
+    log_scrubbed,
+    run_attempt,
+    validation_problem,
+)
+from runtime.delivery.default_sender import DEFAULT, DefaultSender
+from runtime.delivery.reports import after_store_failure, rejected, report
+from runtime.errors import (
+    ConfigurationError,
+    ProviderError,
+    StoreUnavailableError,
+    UnknownTenantError,
+)
+from runtime.events import Attempt, DeliveryReport, PhoneMessageRequest
+from runtime.http import tap_http
+from runtime.ids import new_id
+from runtime.logs import JsonLinesLogSink
+from runtime.plugins import PhonePluginManager, collect_providers, get_plugin_manager
+from runtime.providers import PhoneMessage, Provider, ProviderRegistry, Receipt, reaches_phones
+from runtime.recording.capture import AttemptCapture, capturing, take_delivery
+from runtime.settings import Settings
+from runtime.store import IdempotencyStore, create_engine_for
+from runtime.store.db import migrate
+from runtime.store.executor import StoreExecutor
+from runtime.store.idempotency import Claim, fingerprint
+from runtime.store.usage import DefaultSenderUsage
+from runtime.tenants import TenantConfig, TenantDirectory, TomlTenantDirectory
+
+__all__ = ["Pipeline", "request_fingerprint"]
+
+log = logging.getLogger("runtime.delivery")
+T = TypeVar("T")
+
+
+@dataclass
+class _Progress:
+    """How far one delivery got: once ``sending`` is set, a cancelled caller no longer stops it."""
+
+    sending: bool = False
+
+
+@dataclass(frozen=True)
+class _Route:
+    """Which provider an attempt uses, with which inputs, and whether it is the default sender
+    (whose per-tenant lifetime cap the pipeline enforces)."""
+
+    provider: Provider
+    config: BaseModel
+    credentials: BaseModel
+    secrets: list[str]
+    is_default: bool
+
+
+class Pipeline:
+    """Delivers :class:`PhoneMessageRequest` objects. Build one with :meth:`from_settings`."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        tenants: TenantDirectory,
+        plugin_manager: PhonePluginManager,
+        providers: ProviderRegistry,
+        default_sender: DefaultSender | None = None,
+        log_sink: JsonLinesLogSink | None = None,
+    ) -> None:
+        self.settings = settings
+        self.tenants = tenants
+        self.plugin_manager = plugin_manager
+        self.providers = providers
+        self.default_sender = default_sender or DefaultSender.from_settings(providers, settings)
+        self._log_sink = log_sink
+        self._inputs: dict[tuple[str, str], tuple[dict[str, str], Any, Any]] = {}
+        self._executor = StoreExecutor(max_workers=settings.store_workers)
+        self._engine: Any = None
+        self._idempotency: IdempotencyStore | None = None
+        self._usage: DefaultSenderUsage | None = None
+        self._opening: asyncio.Lock | None = None
+        self._inflight: set[asyncio.Task[DeliveryReport]] = set()
+        self._closing = False
+        self._closed = False
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings | None = None,
+        *,
+        tenants: TenantDirectory | None = None,
+        plugins: Iterable[object] = (),
+        load_entrypoints: bool = True,
+    ) -> Pipeline:
+        """Wire a pipeline: plugins, providers, the default sender and the JSON Lines log."""
+        settings = settings or Settings()
+        if tenants is None:
+            tenants = TomlTenantDirectory.from_file(settings.tenants_file)
+        pm = get_plugin_manager(
+            settings=settings, plugins=plugins, load_entrypoints=load_entrypoints
+        )
+        providers = collect_providers(pm, settings)
+        default_sender = DefaultSender.from_settings(providers, settings)
+        sink = JsonLinesLogSink(settings.resolved_log_file)
+        return cls(
+            settings=settings,
+            tenants=tenants,
+            plugin_manager=pm,
+            providers=providers,
+            default_sender=default_sender,
+            log_sink=sink,
+        )
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Pipeline:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    @property
+    def closing(self) -> bool:
+        """True once a shutdown began: new requests are refused, in-flight ones finish."""
+        return self._closing
+
+    def handle_signals(self, signals: Iterable[int] = (signal.SIGTERM, signal.SIGINT)) -> None:
+        """On SIGTERM or SIGINT, stop taking requests and let in-flight deliveries finish.
+
+        Call from inside the running loop; :meth:`drain` (or leaving ``async with``) then
+        waits for the deliveries, and closing the pipeline flushes the log.
+        """
+        loop = asyncio.get_running_loop()
+        for signum in signals:
+            loop.add_signal_handler(signum, self.begin_shutdown)
+
+    def begin_shutdown(self) -> None:
+        if not self._closing:
+            log.info("shutting down: %d deliveries in flight will finish", len(self._inflight))
+        self._closing = True
+
+    async def drain(self) -> None:
+        """Wait until every delivery started so far (including abandoned ones) has finished."""
+        while self._inflight:
+            await asyncio.wait(set(self._inflight))
+
+    def flush_logs(self) -> None:
+        """Block until every log event of the reports returned so far is written."""
+        if self._log_sink is not None:
+            self._log_sink.flush()
+
+    async def aclose(self) -> None:
+        """Finish in-flight deliveries, then release providers, the store and the log."""
+        if self._closed:
+            return
+        self._closing = True
+        await self.drain()
+        self._closed = True
+        await self.providers.aclose()
+        if self._idempotency is not None:
+            await self._executor.run(self._idempotency.close, timeout=self._store_timeout)
+        if self._engine is not None:
+            await self._executor.run(self._engine.dispose, timeout=self._store_timeout)
+        self._executor.shutdown(wait=True)
+        if self._log_sink is not None:
+            self._log_sink.close()
+
+    # -- the store --------------------------------------------------------------------------
+
+    @property
+    def _store_timeout(self) -> float:
+        return self.settings.store_timeout
+
+    @property
+    def idempotency(self) -> IdempotencyStore:
+        """The idempotency store (opened on first use; blocking: for tools and tests)."""
+        self._open_store()
+        assert self._idempotency is not None
+        return self._idempotency
+
+    def _open_store(self) -> None:
+        if self._engine is None:
+            engine = create_engine_for(
+                self.settings.resolved_database_url, timeout=self._store_timeout
+            )
+            migrate(engine)
+            self._idempotency = IdempotencyStore(engine)
+            self._usage = DefaultSenderUsage(engine)
+            self._engine = engine
+
+    async def _stores(self) -> tuple[IdempotencyStore, DefaultSenderUsage]:
+        """The stores, opened (and migrated) on the store executor the first time."""
+        if self._engine is None:
+            if self._opening is None:
+                self._opening = asyncio.Lock()
+            async with self._opening:
+                if self._engine is None:
+                    # migrations may wait for another process's lock: a longer bound
+                    await self._executor.run(self._open_store, timeout=self._store_timeout * 10)
+        assert self._idempotency is not None and self._usage is not None
+        return self._idempotency, self._usage
+
+    async def _store(self, call: Callable[..., T], *args: Any) -> T:
+        return await self._executor.run(call, *args, timeout=self._store_timeout)
+
+    @property
+    def delivery_budget(self) -> float:
+        """The longest a delivery can take: two attempts and the store calls around them."""
+        attempt = max(self.settings.attempt_timeout, self.settings.sandbox_timeout) + GRACE
+        return 2 * attempt + 4 * self._store_timeout
+
+    # -- the path of one message ----------------------------------------------------------
+
+    async def deliver(self, request: PhoneMessageRequest) -> DeliveryReport:
+        """Deliver ``request`` once; with an idempotency key, at most once ever.
+
+        Cancelling the caller before a provider attempt started stops the delivery (and frees
+        its key); after that, the delivery finishes in the background and is accounted for.
+        """
+        if self._closing:
+            refused = rejected(
+                request, "shutting_down", "the runtime is shutting down; nothing was sent"
+            )
+            await self._account(request, refused)
+            return refused
+        progress = _Progress()
+        task = asyncio.get_running_loop().create_task(self._deliver(request, progress))
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not progress.sending:
+                task.cancel()
+            raise
+
+    async def _deliver(self, request: PhoneMessageRequest, progress: _Progress) -> DeliveryReport:
+        key = request.idempotency_key
+        if key is None:
+            done = await self._deliver_safely(request, progress)
+            await self._account(request, done)
+            return done
+        digest = request_fingerprint(request)
+        try:
+            claim = await self._claim(request.tenant, key, digest)
+        except StoreUnavailableError as exc:
+            done = rejected(
+                request,
+                "store_unavailable",
+                f"the idempotency key could not be claimed ({exc}); nothing was sent",
+            )
+            await self._account(request, done)
+            return done
+        if not claim.won:
+            done = await self._earlier_report(request, claim, digest)
+            if not done.replayed:  # a refusal is news; a replayed report is not
+                await self._account(request, done)
+            return done
+        try:
+            done = await self._deliver_safely(request, progress)
+        except asyncio.CancelledError:
+            # only before a provider attempt (deliver() cancels no later): free the key
+            with contextlib.suppress(Exception):
+                idempotency, _ = await self._stores()
+                await self._store(idempotency.release, request.tenant, key)
+            raise
+        try:
+            idempotency, _ = await self._stores()
+            await self._store(idempotency.complete, request.tenant, key, done.model_dump_json())
+        except StoreUnavailableError as exc:
+            done = after_store_failure(done, str(exc))
+        await self._account(request, done)
+        return done
+
+    async def _claim(self, tenant: str, key: str, digest: str) -> Claim:
+        """Claim ``key``; a cancelled caller still learns the outcome, so a won claim whose
+        delivery never starts is released rather than left pending."""
+        idempotency, _ = await self._stores()
+        call = asyncio.ensure_future(self._store(idempotency.claim, tenant, key, digest))
+        try:
+            return await asyncio.shield(call)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                if (await call).won:
+                    await self._store(idempotency.release, tenant, key)
+            raise
+
+    async def _account(self, request: PhoneMessageRequest, done: DeliveryReport) -> None:
+        """The observers, then the log event, handed to the OS before the report returns."""
+        self._notify(request, done)
+        take_delivery()  # the recorder took the captures of a recording tenant, if any
+        if self._log_sink is not None:
+            await self._log_sink.write(request, done)
+
+    async def _deliver_safely(
+        self, request: PhoneMessageRequest, progress: _Progress
+    ) -> DeliveryReport:
+        """:meth:`_route_and_send`, with a bug anywhere in it turned into a failed report.
+
+        Nothing is known about what was sent when that happens, so the report says so; the
+        idempotency key is still completed, so a retry never sends again.
+        """
+        try:
+            return await self._route_and_send(request, progress)
+        except Exception as exc:
+            log_scrubbed("delivery failed unexpectedly", exc, [request.code])
+            return report(
+                request,
+                "failed",
+                [],
+                reason="internal_error",
+                detail=f"internal error ({type(exc).__name__}); the message may or may not "
+                "have been sent",
+            )
+
+    async def _earlier_report(
+        self, request: PhoneMessageRequest, claim: Claim, digest: str
+    ) -> DeliveryReport:
+        """The answer for a key another request holds: its report, or why there is none."""
+        key = request.idempotency_key or ""
+        if claim.fingerprint != digest:
+            return rejected(
+                request,
+                "idempotency_key_reused",
+                f"idempotency key {key!r} was used for a different message",
+            )
+        deadline = time.monotonic() + self.settings.idempotency_wait
+        stale_after = self.delivery_budget + self.settings.idempotency_grace
+        pause = 0.01
+        latest: Claim | None = claim
+        while True:
+            if latest is not None and latest.report is not None:
+                earlier = DeliveryReport.model_validate_json(latest.report)
+                return earlier.model_copy(update={"replayed": True})
+            if latest is not None and _age(latest) > stale_after:
+                return report(
+                    request,
+                    "failed",
+                    [],
+                    reason="outcome_unknown",
+                    detail=f"an earlier request with idempotency key {key!r} was interrupted "
+                    "(it has no report after the delivery budget); its code may or may not have "
+                    "been sent, so it is never sent again under this key",
+                )
+            if time.monotonic() >= deadline:
+                return rejected(
+                    request,
+                    "idempotency_in_progress",
+                    f"a request with idempotency key {key!r} is still in progress; "
+                    "it is never sent twice",
+                )
+            await asyncio.sleep(pause)  # polling the shared database, which may be another node
+            pause = min(pause * 2, 0.25)
+            try:
+                idempotency, _ = await self._stores()
+                latest = await self._store(idempotency.get, request.tenant, key)
+            except StoreUnavailableError as exc:
+                return rejected(
+                    request,
+                    "store_unavailable",
+                    f"the report of an earlier request with key {key!r} could not be read "
+                    f"({exc}); nothing was sent by this request",
+                )
+
+    async def _route_and_send(
+        self, request: PhoneMessageRequest, progress: _Progress
+    ) -> DeliveryReport:
+        try:
+            tenant = self.tenants.get(request.tenant)
+        except UnknownTenantError as exc:
+            return rejected(request, "unknown_tenant", str(exc))
+        if request.channel not in tenant.message_types:
+            enabled = ", ".join(sorted(tenant.message_types)) or "none"
+            return rejected(
+                request,
+                "message_type_disabled",
+                f"message type {request.channel!r} is not enabled for tenant {tenant.id!r} "
+                f"(enabled: {enabled})",
+            )
+        try:
+            message = self._render(request, tenant)
+        except ConfigurationError as exc:
+            return rejected(request, "template_error", f"tenant {tenant.id!r}: {exc}")
+        try:
+            hook = self.plugin_manager.hook.before_send
+            veto = hook(message=message) if hook.get_hookimpls() else None
+        except Exception as exc:
+            log.error("a before_send plugin raised %s", type(exc).__name__)
+            return report(
+                request,
+                "failed",
+                [],
+                reason="plugin_error",
+                detail=f"a before_send plugin raised {type(exc).__name__}; nothing was sent",
+            )
+        if veto is not None:
+            return rejected(request, "vetoed", str(veto))
+
+        first, primary_is_default = await self._attempt(
+            tenant.provider, message, tenant, progress, fallback=False
+        )
+        attempts = [first]
+        if first.outcome == "delivered":
+            return self._success(request, attempts, message)
+        reason, detail = self._fallback_refusal(first, tenant, message, primary_is_default)
+        if reason is not None:
+            return report(
+                request, "failed", attempts, reason=reason, detail=detail, delivery_id=message.id
+            )
+        second, _ = await self._attempt(DEFAULT, message, tenant, progress, fallback=True)
+        attempts.append(second)
+        if second.outcome == "delivered":
+            return self._success(request, attempts, message)
+        return report(
+            request,
+            "failed",
+            attempts,
+            reason="fallback_failed",
+            detail=f"{first.provider}: {first.error}; then {second.provider}: {second.error}",
+            delivery_id=message.id,
+        )
+
+    def _success(
+        self, request: PhoneMessageRequest, attempts: list[Attempt], message: PhoneMessage
+    ) -> DeliveryReport:
+        """Delivered, or ``stored`` when the sender that accepted it reaches no phone."""
+        last = attempts[-1]
+        if reaches_phones(self.providers.get(last.provider)):
+            return report(
+                request, "delivered", attempts, delivered_by=last.provider, delivery_id=message.id
+            )
+        return report(
+            request,
+            "stored",
+            attempts,
+            delivered_by=last.provider,
+            reason="not_sent_to_a_phone",
+            detail=f"{last.provider} stored the message; it was not sent to a phone "
+            "(configure a provider, or a default sender that reaches phones)",
+            delivery_id=message.id,
+        )
+
+    def _fallback_refusal(
+        self,
+        failed: Attempt,
+        tenant: TenantConfig,
+        message: PhoneMessage,
+        primary_is_default: bool,
+    ) -> tuple[str | None, str | None]:
+        """Why the failed primary attempt must not fall back, or ``(None, None)`` if it may."""
+        default = self.default_sender
+        failure = f"{failed.provider} failed: [{failed.error_code}] {failed.error}"
+        if failed.handed_off:
+            return (
+                "handed_off",
+                f"{failure}; the message may have reached the carrier, so "
+                "no fallback (the user must never receive two codes)",
+            )
+        if tenant.fallback == "never" or primary_is_default:
+            return "provider_failed", failure
+        if tenant.fallback == "retryable" and not failed.retryable:
+            return (
+                "provider_failed",
+                f"{failure}; permanent error, and tenant "
+                f"{tenant.id!r} falls back only on retryable errors",
+            )
+        if message.channel not in default.provider.channels:
+            return (
+                "fallback_unavailable",
+                f"{failure}; the default sender {default.name!r} does not support "
+                f"{message.channel}",
+            )
+        return None, None
+
+    def _render(self, request: PhoneMessageRequest, tenant: TenantConfig) -> PhoneMessage:
+        text = request.text
+        if text is None:  # render only what this channel delivers
+            overrides = tenant.voice_templates if request.channel == "voice" else tenant.templates
+            text = templates.render(
+                overrides.get(request.purpose),
+                channel=request.channel,
+                purpose=request.purpose,
+                code=request.code,
+                locale=request.locale,
+                tenant_id=tenant.id,
+                tenant_name=tenant.display_name,
+            )
+        return PhoneMessage(
+            id=new_id(),
+            tenant=tenant.id,
+            recipient=request.recipient,
+            channel=request.channel,
+            purpose=request.purpose,
+            locale=request.locale,
+            code=request.code,
+            text=text,
+            timeout=self.settings.attempt_timeout,
+            user=request.user,
+            client=request.client,
+            request=request.request,
+        )
+
+    async def _attempt(
+        self,
+        name: str,
+        message: PhoneMessage,
+        tenant: TenantConfig,
+        progress: _Progress,
+        *,
+        fallback: bool,
+    ) -> tuple[Attempt, bool]:
+        """One try at one provider (``default``: the default sender), and whether it was the
+        default sender. Whatever happens, an :class:`Attempt` comes back."""
+        started = time.perf_counter()
+        secrets = [message.code]
+        is_default = name == DEFAULT
+        try:
+            route = self._route(name, message, tenant, secrets)
+        except Exception as exc:  # nothing was sent: configuration
+            shown = self.default_sender.name if is_default else name
+            error = _before_send(exc)
+            return failed_attempt(shown, error, fallback, secrets, started), is_default
+        name = route.provider.name
+        if route.is_default:
+            refusal = await self._reserve_default(tenant.id)
+            if refusal is not None:
+                return failed_attempt(name, refusal, fallback, secrets, started), True
+        progress.sending = True
+        attempt, _ = await run_attempt(
+            route.provider,
+            message,
+            lambda: self._send(route, message, tenant),
+            fallback=fallback,
+            secrets=secrets,
+            started=started,
+        )
+        if route.is_default and attempt.outcome == "failed" and not attempt.handed_off:
+            await self._refund_default(tenant.id)
+        return attempt, route.is_default
+
+    def _route(
+        self, name: str, message: PhoneMessage, tenant: TenantConfig, secrets: list[str]
+    ) -> _Route:
+        """The provider and inputs for ``name``: the tenant's own, or the platform's for the
+        default sender (which serves a tenant without a provider of its own, and fallbacks)."""
+        if name == DEFAULT:
+            default = self.default_sender
+            secrets.extend(default.secrets)
+            provider = default.provider
+            route = _Route(provider, default.config, default.credentials, secrets, True)
+        else:
+            provider = self.providers.get(name)
+            config, credentials = self._provider_inputs(provider, tenant, secrets)
+            route = _Route(provider, config, credentials, secrets, False)
+        if message.channel not in provider.channels:
+            raise ProviderError(
+                "channel_not_supported",
+                f"{provider.name} does not support {message.channel}",
+                retryable=False,
+                handed_off=False,
+            )
+        return route
+
+    async def _reserve_default(self, tenant: str) -> ProviderError | None:
+        """Take one message of the tenant's lifetime allowance at the default sender."""
+        cap = self.default_sender.cap
+        try:
+            _, usage = await self._stores()
+            if await self._store(usage.reserve, tenant, cap):
+                return None
+        except StoreUnavailableError as exc:
+            return ProviderError(
+                "store_unavailable",
+                f"the default sender's usage could not be counted ({exc}); nothing was sent",
+                retryable=True,
+                handed_off=False,
+            )
+        return ProviderError(
+            "default_sender_cap_reached",
+            f"the default sender has reached its lifetime cap of {cap} messages for tenant "
+            f"{tenant!r}; configure a provider for it",
+            retryable=False,
+            handed_off=False,
+        )
+
+    async def _refund_default(self, tenant: str) -> None:
+        """The default sender did not take the message: give the allowance back."""
+        try:
+            _, usage = await self._stores()
+            await self._store(usage.refund, tenant)
+        except StoreUnavailableError as exc:
+            log.warning("default sender usage of %r not refunded: %s", tenant, exc)
+
+    def _send(self, route: _Route, message: PhoneMessage, tenant: TenantConfig) -> Any:
+        if tenant.record:
+            return self._send_recorded(route, message, tenant)
+        return route.provider.send(message, route.config, route.credentials)
+
+    async def _send_recorded(
+        self, route: _Route, message: PhoneMessage, tenant: TenantConfig
+    ) -> Receipt:
+        """Send with this attempt captured for the recorder (docs/testing.md)."""
+        own = not route.is_default
+        capture = AttemptCapture(
+            provider=route.provider.name,
+            message=message,
+            provider_settings=dict(tenant.provider_settings) if own else {},
+            credentials=self.tenants.credentials(tenant) if own else {},
+            keep=tuple(tenant.record_keep),
+            directory=self.settings.resolved_recordings_dir,
+        )
+        with capturing(capture), tap_http(capture):
+            return await route.provider.send(message, route.config, route.credentials)
+
+    def _provider_inputs(
+        self, provider: Provider, tenant: TenantConfig, secrets: list[str]
+    ) -> tuple[BaseModel, BaseModel]:
+        """The provider's validated settings and credentials for this tenant.
+
+        Credentials are read from their source on every attempt (a rotated secret takes
+        effect at once) but validated again only when they changed.
+        """
+        raw_credentials = self.tenants.credentials(tenant)
+        secrets.extend(raw_credentials.values())
+        cache_key = (tenant.id, provider.name)
+        cached = self._inputs.get(cache_key)
+        if cached is not None and cached[0] == raw_credentials:  # dict equality: same values
+            return cached[1], cached[2]
+        try:
+            config = provider.config_model.model_validate(tenant.provider_settings)
+            credentials = provider.credentials_model.model_validate(raw_credentials)
+        except ValidationError as exc:
+            # from None: pydantic's own message would show the input, i.e. the credentials
+            raise validation_problem(provider.name, tenant.id, exc) from None
+        self._inputs[cache_key] = (raw_credentials, config, credentials)
+        return config, credentials
+
+    def _notify(self, request: PhoneMessageRequest, done: DeliveryReport) -> None:
+        """Call each ``after_send`` observer; one failing observer never hides the others."""
+        for impl in self.plugin_manager.hook.after_send.get_hookimpls():
+            try:
+                if impl.argnames == ("request", "report"):
+                    impl.function(request, done)
+                else:
+                    arguments = {"request": request, "report": done}
+                    impl.function(*(arguments[a] for a in impl.argnames))
+            except Exception as exc:
+                log_scrubbed(f"after_send observer {impl.plugin_name} failed", exc, [request.code])
+
+
+def request_fingerprint(request: PhoneMessageRequest) -> str:
+    """What makes two requests "the same message" for an idempotency key: everything that
+    changes what the user receives, the locale included (it picks the template's language)."""
+    return fingerprint(
+        request.recipient,
+        request.channel,
+        request.purpose,
+        request.locale,
+        request.code,
+        request.text or "",
+    )
+
+
+def _before_send(exc: Exception) -> ProviderError:
+    """A failure found while choosing the provider: nothing was sent (a bug here is still
+    treated as a possible hand-off, like any unexpected failure)."""
+    return as_provider_error(exc, "?", 0, [])
+
+
+def _age(claim: Claim) -> float:
+    """Seconds since ``claim`` was made (0 when the store did not say)."""
+    if claim.created_at is None:
+        return 0.0
+    created = claim.created_at
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)
+    return (datetime.now(UTC) - created).total_seconds()

@@ -1,0 +1,172 @@
+"""The default sender is operator configuration: any provider, with the platform's own settings
+and credentials, and a lifetime cap per tenant that the pipeline enforces for whichever provider
+it is. The outbox, the embedded default, stores messages and says so: "stored", never
+"delivered"."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, ConfigDict, SecretStr
+from typer.testing import CliRunner
+
+from runtime import ConfigurationError
+from runtime.cli import app
+from tests.conftest import PipelineFactory, read_log
+from tests.fake_providers import ProvidersPlugin, ScriptedProvider
+from tests.test_delivery import fail, request, tenant
+
+
+class PlatformSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sender_id: str
+
+
+class PlatformCredentials(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    api_key: SecretStr
+
+
+class PlatformProvider(ScriptedProvider):
+    """Stands for the platform's own account at a real provider (Twilio, Vonage, ...)."""
+
+    config_model = PlatformSettings
+    credentials_model = PlatformCredentials
+
+
+PLATFORM = {
+    "default_sender": "platform",
+    "default_sender_settings": {"sender_id": "PLATFORM"},
+    "default_sender_credentials_env": {"api_key": "PLATFORM_API_KEY"},
+}
+ENV = {"PLATFORM_API_KEY": "platform-secret"}
+
+
+@pytest.fixture(autouse=True)
+def platform_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PLATFORM_API_KEY", "platform-secret")
+
+
+async def test_a_tenant_without_a_provider_uses_the_platforms_default_sender(
+    make_pipeline: PipelineFactory,
+) -> None:
+    platform = PlatformProvider("platform")
+    pipeline = make_pipeline(
+        tenant("default"), plugins=(ProvidersPlugin(platform),), environ=ENV, **PLATFORM
+    )
+    report = await pipeline.deliver(request())
+    assert (report.status, report.delivered_by) == ("delivered", "platform")
+    assert platform.credentials[0].api_key.get_secret_value() == "platform-secret"
+
+
+async def test_a_fallback_goes_to_the_configured_default_sender(
+    make_pipeline: PipelineFactory,
+) -> None:
+    platform = PlatformProvider("platform")
+    primary = ScriptedProvider("primary", fail("503", retryable=True, handed_off=False))
+    pipeline = make_pipeline(
+        tenant(), plugins=(ProvidersPlugin(primary, platform),), environ=ENV, **PLATFORM
+    )
+    report = await pipeline.deliver(request())
+    assert report.status == "delivered"
+    assert report.path == ["primary", "platform"]
+    assert "platform-secret" not in report.model_dump_json()
+
+
+async def test_the_lifetime_cap_is_enforced_for_whichever_provider_it_is(
+    make_pipeline: PipelineFactory,
+) -> None:
+    platform = PlatformProvider("platform")
+    pipeline = make_pipeline(
+        tenant("default"),
+        plugins=(ProvidersPlugin(platform),),
+        environ=ENV,
+        default_sender_cap=3,
+        **PLATFORM,
+    )
+    reports = [await pipeline.deliver(request()) for _ in range(5)]
+    assert [r.status for r in reports] == ["delivered"] * 3 + ["failed"] * 2
+    assert reports[-1].attempts[0].error_code == "default_sender_cap_reached"
+    assert not reports[-1].attempts[0].handed_off
+    assert len(platform.sent) == 3
+
+
+async def test_a_failure_that_sent_nothing_gives_the_allowance_back(
+    make_pipeline: PipelineFactory,
+) -> None:
+    outcomes = iter([fail("throttled", retryable=True, handed_off=False), None, None])
+
+    def behaviour(message: Any) -> Any:
+        step = next(outcomes)
+        return step(message) if step else None
+
+    platform = PlatformProvider("platform", behaviour)
+    pipeline = make_pipeline(
+        tenant("default"),
+        plugins=(ProvidersPlugin(platform),),
+        environ=ENV,
+        default_sender_cap=2,
+        **PLATFORM,
+    )
+    statuses = [(await pipeline.deliver(request())).status for _ in range(3)]
+    assert statuses == ["failed", "delivered", "delivered"]
+
+
+async def test_a_failure_that_may_have_sent_counts(make_pipeline: PipelineFactory) -> None:
+    platform = PlatformProvider("platform", fail("timeout", retryable=True, handed_off=True))
+    pipeline = make_pipeline(
+        tenant("default"),
+        plugins=(ProvidersPlugin(platform),),
+        environ=ENV,
+        default_sender_cap=1,
+        **PLATFORM,
+    )
+    first, second = [await pipeline.deliver(request()) for _ in range(2)]
+    assert first.reason == "handed_off"
+    assert second.attempts[0].error_code == "default_sender_cap_reached"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"default_sender": "nobody"}, "PHONE_ACTIONS_DEFAULT_SENDER:"),
+        ({"default_sender_settings": {}}, "PHONE_ACTIONS_DEFAULT_SENDER_SETTINGS: sender_id"),
+        (
+            {"default_sender_credentials_env": {"api_key": "UNSET_VARIABLE"}},
+            "UNSET_VARIABLE",
+        ),
+    ],
+)
+def test_a_bad_default_sender_is_refused_at_start_naming_the_setting(
+    make_pipeline: PipelineFactory, overrides: dict[str, Any], named: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=named):
+        make_pipeline(
+            tenant(),
+            plugins=(ProvidersPlugin(PlatformProvider("platform")),),
+            **{**PLATFORM, **overrides},
+        )
+
+
+async def test_the_outbox_reports_stored_not_delivered(make_pipeline: PipelineFactory) -> None:
+    pipeline = make_pipeline(tenant("default"))  # the embedded default: the outbox
+    report = await pipeline.deliver(request())
+    assert (report.status, report.delivered_by) == ("stored", "outbox")
+    assert report.reason == "not_sent_to_a_phone"
+    [event] = read_log(pipeline)
+    assert event["details"]["status"] == "stored"
+    assert "not sent to a phone" in event["description"]
+
+
+def test_the_cli_says_stored_and_not_sent(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    tenants = tmp_path / "tenants.toml"
+    tenants.write_text('[tenants.demo]\nprovider = "outbox"\n')
+    monkeypatch.setenv("PHONE_ACTIONS_TENANTS_FILE", str(tenants))
+    monkeypatch.setenv("PHONE_ACTIONS_DATA_DIR", str(tmp_path / "data"))
+    result = CliRunner().invoke(
+        app, ["send", "--tenant", "demo", "--to", "+14155552671", "--code", "123456"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "stored" in result.output
+    assert "not sent to a phone" in result.output

@@ -1,0 +1,273 @@
+"""The pipeline keeps its promise under faults: a held database lock, a cancelled caller, a key
+left pending by a crash, a store that fails after sending. Each fault is real: another SQLite
+connection holds the write lock, a caller really cancels, a claim really is left pending."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import update
+
+from runtime.delivery import Pipeline, request_fingerprint
+from runtime.store.idempotency import idempotency_records
+from tests.conftest import PipelineFactory, read_log
+from tests.fake_providers import ProvidersPlugin, ScriptedProvider
+from tests.test_delivery import request, tenant
+
+
+def database(pipeline: Pipeline) -> Path:
+    return pipeline.settings.data_dir / "phone-actions.sqlite3"
+
+
+@contextmanager
+def write_lock(path: Path) -> Iterator[None]:
+    """Another connection (as another process would) holds SQLite's write lock."""
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+class LoopLag:
+    """Measures the longest stretch the event loop did not run a 5 ms ticker."""
+
+    def __init__(self) -> None:
+        self.worst = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        while True:
+            await asyncio.sleep(0.005)
+            now = loop.time()
+            self.worst = max(self.worst, now - last - 0.005)
+            last = now
+
+    def __enter__(self) -> LoopLag:
+        self._task = asyncio.get_running_loop().create_task(self._tick())
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+
+
+async def test_a_held_write_lock_never_blocks_the_loop(make_pipeline: PipelineFactory) -> None:
+    """While another process holds SQLite's write lock, keyed requests wait on the store's
+    own threads: the loop keeps serving, unkeyed deliveries go out, and when the lock is held
+    past the store timeout the keyed ones are refused as store_unavailable (nothing sent),
+    never reported as a provider timeout."""
+    primary = ScriptedProvider("primary")
+    pipeline = make_pipeline(tenant(), plugins=(ProvidersPlugin(primary),), store_timeout=0.5)
+    await pipeline.deliver(request(idempotency_key="warm-up"))  # the database exists
+    with LoopLag() as lag, write_lock(database(pipeline)):
+        keyed = [
+            asyncio.ensure_future(pipeline.deliver(request(idempotency_key=f"k{i}")))
+            for i in range(20)
+        ]
+        plain = await asyncio.gather(*(pipeline.deliver(request()) for _ in range(20)))
+        refused = await asyncio.gather(*keyed)
+    assert {r.status for r in plain} == {"delivered"}
+    assert {(r.status, r.reason) for r in refused} == {("rejected", "store_unavailable")}
+    assert all("nothing was sent" in (r.detail or "") for r in refused)
+    assert len(primary.sent) == 21  # the warm-up and the 20 unkeyed ones
+    # generous: a blocked loop would stall for the whole lock (0.5 s per call, 20 calls)
+    assert lag.worst < 0.25
+    events = read_log(pipeline)
+    assert len(events) == 41  # every delivery and every refusal has its log event
+
+
+async def test_a_lock_shorter_than_the_store_timeout_only_delays(
+    make_pipeline: PipelineFactory,
+) -> None:
+    primary = ScriptedProvider("primary")
+    pipeline = make_pipeline(tenant(), plugins=(ProvidersPlugin(primary),), store_timeout=10)
+    await pipeline.deliver(request(idempotency_key="warm-up"))
+    started = threading.Event()
+
+    def hold_then_release(path: Path, until: threading.Event) -> None:
+        with write_lock(path):
+            started.set()
+            until.wait(10)
+
+    release = threading.Event()
+    holder = threading.Thread(target=hold_then_release, args=(database(pipeline), release))
+    holder.start()
+    started.wait(10)
+    tasks = [
+        asyncio.ensure_future(pipeline.deliver(request(idempotency_key=f"k{i}")))
+        for i in range(20)
+    ]
+    await asyncio.sleep(0)  # the claims are queued behind the lock
+    release.set()
+    reports = await asyncio.gather(*tasks)
+    holder.join()
+    assert {r.status for r in reports} == {"delivered"}
+    assert len(primary.sent) == 21
+
+
+async def test_a_cancelled_caller_does_not_stop_a_started_delivery(
+    make_pipeline: PipelineFactory,
+) -> None:
+    """wait_for() gives up while the provider is sending: the delivery finishes anyway, its
+    key gets the report, and its log event is written."""
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def slow(_message: Any) -> str:
+        inside.set()
+        await release.wait()
+        return "sent-1"
+
+    primary = ScriptedProvider("primary", slow)
+    pipeline = make_pipeline(tenant(), plugins=(ProvidersPlugin(primary),))
+    caller = asyncio.ensure_future(pipeline.deliver(request(idempotency_key="cancelled")))
+    await inside.wait()
+    caller.cancel()
+    await asyncio.gather(caller, return_exceptions=True)
+    assert caller.cancelled()
+    release.set()
+    await pipeline.drain()
+
+    again = await pipeline.deliver(request(idempotency_key="cancelled"))
+    assert again.replayed and again.status == "delivered"
+    assert again.attempts[0].message_id == "sent-1"
+    assert len(primary.sent) == 1
+    assert [e["type"] for e in read_log(pipeline)] == ["gd_send_sms"]
+
+
+async def test_a_caller_cancelled_before_any_provider_frees_its_key(
+    make_pipeline: PipelineFactory,
+) -> None:
+    """Cancelled while its claim waits for the database: nothing is sent, and the key is
+    free again, so the user's retry delivers."""
+    primary = ScriptedProvider("primary")
+    pipeline = make_pipeline(tenant(), plugins=(ProvidersPlugin(primary),), store_timeout=10)
+    await pipeline.deliver(request(idempotency_key="warm-up"))
+    release = threading.Event()
+    locked = threading.Event()
+
+    def hold(path: Path) -> None:
+        with write_lock(path):
+            locked.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold, args=(database(pipeline),))
+    holder.start()
+    locked.wait(10)
+    store = pipeline.idempotency
+    claiming = threading.Event()
+    real_claim = store.claim
+
+    def observed_claim(*args: Any) -> Any:  # the real claim, which tells the test it began
+        claiming.set()
+        return real_claim(*args)
+
+    store.claim = observed_claim  # type: ignore[method-assign]
+    caller = asyncio.ensure_future(pipeline.deliver(request(idempotency_key="gave-up")))
+    await asyncio.to_thread(claiming.wait, 10)  # the claim is waiting for the lock
+    caller.cancel()
+    release.set()
+    await asyncio.gather(caller, return_exceptions=True)
+    holder.join()
+    await pipeline.drain()
+    assert len(primary.sent) == 1  # only the warm-up
+    retry = await pipeline.deliver(request(idempotency_key="gave-up"))
+    assert (retry.status, retry.replayed) == ("delivered", False)
+    assert len(primary.sent) == 2
+
+
+async def test_a_stale_pending_key_is_answered_outcome_unknown_at_once(
+    make_pipeline: PipelineFactory,
+) -> None:
+    """A claim left by a crash, older than the delivery budget plus the grace period, is
+    answered at once, never waited for, never sent again."""
+    primary = ScriptedProvider("primary")
+    pipeline = make_pipeline(
+        tenant(),
+        plugins=(ProvidersPlugin(primary),),
+        idempotency_wait=3600,  # the test would hang if the stale claim were waited for
+        idempotency_grace=0,
+    )
+    r = request(idempotency_key="crashed")
+    store = pipeline.idempotency
+    store.claim("acme", "crashed", request_fingerprint(r))
+    long_ago = datetime.now(UTC) - timedelta(seconds=pipeline.delivery_budget + 1)
+    with store._engine.begin() as conn:  # the crash happened long ago
+        conn.execute(update(idempotency_records).values(created_at=long_ago))
+
+    report = await pipeline.deliver(r)
+    assert (report.status, report.reason) == ("failed", "outcome_unknown")
+    assert "never sent again" in (report.detail or "")
+    assert primary.sent == []
+
+
+async def test_a_young_pending_key_is_waited_for_then_refused(
+    make_pipeline: PipelineFactory,
+) -> None:
+    primary = ScriptedProvider("primary")
+    pipeline = make_pipeline(tenant(), plugins=(ProvidersPlugin(primary),), idempotency_wait=0.05)
+    r = request(idempotency_key="running-elsewhere")
+    pipeline.idempotency.claim("acme", "running-elsewhere", request_fingerprint(r))
+    report = await pipeline.deliver(r)
+    assert (report.status, report.reason) == ("rejected", "idempotency_in_progress")
+    assert primary.sent == []
+
+
+async def test_a_store_failure_after_sending_still_reports_and_logs(
+    make_pipeline: PipelineFactory,
+) -> None:
+    """The database locks up while the provider sends: the caller still gets the report,
+    which says the message was sent, and the log event is written."""
+    holder: list[sqlite3.Connection] = []
+
+    def lock_the_database(_message: Any) -> str:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn.execute("BEGIN IMMEDIATE")
+        holder.append(conn)
+        return "sent-1"
+
+    primary = ScriptedProvider("primary", lock_the_database)
+    pipeline = make_pipeline(tenant(), plugins=(ProvidersPlugin(primary),), store_timeout=0.3)
+    path = database(pipeline)
+    pipeline.idempotency  # noqa: B018 - the database exists before the provider locks it
+    try:
+        report = await pipeline.deliver(request(idempotency_key="k"))
+    finally:
+        for conn in holder:
+            conn.execute("ROLLBACK")
+            conn.close()
+    assert (report.status, report.reason) == ("delivered", "store_unavailable")
+    assert "the message was sent by primary" in (report.detail or "")
+    [event] = read_log(pipeline)
+    assert event["type"] == "gd_send_sms"
+    assert event["details"]["delivery_id"] == report.id
+    # whether the late write landed after the lock went (a replay) or not (still pending),
+    # a retry never sends again
+    retry = await pipeline.deliver(request(idempotency_key="k"))
+    assert retry.replayed or retry.reason in ("idempotency_in_progress", "outcome_unknown")
+    assert len(primary.sent) == 1
+
+
+async def test_a_delivery_after_shutdown_began_is_refused_and_logged(
+    make_pipeline: PipelineFactory,
+) -> None:
+    primary = ScriptedProvider("primary")
+    pipeline = make_pipeline(tenant(), plugins=(ProvidersPlugin(primary),))
+    pipeline.begin_shutdown()
+    report = await pipeline.deliver(request())
+    assert (report.status, report.reason) == ("rejected", "shutting_down")
+    assert primary.sent == []
+    assert [e["details"]["failure_details"]["errorCode"] for e in read_log(pipeline)] == [
+        "shutting_down"
+    ]
