@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
 import time
@@ -79,6 +80,7 @@ class FrozenProxy:
         self.target = target
         self.forwarding = forwarding
         self.port = 0
+        self.client_writes = 0  # chunks the client sent: one per round trip it waited for
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._stop: asyncio.Event | None = None
@@ -108,12 +110,16 @@ class FrozenProxy:
         self._stop = asyncio.Event()
         writers: list[asyncio.StreamWriter] = []
 
-        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            while data := await src.read(65536):
-                if not self.forwarding:
-                    continue  # swallowed: the other side hears nothing
-                dst.write(data)
-                await dst.drain()
+        async def pump(
+            src: asyncio.StreamReader, dst: asyncio.StreamWriter, upstream: bool
+        ) -> None:
+            with contextlib.suppress(ConnectionError):  # closed by close(): done
+                while data := await src.read(65536):
+                    if not self.forwarding:
+                        continue  # swallowed: the other side hears nothing
+                    self.client_writes += upstream
+                    dst.write(data)
+                    await dst.drain()
 
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             writers.append(writer)
@@ -122,7 +128,9 @@ class FrozenProxy:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
             writers.append(up_writer)
             await asyncio.gather(
-                pump(reader, up_writer), pump(up_reader, writer), return_exceptions=True
+                pump(reader, up_writer, True),
+                pump(up_reader, writer, False),
+                return_exceptions=True,
             )
 
         server = await asyncio.start_server(handle, "127.0.0.1", 0)

@@ -169,3 +169,29 @@ def test_bad_database_url_is_one_line_naming_the_setting(url: str) -> None:
     assert message.startswith("PHONE_ACTIONS_DATABASE_URL: ")
     assert "\n" not in message
     assert "pw" not in message
+
+
+def test_postgresql_store_calls_take_one_round_trip_each(postgres_url: str) -> None:
+    """Claim, complete and read are one statement each on a kept connection: no pool
+    checkout ping, no BEGIN/COMMIT (counted at a proxy as the client's writes)."""
+    migrate(create_engine_for(postgres_url))
+    proxy = FrozenProxy(("127.0.0.1", 5432))
+    engine, store = _proxied_store(proxy, postgres_url)
+    try:
+        store.get("acme", "warm-up")  # connects (the handshake takes several round trips)
+        for _ in range(6):  # psycopg prepares a statement on its 5th run: past that
+            key = uuid.uuid4().hex
+            store.claim("acme", key, "d")
+            store.complete("acme", key, "{}")
+            store.get("acme", key)
+        before = proxy.client_writes
+        keys = [uuid.uuid4().hex for _ in range(20)]
+        for key in keys:
+            store.claim("acme", key, "d")
+            store.complete("acme", key, "{}")
+            store.get("acme", key)
+        assert proxy.client_writes - before == 3 * len(keys)
+    finally:
+        store.close()
+        engine.dispose()
+        proxy.close()
