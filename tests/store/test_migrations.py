@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, create_engine, inspect
 
 from runtime.store import IdempotencyStore, create_engine_for, migrate
@@ -28,9 +29,16 @@ def _old_schema() -> MetaData:
     return old
 
 
-def test_a_create_all_database_is_stamped_and_upgraded_with_its_records(tmp_path: Path) -> None:
-    url = sqlite_url(tmp_path)
-    (tmp_path / "data").mkdir()
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        (tmp_path / "data").mkdir()
+        return sqlite_url(tmp_path)
+    return str(request.getfixturevalue("fresh_postgres_url"))
+
+
+def test_a_create_all_database_is_stamped_and_upgraded_with_its_records(empty_url: str) -> None:
+    url = empty_url
     old = create_engine(url)
     schema = _old_schema()
     schema.create_all(old)

@@ -29,6 +29,17 @@ def test_twenty_processes_migrate_an_empty_data_folder_at_once(tmp_path: Path) -
     engine.dispose()
 
 
+def test_twenty_processes_migrate_an_empty_postgresql_database_at_once(
+    fresh_postgres_url: str,
+) -> None:
+    results = run_together("migrate", [[fresh_postgres_url]] * 20)
+
+    assert results == [{"ok": True}] * 20
+    engine = create_engine_for(fresh_postgres_url)
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
+
+
 def test_outbox_cap_is_exact_across_processes(database_url: str, tenant: str) -> None:
     results = run_together("outbox", [[database_url, tenant, str(CAP), str(TRIES)]] * PROCESSES)
 
