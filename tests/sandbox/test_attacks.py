@@ -31,6 +31,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from runtime.masking import MASK
 from runtime.sandbox.egress import EgressPolicy
 from runtime.sandbox.runner import SandboxRunner
 from runtime.sandbox.types import HANDLERS, InvocationResult, SandboxLimits, Trigger
@@ -53,8 +54,8 @@ VICTIM = "victim"
 VICTIM_SECRET = "victim-secret-5f0c9a7e1d"
 VICTIM_CACHE = "victim-cache-3b8d41c2aa"
 VICTIM_KEYS = ("session", "victim-session", "token")
-VICTIM_RECORDS = {
-    "session": f"{VICTIM_SECRET}|{VICTIM_CACHE}",
+VICTIM_RECORDS = {  # as the victim reads them back: its own secret masked (runtime.masking)
+    "session": f"{MASK}|{VICTIM_CACHE}",
     "victim-session": VICTIM_CACHE,
     "token": VICTIM_CACHE,
 }
@@ -529,9 +530,10 @@ def on_execute_send_phone_message(event, api):
     own = {"B_TOKEN": "tenant-b-token-0001", "B_KEY": "tenant-b-key-0002"}
     result = await sandbox.run("atk-tenant-b", source, secrets=own)
     assert result.outcome == "ok", _describe(result)
-    assert result.result == {"secrets": own, "session": None}
+    # masked: only the caller's own secret values are masked, so MASK means "exactly its own"
+    assert result.result == {"secrets": dict.fromkeys(own, MASK), "session": None}
     victim = await sandbox.run(VICTIM, source, secrets={"VICTIM_TOKEN": VICTIM_SECRET})
-    assert victim.result["secrets"] == {"VICTIM_TOKEN": VICTIM_SECRET}
+    assert victim.result["secrets"] == {"VICTIM_TOKEN": MASK}
     assert victim.result["session"]["value"] == VICTIM_RECORDS["session"]
 
 
