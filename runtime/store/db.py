@@ -112,7 +112,7 @@ def migrate(engine: Engine) -> None:
     """Bring the runtime's tables to the newest schema (Alembic ``upgrade head``) under a lock
     that lets many processes start at once; a database made before migrations is adopted.
     Alembic is imported only here: serving messages does not need it."""
-    from runtime.store.migrate import upgrade
+    from runtime.store.upgrade import upgrade
 
     upgrade(engine)
 

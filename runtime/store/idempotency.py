@@ -91,8 +91,8 @@ class IdempotencyStore:
                 "fingerprint": digest,
                 "created_at": self._to_db(now),
             }
-            cursor = self._kept.execute("claim", self._claim, row, repeatable=True)
-            if cursor.rowcount == 1:
+            inserted, _ = self._kept.execute("claim", self._claim, row, repeatable=True)
+            if inserted == 1:
                 return Claim(won=True, fingerprint=digest, created_at=now)
             existing = self.get(tenant, key)
             if existing is not None:
@@ -102,7 +102,7 @@ class IdempotencyStore:
     def get(self, tenant: str, key: str) -> Claim | None:
         """The record of ``key`` (``won`` is False), or None when nobody holds it."""
         params = {"w_tenant": tenant, "w_key": key}
-        row = self._kept.execute("read", self._read, params, repeatable=True).fetchone()
+        _, row = self._kept.execute("read", self._read, params, repeatable=True, fetch=True)
         if row is None:
             return None
         return Claim(won=False, fingerprint=row[0], report=row[1], created_at=self._utc(row[2]))

@@ -28,6 +28,16 @@ from runtime.store.db import Prepared, engine_timeout, unavailable
 __all__ = ["KeptConnections"]
 
 
+class _Kept:
+    """A pooled connection held by a store, with the one cursor reused for every call."""
+
+    __slots__ = ("connection", "cursor")
+
+    def __init__(self, connection: PoolProxiedConnection, cursor: Any) -> None:
+        self.connection = connection
+        self.cursor = cursor
+
+
 class KeptConnections:
     """Runs prepared statements on kept connections; errors become StoreUnavailableError."""
 
@@ -37,73 +47,95 @@ class KeptConnections:
         self.timeout = engine_timeout(engine)
         self._errors: type[BaseException] = engine.dialect.loaded_dbapi.Error
         self._lock = threading.RLock()  # SQLite: the one connection's owner
-        self._conn: PoolProxiedConnection | None = None
+        self._kept: _Kept | None = None
         self._local = threading.local()  # PostgreSQL: this thread's connection
-        self._all: list[PoolProxiedConnection] = []
+        self._all: list[_Kept] = []
         self._all_lock = threading.Lock()
 
     def execute(
-        self, what: str, statement: Prepared, params: Mapping[str, Any], *, repeatable: bool
-    ) -> Any:
-        """Run ``statement``; the driver's cursor (``rowcount``, ``fetchone``).
+        self,
+        what: str,
+        statement: Prepared,
+        params: Mapping[str, Any],
+        *,
+        repeatable: bool,
+        fetch: bool = False,
+    ) -> tuple[int, Any]:
+        """Run ``statement``: the rows it changed, and with ``fetch`` its first row (or None).
 
         ``what`` names the call in errors; ``repeatable`` allows one more try on a fresh
         connection when the kept one turned out dead (a restarted server).
         """
         if self.sqlite:
-            return self._execute_sqlite(what, statement, params)
-        return self._execute_server(what, statement, params, repeatable)
+            return self._execute_sqlite(what, statement, params, fetch)
+        return self._execute_server(what, statement, params, repeatable, fetch)
 
-    def _execute_sqlite(self, what: str, statement: Prepared, params: Mapping[str, Any]) -> Any:
+    def _execute_sqlite(
+        self, what: str, statement: Prepared, params: Mapping[str, Any], fetch: bool
+    ) -> tuple[int, Any]:
         if not self._lock.acquire(timeout=self.timeout):
             raise unavailable(
                 self.engine, f"{what} (waiting {self.timeout:g} s for the connection)"
             )
         try:
-            conn = self._conn
-            if conn is None or not conn.is_valid:
-                conn = self._conn = self._open(what)
+            kept = self._kept
+            if kept is None or not kept.connection.is_valid:
+                kept = self._kept = self._open(what)
+            cursor = kept.cursor
             try:
-                return conn.driver_connection.execute(statement.sql, statement.args(params))  # type: ignore[union-attr]
+                cursor.execute(statement.sql, statement.args(params))
+                # fetchall: a statement left unfinished would hold SQLite's read snapshot.
+                rows = cursor.fetchall() if fetch else None
             except self._errors as exc:
                 raise unavailable(self.engine, what, exc) from None
+            return cursor.rowcount, rows[0] if rows else None
         finally:
             self._lock.release()
 
     def _execute_server(
-        self, what: str, statement: Prepared, params: Mapping[str, Any], repeatable: bool
-    ) -> Any:
+        self,
+        what: str,
+        statement: Prepared,
+        params: Mapping[str, Any],
+        repeatable: bool,
+        fetch: bool,
+    ) -> tuple[int, Any]:
         for attempt in (1, 2):
-            conn: PoolProxiedConnection | None = getattr(self._local, "conn", None)
-            if conn is None or not conn.is_valid:
-                conn = self._local.conn = self._open(what)
-                conn.driver_connection.autocommit = True  # type: ignore[union-attr]
+            kept: _Kept | None = getattr(self._local, "kept", None)
+            if kept is None:
+                kept = self._local.kept = self._open(what)
+            cursor = kept.cursor
             try:
-                return conn.driver_connection.execute(statement.sql, statement.args(params))  # type: ignore[union-attr]
+                cursor.execute(statement.sql, statement.args(params))
+                return cursor.rowcount, cursor.fetchone() if fetch else None
             except self._errors as exc:
-                dead = self.engine.dialect.is_disconnect(exc, conn, None)  # type: ignore[arg-type]
+                dead = self.engine.dialect.is_disconnect(exc, kept.connection, cursor)  # type: ignore[arg-type]
                 if dead:
-                    self._drop(conn)
+                    self._drop(kept)
                 if not (dead and repeatable and attempt == 1):
                     raise unavailable(self.engine, what, exc) from None
         raise AssertionError("unreachable")
 
-    def _open(self, what: str) -> PoolProxiedConnection:
+    def _open(self, what: str) -> _Kept:
         try:
-            conn = self.engine.raw_connection()
+            connection = self.engine.raw_connection()
+            driver: Any = connection.driver_connection
+            if not self.sqlite:
+                driver.autocommit = True  # one statement, one transaction, one round trip
+            kept = _Kept(connection, driver.cursor())
         except (SQLAlchemyError, self._errors) as exc:
             raise unavailable(self.engine, f"{what} (connecting)", exc) from None
         with self._all_lock:
-            self._all.append(conn)
-        return conn
+            self._all.append(kept)
+        return kept
 
-    def _drop(self, conn: PoolProxiedConnection) -> None:
+    def _drop(self, kept: _Kept) -> None:
         with self._all_lock:
-            if conn in self._all:
-                self._all.remove(conn)
-        self._local.conn = None
+            if kept in self._all:
+                self._all.remove(kept)
+        self._local.kept = None
         with contextlib.suppress(Exception):  # already broken; the pool forgets it anyway
-            conn.invalidate()
+            kept.connection.invalidate()
 
     def close(self) -> None:
         """Give every kept connection back to the pool (the next call opens another)."""
@@ -111,15 +143,17 @@ class KeptConnections:
         try:
             with self._all_lock:
                 kept, self._all = self._all, []
-            self._conn = None
+            self._kept = None
             self._local = threading.local()
         finally:
             if held:
                 self._lock.release()
-        for conn in kept:
-            try:
-                if not self.sqlite and conn.is_valid:
-                    conn.driver_connection.autocommit = False  # type: ignore[union-attr]
-                conn.close()
-            except Exception:  # a dead connection: nothing to give back
-                pass
+        for each in kept:
+            # A dead connection has nothing to give back: each step may fail on its own.
+            with contextlib.suppress(Exception):
+                each.cursor.close()
+            with contextlib.suppress(Exception):
+                if not self.sqlite and each.connection.is_valid:
+                    each.connection.driver_connection.autocommit = False  # type: ignore[union-attr]
+            with contextlib.suppress(Exception):
+                each.connection.close()

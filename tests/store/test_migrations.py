@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, create_engine, inspect
 
 from runtime.store import IdempotencyStore, create_engine_for, migrate
-from runtime.store.migrate import current_revision, head_revision
+from runtime.store.upgrade import current_revision, head_revision
 from tests.store.conftest import sqlite_url
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import inspect
 
 from runtime.store import DefaultSenderUsage, create_engine_for
-from runtime.store.migrate import current_revision, head_revision
+from runtime.store.upgrade import current_revision, head_revision
 from tests.store.conftest import run_together, sqlite_url
 
 PROCESSES = 10

@@ -1,6 +1,6 @@
 """Alembic's environment: runs the migrations on the connection ``migrate()`` hands over.
 
-:func:`runtime.store.migrate.upgrade` opens the connection, takes the migration lock and the
+:func:`runtime.store.upgrade.upgrade` opens the connection, takes the migration lock and the
 transaction, and passes the connection in ``config.attributes``; nothing here connects.
 """
 

@@ -1,5 +1,7 @@
 """Alembic ``upgrade head`` under a lock, so any number of processes may start at once.
 
+(Not named ``migrate``: a submodule of that name would shadow ``runtime.store.migrate``.)
+
 The lock: on a SQLite file, ``fcntl.flock`` on a sibling ``<database>.lock`` file (SQLite's
 own locks do not cover Alembic reading the version before it writes); on PostgreSQL, a
 transaction-level advisory lock. The upgrade runs in one transaction: the first process
