@@ -100,7 +100,7 @@ async def run(url: str, args: argparse.Namespace, data_dir: Path) -> dict[str, A
         },
         environ={"BENCH_SID": ACCOUNT_SID, "BENCH_TOKEN": AUTH_TOKEN},
     )
-    settings = Settings(_env_file=None, data_dir=data_dir)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, data_dir=data_dir)
     pipeline = Pipeline.from_settings(settings, tenants=tenants, load_entrypoints=False)
     run_id = time.monotonic_ns()
 

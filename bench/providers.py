@@ -98,7 +98,9 @@ async def bench_case(
         for mode, in_flight, n in (("1 in flight", 1, count // 4), ("50 in flight", 50, count)):
             await measure(bare, min(200, n), in_flight)  # warm-up: pools, caches
             await measure(ours, min(200, n), in_flight)
-            ratios, rates, lats = [], {"bare": [], "ours": []}, {"bare": [], "ours": []}
+            ratios: list[float] = []
+            rates: dict[str, list[float]] = {"bare": [], "ours": []}
+            lats: dict[str, list[float]] = {"bare": [], "ours": []}
             for _ in range(rounds):
                 rate_bare, lat_bare = await measure(bare, n, in_flight)
                 rate_ours, lat_ours = await measure(ours, n, in_flight)

@@ -53,10 +53,10 @@ from bench.fake_twilio import FakeTwilio
 from runtime.sandbox import executor
 from runtime.sandbox.egress import EgressPolicy
 from runtime.sandbox.runner import SandboxRunner
-from runtime.sandbox.types import HANDLERS, SandboxLimits
+from runtime.sandbox.types import HANDLERS, SandboxLimits, Trigger
 
 ROOT = Path(__file__).resolve().parents[1]
-TRIGGER = "send-phone-message"
+TRIGGER: Trigger = "send-phone-message"
 HANDLER = HANDLERS[TRIGGER]
 TRIVIAL = f"""
 def {HANDLER}(event, api):
@@ -110,7 +110,7 @@ class Handler:
 
 
 def load_event() -> dict[str, Any]:
-    event = json.loads(EVENT_FILE.read_text(encoding="utf-8"))
+    event: dict[str, Any] = json.loads(EVENT_FILE.read_text(encoding="utf-8"))
     event.pop("secrets", None)  # the sandbox supplies the tenant's own
     return event
 
@@ -153,7 +153,7 @@ def floor_call(handler: Handler, http: SyncHttp) -> Callable[[], Any]:
 
     def post(
         url: str, json: Any = None, data: Any = None, headers: Any = None, timeout: Any = None
-    ):
+    ) -> dict[str, Any]:
         return http.request("POST", url, json=json, data=data, headers=headers, timeout=timeout)
 
     api = SimpleNamespace(

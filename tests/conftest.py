@@ -25,7 +25,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "attempt_timeout": 2.0,
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 @pytest.fixture

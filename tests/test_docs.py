@@ -450,7 +450,7 @@ def code_blocks(language: str) -> list[tuple[str, str]]:
 
 def provider_models() -> dict[str, tuple[type[BaseModel], type[BaseModel]]]:
     """Every built-in provider's settings and credentials models, by provider name."""
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     registry = collect_providers(
         get_plugin_manager(settings=settings, load_entrypoints=False), settings
     )

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import update
 
 from runtime.delivery import Pipeline, request_fingerprint
-from runtime.store.idempotency import idempotency_records
+from runtime.store.schema import idempotency_records
 from tests.conftest import PipelineFactory, read_log
 from tests.fake_providers import ProvidersPlugin, ScriptedProvider
 from tests.test_delivery import request, tenant
@@ -106,8 +106,7 @@ async def test_a_lock_shorter_than_the_store_timeout_only_delays(
     holder.start()
     started.wait(10)
     tasks = [
-        asyncio.ensure_future(pipeline.deliver(request(idempotency_key=f"k{i}")))
-        for i in range(20)
+        asyncio.ensure_future(pipeline.deliver(request(idempotency_key=f"k{i}"))) for i in range(20)
     ]
     await asyncio.sleep(0)  # the claims are queued behind the lock
     release.set()
@@ -140,7 +139,8 @@ async def test_a_cancelled_caller_does_not_stop_a_started_delivery(
     await pipeline.drain()
 
     again = await pipeline.deliver(request(idempotency_key="cancelled"))
-    assert again.replayed and again.status == "delivered"
+    assert again.replayed
+    assert again.status == "delivered"
     assert again.attempts[0].message_id == "sent-1"
     assert len(primary.sent) == 1
     assert [e["type"] for e in read_log(pipeline)] == ["gd_send_sms"]
@@ -173,7 +173,7 @@ async def test_a_caller_cancelled_before_any_provider_frees_its_key(
         claiming.set()
         return real_claim(*args)
 
-    store.claim = observed_claim  # type: ignore[method-assign]
+    store.claim = observed_claim  # type: ignore[method-assign, assignment]
     caller = asyncio.ensure_future(pipeline.deliver(request(idempotency_key="gave-up")))
     await asyncio.to_thread(claiming.wait, 10)  # the claim is waiting for the lock
     caller.cancel()

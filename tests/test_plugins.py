@@ -188,4 +188,4 @@ def test_broken_plugin_is_fatal_in_strict_mode(site: Path, monkeypatch: pytest.M
         get_plugin_manager(strict=True)
     monkeypatch.setenv("PHONE_ACTIONS_STRICT_PLUGINS", "1")
     with pytest.raises(PluginError, match="missing dependency foo"):
-        get_plugin_manager(settings=Settings(_env_file=None))  # type: ignore[call-arg]
+        get_plugin_manager(settings=Settings(_env_file=None))

@@ -17,7 +17,7 @@ PAGES = {"custom": "custom_action", "phone-message-hook": "custom_action"}
 
 
 def registry() -> ProviderRegistry:
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     pm = get_plugin_manager(settings=settings, load_entrypoints=False)
     return collect_providers(pm, settings)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -197,7 +198,7 @@ async def record_mitto(make_pipeline: PipelineFactory) -> Path:
             plugins=recorder_plugins(),
             environ={"ACME_MITTO_KEY": "mitto-key-0123456789"},
         )
-        answers = [
+        answers: list[tuple[int, dict[str, Any]]] = [
             (200, {"id": "m-1", "responseCode": 0, "responseText": "OK"}),
             (200, {"responseCode": 3, "responseText": "Invalid number"}),
             (503, {"responseText": "down"}),

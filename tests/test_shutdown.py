@@ -41,7 +41,7 @@ def start_burst(data_dir: Path) -> subprocess.Popen[str]:
 
 def reports_until(stream: IO[str], count: int) -> list[list[str]]:
     """Read report lines until ``count`` were printed (the child is mid-burst by then)."""
-    lines = []
+    lines: list[list[str]] = []
     while len(lines) < count:
         line = stream.readline()
         assert line, "the child ended early"
@@ -114,9 +114,7 @@ def test_sigkill_mid_burst_loses_no_reported_event_and_never_resends(tmp_path: P
     assert len(pending) <= LANES  # at most the deliveries in flight when it died
 
     # after the crash, retries of every key send nothing new
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None, data_dir=tmp_path, outbox_cap=100_000, idempotency_wait=0
-    )
+    settings = Settings(_env_file=None, data_dir=tmp_path, outbox_cap=100_000, idempotency_wait=0)
     tenants = TomlTenantDirectory.from_mapping(
         {"tenants": {"acme": {"provider": "outbox"}}}, environ={}
     )

@@ -233,7 +233,7 @@ async def record_sample(sample: str, workdir: Path) -> Path:
             },
             environ={f"ACME_{name}": value for name, value in secrets.items()},
         )
-        settings = Settings(  # type: ignore[call-arg]
+        settings = Settings(
             _env_file=None,
             data_dir=workdir / "data",
             recordings_dir=workdir / sample,
@@ -248,8 +248,8 @@ async def record_sample(sample: str, workdir: Path) -> Path:
                 part = event.message_options if hasattr(event, "message_options") else None
                 request = PhoneMessageRequest.from_event(event)
                 text = case.text or (request.text or "").replace(
-                    part.code if part else (event.notification.code or ""),
-                    case.code,  # type: ignore[union-attr]
+                    part.code if part else (event.notification.code or ""),  # type: ignore[union-attr]
+                    case.code,
                 )
                 if request.channel == "voice" or "." in text:
                     text = _respell(text, case.code)

@@ -10,7 +10,7 @@ byte was written stay not handed off, so those still fall back.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -305,8 +305,11 @@ async def test_pipeline_still_falls_back_when_nothing_was_written(
 # -- the sample custom-phone-provider action -------------------------------------------------
 
 
-def cpaas(send: Any) -> Any:
-    def answer(request: RecordedRequest) -> tuple[int, Any, dict[str, str]]:
+Answer = tuple[int, Any, dict[str, str]]
+
+
+def cpaas(send: Callable[[RecordedRequest], Answer]) -> Callable[[RecordedRequest], Answer]:
+    def answer(request: RecordedRequest) -> Answer:
         if request.path == "/oauth2/token":
             return 200, {"access_token": "tok-1", "expires_in": 3600}, {}
         return send(request)

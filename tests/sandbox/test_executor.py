@@ -358,9 +358,9 @@ def test_event_data_is_frozen_plain_data() -> None:
     assert data.keys() == ("a", "get")
     assert len(data.items()) == 2
     with pytest.raises(TypeError):
-        data.a = 1
+        data.a = 1  # type: ignore[attr-defined]
     with pytest.raises(TypeError):
-        data["a"] = 1  # type: ignore[index]
+        data["a"] = 1
     with pytest.raises(TypeError):
         EventData.from_event("[1, 2]")
 

@@ -29,7 +29,7 @@ async def test_a_full_queue_refuses_at_once_instead_of_growing() -> None:
         with pytest.raises(StoreUnavailableError, match="limit 2"):
             await executor.run(lambda: "third", timeout=60)
         release.set()
-        assert await asyncio.gather(first, second) == ["done", "queued"]
+        assert list(await asyncio.gather(first, second)) == ["done", "queued"]
         assert executor.pending == 0
     finally:
         release.set()

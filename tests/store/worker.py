@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from runtime.errors import ProviderError
@@ -67,7 +68,11 @@ def outbox_job(url: str, tenant: str, cap: int, tries: int) -> dict[str, Any]:
     return asyncio.run(send_all())
 
 
-JOBS = {"migrate": migrate_job, "reserve": reserve_job, "outbox": outbox_job}
+JOBS: dict[str, Callable[..., Any]] = {
+    "migrate": migrate_job,
+    "reserve": reserve_job,
+    "outbox": outbox_job,
+}
 
 if __name__ == "__main__":
     job, url, *rest = sys.argv[1:]

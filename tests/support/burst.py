@@ -19,7 +19,7 @@ from runtime.tenants import TomlTenantDirectory
 
 
 async def main(data_dir: Path, count: int, concurrency: int) -> None:
-    settings = Settings(_env_file=None, data_dir=data_dir, outbox_cap=100_000)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, data_dir=data_dir, outbox_cap=100_000)
     tenants = TomlTenantDirectory.from_mapping(
         {"tenants": {"acme": {"provider": "outbox"}}}, environ={}
     )
@@ -37,8 +37,9 @@ async def main(data_dir: Path, count: int, concurrency: int) -> None:
                     idempotency_key=f"burst-{number}",
                 )
                 report = await p.deliver(request)
-                print("report", report.id, f"burst-{number}", report.status, report.reason,
-                      flush=True)
+                print(
+                    "report", report.id, f"burst-{number}", report.status, report.reason, flush=True
+                )
 
         await asyncio.gather(*(one(n) for n in range(count)))
     print("drained", flush=True)
