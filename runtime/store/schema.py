@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from sqlalchemy import Column, DateTime, Index, Integer, MetaData, String, Table, Text
 
-__all__ = ["default_sender_usage", "idempotency_records", "metadata", "outbox_messages"]
+__all__ = [
+    "default_sender_usage",
+    "idempotency_records",
+    "jobs",
+    "metadata",
+    "outbox_messages",
+]
 
 metadata = MetaData()
 
@@ -42,4 +48,24 @@ default_sender_usage = Table(
     metadata,
     Column("tenant", String(64), primary_key=True),
     Column("used", Integer, nullable=False),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("kind", String(64), nullable=False),
+    Column("tenant", String(64), nullable=False),
+    Column("payload", Text, nullable=True),  # sealed (runtime.store.crypto); NULL once finished
+    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("attempts", Integer, nullable=False),  # runs started (claims)
+    Column("state", String(16), nullable=False),  # queued, running, done, failed
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_expires_at", DateTime(timezone=True), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Claims look for due work by state and time; caps count a tenant's unfinished jobs.
+    Index("ix_jobs_state_due_at", "state", "due_at"),
+    Index("ix_jobs_tenant_kind_state", "tenant", "kind", "state"),
 )
