@@ -24,9 +24,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
 
+## lint: ruff check, ruff format --check, mypy strict (its files: pyproject's [tool.mypy])
+LINT_PATHS := runtime plugins tests bench tenant_actions
 lint: $(STAMP)
-	$(BIN)/ruff check runtime plugins tests bench tenant_actions
-	$(BIN)/ruff format --check runtime plugins tests bench
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy
 
 bench: $(STAMP)
