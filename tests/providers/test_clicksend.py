@@ -1,6 +1,6 @@
 """ClickSend: the SMS and voice requests, the per-message statuses and the request-level codes.
 
-No OpenAPI spec for ClickSend is in ../shared/specs, so the contract is checked by
+No OpenAPI spec for ClickSend is in tests/specs, so the contract is checked by
 :func:`contract_problems`, written from ClickSend's REST v3 documentation and SDK models
 (SmsMessage, VoiceMessage), and a test proves that it can fail.
 """

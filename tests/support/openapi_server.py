@@ -5,11 +5,11 @@ with openapi-core, records what is wrong (:attr:`OpenApiServer.errors`), and ans
 requests with a configurable success answer (invalid ones get 422, as prism would). Provider
 plugins are pointed at :attr:`OpenApiServer.url` and send through their real SDK or client.
 
-Specs live in ``../shared/specs`` beside the repository (``PHONE_ACTIONS_SPECS_DIR`` overrides
-that). A missing spec skips the test, unless ``CI`` is set: then it fails, so that CI cannot
-pass without having run the contract tests. Loading a big spec takes seconds (Twilio's 1.8 MB
-file: about 2.5 s, nearly all of it openapi-core checking the spec), so each file is loaded
-once per process; use it from a session-scoped fixture.
+Specs live in ``tests/specs`` (their sources and licences: ``tests/specs/SOURCES.md``;
+``PHONE_ACTIONS_SPECS_DIR`` overrides the directory). A missing spec fails the test: the
+files are part of the repository, so a skip would only hide a broken checkout. Loading a big
+spec takes seconds (Twilio's 1.8 MB file: about 2.5 s, nearly all of it openapi-core checking
+the spec), so each file is loaded once per process; use it from a session-scoped fixture.
 """
 
 from __future__ import annotations
@@ -47,24 +47,22 @@ _load_times: dict[Path, float] = {}
 
 
 def specs_dir() -> Path:
-    """``$PHONE_ACTIONS_SPECS_DIR``, else ``shared/specs`` beside the repository."""
+    """``$PHONE_ACTIONS_SPECS_DIR``, else the repository's ``tests/specs``."""
     configured = os.environ.get(SPECS_DIR_ENV)
     if configured:
         return Path(configured)
-    return Path(__file__).resolve().parents[3] / "shared" / "specs"
+    return Path(__file__).resolve().parents[1] / "specs"
 
 
 def spec_path(name: str) -> Path:
-    """The spec file ``name``; skip the test when it is missing (fail instead under CI)."""
+    """The spec file ``name``; a missing one fails the test (never skips it)."""
     path = specs_dir() / name
     if not path.is_file():
-        message = (
-            f"OpenAPI spec {name} not found in {path.parent}: put the shared specs beside the "
-            f"repository or set {SPECS_DIR_ENV}"
+        pytest.fail(
+            f"OpenAPI spec {name} not found in {path.parent} (tests/specs holds them; "
+            f"{SPECS_DIR_ENV} overrides the directory)",
+            pytrace=False,
         )
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
     return path
 
 
