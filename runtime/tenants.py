@@ -7,7 +7,6 @@ behind the Management API) implements the same two methods.
 
 from __future__ import annotations
 
-import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,6 +23,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from runtime import templates
+from runtime.env_file import credentials_environ
 from runtime.errors import ConfigurationError, MissingCredentialsError, UnknownTenantError
 from runtime.events import Channel, Purpose
 from runtime.phone_numbers import region_code
@@ -130,7 +130,8 @@ class TomlTenantDirectory:
     ) -> None:
         self._tenants = dict(tenants)
         self._source = source
-        self._environ = os.environ if environ is None else environ
+        # credentials: the process environment, then the .env file settings read
+        self._environ = credentials_environ() if environ is None else environ
 
     @classmethod
     def from_file(
