@@ -16,13 +16,23 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field, SecretStr
 
 from runtime import hookimpl
 from runtime.errors import ProviderError
 from runtime.events import Channel
 from runtime.http import HttpRequest, HttpResponse
-from runtime.http_provider import BaseUrl, HttpProvider, answered_error, digits_only, refused
+from runtime.provider_kit import (
+    BaseUrl,
+    ErrorTable,
+    HttpProvider,
+    ProviderCredentials,
+    ProviderSettings,
+    answered_error,
+    digits_only,
+    is_success,
+    refused,
+)
 from runtime.providers import PhoneMessage, Receipt
 
 if TYPE_CHECKING:
@@ -36,8 +46,9 @@ __all__ = [
     "register_providers",
 ]
 
-PERMANENT_CODES = frozenset(
-    {
+ERRORS = ErrorTable(
+    # Clickatell did not take the message, and would not again.
+    permanent={
         "1",  # invalid or missing integration API key
         "2",  # account is not active
         "3",  # integration is not active
@@ -53,23 +64,20 @@ PERMANENT_CODES = frozenset(
         "44",  # `from` number is suspended
         "45",  # `from` number is not related to the integration
         "100",  # maximum message parts exceeded
-    }
+    },
+    # "Internal error, please retry": handed off or not by the HTTP status it came with (a 5xx
+    # other than 503 may come after Clickatell queued the message).
+    retryable={"19"},
+    # Rate limited: refused before Clickatell took the message, so a retry (or a fallback)
+    # cannot send a second code.
+    throttled={"43"},
+    # Clickatell's codes are its own answer: a permanent one means not taken, whatever status.
+    final=True,
 )
-"""Error codes no retry fixes: Clickatell did not take the message, and would not again."""
-
-INTERNAL_ERROR = "19"
-""""Internal error, please retry": retryable; handed off or not by the HTTP status it came
-with (a 5xx other than 503 may come after Clickatell queued the message)."""
-
-RATE_LIMIT = "43"
-"""Rate limited: Clickatell refused the message before taking it, so a retry (or a fallback)
-cannot send a second code."""
 
 
-class ClickatellConfig(BaseModel):
+class ClickatellConfig(ProviderSettings):
     """A tenant's public Clickatell settings."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     sender: str | None = Field(
         default=None,
@@ -86,10 +94,8 @@ class ClickatellConfig(BaseModel):
     )
 
 
-class ClickatellCredentials(BaseModel):
+class ClickatellCredentials(ProviderCredentials):
     """A tenant's Clickatell secret (write-only)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     api_key: SecretStr = Field(
         min_length=1,
@@ -97,7 +103,7 @@ class ClickatellCredentials(BaseModel):
     )
 
 
-class ClickatellProvider(HttpProvider):
+class ClickatellProvider(HttpProvider[ClickatellConfig, ClickatellCredentials]):
     """SMS through Clickatell's One API."""
 
     name = "clickatell"
@@ -126,7 +132,7 @@ class ClickatellProvider(HttpProvider):
         body: Mapping[str, Any] = response.json() if response.body else {}
         if not isinstance(body, Mapping):
             raise TypeError("the answer is not a JSON object")
-        success = 200 <= response.status < 300
+        success = is_success(response.status)
         if body.get("error"):  # request-level: no message was processed
             raise self._error(response, body["error"])
         messages = body.get("messages") or []
@@ -153,23 +159,14 @@ class ClickatellProvider(HttpProvider):
         """The :class:`ProviderError` for one of Clickatell's ``{code, description}`` objects."""
         code = str(error["code"])
         description = str(error.get("description") or "no description")
-        if code in PERMANENT_CODES or code == RATE_LIMIT:
-            return refused(
-                code,
-                f"Clickatell refused the message (error {code}: {description})",
-                retryable=code == RATE_LIMIT,
-                status=response.status,
-            )
-        return answered_error(
-            response,
-            code,
-            f"Clickatell answered HTTP {response.status} (error {code}: {description})",
-            permanent_codes=PERMANENT_CODES,
-            retryable_codes=frozenset({INTERNAL_ERROR}),
-        )
+        if ERRORS.says_refused(code):
+            text = f"Clickatell refused the message (error {code}: {description})"
+        else:
+            text = f"Clickatell answered HTTP {response.status} (error {code}: {description})"
+        return answered_error(response, code, text, table=ERRORS)
 
 
 @hookimpl
-def register_providers(register: Callable[[Provider], None], settings: Settings) -> None:
+def register_providers(register: Callable[[Provider[Any, Any]], None], settings: Settings) -> None:
     """Register the Clickatell provider; its session opens on first use."""
     register(ClickatellProvider())

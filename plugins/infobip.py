@@ -17,7 +17,7 @@ refused (not handed off: the pipeline may fall back). Error answers come in two 
 ``{"errorCode", "description", ...}`` and the legacy
 ``{"requestError": {"serviceException": {"messageId", "text"}}}``; the code reported is
 ``errorCode`` or ``messageId``, and the HTTP status classifies it (401 and 400 permanent, 429
-retryable, see :func:`runtime.http_provider.answered_error`).
+retryable: the :data:`ERRORS` table read by :func:`runtime.provider_kit.answered_error`).
 """
 
 from __future__ import annotations
@@ -25,20 +25,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from runtime import hookimpl
 from runtime.events import Channel
 from runtime.http import HttpRequest, HttpResponse
-from runtime.http_provider import (
+from runtime.locales import language
+from runtime.provider_kit import (
     BaseUrl,
+    E164Number,
+    ErrorTable,
     HttpProvider,
+    ProviderCredentials,
+    ProviderSettings,
     answered_error,
     configuration_error,
     digits_only,
+    is_success,
     refused,
 )
-from runtime.locales import language
 from runtime.providers import PhoneMessage, Receipt
 
 if TYPE_CHECKING:
@@ -59,18 +64,16 @@ VOICE_PATH = "/tts/3/advanced"
 # mean Infobip will not send it. PENDING (1) and DELIVERED (3) mean it took the message.
 REFUSED_GROUPS: dict[int, str] = {2: "UNDELIVERABLE", 4: "EXPIRED", 5: "REJECTED"}
 
-# Error codes no retry fixes, whatever the HTTP status: a bad key or a bad request.
-PERMANENT_CODES = frozenset({"UNAUTHORIZED", "BAD_REQUEST", "E400", "E401"})
-# Error codes that say "later": the rate limit, named in either error model.
-RETRYABLE_CODES = frozenset({"TOO_MANY_REQUESTS", "E429"})
+ERRORS = ErrorTable(
+    # No retry fixes these, whatever the HTTP status: a bad key or a bad request.
+    permanent={"UNAUTHORIZED", "BAD_REQUEST", "E400", "E401"},
+    # "Later": the rate limit, named in either error model.
+    retryable={"TOO_MANY_REQUESTS", "E429"},
+)
 
-E164 = r"^\+[1-9][0-9]{6,14}$"
 
-
-class InfobipConfig(BaseModel):
+class InfobipConfig(ProviderSettings):
     """A tenant's public Infobip settings."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     base_url: BaseUrl = Field(
         description="The account's API origin from the Infobip portal "
@@ -82,9 +85,8 @@ class InfobipConfig(BaseModel):
         max_length=15,
         description="SMS sender: an alphanumeric sender id or a number. Required for SMS.",
     )
-    from_number: str | None = Field(
+    from_number: E164Number | None = Field(
         default=None,
-        pattern=E164,
         description="Caller number for voice calls, in E.164 (`+41793026700`; sent without "
         "`+`). Required for voice.",
     )
@@ -117,15 +119,13 @@ class InfobipConfig(BaseModel):
         return self
 
 
-class InfobipCredentials(BaseModel):
+class InfobipCredentials(ProviderCredentials):
     """A tenant's Infobip secret (write-only)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     api_key: SecretStr = Field(min_length=1, description="Sent as `Authorization: App <api_key>`.")
 
 
-class InfobipProvider(HttpProvider):
+class InfobipProvider(HttpProvider[InfobipConfig, InfobipCredentials]):
     """SMS and voice through Infobip."""
 
     name = "infobip"
@@ -154,7 +154,7 @@ class InfobipProvider(HttpProvider):
 
     def read_response(self, response: HttpResponse, message: PhoneMessage) -> Receipt:
         body: Any = response.json() if response.body else {}
-        if 200 <= response.status < 300:
+        if is_success(response.status):
             sent = body["messages"][0]  # a 2xx without it is unreadable
             message_id = str(sent["messageId"])
             status = sent.get("status") or {}
@@ -165,7 +165,7 @@ class InfobipProvider(HttpProvider):
                 raise refused(
                     code,
                     f"Infobip refused the message ({group} {code}: {detail})",
-                    retryable=False,
+                    retryable=False,  # the status group says it: never sent
                     status=response.status,
                 )
             return Receipt(provider=self.name, message_id=message_id, status=group)
@@ -174,8 +174,7 @@ class InfobipProvider(HttpProvider):
             response,
             error_code,
             f"Infobip answered HTTP {response.status}: {text}",
-            permanent_codes=PERMANENT_CODES,
-            retryable_codes=RETRYABLE_CODES,
+            table=ERRORS,
         )
 
 
@@ -227,6 +226,6 @@ def _error(body: Any) -> tuple[str | None, str]:
 
 
 @hookimpl
-def register_providers(register: Callable[[Provider], None], settings: Settings) -> None:
+def register_providers(register: Callable[[Provider[Any, Any]], None], settings: Settings) -> None:
     """Register the Infobip provider; its session opens on first use."""
     register(InfobipProvider())

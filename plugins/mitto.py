@@ -11,12 +11,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field, SecretStr
 
 from runtime import hookimpl
 from runtime.events import Channel
 from runtime.http import HttpRequest, HttpResponse
-from runtime.http_provider import BaseUrl, HttpProvider, answered_error, digits_only, refused
+from runtime.provider_kit import (
+    BaseUrl,
+    ErrorTable,
+    HttpProvider,
+    ProviderCredentials,
+    ProviderSettings,
+    answered_error,
+    digits_only,
+    refused,
+)
 from runtime.providers import PhoneMessage, Receipt
 
 if TYPE_CHECKING:
@@ -25,10 +34,14 @@ if TYPE_CHECKING:
 
 __all__ = ["MittoConfig", "MittoCredentials", "MittoProvider", "register_providers"]
 
-# Mitto's responseCode table (its SMS API status codes): 0 sent, 1 internal error (worth
-# another try), 2 invalid type, 3 empty message, 4 invalid text, 5 empty sender, 6 invalid
-# sender, 7 empty receiver, 8 invalid receiver. 2 to 8 are the request itself: no retry fixes it.
-PERMANENT_CODES = frozenset({"2", "3", "4", "5", "6", "7", "8"})
+# Mitto's responseCode table (its SMS API status codes): 0 sent, then the errors.
+ERRORS = ErrorTable(
+    retryable={"1"},  # internal error: worth another try
+    # invalid type, empty message, invalid text, empty sender, invalid sender, empty receiver,
+    # invalid receiver: the request itself, which no retry fixes.
+    permanent={"2", "3", "4", "5", "6", "7", "8"},
+    unknown_retryable=True,  # a code outside the table: worth another try
+)
 
 # Mitto's SMS API reference: POST https://<base endpoint>/sms, with https://rest.mittoapi.net as
 # the recommended (geo-resolved) base endpoint; its OpenAPI spec has the same server and path.
@@ -36,10 +49,8 @@ DEFAULT_BASE_URL = "https://rest.mittoapi.net"
 DEFAULT_PATH = "/sms"
 
 
-class MittoConfig(BaseModel):
+class MittoConfig(ProviderSettings):
     """A tenant's public Mitto settings."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     sender: str = Field(min_length=1, max_length=15, description="Sender id or number (`from`).")
     base_url: BaseUrl = Field(
@@ -54,15 +65,13 @@ class MittoConfig(BaseModel):
     )
 
 
-class MittoCredentials(BaseModel):
+class MittoCredentials(ProviderCredentials):
     """A tenant's Mitto secret (write-only)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     api_key: SecretStr = Field(min_length=1, description="Sent as `X-Mitto-API-Key`.")
 
 
-class MittoProvider(HttpProvider):
+class MittoProvider(HttpProvider[MittoConfig, MittoCredentials]):
     """SMS through Mitto."""
 
     name = "mitto"
@@ -90,18 +99,18 @@ class MittoProvider(HttpProvider):
             raise refused(
                 code,
                 f"Mitto refused the message (responseCode {code}: {text})",
-                retryable=code not in PERMANENT_CODES,
                 status=200,
+                table=ERRORS,
             )
         raise answered_error(
             response,
             body.get("responseCode"),
             f"Mitto answered HTTP {response.status}: {text}",
-            permanent_codes=PERMANENT_CODES,
+            table=ERRORS,
         )
 
 
 @hookimpl
-def register_providers(register: Callable[[Provider], None], settings: Settings) -> None:
+def register_providers(register: Callable[[Provider[Any, Any]], None], settings: Settings) -> None:
     """Register the Mitto provider; its session opens on first use."""
     register(MittoProvider())

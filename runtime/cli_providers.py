@@ -127,7 +127,7 @@ def _validation_problem(exc: ValidationError) -> str:
     )
 
 
-def _credentials(provider: Provider) -> BaseModel:
+def _credentials(provider: Provider[BaseModel, BaseModel]) -> BaseModel:
     fields: dict[str, FieldInfo] = provider.credentials_model.model_fields
     raw = {
         name: os.environ[credential_variable(provider.name, name)]

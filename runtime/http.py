@@ -38,7 +38,7 @@ __all__ = [
     "HttpRequest",
     "HttpResponse",
     "HttpTap",
-    "ProviderHttp",
+    "PooledHttp",
     "client_timeout",
     "current_tap",
     "form_urlencode",
@@ -137,7 +137,7 @@ _TAP: ContextVar[HttpTap | None] = ContextVar("phone_actions_http_tap", default=
 
 @contextmanager
 def tap_http(tap: HttpTap) -> Iterator[HttpTap]:
-    """Route every :class:`ProviderHttp` exchange of the current task (and the tasks it starts)
+    """Route every :class:`PooledHttp` exchange of the current task (and the tasks it starts)
     through ``tap`` until the block ends."""
     token = _TAP.set(tap)
     try:
@@ -147,12 +147,12 @@ def tap_http(tap: HttpTap) -> Iterator[HttpTap]:
 
 
 def current_tap() -> HttpTap | None:
-    """The tap of the current task, for clients that do not go through :class:`ProviderHttp`
+    """The tap of the current task, for clients that do not go through :class:`PooledHttp`
     (the Twilio SDK's)."""
     return _TAP.get()
 
 
-class ProviderHttp:
+class PooledHttp:
     """The pooled HTTP client of one provider plugin.
 
     ``label`` names the provider in error messages (``"Vonage"``). The session is created in
@@ -167,7 +167,7 @@ class ProviderHttp:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
-        return f"ProviderHttp({self.label!r})"
+        return f"PooledHttp({self.label!r})"
 
     async def send(
         self, request: HttpRequest, *, budget: float, secrets: tuple[str, ...] = ()

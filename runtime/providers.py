@@ -14,11 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
+from typing_extensions import TypeVar
 
 from runtime.errors import ProviderError, UnknownProviderError
 from runtime.events import Channel, ClientInfo, Purpose, RequestContext
 
 __all__ = [
+    "ConfigT",
+    "CredentialsT",
     "PhoneMessage",
     "Provider",
     "ProviderError",
@@ -68,9 +71,20 @@ class Receipt:
     status: str | None = None
 
 
+ConfigT = TypeVar("ConfigT", bound=BaseModel, default=Any)
+"""A provider's settings model; ``Any`` when not given (``Provider`` is ``Provider[Any, Any]``)."""
+CredentialsT = TypeVar("CredentialsT", bound=BaseModel, default=Any)
+"""A provider's credentials model; ``Any`` when not given."""
+
+
 @runtime_checkable
-class Provider(Protocol):
+class Provider(Protocol[ConfigT, CredentialsT]):
     """What ``register_providers`` hands to ``register``.
+
+    Generic in its settings and credentials models, so that ``send`` is typed:
+    ``Provider[InfobipConfig, InfobipCredentials]``. The registry holds
+    ``Provider[Any, Any]``: it passes each provider the models it validated with that
+    provider's own ``config_model`` and ``credentials_model``.
 
     Two optional class attributes tell the pipeline more; read them through
     :func:`reaches_phones` and :func:`enforces_timeout`:
@@ -87,11 +101,13 @@ class Provider(Protocol):
     @property
     def channels(self) -> frozenset[Channel]: ...
     @property
-    def config_model(self) -> type[BaseModel]: ...
+    def config_model(self) -> type[ConfigT]: ...
     @property
-    def credentials_model(self) -> type[BaseModel]: ...
+    def credentials_model(self) -> type[CredentialsT]: ...
 
-    async def send(self, message: PhoneMessage, config: Any, credentials: Any) -> Receipt:
+    async def send(
+        self, message: PhoneMessage, config: ConfigT, credentials: CredentialsT
+    ) -> Receipt:
         """Deliver ``message``; raise :class:`ProviderError` saying whether it was handed off."""
         ...
 
@@ -100,12 +116,12 @@ class Provider(Protocol):
         ...
 
 
-def reaches_phones(provider: Provider) -> bool:
+def reaches_phones(provider: Provider[Any, Any]) -> bool:
     """Whether a message ``provider`` accepted went towards a phone (not only stored)."""
     return bool(getattr(provider, "reaches_phones", True))
 
 
-def enforces_timeout(provider: Provider) -> bool:
+def enforces_timeout(provider: Provider[Any, Any]) -> bool:
     """Whether ``provider.send`` keeps to ``message.timeout`` by itself."""
     return bool(getattr(provider, "enforces_timeout", False))
 
@@ -114,10 +130,10 @@ class ProviderRegistry:
     """Providers by name, filled through the ``register_providers`` hook."""
 
     def __init__(self) -> None:
-        self._providers: dict[str, Provider] = {}
+        self._providers: dict[str, Provider[Any, Any]] = {}
         self._owners: dict[str, str] = {}
 
-    def register(self, provider: Provider, *, owner: str = "?") -> None:
+    def register(self, provider: Provider[Any, Any], *, owner: str = "?") -> None:
         """Add ``provider``; a second provider with the same name is a plugin error."""
         missing = [
             attr
@@ -139,7 +155,7 @@ class ProviderRegistry:
         for name in [n for n, o in self._owners.items() if o == owner]:
             del self._providers[name], self._owners[name]
 
-    def get(self, name: str) -> Provider:
+    def get(self, name: str) -> Provider[Any, Any]:
         try:
             return self._providers[name]
         except KeyError:
@@ -154,7 +170,7 @@ class ProviderRegistry:
     def __contains__(self, name: object) -> bool:
         return name in self._providers
 
-    def __iter__(self) -> Iterator[Provider]:
+    def __iter__(self) -> Iterator[Provider[Any, Any]]:
         return iter(sorted(self._providers.values(), key=lambda p: p.name))
 
     async def aclose(self) -> None:

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 import pytest
 
 from runtime.errors import ProviderError
-from runtime.http import HttpRequest, HttpResponse, ProviderHttp, form_urlencode, tap_http
+from runtime.http import HttpRequest, HttpResponse, PooledHttp, form_urlencode, tap_http
 from tests.support.stub_server import StubServer, free_port
 
 
@@ -49,7 +49,7 @@ class Recorder:
 
 
 async def test_the_tap_sees_each_exchange_and_its_failure() -> None:
-    http = ProviderHttp("Test")
+    http = PooledHttp("Test")
     tap = Recorder()
     try:
         with StubServer() as stub, tap_http(tap):
@@ -67,7 +67,7 @@ async def test_the_tap_sees_each_exchange_and_its_failure() -> None:
 
 async def test_a_tap_can_answer_without_the_network() -> None:
     """A replay's tap answers; the refused port proves nothing was sent."""
-    http = ProviderHttp("Test")
+    http = PooledHttp("Test")
     tap = Recorder(HttpResponse(200, {}, b'{"ok": true}'))
     try:
         with tap_http(tap):
@@ -80,7 +80,7 @@ async def test_a_tap_can_answer_without_the_network() -> None:
 
 
 async def test_no_budget_left_fails_before_sending_and_not_handed_off() -> None:
-    http = ProviderHttp("Test")
+    http = PooledHttp("Test")
     with pytest.raises(ProviderError) as caught:
         await http.send(HttpRequest.json("http://127.0.0.1:9/x", {}), budget=0)
     assert (caught.value.code, caught.value.handed_off) == ("timeout", False)

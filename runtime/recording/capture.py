@@ -5,7 +5,7 @@ The pipeline opens an :class:`AttemptCapture` for each attempt of a tenant that 
 nothing more. The capture reaches everything below the attempt through context variables,
 because all of it runs in the attempt's own task:
 
-- provider plugins built on :class:`~runtime.http.ProviderHttp` report their exchanges through
+- provider plugins built on :class:`~runtime.http.PooledHttp` report their exchanges through
   the HTTP tap (:func:`runtime.http.tap_http`), which the capture implements;
 - tenant actions: the sandbox's egress sends through :class:`CapturingTransport`, which copies
   each exchange into the capture, and the custom-action plugin hands over the trigger event and

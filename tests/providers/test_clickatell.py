@@ -13,9 +13,7 @@ import orjson
 import pytest
 
 from plugins.clickatell import (
-    INTERNAL_ERROR,
-    PERMANENT_CODES,
-    RATE_LIMIT,
+    ERRORS,
     ClickatellConfig,
     ClickatellCredentials,
     ClickatellProvider,
@@ -98,9 +96,9 @@ def test_settings_default_to_the_production_api_and_check_the_sender() -> None:
 
 def test_the_permanent_table_is_the_one_in_providers_md() -> None:
     documented = {1, 2, 3, 7, 20, 21, 23, 24, 25, 26, 27, 28, 44, 45, 100}
-    assert {str(code) for code in documented} == PERMANENT_CODES
-    assert INTERNAL_ERROR not in PERMANENT_CODES
-    assert RATE_LIMIT not in PERMANENT_CODES
+    assert {str(code) for code in documented} == ERRORS.permanent
+    assert ERRORS.retryable == {"19"}  # internal error, please retry
+    assert ERRORS.throttled == {"43"}  # rate limit
 
 
 @pytest.mark.parametrize(

@@ -17,8 +17,7 @@ import orjson
 import pytest
 
 from plugins.infobip import (
-    PERMANENT_CODES,
-    RETRYABLE_CODES,
+    ERRORS,
     InfobipConfig,
     InfobipCredentials,
     InfobipProvider,
@@ -323,7 +322,7 @@ def test_the_doc_lists_every_setting_credential_and_code() -> None:
     assert "`plugins.infobip`" in intro
     assert "`infobip`" in intro
     fields = [*InfobipConfig.model_fields, *InfobipCredentials.model_fields]
-    codes = [*PERMANENT_CODES, *RETRYABLE_CODES, "REJECTED", "UNDELIVERABLE", "EXPIRED"]
+    codes = [*ERRORS.permanent, *ERRORS.retryable, "REJECTED", "UNDELIVERABLE", "EXPIRED"]
     generic = ["timeout", "connect_timeout", "connection_error", "disconnected"]
     generic += ["malformed_response", "configuration_error"]
     for name in [*fields, *codes, *generic]:
