@@ -34,7 +34,13 @@ __all__ = [
 EXIT_BAD_INPUT = 2
 """Exit code of every command on bad input or configuration."""
 
-_STATUS_STYLE = {"delivered": "green", "stored": "cyan", "rejected": "yellow", "failed": "red"}
+_STATUS_STYLE = {
+    "delivered": "green",
+    "stored": "cyan",
+    "retrying": "magenta",  # not delivered yet: an action asked for a retry (exit 1)
+    "rejected": "yellow",
+    "failed": "red",
+}
 SUCCESS = frozenset({"delivered", "stored"})
 """Statuses a command exits 0 for: ``stored`` is the outbox's, which sends nothing, and says so."""
 

@@ -352,7 +352,7 @@ class DeliveryReport(BaseModel):
     recipient: str
     channel: Channel
     purpose: Purpose
-    status: Literal["delivered", "stored", "rejected", "failed"]
+    status: Literal["delivered", "stored", "rejected", "failed", "retrying"]
     reason: str | None = None
     detail: str | None = None
     delivered_by: str | None = None

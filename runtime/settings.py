@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from runtime.errors import ConfigurationError
@@ -159,6 +159,44 @@ class Settings(BaseSettings):
             memory_bytes=self.sandbox_memory_mb * 1024 * 1024,
             max_invocations_per_worker=self.sandbox_worker_invocations,
         )
+
+    master_key: SecretStr | None = Field(
+        default=None,
+        description="Base64 of 32 random bytes that seals what the runtime stores (queued "
+        "retries with their code); several comma-separated, newest first, to rotate. Default: "
+        "the file master.key in data_dir, made (mode 0600) on the first start.",
+    )
+    notification_retry_delays: list[float] = Field(
+        default_factory=lambda: [10.0, 20.0, 40.0, 80.0, 120.0],
+        min_length=1,
+        max_length=10,
+        description="Seconds before each re-run of an action that called "
+        "api.notification.retry; one entry per retry (Auth0 retries up to 5 times).",
+    )
+    notification_retry_max_pending: int = Field(
+        default=100,
+        ge=1,
+        description="Deliveries per tenant that may wait for a retry at once; beyond it a "
+        "retry request is treated as a last failure (the fallback rules apply).",
+    )
+    job_workers: int = Field(
+        default=8, ge=1, le=256, description="Queued jobs (retries) one node runs at once."
+    )
+    job_poll_interval: float = Field(
+        default=0.5,
+        gt=0,
+        le=60,
+        description="Seconds between two looks for due jobs in the database (a job this node "
+        "queues wakes it at once).",
+    )
+
+    @field_validator("notification_retry_delays")
+    @classmethod
+    def _retry_delays(cls, value: list[float]) -> list[float]:
+        for number, delay in enumerate(value, 1):
+            if not 0 < delay <= 3600:
+                raise ValueError(f"delay {number} must be more than 0 and at most 3600 seconds")
+        return value
 
     strict_plugins: bool = Field(
         default=False, description="Fail at start when a third-party plugin cannot be loaded."

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -40,6 +41,8 @@ from runtime.delivery.attempt import (
 )
 from runtime.delivery.default_sender import DEFAULT, DefaultSender
 from runtime.delivery.reports import after_store_failure, rejected, report
+from runtime.delivery.retries import KIND as RETRY_KIND
+from runtime.delivery.retries import NotificationRetries, opened_engine
 from runtime.errors import (
     ConfigurationError,
     ProviderError,
@@ -58,6 +61,7 @@ from runtime.store import IdempotencyStore, create_engine_for
 from runtime.store.db import migrate
 from runtime.store.executor import StoreExecutor
 from runtime.store.idempotency import Claim, fingerprint
+from runtime.store.jobrunner import JobRunner
 from runtime.store.usage import DefaultSenderUsage
 from runtime.tenants import TenantConfig, TenantDirectory, TomlTenantDirectory
 
@@ -114,6 +118,12 @@ class Pipeline:
         self._inflight: set[asyncio.Task[DeliveryReport]] = set()
         self._closing = False
         self._closed = False
+        # durable background work (retries.py, runtime/store/jobrunner.py)
+        self._retries = NotificationRetries(self)
+        self.jobs = JobRunner(
+            partial(opened_engine, self), self._executor, settings, lease=2 * self.delivery_budget
+        )
+        self.jobs.register(RETRY_KIND, self._retries.run)
 
     @classmethod
     def from_settings(
@@ -186,11 +196,18 @@ class Pipeline:
         if self._log_sink is not None:
             self._log_sink.flush()
 
+    def start_background(self) -> None:
+        """Start the background job runner (queued retries) in the running loop; the first
+        retry queued starts it too. Idempotent; :meth:`aclose` stops it."""
+        if not self._closing:
+            self.jobs.start()
+
     async def aclose(self) -> None:
         """Finish in-flight deliveries, then release providers, the store and the log."""
         if self._closed:
             return
         self._closing = True
+        await self.jobs.aclose()  # stops claiming; the jobs running here finish
         await self.drain()
         self._closed = True
         await self.providers.aclose()
@@ -439,6 +456,29 @@ class Pipeline:
         attempts = [first]
         if first.outcome == "delivered":
             return self._success(request, attempts, message)
+        if self._retries.asked(first):  # api.notification.retry: re-run later (retries.py)
+            retrying = await self._retries.schedule(request, message, attempts)
+            if retrying is not None:
+                return retrying
+        dropped = self._retries.dropped(request, message, attempts)
+        if dropped is not None:
+            return dropped
+        return await self._after_primary(
+            request, message, tenant, progress, attempts, primary_is_default
+        )
+
+    async def _after_primary(
+        self,
+        request: PhoneMessageRequest,
+        message: PhoneMessage,
+        tenant: TenantConfig,
+        progress: _Progress,
+        attempts: list[Attempt],
+        primary_is_default: bool,
+    ) -> DeliveryReport:
+        """The fallback rules for the failed primary attempt ``attempts[-1]`` (the first, or
+        the last retry an action asked for)."""
+        first = attempts[-1]
         reason, detail = self._fallback_refusal(first, tenant, message, primary_is_default)
         if reason is not None:
             return report(

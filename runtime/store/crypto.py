@@ -110,7 +110,7 @@ def _decode(entry: str, number: int, source: str) -> bytes:
     if len(key) != 32:
         raise ConfigurationError(
             f"{source}: key {number} is not base64 of 32 bytes (make one with "
-            "`python -c \"import os,base64;print(base64.b64encode(os.urandom(32)).decode())\"`)"
+            '`python -c "import os,base64;print(base64.b64encode(os.urandom(32)).decode())"`)'
         )
     return key
 
@@ -147,4 +147,3 @@ def _create(path: Path) -> None:
     finally:
         with contextlib.suppress(OSError):
             temporary.unlink()
-
