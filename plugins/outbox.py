@@ -18,6 +18,7 @@ off), it never blocks the event loop.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -90,16 +91,18 @@ class OutboxProvider:
         self.cap = cap
         self.timeout = timeout
         self._engine: Engine | None = None
+        self._opening = threading.Lock()
         self._executor = StoreExecutor(max_workers=2)
 
     @property
     def engine(self) -> Engine:
         """The database, migrated to the newest schema on first use."""
-        if self._engine is None:
-            engine = create_engine_for(self.database_url, timeout=self.timeout)
-            migrate(engine)
-            self._engine = engine
-        return self._engine
+        with self._opening:  # two store threads must not open (and leak) two engines
+            if self._engine is None:
+                engine = create_engine_for(self.database_url, timeout=self.timeout)
+                migrate(engine)
+                self._engine = engine
+            return self._engine
 
     @property
     def database(self) -> str:

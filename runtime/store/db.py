@@ -161,9 +161,12 @@ class Prepared:
 
     sql: str
     positions: tuple[str, ...] | None  # parameter order for positional drivers (sqlite3)
+    constants: Mapping[str, Any]  # values the statement itself binds (``used + 1``)
 
     def args(self, params: Mapping[str, Any]) -> Sequence[Any] | Mapping[str, Any]:
         """``params`` in the form the driver takes."""
+        if self.constants:
+            params = {**self.constants, **params}
         if self.positions is None:
             return params
         return tuple(params[name] for name in self.positions)
@@ -173,7 +176,8 @@ def prepare(engine: Engine, statement: ClauseElement) -> Prepared:
     """``statement`` compiled for ``engine``'s dialect."""
     compiled = statement.compile(dialect=engine.dialect)
     positions = compiled.positiontup  # type: ignore[attr-defined]
-    return Prepared(str(compiled), tuple(positions) if positions else None)
+    constants = {k: v for k, v in compiled.params.items() if v is not None}
+    return Prepared(str(compiled), tuple(positions) if positions else None, constants)
 
 
 def type_processors(

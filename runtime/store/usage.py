@@ -2,9 +2,10 @@
 
 One counter row per tenant, moved by single statements: ``reserve`` is one upsert that adds
 one only while the counter is under the cap and says whether it did (``INSERT .. ON CONFLICT
-DO UPDATE .. WHERE used < cap RETURNING``). One statement is atomic on both databases (SQLite
-holds its write lock for it, here inside ``BEGIN IMMEDIATE``; PostgreSQL locks the row), so
-the cap is exact across processes and nodes: no count read outside the write.
+DO UPDATE .. WHERE used < cap RETURNING``). One statement is one transaction and is atomic on
+both databases (SQLite holds its write lock for the whole statement; PostgreSQL locks the
+row), so the cap is exact across processes and nodes: no count is read outside the write.
+Like the idempotency store, each call is one statement on a kept connection.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from __future__ import annotations
 from sqlalchemy import Engine, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from runtime.store.db import DATABASE_ERRORS, describe, unavailable, write_transaction
+from runtime.store.db import describe, prepare
+from runtime.store.kept import KeptConnections
 from runtime.store.schema import default_sender_usage
 
 __all__ = ["DefaultSenderUsage"]
@@ -31,40 +33,43 @@ class DefaultSenderUsage:
     calls; database errors and timeouts raise :class:`~runtime.errors.StoreUnavailableError`."""
 
     def __init__(self, engine: Engine) -> None:
-        self._engine = engine
         self.database = describe(engine)
+        self._kept = KeptConnections(engine)
         dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
         insert = dialect.insert(default_sender_usage).values(tenant=bindparam("tenant"), used=1)
-        self._reserve = insert.on_conflict_do_update(
+        reserve = insert.on_conflict_do_update(
             index_elements=[_u.tenant],
             set_={"used": _u.used + 1},
             where=_u.used < bindparam("cap"),
         ).returning(_u.used)
+        self._reserve = prepare(engine, reserve)
+        self._refund = prepare(engine, _REFUND)
+        self._used = prepare(engine, _USED)
 
     def reserve(self, tenant: str, cap: int) -> bool:
-        """Take one of ``tenant``'s ``cap`` sends: True if one was left (now used), else False."""
+        """Take one of ``tenant``'s ``cap`` sends: True if one was left (now used), else False.
+        Not repeated on a lost connection: the first try may have counted."""
         if cap <= 0:
             return False
-        try:
-            with write_transaction(self._engine) as conn:
-                row = conn.execute(self._reserve, {"tenant": tenant, "cap": cap}).first()
-        except DATABASE_ERRORS as exc:
-            raise unavailable(self._engine, "reserving a default-sender send", exc) from None
+        params = {"tenant": tenant, "cap": cap}
+        _, row = self._kept.execute(
+            "reserving a default-sender send", self._reserve, params, repeatable=False, fetch=True
+        )
         return row is not None
 
     def refund(self, tenant: str) -> None:
         """Give one back: the attempt failed without handing the message off."""
-        try:
-            with write_transaction(self._engine) as conn:
-                conn.execute(_REFUND, {"w_tenant": tenant})
-        except DATABASE_ERRORS as exc:
-            raise unavailable(self._engine, "refunding a default-sender send", exc) from None
+        self._kept.execute(
+            "refunding a default-sender send", self._refund, {"w_tenant": tenant}, repeatable=False
+        )
 
     def used(self, tenant: str) -> int:
         """How many of ``tenant``'s sends are taken."""
-        try:
-            with self._engine.connect() as conn:
-                value = conn.execute(_USED, {"w_tenant": tenant}).scalar()
-        except DATABASE_ERRORS as exc:
-            raise unavailable(self._engine, "reading default-sender usage", exc) from None
-        return int(value or 0)
+        params = {"w_tenant": tenant}
+        what = "reading default-sender usage"
+        _, row = self._kept.execute(what, self._used, params, repeatable=True, fetch=True)
+        return 0 if row is None else int(row[0])
+
+    def close(self) -> None:
+        """Give back the kept connections (the next call opens another)."""
+        self._kept.close()
