@@ -45,27 +45,34 @@ def sqlite_write_lock(path: Path) -> Iterator[None]:
 
 
 class LoopLagProbe:
-    """Ticks every 10 ms on the event loop and keeps the longest gap between ticks: a
-    blocked loop shows as a gap as long as the block."""
+    """Ticks every 10 ms on the event loop and keeps the longest gap between ticks (and from
+    the last tick to the exit): a blocked loop shows as a gap as long as the block."""
 
     def __init__(self) -> None:
         self.longest = 0.0
+        self._last = 0.0
         self._task: asyncio.Task[None] | None = None
+        self._ticking = asyncio.Event()
+
+    def _mark(self) -> None:
+        now = time.perf_counter()
+        self.longest = max(self.longest, now - self._last)
+        self._last = now
 
     async def _tick(self) -> None:
-        last = time.perf_counter()
+        self._last = time.perf_counter()
+        self._ticking.set()
         while True:
             await asyncio.sleep(0.01)
-            now = time.perf_counter()
-            self.longest = max(self.longest, now - last)
-            last = now
+            self._mark()
 
     async def __aenter__(self) -> LoopLagProbe:
         self._task = asyncio.create_task(self._tick())
-        await asyncio.sleep(0)  # let it start
+        await self._ticking.wait()  # measuring before the code under test runs
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        self._mark()
         assert self._task is not None
         self._task.cancel()
 
@@ -140,4 +147,8 @@ class FrozenProxy:
         server.close()
         for w in writers:
             w.transport.abort()
+        handlers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
         await server.wait_closed()

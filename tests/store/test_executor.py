@@ -23,8 +23,9 @@ async def test_a_full_queue_refuses_at_once_instead_of_growing() -> None:
     try:
         first = asyncio.create_task(executor.run(block, timeout=60))
         second = asyncio.create_task(executor.run(lambda: "queued", timeout=60))
-        await asyncio.to_thread(running.wait)  # the one worker is busy, one call queued
-        await asyncio.sleep(0)  # let the second task submit
+        # Both tasks ran up to their await while the loop waited for this: one call running,
+        # one queued.
+        await asyncio.to_thread(running.wait)
         assert executor.pending == 2
         with pytest.raises(StoreUnavailableError, match="limit 2"):
             await executor.run(lambda: "third", timeout=60)
