@@ -167,6 +167,6 @@ class ClickatellProvider(HttpProvider[ClickatellConfig, ClickatellCredentials]):
 
 
 @hookimpl
-def register_providers(register: Callable[[Provider[Any, Any]], None], settings: Settings) -> None:
+def register_providers(register: Callable[[Provider], None], settings: Settings) -> None:
     """Register the Clickatell provider; its session opens on first use."""
     register(ClickatellProvider())

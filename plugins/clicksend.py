@@ -25,13 +25,22 @@ import base64
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from runtime import hookimpl
 from runtime.events import Channel
 from runtime.http import HttpRequest, HttpResponse
-from runtime.http_provider import BaseUrl, HttpProvider, answered_error, refused
 from runtime.locales import MAIN_REGION, language, language_region
+from runtime.provider_kit import (
+    BaseUrl,
+    ErrorTable,
+    HttpProvider,
+    ProviderCredentials,
+    ProviderSettings,
+    answered_error,
+    is_success,
+    refused,
+)
 from runtime.providers import PhoneMessage, Receipt
 
 if TYPE_CHECKING:
@@ -39,9 +48,8 @@ if TYPE_CHECKING:
     from runtime.settings import Settings
 
 __all__ = [
+    "ERRORS",
     "LANGUAGES",
-    "PERMANENT_CODES",
-    "RETRYABLE_CODES",
     "ClickSendConfig",
     "ClickSendCredentials",
     "ClickSendProvider",
@@ -82,14 +90,12 @@ LANGUAGES: dict[str, frozenset[Voice]] = {
     "tr-tr": frozenset({"female"}),
 }
 
-# Statuses and response codes worth another try: the same message may go through later.
-# THROTTLED: "identical message already sent to this recipient, try again in a few seconds".
-RETRYABLE_CODES = frozenset(
-    {"THROTTLED", "INTERNAL_ERROR", "SOMETHING_IS_WRONG", "TOO_MANY_REQUESTS"}
-)
-# Statuses and response codes no retry fixes (the account, the number or the request).
-PERMANENT_CODES = frozenset(
-    {
+ERRORS = ErrorTable(
+    # Statuses and response codes worth another try: the same message may go through later.
+    # THROTTLED: "identical message already sent to this recipient, try again in a few seconds".
+    retryable={"THROTTLED", "INTERNAL_ERROR", "SOMETHING_IS_WRONG", "TOO_MANY_REQUESTS"},
+    # Statuses and response codes no retry fixes (the account, the number or the request).
+    permanent={
         "INVALID_RECIPIENT",
         "INSUFFICIENT_CREDIT",
         "COUNTRY_NOT_ENABLED",
@@ -112,8 +118,9 @@ PERMANENT_CODES = frozenset(
         "NOT_FOUND",
         "METHOD_NOT_FOUND",
         "INVALID_REQUEST",
-    }
+    },
 )
+
 MAX_DETAIL = 200
 
 
@@ -136,10 +143,8 @@ def clicksend_language(locale: str | None, default: str) -> str:
     return next((code for code in LANGUAGES if code.split("-")[0] == lang), default)
 
 
-class ClickSendConfig(BaseModel):
+class ClickSendConfig(ProviderSettings):
     """A tenant's public ClickSend settings."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     sender: str | None = Field(
         default=None,
@@ -175,10 +180,8 @@ class ClickSendConfig(BaseModel):
         return value
 
 
-class ClickSendCredentials(BaseModel):
+class ClickSendCredentials(ProviderCredentials):
     """A tenant's ClickSend API credentials (write-only)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     username: str = Field(
         min_length=1, pattern=r"^[^:]+$", description="The API user name (HTTP Basic user)."
@@ -200,7 +203,7 @@ def _json_object(response: HttpResponse) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-class ClickSendProvider(HttpProvider):
+class ClickSendProvider(HttpProvider[ClickSendConfig, ClickSendCredentials]):
     """SMS and text-to-speech calls through ClickSend's REST API v3."""
 
     name = "clicksend"
@@ -241,20 +244,20 @@ class ClickSendProvider(HttpProvider):
         """The message's ``message_id``, or its status or the request's code as the error.
 
         A per-message status other than ``SUCCESS`` is a refusal (not queued, so not handed
-        off), retryable only for :data:`RETRYABLE_CODES`. An HTTP error is classified by
+        off), retryable only for the :data:`ERRORS` table. An HTTP error is classified by
         :func:`answered_error` under ClickSend's ``response_code`` (the HTTP status when the
         body has none): 4xx is permanent except 408/429, 5xx is retryable, and a 5xx other than
         503 counts as handed off.
         """
-        if 200 <= response.status < 300:
+        if is_success(response.status):
             body = response.json()
             code = str(body.get("response_code") or SUCCESS)
             if code != SUCCESS:
                 raise refused(
                     code,
                     f"ClickSend refused the request ({code}: {_detail(body)})",
-                    retryable=code in RETRYABLE_CODES,
                     status=response.status,
+                    table=ERRORS,
                 )
             sent = body["data"]["messages"][0]
             status = str(sent["status"])
@@ -262,8 +265,8 @@ class ClickSendProvider(HttpProvider):
                 raise refused(
                     status,
                     f"ClickSend refused the message (status {status})",
-                    retryable=status in RETRYABLE_CODES,
                     status=response.status,
+                    table=ERRORS,
                 )
             message_id = str(sent["message_id"])
             if not message_id:
@@ -275,8 +278,7 @@ class ClickSendProvider(HttpProvider):
             response,
             str(error_code) if error_code else None,
             f"ClickSend answered HTTP {response.status}: {_detail(error)}",
-            permanent_codes=PERMANENT_CODES,
-            retryable_codes=RETRYABLE_CODES,
+            table=ERRORS,
         )
 
 

@@ -30,19 +30,22 @@ from typing import TYPE_CHECKING, NoReturn
 from xml.parsers import expat
 from xml.sax.saxutils import escape
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from runtime import hookimpl
 from runtime.events import Channel
 from runtime.http import HttpRequest, HttpResponse
-from runtime.http_provider import (
+from runtime.locales import language_region
+from runtime.provider_kit import (
     BaseUrl,
     HttpProvider,
+    ProviderCredentials,
+    ProviderSettings,
     answered_error,
     configuration_error,
     digits_only,
+    is_success,
 )
-from runtime.locales import language_region
 from runtime.providers import PhoneMessage, Receipt
 
 if TYPE_CHECKING:
@@ -74,10 +77,8 @@ _SUCCESS = re.compile(
 _ALPHANUMERIC_SENDER = re.compile(r"^[A-Za-z0-9*$?!\"#%&_\-,.\s@'+]{1,11}$")
 
 
-class EsendexConfig(BaseModel):
+class EsendexConfig(ProviderSettings):
     """A tenant's public Esendex settings."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     account_reference: str = Field(
         min_length=1,
@@ -117,10 +118,8 @@ class EsendexConfig(BaseModel):
         return value
 
 
-class EsendexCredentials(BaseModel):
+class EsendexCredentials(ProviderCredentials):
     """A tenant's Esendex login (write-only)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     username: str = Field(
         min_length=1,
@@ -224,7 +223,7 @@ def error_detail(body: bytes) -> str:
     return detail[:MAX_DETAIL]
 
 
-class EsendexProvider(HttpProvider):
+class EsendexProvider(HttpProvider[EsendexConfig, EsendexCredentials]):
     """SMS and text-to-speech calls through Esendex's message dispatcher."""
 
     name = "esendex"
@@ -275,7 +274,7 @@ class EsendexProvider(HttpProvider):
         worth another try; 5xx is classified by :func:`answered_error` (a 500 or 502 may come
         after Esendex queued the message, so it counts as handed off).
         """
-        if 200 <= response.status < 300:
+        if is_success(response.status):
             fast = _SUCCESS.match(response.body) if b"<!" not in response.body else None
             if fast is not None:
                 return Receipt(provider=self.name, message_id=fast.group(1).decode("utf-8"))

@@ -226,6 +226,6 @@ def _error(body: Any) -> tuple[str | None, str]:
 
 
 @hookimpl
-def register_providers(register: Callable[[Provider[Any, Any]], None], settings: Settings) -> None:
+def register_providers(register: Callable[[Provider], None], settings: Settings) -> None:
     """Register the Infobip provider; its session opens on first use."""
     register(InfobipProvider())

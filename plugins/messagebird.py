@@ -26,18 +26,22 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from runtime import hookimpl
 from runtime.errors import ProviderError
 from runtime.events import Channel
 from runtime.http import HttpRequest, HttpResponse
-from runtime.http_provider import (
+from runtime.provider_kit import (
     BaseUrl,
+    ErrorTable,
     HttpProvider,
+    ProviderCredentials,
+    ProviderSettings,
     answered_error,
     configuration_error,
     digits_only,
+    is_success,
 )
 from runtime.providers import PhoneMessage, Receipt
 
@@ -59,25 +63,6 @@ BIRD_CATEGORY = "authentication"  # a one-time code is Bird's "authentication" t
 # Bird's key prefix carries its region (bird-sdk-python ``_infer_region``).
 _BIRD_REGION = re.compile(r"^(?:bk|bm)_([a-z]{2}[0-9]+)_.+")
 
-# Bird error types no retry fixes (bird-sdk-python ``ErrorType``). rate_limit_error (429) is
-# retryable; internal_error and service_unavailable_error are classified by their 5xx status.
-BIRD_PERMANENT_TYPES = frozenset(
-    {
-        "bad_request_error",
-        "auth_error",
-        "billing_error",
-        "permission_error",
-        "not_found_error",
-        "conflict_error",
-        "precondition_error",
-        "payload_too_large_error",
-        "misdirected_error",
-        "validation_error",
-        "not_implemented_error",
-    }
-)
-BIRD_RETRYABLE_TYPES = frozenset({"rate_limit_error"})
-
 # Bird's request deduplication (its API reference, "Idempotency"): a POST with the same key
 # within about 3 hours gets the first request's answer replayed instead of a second send. The
 # key is any non-empty string of at most 255 characters.
@@ -92,8 +77,30 @@ IDEMPOTENCY_REUSED = frozenset({"E01005", "IdempotencyKeyReuse"})
 # Legacy error codes [mem in PROVIDERS.md]: 2 auth, 9 missing params, 10 invalid params,
 # 20 not found, 21 bad request, 25 not enough balance, 98 not found: permanent. 99 is
 # MessageBird's internal error: retryable, handed off or not by its HTTP status.
-LEGACY_PERMANENT_CODES = frozenset({"2", "9", "10", "20", "21", "25", "98"})
-LEGACY_RETRYABLE_CODES = frozenset({"99"})
+LEGACY_ERRORS = ErrorTable(permanent={"2", "9", "10", "20", "21", "25", "98"}, retryable={"99"})
+
+# Bird error types (bird-sdk-python ``ErrorType``); internal_error and
+# service_unavailable_error are classified by their 5xx status.
+BIRD_ERRORS = ErrorTable(
+    # No retry fixes these.
+    permanent={
+        "bad_request_error",
+        "auth_error",
+        "billing_error",
+        "permission_error",
+        "not_found_error",
+        "conflict_error",
+        "precondition_error",
+        "payload_too_large_error",
+        "misdirected_error",
+        "validation_error",
+        "not_implemented_error",
+    },
+    # The rate limit (429); and a request of this delivery still in flight, which a retry with
+    # the same key answers with the first request's answer.
+    retryable={"rate_limit_error", *IDEMPOTENCY_IN_FLIGHT},
+    handed_off=IDEMPOTENCY_IN_FLIGHT | IDEMPOTENCY_REUSED,
+)
 
 
 def bird_base_url(access_key: str) -> str | None:
@@ -102,10 +109,8 @@ def bird_base_url(access_key: str) -> str | None:
     return f"https://{match.group(1)}.platform.bird.com" if match else None
 
 
-class MessageBirdConfig(BaseModel):
+class MessageBirdConfig(ProviderSettings):
     """A tenant's public MessageBird / Bird settings."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     api: Literal["bird", "legacy"] = Field(
         default="bird",
@@ -134,10 +139,8 @@ class MessageBirdConfig(BaseModel):
         return self
 
 
-class MessageBirdCredentials(BaseModel):
+class MessageBirdCredentials(ProviderCredentials):
     """A tenant's MessageBird / Bird secret (write-only)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     access_key: SecretStr = Field(
         min_length=1,
@@ -146,7 +149,7 @@ class MessageBirdCredentials(BaseModel):
     )
 
 
-class MessageBirdProvider(HttpProvider):
+class MessageBirdProvider(HttpProvider[MessageBirdConfig, MessageBirdCredentials]):
     """SMS through Bird or the legacy MessageBird API."""
 
     name = "messagebird"
@@ -200,9 +203,9 @@ class MessageBirdProvider(HttpProvider):
         """
         error = _bird_error(body)
         marks = {str(error.get(name)) for name in ("code", "type") if error.get(name)}
-        for codes, retryable, what in (
-            (IDEMPOTENCY_IN_FLIGHT, True, "an earlier request of this delivery is in flight"),
-            (IDEMPOTENCY_REUSED, False, "this delivery was already sent with another body"),
+        for codes, what in (
+            (IDEMPOTENCY_IN_FLIGHT, "an earlier request of this delivery is in flight"),
+            (IDEMPOTENCY_REUSED, "this delivery was already sent with another body"),
         ):
             found = marks & codes
             if found:
@@ -210,14 +213,14 @@ class MessageBirdProvider(HttpProvider):
                 raise ProviderError(
                     code,
                     f"Bird answered HTTP 409 ({code}): {what}",
-                    retryable=retryable,
-                    handed_off=True,
+                    retryable=code in BIRD_ERRORS.retryable,
+                    handed_off=code in BIRD_ERRORS.handed_off,
                     status=409,
                 )
 
     def read_response(self, response: HttpResponse, message: PhoneMessage) -> Receipt:
         body: dict[str, Any] = response.json() if response.body else {}
-        if 200 <= response.status < 300:
+        if is_success(response.status):
             message_id = body["id"]
             if not isinstance(message_id, str) or not message_id:
                 raise ValueError("no id")
@@ -233,8 +236,7 @@ class MessageBirdProvider(HttpProvider):
                 f"Bird answered HTTP {response.status}: "
                 f"{kind or 'error'} {error.get('code') or ''}: "
                 f"{error.get('message') or 'no details'}",
-                permanent_codes=BIRD_PERMANENT_TYPES,
-                retryable_codes=BIRD_RETRYABLE_TYPES,
+                table=BIRD_ERRORS,
             )
         errors = body.get("errors")
         if isinstance(errors, list) and errors and isinstance(errors[0], dict):  # legacy
@@ -244,8 +246,7 @@ class MessageBirdProvider(HttpProvider):
                 first.get("code"),
                 f"MessageBird answered HTTP {response.status}: "
                 f"{first.get('description') or 'no details'}",
-                permanent_codes=LEGACY_PERMANENT_CODES,
-                retryable_codes=LEGACY_RETRYABLE_CODES,
+                table=LEGACY_ERRORS,
             )
         raise answered_error(response, None, f"MessageBird answered HTTP {response.status}")
 

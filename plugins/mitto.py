@@ -111,6 +111,6 @@ class MittoProvider(HttpProvider[MittoConfig, MittoCredentials]):
 
 
 @hookimpl
-def register_providers(register: Callable[[Provider[Any, Any]], None], settings: Settings) -> None:
+def register_providers(register: Callable[[Provider], None], settings: Settings) -> None:
     """Register the Mitto provider; its session opens on first use."""
     register(MittoProvider())

@@ -23,15 +23,25 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal
-from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, Field, SecretStr
 
 from runtime import hookimpl
 from runtime.events import Channel
 from runtime.http import HttpRequest, HttpResponse
-from runtime.http_provider import BaseUrl, HttpProvider, answered_error, configuration_error
 from runtime.locales import LanguageTable
+from runtime.provider_kit import (
+    AbsoluteUrl,
+    BaseUrl,
+    E164Number,
+    ErrorTable,
+    HttpProvider,
+    ProviderCredentials,
+    ProviderSettings,
+    answered_error,
+    configuration_error,
+    is_success,
+)
 from runtime.providers import PhoneMessage, Receipt
 
 if TYPE_CHECKING:
@@ -39,10 +49,10 @@ if TYPE_CHECKING:
     from runtime.settings import Settings
 
 __all__ = [
-    "SMS_PERMANENT_CODES",
+    "SMS_ERRORS",
     "SMS_REGIONS",
     "TTS_LOCALES",
-    "VOICE_PERMANENT_CODES",
+    "VOICE_ERRORS",
     "SinchConfig",
     "SinchCredentials",
     "SinchProvider",
@@ -55,8 +65,8 @@ SMS_REGIONS: tuple[SmsRegion, ...] = ("us", "eu", "au", "br", "ca")
 
 # XMS codes that no retry fixes: the request itself is wrong (400) or not allowed (403). They are
 # permanent even if Sinch, or a proxy, ever sent them with a 429 or a 5xx.
-SMS_PERMANENT_CODES = frozenset(
-    {
+SMS_ERRORS = ErrorTable(
+    permanent={
         "syntax_invalid_json",  # 400: the body is not JSON
         "syntax_invalid_parameter_format",  # 400: e.g. a `to` that is not an MSISDN
         "syntax_constraint_violation",  # 400: e.g. a body over 1600 characters
@@ -65,8 +75,8 @@ SMS_PERMANENT_CODES = frozenset(
 )
 
 # Calling API error codes that no retry fixes (the spec's examples for the callout, plus 40100).
-VOICE_PERMANENT_CODES = frozenset(
-    {
+VOICE_ERRORS = ErrorTable(
+    permanent={
         "40003",  # 400: invalid request
         "40100",  # 401: authorization required (wrong application key or secret)
         "40200",  # 402: payment required, the account has no credit left
@@ -104,31 +114,24 @@ def tts_locale(locale: str | None) -> str:
 # The Calling API's default limit on a TTS text (per application; Sinch support can raise it).
 TTS_MAX_CHARS = 600
 
-E164 = r"^\+[1-9][0-9]{6,14}$"
-
 
 def _check_callback_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an absolute http:// or https:// URL")
     if len(value) > 2048:
         raise ValueError("must be at most 2048 characters (Sinch's limit)")
     return value
 
 
-CallbackUrl = Annotated[str, AfterValidator(_check_callback_url)]
+CallbackUrl = Annotated[AbsoluteUrl, AfterValidator(_check_callback_url)]
 """An absolute http(s) URL kept as written (a query is allowed), at most 2048 characters."""
 
 
-class SinchConfig(BaseModel):
+class SinchConfig(ProviderSettings):
     """A tenant's public Sinch settings.
 
     SMS needs ``service_plan_id``; voice needs ``from_number``. A tenant that uses one channel
     only may leave the other's settings out: a send on a channel that lacks them fails with
     ``configuration_error`` before any request.
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     service_plan_id: str | None = Field(
         default=None,
@@ -144,9 +147,8 @@ class SinchConfig(BaseModel):
             "`from_number`; when both are unset Sinch uses the service plan's default originator."
         ),
     )
-    from_number: str | None = Field(
+    from_number: E164Number | None = Field(
         default=None,
-        pattern=E164,
         description="The caller number of voice calls (`cli`), E.164. Required for voice.",
     )
     region: SmsRegion = Field(
@@ -182,10 +184,8 @@ class SinchConfig(BaseModel):
         return self.sms_base_url or f"https://{self.region}.sms.api.sinch.com"
 
 
-class SinchCredentials(BaseModel):
+class SinchCredentials(ProviderCredentials):
     """A tenant's Sinch secrets (write-only): the SMS token and/or the voice application pair."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     api_token: SecretStr | None = Field(
         default=None, min_length=1, description="XMS API token (`Bearer`). Required for SMS."
@@ -202,7 +202,7 @@ class SinchCredentials(BaseModel):
     )
 
 
-class SinchProvider(HttpProvider):
+class SinchProvider(HttpProvider[SinchConfig, SinchCredentials]):
     """SMS and voice through Sinch (see the module docstring)."""
 
     name = "sinch"
@@ -275,7 +275,7 @@ class SinchProvider(HttpProvider):
         return self._read_sms(response)
 
     def _read_sms(self, response: HttpResponse) -> Receipt:
-        if 200 <= response.status < 300:
+        if is_success(response.status):
             batch = _json_object(response.json())
             return Receipt(provider=self.name, message_id=_identifier(batch["id"]))
         body = _error_body(response)
@@ -285,11 +285,11 @@ class SinchProvider(HttpProvider):
             response,
             code if isinstance(code, str) and code else None,
             f"Sinch SMS answered HTTP {response.status}: {text}",
-            permanent_codes=SMS_PERMANENT_CODES,
+            table=SMS_ERRORS,
         )
 
     def _read_voice(self, response: HttpResponse) -> Receipt:
-        if 200 <= response.status < 300:
+        if is_success(response.status):
             body = _json_object(response.json())
             call_id = body["callId"] if "callId" in body else body["callid"]
             return Receipt(provider=self.name, message_id=_identifier(call_id))
@@ -304,7 +304,7 @@ class SinchProvider(HttpProvider):
             response,
             str(code) if isinstance(code, int | str) and str(code) else None,
             f"Sinch voice answered HTTP {response.status}: {text}",
-            permanent_codes=VOICE_PERMANENT_CODES,
+            table=VOICE_ERRORS,
         )
 
 

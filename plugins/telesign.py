@@ -12,7 +12,7 @@ authentication (``customer_id:api_key``) is the alternative.
 
 Telesign says to code against the codes in the body, not the HTTP status: ``errors[].code``
 (five digits, negative for request problems) and ``status.code``. The first ``errors[].code``
-is the reported code. The account and authentication codes (``PERMANENT_CODES``) come with
+is the reported code. The account and authentication codes (``ERRORS.permanent``) come with
 status 500 "Transaction not attempted" or 501 "Not authorized": no retry fixes them and nothing
 was sent. Any answer whose ``status.code`` is 500 or 501 was not attempted, so it is never
 handed off, even under an HTTP 5xx; other errors are classified by HTTP status.
@@ -32,21 +32,25 @@ from email.utils import formatdate
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field, SecretStr
 
 from runtime import hookimpl
 from runtime.errors import ProviderError
 from runtime.events import Channel
 from runtime.http import HttpRequest, HttpResponse, form_urlencode
-from runtime.http_provider import (
+from runtime.locales import MAIN_REGION, language, language_region
+from runtime.provider_kit import (
     BaseUrl,
+    ErrorTable,
     HttpProvider,
+    ProviderCredentials,
+    ProviderSettings,
     answered_error,
     configuration_error,
     digits_only,
+    is_success,
     refused,
 )
-from runtime.locales import MAIN_REGION, language, language_region
 from runtime.providers import PhoneMessage, Receipt
 
 if TYPE_CHECKING:
@@ -67,10 +71,11 @@ VOICE_RESOURCE = "/v1/voice"
 FORM = "application/x-www-form-urlencoded"
 HMAC_METHOD = "HMAC-SHA256"
 
-# errors[].code values that no retry fixes: the account, the product or the signature is wrong
-# (Telesign's "Transaction not attempted" / "Not authorized" table, PROVIDERS.md §4 [doc]).
-PERMANENT_CODES = frozenset(
-    {
+ERRORS = ErrorTable(
+    # errors[].code values that no retry fixes: the account, the product or the signature is
+    # wrong (Telesign's "Transaction not attempted" / "Not authorized" table, PROVIDERS.md §4
+    # [doc]). Telesign's own answer: not attempted, so not handed off, whatever the HTTP status.
+    permanent={
         "-10009",  # invalid source IP address
         "-10033",  # trial account: destination number not verified
         "-20002",  # product not enabled for this Customer ID
@@ -86,7 +91,8 @@ PERMANENT_CODES = frozenset(
         "-30011",  # x-ts-nonce too long or too short
         "-30012",  # x-ts-nonce used recently
         "-30015",  # invalid API key
-    }
+    },
+    final=True,
 )
 # status.code values that say the transaction was not attempted (nothing was handed off).
 NOT_ATTEMPTED_STATUSES = frozenset({"500", "501"})
@@ -103,10 +109,8 @@ VOICES = frozenset(
 DEFAULT_VOICE = "f-en-US"
 
 
-class TelesignConfig(BaseModel):
+class TelesignConfig(ProviderSettings):
     """A tenant's public Telesign settings."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     base_url: BaseUrl = Field(
         default="https://rest-api.telesign.com",
@@ -132,10 +136,8 @@ class TelesignConfig(BaseModel):
     )
 
 
-class TelesignCredentials(BaseModel):
+class TelesignCredentials(ProviderCredentials):
     """A tenant's Telesign credentials (write-only)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     customer_id: str = Field(min_length=1, description="The account's Customer ID.")
     api_key: SecretStr = Field(
@@ -193,7 +195,7 @@ def telesign_voice(locale: str | None) -> str:
     return main if main in VOICES else DEFAULT_VOICE
 
 
-class TelesignProvider(HttpProvider):
+class TelesignProvider(HttpProvider[TelesignConfig, TelesignCredentials]):
     """SMS and voice through Telesign.
 
     ``clock`` (seconds since the epoch) and ``nonce`` feed the HMAC headers; tests fix them.
@@ -283,7 +285,7 @@ class TelesignProvider(HttpProvider):
         status = body.get("status") if isinstance(body.get("status"), dict) else {}
         status_code = str(status["code"]) if status.get("code") is not None else None
         code = _first_error_code(body)
-        if 200 <= response.status < 300:
+        if is_success(response.status):
             if body.get("reference_id") or code is None:
                 # A 2xx without reference_id and without errors is unreadable (KeyError).
                 return Receipt(
@@ -318,14 +320,12 @@ def _describe(response: HttpResponse, body: dict[str, Any], status_code: str | N
 def _error(
     response: HttpResponse, code: str | None, status_code: str | None, text: str
 ) -> ProviderError:
-    """An error answer: Telesign's codes first, then the HTTP status."""
-    if code in PERMANENT_CODES:
-        return refused(code, text, retryable=False, status=response.status)
-    if status_code in NOT_ATTEMPTED_STATUSES:
+    """An error answer: Telesign's codes first, then its status, then the HTTP status."""
+    if status_code in NOT_ATTEMPTED_STATUSES and code not in ERRORS:
         # Telesign says it did not attempt the transaction: not handed off, whatever the HTTP.
         retryable = response.status in (408, 429) or response.status >= 500
         return refused(code or response.status, text, retryable=retryable, status=response.status)
-    return answered_error(response, code, text, permanent_codes=PERMANENT_CODES)
+    return answered_error(response, code, text, table=ERRORS)
 
 
 @hookimpl

@@ -287,12 +287,12 @@ def test_report_fields_statuses_and_log_events_are_in_delivery_md() -> None:
 
 def test_twilio_md_documents_settings_credentials_and_error_codes() -> None:
     from plugins.twilio import TwilioConfig, TwilioCredentials
-    from plugins.twilio.errors import PERMANENT_CODES, RETRYABLE_CODES
+    from plugins.twilio.errors import ERRORS
 
     text = read("docs/providers/twilio.md")
     assert not missing(TwilioConfig.model_fields, text), "Twilio settings missing"
     assert not missing(TwilioCredentials.model_fields, text), "Twilio credentials missing"
-    assert not missing(PERMANENT_CODES | RETRYABLE_CODES, text), "Twilio error codes missing"
+    assert not missing(ERRORS.permanent | ERRORS.retryable, text), "Twilio error codes missing"
     functions = {"ProviderError", "_not_sent", "_maybe_sent"}
     codes = set()
     for module in sorted((ROOT / "plugins" / "twilio").glob("*.py")):

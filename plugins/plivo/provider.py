@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import re
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from sqlalchemy.exc import SQLAlchemyError
 
 from plugins.plivo.answers import (
@@ -39,7 +38,17 @@ from plugins.plivo.answers import (
 from runtime.errors import ProviderError
 from runtime.events import Channel
 from runtime.http import HttpRequest, HttpResponse
-from runtime.http_provider import BaseUrl, HttpProvider, answered_error, configuration_error
+from runtime.phone_numbers import normalise_e164
+from runtime.provider_kit import (
+    BaseUrl,
+    HttpProvider,
+    ProviderCredentials,
+    ProviderSettings,
+    SenderId,
+    answered_error,
+    configuration_error,
+    is_success,
+)
 from runtime.providers import PhoneMessage, Receipt
 
 if TYPE_CHECKING:
@@ -47,24 +56,17 @@ if TYPE_CHECKING:
 
 __all__ = ["PlivoConfig", "PlivoCredentials", "PlivoProvider"]
 
-E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
-# A phone number in E.164, or an alphanumeric sender id (1-11 characters, at least a letter:
-# checked in PlivoConfig, as pydantic's regex engine has no look-ahead).
-SOURCE_PATTERN = r"^(\+[1-9][0-9]{6,14}|[A-Za-z0-9 ]{1,11})$"
 
 # The answer token of the voice call being built (set by PlivoProvider.send around the
 # request, read by build_request, so that build_request stays free of I/O).
 _ANSWER_TOKEN: ContextVar[str | None] = ContextVar("plivo_answer_token", default=None)
 
 
-class PlivoConfig(BaseModel):
+class PlivoConfig(ProviderSettings):
     """A tenant's public Plivo settings."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    from_number: str | None = Field(
+    from_number: SenderId | None = Field(
         default=None,
-        pattern=SOURCE_PATTERN,
         description="Sender (`src` of SMS, `from` of calls): a Plivo number in E.164, or an "
         "alphanumeric sender id (SMS only). Required for voice.",
     )
@@ -97,7 +99,12 @@ class PlivoConfig(BaseModel):
     @field_validator("from_number")
     @classmethod
     def _number_or_name(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith("+") and value.strip().isdigit():
+        """A number in E.164 (a valid one: it places calls), or a name with a letter."""
+        if value is None:
+            return None
+        if value.startswith("+"):
+            normalise_e164(value)  # ValueError names what is wrong; the number is kept as is
+        elif value.strip().isdigit():
             raise ValueError("a phone number must be in E.164 (+ and country code)")
         return value
 
@@ -108,10 +115,8 @@ class PlivoConfig(BaseModel):
         return self
 
 
-class PlivoCredentials(BaseModel):
+class PlivoCredentials(ProviderCredentials):
     """A tenant's Plivo account (write-only)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     auth_id: str = Field(
         pattern=r"^[A-Za-z0-9]{1,64}$",
@@ -120,7 +125,7 @@ class PlivoCredentials(BaseModel):
     auth_token: SecretStr = Field(min_length=1, description="The Auth Token: Basic password.")
 
 
-class PlivoProvider(HttpProvider):
+class PlivoProvider(HttpProvider[PlivoConfig, PlivoCredentials]):
     """SMS and voice through Plivo.
 
     ``answers`` stores voice answer documents; without it, the store opens on the first voice
@@ -228,7 +233,7 @@ class PlivoProvider(HttpProvider):
 
     def read_response(self, response: HttpResponse, message: PhoneMessage) -> Receipt:
         body: dict[str, Any] = response.json() if response.body else {}
-        if 200 <= response.status < 300:
+        if is_success(response.status):
             # A call: 201 {"request_uuid"}; an SMS: 202 {"message_uuid": [...]}, the first.
             uuid = body["request_uuid"] if message.channel == "voice" else body["message_uuid"][0]
             if not isinstance(uuid, str) or not uuid:
@@ -241,7 +246,7 @@ class PlivoProvider(HttpProvider):
 
 def _check_voice(config: PlivoConfig) -> None:
     """Raise ``configuration_error`` when ``config`` cannot place a call (before any I/O)."""
-    if config.from_number is None or not E164.match(config.from_number):
+    if config.from_number is None or not config.from_number.startswith("+"):
         raise configuration_error("Plivo voice needs from_number as an E.164 phone number")
     if config.answer_base_url is None:
         raise configuration_error(

@@ -18,23 +18,22 @@ from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 
 from runtime.errors import ProviderError
 from runtime.http import redact
-from runtime.http_provider import configuration_error
+from runtime.provider_kit import ErrorTable, configuration_error
 
 __all__ = [
+    "ERRORS",
     "NOT_PROCESSED_STATUSES",
-    "PERMANENT_CODES",
-    "RETRYABLE_CODES",
     "configuration_error",
     "provider_error",
     "redact",
 ]
 
-# Twilio error codes (docs/errors) that no retry fixes; every other 4xx is permanent too.
-PERMANENT_CODES = frozenset(
-    {20003, 20404, 13224, 21211, 21212, 21215, 21219, 21408, 21606, 21608, 21610, 21612}
-    | {21614, 21617}
+ERRORS = ErrorTable(
+    # Twilio error codes (docs/errors) that no retry fixes; every other 4xx is permanent too.
+    permanent={20003, 20404, 13224, 21211, 21212, 21215, 21219, 21408, 21606, 21608, 21610}
+    | {21612, 21614, 21617},
+    retryable={20429},  # too many requests
 )
-RETRYABLE_CODES = frozenset({20429})
 # Server answers that say the request was not processed; any other 5xx may come after it was.
 NOT_PROCESSED_STATUSES = frozenset({429, 503})
 
@@ -88,10 +87,10 @@ def _refused(
     5xx is ambiguous (Twilio or a gateway may have queued it first), so it counts as handed off."""
     status = _as_int(exc.status)
     code = _as_int(exc.code)
-    if code in PERMANENT_CODES:
+    if str(code) in ERRORS.permanent:
         retryable = False
     else:
-        retryable = code in RETRYABLE_CODES or status == 429 or (status or 0) >= 500
+        retryable = str(code) in ERRORS.retryable or status == 429 or (status or 0) >= 500
     if isinstance(exc, TwilioServiceException):
         text = " - ".join(str(part) for part in (exc.title, exc.detail) if part)
     else:

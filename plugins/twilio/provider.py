@@ -9,15 +9,12 @@ the pipeline decides about retries and fallbacks from the :class:`ProviderError`
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
-    field_validator,
     model_validator,
 )
 from twilio.rest import Client
@@ -27,8 +24,14 @@ from plugins.twilio.http import RewritingAsyncHttpClient, request_timeout
 from plugins.twilio.voice import voice_twiml
 from runtime.errors import ProviderError
 from runtime.events import Channel
-from runtime.http_provider import validated
-from runtime.phone_numbers import E164Number
+from runtime.provider_kit import (
+    AbsoluteUrl,
+    E164Number,
+    OriginUrl,
+    ProviderCredentials,
+    ProviderSettings,
+    validated,
+)
 from runtime.providers import PhoneMessage, Receipt
 
 __all__ = ["TwilioConfig", "TwilioCredentials", "TwilioProvider"]
@@ -36,22 +39,8 @@ __all__ = ["TwilioConfig", "TwilioCredentials", "TwilioProvider"]
 TWILIO_API = "https://api.twilio.com"
 
 
-def _http_url(value: str, *, origin_only: bool) -> str:
-    """``value`` if it is an absolute http(s) URL (with no path when ``origin_only``)."""
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an absolute http:// or https:// URL")
-    if origin_only:
-        if parts.path not in ("", "/") or parts.query or parts.fragment:
-            raise ValueError("must be scheme://host[:port] only: Twilio's own paths are kept")
-        return f"{parts.scheme}://{parts.netloc}"
-    return value
-
-
-class TwilioConfig(BaseModel):
+class TwilioConfig(ProviderSettings):
     """A tenant's public Twilio settings."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     from_number: E164Number | None = Field(
         default=None, description="Twilio number (E.164) to send from; required for voice."
@@ -61,23 +50,13 @@ class TwilioConfig(BaseModel):
         pattern=r"^MG[0-9a-fA-F]{32}$",
         description="Messaging Service to send SMS through; used instead of from_number.",
     )
-    base_url: str = Field(
+    base_url: OriginUrl = Field(
         default=TWILIO_API,
         description="Where Twilio requests go (scheme://host[:port]); tests use a local stub.",
     )
-    status_callback: str | None = Field(
+    status_callback: AbsoluteUrl | None = Field(
         default=None, description="URL Twilio reports delivery status to."
     )
-
-    @field_validator("base_url")
-    @classmethod
-    def _check_base_url(cls, value: str) -> str:
-        return _http_url(value, origin_only=True)
-
-    @field_validator("status_callback")
-    @classmethod
-    def _check_status_callback(cls, value: str | None) -> str | None:
-        return None if value is None else _http_url(value, origin_only=False)
 
     @model_validator(mode="after")
     def _need_a_sender(self) -> TwilioConfig:
@@ -89,10 +68,8 @@ class TwilioConfig(BaseModel):
         return self
 
 
-class TwilioCredentials(BaseModel):
+class TwilioCredentials(ProviderCredentials):
     """A tenant's Twilio secrets (write-only: never shown, never logged)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     account_sid: str = Field(pattern=r"^AC[0-9a-fA-F]{32}$")
     auth_token: SecretStr = Field(min_length=1)
@@ -112,8 +89,8 @@ class TwilioProvider:
 
     name: str = "twilio"
     channels: frozenset[Channel] = frozenset({"sms", "voice"})
-    config_model: type[BaseModel] = TwilioConfig
-    credentials_model: type[BaseModel] = TwilioCredentials
+    config_model: type[TwilioConfig] = TwilioConfig
+    credentials_model: type[TwilioCredentials] = TwilioCredentials
     # Every request gets the attempt's budget as aiohttp's total timeout (request_timeout).
     enforces_timeout = True
 
@@ -123,8 +100,15 @@ class TwilioProvider:
     def __repr__(self) -> str:
         return f"TwilioProvider(pools={sorted(self._pools)})"
 
-    async def send(self, message: PhoneMessage, config: Any, credentials: Any) -> Receipt:
-        """Hand ``message`` to Twilio; raise :class:`ProviderError` saying if it may be sent."""
+    async def send(
+        self,
+        message: PhoneMessage,
+        config: TwilioConfig | Mapping[str, Any],
+        credentials: TwilioCredentials | Mapping[str, Any],
+    ) -> Receipt:
+        """Hand ``message`` to Twilio; raise :class:`ProviderError` saying if it may be sent.
+
+        ``config`` and ``credentials`` may also come as plain mappings (validated here)."""
         settings = validated(TwilioConfig, config, label="Twilio", what="config")
         secrets = validated(TwilioCredentials, credentials, label="Twilio", what="credentials")
         token = secrets.auth_token.get_secret_value()

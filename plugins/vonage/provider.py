@@ -7,13 +7,7 @@ a send that cannot work as configured fails with ``configuration_error`` before 
 
 from __future__ import annotations
 
-from typing import Annotated
-from urllib.parse import urlsplit
-
 from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     field_validator,
@@ -24,31 +18,26 @@ from plugins.vonage.sms import read_sms_response, sms_request
 from plugins.vonage.voice import load_private_key, read_voice_response, voice_request
 from runtime.events import Channel
 from runtime.http import HttpRequest, HttpResponse
-from runtime.http_provider import BaseUrl, HttpProvider, configuration_error
-from runtime.phone_numbers import E164Number
+from runtime.provider_kit import (
+    AbsoluteUrl,
+    BaseUrl,
+    E164Number,
+    HttpProvider,
+    ProviderCredentials,
+    ProviderSettings,
+    SenderId,
+    configuration_error,
+)
 from runtime.providers import PhoneMessage, Receipt
 
 __all__ = ["VonageConfig", "VonageCredentials", "VonageProvider"]
 
 
-def _check_webhook(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an absolute http:// or https:// URL")
-    return value
-
-
-WebhookUrl = Annotated[str, AfterValidator(_check_webhook)]
-
-
-class VonageConfig(BaseModel):
+class VonageConfig(ProviderSettings):
     """A tenant's public Vonage settings."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    sender: str | None = Field(
+    sender: SenderId | None = Field(
         default=None,
-        pattern=r"^(?:[A-Za-z0-9 ]{1,11}|\+?[0-9]{3,15})$",
         description=(
             "SMS sender (`from`): an alphanumeric id of up to 11 characters, or a number. "
             "Defaults to from_number."
@@ -67,11 +56,11 @@ class VonageConfig(BaseModel):
         default="https://api.nexmo.com/v1/calls",
         description="Voice API calls URL; calls are created by a POST to it.",
     )
-    callback_url: WebhookUrl | None = Field(
+    callback_url: AbsoluteUrl | None = Field(
         default=None,
         description="Webhook for SMS delivery receipts (`callback`), instead of the account's.",
     )
-    event_url: WebhookUrl | None = Field(
+    event_url: AbsoluteUrl | None = Field(
         default=None,
         description="Webhook for call events (`event_url`), instead of the application's.",
     )
@@ -85,11 +74,9 @@ class VonageConfig(BaseModel):
         return self
 
 
-class VonageCredentials(BaseModel):
+class VonageCredentials(ProviderCredentials):
     """A tenant's Vonage secrets (write-only): the API key pair for SMS, the application and
     its private key for voice. Each pair is complete or absent; at least one is needed."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     api_key: str | None = Field(
         default=None, min_length=1, description="Account API key (SMS `api_key`)."
@@ -127,7 +114,7 @@ class VonageCredentials(BaseModel):
         return self
 
 
-class VonageProvider(HttpProvider):
+class VonageProvider(HttpProvider[VonageConfig, VonageCredentials]):
     """SMS through Vonage's SMS API, voice calls through its Voice API."""
 
     name = "vonage"

@@ -12,25 +12,30 @@ from typing import Any
 
 from runtime.errors import ProviderError
 from runtime.http import HttpRequest, HttpResponse
-from runtime.http_provider import answered_error, digits_only, refused
+from runtime.provider_kit import (
+    ErrorTable,
+    answered_error,
+    digits_only,
+    is_success,
+    refused,
+)
 from runtime.providers import PhoneMessage, Receipt
 
 __all__ = [
-    "PERMANENT_STATUSES",
-    "RETRYABLE_STATUSES",
+    "ERRORS",
     "is_gsm7",
     "read_sms_response",
     "sms_request",
 ]
 
-# Statuses worth another try: 1 throttled, 5 internal error (PROVIDERS.md §4 "retry").
-RETRYABLE_STATUSES = frozenset({"1", "5"})
-# Statuses no retry fixes: missing or invalid parameters (2, 3), credentials (4, 14), message or
-# prefix (6, 12), barred number or account (7, 8, 33), credit (9), binds (10), API not enabled
-# for HTTP (11), illegal sender (15), a trial account's non-whitelisted destination (29).
-# Any status outside both sets is treated as permanent too: an unknown refusal is not retried.
-PERMANENT_STATUSES = frozenset(
-    {"2", "3", "4", "6", "7", "8", "9", "10", "11", "12", "14", "15", "29", "33"}
+ERRORS = ErrorTable(
+    # Worth another try: 1 throttled, 5 internal error (PROVIDERS.md §4 "retry").
+    retryable={"1", "5"},
+    # No retry fixes these: missing or invalid parameters (2, 3), credentials (4, 14), message or
+    # prefix (6, 12), barred number or account (7, 8, 33), credit (9), binds (10), API not
+    # enabled for HTTP (11), illegal sender (15), a trial account's non-whitelisted destination
+    # (29). A status in neither set is not retried either (an unknown refusal).
+    permanent={"2", "3", "4", "6", "7", "8", "9", "10", "11", "12", "14", "15", "29", "33"},
 )
 
 # client-ref takes "up to 40 characters" (the spec).
@@ -93,7 +98,7 @@ def read_sms_response(response: HttpResponse, provider: str) -> Receipt:
     Vonage's SMS API does not answer other HTTP statuses in its contract; when a gateway
     does, the status classifies it.
     """
-    if not 200 <= response.status < 300:
+    if not is_success(response.status):
         raise answered_error(
             response, None, f"Vonage answered HTTP {response.status}{_detail(response)}"
         )
@@ -114,7 +119,7 @@ def read_sms_response(response: HttpResponse, provider: str) -> Receipt:
         raise refused(
             first,
             detail,
-            retryable=all(status in RETRYABLE_STATUSES for _, status, _ in refusals),
+            retryable=all(ERRORS.refusal_is_retryable(status) for _, status, _ in refusals),
             status=response.status,
         )
     raise ProviderError(

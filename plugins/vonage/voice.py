@@ -23,8 +23,12 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from runtime.http import HttpRequest, HttpResponse
-from runtime.http_provider import answered_error, digits_only
 from runtime.locales import LanguageTable
+from runtime.provider_kit import (
+    answered_error,
+    digits_only,
+    is_success,
+)
 from runtime.providers import PhoneMessage, Receipt
 
 __all__ = [
@@ -135,7 +139,7 @@ def read_voice_response(response: HttpResponse, provider: str) -> Receipt:
     and 429; 503 is retryable and not handed off; other 5xx may come after Vonage placed the
     call, so they are handed off (``answered_error``).
     """
-    if not 200 <= response.status < 300:
+    if not is_success(response.status):
         raise answered_error(
             response, None, f"Vonage answered HTTP {response.status}{_detail(response)}"
         )

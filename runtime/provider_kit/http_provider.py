@@ -20,9 +20,11 @@ the code, the text and every credential redacted from every error message.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
+from typing_extensions import TypeVar as DefaultedTypeVar
 
 from runtime.errors import ProviderError
 from runtime.events import Channel
@@ -38,8 +40,9 @@ from runtime.providers import PhoneMessage, Receipt
 
 __all__ = ["HttpProvider"]
 
-ConfigT = TypeVar("ConfigT", bound=BaseModel)
-CredentialsT = TypeVar("CredentialsT", bound=BaseModel)
+# Defaulted to Any, as in runtime.providers.Provider: a bare HttpProvider is HttpProvider[Any, Any].
+ConfigT = DefaultedTypeVar("ConfigT", bound=BaseModel, default=Any)
+CredentialsT = DefaultedTypeVar("CredentialsT", bound=BaseModel, default=Any)
 _Model = TypeVar("_Model", bound=BaseModel)
 
 
@@ -76,7 +79,10 @@ class HttpProvider(Generic[ConfigT, CredentialsT]):
         raise NotImplementedError
 
     async def send(
-        self, message: PhoneMessage, config: ConfigT, credentials: CredentialsT
+        self,
+        message: PhoneMessage,
+        config: ConfigT | Mapping[str, Any],
+        credentials: CredentialsT | Mapping[str, Any],
     ) -> Receipt:
         """Deliver ``message``; raise :class:`ProviderError` saying whether it was handed off.
 

@@ -19,8 +19,7 @@ from typer.testing import CliRunner
 
 from plugins.clicksend import (
     LANGUAGES,
-    PERMANENT_CODES,
-    RETRYABLE_CODES,
+    ERRORS,
     ClickSendConfig,
     ClickSendCredentials,
     ClickSendProvider,
@@ -370,9 +369,9 @@ async def test_unreadable_successes_are_malformed_and_handed_off(
 
 
 def test_every_code_is_classified_once() -> None:
-    assert not PERMANENT_CODES & RETRYABLE_CODES
-    assert {"INVALID_RECIPIENT", "INSUFFICIENT_CREDIT", "COUNTRY_NOT_ENABLED"} <= PERMANENT_CODES
-    assert "TOO_MANY_REQUESTS" in RETRYABLE_CODES
+    assert not ERRORS.permanent & ERRORS.retryable
+    assert {"INVALID_RECIPIENT", "INSUFFICIENT_CREDIT", "COUNTRY_NOT_ENABLED"} <= ERRORS.permanent
+    assert "TOO_MANY_REQUESTS" in ERRORS.retryable
 
 
 def test_providers_output_says_voice_is_closed_to_new_accounts(

@@ -374,17 +374,13 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "providers" / "messagebird.
 
 
 def test_the_page_documents_every_setting_credential_and_code() -> None:
-    from plugins.messagebird import (
-        BIRD_PERMANENT_TYPES,
-        BIRD_RETRYABLE_TYPES,
-        LEGACY_PERMANENT_CODES,
-        LEGACY_RETRYABLE_CODES,
-    )
+    from plugins.messagebird import BIRD_ERRORS, LEGACY_ERRORS
 
     text = DOC.read_text("utf-8")
     names = [*MessageBirdConfig.model_fields, *MessageBirdCredentials.model_fields]
-    codes = [*BIRD_PERMANENT_TYPES, *BIRD_RETRYABLE_TYPES, "internal_error"]
-    codes += [*LEGACY_PERMANENT_CODES, *LEGACY_RETRYABLE_CODES, "429", "500", "503"]
+    codes = [*BIRD_ERRORS.permanent, *(BIRD_ERRORS.retryable - BIRD_ERRORS.handed_off)]
+    codes += ["internal_error"]
+    codes += [*LEGACY_ERRORS.permanent, *LEGACY_ERRORS.retryable, "429", "500", "503"]
     codes += ["timeout", "connect_timeout", "connection_error", "disconnected"]
     codes += ["malformed_response", "configuration_error", "service_unavailable_error"]
     assert [name for name in [*names, *codes] if f"`{name}`" not in text] == []

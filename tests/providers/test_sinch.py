@@ -14,10 +14,10 @@ import orjson
 import pytest
 
 from plugins.sinch import (
-    SMS_PERMANENT_CODES,
+    SMS_ERRORS,
     TTS_LOCALES,
     TTS_MAX_CHARS,
-    VOICE_PERMANENT_CODES,
+    VOICE_ERRORS,
     SinchConfig,
     SinchCredentials,
     SinchProvider,
@@ -564,8 +564,8 @@ def test_the_doc_lists_every_setting_credential_and_code() -> None:
     assert "`sinch`" in intro
     names = [*SinchConfig.model_fields, *SinchCredentials.model_fields]
     codes = [
-        *SMS_PERMANENT_CODES,
-        *VOICE_PERMANENT_CODES,
+        *SMS_ERRORS.permanent,
+        *VOICE_ERRORS.permanent,
         *("timeout", "connect_timeout", "connection_error", "disconnected"),
         *("malformed_response", "configuration_error", "429", "503", "500"),
     ]

@@ -21,7 +21,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from plugins.telesign import (
-    PERMANENT_CODES,
+    ERRORS,
     TelesignConfig,
     TelesignCredentials,
     TelesignProvider,
@@ -281,7 +281,7 @@ def test_bad_settings_are_rejected(bad: dict[str, Any]) -> None:
 # -- answers -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("code", sorted(PERMANENT_CODES))
+@pytest.mark.parametrize("code", sorted(ERRORS.permanent))
 async def test_account_and_auth_codes_are_permanent_refusals(
     stub: StubServer, provider: TelesignProvider, code: str
 ) -> None:
@@ -359,7 +359,7 @@ def test_the_doc_lists_every_setting_credential_and_code() -> None:
     fields = [*TelesignConfig.model_fields, *TelesignCredentials.model_fields]
     generic = ["timeout", "connect_timeout", "connection_error", "disconnected"]
     generic += ["malformed_response", "configuration_error"]
-    for name in [*fields, *PERMANENT_CODES, *generic]:
+    for name in [*fields, *ERRORS.permanent, *generic]:
         assert f"`{name}`" in text, name
 
 

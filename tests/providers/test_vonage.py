@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from plugins.vonage import VonageConfig, VonageCredentials, VonageProvider, register_providers
-from plugins.vonage.sms import PERMANENT_STATUSES, RETRYABLE_STATUSES, is_gsm7
+from plugins.vonage.sms import ERRORS, is_gsm7
 from plugins.vonage.voice import JWT_LIFETIME, TALK_LANGUAGES, load_private_key, talk_language
 from runtime import PhoneMessageRequest
 from runtime.errors import ProviderError
@@ -498,8 +498,8 @@ SMS_STATUSES = [
 
 def test_the_status_table_is_the_documented_one() -> None:
     documented = {status for status, _ in SMS_STATUSES if status != "99"}
-    assert documented == RETRYABLE_STATUSES | PERMANENT_STATUSES
-    assert not RETRYABLE_STATUSES & PERMANENT_STATUSES
+    assert documented == ERRORS.retryable | ERRORS.permanent
+    assert not ERRORS.retryable & ERRORS.permanent
 
 
 @pytest.mark.parametrize(("status", "retryable"), SMS_STATUSES)

@@ -10,35 +10,43 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field, SecretStr
 
 from runtime import hookimpl
 from runtime.http import HttpRequest, HttpResponse
-from runtime.http_provider import BaseUrl, HttpProvider, answered_error
+from runtime.provider_kit import (
+    BaseUrl,
+    ErrorTable,
+    HttpProvider,
+    ProviderCredentials,
+    ProviderSettings,
+    SenderId,
+    answered_error,
+    is_success,
+)
 from runtime.providers import PhoneMessage, Provider, Receipt
 
-# ExampleTel's codes that no retry fixes.
-PERMANENT = frozenset({"invalid_number", "blocked", "bad_token"})
+# ExampleTel's error codes, as data: answered_error reads them.
+ERRORS = ErrorTable(
+    permanent={"invalid_number", "blocked", "bad_token"},  # no retry fixes these
+    throttled={"slow_down"},  # refused before sending: retryable, never handed off
+)
 
 
-class ExampleConfig(BaseModel):
+class ExampleConfig(ProviderSettings):
     """Public settings (``provider_settings``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    sender: str = Field(min_length=1, description="Sender id shown to the recipient.")
+    sender: SenderId = Field(description="Sender id shown to the recipient.")
     base_url: BaseUrl = Field(default="https://api.exampletel.test", description="API origin.")
 
 
-class ExampleCredentials(BaseModel):
+class ExampleCredentials(ProviderCredentials):
     """Secrets (``credentials_env``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     token: SecretStr = Field(min_length=8, description="Bearer token.")
 
 
-class ExampleTelProvider(HttpProvider):
+class ExampleTelProvider(HttpProvider[ExampleConfig, ExampleCredentials]):
     """SMS through ExampleTel."""
 
     name = "exampletel"
@@ -57,7 +65,7 @@ class ExampleTelProvider(HttpProvider):
         )
 
     def read_response(self, response: HttpResponse, message: PhoneMessage) -> Receipt:
-        if response.status == 202:
+        if is_success(response.status):
             return Receipt(provider=self.name, message_id=str(response.json()["id"]))
         error: dict[str, Any] = response.json().get("error", {})
         return_code = error.get("code")
@@ -65,7 +73,7 @@ class ExampleTelProvider(HttpProvider):
             response,
             return_code,
             f"ExampleTel answered HTTP {response.status}: {error.get('message', 'no details')}",
-            permanent_codes=PERMANENT,
+            table=ERRORS,
         )
 
 
