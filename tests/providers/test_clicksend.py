@@ -18,8 +18,8 @@ import pytest
 from typer.testing import CliRunner
 
 from plugins.clicksend import (
-    LANGUAGES,
     ERRORS,
+    LANGUAGES,
     ClickSendConfig,
     ClickSendCredentials,
     ClickSendProvider,
