@@ -6,57 +6,72 @@ or configuration. Bad input never shows a traceback: it prints what is wrong and
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from runtime.cli_providers import providers_app
 from runtime.cli_sandbox import doctor, run_test_action
-from runtime.console import (
-    RESOURCE_ERRORS,
-    SUCCESS,
-    bad_input,
-    plugins_table,
-    report_table,
-    reports_table,
-    resource_error,
-    settings_or_exit,
-)
-from runtime.delivery import Pipeline
-from runtime.errors import PhoneActionsError, UnknownTenantError
-from runtime.events import (
-    CustomPhoneProviderEvent,
-    DeliveryReport,
-    PhoneMessageRequest,
-    SendPhoneMessageEvent,
-    parse_event,
-)
-from runtime.plugins import collect_providers, get_plugin_manager
-from runtime.tenants import TomlTenantDirectory
+from runtime.console import SUCCESS, bad_input, settings_or_exit
+
+if TYPE_CHECKING:
+    from runtime.delivery import Pipeline
 
 app = typer.Typer(
     help="Deliver one-time codes by SMS and voice: providers, fallback, records.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: flags shown as flags, and no Rich import for --help
 )
 T = TypeVar("T")
 EXIT_NOT_DELIVERED = 1
 
-SCHEMAS: dict[str, Any] = {
-    "send-phone-message": SendPhoneMessageEvent,
-    "custom-phone-provider": CustomPhoneProviderEvent,
-    "request": PhoneMessageRequest,
-    "report": DeliveryReport,
-}
+SCHEMA_NAMES = ("send-phone-message", "custom-phone-provider", "request", "report")
+"""What ``phone-actions schema NAME`` accepts."""
+
+
+def _schemas() -> dict[str, Any]:
+    from runtime.events import (
+        CustomPhoneProviderEvent,
+        DeliveryReport,
+        PhoneMessageRequest,
+        SendPhoneMessageEvent,
+    )
+
+    models = (SendPhoneMessageEvent, CustomPhoneProviderEvent, PhoneMessageRequest, DeliveryReport)
+    return dict(zip(SCHEMA_NAMES, models, strict=True))
+
+
+def __getattr__(name: str) -> Any:
+    """``SCHEMAS`` (name -> model), built on first use: the models import pydantic."""
+    if name == "SCHEMAS":
+        return _schemas()
+    raise AttributeError(f"module 'runtime.cli' has no attribute {name!r}")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"phone-actions {version('phone-actions')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Deliver one-time codes by SMS and voice: providers, fallback, records."""
 
 
 class ChannelOption(StrEnum):
@@ -72,6 +87,12 @@ class PurposeOption(StrEnum):
 def _run(make: Callable[[Pipeline], Awaitable[T]]) -> T:
     """Build the pipeline from settings, run ``make`` with it, close it; bad input exits 2."""
 
+    import asyncio
+
+    from runtime.console import resource_error, resource_errors
+    from runtime.delivery import Pipeline
+    from runtime.errors import PhoneActionsError
+
     settings = settings_or_exit()
 
     async def main() -> T:
@@ -85,13 +106,16 @@ def _run(make: Callable[[Pipeline], Awaitable[T]]) -> T:
         return asyncio.run(main())
     except PhoneActionsError as exc:
         raise bad_input(str(exc)) from None
-    except RESOURCE_ERRORS as exc:
+    except resource_errors() as exc:
         raise bad_input(resource_error(exc, settings)) from None
 
 
 def _default_country(tenant: str) -> str | None:
     """The tenant's ``default_country`` from the tenants file (None for an unknown tenant,
     which the pipeline then rejects); the file's own errors are configuration errors."""
+    from runtime.errors import UnknownTenantError
+    from runtime.tenants import TomlTenantDirectory
+
     settings = settings_or_exit()
     try:
         return TomlTenantDirectory.from_file(settings.tenants_file).get(tenant).default_country
@@ -103,26 +127,37 @@ def _print_json(data: Any) -> None:
     typer.echo(json.dumps(data, separators=(",", ":"), default=str))
 
 
-@app.command()
+@app.command(short_help="Send one code through the pipeline and print its report.")
 def send(
-    tenant: Annotated[str, typer.Option(help="Tenant id from the tenants file.")],
+    tenant: Annotated[str, typer.Option(metavar="ID", help="Tenant id from the tenants file.")],
     to: Annotated[
         str,
         typer.Option(
+            metavar="NUMBER",
             help="Recipient: +14155552671 or 0044..., or a national number when the tenant "
-            "sets default_country."
+            "sets default_country.",
         ),
     ],
-    code: Annotated[str, typer.Option(help="The one-time code (4 to 12 letters or digits).")],
+    code: Annotated[
+        str, typer.Option(metavar="CODE", help="The one-time code (4 to 12 letters or digits).")
+    ],
     channel: Annotated[ChannelOption, typer.Option(help="sms or voice.")] = ChannelOption.sms,
     purpose: Annotated[PurposeOption, typer.Option()] = PurposeOption.verification,
-    locale: Annotated[str, typer.Option(help="Language of the message (en, fr, pt-BR).")] = "en",
+    locale: Annotated[
+        str, typer.Option(metavar="LOCALE", help="Language of the message (en, fr, pt-BR).")
+    ] = "en",
     idempotency_key: Annotated[
-        str | None, typer.Option(help="The same key never sends twice; returns the first report.")
+        str | None,
+        typer.Option(
+            metavar="KEY", help="The same key never sends twice; returns the first report."
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Send one code through the pipeline and print its report."""
+    from runtime.errors import PhoneActionsError
+    from runtime.events import PhoneMessageRequest
+
     try:
         request = PhoneMessageRequest.create(
             default_country=_default_country(tenant),
@@ -140,35 +175,50 @@ def send(
     if as_json:
         _print_json(report.model_dump(mode="json"))
     else:
+        from rich.console import Console
+
+        from runtime.console import report_table
+
         Console().print(report_table(report))
     if report.status not in SUCCESS:
         raise typer.Exit(EXIT_NOT_DELIVERED)
 
 
-@app.command()
+@app.command(short_help="Deliver recorded events again, or check recordings still match.")
 def replay(
     events: Annotated[
         list[Path],
-        typer.Argument(help="Event files (either trigger's JSON), or one recording (JSON Lines)."),
+        typer.Argument(
+            metavar="FILES...",
+            help="Event files (either trigger's JSON), or recordings (JSON Lines) with "
+            "--action or --provider.",
+        ),
     ],
     tenant: Annotated[
-        str | None, typer.Option(help="Deliver as this tenant instead of the event's tenant.id.")
+        str | None,
+        typer.Option(metavar="ID", help="Deliver as this tenant instead of the event's tenant.id."),
     ] = None,
     action: Annotated[
         Path | None,
-        typer.Option(help="Replay the recording against this action script (in the sandbox)."),
+        typer.Option(
+            metavar="SCRIPT", help="Replay the recordings against this action (in the sandbox)."
+        ),
     ] = None,
     provider: Annotated[
-        str | None, typer.Option(help="Replay the recording against this provider plugin.")
+        str | None,
+        typer.Option(metavar="NAME", help="Replay the recordings against this provider plugin."),
     ] = None,
     ignore_field: Annotated[
         list[str] | None,
-        typer.Option(help="A request body field that changes on every run (not compared)."),
+        typer.Option(
+            metavar="NAME", help="A request body field that changes on every run (not compared)."
+        ),
     ] = None,
     jobs: Annotated[
         int,
         typer.Option(
             min=1,
+            metavar="N",
             help="Events of a recording replayed at once against an action, each in its own "
             "sandbox worker; faithful only for actions that keep no state between invocations "
             "(a cached token). The report keeps the order.",
@@ -176,72 +226,46 @@ def replay(
     ] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
-    """Feed recorded events through the pipeline, one report each; or replay a recording."""
-    from runtime.recording.format import is_recording
+    """Deliver recorded events again, or compare recordings against an action or provider."""
+    from runtime.cli_replay import replay_events_command, replay_recordings_command
 
-    recordings = [path for path in events if is_recording(path)]
-    if recordings or action is not None or provider is not None:
-        from runtime.cli_replay import replay_recording_command
-
-        if len(events) != 1 or len(recordings) != 1:
-            raise bad_input("give exactly one recording (JSON Lines) with --action or --provider")
-        replay_recording_command(
-            recordings[0],
+    if action is not None or provider is not None:
+        replay_recordings_command(
+            events,
             action=action,
             provider=provider,
             ignore=ignore_field or [],
             as_json=as_json,
             jobs=jobs,
         )
-        return
-    parsed: list[tuple[str, PhoneMessageRequest | str]] = []
-    for path in events:
-        try:
-            event = parse_event(path.read_bytes())
-            parsed.append((path.name, PhoneMessageRequest.from_event(event, tenant=tenant)))
-        except OSError as exc:
-            parsed.append((path.name, f"cannot read: {exc.strerror}"))
-        except PhoneActionsError as exc:
-            parsed.append((path.name, str(exc)))
-
-    async def deliver_all(pipeline: Pipeline) -> list[tuple[str, DeliveryReport | str]]:
-        results: list[tuple[str, DeliveryReport | str]] = []
-        for name, item in parsed:
-            results.append((name, item if isinstance(item, str) else await pipeline.deliver(item)))
-        return results
-
-    results = _run(deliver_all)
-    if as_json:
-        for name, outcome in results:
-            if isinstance(outcome, str):
-                _print_json({"event": name, "error": outcome})
-            else:
-                _print_json({"event": name, "report": outcome.model_dump(mode="json")})
     else:
-        Console().print(reports_table(results))
-    if any(isinstance(o, str) or o.status not in SUCCESS for _, o in results):
-        raise typer.Exit(EXIT_NOT_DELIVERED)
+        replay_events_command(events, tenant=tenant, as_json=as_json, run=_run)
 
 
-@app.command()
+@app.command(short_help="Print the JSON Schema of each event (or of the one named).")
 def schema(
     name: Annotated[
-        str | None, typer.Argument(help=f"One of: {', '.join(SCHEMAS)}. Default: all.")
+        str | None,
+        typer.Argument(metavar="NAME", help=f"One of: {', '.join(SCHEMA_NAMES)}. Default: all."),
     ] = None,
 ) -> None:
     """Print the JSON Schema of each event (or of the one named)."""
-    if name is not None and name not in SCHEMAS:
-        raise bad_input(f"unknown schema {name!r}; choose one of: {', '.join(SCHEMAS)}")
-    chosen = {name: SCHEMAS[name]} if name else SCHEMAS
+    if name is not None and name not in SCHEMA_NAMES:
+        raise bad_input(f"unknown schema {name!r}; choose one of: {', '.join(SCHEMA_NAMES)}")
+    schemas = _schemas()
+    chosen = {name: schemas[name]} if name else schemas
     documents = {key: model.model_json_schema(by_alias=True) for key, model in chosen.items()}
     typer.echo(json.dumps(documents[name] if name else documents, indent=2))
 
 
-@app.command()
+@app.command(short_help="List plugins with the hooks and providers of each.")
 def plugins(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List plugins, the hooks each implements and the providers each registers."""
+    from runtime.errors import PhoneActionsError
+    from runtime.plugins import collect_providers, get_plugin_manager
+
     settings = settings_or_exit()
     try:
         pm = get_plugin_manager(settings=settings)
@@ -258,17 +282,26 @@ def plugins(
     if as_json:
         _print_json(rows)
     else:
+        from rich.console import Console
+
+        from runtime.console import plugins_table
+
         Console().print(plugins_table(rows))
 
 
-@app.command()
+@app.command(short_help="List the outbox's messages (they contain the codes).")
 def outbox(
-    tenant: Annotated[str | None, typer.Option(help="Only this tenant's messages.")] = None,
-    last: Annotated[int | None, typer.Option(min=1, help="Only the newest N messages.")] = None,
+    tenant: Annotated[
+        str | None, typer.Option(metavar="ID", help="Only this tenant's messages.")
+    ] = None,
+    last: Annotated[
+        int | None, typer.Option(min=1, metavar="N", help="Only the newest N messages.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """List the messages the outbox default sender holds (they contain the codes)."""
     from plugins.outbox import OutboxProvider
+    from runtime.errors import PhoneActionsError
 
     settings = settings_or_exit()
     store = OutboxProvider(settings.resolved_database_url, timeout=settings.store_timeout)
@@ -289,13 +322,20 @@ def outbox(
                 }
             )
         return
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
     table = Table(title=f"outbox ({store.database})", title_justify="left")
-    for column in ("time", "tenant", "recipient", "channel", "text"):
-        table.add_column(column)
+    table.add_column("time", no_wrap=True)
+    table.add_column("tenant", overflow="fold")
+    table.add_column("recipient", no_wrap=True)
+    table.add_column("channel", no_wrap=True)
+    table.add_column("text", overflow="fold")
     for m in messages:
         table.add_row(
             m.created_at.isoformat(timespec="seconds"),
-            m.tenant,
+            escape(m.tenant),
             m.recipient,
             m.channel,
             escape(m.text),
@@ -303,9 +343,17 @@ def outbox(
     Console().print(table)
 
 
-app.command("test-action")(run_test_action)
-app.command("doctor")(doctor)
-app.add_typer(providers_app, name="providers")
+app.command("test-action", short_help="Run action scripts in the sandbox on one event.")(
+    run_test_action
+)
+app.command("doctor", short_help="Check sandbox isolation, plugins, tenants file, data folder.")(
+    doctor
+)
+app.add_typer(
+    providers_app,
+    name="providers",
+    short_help="List providers, or send one test message through one.",
+)
 
 
 if __name__ == "__main__":

@@ -8,28 +8,18 @@ ever typed on a command line (where shell history and ``ps`` would keep it).
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import secrets
-import time
-from typing import Annotated, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import BaseModel, ValidationError
-from pydantic.fields import FieldInfo
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from runtime.console import bad_input, settings_or_exit
-from runtime.errors import PhoneActionsError, ProviderError
-from runtime.events import Channel
-from runtime.ids import new_id
-from runtime.phone_numbers import normalise_e164
-from runtime.plugins import collect_providers, get_plugin_manager
-from runtime.providers import PhoneMessage, Provider, ProviderRegistry
-from runtime.templates import render
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel, ValidationError
+
+    from runtime.providers import PhoneMessage, Provider, ProviderRegistry
 
 __all__ = ["credential_variable", "providers_app"]
 
@@ -48,6 +38,9 @@ def credential_variable(provider: str, field: str) -> str:
 
 
 def _registry() -> ProviderRegistry:
+    from runtime.errors import PhoneActionsError
+    from runtime.plugins import collect_providers, get_plugin_manager
+
     settings = settings_or_exit()
     try:
         return collect_providers(get_plugin_manager(settings=settings), settings)
@@ -90,6 +83,9 @@ def providers(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title="providers (* = required)", title_justify="left", show_lines=True)
     for column in ("name", "plugin", "channels", "settings", "credentials"):
         table.add_column(column, overflow="fold")
@@ -120,19 +116,27 @@ def _parse_sets(pairs: list[str]) -> dict[str, Any]:
 
 
 def _validation_problem(exc: ValidationError) -> str:
-    """Field names and messages only: a value may be a secret."""
-    return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
-        for err in exc.errors(include_input=False, include_url=False)
-    )
+    """Field names and messages only, in the user's words: a value may be a secret."""
+    from runtime.wording import problems
+
+    return problems(exc.errors(include_input=False, include_url=False))
 
 
-def _credentials(provider: Provider[BaseModel, BaseModel]) -> BaseModel:
-    fields: dict[str, FieldInfo] = provider.credentials_model.model_fields
+def _credentials(
+    provider: Provider[BaseModel, BaseModel], environ: Mapping[str, str] | None = None
+) -> BaseModel:
+    """The provider's credentials from ``<PROVIDER>_<CREDENTIAL>`` variables: the process
+    environment, then the ``.env`` file settings read."""
+    from pydantic import ValidationError
+
+    from runtime.env_file import credentials_environ
+
+    environ = credentials_environ() if environ is None else environ
+    fields = provider.credentials_model.model_fields
     raw = {
-        name: os.environ[credential_variable(provider.name, name)]
+        name: environ[credential_variable(provider.name, name)]
         for name in fields
-        if credential_variable(provider.name, name) in os.environ
+        if credential_variable(provider.name, name) in environ
     }
     missing = [
         credential_variable(provider.name, name)
@@ -149,20 +153,36 @@ def _credentials(provider: Provider[BaseModel, BaseModel]) -> BaseModel:
 
 @providers_app.command("try")
 def try_provider(
-    name: Annotated[str, typer.Argument(help="The provider to send through.")],
-    to: Annotated[str, typer.Option(help="Recipient phone number (international format).")],
-    channel: Annotated[str, typer.Option(help="sms or voice.")] = "sms",
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The provider to send through.")],
+    to: Annotated[
+        str, typer.Option(metavar="NUMBER", help="Recipient phone number (international format).")
+    ],
+    channel: Annotated[str, typer.Option(metavar="sms|voice", help="sms or voice.")] = "sms",
     set_: Annotated[
         list[str] | None,
-        typer.Option("--set", help="A provider setting, KEY=VALUE (repeatable)."),
+        typer.Option("--set", metavar="KEY=VALUE", help="A provider setting (repeatable)."),
     ] = None,
-    locale: Annotated[str, typer.Option(help="Locale of the message (voice language).")] = "en",
+    locale: Annotated[
+        str, typer.Option(metavar="LOCALE", help="Locale of the message (voice language).")
+    ] = "en",
     timeout: Annotated[
-        float, typer.Option(min=0.1, help="Seconds to wait for the provider.")
+        float, typer.Option(min=0.1, metavar="SECONDS", help="Seconds to wait for the provider.")
     ] = 10.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Send one test message (a random code) through one provider, outside any tenant."""
+    import asyncio
+    import secrets
+
+    from pydantic import ValidationError
+
+    from runtime.errors import PhoneActionsError
+    from runtime.events import Channel
+    from runtime.ids import new_id
+    from runtime.phone_numbers import normalise_e164
+    from runtime.providers import PhoneMessage
+    from runtime.templates import render
+
     if channel not in ("sms", "voice"):
         raise bad_input(f"--channel: {channel!r} is not sms or voice")
     registry = _registry()
@@ -216,6 +236,10 @@ def try_provider(
 async def _send_once(
     provider: Provider, message: PhoneMessage, config: BaseModel, credentials: BaseModel
 ) -> dict[str, Any]:
+    import time
+
+    from runtime.errors import ProviderError
+
     started = time.perf_counter()
     result: dict[str, Any] = {"provider": provider.name, "channel": message.channel}
     try:
@@ -236,6 +260,9 @@ async def _send_once(
 
 
 def _print_result(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
     console = Console()
     if result["status"] == "sent":
         console.print(
@@ -254,10 +281,16 @@ def _print_result(result: dict[str, Any]) -> None:
 
 @providers_app.command("plivo-answers")
 def plivo_answers(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8081,
+    host: Annotated[str, typer.Option(metavar="HOST", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(min=1, max=65535, metavar="PORT", help="Port to listen on.")
+    ] = 8081,
 ) -> None:
     """Serve the answer documents of Plivo voice calls (put it behind answer_base_url)."""
+    import asyncio
+
+    from rich.console import Console
+
     from plugins.plivo import serve_answers
 
     settings = settings_or_exit()

@@ -5,26 +5,16 @@ Kept apart from :mod:`runtime.cli` so that the delivery commands never import th
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
 import os
-import platform
 import re
 from enum import StrEnum
-from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from runtime.console import bad_input, settings_or_exit
-from runtime.errors import PhoneActionsError
-from runtime.events import CustomPhoneProviderEvent, SendPhoneMessageEvent, parse_event
-from runtime.masking import escape_controls
 
 __all__ = ["doctor", "run_test_action"]
 
@@ -38,6 +28,9 @@ class TriggerOption(StrEnum):
 
 def _event_for(path: Path, trigger: TriggerOption | None) -> tuple[str, dict[str, Any]]:
     """The event file as the trigger's event (converted when ``--trigger`` asks for the other)."""
+    from runtime.errors import PhoneActionsError
+    from runtime.events import CustomPhoneProviderEvent, SendPhoneMessageEvent, parse_event
+
     try:
         event = parse_event(path.read_bytes())
     except OSError as exc:
@@ -112,35 +105,48 @@ def _secrets(pairs: list[str]) -> dict[str, str]:
 
 
 def run_test_action(
-    scripts: Annotated[list[Path], typer.Argument(help="Action scripts to run.")],
-    event: Annotated[Path, typer.Option(help="Event JSON of either trigger.")],
+    scripts: Annotated[
+        list[Path], typer.Argument(metavar="SCRIPTS...", help="Action scripts to run.")
+    ],
+    event: Annotated[Path, typer.Option(metavar="FILE", help="Event JSON of either trigger.")],
     trigger: Annotated[
         TriggerOption | None,
         typer.Option(help="Trigger to run; default: the event's own (converted if needed)."),
     ] = None,
     allow_host: Annotated[
         list[str] | None,
-        typer.Option(help="HOST[:PORT] the action may call over http (a local fake)."),
+        typer.Option(
+            metavar="HOST[:PORT]", help="A host the action may call over http (a local fake)."
+        ),
     ] = None,
     secret: Annotated[
         list[str] | None,
         typer.Option(
-            help="NAME=VALUE, a secret the action can read; visible to other local users "
-            "in the process list: prefer --secret-file or --secret-env."
+            metavar="NAME=VALUE",
+            help="A secret the action can read; visible to other local users "
+            "in the process list: prefer --secret-file or --secret-env.",
         ),
     ] = None,
     secret_file: Annotated[
         Path | None,
-        typer.Option(help="File of NAME=VALUE lines (dotenv syntax), the action's secrets."),
+        typer.Option(
+            metavar="FILE", help="File of NAME=VALUE lines (dotenv syntax), the action's secrets."
+        ),
     ] = None,
     secret_env: Annotated[
         list[str] | None,
-        typer.Option(help="NAME: the secret NAME is the value of environment variable NAME."),
+        typer.Option(
+            metavar="NAME", help="The secret NAME is the value of environment variable NAME."
+        ),
     ] = None,
-    tenant: Annotated[str, typer.Option(help="Tenant id the action runs as.")] = "test",
+    tenant: Annotated[
+        str, typer.Option(metavar="ID", help="Tenant id the action runs as.")
+    ] = "test",
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per script.")] = False,
 ) -> None:
     """Run action scripts through the real sandbox on one event, as a tenant would upload them."""
+    import asyncio
+
     from runtime.sandbox.egress import EgressPolicy
     from runtime.sandbox.runner import SandboxRunner
 
@@ -208,6 +214,11 @@ def run_test_action(
 def _print_rows(rows: list[dict[str, Any]]) -> None:
     """Each script's outcome; tenant text is shown with control characters escaped (``\\x1b``,
     ``\\n``), so an action cannot clear the screen, retitle the terminal or forge a line."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    from runtime.masking import escape_controls
+
     console = Console(highlight=False)
 
     def shown(text: object) -> str:
@@ -243,6 +254,9 @@ class _NoServices:
 def _os_layer_checks(settings: Any) -> list[tuple[str, bool | None, str]]:
     """The sandbox's OS layers as a started zygote finds them on this host (``None``: the
     layer is off, which degrades the sandbox but is not an error)."""
+    import asyncio
+    import logging
+
     from runtime.sandbox.oslayers import isolation_from_settings
     from runtime.sandbox.supervisor import SandboxPool
 
@@ -272,10 +286,19 @@ def _os_layer_checks(settings: Any) -> list[tuple[str, bool | None, str]]:
 
 
 _STATUS = {True: "[green]ok[/green]", None: "[yellow]off[/yellow]", False: "[red]problem[/red]"}
+_STATUS_WORD = {True: "ok", None: "off", False: "problem"}
 
 
-def doctor() -> None:
+def doctor(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per check: check, status, detail.")
+    ] = False,
+) -> None:
     """Check this installation: sandbox isolation, plugins, tenants file, data folder."""
+    import platform
+    from importlib.metadata import version
+
+    from runtime.errors import PhoneActionsError
     from runtime.logs import check_log_path
     from runtime.plugins import collect_providers, get_plugin_manager
     from runtime.sandbox.limits import seccomp_status
@@ -312,11 +335,25 @@ def doctor() -> None:
     except OSError as exc:
         checks.append(("data folder", False, f"{settings.data_dir}: {exc.strerror}"))
     checks.append(("log file", *check_log_path(settings.resolved_log_file)))
+    if as_json:
+        for name, ok, detail in checks:
+            row = {"check": name, "status": _STATUS_WORD[ok], "detail": detail}
+            typer.echo(json.dumps(row, separators=(",", ":")))
+    else:
+        _print_checks(checks)
+    if any(ok is False for _, ok, _ in checks):
+        raise typer.Exit(1)
+
+
+def _print_checks(checks: list[tuple[str, bool | None, str]]) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
     table = Table(title="phone-actions doctor", title_justify="left")
-    for column in ("check", "status", "detail"):
-        table.add_column(column)
+    table.add_column("check", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("detail", overflow="fold")
     for name, ok, detail in checks:
         table.add_row(name, _STATUS[ok], escape(detail))
     Console(highlight=False).print(table)
-    if any(ok is False for _, ok, _ in checks):
-        raise typer.Exit(1)

@@ -1,33 +1,36 @@
-"""Rich rendering of reports, plugins and the outbox for the CLI; JSON output lives beside it."""
+"""Rich rendering of reports, plugins and the outbox for the CLI; JSON output lives beside it.
+
+Rich, SQLAlchemy and the event models are imported inside the functions that use them:
+``runtime.cli`` imports this module, and ``phone-actions --help`` must stay fast.
+"""
 
 from __future__ import annotations
 
 import errno
 import os
-import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
-from runtime.errors import PhoneActionsError
-from runtime.events import DeliveryReport
-from runtime.settings import Settings, load_settings
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from runtime.events import DeliveryReport
+    from runtime.settings import Settings
 
 __all__ = [
-    "RESOURCE_ERRORS",
+    "EXIT_BAD_INPUT",
+    "SUCCESS",
     "bad_input",
     "error_console",
     "plugins_table",
     "report_table",
     "reports_table",
     "resource_error",
+    "resource_errors",
     "settings_or_exit",
 ]
 
@@ -47,6 +50,9 @@ SUCCESS = frozenset({"delivered", "stored"})
 
 def report_table(report: DeliveryReport, title: str | None = None) -> Table:
     """One report: its verdict, then one row per attempt."""
+    from rich.markup import escape
+    from rich.table import Table
+
     style = _STATUS_STYLE[report.status]
     heading = f"[{style}]{report.status}[/{style}] {report.channel} to {report.recipient}"
     if report.delivered_by:
@@ -56,8 +62,9 @@ def report_table(report: DeliveryReport, title: str | None = None) -> Table:
     if report.replayed:
         heading += " (idempotent replay of an earlier request)"
     table = Table(title=title or heading, title_justify="left", show_lines=False)
-    for column in ("#", "provider", "fallback", "outcome", "latency ms", "message id / error"):
-        table.add_column(column)
+    for column in ("#", "provider", "fallback", "outcome", "latency ms"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("message id / error", overflow="fold")  # an id is folded, never cut
     for number, attempt in enumerate(report.attempts, 1):
         result = escape(attempt.message_id or f"[{attempt.error_code}] {attempt.error}")
         table.add_row(
@@ -79,12 +86,19 @@ def report_table(report: DeliveryReport, title: str | None = None) -> Table:
 
 def reports_table(rows: Iterable[tuple[str, DeliveryReport | str]]) -> Table:
     """One line per replayed event: the file, then its report or its error."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from runtime.wording import plain
+
     table = Table(title="replay", title_justify="left")
-    for column in ("event", "status", "path", "delivered by", "reason"):
-        table.add_column(column)
+    table.add_column("event", overflow="fold")  # the file name is the point: folded, never cut
+    table.add_column("status", no_wrap=True)
+    for column in ("path", "delivered by", "reason"):
+        table.add_column(column, overflow="fold")
     for name, outcome in rows:
         if isinstance(outcome, str):
-            table.add_row(escape(name), "[red]invalid[/red]", "", "", escape(outcome))
+            table.add_row(escape(name), "[red]invalid[/red]", "", "", escape(plain(outcome)))
             continue
         style = _STATUS_STYLE[outcome.status]
         reason = f"{outcome.reason}: {outcome.detail}" if outcome.reason else ""
@@ -99,9 +113,13 @@ def reports_table(rows: Iterable[tuple[str, DeliveryReport | str]]) -> Table:
 
 
 def plugins_table(rows: list[dict[str, Any]]) -> Table:
+    """One row per plugin; names never cut (they are what ``plugins`` is run for)."""
+    from rich.table import Table
+
     table = Table(title="plugins", title_justify="left")
-    for column in ("plugin", "hooks", "providers", "status"):
-        table.add_column(column)
+    table.add_column("plugin", no_wrap=True, min_width=len("plugins.custom_action"))
+    for column in ("hooks", "providers", "status"):
+        table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(
             row["name"],
@@ -113,23 +131,31 @@ def plugins_table(rows: list[dict[str, Any]]) -> Table:
 
 
 def error_console() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def bad_input(message: str) -> typer.Exit:
-    """Print ``error: message`` on stderr; the caller raises the returned exit (code 2)."""
-    error_console().print(f"[red]error:[/red] {escape(message)}")
+    """Print ``error: message`` on stderr, in the user's words (:func:`runtime.wording.plain`
+    rewrites pydantic's); the caller raises the returned exit (code 2)."""
+    from rich.markup import escape
+
+    from runtime.wording import plain
+
+    error_console().print(f"[red]error:[/red] {escape(plain(message))}")
     return typer.Exit(EXIT_BAD_INPUT)
 
 
-RESOURCE_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    ImportError,
-    sqlite3.Error,
-    SQLAlchemyError,
-)
-"""What opening the data folder, the log or the database raises when a setting points at
-something unusable: :func:`resource_error` turns each into one line naming the setting."""
+def resource_errors() -> tuple[type[BaseException], ...]:
+    """What opening the data folder, the log or the database raises when a setting points at
+    something unusable: :func:`resource_error` turns each into one line naming the setting."""
+    import sqlite3
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return (OSError, ImportError, sqlite3.Error, SQLAlchemyError)
+
 
 _REASONS = {
     errno.EEXIST: "exists and is not a folder",
@@ -180,6 +206,8 @@ def _setting_of(path: Path, settings: Settings) -> str:
 
 
 def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
     try:
         return repr(make_url(url).render_as_string(hide_password=True))
     except Exception:  # not a URL at all: show nothing of it (it may hold a password)
@@ -187,6 +215,8 @@ def _safe_url(url: str) -> str:
 
 
 def _database_reason(exc: BaseException) -> str:
+    from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+
     if isinstance(exc, NoSuchModuleError):
         return "unknown database dialect or driver (e.g. postgresql+psycopg://user@host/db)"
     if isinstance(exc, ArgumentError):
@@ -202,6 +232,9 @@ def _database_reason(exc: BaseException) -> str:
 
 def settings_or_exit() -> Settings:
     """The settings, or exit 2 naming the bad variable."""
+    from runtime.errors import PhoneActionsError
+    from runtime.settings import load_settings
+
     try:
         return load_settings()
     except PhoneActionsError as exc:

@@ -7,10 +7,16 @@ embedding applications never share hook state.
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import json
 import logging
 from collections.abc import Iterable
-from importlib.metadata import EntryPoint, entry_points
+from functools import cache
+from importlib.metadata import EntryPoint, PackageNotFoundError, distribution, entry_points
+from pathlib import Path
+from types import ModuleType
 from typing import Any
+from urllib.parse import urlsplit
 
 import pluggy
 
@@ -23,6 +29,7 @@ __all__ = [
     "DEFAULT_PLUGINS",
     "ENTRY_POINT_GROUP",
     "PhonePluginManager",
+    "check_builtin_plugins",
     "collect_providers",
     "get_plugin_manager",
 ]
@@ -47,6 +54,72 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "plugins.vonage",
     "plugins.recorder",
 )
+
+
+def check_builtin_plugins() -> None:
+    """Fail with one line when the ``plugins`` package found is not phone-actions' own.
+
+    The distribution installs two top-level packages side by side, ``runtime`` and
+    ``plugins``. A folder named ``plugins`` in the current directory (``python -m``, ``-c``)
+    or on ``PYTHONPATH`` comes first on ``sys.path`` and hides ours; without this check the
+    first built-in import fails with ``No module named 'plugins.outbox'``.
+    """
+    home = Path(__file__).resolve().parent.parent  # where our runtime package lives
+    installed = _installed_home()
+    if installed is not None and installed != home:
+        raise PluginError(
+            f"the package 'runtime' is imported from {home / 'runtime'}, which shadows the "
+            f"installed phone-actions ({installed / 'runtime'}): rename that folder or run "
+            "from another one"
+        )
+    try:
+        package = importlib.import_module("plugins")
+    except ImportError as exc:
+        raise PluginError(
+            f"the built-in plugins are not installed: no package 'plugins' next to {home}"
+        ) from exc
+    found = _package_folder(package)
+    if found is None or found.parent != home:
+        shown = found if found is not None else "a namespace package"
+        raise PluginError(
+            f"the package 'plugins' is imported from {shown}, which shadows phone-actions' "
+            f"built-in plugins ({home / 'plugins'}): rename that folder or run from another one"
+        )
+    absent = [name for name in DEFAULT_PLUGINS if importlib.util.find_spec(name) is None]
+    if absent:
+        raise PluginError(
+            f"the package 'plugins' in {found} lacks the built-in plugins {', '.join(absent)}: "
+            "reinstall phone-actions"
+        )
+
+
+@cache
+def _installed_home() -> Path | None:
+    """The folder holding the installed ``runtime`` and ``plugins`` packages: site-packages,
+    or the project of an editable install; None when phone-actions is not installed."""
+    try:
+        dist = distribution("phone-actions")
+    except PackageNotFoundError:
+        return None
+    for file in dist.files or ():
+        if file.as_posix() == "runtime/__init__.py":
+            return Path(str(dist.locate_file(file))).resolve().parent.parent
+    try:
+        direct = json.loads(dist.read_text("direct_url.json") or "{}")
+    except ValueError:
+        return None
+    from urllib.request import url2pathname  # only here: it costs 15 ms to import
+
+    url = direct.get("url", "")
+    if direct.get("dir_info", {}).get("editable") and url.startswith("file://"):
+        return Path(url2pathname(urlsplit(url).path)).resolve()
+    return None
+
+
+def _package_folder(package: ModuleType) -> Path | None:
+    """The folder of a regular package (None for a namespace package)."""
+    file = getattr(package, "__file__", None)
+    return Path(file).resolve().parent if file else None
 
 
 class PhonePluginManager(pluggy.PluginManager):
@@ -102,6 +175,7 @@ def get_plugin_manager(
     ``strict`` defaults to ``settings.strict_plugins`` (``PHONE_ACTIONS_STRICT_PLUGINS``).
     ``configure`` is called historically with ``settings`` when they are given.
     """
+    check_builtin_plugins()
     pm = PhonePluginManager()
     for module_name in DEFAULT_PLUGINS:
         pm.register(importlib.import_module(module_name), name=module_name)

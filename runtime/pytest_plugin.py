@@ -19,24 +19,19 @@ says what differs. Disable the plugin with ``-p no:phone_actions``.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from runtime.providers import Provider
-from runtime.recording.format import Recording
-from runtime.recording.replay import (
-    ActionReplayer,
-    EventResult,
-    ProviderReplayer,
-    ReplayReport,
-    http_hosts,
-    replay_recording,
-)
+if TYPE_CHECKING:  # imported on first use: every pytest run loads this plugin
+    from runtime.providers import Provider
+    from runtime.recording.format import Recording
+    from runtime.recording.replay import ActionReplayer, EventResult, ReplayReport
+
+    RecordingLike = Recording | str | Path
 
 __all__ = [
     "Replays",
@@ -48,10 +43,10 @@ __all__ = [
     "phone_replay",
 ]
 
-RecordingLike = Recording | str | Path
-
 
 def _recording(recording: RecordingLike) -> Recording:
+    from runtime.recording.format import Recording
+
     return recording if isinstance(recording, Recording) else Recording.read(Path(recording))
 
 
@@ -59,6 +54,8 @@ class Replays:
     """Replays for one test session: one event loop, one sandbox per set of http hosts."""
 
     def __init__(self) -> None:
+        import asyncio
+
         self._loop = asyncio.new_event_loop()
         self._sandboxes: dict[frozenset[str], ActionReplayer] = {}
 
@@ -68,6 +65,8 @@ class Replays:
         self._loop.close()
 
     def _sandbox(self, recording: Recording) -> ActionReplayer:
+        from runtime.recording.replay import ActionReplayer, http_hosts
+
         hosts = frozenset(http_hosts(recording))
         sandbox = self._sandboxes.get(hosts)
         if sandbox is None:
@@ -89,6 +88,8 @@ class Replays:
         self, script: str | Path, recording: RecordingLike, *, ignore_fields: Iterable[str] = ()
     ) -> ReplayReport:
         """Every attempt of ``recording`` that has a trigger event, against ``script``."""
+        from runtime.recording.replay import ReplayReport
+
         loaded = _recording(recording)
         sandbox = self._sandbox(loaded)
         source = Path(script).read_bytes()
@@ -130,6 +131,8 @@ class Replays:
         ignore_fields: Iterable[str] = (),
     ) -> ReplayReport:
         """Every attempt of ``recording`` made by that provider, against the provider now."""
+        from runtime.recording.replay import replay_recording
+
         chosen = self._provider(provider)
         return self._loop.run_until_complete(
             replay_recording(_recording(recording), provider=chosen, ignore_fields=ignore_fields)
@@ -139,6 +142,8 @@ class Replays:
         self, provider: Provider | str, recording: RecordingLike, seq: int = 1
     ) -> EventResult:
         """The attempt numbered ``seq`` of ``recording``, against the provider."""
+        from runtime.recording.replay import ProviderReplayer
+
         loaded = _recording(recording)
         replayer = ProviderReplayer(
             self._provider(provider), ignore_fields=loaded.header.ignore_fields
@@ -264,4 +269,6 @@ def phone_replay() -> Iterator[Replays]:
 @pytest.fixture
 def load_recording() -> Callable[[str | Path], Recording]:
     """``load_recording(path)``: a recording, read and validated."""
+    from runtime.recording.format import Recording
+
     return lambda path: Recording.read(Path(path))

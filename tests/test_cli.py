@@ -38,7 +38,7 @@ def test_send_prints_the_report_and_stores_the_sms(runner: CliRunner) -> None:
         app, ["send", "--tenant", "acme", "--to", "+14155552671", "--code", "123456"]
     )
     assert result.exit_code == 0, result.output
-    assert "delivered sms to +14155552671 by outbox" in result.output
+    assert "stored sms to +14155552671 by outbox not sent to a phone" in result.output
 
     listed = runner.invoke(app, ["outbox", "--tenant", "acme", "--json"])
     [message] = [json.loads(line) for line in listed.output.splitlines()]
@@ -64,7 +64,7 @@ def test_send_json_report(runner: CliRunner) -> None:
     )
     report = json.loads(result.output)
     assert (report["status"], report["path"], report["idempotency_key"]) == (
-        "delivered",
+        "stored",
         ["outbox"],
         "k1",
     )
@@ -138,7 +138,7 @@ def test_replay_every_recorded_event(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(app, ["replay", *files, "--json"])
     rows = [json.loads(line) for line in result.output.splitlines()]
     assert [r["event"] for r in rows] == [Path(f).name for f in files]
-    assert {r["report"]["status"] for r in rows} == {"delivered"}
+    assert {r["report"]["status"] for r in rows} == {"stored"}  # the outbox sends nothing, and says so
     assert result.exit_code == 0
     for row in rows:
         event = json.loads((EVENTS_DIR / row["event"]).read_text())
@@ -155,7 +155,7 @@ def test_replay_reports_bad_files_and_goes_on(runner: CliRunner, tmp_path: Path)
     rows = [json.loads(line) for line in result.output.splitlines()]
     assert result.exit_code == 1
     assert "malformed JSON at line 1" in rows[0]["error"]
-    assert rows[1]["report"]["status"] == "delivered"
+    assert rows[1]["report"]["status"] == "stored"
     assert "cannot read" in rows[2]["error"]
 
 
@@ -163,7 +163,7 @@ def test_replay_as_another_tenant_prints_a_table(runner: CliRunner, tmp_path: Pa
     files = [str(p) for p in event_files("spm_*.json") if "voice" not in p.name][:2]
     result = runner.invoke(app, ["replay", *files, "--tenant", "globex"])
     assert result.exit_code == 0, result.output
-    assert result.output.count("│ delivered ") == 2
+    assert result.output.count("│ stored ") == 2
     listed = runner.invoke(app, ["outbox", "--tenant", "globex", "--json"])
     assert len(listed.output.splitlines()) == 2
 
@@ -196,4 +196,4 @@ def test_make_run_sample_config_is_valid(
     result = runner.invoke(
         app, ["send", "--tenant", "demo", "--to", "+14155552671", "--code", "123456", "--json"]
     )
-    assert json.loads(result.output)["status"] == "delivered"
+    assert json.loads(result.output)["status"] == "stored"

@@ -251,8 +251,9 @@ def test_cli_provider_replay(
     assert result.exit_code == 0, result.output
     assert "all 3 events equal" in result.output
     result = cli_env.invoke(app, ["replay", str(path), "--provider", "outbox"])
-    assert result.exit_code == 0
+    assert result.exit_code == 1, "a replay that compared nothing proves nothing"
     assert "3 skipped" in result.output
+    assert "nothing compared" in result.output
 
 
 async def test_concurrent_replay_keeps_each_events_exchanges_and_the_order() -> None:
