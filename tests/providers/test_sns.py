@@ -24,6 +24,7 @@ from urllib.parse import quote
 import pytest
 
 import plugins.sns as sns
+import plugins.sns.provider as sns_provider
 from plugins.sns import (
     COMMON_ERRORS,
     INTERNAL_CODES,
@@ -192,7 +193,7 @@ async def test_sender_id_origination_number_and_sms_type(
         base_url=stub.url,
         sms_type="Promotional",
         sender_id="Acme2FA",
-        origination_number="+447700900123",
+        origination_number="+447911123000",
     )
     await provider.send(make_message(), config, CREDENTIALS)
     form = single(stub.requests[0].form)
@@ -206,7 +207,7 @@ async def test_sender_id_origination_number_and_sms_type(
     assert attributes == {
         "AWS.SNS.SMS.SMSType": ("String", "Promotional"),
         "AWS.SNS.SMS.SenderID": ("String", "Acme2FA"),
-        "AWS.SNS.SMS.OriginationNumber": ("String", "+447700900123"),
+        "AWS.SNS.SMS.OriginationNumber": ("String", "+447911123000"),
     }
     assert "MessageAttributes.entry.4.Name" not in form
 
@@ -426,7 +427,7 @@ def test_build_request_signs_exactly_as_botocore(
     recipient: str,
     text: str,
 ) -> None:
-    monkeypatch.setattr(sns, "_now", FROZEN.timestamp)
+    monkeypatch.setattr(sns_provider, "_now", FROZEN.timestamp)
     freeze_botocore(monkeypatch, FROZEN)
     credentials = SnsCredentials(
         access_key_id=ACCESS_KEY_ID, secret_access_key=SECRET_ACCESS_KEY, session_token=token
