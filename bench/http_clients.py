@@ -27,7 +27,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.fake_providers import FakeProviders
+from bench.fake_provider_apis import FakeProviders
 from bench.providers import measure, percentile
 
 BODY = orjson.dumps({"from": "Acme", "to": "447911123456", "text": "735194 is your code"})

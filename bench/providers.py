@@ -30,7 +30,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.fake_providers import Answer, FakeProviders
+from bench.fake_provider_apis import Answer, FakeProviders
 from runtime.http_provider import HttpProvider
 from tests.providers.harness import ProviderCase, all_cases, make_message
 
