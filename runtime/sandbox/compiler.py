@@ -271,25 +271,37 @@ def clear_compile_cache() -> None:
 
 
 def compile_action(
-    source: str | bytes, *, name: str, trigger: Trigger, limits: SandboxLimits
+    source: str | bytes,
+    *,
+    name: str,
+    trigger: Trigger,
+    limits: SandboxLimits,
+    digest: str | None = None,
 ) -> CompiledAction:
     """Check and compile a tenant script; :class:`CompileFailed` lists every issue found.
 
     Results are cached per process (LRU of ``CACHE_SIZE``), keyed by the source's sha256, the
-    name, trigger and compile limits, and the RestrictedPython and Python versions.
+    name, trigger and compile limits, and the RestrictedPython and Python versions. A worker
+    serves one tenant, so its cache only ever holds that tenant's code. ``digest`` is the
+    sha256 (hex) of the source's UTF-8 bytes when the caller already computed it (the worker
+    did, when the source arrived): a warm call then hashes nothing.
     """
     if trigger not in HANDLERS:
         raise ValueError(f"unknown trigger {trigger!r}")
     if type(name) is not str or not 0 < len(name) <= 200 or not name.isprintable():
         raise ValueError("action name must be 1-200 printable characters")
-    raw = _source_bytes(source, limits)
-    digest = hashlib.sha256(raw).hexdigest()
+    raw = None
+    if digest is None:
+        raw = _source_bytes(source, limits)
+        digest = hashlib.sha256(raw).hexdigest()
     key: tuple[object, ...] = (digest, name, trigger, RESTRICTED_PYTHON_VERSION, sys.version)
     key += (limits.max_source_bytes, limits.max_nodes, limits.max_depth)
     cached = _cache.get(key)
     if cached is not None:
         _cache.move_to_end(key)
         return cached
+    if raw is None:
+        raw = _source_bytes(source, limits)
     filename = f"<action:{name}>"
     text = _decode(raw)
     tree = _parse(text, filename)

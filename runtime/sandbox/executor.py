@@ -141,11 +141,13 @@ def invoke_source(
     event: dict[str, Any] | str | bytes,
     channel: ApiChannel,
     limits: SandboxLimits,
+    digest: str | None = None,
 ) -> InvocationResult:
-    """Compile (cached) and run; a refused script is outcome ``compile_error``."""
+    """Compile (cached; ``digest``: the source's sha256 if known) and run; a refused script is
+    outcome ``compile_error``."""
     started = perf_counter()
     try:
-        compiled = compile_action(source, name=name, trigger=trigger, limits=limits)
+        compiled = compile_action(source, name=name, trigger=trigger, limits=limits, digest=digest)
     except CompileFailed as exc:
         return InvocationResult(
             outcome="compile_error",

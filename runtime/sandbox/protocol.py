@@ -7,7 +7,8 @@ worker are capped (``MAX_FRAME_FROM_WORKER``); the supervisor kills a worker tha
 
 Messages (``id`` is the invocation id):
 
-* supervisor → worker: ``invoke {id, tenant, name, source | source_b64, trigger, event, limits}``,
+* supervisor → worker: ``bind {tenant, uid}`` (written together with the first ``invoke``),
+  ``invoke {id, tenant, name, digest, [source | source_b64], trigger, event, limits}``,
   ``rpc_response {id, ok, value | error}`` and, in test pools only, ``probe {id, tenant, target,
   args}``;
 * worker → supervisor: ``ready {seccomp, detail}`` once after the limits are applied,
@@ -16,15 +17,23 @@ Messages (``id`` is the invocation id):
 
 The worker side is blocking (:class:`BlockingChannel`); the supervisor side is an asyncio
 protocol (:class:`FrameProtocol`) so that one event loop serves many workers.
+
+An ``invoke`` carries the sha256 ``digest`` of the action's source, and the source itself only
+when the worker does not hold it yet: each worker keeps the last ``SOURCE_CACHE_SIZE`` sources
+it was sent (first in, first out) and the supervisor mirrors that set per worker
+(:class:`SourceDigests`), so a warm invocation sends no source. A worker asked for a digest it
+does not hold exits (the mirror would be wrong: fail closed, the worker is recycled).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import functools
+import hashlib
 import socket
 import struct
-from collections import deque
+from collections import OrderedDict, deque
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -36,18 +45,22 @@ from runtime.sandbox.types import HttpCall, InvocationResult, SandboxLimits
 __all__ = [
     "MAX_FRAME_FROM_WORKER",
     "MAX_FRAME_TO_WORKER",
+    "SOURCE_CACHE_SIZE",
     "BlockingChannel",
     "ConnectionClosed",
     "FrameProtocol",
     "FrameTooLarge",
+    "InvokeFrame",
     "ProtocolError",
+    "SourceDigests",
+    "WorkerSources",
     "checked_result",
     "decode_body",
     "encode_frame",
     "expect_int",
     "expect_str",
     "http_call",
-    "invoke_frame",
+    "source_digest",
 ]
 
 HEADER: Final = struct.Struct(">I")
@@ -86,23 +99,113 @@ def encode_frame(message: dict[str, Any], *, max_size: int) -> bytes:
     return HEADER.pack(len(body)) + body
 
 
-def invoke_frame(
-    invocation: int,
-    tenant: str,
-    name: str,
-    source: str | bytes,
-    trigger: str,
-    event: dict[str, Any],
-    limits: SandboxLimits,
-) -> bytes:
-    """The encoded ``invoke`` message (bytes sources travel as base64: JSON has no bytes)."""
-    message: dict[str, Any] = {"type": "invoke", "id": invocation, "tenant": tenant}
+SOURCE_CACHE_SIZE: Final = 8
+"""Sources a worker holds by digest; a tenant rarely has more than a few actions."""
+
+
+def source_digest(raw: bytes) -> str:
+    """The digest both ends name a source by: sha256 of its UTF-8 bytes, in hex."""
+    return hashlib.sha256(raw).hexdigest()
+
+
+class SourceDigests:
+    """The digests of the sources one worker holds, in the order it received them.
+
+    The worker keeps the same ``size`` sources first in, first out (:class:`WorkerSources`);
+    both sides add a digest exactly when a source travels, so the two sets stay equal.
+    """
+
+    __slots__ = ("_digests", "_size")
+
+    def __init__(self, size: int = SOURCE_CACHE_SIZE) -> None:
+        self._size = size
+        self._digests: OrderedDict[str, None] = OrderedDict()
+
+    def __contains__(self, digest: object) -> bool:
+        return digest in self._digests
+
+    def add(self, digest: str) -> None:
+        """Record that ``digest`` was sent; the oldest one beyond ``size`` is forgotten."""
+        if digest not in self._digests:
+            self._digests[digest] = None
+            if len(self._digests) > self._size:
+                self._digests.popitem(last=False)
+
+
+class WorkerSources(SourceDigests):
+    """The worker's side of :class:`SourceDigests`: the sources themselves, by digest."""
+
+    __slots__ = ("_sources",)
+
+    def __init__(self, size: int = SOURCE_CACHE_SIZE) -> None:
+        super().__init__(size)
+        self._sources: dict[str, str | bytes] = {}
+
+    def remember(self, digest: str, source: str | bytes) -> None:
+        self.add(digest)
+        self._sources[digest] = source
+        for gone in [d for d in self._sources if d not in self._digests]:
+            del self._sources[gone]
+
+    def get(self, digest: str) -> str | bytes | None:
+        return self._sources.get(digest)
+
+
+@functools.lru_cache(maxsize=32)
+def _encoded_source(source: str | bytes) -> tuple[str, orjson.Fragment, str, int]:
+    """``(digest, the source as JSON, its key, that JSON's size)``, cached: the same action runs
+    again and again, and re-hashing or re-escaping a 64 KiB source each time would cost the
+    event loop."""
     if isinstance(source, bytes):
-        message["source_b64"] = base64.b64encode(source).decode()
+        raw, key, text = source, "source_b64", base64.b64encode(source).decode()
+    elif isinstance(source, str):
+        raw, key, text = source.encode("utf-8", "surrogatepass"), "source", source
     else:
-        message["source"] = source
-    message |= {"name": name, "trigger": trigger, "event": event, "limits": limits.model_dump()}
-    return encode_frame(message, max_size=MAX_FRAME_TO_WORKER)
+        raise TypeError(f"source must be str or bytes, not {type(source).__name__}")
+    encoded = orjson.dumps(text)
+    return source_digest(raw), orjson.Fragment(encoded), key, len(encoded)
+
+
+@functools.lru_cache(maxsize=16)
+def _encoded_limits(limits: SandboxLimits) -> tuple[orjson.Fragment, int]:
+    encoded = orjson.dumps(limits.model_dump())
+    return orjson.Fragment(encoded), len(encoded)
+
+
+class InvokeFrame:
+    """An ``invoke`` message, encoded before a worker is chosen (bad input fails before any
+    worker is taken) and finished for the worker it goes to: with the source only when that
+    worker does not hold it (:meth:`for_worker`)."""
+
+    __slots__ = ("_event", "_head", "_limits", "_source", "_source_key", "digest")
+
+    def __init__(
+        self,
+        invocation: int,
+        tenant: str,
+        name: str,
+        source: str | bytes,
+        trigger: str,
+        event: dict[str, Any],
+        limits: SandboxLimits,
+    ) -> None:
+        self.digest, self._source, self._source_key, source_size = _encoded_source(source)
+        self._head = {"type": "invoke", "id": invocation, "tenant": tenant, "name": name}
+        self._head |= {"trigger": trigger, "digest": self.digest}
+        event_json = _dump(event)
+        self._event = orjson.Fragment(event_json)
+        self._limits, limits_size = _encoded_limits(limits)
+        size = len(_dump(self._head)) + source_size + len(event_json) + limits_size + 64  # keys
+        if size > MAX_FRAME_TO_WORKER:  # checked here, so that for_worker cannot fail
+            raise FrameTooLarge(f"frame of {size} bytes exceeds {MAX_FRAME_TO_WORKER}")
+
+    def for_worker(self, held: SourceDigests) -> bytes:
+        """The frame for a worker holding ``held``, which then records the source as sent."""
+        message = {**self._head, "event": self._event, "limits": self._limits}
+        if self.digest not in held:
+            message[self._source_key] = self._source
+            held.add(self.digest)
+        return encode_frame(message, max_size=MAX_FRAME_TO_WORKER)
 
 
 def decode_body(body: bytes | bytearray | memoryview) -> dict[str, Any]:

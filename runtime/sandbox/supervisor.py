@@ -15,7 +15,6 @@ most that many workers while everybody else keeps being served.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 from collections import OrderedDict, deque
@@ -23,7 +22,7 @@ from typing import Any
 
 from runtime.sandbox import limits as oslimits
 from runtime.sandbox.oslayers import Layer, OsIsolation, layers_from_hello
-from runtime.sandbox.protocol import ConnectionClosed, FrameTooLarge, encode_frame, invoke_frame
+from runtime.sandbox.protocol import FrameTooLarge, InvokeFrame, encode_frame
 from runtime.sandbox.types import InvocationResult, Outcome, SandboxLimits, Trigger
 from runtime.sandbox.uids import TenantUids
 from runtime.sandbox.workers import (
@@ -246,7 +245,7 @@ class SandboxPool:
         deadline = started + limits.timeout
         invocation = next(self._ids)
         try:
-            frame = invoke_frame(invocation, tenant, name, source, trigger, event, limits)
+            frame = InvokeFrame(invocation, tenant, name, source, trigger, event, limits)
             worker = await self._acquire(tenant, limits, deadline)
         except (FrameTooLarge, TypeError, ValueError) as exc:
             result = InvocationResult(outcome="runtime_error", error=f"cannot send: {exc}")
@@ -261,7 +260,7 @@ class SandboxPool:
                     self._services,
                     tenant=tenant,
                     invocation=invocation,
-                    frame=frame,
+                    frame=frame.for_worker(worker.sources),
                     limits=limits,
                     deadline=deadline,
                     trigger=trigger,
@@ -322,9 +321,7 @@ class SandboxPool:
     def _bind(self, worker: Worker, tenant: str) -> None:
         """Give a fresh worker its tenant and, where the host allows, the tenant's uid."""
         uid = self._uids.acquire(tenant) if self._tenant_uids else None
-        # a closed connection: the invocation's own send fails the same way and judges it
-        with contextlib.suppress(ConnectionClosed):
-            worker.bind(tenant, uid)
+        worker.bind(tenant, uid)  # written with the invocation's frame, which judges a failure
 
     def _unbind(self, worker: Worker) -> None:
         """The worker is gone: its tenant's uid may go back to the range."""
@@ -459,7 +456,7 @@ class SandboxPool:
         healthy = False
         try:
             message = {"type": "probe", "id": 0, "tenant": tenant, "target": target}
-            worker.conn.send(encode_frame({**message, "args": list(args)}, max_size=1 << 20))
+            worker.send(encode_frame({**message, "args": list(args)}, max_size=1 << 20))
             async with asyncio.timeout_at(deadline):
                 reply = await worker.conn.recv()
             healthy = reply.get("type") == "probe_result" and reply.get("ok") is True

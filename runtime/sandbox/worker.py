@@ -24,8 +24,10 @@ from runtime.sandbox.protocol import (
     BlockingChannel,
     FrameTooLarge,
     ProtocolError,
+    WorkerSources,
     decode_body,
     encode_frame,
+    source_digest,
 )
 from runtime.sandbox.types import HANDLERS, SandboxLimits
 
@@ -143,6 +145,7 @@ class _Worker:
         self.on_bind = on_bind
         self.tenant: str | None = None
         self._limits: tuple[dict[str, Any], SandboxLimits] | None = None
+        self.sources = WorkerSources()  # this tenant's, like everything in this process
 
     def bind(self, message: dict[str, Any]) -> None:
         """Bind to the message's tenant (first message: drop to its uid and load seccomp)."""
@@ -171,7 +174,7 @@ class _Worker:
         invocation = message["id"]
         limits = self.limits(message["limits"])
         oslimits.start_invocation(limits.cpu_seconds, limits.memory_bytes)
-        payload = _run(message, limits, SocketChannel(self.chan, invocation))
+        payload = _run(message, limits, SocketChannel(self.chan, invocation), self.sources)
         retire = oslimits.cpu_budget_left() < limits.cpu_seconds + 1
         reply = {"type": "result", "id": invocation, "result": payload, "retire": retire}
         try:
@@ -197,15 +200,42 @@ class _Worker:
         self.chan.send(reply)
 
 
-def _run(message: dict[str, Any], limits: SandboxLimits, channel: SocketChannel) -> Any:
-    trigger = message["trigger"]
-    if trigger not in HANDLERS:
-        return {"outcome": "runtime_error", "error": f"unknown trigger {trigger!r}"}
+def _source(message: dict[str, Any], sources: WorkerSources) -> tuple[str | bytes, str]:
+    """The invocation's source and its digest: sent along (and then kept), or kept before.
+
+    A digest that does not match the source sent, or one this worker never kept, means the
+    supervisor's mirror is wrong: exit rather than run something else.
+    """
     source: str | bytes
     if "source_b64" in message:
         source = base64.b64decode(message["source_b64"])
-    else:
+    elif "source" in message:
         source = message["source"]
+    else:
+        kept = sources.get(message["digest"])
+        if kept is None:
+            os._exit(EXIT_PROTOCOL)
+        return kept, message["digest"]
+    if type(source) is str:
+        digest = source_digest(source.encode("utf-8", "surrogatepass"))
+    elif type(source) is bytes:
+        digest = source_digest(source)
+    else:
+        raise TypeError("source must be a string")
+    claimed = message.get("digest", digest)
+    if claimed != digest:
+        os._exit(EXIT_PROTOCOL)
+    sources.remember(digest, source)
+    return source, digest
+
+
+def _run(
+    message: dict[str, Any], limits: SandboxLimits, channel: SocketChannel, sources: WorkerSources
+) -> Any:
+    trigger = message["trigger"]
+    if trigger not in HANDLERS:
+        return {"outcome": "runtime_error", "error": f"unknown trigger {trigger!r}"}
+    source, digest = _source(message, sources)
     try:
         executor = importlib.import_module(EXECUTOR)
     except Exception as exc:
@@ -218,6 +248,7 @@ def _run(message: dict[str, Any], limits: SandboxLimits, channel: SocketChannel)
             event=message["event"],
             channel=channel,
             limits=limits,
+            digest=digest,
         )
         return result.model_dump(mode="json")
     except MemoryError:

@@ -35,6 +35,7 @@ from runtime.sandbox.protocol import (
     FrameProtocol,
     FrameTooLarge,
     ProtocolError,
+    SourceDigests,
     checked_result,
     encode_frame,
     expect_int,
@@ -81,13 +82,22 @@ class Worker:
     retire: bool = False
     uid: int | None = None  # the tenant uid it was bound to
     oom_killed: bool = False  # its cgroup counted an OOM kill (set with ``exited``)
+    sources: SourceDigests = field(default_factory=SourceDigests)  # what it was sent
+    _unsent: bytes = b""  # the bind frame, written with the next frame
 
     def bind(self, tenant: str, uid: int | None) -> None:
         """Bind a fresh worker to ``tenant``: it drops to ``uid`` and loads seccomp before it
-        reads the next frame (no reply: the invocation's frame follows at once)."""
+        reads the next frame. No reply, so the bind frame waits and goes out in the same write
+        as the invocation's frame (one wake-up of the worker, not two)."""
         self.tenant, self.uid = tenant, uid
         message = {"type": "bind", "tenant": tenant, "uid": uid}
-        self.conn.send(encode_frame(message, max_size=MAX_FRAME_TO_WORKER))
+        self._unsent = encode_frame(message, max_size=MAX_FRAME_TO_WORKER)
+
+    def send(self, frame: bytes) -> None:
+        """Write ``frame`` (after the bind frame, if that is still waiting)."""
+        if self._unsent:
+            frame, self._unsent = self._unsent + frame, b""
+        self.conn.send(frame)
 
     def kill(self) -> None:
         """SIGKILL through the pidfd (race-free) and drop our ends; idempotent."""
@@ -368,7 +378,7 @@ async def run_invocation(
     if trigger is not None:
         calls.scope["trigger"] = trigger
     try:
-        worker.conn.send(frame)
+        worker.send(frame)
         async with asyncio.timeout_at(deadline):
             while True:
                 message = await worker.conn.recv()
