@@ -233,7 +233,7 @@ async def test_a_retry_queued_before_a_restart_runs_after_it(
 
     observer = Finals()
     after = build(make_pipeline, tmp_path, fake, observer)
-    after.start_background()
+    await after.start_background()
     await observer.wait()
     [final] = observer.finals
     assert (final.id, final.status, final.path) == (first.id, "delivered", ["custom"] * 2)
@@ -257,7 +257,7 @@ async def test_a_retry_interrupted_midway_is_never_run_again(
 
     observer = Finals()
     after = build(make_pipeline, tmp_path, fake, observer)
-    after.start_background()
+    await after.start_background()
     await observer.wait()
     [final] = observer.finals
     assert (final.id, final.status, final.reason) == (first.id, "failed", "outcome_unknown")
@@ -295,7 +295,7 @@ async def test_two_nodes_run_each_retry_once(
     observer = Finals(expected=8)
     node_a = build(make_pipeline, tmp_path, fake, observer, **database)
     node_b = build(make_pipeline, tmp_path, fake, observer, **database)
-    node_b.start_background()
+    await node_b.start_background()
 
     firsts = await asyncio.gather(*(node_a.deliver(otp()) for _ in range(8)))
     assert {r.status for r in firsts} == {"retrying"}

@@ -196,10 +196,12 @@ class Pipeline:
         if self._log_sink is not None:
             self._log_sink.flush()
 
-    def start_background(self) -> None:
-        """Start the background job runner (queued retries) in the running loop; the first
-        retry queued starts it too. Idempotent; :meth:`aclose` stops it."""
+    async def start_background(self) -> None:
+        """Start the background job runner (queued retries, also those left by an earlier
+        process) in the running loop; the first retry queued starts it too. Opens the queue
+        first, so a bad master key fails here. Idempotent; :meth:`aclose` stops it."""
         if not self._closing:
+            await self.jobs.queue()
             self.jobs.start()
 
     async def aclose(self) -> None:

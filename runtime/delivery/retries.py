@@ -105,8 +105,9 @@ class NotificationRetries:
         if task is not None:  # this node's job waits for this report to be accounted first
             self._origins[message.id] = task
             task.add_done_callback(lambda _: self._origins.pop(message.id, None))
-        pipeline.start_background()
-        pipeline.jobs.wake()
+        if not pipeline.closing:
+            pipeline.jobs.start()
+            pipeline.jobs.wake()
         last = attempts[-1]
         return report(
             request,

@@ -35,6 +35,7 @@ __all__ = ["Again", "Done", "Failed", "Handler", "JobRunner", "Outcome"]
 
 log = logging.getLogger("runtime.jobs")
 _PURGE_EVERY = 600.0  # seconds between two purges of finished jobs
+_COMPLAIN_EVERY = 60.0  # seconds between two warnings that claiming fails
 _KEEP_FINISHED = 86_400.0  # finished jobs (without payload) are kept a day, for inspection
 
 
@@ -86,6 +87,7 @@ class JobRunner:
         self._running: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._purged = 0.0
+        self._complained = -_COMPLAIN_EVERY
 
     def register(self, kind: str, handler: Handler) -> None:
         """Run jobs of ``kind`` with ``handler``; register before :meth:`start`."""
@@ -160,10 +162,11 @@ class JobRunner:
                 queue.claim, self.owner, limit=limit, lease=self.lease, kinds=tuple(self._handlers)
             )
             return await self._executor.run(claim, timeout=self._settings.store_timeout)
-        except StoreUnavailableError as exc:
-            log.warning("due jobs not claimed: %s", exc)
-        except Exception as exc:  # a bad master key: say it, keep the loop alive
-            log.error("due jobs not claimed: %s: %s", type(exc).__name__, exc)
+        except Exception as exc:  # the database is down, or a bad master key
+            now = time.monotonic()
+            if now - self._complained >= _COMPLAIN_EVERY:  # not every poll: once a minute
+                self._complained = now
+                log.warning("due jobs not claimed: %s: %s", type(exc).__name__, exc)
         return []
 
     async def _run(self, job: Job) -> None:
