@@ -189,7 +189,7 @@ def replay(
     events: Annotated[
         list[Path],
         typer.Argument(
-            metavar="FILES...",
+            metavar="FILE",
             help="Event files (either trigger's JSON), or recordings (JSON Lines) with "
             "--action or --provider.",
         ),

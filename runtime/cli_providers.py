@@ -151,7 +151,7 @@ def _credentials(
         raise bad_input(f"credentials of {provider.name!r}: {_validation_problem(exc)}") from None
 
 
-@providers_app.command("try")
+@providers_app.command("try", short_help="Send one test message through one provider.")
 def try_provider(
     name: Annotated[str, typer.Argument(metavar="NAME", help="The provider to send through.")],
     to: Annotated[
@@ -279,7 +279,9 @@ def _print_result(result: dict[str, Any]) -> None:
     )
 
 
-@providers_app.command("plivo-answers")
+@providers_app.command(
+    "plivo-answers", short_help="Serve the answer documents of Plivo voice calls."
+)
 def plivo_answers(
     host: Annotated[str, typer.Option(metavar="HOST", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[

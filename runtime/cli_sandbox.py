@@ -105,9 +105,7 @@ def _secrets(pairs: list[str]) -> dict[str, str]:
 
 
 def run_test_action(
-    scripts: Annotated[
-        list[Path], typer.Argument(metavar="SCRIPTS...", help="Action scripts to run.")
-    ],
+    scripts: Annotated[list[Path], typer.Argument(metavar="SCRIPT", help="Action scripts to run.")],
     event: Annotated[Path, typer.Option(metavar="FILE", help="Event JSON of either trigger.")],
     trigger: Annotated[
         TriggerOption | None,

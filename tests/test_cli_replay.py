@@ -1,0 +1,107 @@
+"""``phone-actions replay`` of recordings as a CI job runs it: several recordings at once, a
+replay that compared nothing fails, and each kind of wrong file gets its own one-line error."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from runtime.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+RECORDINGS = ROOT / "tests" / "recordings"
+VONAGE_ACTION = ROOT / "tenant_actions" / "vonage_sms.py"
+
+
+@pytest.fixture
+def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("PHONE_ACTIONS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("PHONE_ACTIONS_TENANTS_FILE", str(ROOT / "docs/examples/tenants.toml"))
+    return CliRunner()
+
+
+def lines(output: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
+def test_several_recordings_are_each_replayed_and_summarised(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    first, second = tmp_path / "monday.jsonl", tmp_path / "tuesday.jsonl"
+    shutil.copy(RECORDINGS / "vonage_sms.jsonl", first)
+    shutil.copy(RECORDINGS / "vonage_sms.jsonl", second)
+    result = runner.invoke(
+        app, ["replay", str(first), str(second), "--action", str(VONAGE_ACTION), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = lines(result.output)
+    summaries = [row["summary"] for row in rows if "summary" in row]
+    assert summaries == [
+        {"recording": str(first), "replayed": 4, "different": 0, "skipped": 0},
+        {"recording": str(second), "replayed": 4, "different": 0, "skipped": 0},
+    ]
+    events = [row for row in rows if "summary" not in row]
+    assert [row["recording"] for row in events] == [str(first)] * 4 + [str(second)] * 4
+
+
+def test_one_differing_recording_among_several_exits_1_and_tables_name_each(
+    runner: CliRunner,
+) -> None:
+    vonage, infobip = RECORDINGS / "vonage_sms.jsonl", RECORDINGS / "infobip_sms.jsonl"
+    result = runner.invoke(
+        app, ["replay", str(vonage), str(infobip), "--action", str(VONAGE_ACTION)]
+    )
+    assert result.exit_code == 1, result.output
+    assert f"replay of {vonage} against" in result.output.replace("\n", "")
+    assert f"replay of {infobip} against" in result.output.replace("\n", "")
+    assert "all 4 events equal" in result.output
+    assert "3 of 3 events differ" in result.output
+
+
+def test_a_replay_that_compared_nothing_exits_1_and_says_so(runner: CliRunner) -> None:
+    recording = RECORDINGS / "vonage_sms.jsonl"
+    result = runner.invoke(app, ["replay", str(recording), "--provider", "outbox", "--json"])
+    assert result.exit_code == 1, result.output
+    [summary] = [row["summary"] for row in lines(result.output) if "summary" in row]
+    assert summary == {"recording": str(recording), "replayed": 0, "different": 0, "skipped": 4}
+    assert f"nothing compared in {recording}" in result.output.replace("\n", "")
+
+
+def test_missing_file_and_file_without_header_get_different_errors(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    missing = tmp_path / "gone.jsonl"
+    result = runner.invoke(app, ["replay", str(missing), "--action", str(VONAGE_ACTION)])
+    assert result.exit_code == 2
+    assert result.output.strip().endswith(f"{missing}: no such file")
+
+    headless = tmp_path / "headless.jsonl"
+    attempts = (RECORDINGS / "vonage_sms.jsonl").read_text(encoding="utf-8").splitlines()[1:]
+    headless.write_text("\n".join(attempts) + "\n", encoding="utf-8")
+    result = runner.invoke(app, ["replay", str(headless), "--action", str(VONAGE_ACTION)])
+    assert result.exit_code == 2
+    assert f"{headless}: not a recording: its first line is not a recording header" in (
+        result.output.replace("\n", "")
+    )
+    assert "Traceback" not in result.output
+
+
+def test_a_recording_without_a_target_is_named(runner: CliRunner) -> None:
+    recording = RECORDINGS / "vonage_sms.jsonl"
+    result = runner.invoke(app, ["replay", str(recording)])
+    assert result.exit_code == 2
+    assert (
+        f"{recording} is a recording: replay it with --action SCRIPT or --provider NAME"
+        in result.output.replace("\n", "")
+    )
+
+
+def test_an_event_file_given_as_a_recording_is_not_a_recording(runner: CliRunner) -> None:
+    event = ROOT / "tests" / "events" / "spm_sms_verify_us.json"
+    result = runner.invoke(app, ["replay", str(event), "--provider", "outbox"])
+    assert result.exit_code == 2
+    assert "not a recording" in result.output
