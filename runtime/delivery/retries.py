@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
@@ -133,6 +134,10 @@ class NotificationRetries:
         except StoreUnavailableError as exc:
             log.warning("retry of delivery %s postponed: %s", state.message_id, exc)
             ready = False
+        pipeline = self._pipeline
+        waited = (datetime.now(UTC) - job.created_at).total_seconds()
+        if waited > pipeline.delivery_budget + pipeline.settings.idempotency_grace:
+            ready = True  # the first report's record was never completed (its store failed)
         if not ready:
             state.claims = job.attempts
             return Again(self._pipeline.settings.job_poll_interval, _dump(state))
