@@ -112,7 +112,7 @@ async def test_failure_before_hand_off_falls_back(
     pipeline = make(make_pipeline, tmp_path, fake, "phone-message-hook", CRASH, fallback="always")
     report = await pipeline.deliver(request())
     assert report.path == ["phone-message-hook", "outbox"]
-    assert report.status == "delivered"
+    assert report.status == "stored"
     assert "ZeroDivisionError" in (report.attempts[0].error or "")
     assert fake.requests == []
 

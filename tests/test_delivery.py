@@ -48,7 +48,7 @@ async def test_outbox_default_sender_stores_the_rendered_sms(
     pipeline = make_pipeline(tenant("outbox"))
     report = await pipeline.deliver(request(recipient="+1 (415) 555-2671"))
 
-    assert report.status == "delivered"
+    assert report.status == "stored"
     assert report.delivered_by == "outbox"
     assert report.path == ["outbox"]
     assert report.recipient == NUMBER
@@ -90,7 +90,7 @@ async def test_unknown_provider_fails_without_fallback_unless_always(
     assert report.path == ["nonexistent"]
 
     report = await make_pipeline(tenant("nonexistent", fallback="always")).deliver(request())
-    assert report.status == "delivered"
+    assert report.status == "stored"
     assert report.path == ["nonexistent", "outbox"]
 
 
@@ -217,8 +217,8 @@ async def test_after_send_observers_see_every_report_and_one_crash_hides_nothing
     pipeline = make_pipeline(tenant("outbox"), plugins=(Recorder(), Broken()))
     report = await pipeline.deliver(request())
     await pipeline.deliver(request(tenant="nobody"))
-    assert report.status == "delivered"
-    assert seen == ["acme:delivered", "nobody:rejected"]
+    assert report.status == "stored"
+    assert seen == ["acme:stored", "nobody:rejected"]
 
 
 async def test_retryable_failure_not_handed_off_falls_back(
@@ -228,7 +228,7 @@ async def test_retryable_failure_not_handed_off_falls_back(
     pipeline = make_pipeline(tenant(), plugins=(ProvidersPlugin(primary),))
     report = await pipeline.deliver(request())
 
-    assert report.status == "delivered"
+    assert report.status == "stored"
     assert report.delivered_by == "outbox"
     assert report.path == ["primary", "outbox"]
     assert [a.fallback for a in report.attempts] == [False, True]
@@ -250,7 +250,7 @@ async def test_fallback_policy(
     primary = ScriptedProvider("primary", fail("21211", retryable=retryable, handed_off=False))
     pipeline = make_pipeline(tenant(fallback=policy), plugins=(ProvidersPlugin(primary),))
     report = await pipeline.deliver(request())
-    assert report.status == ("delivered" if falls_back else "failed")
+    assert report.status == ("stored" if falls_back else "failed")
     assert report.path == (["primary", "outbox"] if falls_back else ["primary"])
 
 
@@ -307,7 +307,7 @@ async def test_outbox_cap_is_a_clear_failure(make_pipeline: PipelineFactory) -> 
     pipeline = make_pipeline(tenant("outbox"), outbox_cap=2)
     statuses = [(await pipeline.deliver(request())).status for _ in range(2)]
     report = await pipeline.deliver(request())
-    assert statuses == ["delivered", "delivered"]
+    assert statuses == ["stored", "stored"]
     assert report.status == "failed"
     assert report.attempts[0].error_code == "outbox_cap_reached"
     assert "lifetime cap of 2 messages for tenant 'acme'" in (report.attempts[0].error or "")
@@ -366,7 +366,7 @@ async def test_code_and_credentials_never_reach_reports_or_logs(
     )
     report = await pipeline.deliver(request(code="918273"))
 
-    assert report.status == "delivered"  # fell back to the outbox
+    assert report.status == "stored"  # fell back to the outbox, which stores
     dumped = report.model_dump_json()
     events = read_log(pipeline)
     log_text = (tmp_path / "data" / "events.jsonl").read_text()

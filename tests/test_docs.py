@@ -217,9 +217,13 @@ def test_readme_has_the_two_commands_and_the_bench_placeholder() -> None:
 # -- delivery ------------------------------------------------------------------------------
 
 
+DELIVERY_MODULES = sorted(
+    str(path.relative_to(ROOT)) for path in (ROOT / "runtime" / "delivery").glob("*.py")
+)
+
+
 def pipeline_reasons() -> set[str]:
-    """Every ``reason`` literal in runtime/delivery.py; fails on a reason it cannot read."""
-    tree = module_tree("runtime/delivery.py")
+    """Every ``reason`` literal in runtime/delivery/; fails on a reason it cannot read."""
     reasons: set[str] = set()
     unreadable: list[str] = []
 
@@ -234,13 +238,18 @@ def pipeline_reasons() -> set[str]:
         else:
             unreadable.append(f"line {where.lineno}: {ast.unparse(node)}")
 
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and call_name(node) == "_rejected" and len(node.args) > 1:
+    nodes = [n for module in DELIVERY_MODULES for n in ast.walk(module_tree(module))]
+    for node in nodes:
+        if isinstance(node, ast.Call) and call_name(node) == "rejected" and len(node.args) > 1:
             take(node.args[1], node)
-        if isinstance(node, ast.Call) and call_name(node) == "_report":
+        if isinstance(node, ast.Call) and call_name(node) == "report":
             for keyword in node.keywords:
                 if keyword.arg == "reason":
                     take(keyword.value, node)
+        if isinstance(node, ast.Dict):  # model_copy(update={"reason": ...})
+            for key, value in zip(node.keys, node.values, strict=True):
+                if key is not None and string_value(key) == "reason":
+                    take(value, node)
         if isinstance(node, ast.FunctionDef) and node.name == "_fallback_refusal":
             for ret in ast.walk(node):
                 if isinstance(ret, ast.Return) and isinstance(ret.value, ast.Tuple):
@@ -259,9 +268,11 @@ def test_every_reason_the_pipeline_returns_is_in_delivery_md() -> None:
 
 
 def test_every_attempt_error_code_of_the_pipeline_is_in_delivery_md() -> None:
-    codes = first_string_arguments("runtime/delivery.py", {"ProviderError"})
-    for node in ast.walk(module_tree("runtime/delivery.py")):
-        if isinstance(node, ast.FunctionDef) and node.name == "_as_provider_error":
+    codes: set[str] = set()
+    for module in DELIVERY_MODULES:
+        codes |= first_string_arguments(module, {"ProviderError"})
+    for node in ast.walk(module_tree("runtime/delivery/attempt.py")):
+        if isinstance(node, ast.FunctionDef) and node.name == "as_provider_error":
             for dictionary in ast.walk(node):
                 if isinstance(dictionary, ast.Dict):
                     codes |= {v for v in map(string_value, dictionary.values) if v}

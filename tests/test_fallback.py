@@ -75,7 +75,7 @@ async def test_retryable_failure_without_hand_off_falls_back_once(
     twilio.respond(status, body)
     report, outbox = await deliver(make_pipeline, twilio.url)
 
-    assert report.status == "delivered"
+    assert report.status == "stored"
     assert report.delivered_by == "outbox"
     assert report.path == ["twilio", "outbox"]
     first, second = report.attempts
@@ -123,7 +123,7 @@ async def test_permanent_failure_falls_back_when_the_tenant_says_always(
     twilio.respond(400, twilio_error(21408, 400))
     report, outbox = await deliver(make_pipeline, twilio.url, fallback="always")
     assert report.path == ["twilio", "outbox"]
-    assert report.status == "delivered"
+    assert report.status == "stored"
     assert len(outbox) == 1
 
 

@@ -271,3 +271,46 @@ async def test_a_delivery_after_shutdown_began_is_refused_and_logged(
     assert [e["details"]["failure_details"]["errorCode"] for e in read_log(pipeline)] == [
         "shutting_down"
     ]
+
+
+async def test_a_postgresql_partition_never_hangs_a_delivery(
+    make_pipeline: PipelineFactory, postgres_url: str
+) -> None:
+    """PostgreSQL goes silent mid-burst (a frozen TCP proxy): keyed requests are answered
+    store_unavailable within the store timeout, nothing is sent twice, the loop keeps serving
+    unkeyed deliveries, and the pipeline still closes."""
+    import time
+    import uuid
+
+    from tests.store.faults import FrozenProxy
+
+    proxy = FrozenProxy(("127.0.0.1", 5432))
+    try:
+        primary = ScriptedProvider("primary")
+        pipeline = make_pipeline(
+            tenant(),
+            plugins=(ProvidersPlugin(primary),),
+            database_url=proxy.url(postgres_url),
+            store_timeout=1.0,
+        )
+        run = uuid.uuid4().hex
+        first = await pipeline.deliver(request(idempotency_key=f"{run}-0"))
+        assert first.status == "delivered"
+        proxy.freeze()
+        started = time.perf_counter()
+        with LoopLag() as lag:
+            keyed = await asyncio.gather(
+                *(pipeline.deliver(request(idempotency_key=f"{run}-{i}")) for i in range(1, 6))
+            )
+            plain = await pipeline.deliver(request())
+        elapsed = time.perf_counter() - started
+        assert {(r.status, r.reason) for r in keyed} == {("rejected", "store_unavailable")}
+        assert plain.status == "delivered"
+        assert len(primary.sent) == 2
+        # generous: each call ends at its 1 s timeout; a hang would last minutes
+        assert elapsed < 15
+        assert lag.worst < 0.5
+        assert len(read_log(pipeline)) == 7
+        await pipeline.aclose()  # does not wait on the silent connections
+    finally:
+        proxy.close()

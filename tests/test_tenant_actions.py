@@ -1172,7 +1172,7 @@ async def test_pipeline_webhook_5xx_falls_back_to_the_default_sender(
     )
     report = await pipeline.deliver(request())
     assert report.path == ["phone-message-hook", "outbox"]
-    assert (report.status, report.delivered_by) == ("delivered", "outbox")
+    assert (report.status, report.delivered_by) == ("stored", "outbox")
     assert report.attempts[0].error == "Exception: webhook unavailable: HTTP 503 maintenance"
     verify_signature(only_request(provider_fake))
 

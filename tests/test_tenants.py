@@ -20,7 +20,7 @@ def test_defaults_and_ids(tmp_path: Path) -> None:
     directory = load(tmp_path, "[tenants.b]\n[tenants.a]\nprovider = 'twilio'\n")
     assert directory.ids() == ["a", "b"]
     b = directory.get("b")
-    assert (b.provider, b.message_types, b.fallback) == ("outbox", frozenset({"sms"}), "retryable")
+    assert (b.provider, b.message_types, b.fallback) == ("default", frozenset({"sms"}), "retryable")
     with pytest.raises(UnknownTenantError, match="'c'"):
         directory.get("c")
 

@@ -213,13 +213,19 @@ class Pipeline:
         await self.drain()
         self._closed = True
         await self.providers.aclose()
-        if self._idempotency is not None:
-            await self._executor.run(self._idempotency.close, timeout=self._store_timeout)
-        if self._engine is not None:
-            await self._executor.run(self._engine.dispose, timeout=self._store_timeout)
-        self._executor.shutdown(wait=True)
+        for close in (
+            self._idempotency.close if self._idempotency is not None else None,
+            self._usage.close if self._usage is not None else None,
+            self._engine.dispose if self._engine is not None else None,
+        ):
+            if close is not None:
+                try:
+                    await self._executor.run(close, timeout=self._store_timeout)
+                except StoreUnavailableError as exc:  # a database that hangs: do not wait on
+                    log.warning("closing the store: %s", exc)
+        self._executor.shutdown(wait=False)  # a thread stuck in a dead connection ends alone
         if self._log_sink is not None:
-            self._log_sink.close()
+            await self._log_sink.aclose()
 
     # -- the store --------------------------------------------------------------------------
 

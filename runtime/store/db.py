@@ -86,6 +86,13 @@ def create_engine_for(
         kwargs["connect_args"] = {
             "connect_timeout": max(2, math.ceil(timeout)),  # libpq's minimum is 2 s
             "options": options,
+            # A partition mid-call: the OS drops a connection whose sent data stays unacked
+            # (tcp_user_timeout) or that answers no keepalive, so a stuck thread comes back.
+            "tcp_user_timeout": ms * 2,
+            "keepalives": 1,
+            "keepalives_idle": max(1, math.ceil(timeout)),
+            "keepalives_interval": 1,
+            "keepalives_count": 3,
         }
         kwargs["pool_pre_ping"] = True
         kwargs["pool_timeout"] = timeout
