@@ -34,6 +34,7 @@ from runtime.events import (
 )
 from runtime.locales import language, language_region
 from runtime.masking import escape_controls
+from runtime.provider_kit import ProviderCredentials, ProviderSettings
 from runtime.providers import PhoneMessage, Receipt
 from runtime.recording.capture import capturing_transport_factory, note_invocation
 from runtime.sandbox.egress import EgressPolicy
@@ -59,19 +60,17 @@ is a POST."""
 _SERVER_REQUEST = RequestContext(ip=SERVER_IP, method=SERVER_METHOD)
 
 
-class ActionSettings(BaseModel):
+class ActionSettings(ProviderSettings):
     """Where the tenant's action is: a Python file written for the provider's trigger."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     script: Path = Field(description="Path of the action script (UTF-8 Python, <= 100 kB).")
     name: str | None = Field(default=None, description="Name shown in tracebacks and logs.")
 
 
-class ActionSecrets(BaseModel):
+class ActionSecrets(ProviderCredentials):
     """The action's secrets, ``NAME = value``; names in ALL_CAPS_SNAKE_CASE, at most 30."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True)  # any name: checked below
 
     @model_validator(mode="after")
     def _names(self) -> ActionSecrets:
