@@ -57,7 +57,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
 
 
 def check_builtin_plugins() -> None:
-    """Fail with one line when the ``plugins`` package found is not phone-actions' own.
+    """Fail with one line when the ``runtime`` or ``plugins`` found is not the installed one.
 
     The distribution installs two top-level packages side by side, ``runtime`` and
     ``plugins``. A folder named ``plugins`` in the current directory (``python -m``, ``-c``)
@@ -85,7 +85,7 @@ def check_builtin_plugins() -> None:
             f"the package 'plugins' is imported from {shown}, which shadows phone-actions' "
             f"built-in plugins ({home / 'plugins'}): rename that folder or run from another one"
         )
-    absent = [name for name in DEFAULT_PLUGINS if importlib.util.find_spec(name) is None]
+    absent = [name for name in DEFAULT_PLUGINS if not _inside(name, found)]
     if absent:
         raise PluginError(
             f"the package 'plugins' in {found} lacks the built-in plugins {', '.join(absent)}: "
@@ -114,6 +114,14 @@ def _installed_home() -> Path | None:
     if direct.get("dir_info", {}).get("editable") and url.startswith("file://"):
         return Path(url2pathname(urlsplit(url).path)).resolve()
     return None
+
+
+def _inside(module: str, folder: Path) -> bool:
+    """``module`` is found, and in ``folder`` (not taken from another installation)."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        return False
+    return folder in Path(spec.origin).resolve().parents
 
 
 def _package_folder(package: ModuleType) -> Path | None:

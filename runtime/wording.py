@@ -17,7 +17,7 @@ from typing import Any
 
 __all__ = ["PHRASES", "plain", "problems"]
 
-_LIST = 'a list, e.g. ["sms", "voice"]'
+_LIST = "a list, in brackets: [...]"
 
 PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern), replacement)

@@ -1,0 +1,92 @@
+"""Errors the CLI prints say what is wrong in the user's terms, not pydantic's.
+
+Users write TOML, JSON and environment variables: a ``frozenset``, ``after validation`` or a
+``(root)`` location means nothing to them. :mod:`runtime.wording` is the one translation table.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typer.testing import CliRunner
+
+from runtime.cli import app
+from runtime.wording import plain, problems
+
+LIBRARY_WORDS = ("Input should", "Value should", "List should", "after validation", "(root)")
+
+
+@pytest.mark.parametrize(
+    ("library", "ours"),
+    [
+        ("Input should be a valid frozenset", "should be a list, in brackets: [...]"),
+        (
+            "Value should have at least 8 items after validation, not 3",
+            "needs at least 8 entries (it has 3)",
+        ),
+        ("List should have at most 2 items after validation, not 5", "takes at most 2 entries"),
+        ("(root): Input should be a valid dictionary", "should be a table"),
+        ("sender: Field required", "sender: missing (it is required)"),
+        ("colour: Extra inputs are not permitted", "colour: not a known setting"),
+        ("timeout: Input should be greater than or equal to 1", "timeout: should be at least 1"),
+        ("fallback: Input should be 'never' or 'always'", "fallback: should be 'never' or"),
+        ("x: Value error, not a host name", "x: not a host name"),
+    ],
+)
+def test_each_library_phrase_is_translated(library: str, ours: str) -> None:
+    said = plain(library)
+    assert ours in said
+    assert not any(word in said for word in LIBRARY_WORDS), said
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    message_types: frozenset[str]
+    numbers: list[int] = Field(default_factory=list, min_length=8)
+
+
+def test_problems_formats_validation_errors_with_locations() -> None:
+    with pytest.raises(ValidationError) as info:
+        Model.model_validate({"message_types": "sms", "numbers": [1, 2, 3], "nope": 1})
+    said = problems(info.value.errors(), prefix="tenants.acme")
+    assert said == (
+        "tenants.acme.message_types: should be a list, in brackets: [...]; "
+        "tenants.acme.numbers: needs at least 8 entries (it has 3); "
+        "tenants.acme.nope: not a known setting (check the spelling)"
+    )
+    with pytest.raises(ValidationError) as info:
+        Model.model_validate(["not", "a", "table"])
+    assert problems(info.value.errors()) == "should be a table"
+
+
+@pytest.fixture
+def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PHONE_ACTIONS_DATA_DIR", str(tmp_path / "data"))
+    return CliRunner()
+
+
+def test_a_tenants_file_error_is_printed_in_toml_terms(runner: CliRunner, tmp_path: Path) -> None:
+    tenants = tmp_path / "tenants.toml"
+    tenants.write_text('[tenants.acme]\nprovider = "outbox"\nmessage_types = "sms"\n')
+    result = runner.invoke(
+        app,
+        ["send", "--tenant", "acme", "--to", "+14155552671", "--code", "123456"],
+        env={"PHONE_ACTIONS_TENANTS_FILE": str(tenants)},
+    )
+    assert result.exit_code == 2
+    assert "tenants.acme.message_types: should be a list, in brackets: [...]" in result.output
+    assert not any(word in result.output for word in LIBRARY_WORDS), result.output
+
+
+def test_a_provider_setting_error_is_printed_in_the_users_terms(runner: CliRunner) -> None:
+    result = runner.invoke(
+        app,
+        ["providers", "try", "mitto", "--to", "+447911123456", "--set", 'sender={"a": 1}'],
+        env={"MITTO_API_KEY": "key-1234"},
+    )
+    assert result.exit_code == 2
+    assert "settings of 'mitto': sender: should be text in quotes" in result.output
+    assert not any(word in result.output for word in LIBRARY_WORDS), result.output
