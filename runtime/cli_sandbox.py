@@ -10,11 +10,14 @@ import os
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from runtime.console import bad_input, settings_or_exit
+
+if TYPE_CHECKING:
+    from runtime.settings import Settings
 
 __all__ = ["doctor", "run_test_action"]
 
@@ -317,6 +320,7 @@ def doctor(
         checks.append(
             ("plugins", not broken, f"providers: {names}" + (f"; {broken}" if broken else ""))
         )
+        checks.append(_default_sender_check(providers, settings))
     except PhoneActionsError as exc:
         checks.append(("plugins", False, str(exc)))
     try:
@@ -341,6 +345,25 @@ def doctor(
         _print_checks(checks)
     if any(ok is False for _, ok, _ in checks):
         raise typer.Exit(1)
+
+
+def _default_sender_check(providers: Any, settings: Settings) -> tuple[str, bool | None, str]:
+    """The default sender resolves; a warning while it is one that reaches no phone."""
+    from runtime.delivery.default_sender import DefaultSender
+    from runtime.errors import PhoneActionsError
+
+    try:
+        sender = DefaultSender.from_settings(providers, settings)
+    except PhoneActionsError as exc:
+        return ("default sender", False, str(exc))
+    if not sender.reaches_phones:
+        return (
+            "default sender",
+            None,
+            f"warning: {sender.name} stores messages and sends none to phones; set "
+            "PHONE_ACTIONS_DEFAULT_SENDER (and its settings and credentials) to a provider",
+        )
+    return ("default sender", True, f"{sender.name}, cap {sender.cap} messages per tenant")
 
 
 def _print_checks(checks: list[tuple[str, bool | None, str]]) -> None:

@@ -170,3 +170,17 @@ def test_the_cli_says_stored_and_not_sent(tmp_path: Any, monkeypatch: pytest.Mon
     assert result.exit_code == 0, result.output
     assert "stored" in result.output
     assert "not sent to a phone" in result.output
+
+
+def test_doctor_warns_while_the_outbox_is_the_default_sender(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenants = tmp_path / "tenants.toml"
+    tenants.write_text('[tenants.demo]\nprovider = "outbox"\n')
+    monkeypatch.setenv("PHONE_ACTIONS_TENANTS_FILE", str(tenants))
+    monkeypatch.setenv("PHONE_ACTIONS_DATA_DIR", str(tmp_path / "data"))
+    result = CliRunner().invoke(app, ["doctor", "--json"])
+    rows = [__import__("json").loads(line) for line in result.output.splitlines()]
+    [row] = [r for r in rows if r["check"] == "default sender"]
+    assert row["status"] != "ok"
+    assert "sends none to phones" in row["detail"]

@@ -259,7 +259,8 @@ class Pipeline:
                 if self._engine is None:
                     # migrations may wait for another process's lock: a longer bound
                     await self._executor.run(self._open_store, timeout=self._store_timeout * 10)
-        assert self._idempotency is not None and self._usage is not None
+        assert self._idempotency is not None
+        assert self._usage is not None
         return self._idempotency, self._usage
 
     async def _store(self, call: Callable[..., T], *args: Any) -> T:
