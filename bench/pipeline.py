@@ -1,13 +1,18 @@
-"""Benchmark: N SMS through the pipeline (Twilio plugin) vs the bare ``twilio`` SDK.
+"""Benchmark: N SMS through the pipeline (Twilio plugin) vs the bare ``twilio`` SDK, and the
+pipeline with idempotency keys (SQLite, and PostgreSQL when a URL is given) vs without.
 
-Both send to the same fake Twilio server (its own process, 127.0.0.1), in the same run,
-interleaved round by round so that a noisy machine hurts both alike. Printed: throughput,
-p50 and p99 latency for each, and the ratios ours/baseline (throughput: higher is better;
-latency: lower is better). Goal (issue 2): pipeline throughput >= 0.85x the bare SDK, both
-sequentially and at 50 in flight.
+Every variant sends to the same fake Twilio server (its own process, 127.0.0.1), in the same
+run, interleaved round by round so that a noisy machine hurts all alike. Printed: throughput,
+client CPU per message, p50 and p99 latency, and two ratios: ``x SDK`` against the bare SDK and
+``x pipe`` against the keyless pipeline (throughput: higher is better). Goals: the pipeline
+>= 0.85x the bare SDK, and the pipeline with keys >= 0.85x the keyless pipeline, on SQLite and
+on PostgreSQL, both sequentially and at 50 in flight.
 
     .venv/bin/python bench/pipeline.py [--pin] [--sequential N] [--concurrent N] [--rounds R]
-        [--json]
+        [--postgres URL] [--json]
+
+``--postgres`` defaults to ``PHONE_ACTIONS_TEST_POSTGRES_URL``; without either, the PostgreSQL
+variant is left out.
 """
 
 from __future__ import annotations
@@ -102,9 +107,15 @@ async def run(url: str, args: argparse.Namespace, data_dir: Path) -> dict[str, A
     )
     settings = Settings(_env_file=None, data_dir=data_dir)
     pipeline = Pipeline.from_settings(settings, tenants=tenants, load_entrypoints=False)
+    pipelines = [pipeline]
+    on_postgres = None
+    if args.postgres:
+        pg_settings = Settings(_env_file=None, data_dir=data_dir / "pg", database_url=args.postgres)
+        on_postgres = Pipeline.from_settings(pg_settings, tenants=tenants, load_entrypoints=False)
+        pipelines.append(on_postgres)
     run_id = time.monotonic_ns()
 
-    def ours(keyed: bool) -> Send:
+    def ours(keyed: bool, pipeline: Pipeline = pipeline) -> Send:
         async def send(i: int) -> Any:
             request = PhoneMessageRequest(
                 tenant="bench",
@@ -113,7 +124,7 @@ async def run(url: str, args: argparse.Namespace, data_dir: Path) -> dict[str, A
                 idempotency_key=f"{run_id}-{i}-{time.perf_counter_ns()}" if keyed else None,
             )
             report = await pipeline.deliver(request)
-            if report.status != "delivered":
+            if report.status != "delivered" or report.reason:
                 raise RuntimeError(f"pipeline failed: {report.reason} {report.detail}")
             return report
 
@@ -122,8 +133,10 @@ async def run(url: str, args: argparse.Namespace, data_dir: Path) -> dict[str, A
     variants: dict[str, Send] = {
         "bare SDK": bare,
         "pipeline": ours(False),
-        "pipeline+idempotency": ours(True),
+        "pipeline+keys sqlite": ours(True),
     }
+    if on_postgres is not None:
+        variants["pipeline+keys postgres"] = ours(True, on_postgres)
     results: dict[str, Any] = {}
     try:
         for mode, count, in_flight in (
@@ -132,6 +145,7 @@ async def run(url: str, args: argparse.Namespace, data_dir: Path) -> dict[str, A
         ):
             rates: dict[str, list[float]] = {name: [] for name in variants}
             ratios: dict[str, list[float]] = {name: [] for name in variants}
+            to_pipeline: dict[str, list[float]] = {name: [] for name in variants}
             cpus: dict[str, list[float]] = {name: [] for name in variants}
             lats: dict[str, list[float]] = {name: [] for name in variants}
             for send in variants.values():  # warm-up: pools, caches
@@ -151,10 +165,12 @@ async def run(url: str, args: argparse.Namespace, data_dir: Path) -> dict[str, A
                     lats[name].extend(latencies)
                 for name in variants:
                     ratios[name].append(round_rates[name] / round_rates["bare SDK"])
+                    to_pipeline[name].append(round_rates[name] / round_rates["pipeline"])
             results[mode] = {
                 name: {
                     "throughput": statistics.median(rates[name]),
                     "ratio": statistics.median(ratios[name]),
+                    "x_pipeline": statistics.median(to_pipeline[name]),
                     "cpu_us": statistics.median(cpus[name]),
                     "p50_ms": percentile(lats[name], 50),
                     "p99_ms": percentile(lats[name], 99),
@@ -162,27 +178,28 @@ async def run(url: str, args: argparse.Namespace, data_dir: Path) -> dict[str, A
                 for name in variants
             }
     finally:
-        await pipeline.aclose()
+        for each in pipelines:
+            await each.aclose()
         await http.close()
     return results
 
 
 def print_table(results: dict[str, Any]) -> None:
     print(
-        f"{'mode':<14}{'variant':<22}{'msg/s':>8}{'cpu µs':>8}{'p50 ms':>8}{'p99 ms':>8}"
-        f"{'x tput':>8}{'x p50':>7}{'x p99':>7}"
+        f"{'mode':<14}{'variant':<24}{'msg/s':>8}{'cpu µs':>8}{'p50 ms':>8}{'p99 ms':>8}"
+        f"{'x SDK':>7}{'x pipe':>8}"
     )
     for mode, variants in results.items():
-        base = variants["bare SDK"]
         for name, row in variants.items():
             print(
-                f"{mode:<14}{name:<22}{row['throughput']:>8.0f}{row['cpu_us']:>8.0f}"
-                f"{row['p50_ms']:>8.2f}{row['p99_ms']:>8.2f}{row['ratio']:>8.2f}"
-                f"{row['p50_ms'] / base['p50_ms']:>7.2f}{row['p99_ms'] / base['p99_ms']:>7.2f}"
+                f"{mode:<14}{name:<24}{row['throughput']:>8.0f}{row['cpu_us']:>8.0f}"
+                f"{row['p50_ms']:>8.2f}{row['p99_ms']:>8.2f}{row['ratio']:>7.2f}"
+                f"{row['x_pipeline']:>8.2f}"
             )
     print(
-        "x = ours / bare SDK; x tput is the median of per-round ratios (rounds interleaved), "
-        "higher is better; latency ratios: lower is better; cpu µs = client CPU per message"
+        "x SDK / x pipe = throughput / the bare SDK's / the keyless pipeline's: medians of "
+        "per-round ratios (rounds interleaved), higher is better; cpu µs = client CPU per "
+        "message (every thread of the client process)"
     )
 
 
@@ -194,6 +211,11 @@ def main() -> None:
     parser.add_argument("--concurrent", type=int, default=1500, help="messages per round")
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("PHONE_ACTIONS_TEST_POSTGRES_URL"),
+        help="PostgreSQL URL for the keyed PostgreSQL variant (its tables are migrated in)",
+    )
     parser.add_argument(
         "--pin",
         action="store_true",

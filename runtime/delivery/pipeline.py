@@ -250,6 +250,11 @@ class Pipeline:
             self._usage = DefaultSenderUsage(engine)
             self._engine = engine
 
+    async def open_store(self) -> None:
+        """Open (and migrate) the database now, so that a bad URL or an unreachable server
+        shows at start rather than on the first request with a key."""
+        await self._stores()
+
     async def _stores(self) -> tuple[IdempotencyStore, DefaultSenderUsage]:
         """The stores, opened (and migrated) on the store executor the first time."""
         if self._engine is None:
