@@ -99,7 +99,7 @@ def _run(make: Callable[[Pipeline], Awaitable[T]]) -> T:
         async with Pipeline.from_settings(settings) as pipeline:
             pipeline.handle_signals()  # SIGTERM/SIGINT: finish what is in flight, then exit
             # open the database now: a bad URL or an unreachable server is configuration
-            await asyncio.to_thread(lambda: pipeline.idempotency)
+            await pipeline.open_store()
             return await make(pipeline)
 
     try:
@@ -186,7 +186,7 @@ def send(
 
 @app.command(short_help="Deliver recorded events again, or check recordings still match.")
 def replay(
-    events: Annotated[
+    files: Annotated[
         list[Path],
         typer.Argument(
             metavar="FILE",
@@ -231,7 +231,7 @@ def replay(
 
     if action is not None or provider is not None:
         replay_recordings_command(
-            events,
+            files,
             action=action,
             provider=provider,
             ignore=ignore_field or [],
@@ -239,7 +239,7 @@ def replay(
             jobs=jobs,
         )
     else:
-        replay_events_command(events, tenant=tenant, as_json=as_json, run=_run)
+        replay_events_command(files, tenant=tenant, as_json=as_json, run=_run)
 
 
 @app.command(short_help="Print the JSON Schema of each event (or of the one named).")

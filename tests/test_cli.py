@@ -138,7 +138,7 @@ def test_replay_every_recorded_event(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(app, ["replay", *files, "--json"])
     rows = [json.loads(line) for line in result.output.splitlines()]
     assert [r["event"] for r in rows] == [Path(f).name for f in files]
-    assert {r["report"]["status"] for r in rows} == {"stored"}  # the outbox sends nothing, and says so
+    assert {r["report"]["status"] for r in rows} == {"stored"}
     assert result.exit_code == 0
     for row in rows:
         event = json.loads((EVENTS_DIR / row["event"]).read_text())

@@ -112,7 +112,11 @@ def test_try_reports_a_failure_with_its_fallback_facts_and_exit_1(runner: CliRun
     ("args", "env", "expected"),
     [
         (["mitto", "--to", "+447911123456", "--set", "sender=A"], {}, "export MITTO_API_KEY"),
-        (["mitto", "--to", "+447911123456"], {"MITTO_API_KEY": API_KEY}, "sender: missing (it is required)"),
+        (
+            ["mitto", "--to", "+447911123456"],
+            {"MITTO_API_KEY": API_KEY},
+            "sender: missing (it is required)",
+        ),
         (
             ["mitto", "--to", "+447911123456", "--set", "sender=A", "--set", "colour=red"],
             {"MITTO_API_KEY": API_KEY},

@@ -539,3 +539,76 @@ def test_relative_links_and_anchors_resolve() -> None:
                 if anchor not in anchors:
                     broken.append(f"{page.relative_to(ROOT)}: {target} (no such heading)")
     assert not broken, broken
+
+
+# -- lists of commands, plugins and providers (generated from the code, or checked against it)
+
+
+def cli_group_names() -> tuple[list[str], list[str]]:
+    """The top-level commands and the ``providers`` subcommands, as the CLI registers them."""
+    group = typer.main.get_command(app)
+    commands = list(group.commands)  # type: ignore[attr-defined]
+    providers = list(group.commands["providers"].commands)  # type: ignore[attr-defined]
+    return commands, providers
+
+
+def console_block(text: str, command: str) -> list[str]:
+    """The lines a ``$ command`` block of a page shows after the command, right-stripped."""
+    start = text.index(f"$ {command}\n") + len(f"$ {command}\n")
+    end = text.index("```", start)
+    return [line.rstrip() for line in text[start:end].rstrip("\n").splitlines()]
+
+
+def test_cli_md_shows_the_real_top_level_help() -> None:
+    """The command list at the top of cli.md is ``phone-actions --help`` at 80 columns."""
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(app, ["--help"], prog_name="phone-actions", env={"COLUMNS": "80"})
+    shown = [line.rstrip() for line in result.output.rstrip("\n").splitlines()]
+    assert console_block(read("docs/cli.md"), "phone-actions --help") == shown
+
+
+def test_cli_md_plugins_example_is_the_real_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every built-in plugin, as ``phone-actions plugins`` prints them at 80 columns."""
+    from typer.testing import CliRunner
+
+    monkeypatch.setenv("PHONE_ACTIONS_TENANTS_FILE", str(ROOT / "docs/examples/tenants.toml"))
+    monkeypatch.setenv("PHONE_ACTIONS_DATA_DIR", str(tmp_path))
+    result = CliRunner().invoke(app, ["plugins"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    shown = [line.rstrip() for line in result.output.rstrip("\n").splitlines()]
+    assert console_block(read("docs/cli.md"), "phone-actions plugins") == shown
+
+
+def test_readme_and_index_name_every_command() -> None:
+    commands, subcommands = cli_group_names()
+    readme = README.read_text(encoding="utf-8")
+    [bullet] = [part for part in readme.split("\n- ") if part.startswith("the CLI:")]
+    listed = re.findall(r"`([a-z-]+)`", bullet)
+    assert sorted(listed) == sorted({*commands, *subcommands}), "README's list of commands"
+    [row] = [line for line in read("docs/index.md").splitlines() if "[cli.md](cli.md)" in line]
+    assert not missing(commands, row), "docs/index.md: commands missing from the cli.md row"
+
+
+def test_readme_names_every_builtin_provider_and_no_other() -> None:
+    providers = set(builtin_providers())
+    readme = README.read_text(encoding="utf-8")
+    start = readme.index("the built-in ones are")
+    sentence = readme[start : readme.index("([docs/sandbox.md]", start)]
+    named = set(re.findall(r"`([a-z-]+)`", sentence))
+    assert named == providers, f"README: missing {providers - named}, stale {named - providers}"
+    assert not missing(providers, read("docs/providers.md")), "docs/providers.md"
+
+
+def test_every_builtin_plugin_named_in_the_docs_exists() -> None:
+    from runtime.plugins import DEFAULT_PLUGINS
+
+    stale = []
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        for name in re.findall(r"(?<![\w.])plugins\.([a-z_]+)\b", text):  # not runtime.plugins
+            if f"plugins.{name}" not in DEFAULT_PLUGINS:
+                stale.append(f"{page.relative_to(ROOT)}: plugins.{name}")
+    assert not stale, f"plugins named in the docs that do not exist: {sorted(set(stale))}"
