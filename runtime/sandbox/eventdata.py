@@ -53,9 +53,11 @@ class EventData:
         object.__setattr__(self, "_data", data)
 
     @classmethod
-    def from_event(cls, event: dict[str, Any] | str | bytes) -> EventData:
+    def from_event(cls, event: dict[str, Any] | str | bytes | EventData) -> EventData:
         """A frozen deep copy of ``event`` (a dict, or its JSON text); TypeError/ValueError if
-        it is not a JSON object."""
+        it is not a JSON object. An EventData is taken as it is (see :meth:`adopt`)."""
+        if type(event) is EventData:
+            return event
         if isinstance(event, str | bytes):
             text = event
         elif type(event) is dict:
@@ -66,6 +68,15 @@ class EventData:
         if type(frozen) is not EventData:
             raise TypeError("an event must be a JSON object")
         return frozen
+
+    @classmethod
+    def adopt(cls, data: object) -> EventData:
+        """Wrap ``data``, a JSON object decoded just now that nobody else holds (the worker's
+        invoke frame): no copy is needed, nested values freeze as they are read. TypeError if
+        it is not a dict."""
+        if type(data) is not dict:
+            raise TypeError("an event must be a JSON object")
+        return cls(data)
 
     def _get(self, key: str) -> Any:
         value = self._data[key]

@@ -86,15 +86,16 @@ def _check_result(value: Any, limits: SandboxLimits) -> tuple[Any, str | None, O
 
 def run_action(
     compiled: CompiledAction,
-    event: dict[str, Any] | str | bytes,
+    event: dict[str, Any] | str | bytes | EventData,
     channel: ApiChannel,
     limits: SandboxLimits,
 ) -> InvocationResult:
     """Run ``compiled``'s handler with ``event`` and an ``api`` over ``channel``.
 
-    ``event`` is a JSON object, as a dict or as its JSON text (what the RPC link carries: it
-    saves a ``json.dumps``). ``TypeError``/``ValueError`` if it is not one: that is the caller's
-    bug, not the tenant's. Everything the tenant does ends up in the returned result.
+    ``event`` is a JSON object, as a dict or as its JSON text (both are copied), or an
+    :class:`EventData` that nobody else holds (the worker adopts its freshly decoded frame: no
+    copy). ``TypeError``/``ValueError`` if it is not one: that is the caller's bug, not the
+    tenant's. Everything the tenant does ends up in the returned result.
     """
     started = perf_counter()
     event_data = EventData.from_event(event)
@@ -138,7 +139,7 @@ def invoke_source(
     *,
     name: str,
     trigger: Trigger,
-    event: dict[str, Any] | str | bytes,
+    event: dict[str, Any] | str | bytes | EventData,
     channel: ApiChannel,
     limits: SandboxLimits,
     digest: str | None = None,

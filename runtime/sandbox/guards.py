@@ -236,9 +236,11 @@ _INPLACE_TYPES = frozenset(
 
 def guarded_inplacevar(op: str, target: Any, value: Any) -> Any:
     """``_inplacevar_``: ``x op= y`` for plain data types only."""
-    if type(target) not in _INPLACE_TYPES or op not in _INPLACE_OPS:
-        raise TypeError(f"{op} is not allowed on {type(target).__name__}")
-    return _INPLACE_OPS[op](target, value)
+    if type(target) in _INPLACE_TYPES:
+        apply = _INPLACE_OPS.get(op)  # one lookup: this runs once per `+=` in a loop
+        if apply is not None:
+            return apply(target, value)
+    raise TypeError(f"{op} is not allowed on {type(target).__name__}")
 
 
 def guarded_apply(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

@@ -7,9 +7,12 @@ where a fork per invocation would cost several. They are recycled after
 ``max_invocations_per_worker`` invocations and after any outcome other than ``ok``. When
 ``max_workers`` tenant workers exist, the least recently used idle one is evicted; a few
 unbound *spares* (on top of ``max_workers``) are forked in advance so that a tenant without a
-warm worker does not wait for a fork. At most ``max_workers_per_tenant`` invocations of one
-tenant run at once and further ones queue (bounded), so one tenant's infinite loops occupy at
-most that many workers while everybody else keeps being served.
+warm worker does not wait for a fork. There are ``spare_workers`` of them; each time a cold
+start finds none, the target doubles, up to ``max_spare_workers``, and it falls back once no
+cold start has missed a spare for ``SPARE_DECAY`` seconds (tenant churn comes in bursts).
+At most ``max_workers_per_tenant`` invocations of one tenant run at once and further ones
+queue (bounded), so one tenant's infinite loops occupy at most that many workers while
+everybody else keeps being served.
 """
 
 from __future__ import annotations
@@ -37,6 +40,11 @@ from runtime.sandbox.workers import (
 __all__ = ["ApiRefused", "SandboxPool", "Services"]
 
 log = logging.getLogger(__name__)
+
+SPARE_DECAY = 30.0
+"""Seconds without a cold start that missed a spare before the spare target falls back."""
+DEFAULT_MAX_SPARES = 8
+"""Spares kept at most under churn (about 4 MiB private each, see bench/README.md)."""
 
 
 class _Unavailable(Exception):
@@ -107,6 +115,7 @@ class SandboxPool:
         max_workers_per_tenant: int = 2,
         require_seccomp: bool = False,
         spare_workers: int = 2,
+        max_spare_workers: int | None = None,
         max_queued_per_tenant: int = 256,
         probe_modules: tuple[str, ...] = (),
         isolation: OsIsolation | None = None,
@@ -116,7 +125,12 @@ class SandboxPool:
         self._per_tenant = max_workers_per_tenant
         self._max_queued = max_queued_per_tenant
         self._require_seccomp = require_seccomp
+        self._spare_base = spare_workers
+        if max_spare_workers is None:  # no spares asked for: none under churn either
+            max_spare_workers = max(spare_workers, DEFAULT_MAX_SPARES) if spare_workers else 0
+        self._spare_max = max(max_spare_workers, spare_workers)
         self._spare_target = spare_workers
+        self._spare_missed_at = 0.0
         self._probes = probe_modules
         self._zygote: ZygoteClient | None = None
         self._zygote_lock = asyncio.Lock()
@@ -212,6 +226,7 @@ class SandboxPool:
             "busy": self._busy,
             "idle": len(self._lru),
             "spares": len(self._spares),
+            "spare_target": self._spare_target,
             "idle_per_tenant": per_tenant,
             "queued": sum(len(g.waiters) for g in self._gates.values() if g.waiting()),
             "waiting_for_worker": len(self._slots.waiters) if self._slots.waiting() else 0,
@@ -289,7 +304,10 @@ class SandboxPool:
                 if not self._slots.try_take() and not self._evict_lru():
                     await self._slots.take(deadline, "sandbox worker")
                 try:
-                    worker = self._take_spare(limits) or await self._spawn(limits, deadline)
+                    worker = self._take_spare(limits)
+                    if worker is None:
+                        self._missed_spare()
+                        worker = await self._spawn(limits, deadline, warm=False)
                 except BaseException:
                     self._slots.give()
                     raise
@@ -375,11 +393,11 @@ class SandboxPool:
                 return worker
         return None
 
-    async def _spawn(self, limits: SandboxLimits, deadline: float) -> Worker:
+    async def _spawn(self, limits: SandboxLimits, deadline: float, *, warm: bool) -> Worker:
         try:
             async with asyncio.timeout_at(deadline):
                 zygote = await self._ensure_zygote()
-                worker = await zygote.spawn(_worker_limits(limits))
+                worker = await zygote.spawn(_worker_limits(limits), warm=warm)
         except TimeoutError:
             raise _Unavailable("no worker could be started in time") from None
         except (ZygoteError, OSError) as exc:
@@ -398,8 +416,20 @@ class SandboxPool:
                 "seccomp is required but a worker could not load it", "runtime_error"
             )
 
+    def _missed_spare(self) -> None:
+        """A cold start found no spare: keep more of them (bounded), starting now."""
+        self._spare_missed_at = asyncio.get_running_loop().time()
+        if self._spare_target < self._spare_max:
+            self._spare_target = min(self._spare_max, 2 * self._spare_target)
+            self._refill_spares()
+
     def _refill_spares(self) -> None:
-        if not self._running or len(self._spares) + self._spares_pending >= self._spare_target:
+        if not self._running:
+            return
+        quiet = asyncio.get_running_loop().time() - self._spare_missed_at > SPARE_DECAY
+        if self._spare_target > self._spare_base and quiet:
+            self._spare_target = self._spare_base
+        if len(self._spares) + self._spares_pending >= self._spare_target:
             return
         self._spares_pending += 1
         task = asyncio.get_running_loop().create_task(self._spawn_spare())
@@ -408,7 +438,10 @@ class SandboxPool:
 
     async def _spawn_spare(self) -> None:
         try:
-            worker = await self._spawn(self._limits, asyncio.get_running_loop().time() + 30)
+            # warm while tenants are few; lean under churn, when spares are the bottleneck
+            warm = self._spare_target <= self._spare_base
+            deadline = asyncio.get_running_loop().time() + 30
+            worker = await self._spawn(self._limits, deadline, warm=warm)
         except _Unavailable as exc:
             log.warning("could not start a spare sandbox worker: %s", exc)
             return

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from runtime.sandbox import limits as oslimits
+from runtime.sandbox.eventdata import EventData
 from runtime.sandbox.protocol import (
     MAX_FRAME_FROM_WORKER,
     BlockingChannel,
@@ -50,12 +51,33 @@ BindHook = Callable[[int | None], object]
 """Called once with the tenant's uid (or None) when the worker is bound; raises OSError."""
 EXECUTOR: Final = "runtime.sandbox.executor"
 WARMUP_SOURCE: Final = """
+import base64
+import hashlib
+import json
+
+NAMES = {"acme": "Acme"}
+
+
 def on_execute_send_phone_message(event, api):
     options = event.message_options
-    print("to", options.recipient, len(options.text))
-    api.log.info("warm-up %s" % options.code)
-    return {"to": options.recipient, "n": [i * 2 for i in range(3)], "ok": True}
+    client = event.get("client", {})
+    digits = [int(c) for c in options["recipient"] if c.isdigit()]
+    score = 0
+    tags = []
+    for i in range(20):
+        score += digits[i % len(digits)] * (i % 7)
+        if i % 10 == 0:
+            tags.append("%s-%d" % (NAMES.get("acme", ""), score % 97) + f"{i:04d}")
+    text = "%s is your %s code" % (options.code, client.get("name", "our app"))
+    digest = hashlib.sha256(("%s|%s" % (options.recipient, text)).encode()).hexdigest()
+    token = base64.b64encode(digest.encode()).decode()
+    print("to", options.recipient, len(text))
+    api.log.info(f"warm-up {options.code} score={score}")
+    body = json.dumps({"tags": tags, "token": token[:8]}, sort_keys=True)
+    return {"to": options.recipient, "n": [i * 2 for i in range(3)], "body": body}
 """
+"""A trusted handler shaped like real ones (facade imports, loops, formatting, subscripts): the
+compiler and guards it exercises are then warm before the first tenant's code arrives."""
 WARMUP_EVENT: Final = {
     "message_options": {"recipient": "+14155550100", "text": "Your code is 0", "code": "0"}
 }
@@ -134,6 +156,8 @@ def warm_up() -> None:
         channel=_NullChannel(),
         limits=limits,
     )
+    if result.outcome != "ok":
+        raise RuntimeError(f"the warm-up handler failed: {result.error}")
     message = {"type": "result", "id": 0, "result": result.model_dump(mode="json")}
     decode_body(encode_frame(message, max_size=MAX_FRAME_FROM_WORKER)[4:])
 
@@ -245,7 +269,7 @@ def _run(
             source,
             name=str(message["name"]),
             trigger=trigger,
-            event=message["event"],
+            event=EventData.adopt(message["event"]),  # decoded from this frame: ours alone
             channel=channel,
             limits=limits,
             digest=digest,
@@ -268,15 +292,20 @@ def serve(
     detail: str,
     probes: frozenset[str] = frozenset(),
     on_bind: BindHook = _no_isolation,
+    warm: bool = True,
 ) -> None:
     """Say ``ready``, then serve frames until the supervisor closes the socket.
 
     ``seccomp`` says whether ``on_bind`` will load the filter; ``on_bind(uid)`` runs once, at
     the first ``bind``, ``invoke`` or ``probe`` frame, before anything of the tenant's.
+    ``warm``: run :func:`warm_up` before ``ready`` (a spare forked ahead of demand). A worker
+    someone is waiting for skips it: that would only delay its first invocation, and under
+    churn its CPU (about 1 ms) is better spent on the next worker.
     """
     chan = BlockingChannel(sock)
-    with contextlib.suppress(Exception):  # e.g. no executor: invocations will say so
-        warm_up()
+    if warm:
+        with contextlib.suppress(Exception):  # e.g. no executor: invocations will say so
+            warm_up()
     chan.send({"type": "ready", "seccomp": seccomp, "detail": detail})
     worker = _Worker(chan, probes=probes, on_bind=on_bind)
     while True:

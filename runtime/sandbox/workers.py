@@ -188,8 +188,10 @@ class ZygoteClient:
             await self.aclose()
             raise
 
-    async def spawn(self, wlimits: oslimits.WorkerLimits) -> Worker:
-        """Fork a worker; returns once it has applied its limits and said ``ready``."""
+    async def spawn(self, wlimits: oslimits.WorkerLimits, *, warm: bool = True) -> Worker:
+        """Fork a worker; returns once it has applied its limits and said ``ready``.
+
+        ``warm``: the worker warms its caches before ``ready`` (see :func:`worker.serve`)."""
         if self._ctrl is None:
             raise ZygoteError("the zygote is not running")
         loop = asyncio.get_running_loop()
@@ -202,6 +204,7 @@ class ZygoteClient:
             "memory_bytes": wlimits.memory_bytes,
             "cpu_seconds": wlimits.cpu_seconds,
             "cpu_hard": wlimits.cpu_hard,
+            "warm": warm,
         }
         try:
             await loop.sock_sendall(self._ctrl, orjson.dumps(request))

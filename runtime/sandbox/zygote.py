@@ -123,6 +123,7 @@ def _run_child(
                 detail=state.seccomp_detail,
                 probes=state.probes,
                 on_bind=lambda uid: oslimits.apply_bind_limits(uid, program),
+                warm=request.get("warm") is not False,
             )
         code = 0
     finally:
