@@ -6,14 +6,33 @@ module only describes the result, for building statements. A change here needs a
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 __all__ = [
+    "action_secrets",
+    "action_versions",
+    "actions",
     "default_sender_usage",
+    "guardian_phone",
     "idempotency_records",
     "jobs",
     "metadata",
     "outbox_messages",
+    "phone_providers",
+    "phone_templates",
+    "tenants",
+    "trigger_bindings",
 ]
 
 metadata = MetaData()
@@ -68,4 +87,119 @@ jobs = Table(
     # Claims look for due work by state and time; caps count a tenant's unfinished jobs.
     Index("ix_jobs_state_due_at", "state", "due_at"),
     Index("ix_jobs_tenant_kind_state", "tenant", "kind", "state"),
+)
+
+
+# -- the service's configuration (migration 0004) ------------------------------------------
+
+
+def _times() -> tuple[Column[object], Column[object]]:
+    return (
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("updated_at", DateTime(timezone=True), nullable=False),
+    )
+
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("friendly_name", String(255), nullable=True),
+    Column("settings", Text, nullable=False),  # JSON: the delivery policy (TenantConfig fields)
+    Column("version", Integer, nullable=False),  # bumped on every change: nodes poll it
+    *_times(),
+)
+
+actions = Table(
+    "actions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant", String(64), nullable=False, index=True),
+    Column("name", String(255), nullable=False),
+    Column("supported_triggers", Text, nullable=False),
+    Column("code", Text, nullable=False),
+    Column("runtime", String(32), nullable=False),
+    Column("dependencies", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("deployed_version_id", String(36), nullable=True),
+    *_times(),
+    UniqueConstraint("tenant", "name", name="uq_actions_tenant_name"),
+)
+
+action_versions = Table(
+    "action_versions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("action_id", String(36), nullable=False),
+    Column("tenant", String(64), nullable=False, index=True),
+    Column("number", Integer, nullable=False),
+    Column("code", Text, nullable=False),
+    Column("runtime", String(32), nullable=False),
+    Column("supported_triggers", Text, nullable=False),
+    Column("dependencies", Text, nullable=False),
+    Column("secrets", Text, nullable=False),  # names and updated_at only
+    Column("deployed", Boolean, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("built_at", DateTime(timezone=True), nullable=True),
+    *_times(),
+    UniqueConstraint("action_id", "number", name="uq_action_versions_number"),
+)
+
+action_secrets = Table(
+    "action_secrets",
+    metadata,
+    Column("action_id", String(36), primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("tenant", String(64), nullable=False),
+    Column("value_sealed", Text, nullable=False),  # runtime.store.crypto, never plain
+    *_times(),
+)
+
+trigger_bindings = Table(
+    "trigger_bindings",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant", String(64), nullable=False),
+    Column("trigger_id", String(64), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("action_id", String(36), nullable=False),
+    Column("display_name", String(255), nullable=False),
+    *_times(),
+    UniqueConstraint("tenant", "trigger_id", "position", name="uq_bindings_position"),
+)
+
+phone_providers = Table(
+    "phone_providers",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("tenant", String(64), nullable=False, unique=True),  # one per tenant, as Auth0
+    Column("name", String(100), nullable=False),
+    Column("disabled", Boolean, nullable=False),
+    Column("configuration", Text, nullable=False),
+    Column("credentials_sealed", Text, nullable=True),
+    *_times(),
+)
+
+phone_templates = Table(
+    "phone_templates",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("tenant", String(64), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("disabled", Boolean, nullable=False),
+    Column("content", Text, nullable=False),
+    *_times(),
+    UniqueConstraint("tenant", "type", name="uq_phone_templates_type"),
+)
+
+guardian_phone = Table(
+    "guardian_phone",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("message_types", Text, nullable=False),
+    Column("selected_provider", String(32), nullable=False),
+    Column("twilio", Text, nullable=True),  # {sid, from, messaging_service_sid}
+    Column("twilio_token_sealed", Text, nullable=True),
+    Column("templates", Text, nullable=True),  # {enrollment_message, verification_message}
+    *_times(),
 )
