@@ -16,6 +16,7 @@ import typer
 
 from runtime.cli_providers import providers_app
 from runtime.cli_sandbox import doctor, run_test_action
+from runtime.cli_tenants import tenants_app
 from runtime.console import SUCCESS, bad_input, settings_or_exit
 
 if TYPE_CHECKING:
@@ -353,6 +354,11 @@ app.add_typer(
     providers_app,
     name="providers",
     short_help="List providers, or send one test message through one.",
+)
+app.add_typer(
+    tenants_app,
+    name="tenants",
+    short_help="Tenants in the database: import a tenants file, create one.",
 )
 
 

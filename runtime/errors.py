@@ -5,6 +5,10 @@ can catch one class; third-party errors are wrapped with ``raise ... from exc``:
 
     PhoneActionsError
     ├── InvalidInputError             bad input; names the field (``.field``)
+    │   └── LimitExceededError        a limit reached (code size, secrets, versions, ...)
+    ├── NotFoundError                 no such object for this tenant (another tenant's
+    │                                 objects are never revealed)
+    ├── ConflictError                 the change clashes with what is stored (a taken name)
     ├── ConfigurationError            settings or tenant configuration is unusable
     │   ├── UnknownTenantError        no tenant with that id
     │   ├── UnknownProviderError      no provider plugin with that name
@@ -26,8 +30,11 @@ from typing import Any
 
 __all__ = [
     "ConfigurationError",
+    "ConflictError",
     "InvalidInputError",
+    "LimitExceededError",
     "MissingCredentialsError",
+    "NotFoundError",
     "PhoneActionsError",
     "PluginError",
     "ProviderError",
@@ -62,6 +69,20 @@ class InvalidInputError(PhoneActionsError, ValueError):
         error = cls("; ".join(parts) or "invalid input")
         error.field = first_field
         return error
+
+
+class LimitExceededError(InvalidInputError):
+    """A limit is reached (Auth0's: 100 kB of code, 30 secrets, 50 versions, 100 actions per
+    tenant, ...); the message names the field and the limit."""
+
+
+class NotFoundError(PhoneActionsError, LookupError):
+    """No object with that id for this tenant. Another tenant's object raises this too, so
+    that its existence is never revealed."""
+
+
+class ConflictError(PhoneActionsError):
+    """The change contradicts what is stored: a name already taken, a bound action deleted."""
 
 
 class ConfigurationError(PhoneActionsError):
