@@ -49,7 +49,7 @@ Send = Callable[[int], Awaitable[Any]]
 
 
 class BareRewritingClient(AsyncTwilioHttpClient):  # type: ignore[misc]
-    """PROVIDERS.md §2's recipe: the SDK's own async client, pointed at the fake server."""
+    """The SDK's own async client, pointed at the fake server."""
 
     def __init__(self, base_url: str) -> None:
         super().__init__()

@@ -2,8 +2,8 @@
 
 All in one run, interleaved round by round so that a noisy machine hurts every variant alike:
 
-(a) round trip, warm, one call at a time, for a trivial handler and the realistic handler of
-    SANDBOX.md §6 (``bench/fixtures/realistic_action.py``), without and with its HTTP call:
+(a) round trip, warm, one call at a time, for a trivial handler and the realistic handler
+    (``bench/fixtures/realistic_action.py``), without and with its HTTP call:
     * ``floor``: the handler compiled with plain ``compile``/``exec`` and called directly with
       a plain dict event and a stub ``api`` (the HTTP call, if any, is a real request to the
       same local fake server over a keep-alive ``httpx.Client``);

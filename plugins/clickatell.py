@@ -2,7 +2,7 @@
 
 ``POST {base_url}/v1/message`` with the integration's API key as the raw ``Authorization``
 header (no scheme) and a JSON body ``{"messages": [{"channel": "sms", "to", "content",
-"from"?}]}``; numbers go without ``+`` (PROVIDERS.md §4 "Clickatell").
+"from"?}]}``; numbers go without ``+`` (Clickatell's One API reference).
 
 Clickatell answers 202 with one entry per message: ``{"apiMessageId", "accepted": true,
 "to"}``. A message it did not take has ``"accepted": false`` and an ``error`` object

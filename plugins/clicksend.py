@@ -1,6 +1,6 @@
 """ClickSend provider plugin: one-time codes by SMS and by text-to-speech voice call.
 
-ClickSend's REST API v3 (developers.clicksend.com; not in PROVIDERS.md), HTTP Basic with the
+ClickSend's REST API v3 (developers.clicksend.com), HTTP Basic with the
 API user name and API key, JSON both ways, numbers in E.164. ClickSend's docs say voice is
 closed to new accounts: the channel stays for the accounts that have it.
 

@@ -1,7 +1,7 @@
 """Esendex provider plugin: one-time codes by SMS and by text-to-speech voice call.
 
 One request per message: ``POST {base_url}/v1.0/messagedispatcher`` with HTTP Basic auth and
-an XML body (PROVIDERS.md §4 "Esendex")::
+an XML body (Esendex's REST API reference)::
 
     <messages>
       <accountreference>EX0000000</accountreference>
@@ -207,7 +207,7 @@ def parse_untrusted_xml(body: bytes) -> ET.Element:
 def error_detail(body: bytes) -> str:
     """What an error answer says, as one short line; tolerant of any body.
 
-    The shape of Esendex's error XML was not verified (PROVIDERS.md: ``<errors>`` [mem]): the
+    The shape of Esendex's error XML was not verified (``<errors>``, from memory): the
     text of every ``<error>`` element is used when there is one, else the text of the whole
     document; a body that is not XML gives nothing (it may be a gateway's HTML page).
     """

@@ -2,7 +2,7 @@
 
 Every Infobip account has its own API origin (``https://{id}.api.infobip.com``, shown in the
 portal), so ``base_url`` has no default. Requests carry ``Authorization: App <api_key>`` and a
-JSON body; numbers go without ``+`` (PROVIDERS.md §4).
+JSON body; numbers go without ``+`` (Infobip's API reference).
 
 - SMS: ``POST /sms/3/messages`` with one message ``{sender, destinations: [{to}],
   content: {text}}``.
@@ -60,7 +60,7 @@ __all__ = [
 SMS_PATH = "/sms/3/messages"
 VOICE_PATH = "/tts/3/advanced"
 
-# Status groups of a message in Infobip's first answer (PROVIDERS.md §4 [mem]): these three
+# Status groups of a message in Infobip's first answer (from memory): these three
 # mean Infobip will not send it. PENDING (1) and DELIVERED (3) mean it took the message.
 REFUSED_GROUPS: dict[int, str] = {2: "UNDELIVERABLE", 4: "EXPIRED", 5: "REJECTED"}
 

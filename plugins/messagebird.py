@@ -1,7 +1,7 @@
 """MessageBird / Bird provider plugin: one-time codes by SMS (no voice), on either API.
 
 Bird runs two platforms with keys that do not cross (a ``bk_`` key gets 401 on the legacy
-host; PROVIDERS.md §4), so the tenant picks one with ``api``:
+host), so the tenant picks one with ``api``:
 
 - ``bird`` (default, the current platform; bird-sdk-python): ``POST {base_url}/v1/sms/messages``
   with ``Authorization: Bearer <key>`` and JSON ``{to, from, text, category}``; the answer is an
@@ -74,7 +74,7 @@ IDEMPOTENCY_KEY_MAX = 255
 IDEMPOTENCY_IN_FLIGHT = frozenset({"E01004", "RequestInProgress", "idempotency_key_in_use"})
 IDEMPOTENCY_REUSED = frozenset({"E01005", "IdempotencyKeyReuse"})
 
-# Legacy error codes [mem in PROVIDERS.md]: 2 auth, 9 missing params, 10 invalid params,
+# Legacy error codes (from memory, not verified): 2 auth, 9 missing params, 10 invalid params,
 # 20 not found, 21 bad request, 25 not enough balance, 98 not found: permanent. 99 is
 # MessageBird's internal error: retryable, handed off or not by its HTTP status.
 LEGACY_ERRORS = ErrorTable(permanent={"2", "9", "10", "20", "21", "25", "98"}, retryable={"99"})

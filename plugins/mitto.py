@@ -2,8 +2,8 @@
 
 ``POST {base_url}{path}`` (by default ``https://rest.mittoapi.net/sms``, as Mitto's SMS API
 reference gives it) with a JSON body ``{from, to, text}`` and the ``X-Mitto-API-Key`` header.
-Mitto answers 200 with ``responseCode`` 0 on success and another code otherwise (PROVIDERS.md
-§4); numbers go without ``+``.
+Mitto answers 200 with ``responseCode`` 0 on success and another code otherwise (Mitto's
+SMS API reference); numbers go without ``+``.
 """
 
 from __future__ import annotations

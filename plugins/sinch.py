@@ -1,6 +1,6 @@
 """Sinch provider plugin: one-time codes by SMS (the XMS REST API) and by voice (a TTS callout).
 
-One provider, ``sinch``, carries both channels through two Sinch APIs (PROVIDERS.md §4):
+One provider, ``sinch``, carries both channels through two Sinch APIs:
 
 - **SMS**: ``POST {sms_base_url}/xms/v1/{service_plan_id}/batches`` with
   ``Authorization: Bearer <api_token>`` and a JSON batch ``{from, to: [E.164], body}``. Sinch

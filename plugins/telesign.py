@@ -3,7 +3,7 @@
 Form-urlencoded ``POST {base_url}/v1/messaging`` (``phone_number``, ``message``,
 ``message_type=OTP``, optional ``sender_id``, ``external_id``) and ``POST {base_url}/v1/voice``
 (``phone_number``, ``message``, ``message_type=OTP``, ``voice``); numbers go without ``+``
-(PROVIDERS.md §4). Success is a 2xx with a ``reference_id`` (status 290 "Message in progress"
+(Telesign's API docs). Success is a 2xx with a ``reference_id`` (status 290 "Message in progress"
 for SMS, 103 "Call in progress" for voice).
 
 Authentication is HMAC-SHA256 by default, exactly as TeleSign's ``python_telesign`` SDK
@@ -73,8 +73,8 @@ HMAC_METHOD = "HMAC-SHA256"
 
 ERRORS = ErrorTable(
     # errors[].code values that no retry fixes: the account, the product or the signature is
-    # wrong (Telesign's "Transaction not attempted" / "Not authorized" table, PROVIDERS.md §4
-    # [doc]). Telesign's own answer: not attempted, so not handed off, whatever the HTTP status.
+    # wrong (Telesign's "Transaction not attempted" / "Not authorized" table in its
+    # docs). Telesign's own answer: not attempted, so not handed off, whatever the HTTP status.
     permanent={
         "-10009",  # invalid source IP address
         "-10033",  # trial account: destination number not verified

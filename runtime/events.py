@@ -162,7 +162,7 @@ class _TriggerEvent(_Open):
 
 
 class SendPhoneMessageEvent(_TriggerEvent):
-    """Trigger ``send-phone-message`` v2 (AUTH0_REFERENCE.md §1.2)."""
+    """Trigger ``send-phone-message`` v2, the event object as Auth0 documents it."""
 
     trigger: Literal["send-phone-message"] = Field(default="send-phone-message", exclude=True)
     message_options: MessageOptions
@@ -188,7 +188,7 @@ class SendPhoneMessageEvent(_TriggerEvent):
 
 
 class CustomPhoneProviderEvent(_TriggerEvent):
-    """Trigger ``custom-phone-provider`` v1 (AUTH0_REFERENCE.md §2.2)."""
+    """Trigger ``custom-phone-provider`` v1, the event object as Auth0 documents it."""
 
     trigger: Literal["custom-phone-provider"] = Field(default="custom-phone-provider", exclude=True)
     notification: Notification

@@ -1,6 +1,6 @@
 """Answer documents for Plivo voice calls: stored before the call, served when Plivo asks.
 
-Plivo's Call API takes no inline XML (PROVIDERS.md §4): when the callee picks up, Plivo fetches
+Plivo's Call API takes no inline XML: when the callee picks up, Plivo fetches
 the call's ``answer_url`` and plays the XML it gets. So, before the Call request, the plugin
 stores a ``<Speak>`` document under a random token (:class:`AnswerStore`) and sends
 ``{answer_base_url}/plivo/answer/{token}`` as the ``answer_url``; this service's answer app

@@ -1,6 +1,6 @@
 """Amazon SNS provider plugin: one-time codes by SMS with SNS ``Publish`` to a phone number.
 
-SNS speaks the AWS Query protocol (PROVIDERS.md §4 "Amazon SNS"): ``POST {base_url}/`` with a
+SNS speaks the AWS Query protocol (docs/providers/sns.md): ``POST {base_url}/`` with a
 form body ``Action=Publish&Version=2010-03-31&PhoneNumber=<E.164>&Message=<text>`` and the
 SMS attributes as ``MessageAttributes.entry.N.*``, signed with AWS Signature Version 4
 (service ``sns``). It answers 200 with ``<PublishResponse>…<MessageId>`` or an

@@ -1,6 +1,6 @@
 """Vonage provider plugin: one-time codes by SMS (the SMS API) and by voice (the Voice API).
 
-One registered provider, ``vonage``, carries both channels (PROVIDERS.md §4 "Vonage"):
+One registered provider, ``vonage``, carries both channels (docs/providers/vonage.md):
 
 - SMS: a form-urlencoded ``POST {sms_base_url}/json`` authenticated by ``api_key`` and
   ``api_secret`` in the body; Vonage always answers HTTP 200 and says yes or no in

@@ -3,7 +3,7 @@
 ``POST {sms_base_url}/json``, form-urlencoded (the spec, and so the mock, take no JSON body).
 Vonage answers HTTP 200 even when it refuses a message: each entry of ``messages`` (one per
 part of a long text) has ``status`` ``"0"`` when that part was sent and a status code otherwise,
-with an ``error-text`` (PROVIDERS.md §4; :func:`read_sms_response` judges every part).
+with an ``error-text`` (Vonage's SMS API reference; :func:`read_sms_response` judges every part).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 ERRORS = ErrorTable(
-    # Worth another try: 1 throttled, 5 internal error (PROVIDERS.md §4 "retry").
+    # Worth another try: 1 throttled, 5 internal error (Vonage: retry).
     retryable={"1", "5"},
     # No retry fixes these: missing or invalid parameters (2, 3), credentials (4, 14), message or
     # prefix (6, 12), barred number or account (7, 8, 33), credit (9), binds (10), API not

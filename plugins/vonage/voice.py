@@ -4,7 +4,7 @@
 action that says the rendered voice text twice, in the language of the message's locale.
 The JWT is RS256, signed with the Vonage application's private key, with the claims
 ``application_id``, ``iat``, ``jti`` (unique per call) and ``exp`` (a minute later): the token
-authorises this one request, so a leaked one is useless soon after (PROVIDERS.md §4).
+authorises this one request, so a leaked one is useless soon after (Vonage's JWT docs).
 
 Vonage answers 201 ``{uuid, status, direction, conversation_uuid}``; errors are 4xx JSON
 ``{type, title, detail, instance}``, classified by HTTP status.

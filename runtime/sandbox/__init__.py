@@ -1,1 +1,1 @@
-"""The sandboxed executor of tenant actions (SANDBOX.md's four layers)."""
+"""The sandboxed executor of tenant actions (four layers: docs/sandbox.md)."""

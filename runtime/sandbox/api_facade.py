@@ -1,4 +1,4 @@
-"""The tenant-facing ``api`` object (SANDBOX.md §4.5): a facade of facades over an RPC channel.
+"""The tenant-facing ``api`` object (docs/sandbox.md, b): a facade of facades over an RPC channel.
 
 In the worker, ``api`` holds no client, store, logger or setting: its members are plain
 closures that check argument types (``type(x) is str``, never ``isinstance``) and forward

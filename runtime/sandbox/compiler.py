@@ -1,4 +1,4 @@
-"""Layer (a) of SANDBOX.md §4.1: source pre-checks, then RestrictedPython with a stricter policy.
+"""Layer (a) of docs/sandbox.md: source pre-checks, then RestrictedPython with a stricter policy.
 
 The parser and RestrictedPython's (recursive) transformer are DoS surfaces, so this runs in
 the worker, and every check that bounds their work (size, encoding, node count, depth) runs
@@ -86,7 +86,7 @@ class _Located(str):
 
 
 class TenantPolicy(RestrictingNodeTransformer):
-    """RestrictedPython's policy, plus: no classes and no async (SANDBOX.md §4.1)."""
+    """RestrictedPython's policy, plus: no classes and no async (docs/sandbox.md, a)."""
 
     def error(self, node: ast.AST, info: str) -> None:
         """Record ``info`` with the node's line and 0-based column."""

@@ -1,4 +1,4 @@
-"""Layer (b) of SANDBOX.md §4.4: importable names are facades of vetted functions, never modules.
+"""Layer (b) of docs/sandbox.md: importable names are facades of vetted functions, never modules.
 
 Real modules expose their own imports (``json.codecs.sys``, ``re.enum.bltns``, ``base64.re``,
 ``datetime.sys``, ``urllib.parse.sys``), and ``from m import x`` does a C-level getattr that

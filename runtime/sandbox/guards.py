@@ -1,4 +1,4 @@
-"""Layer (b) of SANDBOX.md §4.2-4.3: the guard hooks and builtins RestrictedPython code calls.
+"""Layer (b) of docs/sandbox.md: the guard hooks and builtins RestrictedPython code calls.
 
 RestrictedPython only rewrites ``a.b``, ``a[k]``, ``for``, writes and ``print`` into calls to
 hooks; what those hooks allow *is* the sandbox. As in Zope's AccessControl, the policy is a set
@@ -364,7 +364,7 @@ SAFE_BUILTINS: Mapping[str, object] = MappingProxyType(
         "ApiError": ApiError,
     }
 )
-"""SANDBOX.md §4.3: no type/object/getattr/id/hash/iter/next/open/BaseException/SystemExit."""
+"""Builtins left out: no type/object/getattr/id/hash/iter/next/open/BaseException/SystemExit."""
 
 _BUILTINS_TEMPLATE = dict(SAFE_BUILTINS)  # private dicts: dict.copy() is the fast copy
 _GLOBALS_TEMPLATE: dict[str, object] = {

@@ -1,4 +1,4 @@
-"""OS isolation of a worker (SANDBOX.md §5): fds, environment, rlimits, uid, no_new_privs, seccomp.
+"""A worker's OS isolation (docs/sandbox.md): fds, environment, rlimits, uid, no_new_privs, seccomp.
 
 Two steps run in the worker: :func:`apply_spawn_limits` right after the fork (fds, environment,
 rlimits), and :func:`apply_bind_limits` when the supervisor binds it to its tenant, before any
@@ -55,7 +55,7 @@ _ALLOWLIST: Final = """
     set_robust_list rseq lstat stat access getdents64 dup dup3 pipe2 epoll_wait
     membarrier"""
 SECCOMP_ALLOWED: Final = tuple(_ALLOWLIST.split())
-"""SANDBOX.md §5's allowlist, minus ``prlimit64`` which is allowed for the worker itself only."""
+"""The allowlist docs/sandbox.md lists, minus ``prlimit64`` (allowed for the worker itself only)."""
 
 _WRITE_FLAGS: Final = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _CLONE_THREAD: Final = 0x00010000
@@ -168,7 +168,7 @@ def seccomp_status() -> tuple[bool, str]:
     filt, why = build_seccomp_filter()
     if filt is None:
         return False, why
-    return True, "seccomp filter available (default ERRNO(EPERM), SANDBOX.md §5 allowlist)"
+    return True, "seccomp filter available (default ERRNO(EPERM), syscall allowlist)"
 
 
 def close_fds(keep: int) -> None:

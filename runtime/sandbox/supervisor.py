@@ -1,4 +1,4 @@
-"""The sandbox supervisor: an asyncio pool of per-tenant worker processes (SANDBOX.md layer d).
+"""The sandbox supervisor: an asyncio pool of per-tenant worker processes (docs/sandbox.md, d).
 
 Trusted code in the API process that never runs tenant code and never unpickles anything
 (:mod:`runtime.sandbox.workers` runs one invocation and judges its end). Workers are

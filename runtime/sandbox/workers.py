@@ -5,7 +5,7 @@ The worker is untrusted from the moment tenant code runs in it, so every frame i
 checked here: RPCs carry the id of the current invocation, results are re-validated and capped
 (:func:`runtime.sandbox.protocol.checked_result`), HTTP calls are recorded from the
 supervisor's own view, and anything unexpected kills the worker. The wall-clock deadline is
-enforced from outside with SIGKILL (SANDBOX.md §4.6), through a pidfd the zygote hands over
+enforced from outside with SIGKILL (docs/sandbox.md), through a pidfd the zygote hands over
 with each worker, so the kill can never hit a recycled pid.
 """
 

@@ -1,4 +1,4 @@
-"""Clickatell One API against a local stub (PROVIDERS.md §4 "Clickatell").
+"""Clickatell One API against a local stub (docs/providers/clickatell.md).
 
 The answers follow the shapes of Clickatell's One API as the clickatell-api crate (docs.rs)
 deserializes them: ``{"messages": [{"apiMessageId", "accepted", "to", "error"?}], "error"}``

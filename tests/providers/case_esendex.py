@@ -1,4 +1,4 @@
-"""Esendex against a local stub (PROVIDERS.md §4 "Esendex": XML dispatcher, HTTP-status errors).
+"""Esendex against a local stub (XML dispatcher, HTTP-status errors).
 
 The answers are fixtures built from the documented contract: the 200 ``<messageheaders>``
 document as Esendex's own SDKs parse it (default namespace ``http://api.esendex.com/ns/``), and

@@ -1,4 +1,4 @@
-"""Infobip against a local stub (PROVIDERS.md §4: SMS v3 and advanced TTS, 200 + messageId)."""
+"""Infobip against a local stub (SMS v3 and advanced TTS, 200 + messageId)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Bird (the default ``api``) against a local stub (PROVIDERS.md §4 "MessageBird / Bird").
+"""Bird (the default ``api``) against a local stub (docs/providers/messagebird.md).
 
-No public spec exists: the answers are built from PROVIDERS.md and bird-sdk-python's error
+No public spec exists: the answers are built from Bird's API reference and bird-sdk-python's error
 model. The legacy API is covered in ``test_messagebird.py``.
 """
 

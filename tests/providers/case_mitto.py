@@ -1,4 +1,4 @@
-"""Mitto against a local stub (PROVIDERS.md §4: 200 + ``responseCode``)."""
+"""Mitto against a local stub (200 + ``responseCode``)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Plivo against a local stub (PROVIDERS.md §4: 202 ``message_uuid``, 201 ``request_uuid``).
+"""Plivo against a local stub (202 ``message_uuid``, 201 ``request_uuid``).
 
-There is no public Plivo OpenAPI spec: the answers below are built from PROVIDERS.md and the
+There is no public Plivo OpenAPI spec: the answers below are built from Plivo's API docs and the
 plivo-python SDK. The voice answer document goes to an in-memory store; ``answer_base_url`` is
 only written into the Call request, so any local URL does.
 """

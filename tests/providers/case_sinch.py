@@ -1,4 +1,4 @@
-"""Sinch against a local stub (PROVIDERS.md §4 "Sinch": XMS batches for SMS, a TTS callout for
+"""Sinch against a local stub (XMS batches for SMS, a TTS callout for
 voice). One config points both APIs at the stub; the batch id and the call id are the same
 string, so one ``message_id`` fits both channels."""
 

@@ -1,4 +1,4 @@
-"""Amazon SNS ``Publish`` against a local stub (PROVIDERS.md §4 "Amazon SNS").
+"""Amazon SNS ``Publish`` against a local stub (docs/providers/sns.md).
 
 The XML answers follow the AWS Query protocol as SNS (and moto) write them.
 """

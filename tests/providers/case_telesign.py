@@ -1,4 +1,4 @@
-"""Telesign against a local stub (PROVIDERS.md §4: form POST, 200 + reference_id)."""
+"""Telesign against a local stub (form POST, 200 + reference_id)."""
 
 from __future__ import annotations
 

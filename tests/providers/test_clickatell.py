@@ -1,7 +1,7 @@
-"""Clickatell: the One API request, and its error-code table (PROVIDERS.md §4 "Clickatell").
+"""Clickatell: the One API request, and its error-code table (docs/providers/clickatell.md).
 
 There is no public OpenAPI spec for the One API, so the answers are fixtures built from the
-shapes PROVIDERS.md and the clickatell-api crate document (see ``case_clickatell``).
+shapes Clickatell's reference and the clickatell-api crate document (see ``case_clickatell``).
 """
 
 from __future__ import annotations

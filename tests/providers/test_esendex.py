@@ -1,8 +1,8 @@
 """Esendex: the dispatcher request (XML, escaped, Basic auth), its HTTP-status error table, and
 untrusted XML answers.
 
-No OpenAPI spec exists for Esendex (PROVIDERS.md: only a community RAML 0.8), so the contract
-is checked by :func:`contract_problems`, written from PROVIDERS.md §4 and Esendex's SDKs, and a
+No OpenAPI spec exists for Esendex (only a community RAML 0.8), so the contract
+is checked by :func:`contract_problems`, written from Esendex's API reference and SDKs, and a
 test proves that it can fail.
 """
 
@@ -37,7 +37,7 @@ MESSAGE_CHILDREN = ("to", "body", "from", "type", "lang", "validity", "character
 def contract_problems(request: RecordedRequest) -> list[str]:
     """What in ``request`` breaks Esendex's documented dispatcher contract (empty: nothing).
 
-    PROVIDERS.md §4: ``POST /v1.0/messagedispatcher``, ``application/xml``, HTTP Basic,
+    Esendex's reference: ``POST /v1.0/messagedispatcher``, ``application/xml``, HTTP Basic,
     ``<messages>`` with ``<accountreference>`` and ``<message>`` elements that hold ``<to>``
     (digits) and ``<body>``, optionally ``<from>``, ``<type>SMS|Voice</type>``, ``<lang>`` (for
     voice), ``<validity>``, ``<characterset>``, ``<retries>``.

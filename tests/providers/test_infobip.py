@@ -1,4 +1,4 @@
-"""Infobip: request shapes and its error table, from fixtures built on PROVIDERS.md §4.
+"""Infobip: request shapes and its error table, from fixtures built on Infobip's API reference.
 
 No OpenAPI file for Infobip can be used here (its spec is served only by the live API), so
 requests are checked field by field against the documented shapes, and answers are the

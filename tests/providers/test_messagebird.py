@@ -1,7 +1,7 @@
 """MessageBird / Bird: both APIs' request shapes, the region from the key, and both error tables.
 
-No public spec exists for either API (PROVIDERS.md §0): the fixtures are built from
-PROVIDERS.md §4, bird-sdk-python (``/v1/sms/messages``, ``{"error": {type, code, ...}}``) and
+No public spec exists for either API : the fixtures are built from
+Bird's API reference, bird-sdk-python (``/v1/sms/messages``, ``{"error": {type, code, ...}}``) and
 messagebird/python-rest-api (``/messages``, ``{"errors": [{code, description}]}``).
 """
 
@@ -300,7 +300,7 @@ def test_legacy_defaults_to_rest_messagebird_com() -> None:
 async def test_a_bird_key_on_the_legacy_api_is_refused_before_sending(
     stub: StubServer, provider: MessageBirdProvider
 ) -> None:
-    """PROVIDERS.md: a bk_ key gets 401 on rest.messagebird.com."""
+    """Bird's platforms: a bk_ key gets 401 on rest.messagebird.com."""
     error = await failure(provider, legacy(stub.url), BIRD_KEY)
     assert (error.code, error.handed_off) == ("configuration_error", False)
     assert stub.requests == []
@@ -324,7 +324,7 @@ async def test_invalid_settings_are_configuration_errors(
     assert stub.requests == []
 
 
-# PROVIDERS.md legacy codes [mem]; statuses as the legacy API answers them.
+# The legacy codes (from memory, not verified); statuses as the legacy API answers them.
 LEGACY_ERRORS = [
     (401, 2, "Request not allowed (incorrect access_key)", False, False),
     (422, 9, "no (correct) recipients found", False, False),

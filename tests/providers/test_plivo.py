@@ -1,6 +1,6 @@
 """Plivo: the request shapes, its error table, and voice calls end to end through the answer app.
 
-No public Plivo spec exists (PROVIDERS.md §0), so the fixtures are built from PROVIDERS.md §4
+No public Plivo spec exists so the fixtures are built from Plivo's API reference
 and the plivo-python SDK: JSON ``POST``s under ``/v1/Account/{auth_id}/`` (trailing slash),
 Basic auth, errors ``{"api_id", "error"}`` classified by HTTP status.
 """
@@ -180,7 +180,7 @@ async def test_invalid_senders_are_configuration_errors(
     assert stub.requests == []
 
 
-# The error classes of PROVIDERS.md §4 and plivo-python's process_response.
+# The error classes of Plivo's API reference and plivo-python's process_response.
 ERRORS = [
     (400, "ValidationError: invalid dst", False),
     (400, {"dst": "invalid number"}, False),

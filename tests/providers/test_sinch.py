@@ -1,5 +1,5 @@
 """Sinch: requests valid against its two OpenAPI specs, the request shapes, and its error tables
-(PROVIDERS.md §4 "Sinch")."""
+(docs/providers/sinch.md)."""
 
 from __future__ import annotations
 

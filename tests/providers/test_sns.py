@@ -1,7 +1,7 @@
 """Amazon SNS: Publish against a real local moto server, the Query-protocol request, our
 SigV4 signer proved byte for byte against botocore's SigV4Auth at frozen times (moto checks no
 signature), the credentials (static keys, or botocore's default chain), and the error-code
-table (PROVIDERS.md §4).
+table (docs/providers/sns.md).
 
 Nothing reaches AWS: moto runs on 127.0.0.1, the stub too, and the AWS_* variables are dummy
 values set only inside the tests that need them (with the metadata service disabled).

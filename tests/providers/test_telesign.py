@@ -1,4 +1,4 @@
-"""Telesign: the HMAC signature, request shapes and its error table (PROVIDERS.md §4).
+"""Telesign: the HMAC signature, request shapes and its error table.
 
 No OpenAPI spec for Telesign exists, so answers are fixtures built from the documented shapes
 (``reference_id``, ``status.code``, ``errors[].code``). The signature is checked two ways:

@@ -1,4 +1,4 @@
-"""The attack suite (SANDBOX.md §7): every file in ``attacks/`` is a hostile tenant action.
+"""The attack suite (attacks/README.md): every file in ``attacks/`` is a hostile tenant action.
 
 Each file runs through the real sandbox (``SandboxRunner``: zygote, seccomp'd and rlimited
 workers, the supervisor's egress and cache) as its own tenant, and must end in the outcome its

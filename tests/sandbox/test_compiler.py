@@ -1,4 +1,4 @@
-"""Layer (a): source pre-checks, the TenantPolicy and the compile cache (SANDBOX.md §4.1)."""
+"""Layer (a): source pre-checks, the TenantPolicy and the compile cache (docs/sandbox.md, a)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``Egress``: tenant HTTP through the supervisor, and the ``api_*`` SSRF classes of SANDBOX.md §7.
+"""``Egress``: tenant HTTP through the supervisor, and the ``api_*`` SSRF attack classes.
 
 Real sockets go to 127.0.0.1 only (StubServer, an aiohttp server). Every other address is
 handled by an injected resolver and a fake transport that records the "dial" (pinned IP, Host,

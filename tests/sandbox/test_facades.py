@@ -1,4 +1,4 @@
-"""The importable facades (SANDBOX.md §4.4): what works, the caps, and the types they return."""
+"""The importable facades (docs/sandbox.md, b): what works, the caps, and the types they return."""
 
 from __future__ import annotations
 

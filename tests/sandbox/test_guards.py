@@ -1,4 +1,4 @@
-"""Layer (b) at the language level: SANDBOX.md §7 attack classes must be refused, leaking nothing.
+"""Layer (b) at the language level: the attack classes must be refused, leaking nothing.
 
 Each case is a complete tenant action run in-process (no worker) through the real compiler,
 guards, facades and executor; the in-memory channel answers every ``api`` call.

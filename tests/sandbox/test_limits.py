@@ -1,4 +1,4 @@
-"""OS isolation of a real worker (SANDBOX.md §5), checked from inside it.
+"""OS isolation of a real worker (docs/sandbox.md, c), checked from inside it.
 
 The ``probe_*`` functions below are trusted test code that the pool's test-only probe hook runs
 inside a real worker, after the worker applied its limits and exactly where tenant code would
@@ -148,7 +148,7 @@ async def test_seccomp_refuses_network_fork_exec_and_writes(
     assert await pool.probe("acme", f"{HERE}:probe_exec") == "refused:EPERM"
     assert await pool.probe("acme", f"{HERE}:probe_kill", os.getpid()) == "refused:EPERM"
     assert not target.exists()
-    # read-only opens stay allowed (lazy imports need them): SANDBOX.md §5 says so, too
+    # read-only opens stay allowed (lazy imports need them), as docs/sandbox.md says
     assert await pool.probe("acme", f"{HERE}:probe_open_read", "/proc/self/status") == "allowed"
     assert pool.stats()["seccomp"]["active"] is True
 

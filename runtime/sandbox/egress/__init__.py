@@ -1,4 +1,4 @@
-"""``api.http``: one tenant HTTP request, made safely by the supervisor (SANDBOX.md §4.5).
+"""``api.http``: one tenant HTTP request, made safely by the supervisor (docs/sandbox.md).
 
 The worker only *asks*; everything it sent is re-validated (``api_09``-``api_13``). The jobs
 are split by module:

@@ -1,4 +1,4 @@
-# attack: module chain json.codecs.sys.modules['os'] (SANDBOX.md §0.2): a real json module exposes its own imports
+# attack: module chain json.codecs.sys.modules['os'] : a real json module exposes its own imports
 # expect: runtime_error
 import json
 
