@@ -1,6 +1,6 @@
 """Pooled HTTP for provider plugins: one aiohttp session per provider, bound to its event loop.
 
-Why aiohttp and not httpx (which DESIGN.md names): ``bench/http_clients.py`` measured, on this
+Why aiohttp and not httpx (the first design's choice): ``bench/http_clients.py`` measured, on this
 project's 2-core machines against one local server, bare aiohttp at ~12,600 requests/s with
 50 in flight; httpx 0.28's ``AsyncClient`` *collapsed* to ~1,000/s (slower than one at a time:
 encode/httpx#3215) and httpx over the httpx-aiohttp transport reached ~4,900/s (0.38x). So

@@ -1,7 +1,7 @@
 """Plivo provider: one-time codes by SMS (Message API) and by voice call (Call API).
 
 Both are JSON ``POST``s under ``{base_url}/v1/Account/{auth_id}/`` with HTTP Basic
-``auth_id:auth_token`` (PROVIDERS.md §4, plivo-python); every path ends with ``/``, which
+``auth_id:auth_token`` (Plivo's API reference, plivo-python); every path ends with ``/``, which
 Plivo requires. Numbers go as E.164 with ``+``, as Plivo's own examples do.
 
 - SMS: ``Message/`` with ``src`` (or ``powerpack_uuid``), ``dst``, ``text`` and optionally
