@@ -274,7 +274,8 @@ async def test_time_budget_abandons_a_hung_provider_without_fallback(
     report = await pipeline.deliver(request())
     [attempt] = report.attempts
     assert (attempt.error_code, attempt.handed_off) == ("timeout", True)
-    assert 200 <= attempt.latency_ms < 1500
+    # The provider never answers: any end shows the 0.2 s budget. Generous for a loaded machine.
+    assert 200 <= attempt.latency_ms < 5000
     assert report.reason == "handed_off"
 
 

@@ -82,8 +82,10 @@ async def test_a_held_write_lock_never_blocks_the_loop(make_pipeline: PipelineFa
     assert {(r.status, r.reason) for r in refused} == {("rejected", "store_unavailable")}
     assert all("nothing was sent" in (r.detail or "") for r in refused)
     assert len(primary.sent) == 21  # the warm-up and the 20 unkeyed ones
-    # generous: a blocked loop would stall for the whole lock (0.5 s per call, 20 calls)
-    assert lag.worst < 0.25
+    # A claim run on the loop would stall it for the whole store timeout (0.5 s per call, 20
+    # calls); under it, with room for a loaded CI machine's scheduling and the GIL shared with
+    # the store's threads (tens of ms).
+    assert lag.worst < 0.45
     events = read_log(pipeline)
     assert len(events) == 41  # every delivery and every refusal has its log event
 

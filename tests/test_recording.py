@@ -289,7 +289,10 @@ async def test_recording_a_thousand_numbers_does_not_stall_the_event_loop(
         await ticking
     assert threads == {"phone-actions-recorder"}  # neither the loop's nor asyncio's executor
     assert late
-    assert max(late) < 0.2, f"event loop stalled {max(late) * 1000:.0f} ms"
+    # The thread check above shows where the work ran; this catches a loop held for the whole
+    # recording (seconds, as the quadratic redaction was). Generous: 14 ms idle, but a loaded
+    # 2-core CI machine can leave the process unscheduled for hundreds of ms.
+    assert max(late) < 1.0, f"event loop stalled {max(late) * 1000:.0f} ms"
     [path] = (pipeline.settings.resolved_recordings_dir / "acme").iterdir()
     last = Recording.read(path).attempts[-1]
     assert last.action is not None

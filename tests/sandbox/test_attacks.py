@@ -503,7 +503,9 @@ async def test_attack(sandbox: Sandbox, attack: Attack) -> None:
             assert sandbox.net.violations == [], "egress asked for a forbidden destination"
             assert result.outcome == attack.expect, _describe(result)
             _check_caps(result)
-            assert time.monotonic() - started < LIMITS.timeout + 1.0, "the deadline overshot"
+            # Generous: the kill at the deadline comes within ms idle, but a loaded 2-core CI
+            # machine delays the supervisor's timer and reaping by hundreds of ms.
+            assert time.monotonic() - started < LIMITS.timeout + 3.0, "the deadline overshot"
         for ip, host in attack.dials:
             pinned = [d for d in sandbox.net.dials if d.host_header == host]
             assert pinned, f"expected a dial of {host} pinned to {ip}"

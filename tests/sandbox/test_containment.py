@@ -19,7 +19,14 @@ from runtime.sandbox.supervisor import SandboxPool
 from runtime.sandbox.types import InvocationResult, SandboxLimits
 
 BUDGET = 0.5
-OVERSHOOT_MS = 100
+# How late the kill at the deadline may come. Idle it is a few ms; on a loaded 2-core CI machine
+# the supervisor's timer and the reaping of the worker wait for a CPU, for hundreds of ms. Code
+# that is not killed runs until its 60 s loop ends, or forever: a second tells the two apart.
+OVERSHOOT_MS = 1000
+# The wall-clock budget of the spinning tenants in the "others are served" tests. A good run
+# queued behind a spinner would wait for all of it; a good run itself takes a few ms idle and
+# up to hundreds of ms on a loaded CI machine, so the good ones are bounded by half of it.
+SPIN_BUDGET = 5.0
 EVENT = {"message_options": {"recipient": "+14155550100", "text": "code 1"}}
 GOOD = """
 def on_execute_send_phone_message(event, api):
@@ -146,19 +153,22 @@ async def test_cpu_limit_ends_a_spin_before_the_wall_clock(pool: SandboxPool) ->
     assert result.outcome == "timeout", result
     assert result.error is not None
     assert "CPU time limit" in result.error
-    assert 1000 <= result.duration_ms < 3000  # SIGXCPU within a second of CPU past the budget
+    # At least its 1 s of CPU, and before the 10 s wall clock. Not "within 3 s": a spinner on a
+    # loaded 2-core machine gets a share of a core, so 1 s of CPU can take several seconds of
+    # wall time (3,021 ms was seen in CI). The error text above shows which limit ended it.
+    assert 1000 <= result.duration_ms < 10_000
     await assert_pool_still_serves(pool)
 
 
 async def test_other_tenants_run_while_one_spins(pool: SandboxPool) -> None:
-    limits = SandboxLimits(timeout=2.0)
+    limits = SandboxLimits(timeout=SPIN_BUDGET)
     spinners = [asyncio.create_task(run(pool, SPIN, limits=limits)) for _ in range(3)]
     good = []
     for i in range(20):
         good.append(await run(pool, GOOD, tenant=f"good-{i % 4}"))
     assert [r.outcome for r in good] == ["ok"] * 20
     assert not any(task.done() for task in spinners)  # all of that happened while they spun
-    assert max(r.duration_ms for r in good) < 500
+    assert max(r.duration_ms for r in good) < SPIN_BUDGET * 1000 / 2
     results = await asyncio.gather(*spinners)
     # two run at once (max_workers_per_tenant), the third queues behind them and times out
     assert [r.outcome for r in results] == ["timeout"] * 3
@@ -168,7 +178,7 @@ async def test_other_tenants_run_while_one_spins(pool: SandboxPool) -> None:
 async def test_a_mix_of_abuse_does_not_delay_other_tenants(pool: SandboxPool) -> None:
     """A loop, a memory bomb, a "sleep" (busy wait) and a print flood, each from its own
     tenant, while good tenants keep being served at warm-worker speed."""
-    spin, finish = SandboxLimits(timeout=2.0), SandboxLimits(timeout=10.0)
+    spin, finish = SandboxLimits(timeout=SPIN_BUDGET), SandboxLimits(timeout=10.0)
     abuse = {
         "loop": (SPIN, spin),
         "memory": (GROW, finish),  # ends at RLIMIT_AS, however slow a loaded machine is
@@ -183,7 +193,7 @@ async def test_a_mix_of_abuse_does_not_delay_other_tenants(pool: SandboxPool) ->
 
     assert [r.outcome for r in good] == ["ok"] * 40
     assert not bad["loop"].done()  # the good ones were served while it spun
-    assert max(r.duration_ms for r in good) < 500
+    assert max(r.duration_ms for r in good) < SPIN_BUDGET * 1000 / 2
     outcomes = {name: (await task).outcome for name, task in bad.items()}
     assert outcomes == {
         "loop": "timeout",

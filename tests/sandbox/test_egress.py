@@ -333,7 +333,8 @@ async def test_deadline_bounds_a_server_that_never_answers(local: Egress, stub: 
     started = time.monotonic()
     with pytest.raises(EgressFailed, match="timed out"):
         await send(local, call(stub.url), deadline=time.monotonic() + 0.3)
-    assert time.monotonic() - started < 2
+    # The stub never answers: ending at all shows the deadline. Generous for a loaded CI machine.
+    assert time.monotonic() - started < 5.0
     with pytest.raises(EgressFailed, match="timed out"):
         await send(local, call(stub.url, timeout=0.2), deadline=time.monotonic() + 60)
 

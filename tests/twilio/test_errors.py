@@ -215,10 +215,12 @@ async def test_connect_timeout_is_not_a_hand_off(
 ) -> None:
     with unaccepting_port() as port:
         started = time.perf_counter()
-        error = await send_failing(provider, credentials, f"http://127.0.0.1:{port}", timeout=0.6)
+        error = await send_failing(provider, credentials, f"http://127.0.0.1:{port}", timeout=2.0)
 
     assert (error.code, error.retryable, error.handed_off) == ("connect_timeout", True, False)
-    assert time.perf_counter() - started < 0.6  # connecting gets half the budget
+    # Connecting gets half the budget (1 s): it gave up before the total of 2 s, with a second
+    # to spare for a loaded CI machine (the code above says which timer fired).
+    assert time.perf_counter() - started < 2.0
 
 
 # --- The request was sent: Twilio may have accepted it, never fall back ------------------
@@ -234,7 +236,8 @@ async def test_no_answer_in_time_is_a_hand_off(
     elapsed = time.perf_counter() - started
 
     assert (error.code, error.retryable, error.handed_off) == ("timeout", True, True)
-    assert 0.25 <= elapsed < 2.0  # the message's own budget, not a default
+    # The message's own 0.3 s budget, not aiohttp's default (300 s); generous for a loaded machine.
+    assert 0.25 <= elapsed < 5.0
     assert [request.form["Body"] for request in stub.requests] == [[f"{CODE} is your code"]]
 
 
