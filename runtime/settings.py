@@ -166,6 +166,12 @@ class Settings(BaseSettings):
         "retries with their code); several comma-separated, newest first, to rotate. Default: "
         "the file master.key in data_dir, made (mode 0600) on the first start.",
     )
+    signing_key: SecretStr | None = Field(
+        default=None,
+        description="Base64 of 32 or more random bytes that signs the Management API's tokens "
+        "(HS256); several comma-separated, newest first, to rotate. Default: the file "
+        "signing.key in data_dir, made (mode 0600) on the first start.",
+    )
     notification_retry_delays: list[float] = Field(
         default_factory=lambda: [10.0, 20.0, 40.0, 80.0, 120.0],
         min_length=1,

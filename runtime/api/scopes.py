@@ -1,0 +1,39 @@
+"""The scopes a token may carry: Auth0's names, plus this project's own ``create:phone_messages``.
+
+Kept free of FastAPI so that ``phone-actions token create`` can check scopes cheaply.
+"""
+
+from __future__ import annotations
+
+__all__ = ["AUTH0_SCOPES", "OWN_SCOPES", "SCOPES", "unknown_scopes"]
+
+AUTH0_SCOPES: dict[str, str] = {
+    "read:actions": "List and read actions, versions, triggers and bindings.",
+    "create:actions": "Create, deploy, roll back and test actions.",
+    "update:actions": "Change actions and trigger bindings.",
+    "delete:actions": "Delete actions.",
+    "read:guardian_factors": "Read the phone factor: message types, provider, templates.",
+    "update:guardian_factors": "Change the phone factor: message types, provider, templates.",
+    "create:phone_providers": "Configure the phone provider and send a test message with it.",
+    "read:phone_providers": "Read the phone provider (never its credentials).",
+    "update:phone_providers": "Change the phone provider.",
+    "delete:phone_providers": "Remove the phone provider.",
+    "create:phone_templates": "Create phone templates and send a test message with one.",
+    "read:phone_templates": "Read phone templates.",
+    "update:phone_templates": "Change or reset phone templates.",
+    "delete:phone_templates": "Delete phone templates.",
+}
+"""Auth0 Management API scopes this service checks, with what each allows."""
+
+OWN_SCOPES: dict[str, str] = {
+    "create:phone_messages": "Send a one-time code (POST /api/v2/phone/messages); "
+    "this project's own scope, not Auth0's.",
+}
+
+SCOPES: dict[str, str] = {**AUTH0_SCOPES, **OWN_SCOPES}
+"""Every scope a token of this service may carry."""
+
+
+def unknown_scopes(scopes: list[str]) -> list[str]:
+    """The entries of ``scopes`` this service does not know (in their order)."""
+    return [scope for scope in scopes if scope not in SCOPES]

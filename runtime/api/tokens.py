@@ -1,0 +1,225 @@
+"""Bearer tokens of the Management API: HS256 JWTs (PyJWT) carrying Auth0's ``scope`` claim.
+
+The signing key is kept like the master key: ``PHONE_ACTIONS_SIGNING_KEY`` (base64 of 32 or
+more random bytes; several comma-separated, newest first, to rotate: the first signs, every
+one verifies, chosen by the token's ``kid``), or else the file ``signing.key`` in the data
+folder, made with mode 0600 on the first start. Each token names one tenant (``tenant``
+claim), the issuer ``phone-actions`` and the audience ``phone-actions:management-api``.
+
+No FastAPI here: ``phone-actions token create`` imports only this module and PyJWT.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import hashlib
+import os
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+
+from runtime.errors import ConfigurationError
+
+__all__ = [
+    "ALGORITHM",
+    "AUDIENCE",
+    "ISSUER",
+    "KEY_FILE",
+    "TENANT_CLAIM",
+    "Claims",
+    "SigningKeys",
+    "TokenError",
+]
+
+KEY_FILE = "signing.key"
+ISSUER = "phone-actions"
+AUDIENCE = "phone-actions:management-api"
+TENANT_CLAIM = "tenant"
+ALGORITHM = "HS256"
+MAX_TTL = 366 * 86400
+_SETTING = "PHONE_ACTIONS_SIGNING_KEY"
+_LEEWAY = 30  # seconds of clock skew between nodes accepted on exp/iat
+
+
+class TokenError(Exception):
+    """A token that cannot be accepted; ``message`` is Auth0's wording for the client."""
+
+    def __init__(self, message: str, error_code: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.error_code = error_code
+
+
+@dataclass(frozen=True)
+class Claims:
+    """What a verified token says: its tenant and its scopes."""
+
+    tenant: str
+    scopes: frozenset[str]
+    subject: str
+    token_id: str
+
+
+def key_id(key: bytes) -> str:
+    """A short public name for ``key`` (not reversible), written in each token's header."""
+    return hashlib.sha256(b"phone-actions signing key id\x00" + key).hexdigest()[:8]
+
+
+@dataclass(frozen=True)
+class SigningKeys:
+    """The signing keys: the first signs, all verify. Build it with :meth:`load`."""
+
+    keys: tuple[bytes, ...]
+
+    def __post_init__(self) -> None:
+        if not self.keys:
+            raise ConfigurationError(f"{_SETTING}: no key given")
+
+    @classmethod
+    def load(cls, value: str | None, data_dir: Path) -> SigningKeys:
+        """From ``value`` (the setting) when given, else from ``data_dir/signing.key``, made on
+        the first start. A bad key or an unsafe file is one line naming it."""
+        if value:
+            return cls(_parse(value, _SETTING))
+        path = data_dir / KEY_FILE
+        if not path.exists():
+            _create(path)
+        return cls(_parse(_read(path), str(path)))
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> SigningKeys:
+        """The keys ``settings`` name (``signing_key``, else the file in ``data_dir``)."""
+        secret = getattr(settings, "signing_key", None)
+        return cls.load(secret.get_secret_value() if secret else None, settings.data_dir)
+
+    def issue(self, *, tenant: str, scopes: list[str], ttl: int = 86400) -> str:
+        """A token for ``tenant`` with ``scopes``, valid ``ttl`` seconds from now."""
+        if not 0 < ttl <= MAX_TTL:
+            raise ValueError(f"ttl must be from 1 to {MAX_TTL} seconds")
+        now = int(time.time())
+        claims = {
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "sub": f"tenant:{tenant}",
+            TENANT_CLAIM: tenant,
+            "scope": " ".join(dict.fromkeys(scopes)),
+            "iat": now,
+            "exp": now + ttl,
+            "jti": uuid.uuid4().hex,
+        }
+        return jwt.encode(
+            claims, self.keys[0], algorithm=ALGORITHM, headers={"kid": key_id(self.keys[0])}
+        )
+
+    def verify(self, token: str) -> Claims:
+        """The claims of ``token``; :class:`TokenError` with Auth0's message otherwise."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError:
+            raise TokenError("Invalid token", "invalid_token") from None
+        key = self._by_id().get(str(header.get("kid")))
+        if key is None or header.get("alg") != ALGORITHM:
+            raise TokenError("Invalid token", "invalid_token")
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                audience=AUDIENCE,
+                issuer=ISSUER,
+                leeway=_LEEWAY,
+                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise TokenError(
+                "Expired token received for JSON Web Token validation", "token_expired"
+            ) from None
+        except jwt.InvalidAudienceError:
+            raise TokenError(f"Bad audience: {_audience(token)}", "invalid_audience") from None
+        except jwt.InvalidIssuerError:
+            raise TokenError("Bad issuer", "invalid_issuer") from None
+        except jwt.InvalidTokenError:
+            raise TokenError("Invalid token", "invalid_token") from None
+        tenant = claims.get(TENANT_CLAIM)
+        scope = claims.get("scope", "")
+        if not isinstance(tenant, str) or not tenant or not isinstance(scope, str):
+            raise TokenError("Invalid token", "invalid_token")
+        return Claims(
+            tenant=tenant,
+            scopes=frozenset(scope.split()),
+            subject=str(claims["sub"]),
+            token_id=str(claims.get("jti", "")),
+        )
+
+    def _by_id(self) -> dict[str, bytes]:
+        return {key_id(k): k for k in self.keys}
+
+
+def _audience(token: str) -> str:
+    """The audience a (signature-checked) token names, for Auth0's ``Bad audience`` line."""
+    try:
+        aud = jwt.decode(token, options={"verify_signature": False}).get("aud")
+    except jwt.InvalidTokenError:
+        return ""
+    return " ".join(aud) if isinstance(aud, list) else str(aud)
+
+
+def _parse(text: str, source: str) -> tuple[bytes, ...]:
+    entries = [e.strip() for e in text.replace("\n", ",").split(",") if e.strip()]
+    if not entries:
+        raise ConfigurationError(f"{source}: no key given")
+    return tuple(_decode(entry, number, source) for number, entry in enumerate(entries, 1))
+
+
+def _decode(entry: str, number: int, source: str) -> bytes:
+    try:
+        key = base64.b64decode(entry, validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) < 32:
+        raise ConfigurationError(
+            f"{source}: key {number} is not base64 of 32 or more bytes (make one with "
+            '`python -c "import os,base64;print(base64.b64encode(os.urandom(32)).decode())"`)'
+        )
+    return key
+
+
+def _read(path: Path) -> str:
+    try:
+        mode = path.stat().st_mode
+        if mode & 0o077:
+            raise ConfigurationError(
+                f"{path}: the signing key file is readable by other users "
+                f"(mode {mode & 0o777:o}); run chmod 600 {path}"
+            )
+        return path.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"{path}: cannot read the signing key file: {exc}") from None
+
+
+def _create(path: Path) -> None:
+    """Write a new key to ``path`` with mode 0600; a process that lost the race keeps the
+    winner's key (the file appears whole, by a hard link of a finished temporary file)."""
+    key = base64.b64encode(secrets.token_bytes(32)).decode()
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(key + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(FileExistsError):
+            os.link(temporary, path)
+    except OSError as exc:
+        raise ConfigurationError(f"{path}: cannot create the signing key file: {exc}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
