@@ -32,11 +32,13 @@ from runtime.events import (
     RequestContext,
     SendPhoneMessageEvent,
 )
+from runtime.http import HttpObserver
 from runtime.locales import language, language_region
 from runtime.masking import escape_controls
-from runtime.provider_kit import ProviderCredentials, ProviderSettings
+from runtime.observing import observed_by
+from runtime.provider_kit import ProviderBase, ProviderCredentials, ProviderSettings
 from runtime.providers import PhoneMessage, Receipt
-from runtime.recording.capture import capturing_transport_factory, note_invocation
+from runtime.recording.capture import InvocationObserver, capturing_transport_factory
 from runtime.sandbox.egress import EgressPolicy
 from runtime.sandbox.oslayers import isolation_from_settings
 from runtime.sandbox.runner import SandboxRunner
@@ -144,8 +146,10 @@ class _TenantTemplates:
             return None
 
 
-class CustomActionProvider:
+class CustomActionProvider(ProviderBase):
     """Runs the tenant's action for one trigger; both channels."""
+
+    accepts_observer = True  # the egress's exchanges and the invocation go to the observer
 
     channels: frozenset[Channel] = frozenset({"sms", "voice"})
     config_model: type[BaseModel] = ActionSettings
@@ -165,7 +169,14 @@ class CustomActionProvider:
         self._sources = sources
         self._tenants = tenants or _TenantTemplates(None)
 
-    async def send(self, message: PhoneMessage, config: Any, credentials: Any) -> Receipt:
+    async def send(
+        self,
+        message: PhoneMessage,
+        config: Any,
+        credentials: Any,
+        *,
+        observer: HttpObserver | None = None,
+    ) -> Receipt:
         settings = ActionSettings.model_validate(config)
         secrets = ActionSecrets.model_validate(credentials).as_dict()
         source = self._sources.read(settings.script)
@@ -180,7 +191,7 @@ class CustomActionProvider:
             ) from exc
         tenant = self._tenants.get(message.tenant) if self.trigger != "send-phone-message" else None
         event = trigger_event(message, self.trigger, tenant)
-        result = await self._runner.run(
+        run = self._runner.run(
             tenant=message.tenant,
             name=settings.name or settings.script.stem,
             source=source,
@@ -189,7 +200,13 @@ class CustomActionProvider:
             secrets=secrets,
             budget=message.timeout,
         )
-        note_invocation(self.trigger, event, result)  # for the recorder; no-op otherwise
+        if observer is None:
+            result = await run
+        else:
+            with observed_by(observer):  # the egress's shared transport reads it there
+                result = await run
+            if isinstance(observer, InvocationObserver):  # a recording
+                observer.note_invocation(self.trigger, event, result)
         return _receipt(self.name, result)
 
     async def aclose(self) -> None:

@@ -31,6 +31,7 @@ from sqlalchemy.engine import make_url
 from runtime import hookimpl
 from runtime.errors import ProviderError, StoreUnavailableError
 from runtime.events import Channel
+from runtime.provider_kit.base import ProviderBase
 from runtime.providers import PhoneMessage, Receipt
 from runtime.settings import Settings
 from runtime.store import StoreExecutor, create_engine_for, migrate
@@ -74,7 +75,7 @@ class OutboxMessage:
     created_at: datetime
 
 
-class OutboxProvider:
+class OutboxProvider(ProviderBase):
     """Stores SMS in the database at ``database_url``; refuses voice and refuses past ``cap``
     messages per tenant. ``timeout`` bounds each wait on the database, seconds."""
 
@@ -83,6 +84,7 @@ class OutboxProvider:
     config_model = OutboxConfig
     credentials_model = OutboxCredentials
     reaches_phones = False  # it stores messages: the pipeline reports them "stored"
+    enforces_timeout = False  # the pipeline's own timer bounds the attempt
 
     def __init__(
         self, database_url: str, cap: int = 100, *, timeout: float = DEFAULT_TIMEOUT

@@ -7,14 +7,17 @@ plugin written today keeps working.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING
 
 import pluggy
 
 if TYPE_CHECKING:
+    import typer
+
+    from runtime.attempt_hooks import AttemptContext
     from runtime.events import DeliveryReport, PhoneMessageRequest
-    from runtime.providers import PhoneMessage, Provider
+    from runtime.providers import PhoneMessage, Provider, Receipt
     from runtime.settings import Settings
 
 PROJECT_NAME = "phone_actions"
@@ -62,4 +65,27 @@ def after_send(request: PhoneMessageRequest, report: DeliveryReport) -> None:
     Every implementation is called; results are ignored. An exception is logged and does not
     change the report: observers never decide whether a code was sent. ``request.code`` is
     the OTP: never log it.
+    """
+
+
+@hookspec
+def around_attempt(attempt: AttemptContext) -> Generator[None, Receipt, Receipt | None]:
+    """Wrap every provider attempt: implement it as ``@hookimpl(wrapper=True)``, yielding once.
+
+    The code before ``yield`` runs before the provider's ``send`` starts (set
+    ``attempt.observer`` to see its HTTP exchanges, register ``attempt.delivery.on_report``
+    to get the final report); ``yield`` returns the receipt or raises the attempt's error.
+    Wrappers observe: an exception is logged and changes nothing, and neither does what a
+    wrapper returns. Only generator wrappers are accepted (``PluginError`` otherwise).
+    """
+    raise NotImplementedError  # a specification: the runtime drives the implementations
+
+
+@hookspec
+def register_commands(cli: typer.Typer) -> None:
+    """Add commands to ``phone-actions``: call ``@cli.command()`` on the Typer app given.
+
+    Called when a command the CLI does not know is asked for (and by ``phone-actions
+    plugins``), with every plugin loaded; ``phone-actions --help`` loads no plugin, so it
+    lists the built-in commands only. A name taken by another command is a ``PluginError``.
     """

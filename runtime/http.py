@@ -10,9 +10,10 @@ provider plugins speak aiohttp through this thin layer, which adds what every pl
 - transport failures classified once, by whether the request may have reached the provider
   (:func:`transport_error`): a refused connection was not handed off, a timeout after sending
   may have been;
-- a *tap* (:func:`tap_http`) that sees every exchange of the current task, and may answer a
-  request itself without the network: recordings capture exchanges through it, and replays
-  answer from them.
+- an *observer* (:class:`HttpObserver`), passed explicitly to :meth:`PooledHttp.send` for one
+  attempt, that sees each exchange and may answer a request itself without the network:
+  recordings capture exchanges through it, and replays answer from them. Without one (every
+  tenant that does not record) a request costs nothing more.
 
 Requests are never retried here: a retry may deliver a second code.
 """
@@ -21,9 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Protocol
@@ -35,15 +34,13 @@ from runtime.errors import ProviderError
 from runtime.masking import MASK
 
 __all__ = [
+    "HttpObserver",
     "HttpRequest",
     "HttpResponse",
-    "HttpTap",
     "PooledHttp",
     "client_timeout",
-    "current_tap",
     "form_urlencode",
     "redact",
-    "tap_http",
     "transport_error",
 ]
 
@@ -111,8 +108,10 @@ class HttpResponse:
         return self.body.decode("utf-8", "replace")
 
 
-class HttpTap(Protocol):
-    """Sees the exchanges of one task (see :func:`tap_http`)."""
+class HttpObserver(Protocol):
+    """Sees the HTTP exchanges of one attempt: passed to :meth:`PooledHttp.send` (and, through
+    a provider's ``send(..., observer=...)``, by the pipeline for a recording tenant, or by a
+    replay)."""
 
     def answer(self, request: HttpRequest) -> HttpResponse | None:
         """A response to use instead of the network (replays), or None to send the request.
@@ -130,26 +129,6 @@ class HttpTap(Protocol):
     ) -> None:
         """Called after each exchange, with its response or the error that ended it."""
         ...
-
-
-_TAP: ContextVar[HttpTap | None] = ContextVar("phone_actions_http_tap", default=None)
-
-
-@contextmanager
-def tap_http(tap: HttpTap) -> Iterator[HttpTap]:
-    """Route every :class:`PooledHttp` exchange of the current task (and the tasks it starts)
-    through ``tap`` until the block ends."""
-    token = _TAP.set(tap)
-    try:
-        yield tap
-    finally:
-        _TAP.reset(token)
-
-
-def current_tap() -> HttpTap | None:
-    """The tap of the current task, for clients that do not go through :class:`PooledHttp`
-    (the Twilio SDK's)."""
-    return _TAP.get()
 
 
 class PooledHttp:
@@ -170,30 +149,35 @@ class PooledHttp:
         return f"PooledHttp({self.label!r})"
 
     async def send(
-        self, request: HttpRequest, *, budget: float, secrets: tuple[str, ...] = ()
+        self,
+        request: HttpRequest,
+        *,
+        budget: float,
+        secrets: tuple[str, ...] = (),
+        observer: HttpObserver | None = None,
     ) -> HttpResponse:
         """Send ``request`` within ``budget`` seconds; raise :class:`ProviderError` when no
-        answer came (``secrets`` are redacted from its message)."""
+        answer came (``secrets`` are redacted from its message). ``observer`` sees the
+        exchange and may answer it instead of the network."""
         if not budget > 0:
             raise ProviderError(
                 "timeout", "no time left for this attempt", retryable=True, handed_off=False
             )
-        tap = _TAP.get()
-        if tap is not None:
-            return await self._send_tapped(tap, request, budget, secrets)
+        if observer is not None:
+            return await self._send_observed(observer, request, budget, secrets)
         try:
             return await self._send(request, budget)
         except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
             raise transport_error(self.label, exc, secrets) from None
 
-    async def _send_tapped(
-        self, tap: HttpTap, request: HttpRequest, budget: float, secrets: tuple[str, ...]
+    async def _send_observed(
+        self, observer: HttpObserver, request: HttpRequest, budget: float, secrets: tuple[str, ...]
     ) -> HttpResponse:
         started = time.perf_counter()
         response: HttpResponse | None = None
         error: BaseException | None = None
         try:
-            response = tap.answer(request)
+            response = observer.answer(request)
             if response is None:
                 response = await self._send(request, budget)
             return response
@@ -204,7 +188,7 @@ class PooledHttp:
             error = exc
             raise
         finally:
-            tap.record(request, response, error, time.perf_counter() - started)
+            observer.record(request, response, error, time.perf_counter() - started)
 
     async def _send(self, request: HttpRequest, budget: float) -> HttpResponse:
         session = self._session_for_loop()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 import json
 import logging
 from collections.abc import Iterable
@@ -164,11 +165,18 @@ class PhonePluginManager(pluggy.PluginManager):
                 log.warning("skipped plugin %r (%s): %s", ep.name, ep.value, reason)
 
     def check_pending(self) -> None:
-        """Fail loudly when a plugin implements a hook that does not exist (a misspelt name)."""
+        """Fail loudly when a plugin implements a hook that does not exist (a misspelt name),
+        or ``around_attempt`` other than as a ``wrapper=True`` generator."""
         try:
             super().check_pending()
         except pluggy.PluginValidationError as exc:
             raise PluginError(str(exc)) from exc
+        for impl in self.hook.around_attempt.get_hookimpls():
+            if not impl.wrapper or not inspect.isgeneratorfunction(impl.function):
+                raise PluginError(
+                    f"plugin {impl.plugin_name!r}: around_attempt must be a generator marked "
+                    "@hookimpl(wrapper=True) that yields once"
+                )
 
 
 def get_plugin_manager(

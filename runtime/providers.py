@@ -27,6 +27,7 @@ __all__ = [
     "ProviderError",
     "ProviderRegistry",
     "Receipt",
+    "accepts_observer",
     "enforces_timeout",
     "reaches_phones",
 ]
@@ -86,13 +87,18 @@ class Provider(Protocol[ConfigT, CredentialsT]):
     ``Provider[Any, Any]``: it passes each provider the models it validated with that
     provider's own ``config_model`` and ``credentials_model``.
 
-    Two optional class attributes tell the pipeline more; read them through
-    :func:`reaches_phones` and :func:`enforces_timeout`:
+    Three more members tell the pipeline what it needs to know; the provider kit's base
+    classes (:class:`runtime.provider_kit.ProviderBase`, ``HttpProvider``) declare them, and
+    :func:`reaches_phones`, :func:`enforces_timeout` and :func:`accepts_observer` read them
+    (with these defaults for a provider written before they existed):
 
     - ``reaches_phones`` (default ``True``): ``False`` for a sender that only stores messages
       (the outbox). A message it accepted is reported ``stored``, never ``delivered``.
     - ``enforces_timeout`` (default ``False``): ``True`` when ``send`` itself keeps to
       ``message.timeout`` (its HTTP client's total timeout); the pipeline then adds no timer.
+    - ``accepts_observer`` (default ``False``): ``True`` when ``send`` takes a keyword
+      ``observer`` (a :class:`runtime.http.HttpObserver`) and shows it every HTTP exchange:
+      recordings capture the attempt through it, replays answer from it.
     """
 
     # Read-only members, so that a class attribute of a narrower type satisfies them.
@@ -104,6 +110,12 @@ class Provider(Protocol[ConfigT, CredentialsT]):
     def config_model(self) -> type[ConfigT]: ...
     @property
     def credentials_model(self) -> type[CredentialsT]: ...
+    @property
+    def reaches_phones(self) -> bool: ...
+    @property
+    def enforces_timeout(self) -> bool: ...
+    @property
+    def accepts_observer(self) -> bool: ...
 
     async def send(
         self, message: PhoneMessage, config: ConfigT, credentials: CredentialsT
@@ -117,13 +129,21 @@ class Provider(Protocol[ConfigT, CredentialsT]):
 
 
 def reaches_phones(provider: Provider[Any, Any]) -> bool:
-    """Whether a message ``provider`` accepted went towards a phone (not only stored)."""
+    """``provider.reaches_phones``: whether a message it accepted went towards a phone (not
+    only stored); ``True`` for a provider that does not declare it."""
     return bool(getattr(provider, "reaches_phones", True))
 
 
 def enforces_timeout(provider: Provider[Any, Any]) -> bool:
-    """Whether ``provider.send`` keeps to ``message.timeout`` by itself."""
+    """``provider.enforces_timeout``: whether its ``send`` keeps to ``message.timeout`` by
+    itself; ``False`` for a provider that does not declare it."""
     return bool(getattr(provider, "enforces_timeout", False))
+
+
+def accepts_observer(provider: Provider[Any, Any]) -> bool:
+    """``provider.accepts_observer``: whether its ``send`` takes ``observer=``; ``False`` for a
+    provider that does not declare it."""
+    return bool(getattr(provider, "accepts_observer", False))
 
 
 class ProviderRegistry:

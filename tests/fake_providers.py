@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 
 from runtime import PhoneMessage, Receipt, hookimpl
 from runtime.events import Channel
+from runtime.provider_kit.base import ProviderBase
 
 
 class NoSettings(BaseModel):
@@ -23,7 +24,7 @@ class TokenCredentials(BaseModel):
 Behaviour = Callable[[PhoneMessage], Any]
 
 
-class ScriptedProvider:
+class ScriptedProvider(ProviderBase):
     """A provider whose ``send`` runs ``behaviour`` (raise, hang, or return a message id)."""
 
     config_model: type[BaseModel] = NoSettings

@@ -1,4 +1,4 @@
-"""runtime.http: the form encoder and the tap every provider exchange goes through."""
+"""runtime.http: the form encoder, and the observer a provider exchange is shown to."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 import pytest
 
 from runtime.errors import ProviderError
-from runtime.http import HttpRequest, HttpResponse, PooledHttp, form_urlencode, tap_http
+from runtime.http import HttpRequest, HttpResponse, PooledHttp, form_urlencode
 from tests.support.stub_server import StubServer, free_port
 
 
@@ -27,7 +27,7 @@ def test_form_urlencode_writes_what_urllib_writes() -> None:
 
 
 class Recorder:
-    """A tap that answers nothing itself and keeps every exchange."""
+    """An observer that answers nothing itself and keeps every exchange."""
 
     def __init__(self, answer: HttpResponse | None = None) -> None:
         self.answer_with = answer
@@ -48,31 +48,33 @@ class Recorder:
         self.seen.append((request.url, status, kind))
 
 
-async def test_the_tap_sees_each_exchange_and_its_failure() -> None:
+async def test_the_observer_sees_each_exchange_and_its_failure() -> None:
     http = PooledHttp("Test")
     tap = Recorder()
     try:
-        with StubServer() as stub, tap_http(tap):
+        with StubServer() as stub:
             stub.respond(201, {"id": "x"})
-            answer = await http.send(HttpRequest.json(f"{stub.url}/a", {}), budget=2.0)
+            request = HttpRequest.json(f"{stub.url}/a", {})
+            answer = await http.send(request, budget=2.0, observer=tap)
             assert answer.json() == {"id": "x"}
+            await http.send(request, budget=2.0)  # without an observer: not seen
             refused = f"http://127.0.0.1:{free_port()}/b"
             with pytest.raises(ProviderError) as caught:
-                await http.send(HttpRequest.json(refused, {}), budget=2.0)
+                await http.send(HttpRequest.json(refused, {}), budget=2.0, observer=tap)
         assert caught.value.code == "connection_error"
         assert tap.seen == [(f"{stub.url}/a", 201, None), (refused, None, "ProviderError")]
     finally:
         await http.aclose()
 
 
-async def test_a_tap_can_answer_without_the_network() -> None:
-    """A replay's tap answers; the refused port proves nothing was sent."""
+async def test_an_observer_can_answer_without_the_network() -> None:
+    """A replay's observer answers; the refused port proves nothing was sent."""
     http = PooledHttp("Test")
     tap = Recorder(HttpResponse(200, {}, b'{"ok": true}'))
     try:
-        with tap_http(tap):
-            url = f"http://127.0.0.1:{free_port()}/never"
-            answer = await http.send(HttpRequest.form(url, {"a": "b c"}), budget=2.0)
+        url = f"http://127.0.0.1:{free_port()}/never"
+        request = HttpRequest.form(url, {"a": "b c"})
+        answer = await http.send(request, budget=2.0, observer=tap)
         assert answer.json() == {"ok": True}
         assert tap.seen == [(url, 200, None)]
     finally:

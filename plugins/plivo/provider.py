@@ -37,7 +37,7 @@ from plugins.plivo.answers import (
 )
 from runtime.errors import ProviderError
 from runtime.events import Channel
-from runtime.http import HttpRequest, HttpResponse
+from runtime.http import HttpObserver, HttpRequest, HttpResponse
 from runtime.phone_numbers import normalise_e164
 from runtime.provider_kit import (
     BaseUrl,
@@ -140,6 +140,7 @@ class PlivoProvider(HttpProvider[PlivoConfig, PlivoCredentials]):
     # A call writes its answer document to the database first, outside the HTTP timeout:
     # the pipeline's own timer bounds the whole attempt.
     enforces_timeout = False
+    reaches_phones = True
 
     def __init__(
         self,
@@ -171,14 +172,21 @@ class PlivoProvider(HttpProvider[PlivoConfig, PlivoCredentials]):
             self._answers.close()
             self._answers = None
 
-    async def send(self, message: PhoneMessage, config: Any, credentials: Any) -> Receipt:
+    async def send(
+        self,
+        message: PhoneMessage,
+        config: Any,
+        credentials: Any,
+        *,
+        observer: HttpObserver | None = None,
+    ) -> Receipt:
         """SMS as the base class sends it; a call stores its answer document first.
 
         The document is written before the Call request (Plivo may fetch it seconds later),
         and dropped again when Plivo refused the call, so that it is not left fetchable.
         """
         if message.channel != "voice":
-            return await super().send(message, config, credentials)
+            return await super().send(message, config, credentials, observer=observer)
         settings = self._validated(PlivoConfig, config, "config")
         account = self._validated(PlivoCredentials, credentials, "credentials")
         _check_voice(settings)
@@ -194,7 +202,7 @@ class PlivoProvider(HttpProvider[PlivoConfig, PlivoCredentials]):
             ) from None
         context = _ANSWER_TOKEN.set(token)
         try:
-            return await super().send(message, settings, account)
+            return await super().send(message, settings, account, observer=observer)
         except ProviderError as exc:
             if not exc.handed_off:
                 with contextlib.suppress(SQLAlchemyError):  # it expires anyway

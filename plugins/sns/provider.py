@@ -19,7 +19,7 @@ from plugins.sns.query import parse_xml, publish_body, published_message_id
 from plugins.sns.settings import SnsConfig, SnsCredentials
 from plugins.sns.sigv4 import amz_date, sigv4_headers, target
 from runtime.events import Channel
-from runtime.http import HttpRequest, HttpResponse
+from runtime.http import HttpObserver, HttpRequest, HttpResponse
 from runtime.provider_kit import HttpProvider, answered_error, configuration_error, is_success
 from runtime.providers import PhoneMessage, Receipt
 
@@ -48,6 +48,8 @@ class SnsProvider(HttpProvider[SnsConfig, SnsCredentials]):
         message: PhoneMessage,
         config: SnsConfig | Mapping[str, Any],
         credentials: SnsCredentials | Mapping[str, Any],
+        *,
+        observer: HttpObserver | None = None,
     ) -> Receipt:
         """Deliver ``message``; without static keys, with botocore's chain (resolved and
         refreshed in a worker thread, never on the event loop)."""
@@ -58,7 +60,7 @@ class SnsProvider(HttpProvider[SnsConfig, SnsCredentials]):
                 secrets = await asyncio.to_thread(self._chain_credentials)
             else:
                 secrets = frozen_credentials(chain)
-        return await super().send(message, config, secrets)
+        return await super().send(message, config, secrets, observer=observer)
 
     def _chain_credentials(self) -> SnsCredentials:
         """The chain's current keys; resolves the chain on first use (blocking)."""

@@ -33,13 +33,13 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 
 from runtime.http import (
+    HttpObserver,
     HttpRequest,
     HttpResponse,
-    HttpTap,
     client_timeout,
-    current_tap,
     form_urlencode,
 )
+from runtime.observing import current_observer
 
 __all__ = [
     "SILENT_LOGGER",
@@ -154,10 +154,10 @@ class RewritingAsyncHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
             all_headers["Content-Type"] = "application/x-www-form-urlencoded"
         target = rewrite_url(url, self._base)
         budget = client_timeout(seconds or self.timeout or DEFAULT_TIMEOUT)
-        tap = current_tap()
-        if tap is not None:
-            return await self._tapped(
-                tap,
+        observer = current_observer()  # set by TwilioProvider.send: the SDK's call cannot carry it
+        if observer is not None:
+            return await self._observed(
+                observer,
                 session,
                 HttpRequest(method.upper(), target, all_headers, body or b""),
                 params,
@@ -179,17 +179,17 @@ class RewritingAsyncHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
             text = (await answer.read()).decode("utf-8", "replace")
             return Response(answer.status, text, answer.headers)
 
-    async def _tapped(
+    async def _observed(
         self,
-        tap: HttpTap,
+        observer: HttpObserver,
         session: aiohttp.ClientSession,
         request: HttpRequest,
         params: dict[str, Any] | None,
         budget: aiohttp.ClientTimeout,
         allow_redirects: bool,
     ) -> Any:
-        """The same request seen by a recording's or a replay's tap (runtime.http.tap_http):
-        a replay answers it without the network, a recording keeps the exchange."""
+        """The same request seen by the attempt's observer (runtime.observing): a replay
+        answers it without the network, a recording keeps the exchange."""
         if params:
             query = urlencode(params, doseq=True)
             request = replace(
@@ -199,7 +199,7 @@ class RewritingAsyncHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
         response: HttpResponse | None = None
         error: BaseException | None = None
         try:
-            response = tap.answer(request)
+            response = observer.answer(request)
             if response is None:
                 async with session.request(
                     request.method,
@@ -217,4 +217,4 @@ class RewritingAsyncHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
             error = exc
             raise
         finally:
-            tap.record(request, response, error, time.perf_counter() - started)
+            observer.record(request, response, error, time.perf_counter() - started)

@@ -24,6 +24,8 @@ from plugins.twilio.http import RewritingAsyncHttpClient, request_timeout
 from plugins.twilio.voice import voice_twiml
 from runtime.errors import ProviderError
 from runtime.events import Channel
+from runtime.http import HttpObserver
+from runtime.observing import observed_by
 from runtime.provider_kit import (
     AbsoluteUrl,
     E164Number,
@@ -93,6 +95,8 @@ class TwilioProvider:
     credentials_model: type[TwilioCredentials] = TwilioCredentials
     # Every request gets the attempt's budget as aiohttp's total timeout (request_timeout).
     enforces_timeout = True
+    reaches_phones = True
+    accepts_observer = True  # send(..., observer=): recordings and replays see its requests
 
     def __init__(self) -> None:
         self._pools: dict[str, _Pool] = {}
@@ -105,10 +109,13 @@ class TwilioProvider:
         message: PhoneMessage,
         config: TwilioConfig | Mapping[str, Any],
         credentials: TwilioCredentials | Mapping[str, Any],
+        *,
+        observer: HttpObserver | None = None,
     ) -> Receipt:
         """Hand ``message`` to Twilio; raise :class:`ProviderError` saying if it may be sent.
 
-        ``config`` and ``credentials`` may also come as plain mappings (validated here)."""
+        ``config`` and ``credentials`` may also come as plain mappings (validated here).
+        ``observer`` sees the SDK's requests (routed by :mod:`runtime.observing`)."""
         settings = validated(TwilioConfig, config, label="Twilio", what="config")
         secrets = validated(TwilioCredentials, credentials, label="Twilio", what="credentials")
         token = secrets.auth_token.get_secret_value()
@@ -122,7 +129,7 @@ class TwilioProvider:
             )
         client = self._client(settings, secrets.account_sid, token)
         try:
-            with request_timeout(message.timeout):
+            with request_timeout(message.timeout), observed_by(observer):
                 if message.channel == "voice":
                     resource = await client.calls.create_async(**_call_params(message, settings))
                 else:

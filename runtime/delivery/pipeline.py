@@ -21,7 +21,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from runtime import templates
+from runtime.attempt_hooks import AttemptContext, DeliveryContext, run_wrapped
 from runtime.delivery.attempt import (
     GRACE,
     as_provider_error,
@@ -50,12 +51,17 @@ from runtime.errors import (
     UnknownTenantError,
 )
 from runtime.events import Attempt, DeliveryReport, PhoneMessageRequest
-from runtime.http import tap_http
 from runtime.ids import new_id
 from runtime.logs import JsonLinesLogSink
 from runtime.plugins import PhonePluginManager, collect_providers, get_plugin_manager
-from runtime.providers import PhoneMessage, Provider, ProviderRegistry, Receipt, reaches_phones
-from runtime.recording.capture import AttemptCapture, capturing, take_delivery
+from runtime.providers import (
+    PhoneMessage,
+    Provider,
+    ProviderRegistry,
+    Receipt,
+    accepts_observer,
+    reaches_phones,
+)
 from runtime.settings import Settings
 from runtime.store import IdempotencyStore, create_engine_for
 from runtime.store.db import migrate
@@ -76,6 +82,7 @@ class _Progress:
     """How far one delivery got: once ``sending`` is set, a cancelled caller no longer stops it."""
 
     sending: bool = False
+    delivery: DeliveryContext | None = None  # made by the first attempt with wrappers
 
 
 @dataclass(frozen=True)
@@ -306,7 +313,7 @@ class Pipeline:
         key = request.idempotency_key
         if key is None:
             done = await self._deliver_safely(request, progress)
-            await self._account(request, done)
+            await self._account(request, done, progress)
             return done
         digest = request_fingerprint(request)
         try:
@@ -332,12 +339,19 @@ class Pipeline:
                 idempotency, _ = await self._stores()
                 await self._store(idempotency.release, request.tenant, key)
             raise
+        # The key's record and the log event are written at the same time (two threads):
+        # one wait instead of two. Observers and the log see the delivery as it went; a
+        # record that could not be stored changes only the report returned (its reason).
+        idempotency, _ = await self._stores()
+        completing = asyncio.ensure_future(
+            self._store(idempotency.complete, request.tenant, key, done.model_dump_json())
+        )
+        await self._account(request, done, progress)
         try:
-            idempotency, _ = await self._stores()
-            await self._store(idempotency.complete, request.tenant, key, done.model_dump_json())
+            await completing
         except StoreUnavailableError as exc:
+            log.error("delivery %s: its idempotency record was not stored: %s", done.id, exc)
             done = after_store_failure(done, str(exc))
-        await self._account(request, done)
         return done
 
     async def _claim(self, tenant: str, key: str, digest: str) -> Claim:
@@ -353,10 +367,14 @@ class Pipeline:
                     await self._store(idempotency.release, tenant, key)
             raise
 
-    async def _account(self, request: PhoneMessageRequest, done: DeliveryReport) -> None:
-        """The observers, then the log event, handed to the OS before the report returns."""
+    async def _account(
+        self, request: PhoneMessageRequest, done: DeliveryReport, progress: _Progress | None = None
+    ) -> None:
+        """The observers (``after_send``, then the attempt wrappers' ``on_report``), then the
+        log event, handed to the OS before the report returns."""
         self._notify(request, done)
-        take_delivery()  # the recorder took the captures of a recording tenant, if any
+        if progress is not None and progress.delivery is not None:
+            progress.delivery.finish(done, request.code)
         if self._log_sink is not None:
             await self._log_sink.write(request, done)
 
@@ -620,7 +638,7 @@ class Pipeline:
         attempt, _ = await run_attempt(
             route.provider,
             message,
-            lambda: self._send(route, message, tenant),
+            lambda: self._send(route, message, tenant, progress, fallback),
             fallback=fallback,
             secrets=secrets,
             started=started,
@@ -682,26 +700,31 @@ class Pipeline:
         except StoreUnavailableError as exc:
             log.warning("default sender usage of %r not refunded: %s", tenant, exc)
 
-    def _send(self, route: _Route, message: PhoneMessage, tenant: TenantConfig) -> Any:
-        if tenant.record:
-            return self._send_recorded(route, message, tenant)
-        return route.provider.send(message, route.config, route.credentials)
-
-    async def _send_recorded(
-        self, route: _Route, message: PhoneMessage, tenant: TenantConfig
-    ) -> Receipt:
-        """Send with this attempt captured for the recorder (docs/testing.md)."""
-        own = not route.is_default
-        capture = AttemptCapture(
-            provider=route.provider.name,
-            message=message,
-            provider_settings=dict(tenant.provider_settings) if own else {},
-            credentials=self.tenants.credentials(tenant) if own else {},
-            keep=tuple(tenant.record_keep),
-            directory=self.settings.resolved_recordings_dir,
+    def _send(
+        self,
+        route: _Route,
+        message: PhoneMessage,
+        tenant: TenantConfig,
+        progress: _Progress,
+        fallback: bool,
+    ) -> Awaitable[Receipt]:
+        """The provider's send, inside the ``around_attempt`` wrappers (docs/hooks.md)."""
+        wrappers = self.plugin_manager.hook.around_attempt.get_hookimpls()
+        if not wrappers:
+            return route.provider.send(message, route.config, route.credentials)
+        if progress.delivery is None:
+            progress.delivery = DeliveryContext()
+        attempt = AttemptContext(
+            route.provider,
+            message,
+            tenant,
+            fallback,
+            route.is_default,
+            self.settings,
+            progress.delivery,
+            partial(self.tenants.credentials, tenant),
         )
-        with capturing(capture), tap_http(capture):
-            return await route.provider.send(message, route.config, route.credentials)
+        return run_wrapped(wrappers, attempt, partial(_observed_send, route))
 
     def _provider_inputs(
         self, provider: Provider, tenant: TenantConfig, secrets: list[str]
@@ -750,6 +773,15 @@ def request_fingerprint(request: PhoneMessageRequest) -> str:
         request.code,
         request.text or "",
     )
+
+
+def _observed_send(route: _Route, attempt: AttemptContext) -> Awaitable[Receipt]:
+    """``send``, given the observer a wrapper set when the provider declares it takes one."""
+    provider = route.provider
+    if attempt.observer is not None and accepts_observer(provider):
+        send: Callable[..., Awaitable[Receipt]] = provider.send
+        return send(attempt.message, route.config, route.credentials, observer=attempt.observer)
+    return provider.send(attempt.message, route.config, route.credentials)
 
 
 def _before_send(exc: Exception) -> ProviderError:

@@ -33,7 +33,7 @@ from runtime.store.jobrunner import Again, Done, Outcome
 from runtime.store.jobs import Job, QueueFullError
 
 if TYPE_CHECKING:
-    from runtime.delivery.pipeline import Pipeline
+    from runtime.delivery.pipeline import Pipeline, _Progress
 
 __all__ = ["DROP", "KIND", "RETRY", "NotificationRetries", "opened_engine"]
 
@@ -194,7 +194,7 @@ class NotificationRetries:
             done = self.dropped(request, message, attempts) or await pipeline._after_primary(
                 request, message, tenant, progress, attempts, is_default
             )
-        await self._end(request, done)
+        await self._end(request, done, progress)  # progress: the attempt wrappers' report
         return Done()
 
     async def _interrupted(self, request: PhoneMessageRequest, state: _State) -> Outcome:
@@ -213,7 +213,9 @@ class NotificationRetries:
         await self._end(request, done)
         return Done()
 
-    async def _end(self, request: PhoneMessageRequest, done: DeliveryReport) -> None:
+    async def _end(
+        self, request: PhoneMessageRequest, done: DeliveryReport, progress: _Progress | None = None
+    ) -> None:
         """The final report: into the idempotency record, then to the observers and the log."""
         pipeline = self._pipeline
         key = request.idempotency_key
@@ -225,7 +227,7 @@ class NotificationRetries:
                 )
             except StoreUnavailableError as exc:
                 done = after_store_failure(done, str(exc))
-        await pipeline._account(request, done)
+        await pipeline._account(request, done, progress)
 
     async def _first_report_stored(self, request: PhoneMessageRequest) -> bool:
         """The key's record holds a report (the ``retrying`` one): the final one may replace

@@ -1,5 +1,6 @@
 """The provider kit: everything a provider plugin builds on, from one import.
 
+- :class:`ProviderBase`: what every provider declares to the pipeline, with its defaults;
 - :class:`HttpProvider`: the base of a provider with one HTTP request per message;
 - :class:`ProviderSettings` and :class:`ProviderCredentials`: the base models (unknown fields
   refused, frozen);
@@ -9,11 +10,12 @@
   (:func:`refused`, :func:`answered_error`), :func:`configuration_error`,
   :func:`malformed_response` and :func:`is_success`.
 
-Modules: ``errors`` (what an answer means), ``fields``, ``models``, ``http_provider``.
+Modules: ``base``, ``errors`` (what an answer means), ``fields``, ``models``, ``http_provider``.
 """
 
 from __future__ import annotations
 
+from runtime.provider_kit.base import ProviderBase
 from runtime.provider_kit.errors import (
     NO_TABLE,
     NOT_PROCESSED_STATUSES,
@@ -49,6 +51,7 @@ __all__ = [
     "ErrorTable",
     "HttpProvider",
     "OriginUrl",
+    "ProviderBase",
     "ProviderCredentials",
     "ProviderSettings",
     "SenderId",

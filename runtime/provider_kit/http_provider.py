@@ -28,7 +28,8 @@ from typing_extensions import TypeVar as DefaultedTypeVar
 
 from runtime.errors import ProviderError
 from runtime.events import Channel
-from runtime.http import HttpRequest, HttpResponse, PooledHttp, redact
+from runtime.http import HttpObserver, HttpRequest, HttpResponse, PooledHttp, redact
+from runtime.provider_kit.base import ProviderBase
 from runtime.provider_kit.errors import (
     answered_error,
     configuration_error,
@@ -46,7 +47,7 @@ CredentialsT = DefaultedTypeVar("CredentialsT", bound=BaseModel, default=Any)
 _Model = TypeVar("_Model", bound=BaseModel)
 
 
-class HttpProvider(Generic[ConfigT, CredentialsT]):
+class HttpProvider(ProviderBase, Generic[ConfigT, CredentialsT]):
     """A provider that delivers with one HTTP request per message (see the module docstring)."""
 
     name: str
@@ -56,6 +57,7 @@ class HttpProvider(Generic[ConfigT, CredentialsT]):
     credentials_model: type[CredentialsT]
     # The session's total timeout is the attempt's budget: the pipeline needs no timer of its own.
     enforces_timeout = True
+    accepts_observer = True  # the observer goes to PooledHttp.send
 
     def __init__(self, *, max_connections: int = 100) -> None:
         self.http = PooledHttp(self.label, max_connections=max_connections)
@@ -83,10 +85,13 @@ class HttpProvider(Generic[ConfigT, CredentialsT]):
         message: PhoneMessage,
         config: ConfigT | Mapping[str, Any],
         credentials: CredentialsT | Mapping[str, Any],
+        *,
+        observer: HttpObserver | None = None,
     ) -> Receipt:
         """Deliver ``message``; raise :class:`ProviderError` saying whether it was handed off.
 
         ``config`` and ``credentials`` may also come as plain mappings (validated here).
+        ``observer`` sees the request (a recording) or answers it (a replay).
         """
         settings = self._validated(self.config_model, config, "config")
         secrets = self._validated(self.credentials_model, credentials, "credentials")
@@ -98,7 +103,9 @@ class HttpProvider(Generic[ConfigT, CredentialsT]):
                     f"(it sends {', '.join(sorted(self.channels))})"
                 )
             request = self.build_request(message, settings, secrets)
-            response = await self.http.send(request, budget=message.timeout, secrets=hidden)
+            response = await self.http.send(
+                request, budget=message.timeout, secrets=hidden, observer=observer
+            )
             return self._read(response, message)
         except ProviderError as exc:
             exc.message = redact(exc.message, hidden)

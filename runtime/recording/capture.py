@@ -1,34 +1,33 @@
 """Per-attempt capture for recordings: what the provider or action saw, sent and got back.
 
-The pipeline opens an :class:`AttemptCapture` for each attempt of a tenant that records
-(tenant field ``record``) and nothing at all otherwise, so delivery for other tenants costs
-nothing more. The capture reaches everything below the attempt through context variables,
-because all of it runs in the attempt's own task:
+The recorder plugin (``plugins.recorder``, an ``around_attempt`` wrapper) makes an
+:class:`AttemptCapture` for each attempt of a tenant that records (tenant field ``record``) and
+gives it to the attempt as its HTTP observer; other tenants get none, so their delivery costs
+nothing more. The capture is handed on explicitly:
 
-- provider plugins built on :class:`~runtime.http.PooledHttp` report their exchanges through
-  the HTTP tap (:func:`runtime.http.tap_http`), which the capture implements;
-- tenant actions: the sandbox's egress sends through :class:`CapturingTransport`, which copies
-  each exchange into the capture, and the custom-action plugin hands over the trigger event and
-  the invocation's result with :func:`note_invocation`.
+- providers that declare ``accepts_observer`` receive it as ``send(..., observer=capture)``;
+  those built on :class:`~runtime.http.PooledHttp` pass it to each request, and the Twilio SDK's
+  requests see it through :mod:`runtime.observing`;
+- tenant actions: the custom-action provider sets it for the sandbox egress, whose transport
+  (:class:`CapturingTransport`) copies each exchange into it, and hands over the trigger event
+  and the invocation's result with :meth:`AttemptCapture.note_invocation`.
 
-After the delivery, the recorder plugin (``after_send``) takes the delivery's captures with
-:func:`take_delivery` and writes them, redacted.
+The recorder writes a delivery's captures, redacted, once its report is known.
 """
 
 from __future__ import annotations
 
 import ssl
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import httpx
 
 from runtime.http import HttpRequest, HttpResponse
+from runtime.observing import current_observer
 
 if TYPE_CHECKING:
     from runtime.providers import PhoneMessage
@@ -38,11 +37,8 @@ __all__ = [
     "AttemptCapture",
     "CapturedExchange",
     "CapturingTransport",
-    "capturing",
+    "InvocationObserver",
     "capturing_transport_factory",
-    "current",
-    "note_invocation",
-    "take_delivery",
 ]
 
 MAX_CAPTURED_BODY = 1024 * 1024  # larger answers are passed on but not recorded
@@ -100,49 +96,20 @@ class AttemptCapture:
             exchange.error = _error_kind(error)
         self.exchanges.append(exchange)
 
-
-_DELIVERY: ContextVar[list[AttemptCapture] | None] = ContextVar(
-    "phone_actions_recorded_attempts", default=None
-)
-_ATTEMPT: ContextVar[AttemptCapture | None] = ContextVar(
-    "phone_actions_recorded_attempt", default=None
-)
+    def note_invocation(
+        self, trigger: str, event: dict[str, Any], result: InvocationResult
+    ) -> None:
+        """The action's trigger event and result (the custom-action provider calls this)."""
+        self.trigger, self.event, self.invocation = trigger, event, result
 
 
-def current() -> AttemptCapture | None:
-    """The capture of the attempt running in this task, if its tenant records."""
-    return _ATTEMPT.get()
+@runtime_checkable
+class InvocationObserver(Protocol):
+    """An observer that also keeps what an action invocation received and returned."""
 
-
-@contextmanager
-def capturing(capture: AttemptCapture) -> Iterator[AttemptCapture]:
-    """Make ``capture`` the current one and add it to this delivery's captures."""
-    delivery = _DELIVERY.get()
-    if delivery is None:
-        delivery = []
-        _DELIVERY.set(delivery)
-    delivery.append(capture)
-    token = _ATTEMPT.set(capture)
-    try:
-        yield capture
-    finally:
-        _ATTEMPT.reset(token)
-
-
-def take_delivery() -> list[AttemptCapture]:
-    """The captures of the delivery that just ended in this task (and forget them)."""
-    delivery = _DELIVERY.get()
-    if delivery is None:
-        return []
-    _DELIVERY.set(None)
-    return delivery
-
-
-def note_invocation(trigger: str, event: dict[str, Any], result: InvocationResult) -> None:
-    """Called by the custom-action plugin after each invocation; a no-op unless recording."""
-    capture = _ATTEMPT.get()
-    if capture is not None:
-        capture.trigger, capture.event, capture.invocation = trigger, event, result
+    def note_invocation(
+        self, trigger: str, event: dict[str, Any], result: InvocationResult
+    ) -> None: ...
 
 
 def _error_kind(error: BaseException | None) -> str:
@@ -172,14 +139,15 @@ def original_url(request: httpx.Request) -> str:
 
 class CapturingTransport(httpx.AsyncBaseTransport):
     """The sandbox egress's transport: passes every request on, and copies the exchange into
-    the current :class:`AttemptCapture` when there is one (a recording tenant)."""
+    the attempt's :class:`AttemptCapture` when the custom-action provider set one
+    (:mod:`runtime.observing`: the egress is shared by every tenant and takes no observer)."""
 
     def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
         self._inner = inner
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        capture = _ATTEMPT.get()
-        if capture is None:
+        capture = current_observer()
+        if not isinstance(capture, AttemptCapture):
             return await self._inner.handle_async_request(request)
         started = time.perf_counter()
         exchange = CapturedExchange(

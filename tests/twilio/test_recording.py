@@ -73,9 +73,9 @@ async def test_twilio_replays_offline_equal_then_shows_a_changed_request(
     class Changed(TwilioProvider):
         """Sends through a Messaging Service instead of From: a different request body."""
 
-        async def send(self, message, config, credentials):  # type: ignore[no-untyped-def]
+        async def send(self, message, config, credentials, **observed):  # type: ignore[no-untyped-def]
             changed = config.model_copy(update={"messaging_service_sid": "MG" + "cd" * 16})
-            return await super().send(message, changed, credentials)
+            return await super().send(message, changed, credentials, **observed)
 
     changed = Changed()
     try:
