@@ -1,7 +1,7 @@
 """Measure async HTTP clients at 1 and 50 requests in flight against one local server.
 
-Issue 4 asked for this before any provider plugin was written: httpx 0.28's ``AsyncClient``
-was reported to collapse under concurrency (encode/httpx#3215). Compared, in the same run and
+httpx 0.28's ``AsyncClient`` is known to collapse under concurrency (encode/httpx#3215), so
+this decides which client the provider plugins use. Compared, in the same run and
 against the same fake server (its own process): bare aiohttp, httpx's ``AsyncClient`` (its
 default httpcore transport), and httpx over the httpx-aiohttp transport when that package is
 installed (it is not a dependency: ``pip install httpx-aiohttp`` to include it). The result

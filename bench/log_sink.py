@@ -1,9 +1,9 @@
-"""The JSON Lines log sink: cost per report, vs the old buffered sink it replaced.
+"""The JSON Lines log sink: cost per report, vs a buffered sink that may lose events.
 
     .venv/bin/python bench/log_sink.py [--count N] [--rounds R] [--json]
 
-The old sink appended each report's lines to a 64 KiB userspace buffer flushed once a second
-(fast, and it lost the last second of events on a kill); the sink measured here returns only
+The baseline appends each report's lines to a 64 KiB userspace buffer flushed once a second
+(fast, and it loses the last second of events on a kill); the sink measured here returns only
 once the lines were handed to the OS, with one ``os.write`` per batch from its own thread. Both
 run one report at a time and 50 writers at once, in interleaved rounds (the order turns every
 round). Printed: the median over rounds of wall and CPU microseconds per report (CPU is the

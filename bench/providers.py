@@ -7,7 +7,7 @@ times through a bare ``aiohttp.ClientSession`` replaying the plugin's own reques
 parsing the JSON answer: the floor any client pays. Both go to one fake server in its own
 process, in the same run, rounds interleaved; printed are throughput, p50 and p99 for both and
 the ratio ours/bare (median of per-round ratios), at 1 and at 50 in flight.
-Goal (issue 4): >= 0.7x at 50 in flight for every plugin.
+Goal: >= 0.7x at 50 in flight for every plugin.
 
     .venv/bin/python bench/providers.py [--count N] [--rounds R] [--only NAME ...] [--pin] [--json]
 """

@@ -20,7 +20,7 @@ All in one run, interleaved round by round so that a noisy machine hurts every v
 
 The fake HTTP server runs in its own process on 127.0.0.1 (``bench.fake_twilio``), allowed via
 ``EgressPolicy(allow_http_hosts=...)``; nothing else is contacted. Ratios are sandbox / floor
-(latency: lower is better; throughput: higher is better). Goals (issue): trivial round trip
+(latency: lower is better; throughput: higher is better). Goals: trivial round trip
 p50 <= 0.5 ms and p99 <= 3 ms; >= 2,000 invocations/s for one tenant; p50 <= 5 ms with 1,000
 tenants in rotation; <= 5 MiB private memory per idle worker.
 
