@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from runtime.cli_doctor import doctor
 from runtime.cli_providers import providers_app
-from runtime.cli_sandbox import doctor, run_test_action
+from runtime.cli_sandbox import run_test_action
 from runtime.cli_tenants import tenants_app
 from runtime.console import SUCCESS, bad_input, settings_or_exit
 

@@ -1,4 +1,4 @@
-"""The sandbox commands of the CLI: ``test-action`` (run scripts on an event) and ``doctor``.
+"""The sandbox command of the CLI: ``test-action`` (run scripts on an event).
 
 Kept apart from :mod:`runtime.cli` so that the delivery commands never import the sandbox.
 """
@@ -10,16 +10,13 @@ import os
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from runtime.console import bad_input, settings_or_exit
 
-if TYPE_CHECKING:
-    from runtime.settings import Settings
-
-__all__ = ["doctor", "run_test_action"]
+__all__ = ["run_test_action"]
 
 _SECRET = re.compile(r"^([A-Z][A-Z0-9_]{0,63})=(.*)$", re.DOTALL)
 
@@ -245,136 +242,3 @@ def _print_rows(rows: list[dict[str, Any]]) -> None:
         if row["outcome"] == "ok":
             # ensure_ascii: every control character in the data prints as a \\u escape
             console.print(f"  result: {shown(json.dumps(row['result'], ensure_ascii=True))}")
-
-
-class _NoServices:
-    async def handle(self, tenant: str, op: str, params: dict[str, Any], *_: Any, **__: Any) -> Any:
-        raise RuntimeError("doctor runs no action")
-
-
-def _os_layer_checks(settings: Any) -> list[tuple[str, bool | None, str]]:
-    """The sandbox's OS layers as a started zygote finds them on this host (``None``: the
-    layer is off, which degrades the sandbox but is not an error)."""
-    import asyncio
-    import logging
-
-    from runtime.sandbox.oslayers import isolation_from_settings
-    from runtime.sandbox.supervisor import SandboxPool
-
-    async def started() -> list[tuple[str, bool | None, str]]:
-        pool = SandboxPool(
-            _NoServices(), spare_workers=0, isolation=isolation_from_settings(settings)
-        )
-        try:
-            await pool.start()
-            return [
-                (layer.name, True if layer.active else None, layer.detail)
-                for layer in pool.layers()
-                if layer.name != "seccomp"  # its own row, checked without a zygote
-            ]
-        finally:
-            await pool.aclose()
-
-    quiet = logging.getLogger("runtime.sandbox.supervisor")
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)  # the table says it; no warnings above it
-    try:
-        return asyncio.run(started())
-    except Exception as exc:
-        return [("sandbox layers", False, f"the sandbox cannot start: {exc}")]
-    finally:
-        quiet.setLevel(level)
-
-
-_STATUS = {True: "[green]ok[/green]", None: "[yellow]off[/yellow]", False: "[red]problem[/red]"}
-_STATUS_WORD = {True: "ok", None: "off", False: "problem"}
-
-
-def doctor(
-    as_json: Annotated[
-        bool, typer.Option("--json", help="One JSON object per check: check, status, detail.")
-    ] = False,
-) -> None:
-    """Check this installation: sandbox isolation, plugins, tenants file, data folder."""
-    import platform
-    from importlib.metadata import version
-
-    from runtime.errors import PhoneActionsError
-    from runtime.logs import check_log_path
-    from runtime.plugins import collect_providers, get_plugin_manager
-    from runtime.sandbox.limits import seccomp_status
-    from runtime.tenants import TomlTenantDirectory
-
-    settings = settings_or_exit()
-    checks: list[tuple[str, bool | None, str]] = []
-    seccomp_ok, seccomp_why = seccomp_status()
-    checks.append(("python", True, platform.python_version()))
-    checks.append(("RestrictedPython", True, version("RestrictedPython")))
-    checks.append(("seccomp", seccomp_ok, seccomp_why))
-    checks.extend(_os_layer_checks(settings))
-    try:
-        pm = get_plugin_manager(settings=settings)
-        providers = collect_providers(pm, settings)
-        names = ", ".join(p.name for p in providers)
-        broken = "; ".join(f"{n}: {e}" for n, e in pm.load_errors.items())
-        checks.append(
-            ("plugins", not broken, f"providers: {names}" + (f"; {broken}" if broken else ""))
-        )
-        checks.append(_default_sender_check(providers, settings))
-    except PhoneActionsError as exc:
-        checks.append(("plugins", False, str(exc)))
-    try:
-        tenants = TomlTenantDirectory.from_file(settings.tenants_file)
-        checks.append(("tenants", True, f"{len(tenants.ids())} in {settings.tenants_file}"))
-    except PhoneActionsError as exc:
-        checks.append(("tenants", False, str(exc)))
-    try:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        probe = settings.data_dir / ".doctor"
-        probe.write_text("ok")
-        probe.unlink()
-        checks.append(("data folder", True, str(settings.data_dir.resolve())))
-    except OSError as exc:
-        checks.append(("data folder", False, f"{settings.data_dir}: {exc.strerror}"))
-    checks.append(("log file", *check_log_path(settings.resolved_log_file)))
-    if as_json:
-        for name, ok, detail in checks:
-            row = {"check": name, "status": _STATUS_WORD[ok], "detail": detail}
-            typer.echo(json.dumps(row, separators=(",", ":")))
-    else:
-        _print_checks(checks)
-    if any(ok is False for _, ok, _ in checks):
-        raise typer.Exit(1)
-
-
-def _default_sender_check(providers: Any, settings: Settings) -> tuple[str, bool | None, str]:
-    """The default sender resolves; a warning while it is one that reaches no phone."""
-    from runtime.delivery.default_sender import DefaultSender
-    from runtime.errors import PhoneActionsError
-
-    try:
-        sender = DefaultSender.from_settings(providers, settings)
-    except PhoneActionsError as exc:
-        return ("default sender", False, str(exc))
-    if not sender.reaches_phones:
-        return (
-            "default sender",
-            None,
-            f"warning: {sender.name} stores messages and sends none to phones; set "
-            "PHONE_ACTIONS_DEFAULT_SENDER (and its settings and credentials) to a provider",
-        )
-    return ("default sender", True, f"{sender.name}, cap {sender.cap} messages per tenant")
-
-
-def _print_checks(checks: list[tuple[str, bool | None, str]]) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    table = Table(title="phone-actions doctor", title_justify="left")
-    table.add_column("check", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("detail", overflow="fold")
-    for name, ok, detail in checks:
-        table.add_row(name, _STATUS[ok], escape(detail))
-    Console(highlight=False).print(table)
