@@ -1,9 +1,11 @@
 """Delivery by the tenant's own action script, run in the sandbox.
 
 Two providers, named as in Auth0: ``phone-message-hook`` runs the tenant's action for the
-``send-phone-message`` trigger, ``custom`` runs it for ``custom-phone-provider``. The script
-path is a provider setting; the action's secrets are the provider credentials (named
-environment variables in the tenants file), handed only to that tenant's action.
+``send-phone-message`` trigger, ``custom`` runs it for ``custom-phone-provider``. The action is
+a provider setting: a script path (tenants file) or its code (``source``, the deployed
+version's, when the service's database is the directory); the action's secrets are the
+provider credentials (named environment variables in the tenants file, or the action's sealed
+secrets in the database), handed only to that tenant's action.
 
 The fallback rule rests on the sandbox's hand-off flag, which the supervisor sets from what
 happened on the wire, never from the action: once any HTTP call got a 2xx answer, or a call
@@ -48,7 +50,7 @@ from runtime.tenants import TenantConfig, TomlTenantDirectory
 
 __all__ = ["ActionSecrets", "ActionSettings", "CustomActionProvider", "register_providers"]
 
-_SECRET_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
+_SECRET_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")  # Auth0: a name <= 128
 _MAX_SECRETS = 30
 
 SERVER_IP = "0.0.0.0"
@@ -63,14 +65,41 @@ _SERVER_REQUEST = RequestContext(ip=SERVER_IP, method=SERVER_METHOD)
 
 
 class ActionSettings(ProviderSettings):
-    """Where the tenant's action is: a Python file written for the provider's trigger."""
+    """Where the tenant's action is: a Python file written for the provider's trigger, or its
+    code itself (``source``: the deployed version's, from the service's database)."""
 
-    script: Path = Field(description="Path of the action script (UTF-8 Python, <= 100 kB).")
+    script: Path | None = Field(
+        default=None, description="Path of the action script (UTF-8 Python, <= 100 kB)."
+    )
+    source: str | None = Field(
+        default=None, description="The action's code itself (instead of ``script``)."
+    )
     name: str | None = Field(default=None, description="Name shown in tracebacks and logs.")
+    action_id: str | None = Field(default=None, description="The stored action's id.")
+    version_id: str | None = Field(default=None, description="Its deployed version's id.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ActionSettings:
+        if (self.script is None) == (self.source is None):
+            raise ValueError(
+                "give either script (a file) or source (the code), not both"
+                if self.script is not None
+                else "no action: give script (a file) or source (the code); with the "
+                "service, bind a deployed action to the provider's trigger"
+            )
+        return self
+
+    @property
+    def label(self) -> str:
+        """The action's name in tracebacks and logs."""
+        if self.name:
+            return self.name
+        return self.script.stem if self.script is not None else self.action_id or "action"
 
 
 class ActionSecrets(ProviderCredentials):
-    """The action's secrets, ``NAME = value``; names in ALL_CAPS_SNAKE_CASE, at most 30."""
+    """The action's secrets, ``NAME = value``; names of letters, digits and ``_`` (at most
+    128 characters, not starting with a digit), at most 30."""
 
     model_config = ConfigDict(extra="allow", frozen=True)  # any name: checked below
 
@@ -179,7 +208,11 @@ class CustomActionProvider(ProviderBase):
     ) -> Receipt:
         settings = ActionSettings.model_validate(config)
         secrets = ActionSecrets.model_validate(credentials).as_dict()
-        source = self._sources.read(settings.script)
+        if settings.source is not None:
+            source = settings.source.encode()
+        else:
+            assert settings.script is not None  # the model requires one of the two
+            source = self._sources.read(settings.script)
         try:
             await self._runner.start()
         except Exception as exc:  # nothing ran: safe to fall back
@@ -193,7 +226,7 @@ class CustomActionProvider(ProviderBase):
         event = trigger_event(message, self.trigger, tenant)
         run = self._runner.run(
             tenant=message.tenant,
-            name=settings.name or settings.script.stem,
+            name=settings.label,
             source=source,
             trigger=self.trigger,
             event=event,
