@@ -32,28 +32,28 @@ DEFAULT_CONTENT: dict[str, dict[str, Any]] = {
     for kind, text, voice in (
         (
             "otp_verify",
-            "{{ code }} is your verification code for {{ friendly_name }}.",
-            "Your verification code for {{ friendly_name }} is {{ code }}.",
+            "{{ code }} is your verification code for {{ tenant.friendly_name }}.",
+            "Your verification code for {{ tenant.friendly_name }} is {{ code }}.",
         ),
         (
             "otp_enroll",
-            "{{ code }} is your enrollment code for {{ friendly_name }}.",
-            "Your enrollment code for {{ friendly_name }} is {{ code }}.",
+            "{{ code }} is your enrollment code for {{ tenant.friendly_name }}.",
+            "Your enrollment code for {{ tenant.friendly_name }} is {{ code }}.",
         ),
         (
             "change_password",
-            "Your {{ friendly_name }} password was changed.",
-            "Your {{ friendly_name }} password was changed.",
+            "Your {{ tenant.friendly_name }} password was changed.",
+            "Your {{ tenant.friendly_name }} password was changed.",
         ),
         (
             "blocked_account",
-            "Your {{ friendly_name }} account was blocked after too many attempts.",
-            "Your {{ friendly_name }} account was blocked after too many attempts.",
+            "Your {{ tenant.friendly_name }} account was blocked after too many attempts.",
+            "Your {{ tenant.friendly_name }} account was blocked after too many attempts.",
         ),
         (
             "password_breach",
-            "Your {{ friendly_name }} password was found in a breach: change it.",
-            "Your {{ friendly_name }} password was found in a breach: change it.",
+            "Your {{ tenant.friendly_name }} password was found in a breach: change it.",
+            "Your {{ tenant.friendly_name }} password was found in a breach: change it.",
         ),
     )
 }
