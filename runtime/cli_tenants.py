@@ -7,7 +7,13 @@ are imported inside the commands: ``phone-actions --help`` stays fast.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from runtime.console import bad_input, settings_or_exit
 
 __all__ = ["tenants_app"]
 
@@ -15,3 +21,50 @@ tenants_app = typer.Typer(
     help="Tenants in the service's database: import a tenants file, create one.",
     no_args_is_help=True,
 )
+
+
+@tenants_app.command("import", short_help="Import a tenants file (TOML) into the database.")
+def import_tenants_command(
+    file: Annotated[Path, typer.Argument(help="A tenants file of the TOML format.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Import FILE's tenants into the service's database (PHONE_ACTIONS_DATABASE_URL, else
+    SQLite in PHONE_ACTIONS_DATA_DIR): delivery settings, providers, action scripts (stored,
+    deployed and bound), credentials read from the environment now and sealed. Running it
+    again updates what it imported."""
+    from runtime.console import resource_error, resource_errors
+    from runtime.errors import PhoneActionsError
+    from runtime.store.crypto import Keyring
+    from runtime.store.db import create_engine_for, migrate
+    from runtime.store.service import ServiceStore
+    from runtime.store.service.importer import import_tenants
+
+    settings = settings_or_exit()
+    master = settings.master_key.get_secret_value() if settings.master_key else None
+    try:
+        engine = create_engine_for(settings.resolved_database_url, timeout=settings.store_timeout)
+        try:
+            migrate(engine)
+            store = ServiceStore(engine, Keyring.load(master, settings.data_dir))
+            done = import_tenants(store, file)
+        finally:
+            engine.dispose()
+    except PhoneActionsError as exc:
+        raise bad_input(str(exc)) from None
+    except resource_errors() as exc:
+        raise bad_input(resource_error(exc, settings)) from None
+    if as_json:
+        typer.echo(json.dumps([item.as_dict() for item in done], indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("tenant", "provider", "action", "")
+    for item in done:
+        table.add_row(
+            item.tenant,
+            item.provider,
+            item.action_id or "",
+            "created" if item.created else "updated",
+        )
+    Console().print(table)
