@@ -1,0 +1,220 @@
+"""Actions: drafts, immutable versions, rollback, the caps, sealed secrets, tenant isolation;
+on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import select
+
+from runtime.errors import ConflictError, InvalidInputError, LimitExceededError, NotFoundError
+from runtime.store.schema import action_secrets, action_versions, actions
+from runtime.store.service import ServiceStore
+from runtime.store.service.limits import MAX_VERSIONS
+from tests.store.service.conftest import SPM, SPM_CODE
+
+SECRET = "s3cr3t-value-never-shown-1f9a"
+
+
+def make(store: ServiceStore, tenant: str, name: str = "send", **extra: object):  # type: ignore[no-untyped-def]
+    return store.actions.create(tenant, name=name, supported_triggers=SPM, code=SPM_CODE, **extra)
+
+
+def test_create_get_list_update_delete(store: ServiceStore, tenant_a: str) -> None:
+    made = make(store, tenant_a, secrets=[{"name": "API_KEY", "value": SECRET}])
+    body = made.to_api()
+    assert body["name"] == "send" and body["code"] == SPM_CODE
+    assert body["supported_triggers"] == SPM and body["status"] == "built"
+    assert body["secrets"][0]["name"] == "API_KEY" and "value" not in body["secrets"][0]
+    assert "deployed_version" not in body and body["all_changes_deployed"] is False
+    assert body["created_at"].endswith("Z")
+    assert store.actions.get(tenant_a, made.id).to_api() == body
+    found, total = store.actions.list(tenant_a, trigger_id="send-phone-message")
+    assert total == 1 and [a.id for a in found] == [made.id]
+    assert store.actions.list(tenant_a, trigger_id="custom-phone-provider") == ([], 0)
+    assert store.actions.list(tenant_a, deployed=True) == ([], 0)
+    changed = store.actions.update(tenant_a, made.id, code=SPM_CODE + "\n# v2\n")
+    assert changed.code.endswith("# v2\n")
+    store.actions.delete(tenant_a, made.id)
+    with pytest.raises(NotFoundError):
+        store.actions.get(tenant_a, made.id)
+
+
+def test_another_tenants_action_is_not_found(
+    store: ServiceStore, tenant_a: str, tenant_b: str
+) -> None:
+    theirs = make(store, tenant_b, secrets=[{"name": "API_KEY", "value": SECRET}])
+    version = store.actions.deploy(tenant_b, theirs.id)
+    for call in (
+        lambda: store.actions.get(tenant_a, theirs.id),
+        lambda: store.actions.update(tenant_a, theirs.id, code="x = 1"),
+        lambda: store.actions.delete(tenant_a, theirs.id),
+        lambda: store.actions.deploy(tenant_a, theirs.id),
+        lambda: store.actions.versions(tenant_a, theirs.id),
+        lambda: store.actions.version(tenant_a, theirs.id, version.id),
+        lambda: store.actions.rollback(tenant_a, theirs.id, version.id),
+        lambda: store.actions.secret_values(tenant_a, theirs.id),
+    ):
+        with pytest.raises(NotFoundError):
+            call()
+    assert store.actions.list(tenant_a) == ([], 0)
+    assert store.actions.get(tenant_b, theirs.id).code == SPM_CODE  # untouched
+
+
+def test_names_are_unique_per_tenant(store: ServiceStore, tenant_a: str, tenant_b: str) -> None:
+    make(store, tenant_a)
+    with pytest.raises(ConflictError):
+        make(store, tenant_a)
+    make(store, tenant_b)  # another tenant may use the name
+
+
+def test_deploy_makes_an_immutable_version(store: ServiceStore, tenant_a: str) -> None:
+    made = make(store, tenant_a)
+    first = store.actions.deploy(tenant_a, made.id)
+    assert first.number == 1 and first.deployed and first.code == SPM_CODE
+    store.actions.update(
+        tenant_a, made.id, code="def on_execute_send_phone_message(e, a):\n  pass\n"
+    )
+    draft = store.actions.get(tenant_a, made.id)
+    assert draft.all_changes_deployed is False
+    assert draft.deployed_version is not None and draft.deployed_version.code == SPM_CODE
+    assert store.actions.version(tenant_a, made.id, first.id).code == SPM_CODE  # not changed
+    second = store.actions.deploy(tenant_a, made.id)
+    assert second.number == 2 and store.actions.get(tenant_a, made.id).all_changes_deployed
+    assert not store.actions.version(tenant_a, made.id, first.id).deployed
+    listed, total = store.actions.versions(tenant_a, made.id)
+    assert total == 2 and [v.number for v in listed] == [2, 1]
+
+
+def test_rollback_deploys_a_new_version_identical_to_the_old(
+    store: ServiceStore, tenant_a: str
+) -> None:
+    made = make(store, tenant_a)
+    first = store.actions.deploy(tenant_a, made.id)
+    store.actions.update(tenant_a, made.id, code=SPM_CODE + "# later\n")
+    store.actions.deploy(tenant_a, made.id)
+    back = store.actions.rollback(tenant_a, made.id, first.id)
+    assert back.number == 3 and back.deployed and back.id != first.id
+    same = ("code", "runtime", "supported_triggers", "dependencies")
+    assert {k: getattr(back, k) for k in same} == {k: getattr(first, k) for k in same}
+    action = store.actions.get(tenant_a, made.id)
+    assert action.deployed_version is not None and action.deployed_version.id == back.id
+    assert action.code == first.code and action.all_changes_deployed
+
+
+def test_fifty_versions_at_most_the_oldest_go(store: ServiceStore, tenant_a: str) -> None:
+    made = make(store, tenant_a)
+    for _ in range(MAX_VERSIONS + 3):
+        last = store.actions.deploy(tenant_a, made.id)
+    listed, total = store.actions.versions(tenant_a, made.id, per_page=100)
+    assert total == MAX_VERSIONS
+    assert [v.number for v in listed][0] == last.number == MAX_VERSIONS + 3
+    assert min(v.number for v in listed) == 4  # 1, 2 and 3 deleted
+    assert sum(v.deployed for v in listed) == 1
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "error"),
+    [
+        ({"code": "x" * (100 * 1024 + 1)}, "code", LimitExceededError),
+        (
+            {"secrets": [{"name": f"S{i}", "value": "v"} for i in range(31)]},
+            "secrets",
+            LimitExceededError,
+        ),
+        ({"secrets": [{"name": "N" * 129, "value": "v"}]}, "secrets.0.name", LimitExceededError),
+        ({"secrets": [{"name": "K", "value": "v" * 4097}]}, "secrets.0.value", LimitExceededError),
+        ({"secrets": [{"name": "K", "value": 5}]}, "secrets.0.value", InvalidInputError),
+        ({"secrets": [{"name": "1K", "value": "v"}]}, "secrets.0.name", InvalidInputError),
+        (
+            {"supported_triggers": [{"id": "post-login"}]},
+            "supported_triggers.0.id",
+            InvalidInputError,
+        ),
+        ({"supported_triggers": SPM * 2}, "supported_triggers", InvalidInputError),
+        ({"name": 7}, "name", InvalidInputError),
+        ({"runtime": "node22"}, "runtime", InvalidInputError),
+    ],
+)
+def test_bad_input_names_the_field_and_stores_nothing(
+    store: ServiceStore, tenant_a: str, fields: dict[str, object], field: str, error: type
+) -> None:
+    values: dict[str, object] = {"name": "a", "supported_triggers": SPM, "code": SPM_CODE}
+    values.update(fields)
+    with pytest.raises(error) as caught:
+        store.actions.create(tenant_a, **values)  # type: ignore[arg-type]
+    assert caught.value.field == field
+    assert store.actions.list(tenant_a) == ([], 0)
+    assert store.tenants.version(tenant_a) == 1  # nothing changed
+
+
+def test_limits_at_the_edge_are_accepted(store: ServiceStore, tenant_a: str) -> None:
+    made = store.actions.create(
+        tenant_a,
+        name="edge",
+        supported_triggers=SPM,
+        code="#" * (100 * 1024),
+        secrets=[{"name": "N" * 128, "value": "v" * 4096}]
+        + [{"name": f"S{i}", "value": "v"} for i in range(29)],
+    )
+    assert len(made.secrets) == 30
+
+
+def test_a_hundred_actions_per_tenant(store: ServiceStore, tenant_a: str) -> None:
+    for number in range(100):
+        store.actions.create(tenant_a, name=f"a{number}", supported_triggers=SPM, code="")
+    with pytest.raises(LimitExceededError) as caught:
+        store.actions.create(tenant_a, name="one-more", supported_triggers=SPM, code="")
+    assert caught.value.field == "actions"
+
+
+def test_secrets_are_sealed_and_never_shown(store: ServiceStore, tenant_a: str) -> None:
+    made = make(store, tenant_a, secrets=[{"name": "API_KEY", "value": SECRET}])
+    store.actions.deploy(tenant_a, made.id)
+    shown = json.dumps(
+        [
+            store.actions.get(tenant_a, made.id).to_api(),
+            [v.to_api() for v in store.actions.versions(tenant_a, made.id)[0]],
+            [a.to_api() for a in store.actions.list(tenant_a)[0]],
+        ]
+    )
+    assert "API_KEY" in shown and SECRET not in shown
+    with store.engine.connect() as conn:  # the raw tables: nowhere in plain text
+        for table in (actions, action_versions, action_secrets):
+            rows = conn.execute(select(table).where(table.c.tenant == tenant_a)).all()
+            assert rows and SECRET not in repr(rows), table.name
+    assert store.actions.secret_values(tenant_a, made.id) == {"API_KEY": SECRET}
+
+
+def test_secrets_replaced_and_kept_without_a_value(store: ServiceStore, tenant_a: str) -> None:
+    made = make(store, tenant_a, secrets=[{"name": "A", "value": "1"}, {"name": "B", "value": "2"}])
+    store.actions.update(tenant_a, made.id, secrets=[{"name": "A"}, {"name": "C", "value": "3"}])
+    assert store.actions.secret_values(tenant_a, made.id) == {"A": "1", "C": "3"}
+    with pytest.raises(InvalidInputError):
+        store.actions.update(tenant_a, made.id, secrets=[{"name": "NEW"}])
+
+
+def test_a_bound_action_is_deleted_only_with_force(store: ServiceStore, tenant_a: str) -> None:
+    made = make(store, tenant_a)
+    store.actions.deploy(tenant_a, made.id)
+    store.bindings.replace(
+        tenant_a, "send-phone-message", [{"ref": {"type": "action_id", "value": made.id}}]
+    )
+    with pytest.raises(ConflictError):
+        store.actions.delete(tenant_a, made.id)
+    store.actions.delete(tenant_a, made.id, force=True)
+    assert store.bindings.list(tenant_a, "send-phone-message") == []
+
+
+def test_every_change_bumps_the_tenant_version(store: ServiceStore, tenant_a: str) -> None:
+    seen = [store.tenants.version(tenant_a)]
+    made = make(store, tenant_a)
+    seen.append(store.tenants.version(tenant_a))
+    store.actions.update(tenant_a, made.id, code="")
+    seen.append(store.tenants.version(tenant_a))
+    store.actions.deploy(tenant_a, made.id)
+    seen.append(store.tenants.version(tenant_a))
+    store.guardian.set_message_types(tenant_a, ["sms", "voice"])
+    seen.append(store.tenants.version(tenant_a))
+    assert seen == sorted(set(seen))  # strictly increasing
