@@ -280,3 +280,26 @@ def test_limits_travel_as_their_model_dump() -> None:
     sent = body(frame.for_worker(SourceDigests()))
     assert sent["limits"] == orjson.loads(orjson.dumps(limits.model_dump()))
     assert sent["event"] == EVENT
+
+
+async def test_an_evicted_worker_dies_once_its_slot_is_taken(pools: list[SandboxPool]) -> None:
+    """The kill of an evicted worker waits until the invocation taking its slot is written,
+    but never longer: by the time that invocation returns, the old worker is on its way out
+    and its tenant's uid is free again."""
+    pool = await start(pools, spare_workers=0, max_workers=1)
+    await run(pool, "acme", action("a"))
+    (pid,) = pool.idle_pids("acme")
+    pidfd = os.pidfd_open(pid)
+    try:
+        await run(pool, "globex", action("a"))
+        assert "acme" not in pool.stats()["tenant_uids"]
+        assert pool.stats()["evicted"] == 1
+        exited = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_reader(pidfd, exited.set)  # readable once the process has exited
+        try:
+            await asyncio.wait_for(exited.wait(), 30)  # generous: a loaded CI box
+        finally:
+            loop.remove_reader(pidfd)
+    finally:
+        os.close(pidfd)
