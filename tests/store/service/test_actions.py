@@ -4,34 +4,40 @@ on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from runtime.errors import ConflictError, InvalidInputError, LimitExceededError, NotFoundError
 from runtime.store.schema import action_secrets, action_versions, actions
-from runtime.store.service import ServiceStore
+from runtime.store.service import ActionRow, ServiceStore
 from runtime.store.service.limits import MAX_VERSIONS
 from tests.store.service.conftest import SPM, SPM_CODE
 
 SECRET = "s3cr3t-value-never-shown-1f9a"
 
 
-def make(store: ServiceStore, tenant: str, name: str = "send", **extra: object):  # type: ignore[no-untyped-def]
+def make(store: ServiceStore, tenant: str, name: str = "send", **extra: Any) -> ActionRow:
     return store.actions.create(tenant, name=name, supported_triggers=SPM, code=SPM_CODE, **extra)
 
 
 def test_create_get_list_update_delete(store: ServiceStore, tenant_a: str) -> None:
     made = make(store, tenant_a, secrets=[{"name": "API_KEY", "value": SECRET}])
     body = made.to_api()
-    assert body["name"] == "send" and body["code"] == SPM_CODE
-    assert body["supported_triggers"] == SPM and body["status"] == "built"
-    assert body["secrets"][0]["name"] == "API_KEY" and "value" not in body["secrets"][0]
-    assert "deployed_version" not in body and body["all_changes_deployed"] is False
+    assert body["name"] == "send"
+    assert body["code"] == SPM_CODE
+    assert body["supported_triggers"] == SPM
+    assert body["status"] == "built"
+    assert body["secrets"][0]["name"] == "API_KEY"
+    assert "value" not in body["secrets"][0]
+    assert "deployed_version" not in body
+    assert body["all_changes_deployed"] is False
     assert body["created_at"].endswith("Z")
     assert store.actions.get(tenant_a, made.id).to_api() == body
     found, total = store.actions.list(tenant_a, trigger_id="send-phone-message")
-    assert total == 1 and [a.id for a in found] == [made.id]
+    assert total == 1
+    assert [a.id for a in found] == [made.id]
     assert store.actions.list(tenant_a, trigger_id="custom-phone-provider") == ([], 0)
     assert store.actions.list(tenant_a, deployed=True) == ([], 0)
     changed = store.actions.update(tenant_a, made.id, code=SPM_CODE + "\n# v2\n")
@@ -72,19 +78,24 @@ def test_names_are_unique_per_tenant(store: ServiceStore, tenant_a: str, tenant_
 def test_deploy_makes_an_immutable_version(store: ServiceStore, tenant_a: str) -> None:
     made = make(store, tenant_a)
     first = store.actions.deploy(tenant_a, made.id)
-    assert first.number == 1 and first.deployed and first.code == SPM_CODE
+    assert first.number == 1
+    assert first.deployed
+    assert first.code == SPM_CODE
     store.actions.update(
         tenant_a, made.id, code="def on_execute_send_phone_message(e, a):\n  pass\n"
     )
     draft = store.actions.get(tenant_a, made.id)
     assert draft.all_changes_deployed is False
-    assert draft.deployed_version is not None and draft.deployed_version.code == SPM_CODE
+    assert draft.deployed_version is not None
+    assert draft.deployed_version.code == SPM_CODE
     assert store.actions.version(tenant_a, made.id, first.id).code == SPM_CODE  # not changed
     second = store.actions.deploy(tenant_a, made.id)
-    assert second.number == 2 and store.actions.get(tenant_a, made.id).all_changes_deployed
+    assert second.number == 2
+    assert store.actions.get(tenant_a, made.id).all_changes_deployed
     assert not store.actions.version(tenant_a, made.id, first.id).deployed
     listed, total = store.actions.versions(tenant_a, made.id)
-    assert total == 2 and [v.number for v in listed] == [2, 1]
+    assert total == 2
+    assert [v.number for v in listed] == [2, 1]
 
 
 def test_rollback_deploys_a_new_version_identical_to_the_old(
@@ -95,12 +106,16 @@ def test_rollback_deploys_a_new_version_identical_to_the_old(
     store.actions.update(tenant_a, made.id, code=SPM_CODE + "# later\n")
     store.actions.deploy(tenant_a, made.id)
     back = store.actions.rollback(tenant_a, made.id, first.id)
-    assert back.number == 3 and back.deployed and back.id != first.id
+    assert back.number == 3
+    assert back.deployed
+    assert back.id != first.id
     same = ("code", "runtime", "supported_triggers", "dependencies")
     assert {k: getattr(back, k) for k in same} == {k: getattr(first, k) for k in same}
     action = store.actions.get(tenant_a, made.id)
-    assert action.deployed_version is not None and action.deployed_version.id == back.id
-    assert action.code == first.code and action.all_changes_deployed
+    assert action.deployed_version is not None
+    assert action.deployed_version.id == back.id
+    assert action.code == first.code
+    assert action.all_changes_deployed
 
 
 def test_fifty_versions_at_most_the_oldest_go(store: ServiceStore, tenant_a: str) -> None:
@@ -109,7 +124,7 @@ def test_fifty_versions_at_most_the_oldest_go(store: ServiceStore, tenant_a: str
         last = store.actions.deploy(tenant_a, made.id)
     listed, total = store.actions.versions(tenant_a, made.id, per_page=100)
     assert total == MAX_VERSIONS
-    assert [v.number for v in listed][0] == last.number == MAX_VERSIONS + 3
+    assert next(v.number for v in listed) == last.number == MAX_VERSIONS + 3
     assert min(v.number for v in listed) == 4  # 1, 2 and 3 deleted
     assert sum(v.deployed for v in listed) == 1
 
@@ -138,12 +153,16 @@ def test_fifty_versions_at_most_the_oldest_go(store: ServiceStore, tenant_a: str
     ],
 )
 def test_bad_input_names_the_field_and_stores_nothing(
-    store: ServiceStore, tenant_a: str, fields: dict[str, object], field: str, error: type
+    store: ServiceStore,
+    tenant_a: str,
+    fields: dict[str, Any],
+    field: str,
+    error: type[InvalidInputError],
 ) -> None:
-    values: dict[str, object] = {"name": "a", "supported_triggers": SPM, "code": SPM_CODE}
+    values: dict[str, Any] = {"name": "a", "supported_triggers": SPM, "code": SPM_CODE}
     values.update(fields)
     with pytest.raises(error) as caught:
-        store.actions.create(tenant_a, **values)  # type: ignore[arg-type]
+        store.actions.create(tenant_a, **values)
     assert caught.value.field == field
     assert store.actions.list(tenant_a) == ([], 0)
     assert store.tenants.version(tenant_a) == 1  # nothing changed
@@ -179,11 +198,13 @@ def test_secrets_are_sealed_and_never_shown(store: ServiceStore, tenant_a: str) 
             [a.to_api() for a in store.actions.list(tenant_a)[0]],
         ]
     )
-    assert "API_KEY" in shown and SECRET not in shown
+    assert "API_KEY" in shown
+    assert SECRET not in shown
     with store.engine.connect() as conn:  # the raw tables: nowhere in plain text
         for table in (actions, action_versions, action_secrets):
             rows = conn.execute(select(table).where(table.c.tenant == tenant_a)).all()
-            assert rows and SECRET not in repr(rows), table.name
+            assert rows, table.name
+            assert SECRET not in repr(rows), table.name
     assert store.actions.secret_values(tenant_a, made.id) == {"API_KEY": SECRET}
 
 
