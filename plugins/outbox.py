@@ -18,12 +18,14 @@ off), it never blocks the event loop.
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Engine, bindparam, func, insert, select, text
 from sqlalchemy.engine import make_url
@@ -44,7 +46,13 @@ from runtime.store.db import (
 )
 from runtime.store.schema import outbox_messages
 
-__all__ = ["OutboxMessage", "OutboxProvider", "register_providers"]
+__all__ = [
+    "OutboxMessage",
+    "OutboxProvider",
+    "outbox_command",
+    "register_commands",
+    "register_providers",
+]
 
 _m = outbox_messages.c
 _COUNT = select(func.count()).where(_m.tenant == bindparam("w_tenant"))
@@ -199,3 +207,68 @@ def register_providers(register: Any, settings: Settings) -> None:
             settings.resolved_database_url, settings.outbox_cap, timeout=settings.store_timeout
         )
     )
+
+
+@hookimpl
+def register_commands(cli: typer.Typer) -> None:
+    """``phone-actions outbox``: what the outbox holds."""
+    cli.command("outbox", short_help="List the outbox's messages (they contain the codes).")(
+        outbox_command
+    )
+
+
+def outbox_command(
+    tenant: Annotated[
+        str | None, typer.Option(metavar="ID", help="Only this tenant's messages.")
+    ] = None,
+    last: Annotated[
+        int | None, typer.Option(min=1, metavar="N", help="Only the newest N messages.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """List the messages the outbox default sender holds (they contain the codes)."""
+    from runtime.console import bad_input, settings_or_exit
+    from runtime.errors import PhoneActionsError
+
+    settings = settings_or_exit()
+    store = OutboxProvider(settings.resolved_database_url, timeout=settings.store_timeout)
+    try:
+        messages = store.messages(tenant, last)
+    except PhoneActionsError as exc:
+        raise bad_input(str(exc)) from None
+    if as_json:
+        for m in messages:
+            _print_json(
+                {
+                    "id": m.id,
+                    "tenant": m.tenant,
+                    "recipient": m.recipient,
+                    "channel": m.channel,
+                    "text": m.text,
+                    "created_at": m.created_at,
+                }
+            )
+        return
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=f"outbox ({store.database})", title_justify="left")
+    table.add_column("time", no_wrap=True)
+    table.add_column("tenant", overflow="fold")
+    table.add_column("recipient", no_wrap=True)
+    table.add_column("channel", no_wrap=True)
+    table.add_column("text", overflow="fold")
+    for m in messages:
+        table.add_row(
+            m.created_at.isoformat(timespec="seconds"),
+            escape(m.tenant),
+            m.recipient,
+            m.channel,
+            escape(m.text),
+        )
+    Console().print(table)
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, separators=(",", ":"), default=str))

@@ -111,11 +111,11 @@ async def run_wrapped(
     try:
         receipt = await send(attempt)
     except BaseException as exc:
-        for generator in reversed(started):
-            _close(generator, attempt, error=exc)
+        while started:
+            _close(started.pop(), attempt, error=exc)
         raise
-    for generator in reversed(started):
-        _close(generator, attempt, receipt=receipt)
+    while started:  # innermost first
+        _close(started.pop(), attempt, receipt=receipt)
     return receipt
 
 

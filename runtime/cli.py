@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from runtime.cli_doctor import doctor
+from runtime.cli_plugins import PluginCommands
 from runtime.cli_providers import providers_app
 from runtime.cli_sandbox import run_test_action
 from runtime.cli_tenants import tenants_app
@@ -24,7 +25,10 @@ if TYPE_CHECKING:
     from runtime.delivery import Pipeline
 
 app = typer.Typer(
+    cls=PluginCommands,  # a command it does not know is looked for among the plugins' ones
     help="Deliver one-time codes by SMS and voice: providers, fallback, records.",
+    epilog="Plugins add commands of their own (the built-in ones: outbox, providers "
+    "plivo-answers); naming one loads the plugins.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -289,60 +293,6 @@ def plugins(
         from runtime.console import plugins_table
 
         Console().print(plugins_table(rows))
-
-
-@app.command(short_help="List the outbox's messages (they contain the codes).")
-def outbox(
-    tenant: Annotated[
-        str | None, typer.Option(metavar="ID", help="Only this tenant's messages.")
-    ] = None,
-    last: Annotated[
-        int | None, typer.Option(min=1, metavar="N", help="Only the newest N messages.")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
-) -> None:
-    """List the messages the outbox default sender holds (they contain the codes)."""
-    from plugins.outbox import OutboxProvider
-    from runtime.errors import PhoneActionsError
-
-    settings = settings_or_exit()
-    store = OutboxProvider(settings.resolved_database_url, timeout=settings.store_timeout)
-    try:
-        messages = store.messages(tenant, last)
-    except PhoneActionsError as exc:
-        raise bad_input(str(exc)) from None
-    if as_json:
-        for m in messages:
-            _print_json(
-                {
-                    "id": m.id,
-                    "tenant": m.tenant,
-                    "recipient": m.recipient,
-                    "channel": m.channel,
-                    "text": m.text,
-                    "created_at": m.created_at,
-                }
-            )
-        return
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    table = Table(title=f"outbox ({store.database})", title_justify="left")
-    table.add_column("time", no_wrap=True)
-    table.add_column("tenant", overflow="fold")
-    table.add_column("recipient", no_wrap=True)
-    table.add_column("channel", no_wrap=True)
-    table.add_column("text", overflow="fold")
-    for m in messages:
-        table.add_row(
-            m.created_at.isoformat(timespec="seconds"),
-            escape(m.tenant),
-            m.recipient,
-            m.channel,
-            escape(m.text),
-        )
-    Console().print(table)
 
 
 app.command("test-action", short_help="Run action scripts in the sandbox on one event.")(

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from runtime.cli_plugins import PluginCommands
 from runtime.console import bad_input, settings_or_exit
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ __all__ = ["credential_variable", "providers_app"]
 EXIT_NOT_DELIVERED = 1
 
 providers_app = typer.Typer(
+    cls=PluginCommands,  # plugins add subcommands (plugins.plivo: plivo-answers)
     help="List the registered providers, or send one test message through one.",
     no_args_is_help=False,
     invoke_without_command=True,
@@ -277,31 +279,3 @@ def _print_result(result: dict[str, Any]) -> None:
         f"retryable: {'yes' if result['retryable'] else 'no'}; "
         f"handed off: {'yes' if result['handed_off'] else 'no'} ({result['latency_ms']} ms)"
     )
-
-
-@providers_app.command(
-    "plivo-answers", short_help="Serve the answer documents of Plivo voice calls."
-)
-def plivo_answers(
-    host: Annotated[str, typer.Option(metavar="HOST", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[
-        int, typer.Option(min=1, max=65535, metavar="PORT", help="Port to listen on.")
-    ] = 8081,
-) -> None:
-    """Serve the answer documents of Plivo voice calls (put it behind answer_base_url)."""
-    import asyncio
-
-    from rich.console import Console
-
-    from plugins.plivo import serve_answers
-
-    settings = settings_or_exit()
-    Console(stderr=True).print(
-        f"serving Plivo answers on http://{host}:{port}/plivo/answer/<token> (Ctrl-C stops)"
-    )
-    try:
-        asyncio.run(serve_answers(settings, host, port))
-    except KeyboardInterrupt:
-        pass
-    except OSError as exc:
-        raise bad_input(f"cannot listen on {host}:{port}: {exc.strerror}") from None

@@ -184,7 +184,8 @@ def test_plugins_lists_builtins_with_hooks_and_providers(runner: CliRunner) -> N
     rows = json.loads(runner.invoke(app, ["plugins", "--json"]).output)
     by_name = {row["name"]: row for row in rows}
     assert by_name["plugins.outbox"]["providers"] == ["outbox"]
-    assert by_name["plugins.outbox"]["hooks"] == ["register_providers"]
+    assert by_name["plugins.outbox"]["hooks"] == ["register_commands", "register_providers"]
+    assert by_name["plugins.recorder"]["hooks"] == ["around_attempt"]
     assert "twilio" in by_name["plugins.twilio"]["providers"]
 
 

@@ -197,11 +197,12 @@ def test_plivo_answers_serves_stored_answers_from_the_runtime_database(tmp_path:
 
 
 def test_cli_md_documents_plivo_answers_and_its_options() -> None:
-    import typer.main
 
     text = (Path(__file__).parents[1] / "docs" / "cli.md").read_text("utf-8")
     assert "### `providers plivo-answers`" in text
-    group = typer.main.get_command(app).commands["providers"]  # type: ignore[attr-defined]
+    from runtime.cli_plugins import with_plugin_commands
+
+    group = with_plugin_commands(app).commands["providers"]  # plugins.plivo adds it
     options = [o for p in group.commands["plivo-answers"].params for o in p.opts]
     assert options
     assert all(f"`{o}`" in text for o in options), options

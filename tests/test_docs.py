@@ -20,12 +20,12 @@ from typing import Any, get_args
 
 import pluggy
 import pytest
-import typer.main
 from pydantic import BaseModel
 
 from plugins.custom_action import _FAILURES, ActionSecrets
 from runtime import hookspecs, logs
 from runtime.cli import EXIT_NOT_DELIVERED, SCHEMAS, app
+from runtime.cli_plugins import with_plugin_commands
 from runtime.console import EXIT_BAD_INPUT
 from runtime.events import Attempt, DeliveryReport
 from runtime.plugins import collect_providers, get_plugin_manager
@@ -115,6 +115,10 @@ def test_hooks_md_shows_each_hook_signature() -> None:
         parameters = ", ".join(inspect.signature(getattr(hookspecs, name)).parameters)
         assert f"def {name}(" in text, f"docs/hooks.md lacks the signature of {name}"
         assert all(p in text for p in parameters.split(", ")), (name, parameters)
+        options = getattr(getattr(hookspecs, name), f"{hookspecs.PROJECT_NAME}_spec")
+        shown = [f"{o}=True" for o in ("historic", "firstresult") if options.get(o)]
+        decorator = f"@hookspec({', '.join(shown)})" if shown else "@hookspec\n"
+        assert f"{decorator}def {name}(" in text.replace(")\ndef", ")def"), (name, decorator)
 
 
 # -- CLI -----------------------------------------------------------------------------------
@@ -122,7 +126,7 @@ def test_hooks_md_shows_each_hook_signature() -> None:
 
 def cli_commands() -> dict[str, Any]:
     """The commands registered on the Typer app, by name (click-style command objects)."""
-    return dict(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+    return dict(with_plugin_commands(app).commands)  # plugins add some (register_commands)
 
 
 def test_every_cli_command_has_a_heading_in_cli_md() -> None:
@@ -546,8 +550,8 @@ def test_relative_links_and_anchors_resolve() -> None:
 
 def cli_group_names() -> tuple[list[str], list[str]]:
     """The top-level commands and the ``providers`` subcommands, as the CLI registers them."""
-    group = typer.main.get_command(app)
-    commands = list(group.commands)  # type: ignore[attr-defined]
+    group = with_plugin_commands(app)  # plugins add some (register_commands)
+    commands = list(group.commands)
     providers = list(group.commands["providers"].commands)  # type: ignore[attr-defined]
     return commands, providers
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -189,3 +190,119 @@ def test_broken_plugin_is_fatal_in_strict_mode(site: Path, monkeypatch: pytest.M
     monkeypatch.setenv("PHONE_ACTIONS_STRICT_PLUGINS", "1")
     with pytest.raises(PluginError, match="missing dependency foo"):
         get_plugin_manager(settings=Settings(_env_file=None))
+
+
+# -- register_commands ----------------------------------------------------------------------
+
+HELLO_PLUGIN = """
+    import typer
+    from runtime import hookimpl
+
+    @hookimpl
+    def register_commands(cli):
+        @cli.command("acme-hello", short_help="Say hello.")
+        def hello(name: str = typer.Option("world", "--name")):
+            typer.echo(f"hello {name}")
+"""
+
+
+@pytest.fixture
+def fresh_plugin_commands() -> Iterator[None]:
+    """The CLI loads the plugins' commands once per process: forget them around a test."""
+    from runtime.cli_plugins import plugin_commands
+
+    plugin_commands.cache_clear()
+    yield
+    plugin_commands.cache_clear()
+
+
+def test_an_installed_plugin_adds_a_command(site: Path, fresh_plugin_commands: None) -> None:
+    from typer.testing import CliRunner
+
+    from runtime.cli import app
+
+    install_distribution(site, "acme-hello", HELLO_PLUGIN)
+    runner = CliRunner()
+    result = runner.invoke(app, ["acme-hello", "--name", "Ada"])
+    assert (result.exit_code, result.output) == (0, "hello Ada\n")
+    assert "acme-hello" not in runner.invoke(app, ["--help"]).output  # --help loads no plugin
+    again = runner.invoke(app, ["nosuch"])  # a name nobody adds: click's own error
+    assert again.exit_code == 2
+    assert "No such command 'nosuch'" in again.output
+
+
+def test_a_plugin_command_whose_name_is_taken_fails_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, fresh_plugin_commands: None
+) -> None:
+    from typer.testing import CliRunner
+
+    from runtime import plugins as plugin_module
+    from runtime.cli import app
+
+    class Taken:
+        @hookimpl
+        def register_commands(self, cli: Any) -> None:
+            cli.command("outbox")(lambda: None)
+
+    real = plugin_module.get_plugin_manager
+
+    def with_taken(**_: Any) -> Any:
+        return real(plugins=[Taken()], load_entrypoints=False)
+
+    monkeypatch.setattr(plugin_module, "get_plugin_manager", with_taken)
+    result = CliRunner().invoke(app, ["outbox"])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "adds the command 'outbox', which is taken" in lines[0]
+    assert "Taken" in lines[0] or "plugin" in lines[0]
+
+
+def test_builtin_plugins_add_outbox_and_plivo_answers(fresh_plugin_commands: None) -> None:
+    from runtime.cli import app
+    from runtime.cli_plugins import with_plugin_commands
+
+    group = with_plugin_commands(app)
+    assert "outbox" in group.commands
+    assert "plivo-answers" in group.commands["providers"].commands  # type: ignore[attr-defined]
+    assert {"try"} <= set(group.commands["providers"].commands)  # type: ignore[attr-defined]
+
+
+# -- what a provider declares ------------------------------------------------------------------
+
+
+def test_every_builtin_provider_declares_what_the_pipeline_reads(tmp_path: Path) -> None:
+    """reaches_phones, enforces_timeout, accepts_observer: declared, booleans, and the values
+    the pipeline's behaviour rests on (stored vs delivered, its own timer, recordings)."""
+    from runtime.providers import accepts_observer, enforces_timeout, reaches_phones
+
+    settings = make_settings(tmp_path)
+    registry = collect_providers(get_plugin_manager(settings=settings), settings)
+    declared = {
+        p.name: (p.reaches_phones, p.enforces_timeout, p.accepts_observer) for p in registry
+    }
+    for name, values in declared.items():
+        assert all(type(v) is bool for v in values), name
+    assert declared["outbox"] == (False, False, False)
+    assert declared["twilio"] == (True, True, True)
+    assert declared["plivo"] == (True, False, True)
+    assert declared["vonage"] == (True, True, True)  # an HttpProvider
+    assert declared["custom"] == (True, False, True)
+    helpers = {
+        p.name: (reaches_phones(p), enforces_timeout(p), accepts_observer(p)) for p in registry
+    }
+    assert helpers == declared
+
+
+def test_a_provider_that_declares_nothing_gets_the_defaults() -> None:
+    from runtime.providers import accepts_observer, enforces_timeout, reaches_phones
+
+    class Old:
+        name = "old"
+
+    old: Any = Old()
+    assert (reaches_phones(old), enforces_timeout(old), accepts_observer(old)) == (
+        True,
+        False,
+        False,
+    )
