@@ -116,7 +116,7 @@ class Pipeline:
         self.providers = providers
         self.default_sender = default_sender or DefaultSender.from_settings(providers, settings)
         self._log_sink = log_sink
-        self._inputs: dict[tuple[str, str], tuple[dict[str, str], Any, Any]] = {}
+        self._inputs: dict[tuple[str, str], tuple[dict[str, str], Any, Any, Any]] = {}
         self._executor = StoreExecutor(max_workers=settings.store_workers)
         self._engine: Any = None
         self._idempotency: IdempotencyStore | None = None
@@ -732,13 +732,18 @@ class Pipeline:
         """The provider's validated settings and credentials for this tenant.
 
         Credentials are read from their source on every attempt (a rotated secret takes
-        effect at once) but validated again only when they changed.
+        effect at once) but validated again only when they changed, or when the directory
+        gave a new configuration (a deploy: another ``provider_settings`` object).
         """
         raw_credentials = self.tenants.credentials(tenant)
         secrets.extend(raw_credentials.values())
         cache_key = (tenant.id, provider.name)
         cached = self._inputs.get(cache_key)
-        if cached is not None and cached[0] == raw_credentials:  # dict equality: same values
+        if (
+            cached is not None
+            and cached[3] is tenant.provider_settings  # the same configuration object
+            and cached[0] == raw_credentials  # dict equality: same values
+        ):
             return cached[1], cached[2]
         try:
             config = provider.config_model.model_validate(tenant.provider_settings)
@@ -746,7 +751,7 @@ class Pipeline:
         except ValidationError as exc:
             # from None: pydantic's own message would show the input, i.e. the credentials
             raise validation_problem(provider.name, tenant.id, exc) from None
-        self._inputs[cache_key] = (raw_credentials, config, credentials)
+        self._inputs[cache_key] = (raw_credentials, config, credentials, tenant.provider_settings)
         return config, credentials
 
     def _notify(self, request: PhoneMessageRequest, done: DeliveryReport) -> None:

@@ -56,6 +56,7 @@ class StoreTenantDirectory:
         self._entries: dict[str, _Entry] = {}
         self._task: asyncio.Task[None] | None = None
         self._failing = False
+        self._changed: asyncio.Condition | None = None  # made on the loop, by next_change
         self._loading = threading.Lock()  # one load at a time: a late one never undoes a newer
 
     # -- the TenantDirectory protocol (non-blocking) --------------------------------------
@@ -114,7 +115,18 @@ class StoreTenantDirectory:
 
     async def refresh(self) -> list[str]:
         """:meth:`load` on the store executor; the tenants that changed."""
-        return await self._executor.run(self.load, timeout=self._timeout)
+        changed = await self._executor.run(self.load, timeout=self._timeout)
+        if changed and self._changed is not None:
+            async with self._changed:
+                self._changed.notify_all()
+        return changed
+
+    async def next_change(self) -> None:
+        """Return once a refresh has picked up a change (for tests and watchers)."""
+        if self._changed is None:
+            self._changed = asyncio.Condition()
+        async with self._changed:
+            await self._changed.wait()
 
     async def start(self) -> None:
         """Load the snapshot (a database that does not answer raises
