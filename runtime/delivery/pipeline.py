@@ -712,17 +712,15 @@ class Pipeline:
         wrappers = self.plugin_manager.hook.around_attempt.get_hookimpls()
         if not wrappers:
             return route.provider.send(message, route.config, route.credentials)
-        if progress.delivery is None:
-            progress.delivery = DeliveryContext()
         attempt = AttemptContext(
             route.provider,
             message,
             tenant,
-            fallback,
-            route.is_default,
-            self.settings,
-            progress.delivery,
-            partial(self.tenants.credentials, tenant),
+            fallback=fallback,
+            is_default=route.is_default,
+            settings=self.settings,
+            holder=progress,
+            credentials=self.tenants.credentials,
         )
         return run_wrapped(wrappers, attempt, partial(_observed_send, route))
 

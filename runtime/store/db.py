@@ -96,6 +96,10 @@ def create_engine_for(
         }
         kwargs["pool_pre_ping"] = True
         kwargs["pool_timeout"] = timeout
+        # Stores keep a connection per store thread (runtime.store.kept): room for several
+        # stores on up to 16 threads before the pool makes anyone wait.
+        kwargs["pool_size"] = 16
+        kwargs["max_overflow"] = 48
     try:
         engine = create_engine(parsed, **kwargs)
     except (NoSuchModuleError, ImportError) as exc:

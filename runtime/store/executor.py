@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from runtime.errors import StoreUnavailableError
@@ -23,19 +23,28 @@ T = TypeVar("T")
 
 
 class StoreExecutor:
-    """Store calls run here: a ThreadPoolExecutor of its own (never asyncio's default pool,
-    which tenant-driven work uses), bounded (``max_workers``, default 4) and with a bounded
-    queue: when more than ``max_pending`` calls wait, :meth:`run` raises
-    :class:`StoreUnavailableError` at once instead of queueing without bound."""
+    """Store calls run here: threads of its own (never asyncio's default pool, which
+    tenant-driven work uses), bounded (``max_workers``, default 4) and with a bounded queue:
+    when more than ``max_pending`` calls wait, :meth:`run` raises
+    :class:`StoreUnavailableError` at once instead of queueing without bound.
+
+    Lean on purpose: one C-level queue and one asyncio future per call, no
+    ``concurrent.futures`` machinery (its future, condition and work item per call cost as
+    much as a SQLite statement; bench/pipeline.py's keyed variants). Threads start on first
+    use, up to ``max_workers``, when every started one is busy.
+    """
 
     def __init__(self, max_workers: int = 4, max_pending: int = 1000) -> None:
         if max_workers < 1 or max_pending < 1:
             raise ValueError("max_workers and max_pending must be at least 1")
         self.max_workers = max_workers
         self.max_pending = max_pending
-        self._pool = ThreadPoolExecutor(max_workers, thread_name_prefix="phone-actions-store")
+        self._queue: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._idle = 0  # started threads waiting for work
         self._pending = 0  # submitted and not yet finished (queued or running)
+        self._closed = False
 
     @property
     def pending(self) -> int:
@@ -48,54 +57,88 @@ class StoreExecutor:
         seconds or when the queue is full. A call that times out while still queued never
         runs; one already running finishes in its thread (the database's own timeouts end
         it soon). A cancelled caller is treated the same way."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
         with self._lock:
+            if self._closed:
+                raise StoreUnavailableError(f"{_database(fn)}: the store is closed")
             if self._pending >= self.max_pending:
                 raise StoreUnavailableError(
                     f"{_database(fn)}: {self._pending} store calls already waiting "
                     f"(limit {self.max_pending}); refused at once"
                 )
             self._pending += 1
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        try:
-            self._pool.submit(self._work, loop, future, fn, args)
-        except RuntimeError:  # shut down
-            self._done()
-            raise StoreUnavailableError(f"{_database(fn)}: the store is closed") from None
+            if self._idle == 0 and len(self._threads) < self.max_workers:
+                self._start_thread()
+            else:
+                self._idle -= 1 if self._idle else 0
+        self._queue.put((loop, future, fn, args))
         # A timer that fails the future itself: cheaper than asyncio.timeout's cancellation.
-        deadline = loop.call_later(timeout, _expire, future, fn, timeout)
+        expiry = loop.call_later(timeout, _expire, future, fn, timeout)
         try:
             return await future
         finally:
-            deadline.cancel()
+            expiry.cancel()
+            if not future.done():
+                future.cancel()  # the caller left: a queued call is skipped
 
-    def _work(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        future: asyncio.Future[T],
-        fn: Callable[..., T],
-        args: tuple[Any, ...],
-    ) -> None:
-        """Runs on a store thread; hands the outcome to the loop (unless the caller left)."""
-        try:
-            if future.done():  # timed out or cancelled while queued: do not run it at all
+    def _start_thread(self) -> None:
+        thread = threading.Thread(
+            target=self._work,
+            name=f"phone-actions-store_{len(self._threads)}",
+            daemon=True,
+        )
+        self._threads.append(thread)
+        thread.start()
+
+    def _work(self) -> None:
+        """A store thread: runs calls and hands each outcome to its loop."""
+        get = self._queue.get
+        while True:
+            call = get()
+            if call is None:
                 return
+            loop, future, fn, args = call
             try:
-                result = fn(*args)
-            except BaseException as exc:
-                _deliver(loop, _set_exception, future, exc)
-            else:
-                _deliver(loop, _set_result, future, result)
-        finally:
-            self._done()
-
-    def _done(self) -> None:
-        with self._lock:
-            self._pending -= 1
+                if future.done():  # timed out or cancelled while queued: do not run it
+                    continue
+                try:
+                    result = fn(*args)
+                except BaseException as exc:
+                    _deliver(loop, _set_exception, future, exc)
+                else:
+                    _deliver(loop, _set_result, future, result)
+            finally:
+                with self._lock:
+                    self._pending -= 1
+                    self._idle += 1
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop taking calls; drop the queued ones; with ``wait``, join the running ones."""
-        self._pool.shutdown(wait=wait, cancel_futures=True)
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            threads = list(self._threads)
+        while True:  # drop what is still queued
+            try:
+                call = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if call is not None:
+                loop, future, _fn, _args = call
+                _deliver(loop, _set_exception, future, StoreUnavailableError("the store is closed"))
+                with self._lock:
+                    self._pending -= 1
+        for _ in threads:
+            self._queue.put(None)
+        if wait:
+            for thread in threads:
+                if thread is not threading.current_thread():
+                    thread.join()
+
+
+_Call = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[..., Any], tuple[Any, ...]]
 
 
 def _deliver(loop: asyncio.AbstractEventLoop, setter: Any, future: Any, value: Any) -> None:

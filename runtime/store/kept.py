@@ -41,8 +41,11 @@ class _Kept:
 class KeptConnections:
     """Runs prepared statements on kept connections; errors become StoreUnavailableError."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, durable: bool = True) -> None:
+        """``durable=False`` is for writes whose loss in a database crash is safe (PostgreSQL
+        then commits without waiting for the WAL flush; SQLite is unchanged)."""
         self.engine = engine
+        self.durable = durable
         self.sqlite = engine.dialect.name == "sqlite"
         self.timeout = engine_timeout(engine)
         self._errors: type[BaseException] = engine.dialect.loaded_dbapi.Error
@@ -122,7 +125,10 @@ class KeptConnections:
             driver: Any = connection.driver_connection
             if not self.sqlite:
                 driver.autocommit = True  # one statement, one transaction, one round trip
-            kept = _Kept(connection, driver.cursor())
+            cursor = driver.cursor()
+            if not self.sqlite and not self.durable:
+                cursor.execute("SET synchronous_commit TO off")
+            kept = _Kept(connection, cursor)
         except (SQLAlchemyError, self._errors) as exc:
             raise unavailable(self.engine, f"{what} (connecting)", exc) from None
         with self._all_lock:
@@ -152,6 +158,9 @@ class KeptConnections:
             # A dead connection has nothing to give back: each step may fail on its own.
             with contextlib.suppress(Exception):
                 each.cursor.close()
+            with contextlib.suppress(Exception):
+                if not self.sqlite and not self.durable and each.connection.is_valid:
+                    each.cursor.execute("RESET synchronous_commit")  # back to the pool as it was
             with contextlib.suppress(Exception):
                 if not self.sqlite and each.connection.is_valid:
                     each.connection.driver_connection.autocommit = False  # type: ignore[union-attr]
