@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from runtime.masking import Masker
 
@@ -33,7 +33,13 @@ if TYPE_CHECKING:
     from runtime.settings import Settings
     from runtime.tenants import TenantConfig
 
-__all__ = ["AttemptContext", "AttemptWrapper", "DeliveryContext", "run_wrapped"]
+__all__ = [
+    "AttemptContext",
+    "AttemptWrapper",
+    "DeliveryContext",
+    "DeliveryHolder",
+    "run_wrapped",
+]
 
 log = logging.getLogger("runtime.delivery")
 
@@ -64,7 +70,6 @@ class DeliveryContext:
                 log.error("an on_report callback failed: %s", Masker((), code).line(str(exc)))
 
 
-@dataclass(slots=True)
 class AttemptContext:
     """One provider attempt, as ``around_attempt`` wrappers see it.
 
@@ -72,17 +77,51 @@ class AttemptContext:
     ``provider.send(..., observer=...)`` when the provider declares ``accepts_observer``.
     ``provider_settings`` and :meth:`credentials` are the tenant's raw inputs of its own
     provider; both are empty for the default sender (the platform's, not the tenant's).
+    A plain class with slots, built once per attempt: its delivery context is made only when
+    a wrapper asks for it.
     """
 
-    provider: Provider[Any, Any]
-    message: PhoneMessage
-    tenant: TenantConfig
-    fallback: bool
-    is_default: bool
-    settings: Settings
-    delivery: DeliveryContext
-    _credentials: Callable[[], dict[str, str]]
-    observer: HttpObserver | None = None
+    __slots__ = (
+        "_credentials",
+        "_holder",
+        "fallback",
+        "is_default",
+        "message",
+        "observer",
+        "provider",
+        "settings",
+        "tenant",
+    )
+
+    def __init__(
+        self,
+        provider: Provider[Any, Any],
+        message: PhoneMessage,
+        tenant: TenantConfig,
+        *,
+        fallback: bool,
+        is_default: bool,
+        settings: Settings,
+        holder: DeliveryHolder,
+        credentials: Callable[[TenantConfig], dict[str, str]],
+    ) -> None:
+        self.provider = provider
+        self.message = message
+        self.tenant = tenant
+        self.fallback = fallback
+        self.is_default = is_default
+        self.settings = settings
+        self.observer: HttpObserver | None = None
+        self._holder = holder
+        self._credentials = credentials
+
+    @property
+    def delivery(self) -> DeliveryContext:
+        """The delivery's context, the same object for each of its attempts."""
+        holder = self._holder
+        if holder.delivery is None:
+            holder.delivery = DeliveryContext()
+        return holder.delivery
 
     @property
     def provider_settings(self) -> dict[str, Any]:
@@ -90,7 +129,13 @@ class AttemptContext:
 
     def credentials(self) -> dict[str, str]:
         """The tenant's credentials of its provider, read from their source now."""
-        return {} if self.is_default else self._credentials()
+        return {} if self.is_default else self._credentials(self.tenant)
+
+
+class DeliveryHolder(Protocol):
+    """Where a delivery keeps its context (the pipeline's per-delivery progress)."""
+
+    delivery: DeliveryContext | None
 
 
 async def run_wrapped(

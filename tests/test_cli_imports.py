@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -143,9 +144,9 @@ def test_every_command_that_prints_data_has_json() -> None:
     group = with_plugin_commands(app)  # outbox is plugins.outbox's
     printing = {"send", "replay", "plugins", "outbox", "test-action", "doctor"}
     for name in printing:
-        command = group.commands[name]  # type: ignore[attr-defined]
+        command = group.commands[name]
         flags = [opt for p in command.params for opt in p.opts]
         assert "--json" in flags, name
-    providers = group.commands["providers"]  # type: ignore[attr-defined]
+    providers: Any = group.commands["providers"]
     assert "--json" in [opt for p in providers.params for opt in p.opts]
     assert "--json" in [opt for p in providers.commands["try"].params for opt in p.opts]

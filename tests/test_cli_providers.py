@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -202,7 +203,7 @@ def test_cli_md_documents_plivo_answers_and_its_options() -> None:
     assert "### `providers plivo-answers`" in text
     from runtime.cli_plugins import with_plugin_commands
 
-    group = with_plugin_commands(app).commands["providers"]  # plugins.plivo adds it
+    group: Any = with_plugin_commands(app).commands["providers"]  # plugins.plivo adds it
     options = [o for p in group.commands["plivo-answers"].params for o in p.opts]
     assert options
     assert all(f"`{o}`" in text for o in options), options

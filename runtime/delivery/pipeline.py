@@ -82,7 +82,7 @@ class _Progress:
     """How far one delivery got: once ``sending`` is set, a cancelled caller no longer stops it."""
 
     sending: bool = False
-    delivery: DeliveryContext | None = None  # made by the first attempt with wrappers
+    delivery: DeliveryContext | None = None  # made when an attempt wrapper asks for it
 
 
 @dataclass(frozen=True)
