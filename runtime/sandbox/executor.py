@@ -143,9 +143,11 @@ def invoke_source(
     channel: ApiChannel,
     limits: SandboxLimits,
     digest: str | None = None,
+    check_only: bool = False,
 ) -> InvocationResult:
     """Compile (cached; ``digest``: the source's sha256 if known) and run; a refused script is
-    outcome ``compile_error``."""
+    outcome ``compile_error``. ``check_only``: compile and stop (outcome ``ok``), running none
+    of the script: how the service checks an upload."""
     started = perf_counter()
     try:
         compiled = compile_action(source, name=name, trigger=trigger, limits=limits, digest=digest)
@@ -162,4 +164,6 @@ def invoke_source(
             error="MemoryError: while compiling",
             duration_ms=(perf_counter() - started) * 1000,
         )
+    if check_only:
+        return InvocationResult(outcome="ok", duration_ms=(perf_counter() - started) * 1000)
     return run_action(compiled, event, channel, limits)

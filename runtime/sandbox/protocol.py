@@ -188,10 +188,14 @@ class InvokeFrame:
         trigger: str,
         event: dict[str, Any],
         limits: SandboxLimits,
+        *,
+        check: bool = False,
     ) -> None:
         self.digest, self._source, self._source_key, source_size = _encoded_source(source)
         self._head = {"type": "invoke", "id": invocation, "tenant": tenant, "name": name}
         self._head |= {"trigger": trigger, "digest": self.digest}
+        if check:  # compile only: the worker runs none of the script (SandboxRunner.check)
+            self._head["check"] = True
         event_json = _dump(event)
         self._event = orjson.Fragment(event_json)
         self._limits, limits_size = _encoded_limits(limits)

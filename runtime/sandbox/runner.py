@@ -21,9 +21,9 @@ from runtime.sandbox.limits import seccomp_status
 from runtime.sandbox.oslayers import OsIsolation
 from runtime.sandbox.services import SupervisorServices
 from runtime.sandbox.supervisor import SandboxPool
-from runtime.sandbox.types import InvocationResult, SandboxLimits, Trigger
+from runtime.sandbox.types import CompileIssue, InvocationResult, SandboxLimits, Trigger
 
-__all__ = ["SandboxRunner"]
+__all__ = ["SandboxCheckError", "SandboxRunner"]
 
 SECRET_NAME_PATTERN = r"^[A-Z][A-Z0-9_]{0,63}$"
 
@@ -153,6 +153,27 @@ class SandboxRunner:
                 limits=self._limits_within(budget),
             )
         return masked_result(result, masker)
+
+    async def check(
+        self, *, tenant: str, name: str, source: str | bytes, trigger: Trigger
+    ) -> list[CompileIssue]:
+        """Compile ``source`` in a worker of ``tenant`` (the parser and compiler are DoS
+        surfaces: never in this process) and run none of it. Returns every issue with its
+        line, or ``[]``; raises :class:`SandboxCheckError` when the check itself could not
+        finish (timeout, sandbox unavailable)."""
+        await self.start()
+        result = await self.pool.invoke(
+            tenant=tenant, name=name, source=source, trigger=trigger, event={}, check=True
+        )
+        if result.outcome == "compile_error":
+            return list(result.compile_errors)
+        if result.outcome != "ok":
+            raise SandboxCheckError(f"{result.outcome}: {result.error or 'no detail'}")
+        return []
+
+
+class SandboxCheckError(RuntimeError):
+    """The compile check did not finish (its outcome and error in the message)."""
 
 
 def masked_result(result: InvocationResult, masker: Masker) -> InvocationResult:

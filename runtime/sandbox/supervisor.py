@@ -249,8 +249,10 @@ class SandboxPool:
         trigger: Trigger,
         event: dict[str, Any],
         limits: SandboxLimits | None = None,
+        check: bool = False,
     ) -> InvocationResult:
-        """Run ``trigger``'s handler in ``source`` for ``tenant``, in a worker of that tenant.
+        """Run ``trigger``'s handler in ``source`` for ``tenant``, in a worker of that tenant
+        (``check``: only compile it there; outcome ``ok`` or ``compile_error``).
 
         The wall-clock budget ``limits.timeout`` counts from this call (queueing included).
         """
@@ -260,7 +262,9 @@ class SandboxPool:
         deadline = started + limits.timeout
         invocation = next(self._ids)
         try:
-            frame = InvokeFrame(invocation, tenant, name, source, trigger, event, limits)
+            frame = InvokeFrame(
+                invocation, tenant, name, source, trigger, event, limits, check=check
+            )
             worker = await self._acquire(tenant, limits, deadline)
         except (FrameTooLarge, TypeError, ValueError) as exc:
             result = InvocationResult(outcome="runtime_error", error=f"cannot send: {exc}")

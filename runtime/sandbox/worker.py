@@ -273,6 +273,7 @@ def _run(
             channel=channel,
             limits=limits,
             digest=digest,
+            check_only=message.get("check") is True,
         )
         return result.model_dump(mode="json")
     except MemoryError:
