@@ -15,10 +15,12 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## run: install, then send a sample code through the pipeline into the outbox default sender
+## run: install, then serve the API on its embedded default (SQLite in data/, the outbox):
+## creates the tenant demo on first start, prints a token and a curl command that sends a
+## code into the outbox; Ctrl-C stops it. PORT=0 picks a free port.
+PORT ?= 8000
 run: $(STAMP)
-	$(BIN)/phone-actions send --tenant demo --to +14155552671 --code 123456
-	$(BIN)/phone-actions outbox --tenant demo --last 5
+	$(BIN)/phone-actions serve --demo --host 127.0.0.1 --port $(PORT)
 
 ## test: install, then run the whole suite (exit code 5, "no tests", is not a failure)
 test: $(STAMP)

@@ -18,6 +18,7 @@ from runtime.cli_doctor import doctor
 from runtime.cli_plugins import PluginCommands
 from runtime.cli_providers import providers_app
 from runtime.cli_sandbox import run_test_action
+from runtime.cli_service import serve, token_app
 from runtime.cli_tenants import tenants_app
 from runtime.console import SUCCESS, bad_input, settings_or_exit
 
@@ -305,6 +306,12 @@ app.add_typer(
     providers_app,
     name="providers",
     short_help="List providers, or send one test message through one.",
+)
+app.command("serve", short_help="Serve the Management API until interrupted.")(serve)
+app.add_typer(
+    token_app,
+    name="token",
+    short_help="Print a Management API token for one tenant.",
 )
 app.add_typer(
     tenants_app,

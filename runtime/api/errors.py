@@ -1,0 +1,185 @@
+"""Auth0's error shape on every error: ``{statusCode, error, message, errorCode}``.
+
+The runtime's exceptions map to statuses here (NotFoundError 404, ConflictError 409, bad
+input 400 naming the field, an unreachable database 503), request validation becomes Auth0's
+``Payload validation error`` line naming the property, and nothing unexpected shows a
+traceback to the client: it is logged with the request id and answered 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from runtime.errors import (
+    ConflictError,
+    InvalidInputError,
+    LimitExceededError,
+    NotFoundError,
+    StoreUnavailableError,
+    UnknownTenantError,
+)
+
+__all__ = ["ApiError", "BodyTooLarge", "error_body", "error_response", "install_handlers"]
+
+log = logging.getLogger("runtime.api")
+
+_MAX_SHOWN = 3  # validation errors named in one message; the rest are counted
+
+
+class ApiError(Exception):
+    """An answer other than success, raised anywhere in a request: rendered in Auth0's shape."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        error_code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.error_code = error_code
+        self.headers = headers
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """A request body over the limit. An HTTPException so that FastAPI's body reading lets
+    it through (it turns any other error while reading into a generic 400)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"Request body exceeds the limit of {limit} bytes")
+
+
+def error_body(status: int, message: str, error_code: str | None = None) -> dict[str, Any]:
+    """Auth0's error object; ``errorCode`` is always present (null when there is none)."""
+    return {
+        "statusCode": status,
+        "error": _phrase(status),
+        "message": message,
+        "errorCode": error_code,
+    }
+
+
+def error_response(
+    status: int,
+    message: str,
+    error_code: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(error_body(status, message, error_code), status, headers=headers)
+
+
+def install_handlers(app: FastAPI) -> None:
+    """Register the handlers that render every error in Auth0's shape."""
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(NotFoundError, _not_found)
+    app.add_exception_handler(UnknownTenantError, _unknown_tenant)
+    app.add_exception_handler(ConflictError, _conflict)
+    app.add_exception_handler(InvalidInputError, _invalid_input)
+    app.add_exception_handler(StoreUnavailableError, _store_unavailable)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.message, exc.error_code, exc.headers)
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+    message = exc.detail if isinstance(exc.detail, str) else _phrase(exc.status_code)
+    return error_response(
+        exc.status_code, message, codes.get(exc.status_code), dict(exc.headers or {}) or None
+    )
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    message, code = validation_message(exc.errors())
+    return error_response(400, message, code)
+
+
+async def _not_found(_request: Request, exc: Exception) -> JSONResponse:
+    return error_response(404, str(exc) or "Not Found", getattr(exc, "error_code", "not_found"))
+
+
+async def _unknown_tenant(_request: Request, _exc: Exception) -> JSONResponse:
+    # the token's tenant is gone: say so without naming where tenants are kept
+    return error_response(404, "The tenant of this token does not exist.", "inexistent_tenant")
+
+
+async def _conflict(_request: Request, exc: Exception) -> JSONResponse:
+    return error_response(409, str(exc), getattr(exc, "error_code", "conflict"))
+
+
+async def _invalid_input(_request: Request, exc: Exception) -> JSONResponse:
+    code = "limit_exceeded" if isinstance(exc, LimitExceededError) else "invalid_body"
+    return error_response(400, str(exc), getattr(exc, "error_code", code))
+
+
+async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # the detail names the database: for the operator's log, not for tenants
+    log.warning("request %s: %s", _request_id(request), exc)
+    return error_response(
+        503, "The service's database is unavailable; try again later.", "store_unavailable"
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.error("request %s failed", _request_id(request), exc_info=exc)
+    return error_response(500, "Internal error", "internal_error")
+
+
+def validation_message(errors: Sequence[Any]) -> tuple[str, str]:
+    """Auth0's one line for FastAPI's validation errors, naming each property (never its
+    value: a body may hold a code or a secret), and the matching ``errorCode``."""
+    if errors and errors[0].get("type") == "json_invalid":
+        return "Invalid request payload JSON format", "invalid_body"
+    where = errors[0]["loc"][0] if errors and errors[0].get("loc") else "body"
+    kind, code = {
+        "query": ("Query validation error", "invalid_query_string"),
+        "path": ("Path validation error", "invalid_uri"),
+        "header": ("Header validation error", "invalid_headers"),
+    }.get(str(where), ("Payload validation error", "invalid_body"))
+    parts = []
+    for error in errors[:_MAX_SHOWN]:
+        field = property_path(error.get("loc", ())[1:])
+        text = f"'{error.get('msg', 'invalid')}'"
+        parts.append(f"{text} on property {field}" if field else text)
+    more = len(errors) - _MAX_SHOWN
+    tail = f" (and {more} more)" if more > 0 else ""
+    return f"{kind}: {'; '.join(parts)}{tail}.", code
+
+
+def property_path(loc: Sequence[Any]) -> str:
+    """``("secrets", 0, "value")`` as ``secrets[0].value``."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def _request_id(request: Request) -> str:
+    return str(request.scope.get("state", {}).get("request_id", "-"))

@@ -1,0 +1,279 @@
+"""The service's commands: ``serve``, ``tenants create`` and ``token create``.
+
+``serve`` runs the API with uvicorn on a socket it binds itself (so ``--port 0`` works and
+the printed URL is the real one) and opens the service's parts around uvicorn's loop: a bad
+setting or an unreachable database is one line and exit 2, and SIGINT/SIGTERM stop taking
+requests, let in-flight ones finish, then close everything and exit 0. ``serve --demo`` (what
+``make run`` runs) creates the tenant ``demo`` on first start and prints a token and a curl
+command that sends a code into the outbox. Heavy modules are imported inside the commands.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from runtime.cli_tenants import tenants_app
+from runtime.console import bad_input, settings_or_exit
+
+if TYPE_CHECKING:
+    import socket
+
+    from runtime.settings import Settings
+    from runtime.store.service import ServiceStore
+
+__all__ = ["DEMO_TENANT", "create_tenant", "serve", "token_app"]
+
+DEMO_TENANT = "demo"
+DEMO_TTL = 86400
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+
+token_app = typer.Typer(
+    help="Tokens for the Management API (Auth0's scopes, one tenant each).",
+    no_args_is_help=True,
+)
+
+
+@contextmanager
+def _store(settings: Settings) -> Iterator[ServiceStore]:
+    """The service's store on the settings' database (migrated), for one command."""
+    from runtime.store.crypto import Keyring
+    from runtime.store.db import create_engine_for, migrate
+    from runtime.store.service import ServiceStore
+
+    master = settings.master_key.get_secret_value() if settings.master_key else None
+    engine = create_engine_for(settings.resolved_database_url, timeout=settings.store_timeout)
+    try:
+        migrate(engine)
+        yield ServiceStore(engine, Keyring.load(master, settings.data_dir))
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _errors_as_exit(settings: Settings) -> Iterator[None]:
+    """Bad input, configuration and unusable resources: one line on stderr and exit 2."""
+    from runtime.console import resource_error, resource_errors
+    from runtime.errors import PhoneActionsError
+
+    try:
+        yield
+    except PhoneActionsError as exc:
+        raise bad_input(str(exc)) from None
+    except resource_errors() as exc:
+        raise bad_input(resource_error(exc, settings)) from None
+
+
+@tenants_app.command("create", short_help="Create an empty tenant in the database.")
+def create_tenant(
+    tenant_id: Annotated[str, typer.Argument(metavar="ID", help="The tenant's id.")],
+    friendly_name: Annotated[
+        str | None, typer.Option(metavar="NAME", help="The name its messages show.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the tenant as JSON.")] = False,
+) -> None:
+    """Create an empty tenant (the default sender, SMS) in the service's database."""
+    settings = settings_or_exit()
+    with _errors_as_exit(settings), _store(settings) as store:
+        row = store.tenants.create(tenant_id, friendly_name=friendly_name)
+    if as_json:
+        typer.echo(json.dumps(_tenant_json(row), default=str))
+    else:
+        typer.echo(f"created tenant {tenant_id!r}")
+
+
+@token_app.command("create", short_help="Print a token for one tenant with the scopes given.")
+def create_token(
+    tenant: Annotated[str, typer.Option(metavar="ID", help="The tenant the token acts for.")],
+    scope: Annotated[
+        str,
+        typer.Option(
+            metavar="SCOPES",
+            help='Space-separated scopes, e.g. "read:actions create:actions" (Auth0\'s names).',
+        ),
+    ],
+    ttl: Annotated[
+        int, typer.Option(min=1, max=366 * 86400, metavar="SECONDS", help="Lifetime.")
+    ] = 86400,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print Auth0's token response as JSON.")
+    ] = False,
+) -> None:
+    """Print a bearer token for TENANT with SCOPES (the tenant must exist)."""
+    from runtime.api.scopes import SCOPES, unknown_scopes
+    from runtime.api.tokens import SigningKeys
+
+    scopes = scope.replace(",", " ").split()
+    if not scopes:
+        raise bad_input("--scope: give at least one scope")
+    unknown = unknown_scopes(scopes)
+    if unknown:
+        raise bad_input(f"--scope: unknown scope {unknown[0]!r}; known scopes: {', '.join(SCOPES)}")
+    settings = settings_or_exit()
+    with _errors_as_exit(settings):
+        with _store(settings) as store:
+            store.tenants.get(tenant)  # NotFoundError: no token for a tenant that is not there
+        token = SigningKeys.from_settings(settings).issue(tenant=tenant, scopes=scopes, ttl=ttl)
+    if as_json:
+        response = {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": ttl,
+            "scope": " ".join(scopes),
+        }
+        typer.echo(json.dumps(response))
+    else:
+        typer.echo(token)
+
+
+def serve(
+    host: Annotated[str, typer.Option(metavar="HOST", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, metavar="PORT", help="Port (0: any free one).")
+    ] = 8000,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="Create the tenant 'demo' on first start; print a token and a curl command "
+            "that sends a code into the outbox (make run).",
+        ),
+    ] = False,
+    log_level: Annotated[
+        str, typer.Option(metavar="LEVEL", help="debug, info, warning or error.")
+    ] = "info",
+) -> None:
+    """Serve the Management API (and POST /api/v2/phone/messages) until interrupted."""
+    import asyncio
+    import logging
+
+    level = logging.getLevelName(log_level.upper())
+    if not isinstance(level, int):
+        raise bad_input(f"--log-level: {log_level!r} is not one of debug, info, warning, error")
+    settings = settings_or_exit()
+    sock = _bind(host, port)
+    _configure_logging(level)
+    with _errors_as_exit(settings):
+        if demo:
+            with _store(settings) as store:
+                created = _ensure_demo_tenant(store)
+        try:
+            asyncio.run(_serve(settings, sock, demo=demo, created=demo and created))
+        except KeyboardInterrupt:  # a second Ctrl-C while closing
+            raise typer.Exit(130) from None
+
+
+async def _serve(settings: Settings, sock: socket.socket, *, demo: bool, created: bool) -> None:
+    import signal
+
+    import uvicorn
+
+    from runtime.api.app import create_app
+
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        lifespan="off",  # opened here, around uvicorn: start errors are one line, exit 2
+        access_log=False,  # ours carries the request id (runtime.api.access)
+        log_config=None,
+        loop="asyncio",
+        timeout_graceful_shutdown=30,
+        server_header=False,
+    )
+    server = uvicorn.Server(config)
+    host, port = sock.getsockname()[:2]
+    url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+    async with app.router.lifespan_context(app):
+        if demo:
+            _print_demo(settings, url, created)
+        typer.echo(f"phone-actions: serving on {url} (Ctrl-C stops)", err=True)
+        # uvicorn re-raises the signal that stopped it once it is done: handled here, so
+        # that leaving this block closes the pipeline and the store before the exit
+        stopped: list[int] = []
+        previous = {
+            sig: signal.signal(sig, lambda signum, _frame: stopped.append(signum))
+            for sig in (signal.SIGINT, signal.SIGTERM)
+        }
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    typer.echo("phone-actions: stopped", err=True)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``; in use or not local: one line, exit 2."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        reason = exc.strerror or exc
+        raise bad_input(f"--host/--port: cannot listen on {host}:{port}: {reason}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _configure_logging(level: int) -> None:
+    import logging
+    import sys
+
+    from runtime.api.middleware import RequestIdFilter
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(level)
+    logging.getLogger("alembic").setLevel(max(level, logging.WARNING))  # a line per migration
+
+
+def _ensure_demo_tenant(store: ServiceStore) -> bool:
+    """Create the demo tenant unless it exists; True when it was created now."""
+    from runtime.errors import NotFoundError
+
+    try:
+        store.tenants.get(DEMO_TENANT)
+    except NotFoundError:
+        store.tenants.create(DEMO_TENANT, friendly_name="Demo")
+        return True
+    return False
+
+
+def _print_demo(settings: Settings, url: str, created: bool) -> None:
+    from runtime.api.scopes import SCOPES
+    from runtime.api.tokens import SigningKeys
+
+    token = SigningKeys.from_settings(settings).issue(
+        tenant=DEMO_TENANT, scopes=list(SCOPES), ttl=DEMO_TTL
+    )
+    body = json.dumps({"to": "+14155552671", "code": "123456"})
+    curl = (
+        f"curl -sS -X POST {url}/api/v2/phone/messages "
+        f"-H {shlex.quote('Authorization: Bearer ' + token)} "
+        f"-H 'Content-Type: application/json' -d {shlex.quote(body)}"
+    )
+    state = "created now" if created else "already there"
+    typer.echo(f"Tenant {DEMO_TENANT!r} ({state}); a token with every scope, valid 24 h:")
+    typer.echo(f"TOKEN={token}")
+    typer.echo("Send a code into the outbox:")
+    typer.echo(curl)
+    typer.echo(f"Then list it: phone-actions outbox --tenant {DEMO_TENANT}")
+    typer.echo(f"API docs: {url}/api/v2/docs")
+
+
+def _tenant_json(row: Any) -> Any:
+    to_api = getattr(row, "to_api", None)
+    return to_api() if callable(to_api) else {"id": getattr(row, "id", None)}

@@ -1,0 +1,82 @@
+"""API fixtures: the real app (create_app, its lifespan, the real ServiceStore) on SQLite and
+on PostgreSQL, two tenants of this module only, and tokens for them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from runtime.api.app import create_app
+from runtime.api.tokens import SigningKeys
+from runtime.settings import Settings
+from runtime.store.crypto import Keyring
+from runtime.store.db import create_engine_for, migrate
+from runtime.store.service import ServiceStore
+from tests.conftest import service_url
+
+
+def api_settings(data_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "tenants_file": data_dir / "unused-tenants.toml",
+        "attempt_timeout": 2.0,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+def database_url_for(backend: str, data_dir: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{data_dir / 'phone-actions.sqlite3'}"
+    return service_url("PHONE_ACTIONS_TEST_POSTGRES_URL", "PostgreSQL")
+
+
+def create_tenants(settings: Settings, *ids: str) -> None:
+    """Create tenants before the app starts (its directory then knows them at once)."""
+    engine = create_engine_for(settings.resolved_database_url, timeout=5)
+    try:
+        migrate(engine)
+        master = settings.master_key.get_secret_value() if settings.master_key else None
+        store = ServiceStore(engine, Keyring.load(master, settings.data_dir))
+        for tenant in ids:
+            store.tenants.create(tenant)
+    finally:
+        engine.dispose()
+
+
+def new_tenant() -> str:
+    """A tenant id of this run only: PostgreSQL's test database is shared and kept."""
+    return f"api-{uuid.uuid4().hex[:12]}"
+
+
+@dataclass
+class Api:
+    client: TestClient
+    settings: Settings
+    tenant_a: str
+    tenant_b: str
+
+    def token(self, tenant: str | None = None, *scopes: str, ttl: int = 3600) -> str:
+        keys = SigningKeys.from_settings(self.settings)
+        return keys.issue(tenant=tenant or self.tenant_a, scopes=list(scopes), ttl=ttl)
+
+    def auth(self, tenant: str | None = None, *scopes: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(tenant, *scopes)}"}
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """One running app per backend and test module (starting one costs the plugins and the
+    pipeline), with two tenants of its own."""
+    data_dir = tmp_path_factory.mktemp("api") / "data"
+    settings = api_settings(data_dir, database_url=database_url_for(request.param, data_dir))
+    tenant_a, tenant_b = new_tenant(), new_tenant()
+    create_tenants(settings, tenant_a, tenant_b)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        yield Api(client, settings, tenant_a, tenant_b)
