@@ -1,4 +1,4 @@
-"""What makes a cold start and a warm call cheap, without giving up a rule of SANDBOX.md.
+"""What makes a cold start and a warm call cheap, without giving up a sandbox rule.
 
 * A worker keeps its tenant's sources by digest and the supervisor mirrors that set, so a warm
   invocation sends no source; the two sets can never disagree silently (a worker asked for a
