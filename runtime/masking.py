@@ -11,9 +11,9 @@ The code is masked as digits (``730419``), as digits separated by up to three of
 ``. , ; : - _ /`` and white space (``7. 3. 0. 4. 1. 9``, ``73-04-19``), and with digits
 spelled as English words (``seven three zero``), in any letter case, also next to letters
 (``id730419``); not inside a longer run of digits, which would mask parts of phone numbers and
-message ids (a code prefixed with a digit on purpose is an encoding, see below). Secrets (4 characters or
-more) are masked in any letter case (host names are lower-cased on the way) and in their
-URL-encoded and JSON-escaped forms. A value deliberately encoded otherwise (base64, reversed)
+message ids (a code prefixed with a digit on purpose is an encoding, see below). Secrets (4
+characters or more) are masked in any letter case (host names are lower-cased on the way) and in
+their URL-encoded and JSON-escaped forms. A value deliberately encoded otherwise (base64, reversed)
 cannot be recognised; the sandbox's egress rules are what keep secrets from leaving then.
 """
 
