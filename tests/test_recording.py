@@ -186,6 +186,32 @@ async def test_only_tenants_with_record_are_recorded(
     assert "447911123456" not in text
 
 
+async def test_a_fallback_delivery_is_recorded_attempt_by_attempt(
+    make_pipeline: PipelineFactory,
+) -> None:
+    """The primary refuses without hand-off (HTTP 503), the default sender stores the code:
+    both attempts are in the recording, in order, each with its own capture and outcome."""
+    with StubServer() as stub:
+        stub.respond(503, {"responseCode": 1, "responseText": "busy"})
+        pipeline = make_pipeline(
+            {"rec": mitto_tenant(stub.url, record=True, fallback="always")},
+            plugins=make_recordings.recorder_plugins(),
+            environ={"ACME_MITTO_KEY": "mitto-key-0123456789"},
+        )
+        request = PhoneMessageRequest.create(tenant="rec", recipient="+447911123456", code="551234")
+        report = await pipeline.deliver(request)
+    assert [a.provider for a in report.attempts] == ["mitto", "outbox"]
+    assert recorder.flush(), "the recorder did not catch up"
+    [path] = (pipeline.settings.resolved_recordings_dir / "rec").iterdir()
+    recording = Recording.read(path)
+    assert [(a.provider, a.fallback) for a in recording] == [("mitto", False), ("outbox", True)]
+    assert [a.result.outcome for a in recording] == ["failed", "delivered"]
+    assert len(recording.attempts[0].exchanges) == 1  # the primary's request, answered 503
+    assert recording.attempts[1].exchanges == []  # the outbox sends no HTTP
+    assert recording.attempts[1].provider_settings == {}  # the platform's, not the tenant's
+    assert "551234" not in path.read_text(encoding="utf-8")
+
+
 # -- cost: linear redaction, off the event loop ------------------------------------------------
 
 
