@@ -1,0 +1,305 @@
+"""Auth0's Unified Phone Experience endpoints: ``/api/v2/branding/phone/providers`` and
+``/api/v2/branding/phone/templates``.
+
+One phone provider per tenant (``twilio`` or ``custom``, the action bound to
+custom-phone-provider); its credentials are sealed and never returned. Templates are Liquid:
+the two OTP types must compile and print the code (runtime.templates), else a 400 names the
+field and the line. Both ``/try`` endpoints send a real test message through the pipeline
+(runtime/api/trial.py): a provider's with that provider, even while disabled; a template's
+rendered with a sample code, through the tenant's live provider.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
+
+from runtime.api import trial
+from runtime.api.auth import Principal, require
+from runtime.api.deps import Services, ServicesDep
+from runtime.api.errors import ApiError
+from runtime.api.writes import write
+from runtime.errors import ConfigurationError, InvalidInputError
+from runtime.events import Channel, Purpose
+
+router = APIRouter(prefix="/api/v2/branding/phone", tags=["branding phone"])
+
+Disabled = Annotated[bool | None, Query(description="Only disabled (true) or enabled (false).")]
+DeliveryMethod = Literal["text", "voice"]
+_CHANNELS: dict[str, Channel] = {"text": "sms", "voice": "voice"}
+_PURPOSES: dict[str, Purpose] = {
+    "otp_enroll": "enrollment"
+}  # every other type is sent as a verification
+
+
+CreateProviders = Annotated[Principal, Depends(require("create:phone_providers"))]
+ReadProviders = Annotated[Principal, Depends(require("read:phone_providers"))]
+UpdateProviders = Annotated[Principal, Depends(require("update:phone_providers"))]
+DeleteProviders = Annotated[Principal, Depends(require("delete:phone_providers"))]
+CreateTemplates = Annotated[Principal, Depends(require("create:phone_templates"))]
+ReadTemplates = Annotated[Principal, Depends(require("read:phone_templates"))]
+UpdateTemplates = Annotated[Principal, Depends(require("update:phone_templates"))]
+DeleteTemplates = Annotated[Principal, Depends(require("delete:phone_templates"))]
+
+
+class ProviderCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100, description="twilio or custom")
+    disabled: StrictBool = False
+    configuration: dict[str, Any]
+    credentials: dict[str, Any] = Field(description="Write-only: never returned.")
+
+
+class ProviderUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    disabled: StrictBool | None = None
+    configuration: dict[str, Any] | None = None
+    credentials: dict[str, Any] | None = None
+
+
+class TryProvider(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: str = Field(min_length=1, max_length=16)
+    delivery_method: DeliveryMethod = "text"
+
+
+class TemplateCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(min_length=1, max_length=32)
+    disabled: StrictBool = False
+    content: dict[str, Any] | None = None
+
+
+class TemplateUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    content: dict[str, Any] | None = None
+    disabled: StrictBool | None = None
+
+
+class TryTemplate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: str = Field(min_length=1, max_length=16)
+    delivery_method: DeliveryMethod = "text"
+
+
+def _given(body: BaseModel) -> dict[str, Any]:
+    """The fields the client sent; null is refused for those Auth0 gives no null meaning."""
+    fields = {name: getattr(body, name) for name in body.model_fields_set}
+    for name, value in fields.items():
+        if value is None:
+            raise InvalidInputError("must not be null", field=name)
+    return fields
+
+
+# -- phone providers -------------------------------------------------------------------------
+
+
+@router.get("/providers", summary="The tenant's phone provider (a list of at most one)")
+async def list_providers(
+    principal: ReadProviders, svc: ServicesDep, disabled: Disabled = None
+) -> dict[str, Any]:
+    found = await svc.call(svc.store.phone_providers.list, principal.tenant, disabled)
+    return {"providers": found}
+
+
+@router.post(
+    "/providers",
+    status_code=201,
+    summary="Configure the phone provider (409 when one exists)",
+    responses={409: {"description": "Custom phone provider conflict"}},
+)
+async def create_provider(
+    body: ProviderCreate, principal: CreateProviders, svc: ServicesDep
+) -> dict[str, Any]:
+    repo = svc.store.phone_providers
+    return await write(
+        svc,
+        repo.create,
+        principal.tenant,
+        name=body.name,
+        disabled=body.disabled,
+        configuration=body.configuration,
+        credentials=body.credentials,
+    )
+
+
+@router.get("/providers/{id}", summary="One phone provider (never its credentials)")
+async def get_provider(id: str, principal: ReadProviders, svc: ServicesDep) -> dict[str, Any]:
+    return await svc.call(svc.store.phone_providers.get, principal.tenant, id)
+
+
+@router.patch("/providers/{id}", summary="Change the phone provider (at least one field)")
+async def update_provider(
+    id: str, body: ProviderUpdate, principal: UpdateProviders, svc: ServicesDep
+) -> dict[str, Any]:
+    fields = _given(body)
+    return await write(svc, svc.store.phone_providers.update, principal.tenant, id, **fields)
+
+
+@router.delete("/providers/{id}", status_code=204, summary="Remove the phone provider")
+async def delete_provider(id: str, principal: DeleteProviders, svc: ServicesDep) -> Response:
+    await write(svc, svc.store.phone_providers.delete, principal.tenant, id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/providers/{id}/try",
+    status_code=202,
+    summary="Send a test message with this provider",
+    description="A real delivery through the pipeline with this provider's configuration "
+    "(also while it is disabled), never falling back to the default sender. `code` is 0 "
+    "when a sender accepted the message, 1 otherwise; `message` says what happened.",
+)
+async def try_provider(
+    id: str, body: TryProvider, principal: CreateProviders, svc: ServicesDep
+) -> dict[str, Any]:
+    channel = _CHANNELS[body.delivery_method]
+    found = await svc.call(trial.provider_trial, svc.store, principal.tenant, id, channel)
+    return await _send_trial(svc, found, body.to, channel, "verification", text=None)
+
+
+# -- phone templates -------------------------------------------------------------------------
+
+
+@router.get("/templates", summary="The tenant's phone templates")
+async def list_templates(
+    principal: ReadTemplates, svc: ServicesDep, disabled: Disabled = None
+) -> dict[str, Any]:
+    found = await svc.call(svc.store.phone_templates.list, principal.tenant, disabled)
+    return {"templates": found}
+
+
+@router.post(
+    "/templates",
+    status_code=201,
+    summary="Create a phone template (409 when its type exists)",
+    responses={409: {"description": "Phone template already configured for tenant"}},
+)
+async def create_template(
+    body: TemplateCreate, principal: CreateTemplates, svc: ServicesDep
+) -> dict[str, Any]:
+    return await write(
+        svc,
+        svc.store.phone_templates.create,
+        principal.tenant,
+        type=body.type,
+        disabled=body.disabled,
+        content=body.content,
+    )
+
+
+@router.get("/templates/{id}", summary="One phone template")
+async def get_template(id: str, principal: ReadTemplates, svc: ServicesDep) -> dict[str, Any]:
+    return await svc.call(svc.store.phone_templates.get, principal.tenant, id)
+
+
+@router.patch("/templates/{id}", summary="Change a template's content or disabled flag")
+async def update_template(
+    id: str, body: TemplateUpdate, principal: UpdateTemplates, svc: ServicesDep
+) -> dict[str, Any]:
+    fields = _given(body)
+    return await write(svc, svc.store.phone_templates.update, principal.tenant, id, **fields)
+
+
+@router.delete("/templates/{id}", status_code=204, summary="Delete a phone template")
+async def delete_template(id: str, principal: DeleteTemplates, svc: ServicesDep) -> Response:
+    await write(svc, svc.store.phone_templates.delete, principal.tenant, id)
+    return Response(status_code=204)
+
+
+@router.patch("/templates/{id}/reset", summary="Back to the type's default content")
+async def reset_template(id: str, principal: UpdateTemplates, svc: ServicesDep) -> dict[str, Any]:
+    return await write(svc, svc.store.phone_templates.reset, principal.tenant, id)
+
+
+@router.post(
+    "/templates/{id}/try",
+    status_code=202,
+    summary="Send a test message rendered from this template",
+    description="Renders the template's body for the delivery method with a sample code and "
+    "sends it through the tenant's provider (the channel enabled for this message).",
+)
+async def try_template(
+    id: str, body: TryTemplate, principal: CreateTemplates, svc: ServicesDep
+) -> dict[str, Any]:
+    from runtime import templates
+    from runtime.store.service.phone_templates import DEFAULT_CONTENT
+
+    channel = _CHANNELS[body.delivery_method]
+    template = await svc.call(svc.store.phone_templates.get, principal.tenant, id)
+    purpose = _PURPOSES.get(template["type"], "verification")
+    key = body.delivery_method
+    source = (
+        template["content"].get("body", {}).get(key)
+        or (DEFAULT_CONTENT[template["type"]]["body"][key])
+    )
+    found = await svc.call(trial.tenant_trial, svc.store, principal.tenant, channel)
+    try:
+        text = templates.render(
+            source,
+            channel=channel,
+            purpose=purpose,
+            code=trial.SAMPLE_CODE,
+            locale="en",
+            tenant_id=principal.tenant,
+            tenant_name=found.config.display_name,
+        )
+    except ConfigurationError as exc:
+        raise InvalidInputError(str(exc), field=f"content.body.{key}") from None
+    result = await _send_trial(svc, found, body.to, channel, purpose, text=text)
+    return {"message": result["message"], "status": result["status"]}
+
+
+async def _send_trial(
+    svc: Services,
+    found: trial.Trial,
+    to: str,
+    channel: Channel,
+    purpose: Purpose,
+    *,
+    text: str | None,
+) -> dict[str, Any]:
+    """Deliver one test message with ``found``'s configuration; Auth0's ``{code, message}``
+    with the report's status and delivery id beside them."""
+    from runtime.events import PhoneMessageRequest
+
+    try:
+        request = PhoneMessageRequest.create(
+            default_country=found.config.default_country,
+            tenant=found.config.id,
+            recipient=to,
+            code=trial.SAMPLE_CODE,
+            channel=channel,
+            purpose=purpose,
+            locale="en",
+            text=text,
+        )
+    except InvalidInputError as exc:
+        message = str(exc).replace("recipient", "to", 1)
+        raise ApiError(400, f"Payload validation error: {message}", "invalid_body") from None
+    trial.installed(svc.pipeline)
+    token = trial.using(found)
+    try:
+        report = await svc.pipeline.deliver(request)
+    finally:
+        trial.reset(token)
+    accepted = report.status in ("delivered", "stored")
+    if accepted:
+        message = f"Test message {report.status} by {report.delivered_by}."
+    else:
+        message = f"Test message {report.status}: {report.detail or report.reason}"
+    return {
+        "code": 0 if accepted else 1,
+        "message": message,
+        "status": report.status,
+        "delivery_id": report.id,
+    }
