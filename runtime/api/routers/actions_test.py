@@ -2,11 +2,11 @@
 in the real sandbox on a payload, as its trigger's event, with its stored secrets.
 
 The answer is Auth0's ``{"payload": {...}}``; its fields are this runtime's (docs/service.md,
-"Testing an action"): ``outcome``, ``result``, ``error`` and its ``traceback`` (the tenant's own frames, with
-lines), ``errors`` (compile issues with
-their lines), ``logs``, ``http`` (each call the action made), ``handed_off``,
-``notification`` and ``stats.duration_ms``. Secrets and the payload's code are masked out of
-all of it. The action really runs: its HTTP calls are made, as in Auth0's editor.
+"Testing an action"): ``outcome``, ``result``, ``error`` and its ``traceback`` (the tenant's
+own frames, with their lines), ``errors`` (compile issues with their lines), ``logs``,
+``http`` (each call the action made), ``handed_off``, ``notification`` and
+``stats.duration_ms``. Secrets and the payload's code are masked out of all of it. The action
+really runs: its HTTP calls are made, as in Auth0's editor.
 """
 
 from __future__ import annotations
