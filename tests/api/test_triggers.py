@@ -25,11 +25,12 @@ EVENT = {
 
 
 def bind(api: Api, tenant: str, *refs: dict[str, str]) -> httpx.Response:
-    return api.client.patch(
+    response: httpx.Response = api.client.patch(
         SPM,
         json={"bindings": [{"ref": ref} for ref in refs]},
         headers=api.auth(tenant, "update:actions", "read:actions"),
     )
+    return response
 
 
 def test_the_two_phone_triggers(api: Api) -> None:
