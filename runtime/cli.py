@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from runtime.cli_actions import actions_app
 from runtime.cli_doctor import doctor
 from runtime.cli_plugins import PluginCommands
 from runtime.cli_providers import providers_app
@@ -317,6 +318,11 @@ app.add_typer(
     tenants_app,
     name="tenants",
     short_help="Tenants in the database: import a tenants file, create one.",
+)
+app.add_typer(
+    actions_app,
+    name="actions",
+    short_help="Actions through the API: create, deploy, roll back, test.",
 )
 
 

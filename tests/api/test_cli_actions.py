@@ -1,0 +1,164 @@
+"""``phone-actions actions ...`` against the real app: the commands send Auth0's requests (the
+app served in process through the CLI's client factory), print tables or --json, and turn
+an API error into one line and exit 1, bad local input into exit 2."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+import runtime.cli_actions
+from runtime.cli import app
+from tests.api.conftest import Api
+from tests.api.test_actions import ALL, CODE
+
+EVENT = {
+    "message_options": {
+        "action": "second-factor-authentication",
+        "code": "123456",
+        "message_type": "sms",
+        "recipient": "+14155552671",
+        "text": "123456 is your code",
+    }
+}
+
+
+@pytest.fixture
+def cli(api: Api, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
+    """The CLI talking to ``api``'s app, with a token of tenant A carrying every actions
+    scope (the URL is a placeholder: the in-process client ignores it)."""
+    token = api.token(api.tenant_a, *ALL)
+
+    class Client:
+        def __init__(self, url: str, given: str) -> None:
+            assert url == "http://127.0.0.1:9"
+            self.token = given
+
+        def __enter__(self) -> Client:
+            return self
+
+        def __exit__(self, *_exc: object) -> None:
+            return None
+
+        def request(self, method: str, path: str, **kwargs: Any) -> Any:
+            headers = {"Authorization": f"Bearer {self.token}"}
+            return api.client.request(method, path, headers=headers, **kwargs)
+
+    monkeypatch.setattr(runtime.cli_actions, "api_client", Client)
+    monkeypatch.setenv("PHONE_ACTIONS_API_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("PHONE_ACTIONS_API_TOKEN", token)
+    monkeypatch.setenv("PHONE_ACTIONS_CLI_CONFIG", str(tmp_path / "absent.toml"))
+    return CliRunner()
+
+
+def run(cli: CliRunner, *args: str) -> Any:
+    return cli.invoke(app, ["actions", *args], prog_name="phone-actions", env={"COLUMNS": "120"})
+
+
+def test_create_deploy_update_versions_rollback_list_test(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = tmp_path / "send.py"
+    script.write_text(CODE)
+    secrets = tmp_path / "secrets.env"
+    secrets.write_text("API_KEY=from-a-file\n")
+    name = f"cli-{uuid.uuid4().hex[:8]}"
+
+    created = run(
+        cli, "create", name, "--code", str(script), "--secret-file", str(secrets), "--json"
+    )
+    assert created.exit_code == 0, created.output
+    action = json.loads(created.output)
+    assert action["name"] == name
+    assert "from-a-file" not in created.output
+
+    deployed = run(cli, "deploy", action["id"])
+    assert deployed.exit_code == 0, deployed.output
+    assert deployed.output.startswith("deployed v1 (")
+
+    script.write_text(CODE.replace("sending to", "v2 to"))
+    monkeypatch.setenv("NEW_KEY", "k")
+    secrets.write_text("API_KEY=z\n")
+    updated = run(
+        cli,
+        "update",
+        action["id"],
+        "--code",
+        str(script),
+        "--secret-file",
+        str(secrets),
+        "--secret-env",
+        "NEW_KEY",
+    )
+    assert updated.exit_code == 0, updated.output
+    assert run(cli, "deploy", action["id"]).exit_code == 0
+
+    versions = json.loads(run(cli, "versions", action["id"], "--json").output)
+    assert [v["number"] for v in versions] == [2, 1]
+    table = run(cli, "versions", action["id"])
+    assert "v2" in table.output
+    assert versions[0]["id"] in table.output
+
+    back = run(cli, "rollback", action["id"], versions[1]["id"])
+    assert back.exit_code == 0, back.output
+    assert back.output.startswith("deployed v3 (")
+
+    listed = run(cli, "list", "--name", name)
+    assert name in listed.output
+    assert "v3" in listed.output
+    as_json = json.loads(run(cli, "list", "--trigger", "send-phone-message", "--json").output)
+    assert action["id"] in [a["id"] for a in as_json]
+
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps(EVENT))
+    tested = run(cli, "test", action["id"], "--event", str(event))
+    assert tested.exit_code == 0, tested.output
+    assert "ok" in tested.output
+    assert "log: sending to +14155552671" in tested.output
+    assert '"key_length": 1' in tested.output  # the secret the update gave
+
+
+def test_api_errors_are_one_line_and_exit_1(cli: CliRunner, tmp_path: Path) -> None:
+    script = tmp_path / "broken.py"
+    script.write_text("def on_execute_send_phone_message(event, api):\n    return (\n")
+    refused = run(cli, "create", f"cli-{uuid.uuid4().hex[:8]}", "--code", str(script))
+    assert refused.exit_code == 1
+    assert refused.output.startswith("error: ")
+    assert "line 2" in refused.output
+    assert len(refused.output.strip().splitlines()) == 1
+    missing = run(cli, "deploy", str(uuid.uuid4()))
+    assert missing.exit_code == 1
+    assert missing.output.startswith("error: no action")
+
+
+def test_bad_local_input_is_exit_2(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    absent = run(cli, "create", "x", "--code", str(tmp_path / "absent.py"))
+    assert absent.exit_code == 2
+    assert "--code" in absent.output
+    assert run(cli, "update", str(uuid.uuid4())).exit_code == 2
+    monkeypatch.delenv("PHONE_ACTIONS_API_TOKEN")
+    no_token = run(cli, "list")
+    assert no_token.exit_code == 2
+    assert "PHONE_ACTIONS_API_TOKEN" in no_token.output
+
+
+def test_the_config_file_gives_url_and_token(
+    api: Api, cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "cli.toml"
+    config.write_text(f'url = "http://127.0.0.1:9"\ntoken = "{api.token(api.tenant_a, *ALL)}"\n')
+    monkeypatch.delenv("PHONE_ACTIONS_API_URL")
+    monkeypatch.delenv("PHONE_ACTIONS_API_TOKEN")
+    monkeypatch.setenv("PHONE_ACTIONS_CLI_CONFIG", str(config))
+    assert run(cli, "list", "--json").exit_code == 0
+    config.write_text("url = 5\n")
+    broken = run(cli, "list")
+    assert broken.exit_code == 2
+    assert "url must be a string" in broken.output
