@@ -188,18 +188,21 @@ async def _serve(settings: Settings, sock: socket.socket, *, demo: bool, created
     server = uvicorn.Server(config)
     host, port = sock.getsockname()[:2]
     url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+    # SIGINT/SIGTERM from here on stop the server, even before uvicorn takes them over; and
+    # uvicorn re-raises the signal that stopped it once done: handled here too, so that
+    # leaving this block closes the pipeline and the store before the exit
+    stopped: list[int] = []
+
+    def stop(signum: int, _frame: object) -> None:
+        stopped.append(signum)
+        server.should_exit = True
+
     async with app.router.lifespan_context(app):
-        if demo:
-            _print_demo(settings, url, created)
-        typer.echo(f"phone-actions: serving on {url} (Ctrl-C stops)", err=True)
-        # uvicorn re-raises the signal that stopped it once it is done: handled here, so
-        # that leaving this block closes the pipeline and the store before the exit
-        stopped: list[int] = []
-        previous = {
-            sig: signal.signal(sig, lambda signum, _frame: stopped.append(signum))
-            for sig in (signal.SIGINT, signal.SIGTERM)
-        }
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
+            if demo:
+                _print_demo(settings, url, created)
+            typer.echo(f"phone-actions: serving on {url} (Ctrl-C stops)", err=True)
             await server.serve(sockets=[sock])
         finally:
             for sig, handler in previous.items():
