@@ -5,6 +5,9 @@ an API error into one line and exit 1, bad local input into exit 2."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -14,9 +17,11 @@ from typer.testing import CliRunner
 
 import runtime.cli_actions
 from runtime.cli import app
-from tests.api.conftest import Api
+from tests.api.conftest import Api, new_tenant
+from tests.api.processes import READY, ServiceProcess
 from tests.api.test_actions import ALL, CODE
 
+PHONE_ACTIONS = str(Path(sys.executable).with_name("phone-actions"))
 EVENT = {
     "message_options": {
         "action": "second-factor-authentication",
@@ -162,3 +167,53 @@ def test_the_config_file_gives_url_and_token(
     broken = run(cli, "list")
     assert broken.exit_code == 2
     assert "url must be a string" in broken.output
+
+
+def test_against_a_real_serve_process(tmp_path: Path) -> None:
+    """The commands as a user runs them: separate processes, real HTTP on 127.0.0.1."""
+    data = tmp_path / "data"
+    env = {"PHONE_ACTIONS_DATA_DIR": str(data), "PHONE_ACTIONS_DATABASE_URL": ""}
+    tenant = new_tenant()
+    runner = CliRunner()
+    assert runner.invoke(app, ["tenants", "create", tenant], env=env).exit_code == 0
+    issued = runner.invoke(
+        app, ["token", "create", "--tenant", tenant, "--scope", " ".join(ALL)], env=env
+    )
+    assert issued.exit_code == 0, issued.output
+    script = tmp_path / "send.py"
+    script.write_text(CODE)
+    service = ServiceProcess([PHONE_ACTIONS, "serve", "--port", "0"], data)
+    try:
+        url = service.wait_for(READY).group(1)
+        client_env = {
+            **os.environ,
+            "PHONE_ACTIONS_API_URL": url,
+            "PHONE_ACTIONS_API_TOKEN": issued.output.strip(),
+            "PHONE_ACTIONS_CLI_CONFIG": str(tmp_path / "absent.toml"),
+            "COLUMNS": "200",
+        }
+
+        def actions(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [PHONE_ACTIONS, "actions", *args],
+                env=client_env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+
+        created = actions("create", "real-one", "--code", str(script), "--deploy", "--json")
+        assert created.returncode == 0, created.stderr
+        action = json.loads(created.stdout)
+        assert action["deployed_version"]["number"] == 1
+        listed = actions("list")
+        assert listed.returncode == 0, listed.stderr
+        assert "real-one" in listed.stdout
+        assert "v1" in listed.stdout
+        missing = actions("deploy", str(uuid.uuid4()))
+        assert missing.returncode == 1
+        assert missing.stderr.startswith("error: no action")
+        assert "Traceback" not in missing.stderr
+    finally:
+        service.kill()
