@@ -37,6 +37,7 @@ CLIENTS = 16
 KILL_AFTER = 60  # reports received before the kill: the burst is well under way
 ENV = {
     "PHONE_ACTIONS_DEFAULT_SENDER_CAP": "100000",  # the outbox serves the whole burst
+    "PHONE_ACTIONS_OUTBOX_CAP": "100000",
     "PHONE_ACTIONS_IDEMPOTENCY_WAIT": "0.2",  # a key left pending is refused quickly
 }
 
