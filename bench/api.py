@@ -1,0 +1,233 @@
+"""The Management API over HTTP vs the same calls in-process.
+
+``python -m bench.api [--count N] [--rounds R] [--json]``: two calls, each at 1 and 50 in
+flight, interleaved round by round (the order turns every round):
+
+- ``test``: ``POST /api/v2/actions/actions/{id}/test`` (a trivial action in the sandbox);
+  in-process: the route's underlying calls (the action and its secrets from the store on the
+  store executor, then ``SandboxRunner.run``).
+- ``deliver``: ``POST /api/v2/phone/messages`` (into the outbox); in-process:
+  ``Pipeline.deliver`` of the same request.
+
+The HTTP side is a real ``phone-actions serve`` process (uvicorn) on 127.0.0.1, loaded by an
+aiohttp client in this process; the in-process side is :func:`runtime.api.app.open_services`
+in this process, on the same SQLite database. Goals: HTTP adds <= 2 ms at p50, and keeps
+>= 0.7x the in-process throughput at 50 in flight.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from runtime.api.app import open_services
+from runtime.api.deps import Services
+from runtime.api.tokens import SigningKeys
+from runtime.events import PhoneMessageRequest
+from runtime.settings import Settings
+from tests.api.conftest import create_tenants
+from tests.api.processes import READY, ServiceProcess
+
+CODE = "def on_execute_send_phone_message(event, api):\n    return {'ok': True}\n"
+PAYLOAD = {
+    "payload": {
+        "message_options": {
+            "action": "second-factor-authentication",
+            "code": "123456",
+            "message_type": "sms",
+            "recipient": "+14155552671",
+            "text": "123456 is your code",
+        },
+        "secrets": {},
+    }
+}
+MESSAGE = {"to": "+14155552671", "code": "123456", "channel": "sms"}
+TENANT = "bench"
+CAP = 100_000_000  # the default sender's and the outbox's lifetime caps, out of the way
+ENV = {"PHONE_ACTIONS_DEFAULT_SENDER_CAP": str(CAP), "PHONE_ACTIONS_OUTBOX_CAP": str(CAP)}
+Call = Callable[[], Awaitable[None]]
+
+
+async def measure(call: Call, count: int, in_flight: int) -> tuple[float, list[float]]:
+    """``count`` calls, ``in_flight`` at a time: calls per second and each latency (ms)."""
+    latencies: list[float] = []
+    left = iter(range(count))
+
+    async def worker() -> None:
+        for _ in left:
+            started = time.perf_counter()
+            await call()
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(in_flight)))
+    return count / (time.perf_counter() - started), latencies
+
+
+def percentile(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+def http_calls(session: aiohttp.ClientSession, url: str, action: str) -> dict[str, Call]:
+    async def test() -> None:
+        async with session.post(f"{url}/api/v2/actions/actions/{action}/test", json=PAYLOAD) as r:
+            body = await r.json()
+            if r.status != 200 or body["payload"]["outcome"] != "ok":
+                raise RuntimeError(f"test: HTTP {r.status} {body}")
+
+    async def deliver() -> None:
+        async with session.post(f"{url}/api/v2/phone/messages", json=MESSAGE) as r:
+            body = await r.json()
+            if r.status != 200 or body["status"] != "stored":
+                raise RuntimeError(f"deliver: HTTP {r.status} {body}")
+
+    return {"test": test, "deliver": deliver}
+
+
+def local_calls(svc: Services, action: str) -> dict[str, Call]:
+    from runtime.api.action_code import script_name, trigger_of
+    from runtime.api.routers.actions_test import _event
+
+    async def test() -> None:
+        found = await svc.call(svc.store.actions.get, TENANT, action)
+        secrets = await svc.call(svc.store.actions.secret_values, TENANT, action)
+        trigger = trigger_of(found.supported_triggers)
+        assert trigger is not None
+        event, extra = _event(PAYLOAD["payload"], trigger, TENANT)
+        secrets.update(extra)
+        result = await svc.runner.run(
+            tenant=TENANT,
+            name=script_name(found.name, found.id),
+            source=found.code,
+            trigger=trigger,
+            event=event,
+            secrets=secrets,
+        )
+        if result.outcome != "ok":
+            raise RuntimeError(f"test: {result.outcome} {result.error}")
+
+    async def deliver() -> None:
+        tenant = svc.pipeline.tenants.get(TENANT)
+        request = PhoneMessageRequest.create(
+            default_country=tenant.default_country, tenant=TENANT, recipient=MESSAGE["to"],
+            code=MESSAGE["code"], channel="sms",
+        )  # fmt: skip
+        report = await svc.pipeline.deliver(request)
+        if report.status != "stored":
+            raise RuntimeError(f"deliver: {report.status} {report.detail}")
+
+    return {"test": test, "deliver": deliver}
+
+
+async def compare(
+    http: dict[str, Call], local: dict[str, Call], count: int, rounds: int
+) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for name in ("test", "deliver"):
+        for in_flight, n in ((1, max(count // 5, 20)), (50, count)):
+            sides = {"http": http[name], "in-process": local[name]}
+            for call in sides.values():  # warm-up: pools, workers, caches
+                await measure(call, min(100, n), in_flight)
+            rates: dict[str, list[float]] = {side: [] for side in sides}
+            lats: dict[str, list[float]] = {side: [] for side in sides}
+            ratios = []
+            for number in range(rounds):
+                order = list(sides) if number % 2 == 0 else list(reversed(sides))
+                got = {side: await measure(sides[side], n, in_flight) for side in order}
+                for side, (rate, lat) in got.items():
+                    rates[side].append(rate)
+                    lats[side].extend(lat)
+                ratios.append(got["http"][0] / got["in-process"][0])
+            row: dict[str, Any] = {"x_tput": statistics.median(ratios)}
+            for side in sides:
+                row[side] = {
+                    "rate": statistics.median(rates[side]),
+                    "p50_ms": percentile(lats[side], 50),
+                    "p99_ms": percentile(lats[side], 99),
+                }
+            row["added_p50_ms"] = row["http"]["p50_ms"] - row["in-process"]["p50_ms"]
+            results[f"{name} @{in_flight}"] = row
+    return results
+
+
+async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
+    settings = Settings(_env_file=None, data_dir=data_dir, default_sender_cap=CAP, outbox_cap=CAP)
+    create_tenants(settings, TENANT)
+    token = SigningKeys.from_settings(settings).issue(
+        tenant=TENANT, scopes=["create:actions", "create:phone_messages"], ttl=3600
+    )
+    async with open_services(settings) as svc:
+        row = await svc.call(
+            lambda: svc.store.actions.create(
+                TENANT,
+                name="bench",
+                supported_triggers=[{"id": "send-phone-message", "version": "v2"}],
+                code=CODE,
+            )
+        )
+        await svc.runner.start()
+        command = [str(Path(sys.executable).with_name("phone-actions")), "serve", "--port", "0"]
+        service = ServiceProcess(command, data_dir, **ENV)
+        try:
+            url = service.wait_for(READY).group(1)
+            headers = {"Authorization": f"Bearer {token}"}
+            connector = aiohttp.TCPConnector(limit=0)
+            async with aiohttp.ClientSession(headers=headers, connector=connector) as session:
+                return await compare(
+                    http_calls(session, url, row.id),
+                    local_calls(svc, row.id),
+                    args.count,
+                    args.rounds,
+                )
+        finally:
+            service.stop()
+            service.kill()
+
+
+def print_table(results: dict[str, Any]) -> None:
+    print(
+        f"{'call':<14}{'side':<12}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'x tput':>9}{'+p50 ms':>9}"
+    )
+    for name, row in results.items():
+        for side in ("in-process", "http"):
+            s = row[side]
+            extra = f"{row['x_tput']:>9.2f}{row['added_p50_ms']:>9.2f}" if side == "http" else ""
+            print(
+                f"{name:<14}{side:<12}{s['rate']:>9.0f}{s['p50_ms']:>9.2f}{s['p99_ms']:>9.2f}{extra}"
+            )
+    for name, row in results.items():
+        goals = [f"+p50 {row['added_p50_ms']:.2f} ms (goal <= 2)"]
+        if name.endswith("@50"):
+            goals.append(f"x tput {row['x_tput']:.2f} (goal >= 0.7)")
+        print(f"{name}: " + ", ".join(goals))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=1000, help="calls per round at 50")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    print(f"load average at start: {os.getloadavg()[0]:.2f}", file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="bench-api-") as folder:
+        results = asyncio.run(run(args, Path(folder) / "data"))
+    print(f"load average at end: {os.getloadavg()[0]:.2f}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        print_table(results)
+
+
+if __name__ == "__main__":
+    main()
