@@ -29,6 +29,8 @@ __all__ = [
     "jobs",
     "metadata",
     "outbox_messages",
+    "phone_challenges",
+    "phone_enrollments",
     "phone_providers",
     "phone_templates",
     "tenants",
@@ -202,4 +204,48 @@ guardian_phone = Table(
     Column("twilio_token_sealed", Text, nullable=True),
     Column("templates", Text, nullable=True),  # {enrollment_message, verification_message}
     *_times(),
+)
+
+
+def _code_columns() -> list[Column[object]]:
+    """What both Verify API tables keep about their one code (migration 0005)."""
+    return [
+        Column("channel", String(8), nullable=False),
+        Column("locale", String(35), nullable=False),
+        Column("status", String(16), nullable=False),
+        Column("idempotency_key", String(255), nullable=True),
+        Column("request_digest", String(64), nullable=False),
+        Column("code_hash", String(96), nullable=False),  # HMAC, never the code
+        Column("expires_at", DateTime(timezone=True), nullable=False),
+        Column("attempts", Integer, nullable=False),
+        Column("delivery", Text, nullable=True),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("updated_at", DateTime(timezone=True), nullable=False),
+    ]
+
+
+phone_enrollments = Table(
+    "phone_enrollments",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("tenant", String(64), nullable=False),
+    Column("user_id", String(255), nullable=False),
+    Column("phone_number", String(20), nullable=False),
+    *_code_columns(),
+    Column("confirmed_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("tenant", "idempotency_key", name="uq_phone_enrollments_key"),
+    Index("ix_phone_enrollments_user", "tenant", "user_id"),
+)
+
+phone_challenges = Table(
+    "phone_challenges",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("tenant", String(64), nullable=False),
+    Column("user_id", String(255), nullable=False),
+    Column("enrollment_id", String(32), nullable=False),
+    *_code_columns(),
+    Column("verified_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("tenant", "idempotency_key", name="uq_phone_challenges_key"),
+    Index("ix_phone_challenges_user", "tenant", "user_id"),
 )
