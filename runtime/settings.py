@@ -204,6 +204,19 @@ class Settings(BaseSettings):
                 raise ValueError(f"delay {number} must be more than 0 and at most 3600 seconds")
         return value
 
+    otp_length: int = Field(
+        default=6, ge=4, le=10, description="Digits of a Verify API code (docs/verify.md)."
+    )
+    otp_ttl: float = Field(
+        default=300.0,
+        gt=0,
+        le=3600,
+        description="Seconds a Verify API code stays valid after it was sent.",
+    )
+    otp_max_attempts: int = Field(
+        default=5, ge=1, le=20, description="Wrong codes a Verify API code survives: then dead."
+    )
+
     strict_plugins: bool = Field(
         default=False, description="Fail at start when a third-party plugin cannot be loaded."
     )
