@@ -23,7 +23,14 @@ if TYPE_CHECKING:
     from runtime.api.deps import Services
     from runtime.sandbox.types import CompileIssue, Trigger
 
-__all__ = ["check_code", "compile_message", "refresh_directory", "script_name", "trigger_of"]
+__all__ = [
+    "check_code",
+    "compile_message",
+    "ensure_sandbox",
+    "refresh_directory",
+    "script_name",
+    "trigger_of",
+]
 
 log = logging.getLogger("runtime.api.actions")
 
@@ -69,7 +76,6 @@ async def check_code(
     """Refuse ``code`` with 400 naming its lines unless it compiles for ``trigger``; 503
     when the sandbox cannot check it. A value of the wrong type or size, or an unknown
     trigger, is left to the store, which names the field."""
-    from runtime.api.app import sandbox_started
     from runtime.sandbox.runner import SandboxCheckError
 
     if not isinstance(code, str) or trigger not in TRIGGERS:
@@ -79,8 +85,8 @@ async def check_code(
         raise LimitExceededError(
             f"{size} bytes; the limit is {MAX_CODE_BYTES} bytes (100 kB)", field="code"
         )
+    await ensure_sandbox(request)
     try:
-        await sandbox_started(request.app)
         issues = await svc.runner.check(
             tenant=tenant, name=script_name(name), source=code, trigger=trigger
         )
@@ -96,6 +102,21 @@ async def check_code(
             "on property code.",
             "invalid_code",
         )
+
+
+async def ensure_sandbox(request: Request) -> None:
+    """Wait for the sandbox's one start task (shared with /readyz); 503 when it fails, and
+    the next request starts it again."""
+    from runtime.api.app import sandbox_started
+
+    try:
+        await sandbox_started(request.app)
+    except Exception as exc:
+        request.app.state.sandbox_start = None
+        log.warning("the sandbox cannot start: %s", exc)
+        raise ApiError(
+            503, "The sandbox is unavailable; try again later.", "sandbox_unavailable"
+        ) from None
 
 
 async def refresh_directory(svc: Services) -> None:

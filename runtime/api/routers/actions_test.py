@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from runtime.api.action_code import script_name, trigger_of
+from runtime.api.action_code import ensure_sandbox, script_name, trigger_of
 from runtime.api.auth import Principal, require
 from runtime.api.deps import ServicesDep
 from runtime.api.errors import ApiError
@@ -48,8 +48,6 @@ async def test_action(
     principal: Annotated[Principal, Depends(require("create:actions"))],
     svc: ServicesDep,
 ) -> dict[str, Any]:
-    from runtime.api.app import sandbox_started
-
     tenant = principal.tenant
     action = await svc.call(svc.store.actions.get, tenant, id)
     trigger = trigger_of(action.supported_triggers)
@@ -58,12 +56,7 @@ async def test_action(
     event, extra = _event(body.payload, trigger, tenant)
     secrets = await svc.call(svc.store.actions.secret_values, tenant, id)
     secrets.update(extra)
-    try:
-        await sandbox_started(request.app)
-    except Exception:
-        raise ApiError(
-            503, "The sandbox is unavailable; try again later.", "sandbox_unavailable"
-        ) from None
+    await ensure_sandbox(request)
     try:
         result = await svc.runner.run(
             tenant=tenant,
