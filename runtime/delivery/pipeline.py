@@ -198,6 +198,11 @@ class Pipeline:
         while self._inflight:
             await asyncio.wait(set(self._inflight))
 
+    @property
+    def log_sink(self) -> JsonLinesLogSink | None:
+        """The sink the reports' events go to; other events (the Verify API's) join them."""
+        return self._log_sink
+
     def flush_logs(self) -> None:
         """Block until every log event of the reports returned so far is written."""
         if self._log_sink is not None:

@@ -112,6 +112,16 @@ class JsonLinesLogSink:
         if self._submit(lines, (loop, future)):
             await future
 
+    async def write_lines(self, lines: list[bytes]) -> None:
+        """:meth:`write` for lines made elsewhere (the Verify API's events, made with
+        :func:`runtime.logs.events.event_lines`): the same file, thread and guarantees."""
+        if not lines:
+            return
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        if self._submit(list(lines), (loop, future)):
+            await future
+
     def write_blocking(self, request: PhoneMessageRequest, report: DeliveryReport) -> None:
         """:meth:`write` for synchronous callers (tools, tests): blocks until written."""
         lines = _encode(request, report)
