@@ -359,6 +359,8 @@ class DeliveryReport(BaseModel):
     attempts: list[Attempt] = Field(default_factory=list)
     idempotency_key: str | None = None
     replayed: bool = False
+    limit: str | None = None  # rate_limited: the rule that refused (docs/abuse_protection.md)
+    retry_after: int | None = None  # rate_limited, limits_unavailable: seconds to wait
     created_at: datetime = Field(default_factory=partial(datetime.now, UTC))
 
     @computed_field  # type: ignore[prop-decorator]

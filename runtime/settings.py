@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
@@ -216,6 +216,31 @@ class Settings(BaseSettings):
     otp_max_attempts: int = Field(
         default=5, ge=1, le=20, description="Wrong codes a Verify API code survives: then dead."
     )
+
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis URL (redis://host:port/db, rediss://, unix://) for the rate "
+        "limits, so that several nodes enforce one set; default: limits kept in this process.",
+    )
+    redis_timeout: float = Field(
+        default=0.25,
+        gt=0,
+        le=10,
+        description="Longest wait for Redis on one request's rate limits, seconds; a Redis "
+        "that does not answer costs at most this.",
+    )
+    limits_on_redis_error: Literal["closed", "open"] = Field(
+        default="closed",
+        description="When Redis fails or times out: 'closed' refuses the request "
+        "(limits_unavailable, nothing sent), 'open' sends it without rate limits.",
+    )
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
 
     strict_plugins: bool = Field(
         default=False, description="Fail at start when a third-party plugin cannot be loaded."

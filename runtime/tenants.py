@@ -27,6 +27,7 @@ from runtime.env_file import credentials_environ
 from runtime.errors import ConfigurationError, MissingCredentialsError, UnknownTenantError
 from runtime.events import Channel, Purpose
 from runtime.phone_numbers import region_code
+from runtime.policy import PhoneLimits
 
 __all__ = ["FallbackPolicy", "TenantConfig", "TenantDirectory", "TomlTenantDirectory"]
 
@@ -60,6 +61,7 @@ class TenantConfig(BaseModel):
     record: bool = False
     record_keep: list[str] = Field(default_factory=list)
     default_country: str | None = None
+    phone_limits: PhoneLimits = Field(default_factory=PhoneLimits)  # docs/abuse_protection.md
 
     @field_validator("credentials_env")
     @classmethod

@@ -186,7 +186,11 @@ async def test_before_send_veto_stops_the_message(make_pipeline: PipelineFactory
         def before_send(self, message: Any) -> str | None:
             return "premium-rate destination" if message.recipient.startswith("+1900") else None
 
-    pipeline = make_pipeline(tenant(), plugins=(ProvidersPlugin(primary), BlockPremium()))
+    # the tenant lets premium-rate numbers through (runtime/policy), so the plugin decides
+    allow_all = {"blocked_number_types": []}
+    pipeline = make_pipeline(
+        tenant(phone_limits=allow_all), plugins=(ProvidersPlugin(primary), BlockPremium())
+    )
     vetoed = await pipeline.deliver(request(recipient="+19005550123"))
     allowed = await pipeline.deliver(request())
 

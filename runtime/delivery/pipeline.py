@@ -54,6 +54,7 @@ from runtime.events import Attempt, DeliveryReport, PhoneMessageRequest
 from runtime.ids import new_id
 from runtime.logs import JsonLinesLogSink
 from runtime.plugins import PhonePluginManager, collect_providers, get_plugin_manager
+from runtime.policy.gate import PhonePolicy
 from runtime.providers import (
     PhoneMessage,
     Provider,
@@ -131,6 +132,7 @@ class Pipeline:
             partial(opened_engine, self), self._executor, settings, lease=2 * self.delivery_budget
         )
         self.jobs.register(RETRY_KIND, self._retries.run)
+        self.policy = PhonePolicy.from_settings(settings)  # rate limits, country, number type
 
     @classmethod
     def from_settings(
@@ -225,6 +227,7 @@ class Pipeline:
         await self.drain()
         self._closed = True
         await self.providers.aclose()
+        await self.policy.aclose()
         for close in (
             self._idempotency.close if self._idempotency is not None else None,
             self._usage.close if self._usage is not None else None,
@@ -468,6 +471,9 @@ class Pipeline:
                 f"message type {request.channel!r} is not enabled for tenant {tenant.id!r} "
                 f"(enabled: {enabled})",
             )
+        refused = await self.policy.check(request, tenant.phone_limits)  # runtime/policy
+        if refused is not None:
+            return refused
         try:
             message = self._render(request, tenant)
         except ConfigurationError as exc:

@@ -1,0 +1,253 @@
+"""Rate limits with the ``limits`` library: moving windows in this process, or in Redis.
+
+Without ``redis_url`` the windows live in this process (``limits``' memory storage, called on
+the loop: dictionary work, no I/O, no thread pool). With it they live in Redis
+(``limits``' async Redis storage on redis-py), so every node enforces one set of limits.
+
+A request is checked against every rule that applies to it, then counted against all of them
+only when none refuses: a refused request counts against no limit (so a user refused for voice
+can still get an SMS). In memory the check and the count run without an await between them,
+so they are atomic; in Redis two nodes may both pass the check at the very edge of a window
+(each count is atomic, the pair is not), which can let one request per racing node through.
+
+Redis that fails or does not answer within ``redis_timeout`` is the operator's policy
+(``limits_on_redis_error``): ``closed`` (default) refuses the request, ``open`` lets it
+through unlimited. Either way it costs at most the timeout; after a failure Redis is not asked
+again for ``_RETRY_AFTER_FAILURE`` seconds, so a dead Redis costs nothing per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from limits import RateLimitItem, RateLimitItemPerHour
+from limits import storage as sync_storage
+from limits import strategies as sync_strategies
+from limits.aio import storage as aio_storage
+from limits.aio import strategies as aio_strategies
+
+from runtime.events import PhoneMessageRequest
+from runtime.policy.config import PhoneLimits
+
+__all__ = ["Check", "LimitRefusal", "Limiter", "checks_for"]
+
+log = logging.getLogger("runtime.policy")
+
+OnError = Literal["closed", "open"]
+_RETRY_AFTER_FAILURE = 1.0  # seconds during which a failed Redis is not asked again
+_KEY_PREFIX = "phone-actions"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One rule applied to one request: its rate and the identifiers of its window."""
+
+    rule: str
+    item: RateLimitItem
+    identifiers: tuple[str, ...]
+    subject: str  # what is limited, for the refusal's detail ("user auth0|42")
+
+
+@dataclass(frozen=True)
+class LimitRefusal:
+    """Why the limits refused: ``rate_limited`` (``rule``, ``retry_after``) or
+    ``limits_unavailable`` (Redis failed and the policy is to fail closed)."""
+
+    reason: str
+    detail: str
+    rule: str | None = None
+    retry_after: int | None = None
+
+
+def checks_for(
+    request: PhoneMessageRequest, limits: PhoneLimits, region: str | None
+) -> list[Check]:
+    """The rules that apply to ``request``, in :data:`~runtime.policy.config.RULES` order."""
+    items = limits.items
+    tenant = request.tenant
+    user_id = request.user.get("user_id")
+    user = _identifier(str(user_id)) if user_id else None
+    ip = request.request.ip
+    found: list[Check] = []
+
+    def add(rule: str, value: str, subject: str, item: RateLimitItem | None = None) -> None:
+        chosen = item or items.get(rule)
+        if chosen is not None:
+            found.append(Check(rule, chosen, (tenant, rule, value), subject))
+
+    if ip:
+        add("ip", _identifier(ip), f"IP {ip}")
+    add("recipient", request.recipient, f"number {request.recipient}")
+    if user is not None:
+        add("user_requests", user, f"user {user_id}")
+        add("user_messages", user, f"user {user_id}")
+        if request.channel == "voice":
+            add("user_voice", user, f"user {user_id}")
+    cap = limits.country_hourly_caps.get(region) if region else None
+    if cap is not None and region is not None:
+        add("country", region, f"country {region}", RateLimitItemPerHour(cap))
+    add("tenant", "*", f"tenant {tenant}")
+    return found
+
+
+def _identifier(value: str) -> str:
+    """``value`` as a window key part: itself when short and printable, else its digest
+    (a user id or header may be long; keys stay bounded in memory and in Redis)."""
+    if len(value) <= 64 and value.isprintable():
+        return value
+    return "h:" + hashlib.blake2b(value.encode(), digest_size=16).hexdigest()
+
+
+class Limiter:
+    """Moving-window rate limits on one storage (memory, or Redis at ``redis_url``)."""
+
+    def __init__(
+        self,
+        redis_url: str | None = None,
+        *,
+        timeout: float = 0.25,
+        on_error: OnError = "closed",
+        key_prefix: str = _KEY_PREFIX,
+    ) -> None:
+        self.redis_url = redis_url
+        self.timeout = timeout
+        self.on_error: OnError = on_error
+        self._key_prefix = key_prefix
+        self._memory: sync_strategies.MovingWindowRateLimiter | None = None
+        self._redis: aio_strategies.MovingWindowRateLimiter | None = None
+        self._redis_storage: Any = None
+        self._down_until = 0.0
+
+    @property
+    def shared(self) -> bool:
+        """True when the windows are in Redis (shared by every node)."""
+        return self.redis_url is not None
+
+    async def check(self, checks: list[Check]) -> LimitRefusal | None:
+        """Count the request against ``checks`` unless one refuses it; the refusal, or None."""
+        if not checks:
+            return None
+        if self.redis_url is None:
+            return self._check_memory(checks)
+        if time.monotonic() < self._down_until:
+            return self._unavailable("Redis failed less than a second ago")
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await self._check_redis(checks)
+        except TimeoutError:
+            problem = f"Redis did not answer within {self.timeout:g} s"
+        except Exception as exc:  # a refused connection, a reset, a Redis error
+            problem = f"Redis failed: {type(exc).__name__}: {exc}"
+        self._down_until = time.monotonic() + _RETRY_AFTER_FAILURE
+        log.warning("rate limits: %s (limits_on_redis_error=%s)", problem, self.on_error)
+        return self._unavailable(problem)
+
+    async def aclose(self) -> None:
+        """Release Redis connections (the memory windows just go)."""
+        storage, self._redis_storage, self._redis = self._redis_storage, None, None
+        if storage is not None:
+            bridge = getattr(storage, "bridge", None)
+            connection = getattr(bridge, "storage", None)
+            close = getattr(connection, "aclose", None)
+            if close is not None:
+                try:
+                    async with asyncio.timeout(self.timeout):
+                        await close()
+                except Exception as exc:
+                    log.warning("closing the rate limits' Redis connection: %s", exc)
+
+    # -- memory ----------------------------------------------------------------------------
+
+    def _check_memory(self, checks: list[Check]) -> LimitRefusal | None:
+        limiter = self._memory
+        if limiter is None:
+            limiter = self._memory = sync_strategies.MovingWindowRateLimiter(
+                sync_storage.MemoryStorage()
+            )
+        for check in checks:  # no await in here: check and count are atomic on the loop
+            if not limiter.test(check.item, *check.identifiers):
+                reset = limiter.get_window_stats(check.item, *check.identifiers).reset_time
+                return _limited(check, reset)
+        for check in checks:
+            limiter.hit(check.item, *check.identifiers)
+        return None
+
+    # -- Redis -----------------------------------------------------------------------------
+
+    def _redis_limiter(self) -> aio_strategies.MovingWindowRateLimiter:
+        if self._redis is None:
+            assert self.redis_url is not None
+            url = self.redis_url
+            if url.startswith("unix://"):  # limits' scheme for a Redis socket
+                url = "redis+" + url
+            storage = aio_storage.RedisStorage(
+                "async+" + url,
+                implementation="redispy",
+                wrap_exceptions=True,
+                key_prefix=self._key_prefix,
+                socket_timeout=self.timeout,
+                socket_connect_timeout=self.timeout,
+            )
+            self._redis_storage = storage
+            self._redis = aio_strategies.MovingWindowRateLimiter(storage)
+        return self._redis
+
+    async def _check_redis(self, checks: list[Check]) -> LimitRefusal | None:
+        limiter = self._redis_limiter()
+        tests = await _all([partial_call(limiter.test, c) for c in checks])
+        for check, allowed in zip(checks, tests, strict=True):
+            if not allowed:
+                stats = await limiter.get_window_stats(check.item, *check.identifiers)
+                return _limited(check, stats.reset_time)
+        hits = await _all([partial_call(limiter.hit, c) for c in checks])
+        for check, allowed in zip(checks, hits, strict=True):
+            if not allowed:  # another node took the last place since the test
+                stats = await limiter.get_window_stats(check.item, *check.identifiers)
+                return _limited(check, stats.reset_time)
+        return None
+
+    def _unavailable(self, problem: str) -> LimitRefusal | None:
+        if self.on_error == "open":
+            return None
+        return LimitRefusal(
+            "limits_unavailable",
+            f"the rate limits could not be checked ({problem}); nothing was sent "
+            "(limits_on_redis_error=closed)",
+            retry_after=math.ceil(_RETRY_AFTER_FAILURE),
+        )
+
+
+def partial_call(
+    method: Callable[..., Awaitable[bool]], check: Check
+) -> Callable[[], Awaitable[bool]]:
+    return lambda: method(check.item, *check.identifiers)
+
+
+async def _all(calls: list[Callable[[], Awaitable[bool]]]) -> list[bool]:
+    """Every call at once (one round trip's wait, not one per rule)."""
+    if len(calls) == 1:
+        return [await calls[0]()]
+    return list(await asyncio.gather(*(call() for call in calls)))
+
+
+def _limited(check: Check, reset_time: float) -> LimitRefusal:
+    retry_after = max(1, math.ceil(reset_time - time.time()))
+    return LimitRefusal(
+        "rate_limited",
+        f"{check.rule}: {check.subject} reached {check.item.amount} per "
+        f"{_window(check.item)}; try again in {retry_after} s",
+        rule=check.rule,
+        retry_after=retry_after,
+    )
+
+
+def _window(item: RateLimitItem) -> str:
+    unit = item.GRANULARITY.name
+    return f"{item.multiples} {unit}s" if item.multiples != 1 else unit
