@@ -15,6 +15,7 @@ import orjson
 
 from runtime.events import DeliveryReport, PhoneMessageRequest
 from runtime.ids import new_id
+from runtime.policy.log_events import limit_events
 from runtime.templates import spell_code
 
 __all__ = [
@@ -116,6 +117,8 @@ def log_events(request: PhoneMessageRequest, report: DeliveryReport) -> list[dic
                 "log_id": f"{id_stem}{number:02x}",
             }
         )
+    if report.reason == "rate_limited":  # limit_phone, gd_otp_rate_limit_exceed
+        return limit_events(report, events[0])
     return events
 
 
