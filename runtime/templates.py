@@ -1,8 +1,14 @@
 """Message text from Liquid templates (python-liquid), as Auth0's phone templates.
 
-A template sees ``code`` (for voice, spelled digit by digit: ``1. 2. 3. 4. 5. 6``),
-``message_type`` (``sms`` or ``voice``), ``purpose``, ``locale``, ``tenant.friendly_name``
-(also ``tenant.friendlyName``) and ``tenant.id``.
+A template sees Auth0's variables: ``code`` (for voice, spelled digit by digit with a pause
+after each: ``1. 2. 3. 4. 5. 6``), ``message_type`` (``sms`` or ``voice``), ``locale``,
+``tenant.friendly_name`` (also ``tenant.friendlyName`` and, as in the Unified Phone Experience,
+``friendly_name``), ``tenant.id``, ``requestInfo.lang`` (Classic Login's name for the locale),
+``pause`` (a pause in a voice message, nothing in an SMS) and this runtime's ``purpose``.
+
+The built-in templates exist in several languages (:data:`LOCALISED_TEMPLATES`); the one used
+is the first of the locale's fallback chain (:func:`locale_chain`: ``fr-CA``, ``fr``, ``en``).
+A tenant's own template is one body for every language, as Auth0's: it branches on ``locale``.
 """
 
 from __future__ import annotations
@@ -32,12 +38,15 @@ from runtime.events import Channel, Purpose
 __all__ = [
     "DEFAULT_TEMPLATES",
     "FILTER_STEPS",
+    "LOCALISED_TEMPLATES",
     "MAX_LOOP_ITERATIONS",
     "MAX_RENDER_STEPS",
     "MAX_SOURCE_LENGTH",
     "MAX_TEXT_LENGTH",
     "MAX_VALUE_LENGTH",
+    "PAUSE",
     "check",
+    "locale_chain",
     "render",
     "spell_code",
 ]
@@ -65,6 +74,65 @@ DEFAULT_TEMPLATES: dict[tuple[Channel, Purpose], str] = {
     ("voice", "verification"): "Your verification code for {{ tenant.friendly_name }} is "
     "{{ code }}.",
 }
+
+
+LOCALISED_TEMPLATES: dict[str, dict[tuple[Channel, Purpose], str]] = {
+    "en": DEFAULT_TEMPLATES,
+    "fr": {
+        ("sms", "enrollment"): "{{ code }} est votre code de vérification pour "
+        "{{ tenant.friendly_name }}. Saisissez ce code pour confirmer votre inscription.",
+        ("sms", "verification"): "{{ code }} est votre code de vérification pour "
+        "{{ tenant.friendly_name }}.",
+        ("voice", "enrollment"): "Votre code d'inscription pour {{ tenant.friendly_name }} est "
+        "{{ code }}.",
+        ("voice", "verification"): "Votre code de vérification pour {{ tenant.friendly_name }} "
+        "est {{ code }}.",
+    },
+    "es": {
+        ("sms", "enrollment"): "{{ code }} es su código de verificación para "
+        "{{ tenant.friendly_name }}. Introduzca este código para confirmar su inscripción.",
+        ("sms", "verification"): "{{ code }} es su código de verificación para "
+        "{{ tenant.friendly_name }}.",
+        ("voice", "enrollment"): "Su código de inscripción para {{ tenant.friendly_name }} es "
+        "{{ code }}.",
+        ("voice", "verification"): "Su código de verificación para {{ tenant.friendly_name }} "
+        "es {{ code }}.",
+    },
+    "de": {
+        ("sms", "enrollment"): "{{ code }} ist Ihr Bestätigungscode für "
+        "{{ tenant.friendly_name }}. Geben Sie diesen Code ein, um Ihre Registrierung zu "
+        "bestätigen.",
+        ("sms", "verification"): "{{ code }} ist Ihr Bestätigungscode für "
+        "{{ tenant.friendly_name }}.",
+        ("voice", "enrollment"): "Ihr Registrierungscode für {{ tenant.friendly_name }} lautet "
+        "{{ code }}.",
+        ("voice", "verification"): "Ihr Bestätigungscode für {{ tenant.friendly_name }} lautet "
+        "{{ code }}.",
+    },
+}
+"""The built-in templates by language (Auth0's English defaults, and translations of them)."""
+
+PAUSE = "... "
+"""What ``{{ pause }}`` gives in a voice message: speech engines pause on an ellipsis."""
+
+
+@lru_cache(maxsize=1024)
+def locale_chain(locale: str | None, default: str = "en") -> tuple[str, ...]:
+    """The locales to try for ``locale``, most specific first: ``fr_CA`` gives ``("fr-CA",
+    "fr", "en")``; an empty or malformed one gives ``("en",)``."""
+    tag = (locale or "").split(".")[0].split("@")[0].replace("_", "-").strip()
+    parts = [part for part in tag.split("-") if part]
+    if not parts or not parts[0].isalpha():
+        return (default,)
+    parts[0] = parts[0].lower()
+    chain = ["-".join(parts[:end]) for end in range(len(parts), 0, -1)]
+    if default not in chain:
+        chain.append(default)
+    return tuple(chain)
+
+
+def _built_in_language(locale: str | None) -> str:
+    return next((tag for tag in locale_chain(locale) if tag in LOCALISED_TEMPLATES), "en")
 
 
 class TemplateLimitError(ResourceLimitError):
@@ -152,7 +220,7 @@ _CODE_MARKER = "\x00code\x00"
 
 @lru_cache(maxsize=4096)
 def _default_with_marker(
-    channel: Channel, purpose: Purpose, tenant_id: str, tenant_name: str
+    channel: Channel, purpose: Purpose, tenant_id: str, tenant_name: str, language: str = "en"
 ) -> str:
     """A built-in template rendered once per tenant, with a marker where the code goes.
 
@@ -161,11 +229,11 @@ def _default_with_marker(
     Liquid render on every message. Tenants' own templates are always rendered by Liquid.
     """
     return _render_liquid(
-        DEFAULT_TEMPLATES[(channel, purpose)],
+        LOCALISED_TEMPLATES[language][(channel, purpose)],
         channel,
         purpose,
         _CODE_MARKER,
-        "",
+        language,
         tenant_id,
         tenant_name,
     )
@@ -186,7 +254,14 @@ def _render_liquid(
     tenant = {"id": tenant_id, "friendly_name": tenant_name, "friendlyName": tenant_name}
     try:
         rendered: str = _compile(source).render(
-            code=code, message_type=channel, purpose=purpose, locale=locale, tenant=tenant
+            code=code,
+            message_type=channel,
+            purpose=purpose,
+            locale=locale,
+            tenant=tenant,
+            friendly_name=tenant_name,
+            requestInfo={"lang": locale},
+            pause=PAUSE if channel == "voice" else "",
         )
     except LiquidError as exc:
         raise ConfigurationError(f"{where}: {_describe(exc)}") from exc
@@ -278,7 +353,8 @@ def render(
     """
     spoken = spell_code(code) if channel == "voice" else code
     if not source:
-        return _default_with_marker(channel, purpose, tenant_id, tenant_name).replace(
+        language = _built_in_language(locale)
+        return _default_with_marker(channel, purpose, tenant_id, tenant_name, language).replace(
             _CODE_MARKER, spoken
         )
     return _render_liquid(source, channel, purpose, spoken, locale, tenant_id, tenant_name)

@@ -8,6 +8,7 @@ from runtime import ConfigurationError
 from runtime.events import Channel, PhoneMessageRequest, Purpose
 from runtime.templates import (
     DEFAULT_TEMPLATES,
+    LOCALISED_TEMPLATES,
     MAX_LOOP_ITERATIONS,
     MAX_SOURCE_LENGTH,
     MAX_TEXT_LENGTH,
@@ -23,7 +24,7 @@ from runtime.templates import (
 def test_default_fast_path_equals_liquid(channel: Channel, purpose: Purpose) -> None:
     spoken = spell_code("908172") if channel == "voice" else "908172"
     expected = _render_liquid(
-        DEFAULT_TEMPLATES[(channel, purpose)],
+        LOCALISED_TEMPLATES["fr"][(channel, purpose)],  # the locale "fr" picks French
         channel,
         purpose,
         spoken,
