@@ -22,12 +22,20 @@ AUTH0_SCOPES: dict[str, str] = {
     "read:phone_templates": "Read phone templates.",
     "update:phone_templates": "Change or reset phone templates.",
     "delete:phone_templates": "Delete phone templates.",
+    "read:attack_protection": "Read the phone limits and geo rules "
+    "(GET /api/v2/attack-protection/phone-limits).",
+    "update:attack_protection": "Change the phone limits and geo rules "
+    "(PATCH /api/v2/attack-protection/phone-limits).",
 }
 """Auth0 Management API scopes this service checks, with what each allows."""
 
 OWN_SCOPES: dict[str, str] = {
     "create:phone_messages": "Send a one-time code (POST /api/v2/phone/messages); "
     "this project's own scope, not Auth0's.",
+    "create:phone_enrollments": "Enroll a user's phone and confirm it with its code "
+    "(POST /api/v2/phone/enrollments...); this project's own scope.",
+    "create:phone_challenges": "Send a code to a user's enrolled phone and verify it "
+    "(POST /api/v2/phone/challenges...); this project's own scope.",
 }
 
 SCOPES: dict[str, str] = {**AUTH0_SCOPES, **OWN_SCOPES}

@@ -1,0 +1,283 @@
+"""The Verify API's flow: make a code, keep its HMAC, send it through the pipeline, check it.
+
+Sending goes through :meth:`Pipeline.deliver` like any code (policy, templates, providers,
+fallback, its report and ``gd_send_*`` event), under the delivery idempotency key
+``otp:<row id>``. The caller's own idempotency key is the row's: a retried request finds the
+row the first one made (on any node: the key is unique in the database) and answers with its
+delivery, never sending a second code. Once the row is made, the rest runs to its end even if
+the caller goes away, so every row gets its delivery and its events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from runtime.delivery import Pipeline
+from runtime.errors import ConflictError
+from runtime.events import Channel, ClientInfo, DeliveryReport, PhoneMessageRequest, RequestContext
+from runtime.logs.events import event_lines, otp_event
+from runtime.otp.codes import new_code
+from runtime.otp.store import Check, Kind, OtpStore
+from runtime.store.idempotency import fingerprint
+
+__all__ = ["Caller", "Checked", "Sent", "VerifyService", "delivery_key"]
+
+T = TypeVar("T")
+Run = Callable[..., Awaitable[Any]]
+
+_PURPOSE = {"enrollment": "enrollment", "challenge": "verification"}
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asks, for the delivery and the log events: tenant, locale, client and request."""
+
+    tenant: str
+    locale: str = "en"
+    client: ClientInfo | None = None
+    request: RequestContext | None = None
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A row and the summary of the delivery of its code (``replayed``: an earlier request's)."""
+
+    kind: Kind
+    row: dict[str, Any]
+    delivery: dict[str, Any] | None
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class Checked:
+    """The outcome of one code check (see :class:`runtime.otp.store.Check`)."""
+
+    kind: Kind
+    check: Check
+
+
+def delivery_key(row_id: str) -> str:
+    """The pipeline idempotency key of a row's one delivery."""
+    return f"otp:{row_id}"
+
+
+def summary(report: DeliveryReport) -> dict[str, Any]:
+    """What the API and the row keep of a delivery report."""
+    return {
+        "id": report.id,
+        "status": report.status,
+        "reason": report.reason,
+        "detail": report.detail,
+        "delivered_by": report.delivered_by,
+    }
+
+
+class VerifyService:
+    """Enrollments and challenges over a :class:`Pipeline` and an :class:`OtpStore`.
+
+    ``run(fn, *args)`` runs a blocking store call off the loop (the API's store executor).
+    """
+
+    def __init__(
+        self, *, pipeline: Pipeline, store: OtpStore, run: Run, code_length: int = 6
+    ) -> None:
+        self.pipeline = pipeline
+        self.store = store
+        self._run = run
+        self.code_length = code_length
+        self._background: set[asyncio.Task[Sent]] = set()
+
+    async def enroll(
+        self,
+        caller: Caller,
+        *,
+        user_id: str,
+        phone_number: str,
+        channel: Channel,
+        idempotency_key: str | None = None,
+    ) -> Sent:
+        """Make an enrollment of ``phone_number`` and send its code (gd_start_enroll)."""
+        digest = fingerprint("enrollment", user_id, phone_number, channel)
+        return await self._start(
+            "enrollment",
+            caller,
+            digest,
+            idempotency_key,
+            user_id=user_id,
+            channel=channel,
+            phone_number=phone_number,
+        )
+
+    async def challenge(
+        self,
+        caller: Caller,
+        *,
+        user_id: str,
+        channel: Channel | None = None,
+        idempotency_key: str | None = None,
+    ) -> Sent:
+        """Send a code to the user's enrolled phone (gd_start_auth); :class:`NotFoundError`
+        when the user has no confirmed enrollment."""
+        digest = fingerprint("challenge", user_id, channel or "")
+        return await self._start(
+            "challenge", caller, digest, idempotency_key, user_id=user_id, channel=channel or ""
+        )
+
+    async def confirm(self, caller: Caller, id: str, code: str) -> Checked:
+        """Check an enrollment's code (gd_enrollment_complete or gd_auth_failed)."""
+        return await self._check("enrollment", caller, id, code)
+
+    async def verify(self, caller: Caller, id: str, code: str) -> Checked:
+        """Check a challenge's code (gd_auth_succeed or gd_auth_failed)."""
+        return await self._check("challenge", caller, id, code)
+
+    # -- sending ------------------------------------------------------------------------------
+
+    async def _start(
+        self,
+        kind: Kind,
+        caller: Caller,
+        digest: str,
+        key: str | None,
+        **fields: Any,
+    ) -> Sent:
+        code = new_code(self.code_length)
+        row, created = await self._run(
+            _create,
+            self.store,
+            kind,
+            dict(
+                tenant=caller.tenant,
+                locale=caller.locale,
+                code=code,
+                digest=digest,
+                idempotency_key=key,
+                **fields,
+            ),
+        )
+        if not created:
+            if row["request_digest"] != digest:
+                raise ConflictError(
+                    f"idempotency key {key!r} was used for a different {kind} request"
+                )
+            return Sent(kind, row, await self._earlier(row), replayed=True)
+        # from here the row must get its delivery and events, whatever the caller does
+        task = asyncio.get_running_loop().create_task(self._send(kind, caller, row, code))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return await asyncio.shield(task)
+
+    async def _send(self, kind: Kind, caller: Caller, row: dict[str, Any], code: str) -> Sent:
+        phone = row.get("phone_number") or await self._run(self.store.phone_of, row)
+        row["phone_number"] = phone
+        start = "gd_start_enroll" if kind == "enrollment" else "gd_start_auth"
+        await self._log(start, caller, row, {f"{kind}_id": row["id"]})
+        request = PhoneMessageRequest.create(
+            tenant=caller.tenant,
+            recipient=phone,
+            code=code,
+            channel=row["channel"],
+            purpose=_PURPOSE[kind],
+            locale=row["locale"],
+            user={"user_id": row["user_id"]},
+            client=caller.client or ClientInfo(),
+            request=caller.request or RequestContext(),
+            idempotency_key=delivery_key(row["id"]),
+        )
+        report = await self.pipeline.deliver(request)
+        delivery = summary(report)
+        sent = report.status != "rejected"  # rejected: nothing reached a provider
+        await self._run(
+            self.store.record_delivery, kind, caller.tenant, row["id"], delivery, sent=sent
+        )
+        row["delivery"] = delivery
+        if not sent:
+            row["status"] = "not_sent"
+        return Sent(kind, row, delivery)
+
+    async def _earlier(self, row: dict[str, Any]) -> dict[str, Any] | None:
+        """The delivery of the request that made ``row``: kept on the row, else read from the
+        pipeline's idempotency record (waiting for it a while: it may be in flight on another
+        node); None when it is still not there."""
+        if row.get("delivery") is not None:
+            return dict(row["delivery"])
+        idempotency = await self._run(_idempotency_of, self.pipeline)  # may open the store
+        deadline = time.monotonic() + self.pipeline.settings.idempotency_wait
+        pause = 0.01
+        while True:
+            claim = await self._run(idempotency.get, row["tenant"], delivery_key(row["id"]))
+            if claim is not None and claim.report is not None:
+                return summary(DeliveryReport.model_validate_json(claim.report))
+            if time.monotonic() >= deadline:
+                return None
+            await asyncio.sleep(pause)  # polling the shared database (maybe another node's)
+            pause = min(pause * 2, 0.25)
+
+    # -- checking -----------------------------------------------------------------------------
+
+    async def _check(self, kind: Kind, caller: Caller, id: str, code: str) -> Checked:
+        check: Check = await self._run(self.store.check, kind, caller.tenant, id, code)
+        if check.row is not None:
+            row = check.row
+            if kind == "challenge":
+                row["phone_number"] = await self._run(self.store.phone_of, row)
+            details: dict[str, Any] = {f"{kind}_id": id}
+            if check.outcome == "ok":
+                event = "gd_enrollment_complete" if kind == "enrollment" else "gd_auth_succeed"
+            else:
+                event = "gd_auth_failed"
+                details["failure_details"] = {
+                    "errorCode": check.outcome,
+                    "message": FAILURES[check.outcome],
+                }
+                details["attempts_left"] = check.attempts_left
+            await self._log(event, caller, row, details)  # the code is never in an event
+        return Checked(kind, check)
+
+    async def _log(
+        self,
+        kind: str,
+        caller: Caller,
+        row: dict[str, Any],
+        details: dict[str, Any],
+    ) -> None:
+        sink = self.pipeline.log_sink
+        if sink is None:
+            return
+        client = caller.client or ClientInfo()
+        request = caller.request or RequestContext()
+        event = otp_event(
+            kind,
+            tenant=caller.tenant,
+            user_id=row["user_id"],
+            phone_number=row["phone_number"],
+            client_id=client.client_id,
+            client_name=client.name,
+            ip=request.ip,
+            user_agent=request.user_agent,
+            details=details,
+        )
+        await sink.write_lines(event_lines([event], []))
+
+
+FAILURES: dict[str, str] = {
+    "wrong": "Invalid code.",
+    "expired": "The code has expired: ask for a new one.",
+    "exhausted": "Too many wrong codes: ask for a new one.",
+    "used": "The code was already used.",
+    "not_sent": "No code was sent for this request.",
+    "not_found": "Not found.",
+}
+"""One line for each outcome of a check other than ``ok`` (the API's messages)."""
+
+
+def _create(store: OtpStore, kind: Kind, fields: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    return store.create(kind, **fields)
+
+
+def _idempotency_of(pipeline: Pipeline) -> Any:
+    return pipeline.idempotency
