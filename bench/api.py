@@ -118,7 +118,7 @@ def local_calls(svc: Services, action: str) -> dict[str, Call]:
             raise RuntimeError(f"test: {result.outcome} {result.error}")
 
     async def deliver() -> None:
-        tenant = svc.pipeline.tenants.get(TENANT)
+        tenant = await svc.pipeline.tenant(TENANT)
         request = PhoneMessageRequest.create(
             default_country=tenant.default_country, tenant=TENANT, recipient=MESSAGE["to"],
             code=MESSAGE["code"], channel="sms",

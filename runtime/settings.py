@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     store_workers: int = Field(
         default=4, ge=1, le=64, description="Threads of the pipeline's own database executor."
     )
+    tenant_cache_size: int = Field(
+        default=10_000,
+        ge=1,
+        description="Tenants the service holds in memory (least recently used leave first).",
+    )
     idempotency_grace: float = Field(
         default=60.0,
         ge=0,

@@ -2,10 +2,11 @@
 
 The lifespan opens, in order: the signing keys, the master keyring, the store's executor, the
 database (migrated on the executor: never on the loop), the :class:`ServiceStore`, the
-:class:`StoreTenantDirectory` (its refresh task), and the delivery pipeline on that directory;
-it closes them in reverse. Every module in ``runtime/api/routers/`` that exposes ``router``
-is included. The OpenAPI document is at ``/api/v2/openapi.json`` and its page at
-``/api/v2/docs``: Swagger UI served from the ``swagger-ui-bundle`` package (no CDN).
+:class:`StoreTenantDirectory` (its refresh task; no tenant is loaded before serving: each on
+its first use), and the delivery pipeline on that directory; it closes them in reverse.
+Every module in ``runtime/api/routers/`` that exposes ``router`` is included. The OpenAPI
+document is at ``/api/v2/openapi.json`` and its page at ``/api/v2/docs``: Swagger UI served
+from the ``swagger-ui-bundle`` package (no CDN).
 """
 
 from __future__ import annotations
@@ -105,8 +106,8 @@ async def open_services(
         )
         stack.push_async_callback(_dispose, executor, engine, settings.store_timeout)
         store = ServiceStore(engine, keyring)
-        directory = StoreTenantDirectory(store)
-        await directory.start()
+        directory = StoreTenantDirectory(store, max_tenants=settings.tenant_cache_size)
+        await directory.start()  # no tenant is loaded here: each on its first use
         stack.push_async_callback(directory.aclose)
         if pipeline is None:
             pipeline = Pipeline.from_settings(settings, tenants=directory)

@@ -20,6 +20,7 @@ from runtime.errors import NotFoundError
 from runtime.store.schema import phone_providers
 from runtime.store.service.phone_providers import credentials_context
 from runtime.store.tenant_config import _action, _twilio, tenant_config
+from runtime.tenant_lookup import async_lookup
 from runtime.tenants import TenantConfig, TenantDirectory
 
 if TYPE_CHECKING:
@@ -55,6 +56,13 @@ class TrialDirectory:
         if trial is not None and trial.config.id == tenant_id:
             return trial.config
         return self.inner.get(tenant_id)
+
+    async def aget(self, tenant_id: str) -> TenantConfig:
+        """As :meth:`get`, with the inner directory's async lookup (it may load)."""
+        trial = _current.get()
+        if trial is not None and trial.config.id == tenant_id:
+            return trial.config
+        return await async_lookup(self.inner)(tenant_id)
 
     def credentials(self, tenant: TenantConfig) -> dict[str, str]:
         trial = _current.get()

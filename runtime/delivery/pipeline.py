@@ -70,6 +70,7 @@ from runtime.store.executor import StoreExecutor
 from runtime.store.idempotency import Claim, fingerprint
 from runtime.store.jobrunner import JobRunner
 from runtime.store.usage import DefaultSenderUsage
+from runtime.tenant_lookup import Lookup, async_lookup
 from runtime.tenants import TenantConfig, TenantDirectory, TomlTenantDirectory
 
 __all__ = ["Pipeline", "request_fingerprint"]
@@ -133,6 +134,23 @@ class Pipeline:
         )
         self.jobs.register(RETRY_KIND, self._retries.run)
         self.policy = PhonePolicy.from_settings(settings)  # rate limits, country, number type
+
+    @property
+    def tenants(self) -> TenantDirectory:
+        """Where tenants are found; setting it (the API's trial wrapper does) checks once
+        whether the directory has an async lookup (:func:`runtime.tenant_lookup.async_lookup`)."""
+        return self._tenants
+
+    @tenants.setter
+    def tenants(self, directory: TenantDirectory) -> None:
+        self._tenants = directory
+        self._lookup: Lookup = async_lookup(directory)
+
+    async def tenant(self, tenant_id: str) -> TenantConfig:
+        """The tenant's config: a held one without leaving the loop, a database tenant not
+        held yet loaded on the store executor. UnknownTenantError, ConfigurationError (its
+        config cannot be used) or StoreUnavailableError (not readable now) otherwise."""
+        return await self._lookup(tenant_id)
 
     @classmethod
     def from_settings(
@@ -460,9 +478,14 @@ class Pipeline:
         self, request: PhoneMessageRequest, progress: _Progress
     ) -> DeliveryReport:
         try:
-            tenant = self.tenants.get(request.tenant)
+            tenant = await self.tenant(request.tenant)
         except UnknownTenantError as exc:
             return rejected(request, "unknown_tenant", str(exc))
+        except ConfigurationError as exc:  # this tenant's config only: others are served
+            return rejected(request, "tenant_unusable", str(exc))
+        except StoreUnavailableError as exc:
+            detail = f"the tenant could not be loaded ({exc}); nothing was sent"
+            return rejected(request, "store_unavailable", detail)
         if request.channel not in tenant.message_types:
             enabled = ", ".join(sorted(tenant.message_types)) or "none"
             return rejected(

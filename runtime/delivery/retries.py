@@ -26,7 +26,7 @@ from sqlalchemy import Engine
 
 from runtime.delivery.attempt import log_scrubbed
 from runtime.delivery.reports import after_store_failure, report
-from runtime.errors import StoreUnavailableError, UnknownTenantError
+from runtime.errors import ConfigurationError, StoreUnavailableError, UnknownTenantError
 from runtime.events import Attempt, DeliveryReport, PhoneMessageRequest
 from runtime.providers import PhoneMessage
 from runtime.store.jobrunner import Again, Done, Outcome
@@ -165,13 +165,18 @@ class NotificationRetries:
         pipeline = self._pipeline
         delays = pipeline.settings.notification_retry_delays
         try:
-            tenant = pipeline.tenants.get(request.tenant)
-        except UnknownTenantError as exc:
+            tenant = await pipeline.tenant(request.tenant)  # loaded if this node lacks it
+        except StoreUnavailableError as exc:  # nothing was tried: try again at the next poll
+            log.warning("retry of delivery %s postponed: %s", state.message_id, exc)
+            state.claims = job.attempts
+            return Again(pipeline.settings.job_poll_interval, _dump(state))
+        except ConfigurationError as exc:  # unknown, or its config cannot be used
+            reason = "unknown_tenant" if isinstance(exc, UnknownTenantError) else "tenant_unusable"
             done = report(
                 request,
                 "failed",
                 state.attempts,
-                reason="unknown_tenant",
+                reason=reason,
                 detail=f"{exc}; the retries of this delivery end",
                 delivery_id=state.message_id,
             )

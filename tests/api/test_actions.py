@@ -353,14 +353,14 @@ def test_a_deploy_is_what_the_pipeline_runs_when_the_answer_arrives(api: Api) ->
     )
     assert bound.status_code == 200, bound.text
     directory = api.client.app.state.services.directory  # type: ignore[attr-defined]
-    config = directory.get(api.tenant_b)
+    config = api.client.portal.call(directory.aget, api.tenant_b)  # type: ignore[union-attr]
     assert config.provider == "phone-message-hook"
     assert config.provider_settings["version_id"] == action["deployed_version"]["id"]
     newer_code = CODE.replace("sending to", "v2 sending to")
     url = f"{ACTIONS}/{action['id']}"
     assert api.client.patch(url, json={"code": newer_code}, headers=headers).status_code == 200
     v2 = api.client.post(f"{url}/deploy", headers=headers).json()
-    config = directory.get(api.tenant_b)
+    config = api.client.portal.call(directory.aget, api.tenant_b)  # type: ignore[union-attr]
     assert config.provider_settings["version_id"] == v2["id"]
     assert config.provider_settings["source"] == newer_code
     api.client.patch(

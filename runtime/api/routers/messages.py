@@ -11,7 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from runtime.api.auth import Principal, require
 from runtime.api.deps import ServicesDep
 from runtime.api.errors import ApiError
-from runtime.errors import InvalidInputError
+from runtime.errors import (
+    ConfigurationError,
+    InvalidInputError,
+    StoreUnavailableError,
+    UnknownTenantError,
+)
 
 router = APIRouter(prefix="/api/v2/phone", tags=["phone messages"])
 
@@ -55,10 +60,15 @@ async def send_message(
 ) -> dict[str, Any]:
     from runtime.events import PhoneMessageRequest
 
-    tenant = svc.pipeline.tenants.get(principal.tenant)  # in memory; 404 when it is gone
+    try:  # held in memory, or loaded on first use; 404 when it is gone
+        default_country = (await svc.pipeline.tenant(principal.tenant)).default_country
+    except UnknownTenantError:
+        raise
+    except (ConfigurationError, StoreUnavailableError):
+        default_country = None  # the delivery's report says what is wrong, in one line
     try:
         request = PhoneMessageRequest.create(
-            default_country=tenant.default_country,
+            default_country=default_country,
             tenant=principal.tenant,
             recipient=body.to,
             code=body.code,

@@ -9,6 +9,7 @@ provider it used when that provider has no Auth0 counterpart; its credentials ar
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -39,6 +40,9 @@ POLICY_FIELDS = frozenset(
 )
 """The keys of ``settings``: TenantConfig's fields that the Auth0 endpoints do not set."""
 _SEALED = "credentials_sealed"
+VERSION_PAGE = 500
+"""Ids per ``IN (...)`` query of :meth:`TenantRepository.versions_of` (SQLite allows 32766
+parameters, PostgreSQL 65535: a page stays far below both and keeps each query short)."""
 
 
 def _context(tenant: str) -> str:
@@ -108,6 +112,17 @@ class TenantRepository:
         with self._engine.connect() as conn:
             rows = conn.execute(select(tenants.c.id, tenants.c.version)).all()
         return {r.id: r.version for r in rows}
+
+    def versions_of(self, ids: Sequence[str]) -> dict[str, int]:
+        """The config versions of ``ids`` (absent: no such tenant), :data:`VERSION_PAGE` ids
+        per query: pollers ask only about the tenants they hold, never about every one."""
+        found: dict[str, int] = {}
+        with self._engine.connect() as conn:
+            for start in range(0, len(ids), VERSION_PAGE):
+                page = list(ids[start : start + VERSION_PAGE])
+                query = select(tenants.c.id, tenants.c.version).where(tenants.c.id.in_(page))
+                found.update({r.id: int(r.version) for r in conn.execute(query)})
+        return found
 
     def version(self, id: str) -> int:
         with self._engine.connect() as conn:

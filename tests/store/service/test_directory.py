@@ -128,18 +128,25 @@ def test_templates_phone_templates_over_guardian(store: ServiceStore, tenant_a: 
     assert config.voice_templates == {"verification": "upe {{ code }}"}
 
 
-def test_unknown_tenant_and_a_broken_one(store: ServiceStore, tenant_a: str) -> None:
+async def test_unknown_tenant_and_a_broken_one(
+    store: ServiceStore, tenant_a: str, tenant_b: str
+) -> None:
     directory = StoreTenantDirectory(store)
-    directory.load()
-    with pytest.raises(UnknownTenantError):
-        directory.get("nobody-" + tenant_a)
-    # a credential sealed under a key this node lacks: that tenant fails, with one line
-    other = ServiceStore(store.engine, Keyring((b"\x01" * 32,)))
-    other.guardian.set_twilio(tenant_a, {"sid": SID, "auth_token": "tok"})
-    other.guardian.set_selected_provider(tenant_a, "twilio")
-    directory.load()
-    with pytest.raises(ConfigurationError, match="cannot be opened"):
-        directory.get(tenant_a)
+    try:
+        with pytest.raises(UnknownTenantError, match="no tenant"):
+            await directory.aget("nobody-" + tenant_a)
+        # a credential sealed under a key this node lacks: that tenant fails, with one line
+        other = ServiceStore(store.engine, Keyring((b"\x01" * 32,)))
+        other.guardian.set_twilio(tenant_a, {"sid": SID, "auth_token": "tok"})
+        other.guardian.set_selected_provider(tenant_a, "twilio")
+        with pytest.raises(ConfigurationError, match="cannot be opened") as broken:
+            await directory.aget(tenant_a)
+        assert "\n" not in str(broken.value)
+        with pytest.raises(ConfigurationError, match="cannot be opened"):
+            directory.get(tenant_a)  # held, with its error
+        assert (await directory.aget(tenant_b)).provider == "default"  # the others are fine
+    finally:
+        await directory.aclose()
 
 
 async def test_a_change_on_one_node_is_live_on_another_within_the_refresh(
@@ -149,7 +156,7 @@ async def test_a_change_on_one_node_is_live_on_another_within_the_refresh(
     reader = StoreTenantDirectory(ServiceStore(engine, keyring), refresh=0.2)  # node 2
     await reader.start()
     try:
-        assert reader.get(tenant_a).provider == "default"
+        assert (await reader.aget(tenant_a)).provider == "default"  # held from now on
         seen = asyncio.ensure_future(reader.next_change())
         started = time.monotonic()
         await asyncio.to_thread(
