@@ -1,11 +1,15 @@
-"""Shared fixtures: pipelines on a temporary data folder, throwaway providers, service URLs."""
+"""Shared fixtures: pipelines on a temporary data folder, throwaway providers, service URLs,
+and a PostgreSQL database of each test module's own (created, then dropped)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator, Callable
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -75,9 +79,62 @@ def service_url(variable: str, what: str) -> str:
     pytest.skip(message)
 
 
-@pytest.fixture
-def postgres_url() -> str:
+POSTGRES_PREFIX = "test_pa_"
+"""Databases this suite makes on the PostgreSQL server: ``test_pa_<unix time>_<random>``."""
+STALE_AFTER = 6 * 3600
+"""A database of this suite older than this (seconds) is left from a killed run: dropped."""
+
+
+def postgres_server_url() -> str:
+    """The PostgreSQL server's URL (its ``test`` database: never written by tests, only
+    used to create and drop theirs). Skips, or fails, as :func:`service_url` says."""
     return service_url("PHONE_ACTIONS_TEST_POSTGRES_URL", "PostgreSQL")
+
+
+@contextmanager
+def fresh_postgres_database(server_url: str) -> Iterator[str]:
+    """The URL of a new, empty database on ``server_url``'s server, dropped (even with
+    connections still open: ``WITH (FORCE)``) when the block ends, so no run leaves rows
+    behind. Databases of killed runs older than :data:`STALE_AFTER` are dropped first."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
+
+    name = f"{POSTGRES_PREFIX}{int(time.time())}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        with admin.connect() as conn:
+            _drop_stale(conn)
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        try:
+            yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.dispose()
+
+
+def _drop_stale(conn: Any) -> None:
+    names = conn.exec_driver_sql("SELECT datname FROM pg_database").scalars().all()
+    for found in names:
+        made = found.removeprefix(POSTGRES_PREFIX).split("_")[0]
+        stale = made.isdigit() and time.time() - int(made) > STALE_AFTER
+        if found.startswith(POSTGRES_PREFIX) and stale:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{found}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test module, dropped after it."""
+    with fresh_postgres_database(postgres_server_url()) as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_database: str) -> str:
+    """This module's own PostgreSQL database (:func:`postgres_database`)."""
+    return postgres_database
 
 
 @pytest.fixture

@@ -3,8 +3,9 @@
 One frozen model, :class:`PhoneLimits`, that a tenant stores through
 ``/api/v2/attack-protection/phone-limits`` (or the ``phone_limits`` table of a TOML tenant).
 The defaults are Auth0's documented limits (10 SMS or voice messages per user per hour, one
-voice call per user per hour, 5 code requests per user per 5 minutes) plus per-IP limits and
-the risky number types refused: a tenant that configures nothing is protected. Rates are
+voice call per user per hour, 5 code requests per user per 5 minutes) and the risky number
+types refused: a tenant that configures nothing is protected. Per-IP, per-recipient, country
+and tenant-wide rates are there to be set. Rates are
 written in the ``limits`` library's notation (``"10/hour"``, ``"5 per 5 minutes"``) and parsed
 here, so a typo is refused when saved, naming the field.
 """
@@ -98,8 +99,9 @@ class PhoneLimits(BaseModel):
         description="Code requests per user, any channel (Auth0: 5 every 5 minutes).",
     )
     ip: Rate = Field(
-        default="10/minute",
-        description="Code requests per client IP (Auth0's MFA enrollment POST: 10 per minute).",
+        default=None,
+        description="Code requests per end-user IP (event.request.ip); off by default: a "
+        "backend that calls for all its users would be one IP (Auth0 uses 10/minute).",
     )
     recipient: Rate = Field(
         default=None, description="Messages per phone number, whichever user asks; off by default."

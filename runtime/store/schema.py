@@ -31,6 +31,7 @@ __all__ = [
     "outbox_messages",
     "phone_challenges",
     "phone_enrollments",
+    "phone_limits",
     "phone_providers",
     "phone_templates",
     "tenants",
@@ -248,4 +249,14 @@ phone_challenges = Table(
     Column("verified_at", DateTime(timezone=True), nullable=True),
     UniqueConstraint("tenant", "idempotency_key", name="uq_phone_challenges_key"),
     Index("ix_phone_challenges_user", "tenant", "user_id"),
+)
+
+# -- phone abuse protection (migration 0006) -----------------------------------------------
+
+phone_limits = Table(
+    "phone_limits",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("settings", Text, nullable=False),  # JSON: the PhoneLimits fields the tenant set
+    *_times(),
 )

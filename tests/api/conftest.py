@@ -18,7 +18,6 @@ from runtime.settings import Settings
 from runtime.store.crypto import Keyring
 from runtime.store.db import create_engine_for, migrate
 from runtime.store.service import ServiceStore
-from tests.conftest import service_url
 
 
 def api_settings(data_dir: Path, **overrides: Any) -> Settings:
@@ -31,10 +30,11 @@ def api_settings(data_dir: Path, **overrides: Any) -> Settings:
     return Settings(_env_file=None, **values)
 
 
-def database_url_for(backend: str, data_dir: Path) -> str:
+def database_url_for(backend: str, data_dir: Path, request: pytest.FixtureRequest) -> str:
+    """SQLite in ``data_dir``, or the test module's own PostgreSQL database."""
     if backend == "sqlite":
         return f"sqlite:///{data_dir / 'phone-actions.sqlite3'}"
-    return service_url("PHONE_ACTIONS_TEST_POSTGRES_URL", "PostgreSQL")
+    return str(request.getfixturevalue("postgres_database"))
 
 
 def create_tenants(settings: Settings, *ids: str) -> None:
@@ -51,7 +51,7 @@ def create_tenants(settings: Settings, *ids: str) -> None:
 
 
 def new_tenant() -> str:
-    """A tenant id of this run only: PostgreSQL's test database is shared and kept."""
+    """A tenant id of this run only (a module's tests share its PostgreSQL database)."""
     return f"api-{uuid.uuid4().hex[:12]}"
 
 
@@ -75,7 +75,8 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     """One running app per backend and test module (starting one costs the plugins and the
     pipeline), with two tenants of its own."""
     data_dir = tmp_path_factory.mktemp("api") / "data"
-    settings = api_settings(data_dir, database_url=database_url_for(request.param, data_dir))
+    database_url = database_url_for(request.param, data_dir, request)
+    settings = api_settings(data_dir, database_url=database_url)
     tenant_a, tenant_b = new_tenant(), new_tenant()
     create_tenants(settings, tenant_a, tenant_b)
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:

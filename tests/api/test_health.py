@@ -11,7 +11,6 @@ from sqlalchemy import create_engine, text
 
 from runtime.api.app import create_app
 from tests.api.conftest import Api, api_settings, create_tenants, new_tenant
-from tests.conftest import service_url
 from tests.store.faults import FrozenProxy
 
 
@@ -40,8 +39,10 @@ def test_readyz_is_503_when_the_schema_is_behind(tmp_path: Path) -> None:
     assert body["checks"]["migrations"].startswith("at 0003, head is ")
 
 
-def test_readyz_is_503_when_the_database_freezes_or_goes_away(tmp_path: Path) -> None:
-    base = service_url("PHONE_ACTIONS_TEST_POSTGRES_URL", "PostgreSQL")
+def test_readyz_is_503_when_the_database_freezes_or_goes_away(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    base = postgres_url
     proxy = FrozenProxy(("127.0.0.1", 5432))
     closed = False
     try:

@@ -19,7 +19,6 @@ import pytest
 from runtime.api.tokens import SigningKeys
 from tests.api.conftest import api_settings, create_tenants, new_tenant
 from tests.api.processes import READY, ServiceProcess
-from tests.conftest import service_url
 from tests.support.stub_server import StubServer
 
 PHONE_ACTIONS = str(Path(sys.executable).with_name("phone-actions"))
@@ -41,8 +40,10 @@ def code(version: str) -> str:
 
 
 @pytest.fixture
-def nodes(tmp_path: Path) -> Iterator[tuple[list[httpx.Client], str, StubServer]]:
-    url = service_url("PHONE_ACTIONS_TEST_POSTGRES_URL", "PostgreSQL")
+def nodes(
+    tmp_path: Path, postgres_url: str
+) -> Iterator[tuple[list[httpx.Client], str, StubServer]]:
+    url = postgres_url
     first, second = tmp_path / "node-a", tmp_path / "node-b"
     settings = api_settings(first, database_url=url)
     tenant = new_tenant()

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine
 
 from runtime.store import create_engine_for, migrate
+from tests.conftest import fresh_postgres_database, postgres_server_url
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -41,23 +41,16 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def fresh_postgres_url(postgres_url: str) -> Iterator[str]:
-    """A new, empty PostgreSQL database (dropped afterwards), for tests of migrations."""
-    name = f"phone_actions_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+def fresh_postgres_url() -> Iterator[str]:
+    """A new, empty PostgreSQL database of this test only (dropped afterwards), for tests of
+    migrations."""
+    with fresh_postgres_database(postgres_server_url()) as url:
+        yield url
 
 
 @pytest.fixture
 def tenant() -> str:
-    """A tenant id of this test only: PostgreSQL's test database is shared and kept."""
+    """A tenant id of this test only (a module's tests share its PostgreSQL database)."""
     return f"t-{uuid.uuid4().hex[:16]}"
 
 

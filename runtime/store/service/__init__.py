@@ -16,6 +16,7 @@ from runtime.store.db import describe
 from runtime.store.service.actions import ActionRepository
 from runtime.store.service.bindings import BindingRepository
 from runtime.store.service.guardian import GuardianRepository
+from runtime.store.service.phone_limits import PhoneLimitsRepository
 from runtime.store.service.phone_providers import PhoneProviderRepository
 from runtime.store.service.phone_templates import PhoneTemplateRepository
 from runtime.store.service.rows import ActionRow, BindingRow, TenantRow, VersionRow
@@ -27,6 +28,7 @@ __all__ = [
     "BindingRepository",
     "BindingRow",
     "GuardianRepository",
+    "PhoneLimitsRepository",
     "PhoneProviderRepository",
     "PhoneTemplateRepository",
     "ServiceStore",
@@ -49,3 +51,4 @@ class ServiceStore:
         self.guardian = GuardianRepository(engine, keyring)
         self.phone_providers = PhoneProviderRepository(engine, keyring)
         self.phone_templates = PhoneTemplateRepository(engine, keyring)
+        self.phone_limits = PhoneLimitsRepository(engine, keyring)
