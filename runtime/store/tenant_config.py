@@ -9,6 +9,9 @@ trigger, at its deployed version, with the action's secrets as credentials.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
@@ -16,12 +19,15 @@ from pydantic import ValidationError
 from runtime.errors import ConfigurationError, NotFoundError, UnknownTenantError
 from runtime.events import Purpose
 from runtime.store.crypto import SealError
+from runtime.store.db import DATABASE_ERRORS
 from runtime.store.service import ServiceStore
 from runtime.store.service.guardian import TEMPLATE_PURPOSES
 from runtime.store.service.phone_templates import PURPOSES
 from runtime.tenants import TenantConfig
 
-__all__ = ["tenant_config"]
+__all__ = ["LoadedTenant", "load_tenants", "tenant_config"]
+
+log = logging.getLogger("runtime.store.tenant_config")
 
 _ACTION_PROVIDERS = {
     "phone-message-hook": "send-phone-message",
@@ -65,6 +71,49 @@ def tenant_config(store: ServiceStore, tenant_id: str) -> tuple[TenantConfig, di
         )
         raise ConfigurationError(f"tenant {tenant_id!r}: {details}") from None
     return config_model, credentials
+
+
+@dataclass(frozen=True)
+class LoadedTenant:
+    """One tenant as :func:`load_tenants` read it: its config at ``version`` or, when that
+    config cannot be used (a secret sealed under another master key...), the error saying so."""
+
+    version: int
+    config: TenantConfig | None
+    credentials: dict[str, str] = field(default_factory=dict)
+    error: ConfigurationError | None = None
+
+
+def load_tenants(store: ServiceStore, ids: Sequence[str]) -> dict[str, LoadedTenant]:
+    """The tenants ``ids`` that exist (blocking; one thread hop for a whole batch).
+
+    Each version is read before its config, so a change that lands in between is seen again
+    by the next poll, never lost. A tenant whose config fails, for any reason but the
+    database, is returned with its error: one broken tenant never fails the others'.
+    Database errors propagate (the whole batch is unavailable).
+    """
+    versions = store.tenants.versions_of(ids)
+    loaded: dict[str, LoadedTenant] = {}
+    for tenant in ids:
+        version = versions.get(tenant)
+        if version is None:
+            continue
+        try:
+            config, credentials = tenant_config(store, tenant)
+        except UnknownTenantError:  # deleted since the versions were read
+            continue
+        except ConfigurationError as exc:
+            log.warning("tenant %s cannot be used: %s", tenant, exc)
+            loaded[tenant] = LoadedTenant(version, None, error=exc)
+        except DATABASE_ERRORS:
+            raise
+        except Exception as exc:  # a damaged row: this tenant fails, not the batch
+            log.warning("tenant %s cannot be read: %s", tenant, type(exc).__name__)
+            problem = f"tenant {tenant!r}: its configuration cannot be read ({type(exc).__name__})"
+            loaded[tenant] = LoadedTenant(version, None, error=ConfigurationError(problem))
+        else:
+            loaded[tenant] = LoadedTenant(version, config, credentials)
+    return loaded
 
 
 def _provider(
