@@ -79,6 +79,7 @@ class StoreTenantDirectory:
         self._waiting: dict[str, asyncio.Future[LoadedTenant | None]] = {}
         self._queued: list[str] = []  # waiting ids no batch has taken yet
         self._batches: set[asyncio.Task[None]] = set()
+        self._flushing = False
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._failing = False
@@ -140,8 +141,14 @@ class StoreTenantDirectory:
         future.add_done_callback(_retrieved)
         self._waiting[tenant_id] = future
         self._queued.append(tenant_id)
-        self._start_batches()
+        if not self._flushing:  # misses of this loop iteration go out together
+            self._flushing = True
+            asyncio.get_running_loop().call_soon(self._flush)
         return future
+
+    def _flush(self) -> None:
+        self._flushing = False
+        self._start_batches()
 
     def _start_batches(self) -> None:
         while self._queued and len(self._batches) < _BATCHES:
