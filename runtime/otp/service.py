@@ -191,9 +191,7 @@ class VerifyService:
         report = await self.pipeline.deliver(request)
         delivery = summary(report)
         sent = report.status != "rejected"  # rejected: nothing reached a provider
-        await self._run(
-            self.store.record_delivery, kind, caller.tenant, row["id"], delivery, sent=sent
-        )
+        await self._run(_record, self.store, kind, caller.tenant, row["id"], delivery, sent)
         row["delivery"] = delivery
         if not sent:
             row["status"] = "not_sent"
@@ -281,3 +279,9 @@ def _create(store: OtpStore, kind: Kind, fields: dict[str, Any]) -> tuple[dict[s
 
 def _idempotency_of(pipeline: Pipeline) -> Any:
     return pipeline.idempotency
+
+
+def _record(
+    store: OtpStore, kind: Kind, tenant: str, id: str, delivery: dict[str, Any], sent: bool
+) -> None:
+    store.record_delivery(kind, tenant, id, delivery, sent=sent)

@@ -115,10 +115,9 @@ class OtpStore:
                 assert phone_number is not None
                 values["phone_number"] = phone_number
             # a node that won the same key meanwhile (PostgreSQL): nothing inserted
-            inserted = conn.execute(
-                self._dialect.insert(table).values(values).on_conflict_do_nothing()
-            ).rowcount
-        if inserted != 1 and idempotency_key is not None:
+            statement = self._dialect.insert(table).values(values).on_conflict_do_nothing()
+            inserted = conn.execute(statement.returning(table.c.id)).first() is not None
+        if not inserted and idempotency_key is not None:
             with self.engine.connect() as conn:
                 found = self._by_key(conn, table, tenant, idempotency_key)
             if found is not None:

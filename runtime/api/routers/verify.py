@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from runtime.api.auth import Principal, require
 from runtime.api.deps import Services, ServicesDep
 from runtime.api.errors import ApiError
+from runtime.errors import ConfigurationError, StoreUnavailableError, UnknownTenantError
 from runtime.events import ClientInfo, RequestContext
 from runtime.otp import Caller, CodeHasher, OtpStore, Sent, VerifyService, request_locale
 from runtime.otp.service import FAILURES, Checked
@@ -169,10 +170,18 @@ def _checked(checked: Checked) -> dict[str, Any]:
     return _view(checked.kind, check.row, check.row.get("delivery"))
 
 
-def _recipient(svc: Services, tenant: str, number: str) -> str:
-    config = svc.pipeline.tenants.get(tenant)  # in memory; 404 when the tenant is gone
+async def _recipient(svc: Services, tenant: str, number: str) -> str:
+    """``number`` in E.164, read in the tenant's default country when it is national."""
+    lookup = getattr(svc.pipeline, "tenant", None)  # async (lazy directories) when there
     try:
-        return normalise_e164(number, config.default_country)
+        config = await lookup(tenant) if lookup else svc.pipeline.tenants.get(tenant)
+        country = config.default_country
+    except UnknownTenantError:
+        raise  # 404
+    except (ConfigurationError, StoreUnavailableError):
+        country = None  # the delivery's report says what is wrong, in one line
+    try:
+        return normalise_e164(number, country)
     except ValueError as exc:
         raise ApiError(
             400, f"Payload validation error: {exc} on property phone_number.", "invalid_body"
@@ -192,7 +201,7 @@ async def create_enrollment(
     x_request_language: Annotated[str | None, Header()] = None,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> dict[str, Any]:
-    phone = _recipient(svc, principal.tenant, body.phone_number)
+    phone = await _recipient(svc, principal.tenant, body.phone_number)
     caller = _caller(request, principal.tenant, body.locale, x_request_language)
     sent = await verify_service(svc, request.app.state).enroll(
         caller,

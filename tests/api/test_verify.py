@@ -1,0 +1,222 @@
+"""The Verify API through HTTP: enroll a phone, confirm it, challenge it, verify the code.
+
+On SQLite and PostgreSQL (the ``api`` fixture); tenants without a provider of their own send
+through the default sender (the outbox, read back here for the code the user would receive).
+The code never appears in an answer or a log line; wrong codes stop at the attempt limit; a
+retried request with its idempotency key sends one code.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from plugins.outbox import OutboxProvider
+from tests.api.conftest import Api
+
+ENROLL = "/api/v2/phone/enrollments"
+CHALLENGE = "/api/v2/phone/challenges"
+SCOPES = ("create:phone_enrollments", "create:phone_challenges")
+PHONE = "+14155552671"
+
+
+def h(api: Api, tenant: str | None = None, **extra: str) -> dict[str, str]:
+    return {**api.auth(tenant, *SCOPES), **extra}
+
+
+def texts(api: Api, tenant: str) -> list[str]:
+    return [m.text for m in OutboxProvider(api.settings.resolved_database_url).messages(tenant)]
+
+
+def last_code(api: Api, tenant: str) -> str:
+    found = re.search(r"\b(\d{6})\b", texts(api, tenant)[-1])
+    assert found, texts(api, tenant)[-1]
+    return found.group(1)
+
+
+def events(api: Api, tenant: str) -> list[dict[str, Any]]:
+    path = Path(api.settings.resolved_log_file)
+    lines = path.read_bytes().splitlines() if path.exists() else []
+    return [e for e in map(orjson.loads, lines) if e.get("tenant_name") == tenant]
+
+
+def ok(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def enroll(api: Api, tenant: str, user: str, **extra: Any) -> dict[str, Any]:
+    body = {"user_id": user, "phone_number": PHONE, "channel": "sms", **extra}
+    return ok(api.client.post(ENROLL, json=body, headers=h(api, tenant)), 201)
+
+
+def enrolled(api: Api, tenant: str, user: str) -> dict[str, Any]:
+    """A user with a confirmed phone."""
+    made = enroll(api, tenant, user)
+    url = f"{ENROLL}/{made['id']}/confirm"
+    return ok(
+        api.client.post(url, json={"code": last_code(api, tenant)}, headers=h(api, tenant)), 200
+    )
+
+
+def test_enrollment_then_challenge_end_to_end(api: Api, tmp_path: Path) -> None:
+    tenant, user = api.tenant_a, "auth0|e2e"
+    made = enroll(api, tenant, user)
+    assert made["id"].startswith("pen_")
+    assert (made["status"], made["phone_number"], made["channel"]) == ("pending", PHONE, "sms")
+    assert made["delivery"]["status"] == "stored"  # the outbox: no provider configured
+    code = last_code(api, tenant)
+    assert code not in orjson.dumps(made).decode()
+    assert "Please enter this code to verify your enrollment" in texts(api, tenant)[-1]
+
+    confirm = f"{ENROLL}/{made['id']}/confirm"
+    wrong = "000000" if code != "000000" else "111111"
+    refused = api.client.post(confirm, json={"code": wrong}, headers=h(api, tenant))
+    assert refused.status_code == 403
+    assert refused.json()["errorCode"] == "invalid_code"
+    assert "4 attempts left" in refused.json()["message"]
+    done = ok(api.client.post(confirm, json={"code": code}, headers=h(api, tenant)), 200)
+    assert done["status"] == "confirmed"
+    assert done["confirmed_at"]
+    again = api.client.post(confirm, json={"code": code}, headers=h(api, tenant))
+    assert (again.status_code, again.json()["errorCode"]) == (409, "used_code")
+
+    challenge = ok(api.client.post(CHALLENGE, json={"user_id": user}, headers=h(api, tenant)), 201)
+    assert challenge["enrollment_id"] == made["id"]
+    assert challenge["phone_number"] == PHONE
+    second = last_code(api, tenant)
+    assert "Please enter" not in texts(api, tenant)[-1]  # the verification template
+    url = f"{CHALLENGE}/{challenge['id']}/verify"
+    verified = ok(api.client.post(url, json={"code": second}, headers=h(api, tenant)), 200)
+    assert verified["status"] == "verified"
+    reused = api.client.post(url, json={"code": second}, headers=h(api, tenant))
+    assert reused.status_code == 409
+
+    kinds = [e["type"] for e in events(api, tenant) if e["user_id"] == user]
+    for kind in (
+        "gd_start_enroll",
+        "gd_auth_failed",
+        "gd_enrollment_complete",
+        "gd_start_auth",
+        "gd_auth_succeed",
+    ):
+        assert kind in kinds, kinds
+    assert kinds.index("gd_start_enroll") < kinds.index("gd_enrollment_complete")
+    assert kinds.index("gd_start_auth") < kinds.index("gd_auth_succeed")
+    log = Path(api.settings.resolved_log_file).read_text()
+    assert code not in log
+    assert second not in log
+
+
+def test_five_wrong_codes_kill_the_code_even_the_right_one(api: Api) -> None:
+    tenant = api.tenant_a
+    made = enroll(api, tenant, "auth0|guesser")
+    code = last_code(api, tenant)
+    wrong = "000000" if code != "000000" else "111111"
+    url = f"{ENROLL}/{made['id']}/confirm"
+    statuses = [
+        api.client.post(url, json={"code": wrong}, headers=h(api, tenant)).status_code
+        for _ in range(5)
+    ]
+    assert statuses == [403] * 5
+    last = api.client.post(url, json={"code": code}, headers=h(api, tenant))
+    assert (last.status_code, last.json()["errorCode"]) == (429, "too_many_attempts")
+
+
+def test_the_same_idempotency_key_sends_one_code(api: Api) -> None:
+    tenant = api.tenant_a
+    before = len(texts(api, tenant))
+    body = {"user_id": "auth0|retry", "phone_number": PHONE, "idempotency_key": "enroll-1"}
+    first = ok(api.client.post(ENROLL, json=body, headers=h(api, tenant)), 201)
+    second = ok(api.client.post(ENROLL, json=body, headers=h(api, tenant)), 201)
+    assert second["id"] == first["id"], (first, texts(api, tenant))
+    assert second["replayed"] is True
+    assert second["delivery"] == first["delivery"]
+    assert len(texts(api, tenant)) == before + 1, (first["delivery"], first["status"])
+    other = {**body, "phone_number": "+14155552672"}
+    reused = api.client.post(ENROLL, json=other, headers=h(api, tenant))
+    assert reused.status_code == 409
+    # the header works as well
+    headers = h(api, tenant, **{"Idempotency-Key": "enroll-2"})
+    plain = {"user_id": "auth0|retry", "phone_number": PHONE}
+    a = ok(api.client.post(ENROLL, json=plain, headers=headers), 201)
+    b = ok(api.client.post(ENROLL, json=plain, headers=headers), 201)
+    assert a["id"] == b["id"]
+    assert len(texts(api, tenant)) == before + 2
+
+
+@pytest.mark.parametrize(
+    ("headers", "user_locale", "expected"),
+    [
+        ({"x-request-language": "fr-CA"}, None, "est votre code de vérification"),
+        ({"Accept-Language": "de;q=0.9, es;q=0.95, *;q=0.1"}, None, "es su código"),
+        ({}, "de_DE", "ist Ihr Bestätigungscode"),
+        ({"x-request-language": "!!"}, None, "is your verification code"),
+    ],
+)
+def test_the_message_language_follows_the_request(
+    api: Api, headers: dict[str, str], user_locale: str | None, expected: str
+) -> None:
+    tenant = api.tenant_b
+    body: dict[str, Any] = {"user_id": "auth0|lang", "phone_number": PHONE}
+    if user_locale:
+        body["locale"] = user_locale
+    ok(api.client.post(ENROLL, json=body, headers=h(api, tenant, **headers)), 201)
+    assert expected in texts(api, tenant)[-1]
+
+
+def test_a_challenge_needs_a_confirmed_enrollment(api: Api) -> None:
+    tenant = api.tenant_a
+    enroll(api, tenant, "auth0|unconfirmed")
+    missing = api.client.post(CHALLENGE, json={"user_id": "auth0|unconfirmed"}, headers=h(api))
+    assert missing.status_code == 404
+    assert missing.json()["message"] == "The user has no confirmed phone enrollment."
+
+
+def test_scopes_and_tenants_are_kept_apart(api: Api) -> None:
+    made = enroll(api, api.tenant_a, "auth0|mine")
+    code = last_code(api, api.tenant_a)
+    url = f"{ENROLL}/{made['id']}/confirm"
+    other = api.client.post(url, json={"code": code}, headers=h(api, api.tenant_b))
+    assert other.status_code == 404  # another tenant's enrollment does not exist for it
+    no_scope = api.auth(api.tenant_a, "create:phone_challenges")
+    refused = api.client.post(url, json={"code": code}, headers=no_scope)
+    assert refused.status_code == 403
+    assert refused.json()["message"] == (
+        "Insufficient scope, expected any of: create:phone_enrollments"
+    )
+    assert ok(api.client.post(url, json={"code": code}, headers=h(api)), 200)["status"] == (
+        "confirmed"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"user_id": "u", "phone_number": "12"}, "phone_number"),
+        ({"user_id": "u", "phone_number": PHONE, "channel": "fax"}, "channel"),
+        ({"phone_number": PHONE}, "user_id"),
+        ({"user_id": "u", "phone_number": PHONE, "extra": 1}, "extra"),
+    ],
+)
+def test_bad_input_is_one_line_naming_the_field(api: Api, body: dict[str, Any], field: str) -> None:
+    response = api.client.post(ENROLL, json=body, headers=h(api))
+    assert response.status_code == 400
+    message = response.json()["message"]
+    assert field in message
+    assert "\n" not in message
+    assert "Traceback" not in message
+
+
+def test_a_code_that_is_not_digits_is_refused_naming_it(api: Api) -> None:
+    made = enroll(api, api.tenant_a, "auth0|typo")
+    response = api.client.post(
+        f"{ENROLL}/{made['id']}/confirm", json={"code": "12ab56"}, headers=h(api)
+    )
+    assert response.status_code == 400
+    assert "code" in response.json()["message"]
