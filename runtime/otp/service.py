@@ -73,6 +73,8 @@ def summary(report: DeliveryReport) -> dict[str, Any]:
         "reason": report.reason,
         "detail": report.detail,
         "delivered_by": report.delivered_by,
+        "limit": report.limit,  # rate_limited: the rule that refused
+        "retry_after": report.retry_after,  # seconds (HTTP Retry-After)
     }
 
 

@@ -9,6 +9,7 @@ retried request with its idempotency key sends one code.
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -220,3 +221,20 @@ def test_a_code_that_is_not_digits_is_refused_naming_it(api: Api) -> None:
     )
     assert response.status_code == 400
     assert "code" in response.json()["message"]
+
+
+def test_the_sixth_code_request_in_five_minutes_is_429_with_retry_after(api: Api) -> None:
+    """Auth0's default of 5 OTP requests per user per 5 minutes (docs/abuse_protection.md):
+    the refusal is an error with the delivery's reason, and no code reaches the outbox."""
+    tenant, user = api.tenant_b, f"auth0|burst-{uuid.uuid4().hex[:6]}"
+    body = {"user_id": user, "phone_number": PHONE}
+    for _ in range(5):
+        ok(api.client.post(ENROLL, json=body, headers=h(api, tenant)), 201)
+    sent = len(texts(api, tenant))
+    refused = api.client.post(ENROLL, json=body, headers=h(api, tenant))
+    assert refused.status_code == 429, refused.text
+    assert refused.json()["errorCode"] == "rate_limited"
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert len(texts(api, tenant)) == sent
+    made = [e for e in events(api, tenant) if e["user_id"] == user]
+    assert [e["type"] for e in made].count("gd_start_enroll") == 6  # the refused one too

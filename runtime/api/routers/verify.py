@@ -43,6 +43,7 @@ _REFUSED = {
     "message_type_disabled": 403,
     "idempotency_in_progress": 409,
     "idempotency_key_reused": 409,
+    "limits_unavailable": 503,
     "store_unavailable": 503,
     "shutting_down": 503,
 }
@@ -120,7 +121,7 @@ def _sent(sent: Sent) -> dict[str, Any]:
         status = _REFUSED.get(reason, 400) if delivery["status"] == "rejected" else 502
         headers = None
         retry_after = delivery.get("retry_after")
-        if status == 429 and retry_after is not None:
+        if status in (429, 503) and retry_after is not None:
             headers = {"Retry-After": str(max(1, int(retry_after)))}
         message = f"No code was sent: {delivery.get('detail') or reason}"
         if delivery["status"] == "failed":
