@@ -209,6 +209,35 @@ class Settings(BaseSettings):
                 raise ValueError(f"delay {number} must be more than 0 and at most 3600 seconds")
         return value
 
+    log_retention_days: float = Field(
+        default=30.0,
+        gt=0,
+        le=3650,
+        description="Days the stored log (GET /api/v2/logs, log streams) keeps an event; the "
+        "JSON Lines file is not trimmed (rotate it with logrotate).",
+    )
+    log_stream_batch_size: int = Field(
+        default=100, ge=1, le=1000, description="Events per request to a log stream's sink."
+    )
+    log_stream_max_backoff: float = Field(
+        default=300.0,
+        gt=0,
+        le=3600,
+        description="Longest wait, seconds, between two tries of a failing log stream sink "
+        "(the wait doubles from 1 s).",
+    )
+    log_stream_suspend_after: float = Field(
+        default=86_400.0,
+        gt=0,
+        description="Seconds a log stream's sink may fail without a success before the stream "
+        "is suspended (PATCH status active resumes it where it stopped).",
+    )
+    log_stream_allow_http_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts a log stream may reach over plain http (tests, a local collector); "
+        "any other sink must be https.",
+    )
+
     otp_length: int = Field(
         default=6, ge=4, le=10, description="Digits of a Verify API code (docs/verify.md)."
     )
@@ -246,6 +275,18 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
+
+    public_base_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$",
+        description="Where providers reach this service (https://phone.example.com): set, "
+        "outgoing messages ask for delivery receipts at {public_base_url}/api/v2/receipts/...",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        min_length=16,
+        description="Bearer token Prometheus presents to GET /metrics; unset, /metrics is off.",
+    )
 
     strict_plugins: bool = Field(
         default=False, description="Fail at start when a third-party plugin cannot be loaded."

@@ -26,6 +26,11 @@ AUTH0_SCOPES: dict[str, str] = {
     "(GET /api/v2/attack-protection/phone-limits).",
     "update:attack_protection": "Change the phone limits and geo rules "
     "(PATCH /api/v2/attack-protection/phone-limits).",
+    "read:logs": "Search and read the stored log events (GET /api/v2/logs).",
+    "create:log_streams": "Create log streams (POST /api/v2/log-streams).",
+    "read:log_streams": "Read log streams (never their httpAuthorization).",
+    "update:log_streams": "Change, pause and resume log streams.",
+    "delete:log_streams": "Delete log streams.",
 }
 """Auth0 Management API scopes this service checks, with what each allows."""
 
@@ -36,6 +41,10 @@ OWN_SCOPES: dict[str, str] = {
     "(POST /api/v2/phone/enrollments...); this project's own scope.",
     "create:phone_challenges": "Send a code to a user's enrolled phone and verify it "
     "(POST /api/v2/phone/challenges...); this project's own scope.",
+    "create:usage_triggers": "Create usage triggers (POST /api/v2/usage-triggers); "
+    "this project's own scope.",
+    "read:usage_triggers": "List and read usage triggers; this project's own scope.",
+    "delete:usage_triggers": "Delete usage triggers; this project's own scope.",
 }
 
 SCOPES: dict[str, str] = {**AUTH0_SCOPES, **OWN_SCOPES}

@@ -53,6 +53,7 @@ from runtime.errors import (
 from runtime.events import Attempt, DeliveryReport, PhoneMessageRequest
 from runtime.ids import new_id
 from runtime.logs import JsonLinesLogSink
+from runtime.logs.background import StoredLog
 from runtime.plugins import PhonePluginManager, collect_providers, get_plugin_manager
 from runtime.policy.gate import PhonePolicy
 from runtime.providers import (
@@ -133,6 +134,14 @@ class Pipeline:
             partial(opened_engine, self), self._executor, settings, lease=2 * self.delivery_budget
         )
         self.jobs.register(RETRY_KIND, self._retries.run)
+        # the stored log (GET /api/v2/logs) and log streams follow the file (runtime/logs)
+        self.stored_log = (
+            None
+            if log_sink is None
+            else StoredLog(
+                log_sink.path, partial(opened_engine, self), self._executor, settings, self.jobs
+            )
+        )
         self.policy = PhonePolicy.from_settings(settings)  # rate limits, country, number type
 
     @property
@@ -235,6 +244,8 @@ class Pipeline:
         if not self._closing:
             await self.jobs.queue()
             self.jobs.start()
+            if self.stored_log is not None:
+                self.stored_log.start()
 
     async def aclose(self) -> None:
         """Finish in-flight deliveries, then release providers, the store and the log."""
@@ -243,6 +254,8 @@ class Pipeline:
         self._closing = True
         await self.jobs.aclose()  # stops claiming; the jobs running here finish
         await self.drain()
+        if self.stored_log is not None:  # the last reports' events into the database
+            await self.stored_log.aclose()
         self._closed = True
         await self.providers.aclose()
         await self.policy.aclose()
@@ -403,6 +416,8 @@ class Pipeline:
             progress.delivery.finish(done, request.code)
         if self._log_sink is not None:
             await self._log_sink.write(request, done)
+            if self.stored_log is not None:  # the database copy follows, not awaited here
+                self.stored_log.wake()
 
     async def _deliver_safely(
         self, request: PhoneMessageRequest, progress: _Progress

@@ -7,6 +7,7 @@ module only describes the result, for building statements. A change here needs a
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -24,9 +25,13 @@ __all__ = [
     "action_versions",
     "actions",
     "default_sender_usage",
+    "delivery_receipts",
     "guardian_phone",
     "idempotency_records",
     "jobs",
+    "log_events",
+    "log_ingest",
+    "log_streams",
     "metadata",
     "outbox_messages",
     "phone_challenges",
@@ -36,6 +41,9 @@ __all__ = [
     "phone_templates",
     "tenants",
     "trigger_bindings",
+    "usage_counts",
+    "usage_trigger_fires",
+    "usage_triggers",
 ]
 
 metadata = MetaData()
@@ -259,4 +267,105 @@ phone_limits = Table(
     Column("tenant", String(64), primary_key=True),
     Column("settings", Text, nullable=False),  # JSON: the PhoneLimits fields the tenant set
     *_times(),
+)
+
+# -- the stored log and log streams (migration 0007) ----------------------------------------
+
+log_events = Table(
+    "log_events",
+    metadata,
+    # the order events were stored in: log streams keep a cursor over it
+    Column("seq", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("log_id", String(64), nullable=False, unique=True),  # a re-read line is a no-op
+    Column("tenant", String(64), nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("date", DateTime(timezone=True), nullable=False),
+    Column("user_id", String(255), nullable=True),
+    Column("user_name", String(255), nullable=True),
+    Column("client_id", String(255), nullable=True),
+    Column("ip", String(64), nullable=True),
+    Column("event", Text, nullable=False),  # the JSON line as the file has it
+    Index("ix_log_events_tenant_seq", "tenant", "seq"),
+    Index("ix_log_events_tenant_type_seq", "tenant", "type", "seq"),
+    Index("ix_log_events_tenant_date", "tenant", "date"),
+    Index("ix_log_events_tenant_user_id", "tenant", "user_id"),
+    Index("ix_log_events_date", "date"),
+)
+
+log_ingest = Table(
+    "log_ingest",
+    metadata,
+    Column("source", String(512), primary_key=True),  # host and path of one node's log file
+    Column("file_id", String(64), nullable=False),  # device:inode: a rotated file starts at 0
+    Column("offset", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+log_streams = Table(
+    "log_streams",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("tenant", String(64), nullable=False, index=True),
+    Column("name", String(255), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("status", String(16), nullable=False),  # active, paused, suspended
+    Column("sink", Text, nullable=False),  # JSON, without httpAuthorization
+    Column("authorization_sealed", Text, nullable=True),
+    Column("secret_sealed", Text, nullable=False),  # the HMAC key of its signatures
+    Column("filters", Text, nullable=False),
+    Column("cursor", BigInteger, nullable=False),  # the last log_events.seq delivered
+    Column("job_id", String(32), nullable=True),  # the one job delivering it
+    Column("failures", Integer, nullable=False),  # failed batches in a row
+    Column("failing_since", DateTime(timezone=True), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("delivered", BigInteger, nullable=False),
+    *_times(),
+)
+
+# -- signals: delivery receipts and usage triggers (migration 0008) -------------------------
+
+delivery_receipts = Table(
+    "delivery_receipts",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("delivery_id", String(64), primary_key=True),
+    Column("provider", String(64), primary_key=True),
+    Column("status", String(16), primary_key=True),  # delivered | undelivered
+    Column("channel", String(8), nullable=False),
+    Column("message_id", String(128), nullable=True),
+    Column("carrier_status", String(32), nullable=False),
+    Column("error_code", String(32), nullable=True),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)
+
+usage_triggers = Table(
+    "usage_triggers",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("tenant", String(64), nullable=False),
+    Column("period", String(8), nullable=False),  # hour | day | month
+    Column("threshold", Integer, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("secret", Text, nullable=False),  # sealed with the master key
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_usage_triggers_tenant", "tenant"),
+)
+
+usage_counts = Table(
+    "usage_counts",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("period", String(8), primary_key=True),
+    Column("period_start", DateTime(timezone=True), primary_key=True),
+    Column("count", Integer, nullable=False),
+)
+
+usage_trigger_fires = Table(
+    "usage_trigger_fires",
+    metadata,
+    Column("trigger_id", String(32), primary_key=True),
+    Column("period_start", DateTime(timezone=True), primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("fired_at", DateTime(timezone=True), nullable=False),
 )
