@@ -35,6 +35,7 @@ from runtime.provider_kit import (
     validated,
 )
 from runtime.providers import PhoneMessage, Receipt
+from runtime.receipts.urls import callback_url
 
 __all__ = ["TwilioConfig", "TwilioCredentials", "TwilioProvider"]
 
@@ -98,8 +99,9 @@ class TwilioProvider:
     reaches_phones = True
     accepts_observer = True  # send(..., observer=): recordings and replays see its requests
 
-    def __init__(self) -> None:
+    def __init__(self, *, public_base_url: str | None = None) -> None:
         self._pools: dict[str, _Pool] = {}
+        self.public_base_url = public_base_url  # set: Twilio reports status to this service
 
     def __repr__(self) -> str:
         return f"TwilioProvider(pools={sorted(self._pools)})"
@@ -131,11 +133,11 @@ class TwilioProvider:
         try:
             with request_timeout(message.timeout), observed_by(observer):
                 if message.channel == "voice":
-                    resource = await client.calls.create_async(**_call_params(message, settings))
+                    params = _call_params(message, settings)
+                    resource = await client.calls.create_async(**self._receipts(params, message))
                 else:
-                    resource = await client.messages.create_async(
-                        **_message_params(message, settings)
-                    )
+                    params = _message_params(message, settings)
+                    resource = await client.messages.create_async(**self._receipts(params, message))
         except ProviderError:
             raise  # already classified (a replay's divergence)
         except Exception as exc:
@@ -153,6 +155,14 @@ class TwilioProvider:
         return Receipt(
             provider=self.name, message_id=sid, status=status if isinstance(status, str) else None
         )
+
+    def _receipts(self, params: dict[str, Any], message: PhoneMessage) -> dict[str, Any]:
+        """``params`` asking Twilio for this service's receipt route, unless the tenant set
+        its own ``status_callback`` or no public_base_url is set (runtime/receipts)."""
+        url = callback_url(self.public_base_url, self.name, message.tenant, message.id)
+        if url and "status_callback" not in params:
+            params["status_callback"] = url
+        return params
 
     async def aclose(self) -> None:
         """Close every pooled session; a later send opens new ones."""

@@ -28,4 +28,6 @@ __all__ = ["VonageConfig", "VonageCredentials", "VonageProvider", "register_prov
 @hookimpl
 def register_providers(register: Callable[[Provider], None], settings: Settings) -> None:
     """Register the Vonage provider; its session opens on first use."""
-    register(VonageProvider())
+    provider = VonageProvider()
+    provider.public_base_url = settings.public_base_url  # receipts: runtime/receipts
+    register(provider)

@@ -29,6 +29,7 @@ from runtime.provider_kit import (
     configuration_error,
 )
 from runtime.providers import PhoneMessage, Receipt
+from runtime.receipts.urls import callback_url
 
 __all__ = ["VonageConfig", "VonageCredentials", "VonageProvider"]
 
@@ -91,6 +92,12 @@ class VonageCredentials(ProviderCredentials):
         default=None,
         description="The voice application's RSA private key (PEM) that signs the JWT.",
     )
+    signature_secret: SecretStr | None = Field(
+        default=None,
+        min_length=1,
+        description="The account's signature secret (signed webhooks on): with it and "
+        "public_base_url, SMS ask for delivery receipts, whose signature it checks.",
+    )
 
     @field_validator("private_key")
     @classmethod
@@ -122,6 +129,7 @@ class VonageProvider(HttpProvider[VonageConfig, VonageCredentials]):
     channels = frozenset[Channel]({"sms", "voice"})
     config_model = VonageConfig
     credentials_model = VonageCredentials
+    public_base_url: str | None = None  # set at registration: SMS ask for receipts here
 
     def build_request(
         self, message: PhoneMessage, config: VonageConfig, credentials: VonageCredentials
@@ -144,8 +152,14 @@ class VonageProvider(HttpProvider[VonageConfig, VonageCredentials]):
             api_key=credentials.api_key,
             api_secret=credentials.api_secret.get_secret_value(),
             sender=sender.removeprefix("+"),
-            callback_url=config.callback_url,
+            callback_url=config.callback_url or self._receipt_url(message, credentials),
         )
+
+    def _receipt_url(self, message: PhoneMessage, credentials: VonageCredentials) -> str | None:
+        """This service's receipt route, when its signature can be checked (runtime/receipts)."""
+        if credentials.signature_secret is None:
+            return None
+        return callback_url(self.public_base_url, self.name, message.tenant, message.id) or None
 
     def _voice(
         self, message: PhoneMessage, config: VonageConfig, credentials: VonageCredentials

@@ -134,6 +134,9 @@ async def open_services(
         runner, owned = _sandbox_runner(pipeline, settings)
         if owned:
             stack.push_async_callback(runner.aclose)
+        from runtime.signals import open_signals  # metrics, usage triggers (docs/operations.md)
+
+        stack.push_async_callback((await open_signals(store, executor, pipeline, runner)).aclose)
         yield Services(
             settings=settings,
             engine=engine,

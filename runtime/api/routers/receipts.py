@@ -1,0 +1,210 @@
+"""``/api/v2/receipts/{provider}/{tenant}/{delivery_id}``: providers report delivery status.
+
+No bearer token here: the provider's own signature is the proof (runtime/receipts/signatures.py),
+checked with the credentials of the tenant named in the URL, or of the default sender when it is
+the same provider. A callback without a valid signature is 403 and changes nothing. A final
+status (delivered, undelivered) is recorded once per delivery, provider and status and logged as
+``receipt_delivered`` / ``receipt_undelivered``; an intermediate one (queued, sent, buffered)
+is acknowledged and ignored. Providers retry on anything but 2xx, so a database that fails is
+503 (the provider calls again later).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from fastapi import APIRouter, Request, Response
+
+from runtime import metrics
+from runtime.api.deps import ServicesDep
+from runtime.api.errors import ApiError
+from runtime.errors import ConfigurationError, StoreUnavailableError, UnknownTenantError
+from runtime.logs.events import event_lines
+from runtime.receipts import (
+    RECEIPTS_PATH,
+    Receipt,
+    ReceiptStore,
+    receipt_event,
+    twilio_signature_valid,
+    vonage_signature_valid,
+)
+from runtime.receipts.urls import callback_url
+
+router = APIRouter(prefix=RECEIPTS_PATH, tags=["delivery receipts"])
+log = logging.getLogger("runtime.api.receipts")
+
+_MAX_FIELDS = 64  # a receipt has about twenty fields: more is not a provider's
+_TWILIO_SMS = {"delivered": "delivered", "undelivered": "undelivered", "failed": "undelivered"}
+_TWILIO_CALL = {
+    "completed": "delivered",
+    "busy": "undelivered",
+    "no-answer": "undelivered",
+    "failed": "undelivered",
+    "canceled": "undelivered",
+}
+_VONAGE_SMS = {
+    "delivered": "delivered",
+    "expired": "undelivered",
+    "failed": "undelivered",
+    "rejected": "undelivered",
+}
+
+
+@router.post("/twilio/{tenant}/{delivery_id}", summary="Twilio's StatusCallback (signed)")
+async def twilio_receipt(
+    tenant: str, delivery_id: str, request: Request, svc: ServicesDep
+) -> Response:
+    _receipts_on(svc)
+    fields = _form(await request.body())
+    url = callback_url(svc.settings.public_base_url, "twilio", tenant, delivery_id)
+    if request.url.query:
+        url += f"?{request.url.query}"
+    signature = request.headers.get("x-twilio-signature")
+    tokens = [c.get("auth_token", "") for c in await _credentials(svc, tenant, "twilio")]
+    if not any(twilio_signature_valid(token, url, fields, signature) for token in tokens):
+        raise _refused("twilio", "bad_signature" if signature else "unsigned")
+    if "CallStatus" in fields:
+        carrier, channel, final = fields["CallStatus"], "voice", _TWILIO_CALL
+        message_id = fields.get("CallSid")
+    else:
+        carrier = fields.get("MessageStatus") or fields.get("SmsStatus") or ""
+        channel, final, message_id = "sms", _TWILIO_SMS, fields.get("MessageSid")
+    status = final.get(carrier)
+    if status is not None:
+        receipt = Receipt(
+            tenant=tenant,
+            delivery_id=delivery_id,
+            provider="twilio",
+            channel=channel,
+            status=status,
+            carrier_status=carrier,
+            error_code=fields.get("ErrorCode") if status == "undelivered" else None,
+            message_id=message_id,
+        )
+        await _record(svc, receipt, fields.get("To"))
+    return Response(status_code=204)
+
+
+@router.api_route(
+    "/vonage/{tenant}/{delivery_id}",
+    methods=["GET", "POST"],
+    summary="Vonage's SMS delivery receipt (signed webhooks)",
+)
+async def vonage_receipt(
+    tenant: str, delivery_id: str, request: Request, svc: ServicesDep
+) -> Response:
+    _receipts_on(svc)
+    fields = dict(request.query_params)
+    if request.method == "POST":
+        body = await request.body()
+        if request.headers.get("content-type", "").startswith("application/json"):
+            fields.update(_json_fields(body))
+        else:
+            fields.update(_form(body))
+    secrets = [c.get("signature_secret", "") for c in await _credentials(svc, tenant, "vonage")]
+    if not any(vonage_signature_valid(fields, secret) for secret in secrets):
+        raise _refused("vonage", "bad_signature" if fields.get("sig") else "unsigned")
+    carrier = fields.get("status", "")
+    status = _VONAGE_SMS.get(carrier)
+    if status is not None:
+        error = fields.get("err-code")
+        receipt = Receipt(
+            tenant=tenant,
+            delivery_id=delivery_id,
+            provider="vonage",
+            channel="sms",
+            status=status,
+            carrier_status=carrier,
+            error_code=error if status == "undelivered" and error not in (None, "0") else None,
+            message_id=fields.get("messageId"),
+        )
+        await _record(svc, receipt, fields.get("msisdn"))
+    return Response(status_code=204)
+
+
+async def _credentials(svc: ServicesDep, tenant: str, provider: str) -> list[dict[str, str]]:
+    """The credentials that may have signed a callback of ``provider`` about ``tenant``: the
+    tenant's own when it uses ``provider``, and the default sender's when it is ``provider``."""
+    found: list[dict[str, str]] = []
+    try:
+        config = await svc.pipeline.tenant(tenant)
+    except (UnknownTenantError, ConfigurationError):
+        raise _refused(provider, "unknown_tenant") from None
+    if config.provider == provider:
+        try:
+            found.append(dict(svc.pipeline.tenants.credentials(config)))
+        except Exception:  # credentials not readable: only the default sender's can match
+            log.warning("receipt for %r: its %s credentials are unreadable", tenant, provider)
+    default = svc.pipeline.default_sender
+    if default.name == provider:
+        found.append(_plain(default.credentials.model_dump()))
+    return found
+
+
+def _plain(values: Mapping[str, Any]) -> dict[str, str]:
+    """Credential values as strings (SecretStr opened)."""
+    out = {}
+    for name, value in values.items():
+        secret = getattr(value, "get_secret_value", None)
+        out[name] = str(secret() if secret is not None else value or "")
+    return out
+
+
+async def _record(svc: ServicesDep, receipt: Receipt, recipient: str | None) -> None:
+    """Record a final status once, then log it (the log line is written before the answer)."""
+    store = ReceiptStore(svc.engine)
+    try:
+        new = await svc.call(store.record, receipt)
+    except StoreUnavailableError as exc:
+        raise ApiError(503, f"the receipt was not recorded: {exc}", "store_unavailable") from None
+    if not new:
+        return
+    metrics.observe_receipt(receipt.tenant, receipt.provider, receipt.status)
+    sink = svc.pipeline.log_sink
+    if sink is not None:
+        event = receipt_event(
+            tenant=receipt.tenant,
+            delivery_id=receipt.delivery_id,
+            provider=receipt.provider,
+            channel=receipt.channel,
+            status=receipt.status,
+            carrier_status=receipt.carrier_status,
+            error_code=receipt.error_code,
+            message_id=receipt.message_id,
+            recipient=recipient,
+        )
+        await sink.write_lines(event_lines([event], []))
+
+
+def _receipts_on(svc: ServicesDep) -> None:
+    """Receipts are asked for only when public_base_url is set; else none is expected."""
+    if not svc.settings.public_base_url:
+        raise ApiError(404, "delivery receipts are off: public_base_url is not set", "not_found")
+
+
+def _refused(provider: str, reason: str) -> ApiError:
+    metrics.observe_receipt_refused(provider, reason)
+    return ApiError(403, f"{provider} receipt refused: {reason.replace('_', ' ')}", reason)
+
+
+def _form(body: bytes) -> dict[str, str]:
+    """A form body's fields (the last of a repeated name); 400 when it is not one."""
+    try:
+        pairs = parse_qsl(body.decode(), keep_blank_values=True, max_num_fields=_MAX_FIELDS)
+    except (UnicodeDecodeError, ValueError):
+        raise ApiError(400, "receipt body: not a form of at most 64 fields", "bad_body") from None
+    return dict(pairs)
+
+
+def _json_fields(body: bytes) -> dict[str, str]:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise ApiError(400, "receipt body: not JSON", "bad_body") from None
+    if not isinstance(data, dict) or len(data) > _MAX_FIELDS:
+        raise ApiError(400, "receipt body: not an object of at most 64 fields", "bad_body")
+    return {str(k): "" if v is None else str(v) for k, v in data.items()}
