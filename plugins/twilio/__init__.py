@@ -18,4 +18,4 @@ __all__ = ["TwilioConfig", "TwilioCredentials", "TwilioProvider", "register_prov
 @hookimpl
 def register_providers(register: Callable[[Provider], None], settings: Settings) -> None:
     """Register one Twilio provider; its sessions are opened on first use."""
-    register(TwilioProvider(public_base_url=settings.public_base_url))
+    register(TwilioProvider(public_base_url=getattr(settings, "public_base_url", None)))

@@ -29,5 +29,5 @@ __all__ = ["VonageConfig", "VonageCredentials", "VonageProvider", "register_prov
 def register_providers(register: Callable[[Provider], None], settings: Settings) -> None:
     """Register the Vonage provider; its session opens on first use."""
     provider = VonageProvider()
-    provider.public_base_url = settings.public_base_url  # receipts: runtime/receipts
+    provider.public_base_url = getattr(settings, "public_base_url", None)  # runtime/receipts
     register(provider)
