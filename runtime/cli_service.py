@@ -11,8 +11,10 @@ command that sends a code into the outbox. Heavy modules are imported inside the
 from __future__ import annotations
 
 import json
+import logging
+import logging.handlers
 import shlex
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -150,22 +152,25 @@ def serve(
 ) -> None:
     """Serve the Management API (and POST /api/v2/phone/messages) until interrupted."""
     import asyncio
-    import logging
 
     level = logging.getLevelName(log_level.upper())
     if not isinstance(level, int):
         raise bad_input(f"--log-level: {log_level!r} is not one of debug, info, warning, error")
     settings = settings_or_exit()
     sock = _bind(host, port)
-    _configure_logging(level)
-    with _errors_as_exit(settings):
-        if demo:
-            with _store(settings) as store:
-                created = _ensure_demo_tenant(store)
-        try:
-            asyncio.run(_serve(settings, sock, demo=demo, created=demo and created))
-        except KeyboardInterrupt:  # a second Ctrl-C while closing
-            raise typer.Exit(130) from None
+    flush_logs = _configure_logging(level)
+    try:
+        with _errors_as_exit(settings):
+            if demo:
+                with _store(settings) as store:
+                    created = _ensure_demo_tenant(store)
+            try:
+                asyncio.run(_serve(settings, sock, demo=demo, created=demo and created))
+            except KeyboardInterrupt:  # a second Ctrl-C while closing
+                raise typer.Exit(130) from None
+    finally:
+        flush_logs()
+    typer.echo("phone-actions: stopped", err=True)  # after every log line
 
 
 async def _serve(settings: Settings, sock: socket.socket, *, demo: bool, created: bool) -> None:
@@ -208,7 +213,6 @@ async def _serve(settings: Settings, sock: socket.socket, *, demo: bool, created
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-    typer.echo("phone-actions: stopped", err=True)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -229,19 +233,48 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _configure_logging(level: int) -> None:
-    import logging
+def _configure_logging(level: int) -> Callable[[], None]:
+    """Log lines (one access line a request) are formatted and written to stderr by a thread
+    of their own: a slow reader of stderr (a full pipe) never blocks the event loop."""
+    import atexit
+    import queue
     import sys
 
     from runtime.api.middleware import RequestIdFilter
 
-    handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(RequestIdFilter())
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    stream = logging.StreamHandler(sys.stderr)
+    stream.setFormatter(logging.Formatter(LOG_FORMAT))
+    stream.addFilter(RequestIdFilter())
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    handoff = _Handoff(records)
+    handoff.addFilter(RequestIdFilter())  # on the caller's thread: the request id is its own
+    listener = logging.handlers.QueueListener(records, stream)
+    listener.start()
     root = logging.getLogger()
-    root.addHandler(handler)
+    root.addHandler(handoff)
     root.setLevel(level)
     logging.getLogger("alembic").setLevel(max(level, logging.WARNING))  # a line per migration
+    stopped: list[bool] = []
+
+    def flush() -> None:
+        """Write the lines still queued and stop the writer (once); later lines go straight
+        to stderr."""
+        if not stopped:
+            stopped.append(True)
+            root.removeHandler(handoff)
+            root.addHandler(stream)
+            listener.stop()
+
+    atexit.register(flush)
+    return flush
+
+
+class _Handoff(logging.handlers.QueueHandler):
+    """Queues the record as it is: formatting waits for the writer thread (the stdlib's
+    QueueHandler formats on the caller's thread, for queues that cross processes)."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record
 
 
 def _ensure_demo_tenant(store: ServiceStore) -> bool:

