@@ -115,6 +115,7 @@ class Limiter:
         timeout: float = 0.25,
         on_error: OnError = "closed",
         key_prefix: str = _KEY_PREFIX,
+        retry_after_failure: float = _RETRY_AFTER_FAILURE,
     ) -> None:
         self.redis_url = redis_url
         self.timeout = timeout
@@ -124,6 +125,7 @@ class Limiter:
         self._redis: aio_strategies.MovingWindowRateLimiter | None = None
         self._redis_storage: Any = None
         self._down_until = 0.0
+        self.retry_after_failure = retry_after_failure
 
     @property
     def shared(self) -> bool:
@@ -137,7 +139,7 @@ class Limiter:
         if self.redis_url is None:
             return self._check_memory(checks)
         if time.monotonic() < self._down_until:
-            return self._unavailable("Redis failed less than a second ago")
+            return self._unavailable(f"Redis failed less than {self.retry_after_failure:g} s ago")
         try:
             async with asyncio.timeout(self.timeout):
                 return await self._check_redis(checks)
@@ -145,7 +147,7 @@ class Limiter:
             problem = f"Redis did not answer within {self.timeout:g} s"
         except Exception as exc:  # a refused connection, a reset, a Redis error
             problem = f"Redis failed: {type(exc).__name__}: {exc}"
-        self._down_until = time.monotonic() + _RETRY_AFTER_FAILURE
+        self._down_until = time.monotonic() + self.retry_after_failure
         log.warning("rate limits: %s (limits_on_redis_error=%s)", problem, self.on_error)
         return self._unavailable(problem)
 
@@ -220,7 +222,7 @@ class Limiter:
             "limits_unavailable",
             f"the rate limits could not be checked ({problem}); nothing was sent "
             "(limits_on_redis_error=closed)",
-            retry_after=math.ceil(_RETRY_AFTER_FAILURE),
+            retry_after=max(1, math.ceil(self.retry_after_failure)),
         )
 
 

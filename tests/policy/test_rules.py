@@ -23,7 +23,7 @@ HOUR = 3600.0
 
 
 @pytest.fixture
-def clock() -> Iterator[time_machine.Coordinates]:
+def clock() -> Iterator[time_machine.Traveller]:
     with time_machine.travel(1_800_000_000.0, tick=False) as traveller:
         yield traveller
 
@@ -48,7 +48,7 @@ def sent(report: DeliveryReport) -> bool:
 
 
 async def test_the_11th_sms_in_an_hour_is_refused_and_the_window_moves(
-    make_pipeline: PipelineFactory, clock: time_machine.Coordinates
+    make_pipeline: PipelineFactory, clock: time_machine.Traveller
 ) -> None:
     primary = ScriptedProvider("primary")
     pipeline = make_pipeline(tenant(), plugins=(ProvidersPlugin(primary),))
@@ -73,7 +73,7 @@ async def test_the_11th_sms_in_an_hour_is_refused_and_the_window_moves(
 
 
 async def test_the_second_voice_call_in_an_hour_is_refused_but_sms_still_goes(
-    make_pipeline: PipelineFactory, clock: time_machine.Coordinates
+    make_pipeline: PipelineFactory, clock: time_machine.Traveller
 ) -> None:
     primary = ScriptedProvider("primary")
     pipeline = make_pipeline(tenant(), plugins=(ProvidersPlugin(primary),))
@@ -88,7 +88,7 @@ async def test_the_second_voice_call_in_an_hour_is_refused_but_sms_still_goes(
 
 
 async def test_the_6th_code_request_in_5_minutes_is_refused(
-    make_pipeline: PipelineFactory, clock: time_machine.Coordinates
+    make_pipeline: PipelineFactory, clock: time_machine.Traveller
 ) -> None:
     pipeline = make_pipeline(tenant(), plugins=(ProvidersPlugin(ScriptedProvider("primary")),))
     for _ in range(5):
@@ -104,7 +104,7 @@ async def test_the_6th_code_request_in_5_minutes_is_refused(
 
 
 async def test_per_ip_recipient_country_and_tenant_limits(
-    make_pipeline: PipelineFactory, clock: time_machine.Coordinates
+    make_pipeline: PipelineFactory, clock: time_machine.Traveller
 ) -> None:
     limits = {"ip": "2/minute", "recipient": "3/hour", "user_requests": None}
     pipeline = make_pipeline(
@@ -145,7 +145,7 @@ async def test_per_ip_recipient_country_and_tenant_limits(
 
 
 async def test_a_refusal_is_logged_as_limit_phone_and_takes_nothing_of_the_outbox(
-    make_pipeline: PipelineFactory, clock: time_machine.Coordinates
+    make_pipeline: PipelineFactory, clock: time_machine.Traveller
 ) -> None:
     outboxed = make_pipeline({"acme": {"phone_limits": {"user_messages": "1/hour"}}}, outbox_cap=2)
     first = await outboxed.deliver(request())

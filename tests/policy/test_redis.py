@@ -1,0 +1,149 @@
+"""Rate limits in Redis: two pipelines (two nodes) on one Redis enforce one set of limits, and
+a Redis that dies or goes silent mid-run is the documented policy (closed: refused; open:
+sent), costing at most ``redis_timeout``. Faults are real: a redis-server of the test's own,
+killed; a TCP proxy in front of the machine's Redis, frozen."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from runtime import PhoneMessageRequest
+from runtime.policy.config import PhoneLimits
+from runtime.policy.limiter import Limiter, checks_for
+from tests.conftest import PipelineFactory, service_url
+from tests.fake_providers import ProvidersPlugin, ScriptedProvider
+from tests.store.faults import FrozenProxy
+
+NUMBER = "+14155552671"
+TIMEOUT = 0.2
+
+
+@pytest.fixture
+def redis_url() -> str:
+    return service_url("PHONE_ACTIONS_TEST_REDIS_URL", "Redis")
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A redis-server of this test only, on a unix socket (no port taken, no disk)."""
+    binary = "/usr/bin/redis-server"
+    if not os.path.exists(binary):
+        pytest.skip("redis-server is not installed")
+    socket = tmp_path / "redis.sock"
+    process = subprocess.Popen(
+        [binary, "--port", "0", "--unixsocket", str(socket), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    assert process.stdout is not None
+    for line in process.stdout:  # its readiness line, not a sleep
+        if b"ready to accept connections" in line.lower():
+            break
+    else:
+        pytest.fail("redis-server did not start")
+    yield f"unix://{socket}", process
+    process.kill()
+    process.wait()
+
+
+def tenant_of_this_test() -> str:
+    """A tenant id of this run only: the machine's Redis is shared and kept."""
+    return f"t-{uuid.uuid4().hex[:12]}"
+
+
+def request(tenant: str, user: str = "auth0|alice", **fields: Any) -> PhoneMessageRequest:
+    return PhoneMessageRequest.create(
+        tenant=tenant, recipient=NUMBER, code="123456", user={"user_id": user}, **fields
+    )
+
+
+def tenants(tenant: str) -> dict[str, dict[str, Any]]:
+    # user_requests off: the hour's limit is what is shared here, not the 5-minute one
+    return {tenant: {"provider": "primary", "phone_limits": {"user_requests": None}}}
+
+
+async def test_two_nodes_on_one_redis_enforce_one_limit(
+    make_pipeline: PipelineFactory, redis_url: str
+) -> None:
+    tenant = tenant_of_this_test()
+    providers = ScriptedProvider("primary"), ScriptedProvider("primary")
+    node_a, node_b = (
+        make_pipeline(tenants(tenant), plugins=(ProvidersPlugin(p),), redis_url=redis_url)
+        for p in providers
+    )
+    reports = [await (node_a, node_b)[n % 2].deliver(request(tenant)) for n in range(10)]
+    assert [r.status for r in reports] == ["delivered"] * 10
+    for node in (node_a, node_b):
+        eleventh = await node.deliver(request(tenant))
+        assert (eleventh.reason, eleventh.limit) == ("rate_limited", "user_messages")
+        assert 3590 <= (eleventh.retry_after or 0) <= 3600
+    assert [len(p.sent) for p in providers] == [5, 5]
+    assert (await node_b.deliver(request(tenant, user="auth0|bob"))).status == "delivered"
+
+
+async def test_redis_killed_mid_run_fails_closed_then_recovers(
+    own_redis: tuple[str, subprocess.Popen[bytes]],
+) -> None:
+    url, process = own_redis
+    limiter = Limiter(url, timeout=TIMEOUT, retry_after_failure=0)
+    checks = checks_for(request(tenant_of_this_test()), PhoneLimits(), "US")
+    try:
+        assert await limiter.check(checks) is None
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        started = time.perf_counter()
+        refused = await limiter.check(checks)
+        elapsed = time.perf_counter() - started
+        assert refused is not None
+        assert refused.reason == "limits_unavailable"
+        assert "closed" in refused.detail
+        assert elapsed < TIMEOUT + 1.0  # a refused socket fails at once; 1 s: a loaded CI
+        opened = Limiter(url, timeout=TIMEOUT, on_error="open")
+        assert await opened.check(checks) is None  # fail open: sent without limits
+        await opened.aclose()
+    finally:
+        await limiter.aclose()
+
+
+async def test_a_silent_redis_costs_at_most_the_timeout_and_then_nothing(
+    redis_url: str,
+) -> None:
+    if not redis_url.startswith("redis://127.0.0.1:6379"):
+        pytest.skip("the proxy fronts the machine's Redis at 127.0.0.1:6379")
+    proxy = FrozenProxy(("127.0.0.1", 6379))
+    url = redis_url.replace("127.0.0.1:6379", f"127.0.0.1:{proxy.port}")
+    limiter = Limiter(url, timeout=TIMEOUT)  # fail closed, Redis skipped for 1 s after
+    checks = checks_for(request(tenant_of_this_test()), PhoneLimits(), "US")
+    try:
+        assert await limiter.check(checks) is None
+        proxy.freeze()
+        started = time.process_time(), time.perf_counter()
+        refused = await limiter.check(checks)
+        waited = time.perf_counter() - started[1]
+        assert refused is not None
+        assert refused.reason == "limits_unavailable"
+        assert "did not answer within 0.2 s" in refused.detail
+        assert TIMEOUT * 0.9 <= waited < TIMEOUT + 1.0  # bounded by the timeout; 1 s: CI
+        again = time.perf_counter()
+        assert (await limiter.check(checks)) is not None
+        assert time.perf_counter() - again < TIMEOUT  # not asked again within a second
+    finally:
+        await limiter.aclose()
+        proxy.close()
+
+
+def test_the_machine_redis_is_reachable(redis_url: str) -> None:
+    """A skipped Redis test must mean 'not configured', never a wrong URL."""
+    client = redis.Redis.from_url(redis_url, socket_timeout=5)
+    assert client.ping()
+    client.close()
