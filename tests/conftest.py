@@ -26,7 +26,10 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "data_dir": tmp_path / "data",
         "tenants_file": tmp_path / "tenants.toml",
-        "attempt_timeout": 2.0,
+        # The budget of an attempt that should succeed: generous, because on a loaded 2-core CI
+        # machine a local answer or a sandbox worker's cold start can take seconds. Tests of a
+        # timeout set their own short budget.
+        "attempt_timeout": 5.0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)

@@ -1064,7 +1064,7 @@ def pipeline_with(
     provider: str,
     sample: str,
     secrets: dict[str, str],
-    attempt_timeout: float = 2.0,
+    attempt_timeout: float = 5.0,  # generous for a loaded CI machine
     **tenant: Any,
 ) -> Any:
     """A pipeline whose tenant ``acme`` delivers through the sample, with ``secrets``."""
