@@ -162,8 +162,10 @@ class LogStreamRepository:
                         f"must be one of {', '.join(_STATUSES)}", field="status"
                     )
                 values["status"] = body["status"]
-                if body["status"] == "active":  # a resume: a fresh failure window
-                    values.update(failures=0, failing_since=None)
+                if body["status"] == "active" and row.status != "active":
+                    # a resume: a fresh failure window, and a new job (the old one may still
+                    # be finishing its last run: the sweep gives the stream its successor)
+                    values.update(failures=0, failing_since=None, job_id=None)
             if "sink" in body:
                 old = self._open(stream_id, row.authorization_sealed)
                 sink, authorization = self._sink(body["sink"], json.loads(row.sink) | {"_": old})
