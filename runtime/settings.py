@@ -257,7 +257,7 @@ class Settings(BaseSettings):
         "limits, so that several nodes enforce one set; default: limits kept in this process.",
     )
     redis_timeout: float = Field(
-        default=0.25,
+        default=0.5,
         gt=0,
         le=10,
         description="Longest wait for Redis on one request's rate limits, seconds; a Redis "

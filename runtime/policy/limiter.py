@@ -12,8 +12,9 @@ so they are atomic; in Redis two nodes may both pass the check at the very edge 
 
 Redis that fails or does not answer within ``redis_timeout`` is the operator's policy
 (``limits_on_redis_error``): ``closed`` (default) refuses the request, ``open`` lets it
-through unlimited. Either way it costs at most the timeout; after a failure Redis is not asked
-again for ``_RETRY_AFTER_FAILURE`` seconds, so a dead Redis costs nothing per request.
+through unlimited. Either way it costs at most the timeout (the first call of a process, which
+also connects and loads the scripts, at most 2 s); after a failure Redis is not asked again for
+``retry_after_failure`` seconds (1), so a dead Redis costs nothing per request.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ log = logging.getLogger("runtime.policy")
 OnError = Literal["closed", "open"]
 _RETRY_AFTER_FAILURE = 1.0  # seconds during which a failed Redis is not asked again
 _KEY_PREFIX = "phone-actions"
+_FIRST_CALL_BUDGET = 2.0  # seconds: connections and limits' scripts are made on first use
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,7 @@ class Limiter:
         self,
         redis_url: str | None = None,
         *,
-        timeout: float = 0.25,
+        timeout: float = 0.5,
         on_error: OnError = "closed",
         key_prefix: str = _KEY_PREFIX,
         retry_after_failure: float = _RETRY_AFTER_FAILURE,
@@ -125,6 +127,7 @@ class Limiter:
         self._redis: aio_strategies.MovingWindowRateLimiter | None = None
         self._redis_storage: Any = None
         self._down_until = 0.0
+        self._warm = False  # the first call also connects and loads limits' Lua scripts
         self.retry_after_failure = retry_after_failure
 
     @property
@@ -140,11 +143,14 @@ class Limiter:
             return self._check_memory(checks)
         if time.monotonic() < self._down_until:
             return self._unavailable(f"Redis failed less than {self.retry_after_failure:g} s ago")
+        budget = self.timeout if self._warm else max(self.timeout, _FIRST_CALL_BUDGET)
         try:
-            async with asyncio.timeout(self.timeout):
-                return await self._check_redis(checks)
+            async with asyncio.timeout(budget):
+                found = await self._check_redis(checks)
+            self._warm = True
+            return found
         except TimeoutError:
-            problem = f"Redis did not answer within {self.timeout:g} s"
+            problem = f"Redis did not answer within {budget:g} s"
         except Exception as exc:  # a refused connection, a reset, a Redis error
             problem = f"Redis failed: {type(exc).__name__}: {exc}"
         self._down_until = time.monotonic() + self.retry_after_failure
