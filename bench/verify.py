@@ -177,7 +177,7 @@ async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     return results
 
 
-_ALL_OFF = {
+_ALL_OFF: dict[str, Any] = {
     "user_messages": None,
     "user_voice": None,
     "user_requests": None,
