@@ -244,7 +244,6 @@ def _configure_logging(level: int) -> Callable[[], None]:
 
     stream = logging.StreamHandler(sys.stderr)
     stream.setFormatter(logging.Formatter(LOG_FORMAT))
-    stream.addFilter(RequestIdFilter())
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     handoff = _Handoff(records)
     handoff.addFilter(RequestIdFilter())  # on the caller's thread: the request id is its own
@@ -262,8 +261,9 @@ def _configure_logging(level: int) -> Callable[[], None]:
         if not stopped:
             stopped.append(True)
             root.removeHandler(handoff)
-            root.addHandler(stream)
             listener.stop()
+            stream.addFilter(RequestIdFilter())  # not before: the writer thread has no request
+            root.addHandler(stream)
 
     atexit.register(flush)
     return flush
