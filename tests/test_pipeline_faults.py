@@ -5,6 +5,7 @@ connection holds the write lock, a caller really cancels, a claim really is left
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -316,3 +317,41 @@ async def test_a_postgresql_partition_never_hangs_a_delivery(
         await pipeline.aclose()  # does not wait on the silent connections
     finally:
         proxy.close()
+
+
+async def test_a_passing_store_failure_before_sending_frees_the_key(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """The service's tenant configuration lives on a PostgreSQL server that went silent (a
+    frozen TCP proxy) while the idempotency keys are fine (SQLite): the request is refused
+    store_unavailable with nothing sent, and its key is free again, so the retry delivers
+    once the database answers rather than replaying the refusal."""
+    from runtime.store import create_engine_for, migrate
+    from runtime.store.crypto import Keyring
+    from runtime.store.directory import StoreTenantDirectory
+    from runtime.store.service import ServiceStore
+    from tests.conftest import make_settings
+    from tests.store.faults import FrozenProxy
+
+    migrate(create_engine_for(postgres_url))
+    proxy = FrozenProxy(("127.0.0.1", 5432))
+    engine = create_engine_for(proxy.url(postgres_url), timeout=1.0)
+    store = ServiceStore(engine, Keyring((os.urandom(32),)))
+    store.tenants.create("acme", friendly_name="Acme")
+    directory = StoreTenantDirectory(store, timeout=1.0)
+    await directory.start()
+    pipeline = Pipeline.from_settings(
+        make_settings(tmp_path, store_timeout=1.0), tenants=directory, load_entrypoints=False
+    )
+    try:
+        proxy.freeze()
+        first = await pipeline.deliver(request(idempotency_key="passing"))
+        assert (first.status, first.reason) == ("rejected", "store_unavailable")
+        proxy.heal()  # the database answers again
+        retry = await pipeline.deliver(request(idempotency_key="passing"))
+        assert (retry.status, retry.replayed) == ("stored", False), retry.detail  # the outbox
+    finally:
+        await pipeline.aclose()
+        await directory.aclose()
+        proxy.close()
+        engine.dispose()

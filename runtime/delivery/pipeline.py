@@ -80,6 +80,10 @@ log = logging.getLogger("runtime.delivery")
 T = TypeVar("T")
 
 
+_TRANSIENT = frozenset({"store_unavailable", "shutting_down"})
+"""Rejections that sent nothing for a passing reason: their key is freed, not completed."""
+
+
 @dataclass
 class _Progress:
     """How far one delivery got: once ``sending`` is set, a cancelled caller no longer stops it."""
@@ -378,10 +382,17 @@ class Pipeline:
                 idempotency, _ = await self._stores()
                 await self._store(idempotency.release, request.tenant, key)
             raise
+        idempotency, _ = await self._stores()
+        if done.status == "rejected" and done.reason in _TRANSIENT:
+            # Nothing was sent, and only for a passing reason (the database did not answer):
+            # free the key, so the caller's retry delivers instead of replaying this refusal.
+            with contextlib.suppress(StoreUnavailableError):
+                await self._store(idempotency.release, request.tenant, key)
+            await self._account(request, done, progress)
+            return done
         # The key's record and the log event are written at the same time (two threads):
         # one wait instead of two. Observers and the log see the delivery as it went; a
         # record that could not be stored changes only the report returned (its reason).
-        idempotency, _ = await self._stores()
         completing = asyncio.ensure_future(
             self._store(idempotency.complete, request.tenant, key, done.model_dump_json())
         )

@@ -91,6 +91,7 @@ class FrozenProxy:
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._stop: asyncio.Event | None = None
+        self._writers: list[asyncio.StreamWriter] = []
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
         self._ready.wait()
@@ -104,6 +105,18 @@ class FrozenProxy:
     def freeze(self) -> None:
         self.forwarding = False
 
+    def heal(self) -> None:
+        """The partition ends as the OS ends one: the connections that went silent are reset
+        (what tcp_user_timeout does to a connection whose data stays unacknowledged) and new
+        ones are forwarded again."""
+        self.forwarding = True
+        self._loop.call_soon_threadsafe(self._reset)
+
+    def _reset(self) -> None:
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+
     def close(self) -> None:
         if self._stop is not None:
             self._loop.call_soon_threadsafe(self._stop.set)
@@ -116,6 +129,7 @@ class FrozenProxy:
     async def _main(self) -> None:
         self._stop = asyncio.Event()
         writers: list[asyncio.StreamWriter] = []
+        self._writers = writers
 
         async def pump(
             src: asyncio.StreamReader, dst: asyncio.StreamWriter, upstream: bool
