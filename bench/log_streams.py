@@ -60,7 +60,9 @@ async def _round(pipeline: Pipeline, count: int, in_flight: int) -> float:
     async def worker() -> None:
         for i in numbers:
             report = await pipeline.deliver(
-                PhoneMessageRequest(tenant="bench", recipient=f"+1415555{i % 10000:04d}", code=f"{i:06d}")
+                PhoneMessageRequest(
+                    tenant="bench", recipient=f"+1415555{i % 10000:04d}", code=f"{i:06d}"
+                )
             )
             if report.status not in ("stored", "delivered"):
                 raise RuntimeError(f"{report.reason}: {report.detail}")
