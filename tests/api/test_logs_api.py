@@ -40,7 +40,7 @@ def _voice_sent(api: Api, tenant: str, phone: str) -> None:
     voice = {**sms, "type": "gd_send_voice", "log_id": sms["log_id"][:-2] + "ff"}
     pipeline = api.client.app.state.services.pipeline  # type: ignore[attr-defined]
     written = pipeline.log_sink.write_lines(event_lines([voice], []))
-    api.client.portal.call(lambda: written)
+    api.client.portal.call(lambda: written)  # type: ignore[union-attr]
 
 
 def _types(api: Api, tenant: str, *types: str) -> None:
