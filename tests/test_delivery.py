@@ -187,7 +187,7 @@ async def test_before_send_veto_stops_the_message(make_pipeline: PipelineFactory
             return "premium-rate destination" if message.recipient.startswith("+1900") else None
 
     # the tenant lets premium-rate numbers through (runtime/policy), so the plugin decides
-    allow_all = {"blocked_number_types": []}
+    allow_all: dict[str, list[str]] = {"blocked_number_types": []}
     pipeline = make_pipeline(
         tenant(phone_limits=allow_all), plugins=(ProvidersPlugin(primary), BlockPremium())
     )
