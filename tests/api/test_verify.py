@@ -18,6 +18,7 @@ import pytest
 
 from plugins.outbox import OutboxProvider
 from tests.api.conftest import Api
+from tests.api.limits_down import api_without_redis
 
 ENROLL = "/api/v2/phone/enrollments"
 CHALLENGE = "/api/v2/phone/challenges"
@@ -238,3 +239,24 @@ def test_the_sixth_code_request_in_five_minutes_is_429_with_retry_after(api: Api
     assert len(texts(api, tenant)) == sent
     made = [e for e in events(api, tenant) if e["user_id"] == user]
     assert [e["type"] for e in made].count("gd_start_enroll") == 6  # the refused one too
+
+
+def test_rate_limits_that_cannot_be_checked_are_503_with_retry_after(tmp_path: Path) -> None:
+    """Redis down with limits_on_redis_error=closed: no code, a 503 the caller may retry."""
+    with api_without_redis(tmp_path) as down:
+        body = {"user_id": "auth0|no-redis", "phone_number": PHONE}
+        refused = down.client.post(ENROLL, json=body, headers=h(down, down.tenant_a))
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["Retry-After"] == "1"
+        assert refused.json()["errorCode"] == "limits_unavailable"
+        assert "could not be checked" in refused.json()["message"]
+        assert texts(down, down.tenant_a) == []
+
+
+def test_country_and_number_type_refusals_are_403_without_retry_after(api: Api) -> None:
+    tenant = api.tenant_a
+    body = {"user_id": "auth0|premium", "phone_number": "+19002345678"}
+    refused = api.client.post(ENROLL, json=body, headers=h(api, tenant))
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["errorCode"] == "number_type_blocked"
+    assert "Retry-After" not in refused.headers

@@ -1,16 +1,20 @@
 """``POST /api/v2/phone/messages``: send one code through the pipeline (this project's own
-endpoint, not Auth0's; scope ``create:phone_messages``). The answer is the DeliveryReport."""
+endpoint, not Auth0's; scope ``create:phone_messages``). The answer is the DeliveryReport:
+200, or for a policy refusal its HTTP status (429/403/503, runtime/api/refusals.py) with the
+report kept whole and Auth0's error fields added, so a client reads either."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from runtime.api.auth import Principal, require
 from runtime.api.deps import ServicesDep
-from runtime.api.errors import ApiError
+from runtime.api.errors import ApiError, error_body
+from runtime.api.refusals import POLICY_STATUS, retry_after_header
 from runtime.errors import (
     ConfigurationError,
     InvalidInputError,
@@ -51,13 +55,21 @@ class PhoneMessageBody(BaseModel):
     summary="Send a one-time code (this project's own endpoint)",
     description="Runs the delivery pipeline for the token's tenant and returns its report: "
     "`status` is delivered, stored (the outbox), rejected, failed or retrying. The HTTP "
-    "status is 200 whenever a report was made, whatever its status.",
+    "status is 200, except for a policy refusal: `rate_limited` 429 and `limits_unavailable` "
+    "503 (both with Retry-After), `country_blocked` and `number_type_blocked` 403. A refusal's "
+    "body is the report plus Auth0's error fields (statusCode, error, message, errorCode).",
+    response_model=None,
+    responses={
+        403: {"description": "Refused by a country or number-type rule (the report)"},
+        429: {"description": "Refused by a rate limit; Retry-After in seconds (the report)"},
+        503: {"description": "The rate limits could not be checked; Retry-After (the report)"},
+    },
 )
 async def send_message(
     body: PhoneMessageBody,
     principal: Annotated[Principal, Depends(require("create:phone_messages"))],
     svc: ServicesDep,
-) -> dict[str, Any]:
+) -> dict[str, Any] | JSONResponse:
     from runtime.events import PhoneMessageRequest
 
     try:  # held in memory, or loaded on first use; 404 when it is gone
@@ -83,5 +95,16 @@ async def send_message(
         if exc.field and field != exc.field:
             message = message.replace(exc.field, field or "", 1)
         raise ApiError(400, f"Payload validation error: {message}", "invalid_body") from None
-    report = await svc.pipeline.deliver(request)
-    return report.model_dump(mode="json")
+    report = (await svc.pipeline.deliver(request)).model_dump(mode="json")
+    status = POLICY_STATUS.get(report["reason"]) if report["status"] == "rejected" else None
+    if status is None:
+        return report
+    return refusal_response(status, report)
+
+
+def refusal_response(status: int, report: dict[str, Any]) -> JSONResponse:
+    """The report with Auth0's error fields added (none of its own names clash with them)."""
+    message = f"No code was sent: {report.get('detail') or report['reason']}"
+    body = {**report, **error_body(status, message, report["reason"])}
+    headers = retry_after_header(report) if status != 403 else None
+    return JSONResponse(body, status, headers=headers or None)

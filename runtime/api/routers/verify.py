@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from runtime.api.auth import Principal, require
 from runtime.api.deps import Services, ServicesDep
 from runtime.api.errors import ApiError
+from runtime.api.refusals import POLICY_STATUS, retry_after_header
 from runtime.errors import ConfigurationError, StoreUnavailableError, UnknownTenantError
 from runtime.events import ClientInfo, RequestContext
 from runtime.otp import Caller, CodeHasher, OtpStore, Sent, VerifyService, request_locale
@@ -35,15 +36,13 @@ _LOCALE = Field(
     description="The user's own locale: used when neither x-request-language nor "
     "Accept-Language gives one.",
 )
-# a refused delivery, by the report's reason: the HTTP status (others: 400)
+# a refused delivery, by the report's reason: the HTTP status (others: 400); the policy's
+# refusals as POST /api/v2/phone/messages answers them
 _REFUSED = {
-    "rate_limited": 429,
-    "country_blocked": 403,
-    "number_type_blocked": 403,
+    **POLICY_STATUS,
     "message_type_disabled": 403,
     "idempotency_in_progress": 409,
     "idempotency_key_reused": 409,
-    "limits_unavailable": 503,
     "store_unavailable": 503,
     "shutting_down": 503,
 }
@@ -119,14 +118,11 @@ def _sent(sent: Sent) -> dict[str, Any]:
     if delivery is not None and delivery["status"] in ("rejected", "failed"):
         reason = delivery.get("reason") or delivery["status"]
         status = _REFUSED.get(reason, 400) if delivery["status"] == "rejected" else 502
-        headers = None
-        retry_after = delivery.get("retry_after")
-        if status in (429, 503) and retry_after is not None:
-            headers = {"Retry-After": str(max(1, int(retry_after)))}
+        headers = retry_after_header(delivery) if status in (429, 503) else None
         message = f"No code was sent: {delivery.get('detail') or reason}"
         if delivery["status"] == "failed":
             message = f"The code could not be delivered: {delivery.get('detail') or reason}"
-        raise ApiError(status, message, reason, headers=headers)
+        raise ApiError(status, message, reason, headers=headers or None)
     return _view(sent.kind, sent.row, delivery, replayed=sent.replayed)
 
 
