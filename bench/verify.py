@@ -1,12 +1,17 @@
 """The Verify API's enrollment and confirmation over HTTP vs the bare pipeline, and the rate
 limiter's own cost in memory and in Redis.
 
-``python -m bench.verify [--count N] [--rounds R] [--redis URL] [--json]``:
+``python -m bench.verify [--count N] [--rounds R] [--redis URL] [--only limiter] [--json]``:
 
-- ``limiter``: :meth:`runtime.policy.limiter.Limiter.check` of Auth0's default rules for an
-  SMS (``user_requests``, ``user_messages``) plus ``recipient``, one new user per call (no
-  refusal), sequential: in memory, and in Redis when ``--redis`` (or
-  ``PHONE_ACTIONS_TEST_REDIS_URL``) names one on 127.0.0.1. Goal: Redis adds <= 0.3 ms p50.
+- ``limiter``: :meth:`runtime.policy.limiter.Limiter.check` of every rule at once for a voice
+  code (``ip``, ``recipient``, ``user_requests``, ``user_messages``, ``user_voice``, ``country``,
+  ``tenant``: 7 windows), one new user per call (no refusal), sequential, against the same
+  checks built and not checked (``no limiter``): in memory; in Redis when ``--redis`` (or
+  ``PHONE_ACTIONS_TEST_REDIS_URL``) names one on 127.0.0.1, both ``one script`` (the
+  limiter: one EVALSHA per request) and ``limits per rule`` (``limits``' own Redis strategy,
+  a test then a hit per rule: what the limiter did before, 2 x 7 script calls). Wall p50/p99
+  per call and the benchmark process's CPU per call (``time.process_time``; Redis's own CPU
+  is not in it). Goal: Redis adds <= 0.3 ms p50 to no limiter.
 - ``pipeline``: ``Pipeline.deliver`` of one SMS into the outbox, limits on vs all rates off,
   same process, same run: what the policy step adds to a delivery.
 - ``verify``: ``POST /api/v2/phone/enrollments`` then ``POST .../{id}/confirm`` with the code
@@ -14,7 +19,7 @@ limiter's own cost in memory and in Redis.
   against ``Pipeline.deliver`` of the same message in this process (the bare pipeline).
 
 Everything talks to 127.0.0.1 only. Rounds alternate the order of the sides; the figures are
-medians over rounds of requests/s, and p50/p99 over every call.
+medians over rounds of requests/s and CPU per call, and p50/p99 over every call.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ from typing import Any
 
 import aiohttp
 import orjson
+from limits.aio.storage import RedisStorage
+from limits.aio.strategies import MovingWindowRateLimiter
 
 from plugins.outbox import OutboxProvider
 from runtime.api.app import open_services
@@ -57,56 +64,111 @@ def percentile(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
-async def timed(call: Call, count: int) -> tuple[float, list[float]]:
-    """``count`` sequential calls: calls per second and each latency (ms)."""
+async def timed(call: Call, count: int) -> tuple[float, list[float], float]:
+    """``count`` sequential calls: calls per second, each latency (ms), CPU per call (µs)."""
     latencies = []
+    cpu = time.process_time()
     started = time.perf_counter()
     for _ in range(count):
         begin = time.perf_counter()
         await call()
         latencies.append((time.perf_counter() - begin) * 1000)
-    return count / (time.perf_counter() - started), latencies
+    rate = count / (time.perf_counter() - started)
+    return rate, latencies, (time.process_time() - cpu) / count * 1e6
 
 
 async def compare(sides: dict[str, Call], count: int, rounds: int) -> dict[str, Any]:
     for call in sides.values():  # warm-up: pools, caches, connections
         await timed(call, min(50, count))
     rates: dict[str, list[float]] = {side: [] for side in sides}
+    cpus: dict[str, list[float]] = {side: [] for side in sides}
     lats: dict[str, list[float]] = {side: [] for side in sides}
     for number in range(rounds):
         order = list(sides) if number % 2 == 0 else list(reversed(sides))
         for side in order:
-            rate, latencies = await timed(sides[side], count)
+            rate, latencies, cpu = await timed(sides[side], count)
             rates[side].append(rate)
+            cpus[side].append(cpu)
             lats[side].extend(latencies)
     return {
         side: {
             "rate": statistics.median(rates[side]),
             "p50_ms": percentile(lats[side], 50),
             "p99_ms": percentile(lats[side], 99),
+            "cpu_us": statistics.median(cpus[side]),
         }
         for side in sides
     }
 
 
-def limiter_calls(redis_url: str | None) -> tuple[dict[str, Call], list[Limiter]]:
-    limits = PhoneLimits(recipient="1000000/hour")
-    made: list[Limiter] = []
+LIMITS = PhoneLimits(
+    ip="1000000/hour",
+    recipient="1000000/hour",
+    tenant="1000000/hour",
+    country_hourly_caps={"US": 1_000_000},
+)
+
+
+def limiter_request() -> PhoneMessageRequest:
+    """A voice code of a new user from one IP: all 7 rules apply, none refuses."""
+    return PhoneMessageRequest.create(
+        tenant=TENANT,
+        recipient=PHONE,
+        code="123456",
+        channel="voice",
+        user={"user_id": uuid.uuid4().hex},
+        request={"ip": "203.0.113.7"},
+    )
+
+
+def limiter_calls(redis_url: str | None) -> tuple[dict[str, Call], list[Any]]:
+    """The sides of the limiter section and what to close after it."""
+    made: list[Any] = []
     calls: dict[str, Call] = {}
-    for name, url in (("memory", None), ("redis", redis_url)):
-        if name == "redis" and url is None:
-            continue
+
+    async def none() -> None:
+        checks_for(limiter_request(), LIMITS, "US")
+
+    calls["no limiter"] = none
+    urls: dict[str, str | None] = {"memory": None}
+    if redis_url is not None:
+        urls["redis: one script"] = redis_url
+    for name, url in urls.items():
         limiter = Limiter(url, timeout=1.0, key_prefix=f"bench-{uuid.uuid4().hex[:8]}")
         made.append(limiter)
 
         def call(limiter: Limiter = limiter) -> Awaitable[None]:
-            request = PhoneMessageRequest.create(
-                tenant=TENANT, recipient=PHONE, code="123456", user={"user_id": uuid.uuid4().hex}
-            )
-            return _allowed(limiter, checks_for(request, limits, "US"))
+            return _allowed(limiter, checks_for(limiter_request(), LIMITS, "US"))
 
         calls[name] = call
+    if redis_url is not None:
+        per_rule = PerRuleRedis(redis_url)
+        made.append(per_rule)
+        calls["redis: limits per rule"] = per_rule.call
     return calls, made
+
+
+class PerRuleRedis:
+    """The limiter before: ``limits``' Redis moving windows, every rule tested at once, then
+    every rule hit at once (2 x N script calls, two waits)."""
+
+    def __init__(self, url: str) -> None:
+        self.storage = RedisStorage(
+            "async+" + url, implementation="redispy", key_prefix=f"bench-{uuid.uuid4().hex[:8]}"
+        )
+        self.limiter = MovingWindowRateLimiter(self.storage)
+
+    async def call(self) -> None:
+        checks = checks_for(limiter_request(), LIMITS, "US")
+        run = self.limiter
+        tests = await asyncio.gather(*(run.test(c.item, *c.identifiers) for c in checks))
+        hits = await asyncio.gather(*(run.hit(c.item, *c.identifiers) for c in checks))
+        if not all(tests) or not all(hits):
+            raise RuntimeError("limits per rule: refused")
+
+    async def aclose(self) -> None:
+        bridge: Any = self.storage.bridge  # limits' redis-py bridge
+        await bridge.get_connection().aclose()
 
 
 async def _allowed(limiter: Limiter, checks: Any) -> None:
@@ -118,13 +180,14 @@ async def _allowed(limiter: Limiter, checks: Any) -> None:
 async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     results: dict[str, Any] = {}
     calls, limiters = limiter_calls(args.redis)
-    results["limiter"] = await compare(calls, args.count, args.rounds)
+    results["limiter"] = found = await compare(calls, args.count, args.rounds)
     for limiter in limiters:
         await limiter.aclose()
-    if "redis" in results["limiter"]:
-        results["limiter"]["redis_adds_p50_ms"] = (
-            results["limiter"]["redis"]["p50_ms"] - results["limiter"]["memory"]["p50_ms"]
-        )
+    for side in list(found):
+        if side != "no limiter":
+            found[f"{side} adds p50 ms"] = found[side]["p50_ms"] - found["no limiter"]["p50_ms"]
+    if args.only == "limiter":
+        return results
 
     settings = Settings(
         _env_file=None,
@@ -231,7 +294,7 @@ async def compare_verify(
                     await enroll_and_confirm()
                 rounds[side].append(args.count / ((sum(api_latencies) - before) / 1000))
             else:
-                rate, latencies = await timed(bare, args.count)
+                rate, latencies, _ = await timed(bare, args.count)
                 rounds[side].append(rate)
                 bare_latencies.extend(latencies)
     return {
@@ -257,27 +320,31 @@ def main() -> None:
         default=os.environ.get("PHONE_ACTIONS_TEST_REDIS_URL"),
         help="Redis on 127.0.0.1 for the limiter (default: PHONE_ACTIONS_TEST_REDIS_URL)",
     )
+    parser.add_argument("--only", choices=["limiter"], help="run the limiter section only")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.redis and "127.0.0.1" not in args.redis and not args.redis.startswith("unix://"):
         parser.error("--redis: benchmarks talk to 127.0.0.1 only")
+    start_load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as folder:
         results = asyncio.run(run(args, Path(folder) / "data"))
+    results["load"] = {"start": start_load, "end": os.getloadavg()[0], "cores": os.cpu_count()}
     if args.json:
         print(json.dumps(results, indent=2))
         return
-    load = os.getloadavg()[0]
-    print(f"load average {load:.1f} on {os.cpu_count()} cores")
+    load = results.pop("load")
+    print(f"load average {load['start']:.1f} -> {load['end']:.1f} on {load['cores']} cores")
     for section, rows in results.items():
         print(f"\n{section}")
         for side, row in rows.items():
             if isinstance(row, dict):
+                cpu = f"  CPU {row['cpu_us']:7.0f} us" if "cpu_us" in row else ""
                 print(
-                    f"  {side:24} {row['rate']:9.0f}/s  p50 {row['p50_ms']:8.3f} ms  "
-                    f"p99 {row['p99_ms']:8.3f} ms"
+                    f"  {side:28} {row['rate']:9.0f}/s  p50 {row['p50_ms']:8.3f} ms  "
+                    f"p99 {row['p99_ms']:8.3f} ms{cpu}"
                 )
             else:
-                print(f"  {side:24} {row:.3f} ms")
+                print(f"  {side:28} {row:.3f} ms")
 
 
 if __name__ == "__main__":
