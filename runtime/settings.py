@@ -146,7 +146,17 @@ class Settings(BaseSettings):
         "(phone-actions at the top of the cgroup2 mount), 'off', or a path.",
     )
 
-    @field_validator("sandbox_allow_http_hosts")
+    outbound_allow_hosts: list[str] = Field(
+        default_factory=list,
+        description="host (any port), host:port or [v6]:port that the service's own calls to "
+        "URLs tenants chose (log-stream sinks, usage-trigger webhooks) may reach over plain "
+        "http and at any address, private ones included: local fakes in tests, never "
+        "production.",
+    )
+
+    @field_validator(
+        "sandbox_allow_http_hosts", "outbound_allow_hosts", "log_stream_allow_http_hosts"
+    )
     @classmethod
     def _http_hosts(cls, value: list[str]) -> list[str]:
         """``host``, ``host:port`` or ``[v6]:port``: a URL or a typo is refused, not read as
@@ -234,9 +244,12 @@ class Settings(BaseSettings):
     )
     log_stream_allow_http_hosts: list[str] = Field(
         default_factory=list,
-        description="Hosts a log stream may reach over plain http (tests, a local collector); "
-        "any other sink must be https.",
+        description="The former name of outbound_allow_hosts, still read (added to it).",
     )
+
+    def outbound_hosts(self) -> list[str]:
+        """``outbound_allow_hosts`` with the entries of its former name."""
+        return [*self.outbound_allow_hosts, *self.log_stream_allow_http_hosts]
 
     otp_length: int = Field(
         default=6, ge=4, le=10, description="Digits of a Verify API code (docs/verify.md)."

@@ -64,7 +64,7 @@ async def open_signals(
     timeout = pipeline.settings.store_timeout
     run = partial(_run, executor, timeout)
     triggers = UsageTriggerStore(store.engine, store.keyring)
-    webhooks = TriggerWebhooks(triggers, run)
+    webhooks = TriggerWebhooks(triggers, run, allow_hosts=pipeline.settings.outbound_hosts())
 
     async def fire(firing: Firing) -> None:
         try:

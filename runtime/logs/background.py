@@ -70,7 +70,7 @@ class StoredLog:
                         LogStreamRepository(
                             engine,
                             keys,
-                            allow_http_hosts=self._settings.log_stream_allow_http_hosts,
+                            allow_http_hosts=self._settings.outbound_hosts(),
                         ),
                     )
         return self._repos

@@ -10,7 +10,9 @@ only once the sink answered 2xx: a crash between the sink's answer and the curso
 that batch again, so each event carries its ``log_id`` for the sink to drop a repeat. A
 failing sink is retried with exponential backoff; past ``log_stream_suspend_after`` seconds of
 failure the stream is suspended until a PATCH sets it active again (it resumes where it
-stopped). A sweep re-creates the job of an active stream whose job is gone.
+stopped). A sweep re-creates the job of an active stream whose job is gone. The POST goes
+through :mod:`runtime.outbound`: resolved once, pinned to a public address, no redirect
+followed, so a sink's name cannot be re-pointed at the service's own network.
 """
 
 from __future__ import annotations
@@ -21,12 +23,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import aiohttp
 import orjson
 
 from runtime.logs.categories import category_of, types_of
 from runtime.logs.stored import LogRepository, LogRow
 from runtime.logs.streams import LogStreamRepository, StreamState
+from runtime.outbound import OutboundFailed, OutboundHttp, OutboundRefused, OutboundRules
 from runtime.settings import Settings
 from runtime.signing import SIGNATURE_HEADER, sign
 from runtime.store.executor import StoreExecutor
@@ -60,20 +62,21 @@ class LogStreamDelivery:
         executor: StoreExecutor,
         settings: Settings,
         jobs: JobRunner,
+        *,
+        outbound: OutboundHttp | None = None,
     ) -> None:
+        """``outbound``: a seam for tests (an injected resolver and transport)."""
         self._stores = stores
         self._executor = executor
         self._settings = settings
         self._jobs = jobs
-        self._session: aiohttp.ClientSession | None = None
+        self._outbound = outbound or OutboundHttp(OutboundRules(settings.outbound_hosts()))
         self._swept = -_SWEEP_EVERY
         self.sent_batches = 0
         self.failed_batches = 0
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._outbound.aclose()
 
     # -- the job --------------------------------------------------------------------------------
 
@@ -132,20 +135,15 @@ class LogStreamDelivery:
             SIGNATURE_HEADER: sign(stream.secret, body),
             "X-Phone-Actions-Log-Stream": stream.id,
         }
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=_REQUEST_TIMEOUT)
-            )
         try:
-            async with self._session.post(
-                stream.endpoint, data=body, headers=headers, allow_redirects=False
-            ) as response:
-                await response.read()
-                if 200 <= response.status < 300:
-                    return None
-                return f"the sink answered HTTP {response.status}"
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            return f"the sink could not be reached: {type(exc).__name__}"
+            answer = await self._outbound.post(
+                stream.tenant, stream.endpoint, body, headers, budget=_REQUEST_TIMEOUT
+            )
+        except OutboundRefused as exc:
+            return f"the sink is refused: {exc}"
+        except OutboundFailed as exc:
+            return f"the sink could not be reached: {exc}"
+        return None if answer.ok else f"the sink answered HTTP {answer.status}"
 
     def _backoff(self, failures: int) -> float:
         return float(min(self._settings.log_stream_max_backoff, 2 ** min(failures - 1, 20)))

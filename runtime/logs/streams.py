@@ -18,12 +18,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, Engine, and_, delete, func, or_, select, update
 
 from runtime.errors import InvalidInputError, LimitExceededError, NotFoundError
 from runtime.logs.categories import CATEGORIES
+from runtime.outbound import OutboundRules
 from runtime.signing import new_secret
 from runtime.store.crypto import Keyring
 from runtime.store.db import DATABASE_ERRORS, describe, unavailable, write_transaction
@@ -71,9 +71,10 @@ class LogStreamRepository:
     """The ``log_streams`` table. Another tenant's stream is :class:`NotFoundError`."""
 
     def __init__(self, engine: Engine, keyring: Keyring, *, allow_http_hosts: list[str]) -> None:
+        """``allow_http_hosts``: the operator's ``outbound_allow_hosts`` (local fakes)."""
         self._engine = engine
         self._keys = keyring
-        self._http_hosts = frozenset(allow_http_hosts)
+        self._rules = OutboundRules(allow_http_hosts)
         self.database = describe(engine)
 
     # -- the API ------------------------------------------------------------------------------
@@ -317,15 +318,7 @@ class LogStreamRepository:
             raise InvalidInputError(
                 "must be a URL of at most 2048 characters", field="sink.httpEndpoint"
             )
-        parts = urlsplit(endpoint)
-        if parts.scheme == "http" and parts.hostname in self._http_hosts:
-            pass
-        elif parts.scheme != "https" or not parts.hostname:
-            raise InvalidInputError(
-                "must be an https:// URL (http only for hosts in "
-                "PHONE_ACTIONS_LOG_STREAM_ALLOW_HTTP_HOSTS)",
-                field="sink.httpEndpoint",
-            )
+        self._rules.check(endpoint, "sink.httpEndpoint")  # no private address (SSRF)
         content_type = merged.setdefault("httpContentType", "application/json")
         if not isinstance(content_type, str) or not 1 <= len(content_type) <= 255:
             raise InvalidInputError("must be 1 to 255 characters", field="sink.httpContentType")

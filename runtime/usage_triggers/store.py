@@ -4,17 +4,17 @@ shown once, in the answer that created it."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, Engine, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from runtime.errors import InvalidInputError, LimitExceededError, NotFoundError
+from runtime.outbound import OutboundRules
 from runtime.signing import new_secret
 from runtime.store.crypto import Keyring
 from runtime.store.db import DATABASE_ERRORS, unavailable, write_transaction
@@ -26,7 +26,6 @@ __all__ = ["MAX_PER_TENANT", "PERIODS", "Firing", "UsageTriggerStore", "period_s
 PERIODS = ("hour", "day", "month")
 MAX_PER_TENANT = 10
 MAX_THRESHOLD = 1_000_000_000
-_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _FIELDS = {"period", "threshold", "url"}
 _t = usage_triggers.c
 
@@ -54,16 +53,20 @@ class Firing:
 
 
 class UsageTriggerStore:
-    def __init__(self, engine: Engine, keyring: Keyring) -> None:
+    def __init__(
+        self, engine: Engine, keyring: Keyring, *, allow_hosts: Iterable[str] = ()
+    ) -> None:
+        """``allow_hosts``: the operator's ``outbound_allow_hosts`` (local fakes in tests)."""
         self._engine = engine
         self._keys = keyring
+        self._rules = OutboundRules(allow_hosts)
         self._postgres = engine.dialect.name == "postgresql"
 
     # -- the API's calls --------------------------------------------------------------------
 
     def create(self, tenant: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """A new trigger from ``body`` (period, threshold, url); its answer, with the secret."""
-        period, threshold, url = _validated(body)
+        period, threshold, url = _validated(body, self._rules)
         trigger_id = new_id("utr_")
         secret = new_secret()
         moment = datetime.now(UTC)
@@ -196,7 +199,7 @@ class UsageTriggerStore:
             )
 
 
-def _validated(body: Mapping[str, Any]) -> tuple[str, int, str]:
+def _validated(body: Mapping[str, Any], rules: OutboundRules) -> tuple[str, int, str]:
     if not isinstance(body, Mapping):
         raise InvalidInputError("must be an object", field="(body)")
     unknown = sorted(set(body) - _FIELDS)
@@ -213,12 +216,7 @@ def _validated(body: Mapping[str, Any]) -> tuple[str, int, str]:
     url = body.get("url")
     if not isinstance(url, str) or len(url) > 2048:
         raise InvalidInputError("must be a URL of at most 2048 characters", field="url")
-    parts = urlsplit(url)
-    if not parts.hostname or parts.scheme not in ("https", "http"):
-        raise InvalidInputError("must be an https:// URL", field="url")
-    if parts.scheme == "http" and parts.hostname not in _LOOPBACK:
-        raise InvalidInputError("must be https:// (http only for 127.0.0.1)", field="url")
-    return str(period), threshold, url
+    return str(period), threshold, rules.check(url, "url")  # no private address (SSRF)
 
 
 def _shown(row: Any) -> dict[str, Any]:

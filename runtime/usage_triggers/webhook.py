@@ -5,17 +5,19 @@ The request is ``POST url`` with a JSON body and ``X-Phone-Actions-Signature`` (
 under the trigger's secret, runtime/signing.py), within ``timeout`` seconds. A 2xx ends the job;
 anything else is tried again after 10 s, 20 s, 40 s ... (at most 10 minutes apart), 12 times
 in all, then the job fails with the last status. A deleted trigger's job ends quietly.
+The POST goes through :mod:`runtime.outbound` (resolved once, pinned to a public address, no
+redirect followed), so a webhook's name cannot be re-pointed at the service's own network.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 
-import httpx
 import orjson
 
+from runtime.outbound import OutboundFailed, OutboundHttp, OutboundRefused, OutboundRules
 from runtime.signing import SIGNATURE_HEADER, sign
 from runtime.store.jobrunner import Again, Done, Failed, Outcome
 from runtime.store.jobs import Job
@@ -52,13 +54,15 @@ class TriggerWebhooks:
         run: Callable[..., Awaitable[object]],
         *,
         timeout: float = 5.0,
-        transport: httpx.AsyncBaseTransport | None = None,
+        allow_hosts: Iterable[str] = (),
+        outbound: OutboundHttp | None = None,
     ) -> None:
+        """``allow_hosts``: the operator's ``outbound_allow_hosts``; ``outbound``: a seam for
+        tests (an injected resolver and transport), which then brings its own rules."""
         self._store = store
         self._run = run
-        self._client = httpx.AsyncClient(
-            timeout=timeout, transport=transport, follow_redirects=False
-        )
+        self._timeout = timeout
+        self._outbound = outbound or OutboundHttp(OutboundRules(allow_hosts))
 
     async def run(self, job: Job, body: bytes) -> Outcome:
         """The job handler: one signed POST."""
@@ -69,11 +73,14 @@ class TriggerWebhooks:
         assert isinstance(target, tuple)
         url, secret = target
         headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(secret, body)}
+        problem: str | None
         try:
-            answer = await self._client.post(url, content=body, headers=headers)
-            problem = None if answer.is_success else f"HTTP {answer.status_code}"
-        except httpx.HTTPError as exc:
-            problem = f"{type(exc).__name__}"
+            answer = await self._outbound.post(job.tenant, url, body, headers, budget=self._timeout)
+            problem = None if answer.ok else f"HTTP {answer.status}"
+        except OutboundRefused as exc:
+            problem = f"refused: {exc}"
+        except OutboundFailed as exc:
+            problem = str(exc)
         if problem is None:
             return Done()
         if job.attempts >= MAX_ATTEMPTS:
@@ -82,4 +89,4 @@ class TriggerWebhooks:
         return Again(delay=min(10.0 * 2 ** (job.attempts - 1), 600.0))
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._outbound.aclose()

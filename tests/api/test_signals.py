@@ -49,7 +49,12 @@ def ok(response: Any, status: int) -> Any:
 
 
 def _settings(tmp_path: Path) -> Settings:
-    return api_settings(tmp_path / "data", public_base_url=PUBLIC, metrics_token=METRICS_TOKEN)
+    return api_settings(
+        tmp_path / "data",
+        public_base_url=PUBLIC,
+        metrics_token=METRICS_TOKEN,
+        outbound_allow_hosts=["127.0.0.1"],  # the webhook's receiver is a stub on 127.0.0.1
+    )
 
 
 @pytest.fixture

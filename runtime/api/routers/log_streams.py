@@ -35,7 +35,7 @@ _EXAMPLE = {
 
 def _repository(svc: Services) -> LogStreamRepository:
     return LogStreamRepository(
-        svc.engine, svc.keyring, allow_http_hosts=svc.settings.log_stream_allow_http_hosts
+        svc.engine, svc.keyring, allow_http_hosts=svc.settings.outbound_hosts()
     )
 
 

@@ -23,7 +23,7 @@ _EXAMPLE = {"period": "hour", "threshold": 500, "url": "https://alerts.example.c
 
 
 def _store(svc: ServicesDep) -> UsageTriggerStore:
-    return UsageTriggerStore(svc.engine, svc.keyring)
+    return UsageTriggerStore(svc.engine, svc.keyring, allow_hosts=svc.settings.outbound_hosts())
 
 
 @router.post("", status_code=201, summary="Create a usage trigger (the answer has its secret)")
