@@ -90,7 +90,7 @@ class LogStreamDelivery:
         if batch.last_seq == stream.cursor:
             return Again(IDLE_DELAY)
         if batch.rows:
-            error = await self._post(stream, batch.rows)
+            error = await self.post(stream, batch.rows)
             if error is not None:
                 self.failed_batches += 1
                 suspend_after = self._settings.log_stream_suspend_after
@@ -119,7 +119,7 @@ class LogStreamDelivery:
             rows = [row for row in rows if category_of(row.type) in wanted]
         return _Batch(stream, rows, last)
 
-    async def _post(self, stream: StreamState, rows: list[LogRow]) -> str | None:
+    async def post(self, stream: StreamState, rows: list[LogRow]) -> str | None:
         """POST one batch; None when the sink took it, else why not (one line)."""
         items = [
             b'{"log_id":' + orjson.dumps(row.log_id) + b',"data":' + row.event.encode() + b"}"
