@@ -1,0 +1,101 @@
+"""Moving windows in Redis, every rule of a request in one script call (one round trip).
+
+The script tests every window the request falls in and, only when none is full, adds the
+request to all of them: one atomic step in Redis, so two nodes never both take the last place
+of a window. Keys keep the ``limits`` library's moving-window layout (so its tools and a node
+of the previous version read the same windows): ``{prefix}:LIMITER/{tenant}/{rule}/{value}/
+{amount}/{multiples}/{unit}``, a list of request times (seconds since the epoch, the caller's
+clock), newest first, trimmed to ``amount`` entries and expiring one window after its last
+request. A window is full when its ``amount``-th newest entry is younger than the window.
+
+The client is ``redis.asyncio`` (with ``hiredis``' parser and packer) on a connection pool of
+at most ``max_connections``: a semaphore of as many places is taken before a connection is
+(cheaper than redis-py's blocking pool, which costs ~20 µs a call; the caller's deadline
+bounds the wait). The script is loaded once per Redis (EVALSHA, and SCRIPT LOAD only when
+Redis answers that it does not know it). Every key
+of a call must be on one Redis: a single server (``redis://``, ``rediss://``, ``unix://``),
+not a cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+__all__ = ["ACQUIRE", "RedisWindows", "Window"]
+
+ACQUIRE = """
+-- KEYS[i]: a moving window (a list of request times, newest first)
+-- ARGV[1]: now; ARGV[2i], ARGV[2i+1]: window i's amount and length in seconds
+local now = tonumber(ARGV[1])
+for i = 1, #KEYS do
+    local oldest = redis.call('lindex', KEYS[i], tonumber(ARGV[2 * i]) - 1)
+    if oldest and tonumber(oldest) >= now - tonumber(ARGV[2 * i + 1]) then
+        return {i, oldest}
+    end
+end
+for i = 1, #KEYS do
+    redis.call('lpush', KEYS[i], ARGV[1])
+    redis.call('ltrim', KEYS[i], 0, tonumber(ARGV[2 * i]) - 1)
+    redis.call('expire', KEYS[i], ARGV[2 * i + 1])
+end
+return 0
+"""
+"""Refuses with ``{i, time}`` (window i, 1-based, is full; ``time`` is the entry whose ageing
+out frees a place), or counts the request everywhere and answers 0."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """One window a request falls in: its key, its amount and its length (seconds)."""
+
+    key: str
+    amount: int
+    seconds: int
+
+
+class RedisWindows:
+    """The windows of one Redis, one script call per request."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float,
+        connect_timeout: float,
+        max_connections: int,
+    ) -> None:
+        # One immediate retry on a fresh connection: a pooled connection that Redis closed
+        # (a restart) costs one reconnect, not a refusal. The caller's deadline bounds both.
+        self._pool = ConnectionPool.from_url(
+            url,
+            max_connections=max_connections,
+            socket_timeout=timeout,
+            socket_connect_timeout=connect_timeout,
+            retry=Retry(NoBackoff(), 1),
+        )
+        self._client = Redis(connection_pool=self._pool)
+        self._slots = asyncio.Semaphore(max_connections)  # the pool is never asked for more
+        self._acquire = self._client.register_script(ACQUIRE)
+
+    async def acquire(self, windows: Sequence[Window], now: float) -> tuple[int, float] | None:
+        """Count a request at ``now`` in every window unless one is full: None, or the full
+        window's index in ``windows`` and the time of the entry that frees its next place."""
+        args: list[str | int | float] = [repr(now)]
+        for window in windows:
+            args += (window.amount, window.seconds)
+        async with self._slots:
+            found = await self._acquire(keys=[w.key for w in windows], args=args)
+        if not found:
+            return None
+        index, oldest = found
+        return int(index) - 1, float(oldest)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+        await self._pool.aclose()
