@@ -26,13 +26,13 @@ from fastapi.testclient import TestClient
 
 from runtime.api.app import create_app
 from runtime.api.tokens import SigningKeys
-from runtime.errors import InvalidInputError
+from runtime.errors import ConfigurationError, InvalidInputError
 from runtime.logs.stored import LogRow
 from runtime.logs.stream_delivery import LogStreamDelivery
 from runtime.logs.streams import StreamState
 from runtime.outbound import OutboundHttp, OutboundRefused, OutboundRules
 from runtime.sandbox.egress import AresResolver
-from runtime.settings import Settings
+from runtime.settings import Settings, load_settings
 from runtime.store.crypto import Keyring
 from runtime.store.db import create_engine_for, migrate
 from runtime.store.executor import StoreExecutor
@@ -152,6 +152,22 @@ def test_public_hosts_any_port_and_allow_listed_fakes_are_accepted_when_saved() 
         assert rules.check(url, "url") == url
     with pytest.raises(InvalidInputError, match="outbound_allow_hosts"):
         rules.check("http://sink.test:8081/x", "url")  # another port of a host:port entry
+
+
+def test_a_bad_allow_list_entry_is_one_line_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env of the developer's
+    monkeypatch.setenv("PHONE_ACTIONS_OUTBOUND_ALLOW_HOSTS", '["http://127.0.0.1:8080"]')
+    with pytest.raises(ConfigurationError) as bad:
+        load_settings()
+    message = str(bad.value)
+    assert message.startswith("invalid settings: PHONE_ACTIONS_OUTBOUND_ALLOW_HOSTS: ")
+    assert "a URL or a path, not a host" in message
+    assert "\n" not in message
+    monkeypatch.setenv("PHONE_ACTIONS_OUTBOUND_ALLOW_HOSTS", '["127.0.0.1:8080"]')
+    monkeypatch.setenv("PHONE_ACTIONS_LOG_STREAM_ALLOW_HTTP_HOSTS", '["sink.test"]')
+    assert load_settings().outbound_hosts() == ["127.0.0.1:8080", "sink.test"]
 
 
 # -- send time ---------------------------------------------------------------------------------
