@@ -36,7 +36,7 @@ from runtime.events import PhoneMessageRequest
 from runtime.policy.config import PhoneLimits
 from runtime.policy.redis_windows import RedisWindows, Window
 
-__all__ = ["Check", "LimitRefusal", "Limiter", "checks_for"]
+__all__ = ["Check", "LimitRefusal", "Limiter", "checks_for", "redis_window"]
 
 log = logging.getLogger("runtime.policy")
 
@@ -196,23 +196,13 @@ class Limiter:
                 connect_timeout=max(self.timeout, _FIRST_CALL_BUDGET),
                 max_connections=self._max_connections,
             )
-        found = await windows.acquire([self._window(c) for c in checks], time.time())
+        prefix = self._key_prefix
+        found = await windows.acquire([redis_window(c, prefix) for c in checks], time.time())
         if found is None:
             return None
         index, oldest = found
         check = checks[index]
         return _limited(check, oldest + check.item.get_expiry())
-
-    def _window(self, check: Check) -> Window:
-        """``check``'s window under ``limits``' key (``item.key_for``, built here: it costs
-        ~5 µs a key there, a seventh of a request's CPU with seven rules)."""
-        item = check.item
-        parts = "/".join(check.identifiers)
-        key = (
-            f"{self._key_prefix}:{item.namespace}/{parts}/"
-            f"{item.amount}/{item.multiples}/{item.GRANULARITY.name}"
-        )
-        return Window(key, item.amount, item.get_expiry())
 
     def _unavailable(self, problem: str) -> LimitRefusal | None:
         if self.on_error == "open":
@@ -223,6 +213,12 @@ class Limiter:
             "(limits_on_redis_error=closed)",
             retry_after=max(1, math.ceil(self.retry_after_failure)),
         )
+
+
+def redis_window(check: Check, prefix: str) -> Window:
+    """``check``'s window in Redis, under ``limits``' own key for it."""
+    item = check.item
+    return Window(f"{prefix}:{item.key_for(*check.identifiers)}", item.amount, item.get_expiry())
 
 
 def _limited(check: Check, reset_time: float) -> LimitRefusal:

@@ -35,7 +35,7 @@ ACQUIRE = """
 local now = tonumber(ARGV[1])
 for i = 1, #KEYS do
     local oldest = redis.call('lindex', KEYS[i], tonumber(ARGV[2 * i]) - 1)
-    if oldest and tonumber(oldest) >= now - tonumber(ARGV[2 * i + 1]) then
+    if oldest and tonumber(oldest) > now - tonumber(ARGV[2 * i + 1]) then
         return {i, oldest}
     end
 end

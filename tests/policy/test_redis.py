@@ -5,13 +5,9 @@ killed; a TCP proxy in front of the machine's Redis, frozen."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import time
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,45 +16,13 @@ import redis
 from runtime import PhoneMessageRequest
 from runtime.policy.config import PhoneLimits
 from runtime.policy.limiter import Limiter, checks_for
-from tests.conftest import PipelineFactory, service_url
+from tests.conftest import PipelineFactory
 from tests.fake_providers import ProvidersPlugin, ScriptedProvider
+from tests.policy.conftest import tenant_of_this_test
 from tests.store.faults import FrozenProxy
 
 NUMBER = "+14155552671"
 TIMEOUT = 0.2
-
-
-@pytest.fixture
-def redis_url() -> str:
-    return service_url("PHONE_ACTIONS_TEST_REDIS_URL", "Redis")
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """A redis-server of this test only, on a unix socket (no port taken, no disk)."""
-    binary = "/usr/bin/redis-server"
-    if not os.path.exists(binary):
-        pytest.skip("redis-server is not installed")
-    socket = tmp_path / "redis.sock"
-    process = subprocess.Popen(
-        [binary, "--port", "0", "--unixsocket", str(socket), "--save", "", "--appendonly", "no"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    assert process.stdout is not None
-    for line in process.stdout:  # its readiness line, not a sleep
-        if b"ready to accept connections" in line.lower():
-            break
-    else:
-        pytest.fail("redis-server did not start")
-    yield f"unix://{socket}", process
-    process.kill()
-    process.wait()
-
-
-def tenant_of_this_test() -> str:
-    """A tenant id of this run only: the machine's Redis is shared and kept."""
-    return f"t-{uuid.uuid4().hex[:12]}"
 
 
 def request(tenant: str, user: str = "auth0|alice", **fields: Any) -> PhoneMessageRequest:
