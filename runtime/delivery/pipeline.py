@@ -80,7 +80,7 @@ log = logging.getLogger("runtime.delivery")
 T = TypeVar("T")
 
 
-_TRANSIENT = frozenset({"store_unavailable", "shutting_down"})
+_TRANSIENT = frozenset({"store_unavailable", "shutting_down", "limits_unavailable"})
 """Rejections that sent nothing for a passing reason: their key is freed, not completed."""
 
 

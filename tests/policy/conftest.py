@@ -7,6 +7,7 @@ import os
 import subprocess
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -19,27 +20,37 @@ def redis_url() -> str:
     return service_url("PHONE_ACTIONS_TEST_REDIS_URL", "Redis")
 
 
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """A redis-server of this test only, on a unix socket (no port taken, no disk)."""
+@contextmanager
+def started_redis(socket: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A redis-server on the unix socket ``socket`` (no port taken, no disk), ready when this
+    enters (its readiness line, not a sleep); killed when it leaves."""
     binary = "/usr/bin/redis-server"
     if not os.path.exists(binary):
         pytest.skip("redis-server is not installed")
-    socket = tmp_path / "redis.sock"
     process = subprocess.Popen(
         [binary, "--port", "0", "--unixsocket", str(socket), "--save", "", "--appendonly", "no"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    assert process.stdout is not None
-    for line in process.stdout:  # its readiness line, not a sleep
-        if b"ready to accept connections" in line.lower():
-            break
-    else:
-        pytest.fail("redis-server did not start")
-    yield f"unix://{socket}", process
-    process.kill()
-    process.wait()
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if b"ready to accept connections" in line.lower():
+                break
+        else:
+            pytest.fail("redis-server did not start")
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A redis-server of this test only, on a unix socket."""
+    socket = tmp_path / "redis.sock"
+    with started_redis(socket) as process:
+        yield f"unix://{socket}", process
 
 
 def tenant_of_this_test() -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from runtime.policy.config import PhoneLimits
 from runtime.policy.limiter import Limiter, checks_for
 from tests.conftest import PipelineFactory
 from tests.fake_providers import ProvidersPlugin, ScriptedProvider
-from tests.policy.conftest import tenant_of_this_test
+from tests.policy.conftest import started_redis, tenant_of_this_test
 from tests.store.faults import FrozenProxy
 
 NUMBER = "+14155552671"
@@ -111,3 +112,26 @@ def test_the_machine_redis_is_reachable(redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url, socket_timeout=5)
     assert client.ping()
     client.close()
+
+
+async def test_a_refusal_for_absent_redis_frees_its_idempotency_key(
+    make_pipeline: PipelineFactory, tmp_path: Path
+) -> None:
+    """limits_unavailable sent nothing, for a passing reason: the caller's retry with the same
+    key, once Redis is there, delivers instead of replaying the 503."""
+    tenant = tenant_of_this_test()
+    socket = tmp_path / "later.sock"
+    primary = ScriptedProvider("primary")
+    pipeline = make_pipeline(
+        tenants(tenant), plugins=(ProvidersPlugin(primary),), redis_url=f"unix://{socket}"
+    )
+    pipeline.policy.limiter.retry_after_failure = 0  # asked again at once, not after 1 s
+    keyed = request(tenant, idempotency_key="k-1")
+    refused = await pipeline.deliver(keyed)
+    assert (refused.status, refused.reason) == ("rejected", "limits_unavailable")
+    with started_redis(socket):
+        delivered = await pipeline.deliver(keyed)
+        assert (delivered.status, delivered.replayed) == ("delivered", False)
+        again = await pipeline.deliver(keyed)
+        assert (again.replayed, again.id) == (True, delivered.id)
+    assert len(primary.sent) == 1
