@@ -1,7 +1,8 @@
 """The Verify API's enrollment and confirmation over HTTP vs the bare pipeline, and the rate
 limiter's own cost in memory and in Redis.
 
-``python -m bench.verify [--count N] [--rounds R] [--redis URL] [--only limiter] [--json]``:
+``python -m bench.verify [--count N] [--rounds R] [--redis URL] [--only SECTION] [--json]``
+(``--only limiter``, or ``pipeline``: up to it; ``pipeline-memory``: with the limits in memory):
 
 - ``limiter``: :meth:`runtime.policy.limiter.Limiter.check` of every rule at once for a voice
   code (``ip``, ``recipient``, ``user_requests``, ``user_messages``, ``user_voice``, ``country``,
@@ -188,6 +189,8 @@ async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             found[f"{side} adds p50 ms"] = found[side]["p50_ms"] - found["no limiter"]["p50_ms"]
     if args.only == "limiter":
         return results
+    if args.only == "pipeline-memory":  # the pipeline section with the limits in memory
+        args.redis = None
 
     settings = Settings(
         _env_file=None,
@@ -223,6 +226,8 @@ async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             args.count,
             args.rounds,
         )
+        if args.only:
+            return results
         command = [str(Path(sys.executable).with_name("phone-actions")), "serve", "--port", "0"]
         env = {"PHONE_ACTIONS_OUTBOX_CAP": str(CAP), "PHONE_ACTIONS_DEFAULT_SENDER_CAP": str(CAP)}
         if args.redis:
@@ -320,7 +325,11 @@ def main() -> None:
         default=os.environ.get("PHONE_ACTIONS_TEST_REDIS_URL"),
         help="Redis on 127.0.0.1 for the limiter (default: PHONE_ACTIONS_TEST_REDIS_URL)",
     )
-    parser.add_argument("--only", choices=["limiter"], help="run the limiter section only")
+    parser.add_argument(
+        "--only",
+        choices=["limiter", "pipeline", "pipeline-memory"],
+        help="the limiter section, or up to the pipeline (pipeline-memory: limits in memory)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.redis and "127.0.0.1" not in args.redis and not args.redis.startswith("unix://"):
