@@ -58,10 +58,10 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.fake_twilio import FakeTwilio
-from runtime.sandbox import executor
-from runtime.sandbox.egress import EgressPolicy
-from runtime.sandbox.runner import SandboxRunner
-from runtime.sandbox.types import HANDLERS, SandboxLimits, Trigger
+from runtime.sandbox.guest import executor
+from runtime.sandbox.host.egress import EgressPolicy
+from runtime.sandbox.host.runner import SandboxRunner
+from runtime.sandbox.shared.contract import HANDLERS, SandboxLimits, Trigger
 
 ROOT = Path(__file__).resolve().parents[1]
 TRIGGER: Trigger = "send-phone-message"

@@ -41,10 +41,10 @@ from runtime.observing import observed_by
 from runtime.provider_kit import ProviderBase, ProviderCredentials, ProviderSettings
 from runtime.providers import PhoneMessage, Receipt
 from runtime.recording.capture import InvocationObserver, capturing_transport_factory
-from runtime.sandbox.egress import EgressPolicy
-from runtime.sandbox.oslayers import isolation_from_settings
-from runtime.sandbox.runner import SandboxRunner
-from runtime.sandbox.types import InvocationResult, Trigger
+from runtime.sandbox.host.egress import EgressPolicy
+from runtime.sandbox.host.runner import SandboxRunner
+from runtime.sandbox.shared.contract import InvocationResult, Trigger
+from runtime.sandbox.shared.oslayers import isolation_from_settings
 from runtime.settings import Settings
 from runtime.tenants import TenantConfig, TomlTenantDirectory
 

@@ -31,8 +31,8 @@ def _os_layer_checks(settings: Any) -> list[tuple[str, bool | None, str]]:
     import asyncio
     import logging
 
-    from runtime.sandbox.oslayers import isolation_from_settings
-    from runtime.sandbox.supervisor import SandboxPool
+    from runtime.sandbox.host.pool import SandboxPool
+    from runtime.sandbox.shared.oslayers import isolation_from_settings
 
     async def started() -> list[tuple[str, bool | None, str]]:
         pool = SandboxPool(
@@ -48,7 +48,7 @@ def _os_layer_checks(settings: Any) -> list[tuple[str, bool | None, str]]:
         finally:
             await pool.aclose()
 
-    quiet = logging.getLogger("runtime.sandbox.supervisor")
+    quiet = logging.getLogger("runtime.sandbox.host.pool")
     level = quiet.level
     quiet.setLevel(logging.ERROR)  # the table says it; no warnings above it
     try:
@@ -75,7 +75,7 @@ def doctor(
     from runtime.errors import PhoneActionsError
     from runtime.logs import check_log_path
     from runtime.plugins import collect_providers, get_plugin_manager
-    from runtime.sandbox.limits import seccomp_status
+    from runtime.sandbox.guest.oslimits import seccomp_status
     from runtime.tenants import TomlTenantDirectory
 
     settings = settings_or_exit()

@@ -145,8 +145,8 @@ def run_test_action(
     """Run action scripts through the real sandbox on one event, as a tenant would upload them."""
     import asyncio
 
-    from runtime.sandbox.egress import EgressPolicy
-    from runtime.sandbox.runner import SandboxRunner
+    from runtime.sandbox.host.egress import EgressPolicy
+    from runtime.sandbox.host.runner import SandboxRunner
 
     chosen, payload = _event_for(event, trigger)
     values = _secret_file(secret_file) if secret_file is not None else {}

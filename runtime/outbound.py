@@ -32,9 +32,9 @@ from typing import Any
 import httpx
 
 from runtime.errors import InvalidInputError
-from runtime.sandbox.egress.dns import AresResolver, DnsBulkhead, LookupFailed, Resolver
-from runtime.sandbox.egress.errors import EgressDenied
-from runtime.sandbox.egress.policy import (
+from runtime.sandbox.host.egress.dns import AresResolver, DnsBulkhead, LookupFailed, Resolver
+from runtime.sandbox.host.egress.errors import EgressDenied
+from runtime.sandbox.host.egress.policy import (
     IPAddress,
     host_literal,
     is_public_address,

@@ -11,7 +11,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from runtime.errors import ConfigurationError
-from runtime.sandbox.types import SandboxLimits
+from runtime.sandbox.shared.contract import SandboxLimits
 
 __all__ = ["Settings", "load_settings"]
 

@@ -21,7 +21,7 @@ from runtime.usage_triggers.webhook import payload
 
 if TYPE_CHECKING:
     from runtime.delivery import Pipeline
-    from runtime.sandbox.runner import SandboxRunner
+    from runtime.sandbox.host.runner import SandboxRunner
     from runtime.store.executor import StoreExecutor
     from runtime.store.service import ServiceStore
 

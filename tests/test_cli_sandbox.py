@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from runtime.cli import app
-from runtime.sandbox.limits import seccomp_status
-from runtime.sandbox.oslayers import LAYERS
+from runtime.sandbox.guest.oslimits import seccomp_status
+from runtime.sandbox.shared.oslayers import LAYERS
 from tests.support.events import EVENTS_DIR
 from tests.support.stub_server import StubServer
 

@@ -29,7 +29,7 @@ from runtime.cli_plugins import with_plugin_commands
 from runtime.console import EXIT_BAD_INPUT
 from runtime.events import Attempt, DeliveryReport
 from runtime.plugins import collect_providers, get_plugin_manager
-from runtime.sandbox.types import Outcome, SandboxLimits
+from runtime.sandbox.shared.contract import Outcome, SandboxLimits
 from runtime.settings import Settings
 from runtime.tenants import FallbackPolicy, TenantConfig, TomlTenantDirectory
 
@@ -361,10 +361,10 @@ def custom_action_errors() -> dict[str, bool]:
 
     Codes come from ``_FAILURES`` and from the ``ProviderError`` calls of the module; the one
     f-string code, ``notification_{action}``, is expanded with the ``api.notification``
-    members that runtime/sandbox/api_facade.py defines. Any other computed code fails here.
+    members that runtime/sandbox/guest/api_stub.py defines. Any other computed code fails here.
     """
     codes = {code: retryable for code, retryable in _FAILURES.values()}
-    actions = first_string_arguments("runtime/sandbox/api_facade.py", {"outcome"})
+    actions = first_string_arguments("runtime/sandbox/guest/api_stub.py", {"outcome"})
     assert actions == {"drop", "retry"}, actions
     unreadable = []
     for node in ast.walk(module_tree("plugins/custom_action.py")):

@@ -31,7 +31,7 @@ from runtime.logs.stored import LogRow
 from runtime.logs.stream_delivery import LogStreamDelivery
 from runtime.logs.streams import StreamState
 from runtime.outbound import OutboundHttp, OutboundRefused, OutboundRules
-from runtime.sandbox.egress import AresResolver
+from runtime.sandbox.host.egress import AresResolver
 from runtime.settings import Settings, load_settings
 from runtime.store.crypto import Keyring
 from runtime.store.db import create_engine_for, migrate

@@ -27,10 +27,10 @@ import pytest_asyncio
 
 from runtime import PhoneMessageRequest
 from runtime.events import parse_event
-from runtime.sandbox.compiler import check_action
-from runtime.sandbox.egress import EgressPolicy
-from runtime.sandbox.runner import SandboxRunner
-from runtime.sandbox.types import HANDLERS, InvocationResult, SandboxLimits, Trigger
+from runtime.sandbox.guest.compiler import check_action
+from runtime.sandbox.host.egress import EgressPolicy
+from runtime.sandbox.host.runner import SandboxRunner
+from runtime.sandbox.shared.contract import HANDLERS, InvocationResult, SandboxLimits, Trigger
 from tests.conftest import PipelineFactory
 from tests.support.stub_server import RecordedRequest, StubServer, free_port
 

@@ -21,7 +21,7 @@ from runtime.store.service.limits import MAX_CODE_BYTES, TRIGGERS
 
 if TYPE_CHECKING:
     from runtime.api.deps import Services
-    from runtime.sandbox.types import CompileIssue, Trigger
+    from runtime.sandbox.shared.contract import CompileIssue, Trigger
 
 __all__ = [
     "check_code",
@@ -76,7 +76,7 @@ async def check_code(
     """Refuse ``code`` with 400 naming its lines unless it compiles for ``trigger``; 503
     when the sandbox cannot check it. A value of the wrong type or size, or an unknown
     trigger, is left to the store, which names the field."""
-    from runtime.sandbox.runner import SandboxCheckError
+    from runtime.sandbox.host.runner import SandboxCheckError
 
     if not isinstance(code, str) or trigger not in TRIGGERS:
         return

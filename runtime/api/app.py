@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from runtime.delivery import Pipeline
-    from runtime.sandbox.runner import SandboxRunner
+    from runtime.sandbox.host.runner import SandboxRunner
     from runtime.settings import Settings
 
 __all__ = ["DOCS_URL", "OPENAPI_URL", "create_app", "open_services"]
@@ -174,14 +174,14 @@ async def _dispose(executor: object, engine: Engine, budget: float) -> None:
 def _sandbox_runner(pipeline: Pipeline, settings: Settings) -> tuple[SandboxRunner, bool]:
     """The sandbox the pipeline's action providers run in (one pool of workers for the
     whole service), or a new one when no such provider is registered (then owned here)."""
-    from runtime.sandbox.runner import SandboxRunner
+    from runtime.sandbox.host.runner import SandboxRunner
 
     for name in ("phone-message-hook", "custom"):
         with contextlib.suppress(LookupError, Exception):
             runner = getattr(pipeline.providers.get(name), "_runner", None)
             if isinstance(runner, SandboxRunner):
                 return runner, False
-    from runtime.sandbox.egress import EgressPolicy
+    from runtime.sandbox.host.egress import EgressPolicy
 
     return (
         SandboxRunner(

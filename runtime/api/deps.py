@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from runtime.delivery import Pipeline
-    from runtime.sandbox.runner import SandboxRunner
+    from runtime.sandbox.host.runner import SandboxRunner
     from runtime.settings import Settings
     from runtime.store.crypto import Keyring
     from runtime.store.directory import StoreTenantDirectory

@@ -31,7 +31,7 @@ from runtime.observing import current_observer
 
 if TYPE_CHECKING:
     from runtime.providers import PhoneMessage
-    from runtime.sandbox.types import InvocationResult
+    from runtime.sandbox.shared.contract import InvocationResult
 
 __all__ = [
     "AttemptCapture",
@@ -227,7 +227,7 @@ def _decoded(raw: bytes, headers: dict[str, str]) -> bytes:
 def capturing_transport_factory(
     max_connections: int = 4,
 ) -> Callable[[], httpx.AsyncBaseTransport]:
-    """A transport factory for :class:`~runtime.sandbox.egress.Egress`: the egress's own
+    """A transport factory for :class:`~runtime.sandbox.host.egress.Egress`: the egress's own
     default transport (verified TLS, no proxies from the environment, small pools), wrapped in
     :class:`CapturingTransport`."""
     context: list[ssl.SSLContext] = []

@@ -32,9 +32,9 @@ import pytest
 import pytest_asyncio
 
 from runtime.masking import MASK
-from runtime.sandbox.egress import EgressPolicy
-from runtime.sandbox.runner import SandboxRunner
-from runtime.sandbox.types import HANDLERS, InvocationResult, SandboxLimits, Trigger
+from runtime.sandbox.host.egress import EgressPolicy
+from runtime.sandbox.host.runner import SandboxRunner
+from runtime.sandbox.shared.contract import HANDLERS, InvocationResult, SandboxLimits, Trigger
 
 in_module_loop = pytest.mark.asyncio(loop_scope="module")
 

@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
-from runtime.sandbox.cache import (
+from runtime.sandbox.guest.executor import invoke_source
+from runtime.sandbox.guest.guards import ApiError
+from runtime.sandbox.host.cache import (
     DEFAULT_TTL_MS,
     ERROR_CODES,
     MAX_ENTRIES,
@@ -19,10 +21,8 @@ from runtime.sandbox.cache import (
     CacheStore,
     MemoryCacheStore,
 )
-from runtime.sandbox.executor import invoke_source
-from runtime.sandbox.guards import ApiError
-from runtime.sandbox.runner import SandboxRunner
-from runtime.sandbox.types import SandboxLimits
+from runtime.sandbox.host.runner import SandboxRunner
+from runtime.sandbox.shared.contract import SandboxLimits
 from tests.support.events import load_event
 
 T0 = 1_700_000_000_000  # epoch ms

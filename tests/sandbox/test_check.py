@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from runtime.sandbox.runner import SandboxRunner
+from runtime.sandbox.host.runner import SandboxRunner
 
 HANDLER = "def on_execute_send_phone_message(event, api):\n    return {'ok': True}\n"
 

@@ -20,9 +20,13 @@ from typing import Any
 import orjson
 import pytest
 
-from runtime.sandbox import supervisor as supervisor_module
-from runtime.sandbox.limits import WorkerLimits
-from runtime.sandbox.protocol import (
+from runtime.sandbox.guest.oslimits import WorkerLimits
+from runtime.sandbox.guest.worker_loop import EXIT_PROTOCOL
+from runtime.sandbox.host import pool as supervisor_module
+from runtime.sandbox.host.pool import SandboxPool
+from runtime.sandbox.host.zygote_client import Worker, ZygoteClient
+from runtime.sandbox.shared.contract import SandboxLimits, Trigger
+from runtime.sandbox.shared.frames import (
     MAX_FRAME_TO_WORKER,
     SOURCE_CACHE_SIZE,
     ConnectionClosed,
@@ -35,10 +39,6 @@ from runtime.sandbox.protocol import (
     encode_frame,
     source_digest,
 )
-from runtime.sandbox.supervisor import SandboxPool
-from runtime.sandbox.types import SandboxLimits, Trigger
-from runtime.sandbox.worker import EXIT_PROTOCOL
-from runtime.sandbox.workers import Worker, ZygoteClient
 
 EVENT = {"message_options": {"recipient": "+14155550100", "text": "Your code is 123456"}}
 LIMITS = SandboxLimits()

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from runtime.sandbox.compiler import (
+from runtime.sandbox.guest.compiler import (
     CompiledAction,
     CompileFailed,
     check_action,
     clear_compile_cache,
     compile_action,
 )
-from runtime.sandbox.types import CompileIssue, SandboxLimits, Trigger
+from runtime.sandbox.shared.contract import CompileIssue, SandboxLimits, Trigger
 
 LIMITS = SandboxLimits()
 SPM: Trigger = "send-phone-message"

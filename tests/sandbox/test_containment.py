@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from runtime.sandbox.supervisor import SandboxPool
-from runtime.sandbox.types import InvocationResult, SandboxLimits
+from runtime.sandbox.host.pool import SandboxPool
+from runtime.sandbox.shared.contract import InvocationResult, SandboxLimits
 
 BUDGET = 0.5
 # How late the kill at the deadline may come. Idle it is a few ms; on a loaded 2-core CI machine

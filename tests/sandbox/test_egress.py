@@ -22,8 +22,8 @@ import httpx
 import pytest
 from aiohttp import web
 
-from runtime.sandbox import egress as egress_module
-from runtime.sandbox.egress import (
+from runtime.sandbox.host import egress as egress_module
+from runtime.sandbox.host.egress import (
     Egress,
     EgressDenied,
     EgressFailed,
@@ -31,8 +31,8 @@ from runtime.sandbox.egress import (
     InvocationBudget,
     is_public_address,
 )
-from runtime.sandbox.services import ApiRefused
-from runtime.sandbox.types import SandboxLimits
+from runtime.sandbox.host.services import ApiRefused
+from runtime.sandbox.shared.contract import SandboxLimits
 from tests.support.stub_server import StubServer, free_port
 
 PUBLIC_V4 = "93.184.215.14"

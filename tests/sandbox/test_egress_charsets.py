@@ -16,10 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
-from runtime.sandbox.egress import Egress, EgressPolicy, InvocationBudget
-from runtime.sandbox.egress import policy as egress_policy
-from runtime.sandbox.egress.decoding import charset
-from runtime.sandbox.types import SandboxLimits
+from runtime.sandbox.host.egress import Egress, EgressPolicy, InvocationBudget
+from runtime.sandbox.host.egress import policy as egress_policy
+from runtime.sandbox.host.egress.decoding import charset
+from runtime.sandbox.shared.contract import SandboxLimits
 
 PUBLIC_V4 = "93.184.215.14"  # an IP literal: no DNS; the fake transport opens no socket
 

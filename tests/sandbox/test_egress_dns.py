@@ -18,15 +18,15 @@ from typing import Any
 import httpx
 import pytest
 
-from runtime.sandbox.egress import (
+from runtime.sandbox.host.egress import (
     AresResolver,
     Egress,
     EgressDenied,
     EgressPolicy,
     InvocationBudget,
 )
-from runtime.sandbox.services import ApiRefused
-from runtime.sandbox.types import SandboxLimits
+from runtime.sandbox.host.services import ApiRefused
+from runtime.sandbox.shared.contract import SandboxLimits
 from tests.support.dns_server import DnsServer
 from tests.support.stub_server import StubServer
 
@@ -166,7 +166,7 @@ async def test_negative_cache_is_per_tenant_and_forgets() -> None:
         asked.append(host)
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
-    from runtime.sandbox.egress.dns import DnsBulkhead, LookupFailed
+    from runtime.sandbox.host.egress.dns import DnsBulkhead, LookupFailed
 
     bulkhead = DnsBulkhead(resolver, clock=lambda: now[0])
     deadline = time.monotonic() + 5

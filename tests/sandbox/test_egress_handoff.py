@@ -17,15 +17,15 @@ from typing import Any
 import pytest
 
 from runtime import PhoneMessageRequest
-from runtime.sandbox.egress import (
+from runtime.sandbox.host.egress import (
     Egress,
     EgressDenied,
     EgressFailed,
     EgressPolicy,
     InvocationBudget,
 )
-from runtime.sandbox.services import ApiRefused
-from runtime.sandbox.types import SandboxLimits
+from runtime.sandbox.host.services import ApiRefused
+from runtime.sandbox.shared.contract import SandboxLimits
 from tests.conftest import PipelineFactory
 from tests.support.stub_server import RecordedRequest, StubServer, free_port
 

@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from runtime.sandbox.egress import EgressPolicy
-from runtime.sandbox.runner import SandboxRunner
+from runtime.sandbox.host.egress import EgressPolicy
+from runtime.sandbox.host.runner import SandboxRunner
 from tests.support.stub_server import StubServer
 
 ACTION = """

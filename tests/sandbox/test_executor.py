@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from runtime.sandbox.compiler import compile_action
-from runtime.sandbox.eventdata import EventData
-from runtime.sandbox.executor import invoke_source, run_action
-from runtime.sandbox.guards import ApiError
-from runtime.sandbox.types import InvocationResult, SandboxLimits, Trigger
+from runtime.sandbox.guest.compiler import compile_action
+from runtime.sandbox.guest.eventdata import EventData
+from runtime.sandbox.guest.executor import invoke_source, run_action
+from runtime.sandbox.guest.guards import ApiError
+from runtime.sandbox.shared.contract import InvocationResult, SandboxLimits, Trigger
 from tests.support.events import load_event
 
 LIMITS = SandboxLimits()

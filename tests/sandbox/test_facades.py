@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from runtime.sandbox.eventdata import EventData
-from runtime.sandbox.executor import invoke_source
-from runtime.sandbox.facades import (
+from runtime.sandbox.guest.eventdata import EventData
+from runtime.sandbox.guest.executor import invoke_source
+from runtime.sandbox.guest.guards import guarded_getattr
+from runtime.sandbox.guest.module_facades import (
     MAX_INPUT,
     MAX_PATTERN,
     PATTERN_METHODS,
@@ -18,8 +19,7 @@ from runtime.sandbox.facades import (
     Facade,
     FacadeImporter,
 )
-from runtime.sandbox.guards import guarded_getattr
-from runtime.sandbox.types import SandboxLimits
+from runtime.sandbox.shared.contract import SandboxLimits
 
 
 class Channel:

@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from runtime.sandbox.executor import invoke_source
-from runtime.sandbox.facades import Facade
-from runtime.sandbox.guards import (
+from runtime.sandbox.guest.executor import invoke_source
+from runtime.sandbox.guest.guards import (
     SAFE_BUILTINS,
     OutputSink,
     guarded_getattr,
@@ -21,7 +20,8 @@ from runtime.sandbox.guards import (
     guarded_iter,
     make_globals,
 )
-from runtime.sandbox.types import InvocationResult, SandboxLimits
+from runtime.sandbox.guest.module_facades import Facade
+from runtime.sandbox.shared.contract import InvocationResult, SandboxLimits
 
 LIMITS = SandboxLimits()
 EVENT = {"message_options": {"code": "123456", "recipient": "+15555550123"}, "secrets": {"K": "v"}}

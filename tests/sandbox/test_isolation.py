@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 
-from runtime.sandbox import namespaces
-from runtime.sandbox.cgroups import _cgroup2_mount
-from runtime.sandbox.oslayers import LAYERS, OsIsolation
-from runtime.sandbox.supervisor import SandboxPool
-from runtime.sandbox.types import SandboxLimits
-from runtime.sandbox.uids import TenantUids, preferred_uid
+from runtime.sandbox.guest import namespaces
+from runtime.sandbox.guest.cgroups import _cgroup2_mount
+from runtime.sandbox.host.pool import SandboxPool
+from runtime.sandbox.host.uids import TenantUids, preferred_uid
+from runtime.sandbox.shared.contract import SandboxLimits
+from runtime.sandbox.shared.oslayers import LAYERS, OsIsolation
 
 HERE = "tests.sandbox.test_isolation"
 NS_WHY = namespaces.probe_unshare(namespaces.CLONE_NEWNS | namespaces.CLONE_NEWNET)
@@ -226,7 +226,7 @@ def test_colliding_tenants_get_distinct_uids_while_both_live() -> None:
 async def test_missing_layers_are_warned_once(
     make_pool: PoolFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, "runtime.sandbox.supervisor")
+    caplog.set_level(logging.WARNING, "runtime.sandbox.host.pool")
     pool = await make_pool(namespaces=False)
     for tenant in ("a", "b", "c"):
         assert await pool.probe(tenant, f"{HERE}:probe_uid")

@@ -17,9 +17,14 @@ from typing import Any
 
 import pytest
 
-from runtime.sandbox.limits import NOFILE, UNPRIVILEGED_ID, build_seccomp_filter, seccomp_status
-from runtime.sandbox.supervisor import SandboxPool
-from runtime.sandbox.types import SandboxLimits
+from runtime.sandbox.guest.oslimits import (
+    NOFILE,
+    UNPRIVILEGED_ID,
+    build_seccomp_filter,
+    seccomp_status,
+)
+from runtime.sandbox.host.pool import SandboxPool
+from runtime.sandbox.shared.contract import SandboxLimits
 
 HERE = "tests.sandbox.test_limits"
 SECCOMP, SECCOMP_WHY = seccomp_status()

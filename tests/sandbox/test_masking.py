@@ -20,8 +20,8 @@ import plugins.recorder as recorder
 from runtime import PhoneMessageRequest
 from runtime.cli import app
 from runtime.masking import MASK, Masker, escape_controls
-from runtime.sandbox.egress import EgressPolicy
-from runtime.sandbox.runner import SandboxRunner
+from runtime.sandbox.host.egress import EgressPolicy
+from runtime.sandbox.host.runner import SandboxRunner
 from runtime.templates import spell_code
 from tests.conftest import PipelineFactory, read_log
 from tests.recordings.make_recordings import recorder_plugins

@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
-from runtime.sandbox.limits import WorkerLimits
-from runtime.sandbox.protocol import ConnectionClosed, encode_frame
-from runtime.sandbox.services import ApiRefused
-from runtime.sandbox.supervisor import SandboxPool
-from runtime.sandbox.types import InvocationResult, SandboxLimits
-from runtime.sandbox.worker import EXIT_TENANT
-from runtime.sandbox.workers import ZygoteClient
+from runtime.sandbox.guest.oslimits import WorkerLimits
+from runtime.sandbox.guest.worker_loop import EXIT_TENANT
+from runtime.sandbox.host.pool import SandboxPool
+from runtime.sandbox.host.services import ApiRefused
+from runtime.sandbox.host.zygote_client import ZygoteClient
+from runtime.sandbox.shared.contract import InvocationResult, SandboxLimits
+from runtime.sandbox.shared.frames import ConnectionClosed, encode_frame
 
 HERE = "tests.sandbox.test_pool"
 EVENT = {"message_options": {"recipient": "+14155550100", "text": "Your code is 123456"}}

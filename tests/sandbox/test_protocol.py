@@ -18,8 +18,11 @@ from typing import Any
 import orjson
 import pytest
 
-from runtime.sandbox.limits import WorkerLimits
-from runtime.sandbox.protocol import (
+from runtime.sandbox.guest.oslimits import WorkerLimits
+from runtime.sandbox.host.services import ApiRefused
+from runtime.sandbox.host.zygote_client import Worker, run_invocation
+from runtime.sandbox.shared.contract import SandboxLimits
+from runtime.sandbox.shared.frames import (
     MAX_FRAME_FROM_WORKER,
     BlockingChannel,
     ConnectionClosed,
@@ -31,9 +34,6 @@ from runtime.sandbox.protocol import (
     encode_frame,
     http_call,
 )
-from runtime.sandbox.services import ApiRefused
-from runtime.sandbox.types import SandboxLimits
-from runtime.sandbox.workers import Worker, run_invocation
 
 
 def frame(body: bytes) -> bytes:

@@ -12,16 +12,16 @@ from typing import Any
 import httpx
 import pytest
 
-from runtime.sandbox.cache import ActionCache
-from runtime.sandbox.egress import (
+from runtime.sandbox.host.cache import ActionCache
+from runtime.sandbox.host.egress import (
     Egress,
     EgressDenied,
     EgressFailed,
     EgressPolicy,
     InvocationBudget,
 )
-from runtime.sandbox.services import ApiRefused, SupervisorServices
-from runtime.sandbox.types import SandboxLimits
+from runtime.sandbox.host.services import ApiRefused, SupervisorServices
+from runtime.sandbox.shared.contract import SandboxLimits
 from tests.sandbox.test_egress import PUBLIC_V4, FakeDns, FakeNet, call, no_connection, reply
 
 SECRET = "s3cret-10.20.30.40-/etc/phone-actions/keys"
@@ -158,7 +158,7 @@ async def test_host_bugs_become_a_generic_refusal_and_are_logged(
     )
     assert type(error) is ApiRefused
     assert error.message == "api.http.request: internal error"
-    [record] = [r for r in caplog.records if r.name == "runtime.sandbox.services"]
+    [record] = [r for r in caplog.records if r.name == "runtime.sandbox.host.services"]
     assert record.levelno == logging.ERROR
     assert record.exc_info is not None  # the traceback is kept server-side
 

@@ -19,7 +19,7 @@ from runtime.recording.replay.cursor import Cursor, SentRequest
 from runtime.recording.replay.providers import ProviderReplayer
 from runtime.recording.replay.report import EventResult, ReplayReport
 from runtime.recording.replay.taps import REPLAY_ADDRESS, ReplayObserver, ReplayTransport
-from runtime.sandbox.types import SandboxLimits
+from runtime.sandbox.shared.contract import SandboxLimits
 
 __all__ = [
     "REPLAY_ADDRESS",

@@ -15,9 +15,9 @@ from runtime.recording.format import ActionRecord, AttemptRecord, Recording
 from runtime.recording.replay.cursor import Cursor
 from runtime.recording.replay.report import EventResult, action_summary, compare_action
 from runtime.recording.replay.taps import ReplayObserver, ReplayTransport, fixed_resolver
-from runtime.sandbox.egress import EgressPolicy
-from runtime.sandbox.runner import SandboxRunner
-from runtime.sandbox.types import SandboxLimits, Trigger
+from runtime.sandbox.host.egress import EgressPolicy
+from runtime.sandbox.host.runner import SandboxRunner
+from runtime.sandbox.shared.contract import SandboxLimits, Trigger
 
 __all__ = ["ActionReplayer", "http_hosts"]
 

@@ -24,7 +24,7 @@ from runtime.recording.format import (
     body_fields,
 )
 from runtime.recording.replay.cursor import SentRequest
-from runtime.sandbox.types import InvocationResult
+from runtime.sandbox.shared.contract import InvocationResult
 
 __all__ = [
     "EventResult",

@@ -163,13 +163,13 @@ def on_execute_send_phone_message(event, api):
     except Exception:
         pass
     try:
-        import runtime.sandbox.guards as probe
-        found.append("runtime.sandbox.guards")
+        import runtime.sandbox.guest.guards as probe
+        found.append("runtime.sandbox.guest.guards")
     except Exception:
         pass
     try:
-        import runtime.sandbox.worker as probe
-        found.append("runtime.sandbox.worker")
+        import runtime.sandbox.guest.worker_loop as probe
+        found.append("runtime.sandbox.guest.worker_loop")
     except Exception:
         pass
     try:

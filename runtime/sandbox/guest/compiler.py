@@ -22,7 +22,7 @@ from types import CodeType
 from RestrictedPython.compile import compile_restricted_exec
 from RestrictedPython.transformer import RestrictingNodeTransformer
 
-from runtime.sandbox.types import HANDLERS, CompileIssue, SandboxLimits, Trigger
+from runtime.sandbox.shared.contract import HANDLERS, CompileIssue, SandboxLimits, Trigger
 
 __all__ = [
     "CompileFailed",

@@ -39,10 +39,10 @@ from typing import Any
 
 import httpx
 
-from runtime.sandbox.egress.decoding import read_body, result
-from runtime.sandbox.egress.dns import AresResolver, DnsBulkhead, LookupFailed, Resolver
-from runtime.sandbox.egress.errors import EgressDenied, EgressFailed
-from runtime.sandbox.egress.policy import (
+from runtime.sandbox.host.egress.decoding import read_body, result
+from runtime.sandbox.host.egress.dns import AresResolver, DnsBulkhead, LookupFailed, Resolver
+from runtime.sandbox.host.egress.errors import EgressDenied, EgressFailed
+from runtime.sandbox.host.egress.policy import (
     METHODS,
     EgressPolicy,
     IPAddress,
@@ -52,10 +52,10 @@ from runtime.sandbox.egress.policy import (
     parse_request,
     split_entry,
 )
-from runtime.sandbox.egress.redirects import REDIRECTS, Hop, next_hop, shown
-from runtime.sandbox.egress.wire import Wire, failure
-from runtime.sandbox.services import ApiRefused
-from runtime.sandbox.types import SandboxLimits
+from runtime.sandbox.host.egress.redirects import REDIRECTS, Hop, next_hop, shown
+from runtime.sandbox.host.egress.wire import Wire, failure
+from runtime.sandbox.host.services import ApiRefused
+from runtime.sandbox.shared.contract import SandboxLimits
 
 __all__ = [
     "METHODS",

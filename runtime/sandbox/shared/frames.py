@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 import orjson
 from pydantic import ValidationError
 
-from runtime.sandbox.types import HttpCall, InvocationResult, SandboxLimits
+from runtime.sandbox.shared.contract import HttpCall, InvocationResult, SandboxLimits
 
 __all__ = [
     "MAX_FRAME_FROM_WORKER",

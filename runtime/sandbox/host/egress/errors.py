@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runtime.sandbox.services import ApiRefused
+from runtime.sandbox.host.services import ApiRefused
 
 __all__ = ["EgressDenied", "EgressFailed"]
 

@@ -27,7 +27,7 @@ from functools import partial
 from types import MappingProxyType
 from typing import Any, NoReturn, TypeVar
 
-from runtime.sandbox.eventdata import EventData, plain_default
+from runtime.sandbox.guest.eventdata import EventData, plain_default
 
 __all__ = [
     "ALLOWED_MODULES",

@@ -15,13 +15,13 @@ from typing import Any
 import httpx
 
 from runtime.masking import Masker, code_of_event, escape_controls, install_log_masking, masking
-from runtime.sandbox.cache import ActionCache
-from runtime.sandbox.egress import Egress, EgressPolicy, InvocationBudget, Resolver
-from runtime.sandbox.limits import seccomp_status
-from runtime.sandbox.oslayers import OsIsolation
-from runtime.sandbox.services import SupervisorServices
-from runtime.sandbox.supervisor import SandboxPool
-from runtime.sandbox.types import CompileIssue, InvocationResult, SandboxLimits, Trigger
+from runtime.sandbox.guest.oslimits import seccomp_status
+from runtime.sandbox.host.cache import ActionCache
+from runtime.sandbox.host.egress import Egress, EgressPolicy, InvocationBudget, Resolver
+from runtime.sandbox.host.pool import SandboxPool
+from runtime.sandbox.host.services import SupervisorServices
+from runtime.sandbox.shared.contract import CompileIssue, InvocationResult, SandboxLimits, Trigger
+from runtime.sandbox.shared.oslayers import OsIsolation
 
 __all__ = ["SandboxCheckError", "SandboxRunner"]
 

@@ -18,9 +18,10 @@ import socket
 from collections.abc import Callable
 from typing import Any, Final
 
-from runtime.sandbox import limits as oslimits
-from runtime.sandbox.eventdata import EventData
-from runtime.sandbox.protocol import (
+from runtime.sandbox.guest import oslimits
+from runtime.sandbox.guest.eventdata import EventData
+from runtime.sandbox.shared.contract import HANDLERS, SandboxLimits
+from runtime.sandbox.shared.frames import (
     MAX_FRAME_FROM_WORKER,
     BlockingChannel,
     FrameTooLarge,
@@ -30,7 +31,6 @@ from runtime.sandbox.protocol import (
     encode_frame,
     source_digest,
 )
-from runtime.sandbox.types import HANDLERS, SandboxLimits
 
 __all__ = [
     "EXIT_ISOLATION",
@@ -49,7 +49,7 @@ EXIT_MEMORY: Final = 5
 EXIT_ISOLATION: Final = 6
 BindHook = Callable[[int | None], object]
 """Called once with the tenant's uid (or None) when the worker is bound; raises OSError."""
-EXECUTOR: Final = "runtime.sandbox.executor"
+EXECUTOR: Final = "runtime.sandbox.guest.executor"
 WARMUP_SOURCE: Final = """
 import base64
 import hashlib
@@ -85,7 +85,7 @@ WARMUP_EVENT: Final = {
 
 def _api_error() -> type[Exception]:
     try:
-        from runtime.sandbox.guards import ApiError
+        from runtime.sandbox.guest.guards import ApiError
     except ImportError:  # pragma: no cover - only while the language layer is missing
         return RuntimeError
     return ApiError

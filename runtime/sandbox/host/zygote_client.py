@@ -3,7 +3,7 @@ running one invocation on one worker.
 
 The worker is untrusted from the moment tenant code runs in it, so every frame it sends is
 checked here: RPCs carry the id of the current invocation, results are re-validated and capped
-(:func:`runtime.sandbox.protocol.checked_result`), HTTP calls are recorded from the
+(:func:`runtime.sandbox.shared.frames.checked_result`), HTTP calls are recorded from the
 supervisor's own view, and anything unexpected kills the worker. The wall-clock deadline is
 enforced from outside with SIGKILL (docs/sandbox.md), through a pidfd the zygote hands over
 with each worker, so the kill can never hit a recycled pid.
@@ -27,9 +27,11 @@ from typing import Any, Final, Protocol
 
 import orjson
 
-from runtime.sandbox import limits as oslimits
-from runtime.sandbox.oslayers import OsIsolation
-from runtime.sandbox.protocol import (
+from runtime.sandbox.guest import oslimits
+from runtime.sandbox.guest.worker_loop import EXIT_ISOLATION, EXIT_MEMORY
+from runtime.sandbox.host.services import ApiRefused
+from runtime.sandbox.shared.contract import HttpCall, InvocationResult, Outcome, SandboxLimits
+from runtime.sandbox.shared.frames import (
     MAX_FRAME_TO_WORKER,
     ConnectionClosed,
     FrameProtocol,
@@ -42,9 +44,7 @@ from runtime.sandbox.protocol import (
     expect_str,
     http_call,
 )
-from runtime.sandbox.services import ApiRefused
-from runtime.sandbox.types import HttpCall, InvocationResult, Outcome, SandboxLimits
-from runtime.sandbox.worker import EXIT_ISOLATION, EXIT_MEMORY
+from runtime.sandbox.shared.oslayers import OsIsolation
 
 __all__ = [
     "ApiRefused",
@@ -164,7 +164,7 @@ class ZygoteClient:
                     sys.executable,
                     "-s",
                     "-m",
-                    "runtime.sandbox.zygote",
+                    "runtime.sandbox.guest.zygote",
                     str(theirs.fileno()),
                     *flags,
                 ),
@@ -339,7 +339,7 @@ class Services(Protocol):
         *,
         scope: dict[str, Any],
     ) -> Any:
-        """Serve ``op``; raise :class:`~runtime.sandbox.services.ApiRefused` to refuse it.
+        """Serve ``op``; raise :class:`~runtime.sandbox.host.services.ApiRefused` to refuse it.
 
         ``scope`` is a dict private to this invocation, for per-invocation state (the HTTP
         request budget that redirect hops also draw on).

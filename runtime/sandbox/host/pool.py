@@ -1,7 +1,7 @@
 """The sandbox supervisor: an asyncio pool of per-tenant worker processes (docs/sandbox.md, d).
 
 Trusted code in the API process that never runs tenant code and never unpickles anything
-(:mod:`runtime.sandbox.workers` runs one invocation and judges its end). Workers are
+(:mod:`runtime.sandbox.host.zygote_client` runs one invocation and judges its end). Workers are
 persistent and serve one tenant each, ever: a warm worker answers in well under a millisecond,
 where a fork per invocation would cost several. They are recycled after
 ``max_invocations_per_worker`` invocations and after any outcome other than ``ok``. When
@@ -23,12 +23,9 @@ import logging
 from collections import OrderedDict, deque
 from typing import Any
 
-from runtime.sandbox import limits as oslimits
-from runtime.sandbox.oslayers import Layer, OsIsolation, layers_from_hello
-from runtime.sandbox.protocol import FrameTooLarge, InvokeFrame, encode_frame
-from runtime.sandbox.types import InvocationResult, Outcome, SandboxLimits, Trigger
-from runtime.sandbox.uids import TenantUids
-from runtime.sandbox.workers import (
+from runtime.sandbox.guest import oslimits
+from runtime.sandbox.host.uids import TenantUids
+from runtime.sandbox.host.zygote_client import (
     ApiRefused,
     Services,
     Worker,
@@ -36,6 +33,9 @@ from runtime.sandbox.workers import (
     ZygoteError,
     run_invocation,
 )
+from runtime.sandbox.shared.contract import InvocationResult, Outcome, SandboxLimits, Trigger
+from runtime.sandbox.shared.frames import FrameTooLarge, InvokeFrame, encode_frame
+from runtime.sandbox.shared.oslayers import Layer, OsIsolation, layers_from_hello
 
 __all__ = ["ApiRefused", "SandboxPool", "Services"]
 

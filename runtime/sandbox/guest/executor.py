@@ -17,11 +17,11 @@ from typing import Any
 
 import orjson
 
-from runtime.sandbox.api_facade import ApiChannel, build_api
-from runtime.sandbox.compiler import CompiledAction, CompileFailed, compile_action
-from runtime.sandbox.eventdata import EventData, dump_plain
-from runtime.sandbox.guards import OutputSink, make_globals
-from runtime.sandbox.types import InvocationResult, Outcome, SandboxLimits, Trigger
+from runtime.sandbox.guest.api_stub import ApiChannel, build_api
+from runtime.sandbox.guest.compiler import CompiledAction, CompileFailed, compile_action
+from runtime.sandbox.guest.eventdata import EventData, dump_plain
+from runtime.sandbox.guest.guards import OutputSink, make_globals
+from runtime.sandbox.shared.contract import InvocationResult, Outcome, SandboxLimits, Trigger
 
 __all__ = ["invoke_source", "run_action"]
 

@@ -2,7 +2,7 @@
 the destination rules (scheme, port, host spelling, public addresses).
 
 Everything here runs before a byte is written, so a refusal from this module is never a
-hand-off (see :mod:`~runtime.sandbox.egress.wire`).
+hand-off (see :mod:`~runtime.sandbox.host.egress.wire`).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from urllib.parse import urlencode
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from runtime.sandbox.egress.errors import EgressDenied
-from runtime.sandbox.types import SandboxLimits
+from runtime.sandbox.host.egress.errors import EgressDenied
+from runtime.sandbox.shared.contract import SandboxLimits
 
 __all__ = [
     "MAX_URL",

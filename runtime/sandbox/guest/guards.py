@@ -32,9 +32,9 @@ from RestrictedPython.Guards import (
 )
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
-from runtime.sandbox.eventdata import EVENT_METHODS, EventData, field
-from runtime.sandbox.facades import PATTERN_METHODS, Facade, FacadeImporter
-from runtime.sandbox.types import SandboxLimits
+from runtime.sandbox.guest.eventdata import EVENT_METHODS, EventData, field
+from runtime.sandbox.guest.module_facades import PATTERN_METHODS, Facade, FacadeImporter
+from runtime.sandbox.shared.contract import SandboxLimits
 
 __all__ = [
     "ATTR_RULES",

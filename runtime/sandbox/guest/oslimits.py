@@ -3,7 +3,7 @@
 Two steps run in the worker: :func:`apply_spawn_limits` right after the fork (fds, environment,
 rlimits), and :func:`apply_bind_limits` when the supervisor binds it to its tenant, before any
 tenant code (the tenant's uid, ``no_new_privs``, seccomp). Namespaces and cgroups are in
-:mod:`runtime.sandbox.namespaces` and :mod:`runtime.sandbox.cgroups`. The seccomp filter is
+:mod:`.namespaces` and :mod:`.cgroups`. The seccomp filter is
 built once, in the zygote, with pyseccomp, and exported as a BPF program there; each child
 installs that program with one ``prctl(PR_SET_SECCOMP)`` (libseccomp's own ``load()``
 regenerates the BPF every time, ~0.7 ms per spawn). Loading must happen in the child: a

@@ -1,8 +1,8 @@
 """Supervisor-side services behind every ``api.*`` call a sandboxed worker makes.
 
 The worker is untrusted once tenant code has run, so nothing it sends is believed: the op name,
-the params and every value in them are re-validated here and in :mod:`~runtime.sandbox.egress`
-and :mod:`~runtime.sandbox.cache`. The tenant id always comes from the supervisor, never from
+the params and every value in them are re-validated here and in :mod:`~runtime.sandbox.host.egress`
+and :mod:`~runtime.sandbox.host.cache`. The tenant id always comes from the supervisor, never from
 the worker. Refusals are :class:`ApiRefused`, whose message is shown to the tenant, so it names
 only what the tenant itself sent: never host internals, never other tenants' data::
 
@@ -27,8 +27,8 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from runtime.sandbox.cache import ActionCache
-    from runtime.sandbox.egress import Egress, InvocationBudget
+    from runtime.sandbox.host.cache import ActionCache
+    from runtime.sandbox.host.egress import Egress, InvocationBudget
 
 __all__ = ["OPS", "ApiRefused", "SupervisorServices"]
 

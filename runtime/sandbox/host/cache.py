@@ -31,8 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from runtime.sandbox.services import ApiRefused
-from runtime.sandbox.types import HANDLERS
+from runtime.sandbox.host.services import ApiRefused
+from runtime.sandbox.shared.contract import HANDLERS
 
 __all__ = [
     "DEFAULT_TTL_MS",

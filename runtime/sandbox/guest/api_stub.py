@@ -3,7 +3,7 @@
 In the worker, ``api`` holds no client, store, logger or setting: its members are plain
 closures that check argument types (``type(x) is str``, never ``isinstance``) and forward
 JSON to :class:`ApiChannel`, whose other end (the supervisor) re-validates everything.
-Replies come back frozen (:mod:`runtime.sandbox.eventdata`). Failures surface as a *fresh*
+Replies come back frozen (:mod:`runtime.sandbox.guest.eventdata`). Failures surface as a *fresh*
 ``ApiError`` raised outside any ``except`` block, so no host exception rides along in
 ``__context__``.
 """
@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from runtime.sandbox.eventdata import EventData, dump_plain, freeze, to_plain
-from runtime.sandbox.facades import Facade
-from runtime.sandbox.guards import ApiError, OutputSink
-from runtime.sandbox.types import SandboxLimits, Trigger
+from runtime.sandbox.guest.eventdata import EventData, dump_plain, freeze, to_plain
+from runtime.sandbox.guest.guards import ApiError, OutputSink
+from runtime.sandbox.guest.module_facades import Facade
+from runtime.sandbox.shared.contract import SandboxLimits, Trigger
 
 __all__ = ["HTTP_METHODS", "ApiChannel", "Notification", "build_api"]
 

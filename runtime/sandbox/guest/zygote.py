@@ -3,7 +3,7 @@
 Why a zygote: a worker must start fast (a cold ``python`` with RestrictedPython and pydantic
 takes ~300 ms) and cheap (copy-on-write pages shared with the zygote), and it must inherit
 nothing from the API process. The zygote is therefore a *clean* ``python -m
-runtime.sandbox.zygote`` subprocess (not a fork of the API process, whose sockets, DB
+runtime.sandbox.guest.zygote`` subprocess (not a fork of the API process, whose sockets, DB
 connections and threads it would inherit), started with only its control socket, an
 environment holding nothing but ``PYTHONPATH``, and its own session. It imports everything a
 worker needs, builds the seccomp filter once, ``gc.freeze()``-s, and then forks one worker per
@@ -12,7 +12,7 @@ of the child go back over the SOCK_SEQPACKET control socket with SCM_RIGHTS. The
 the supervisor SIGKILL exactly that process even though it is the zygote's child (no pid-reuse
 race); the zygote reaps children and reports each exit status. The zygote never runs tenant
 code and exits (killing its workers) when the control socket closes. The supervisor's client
-is :class:`runtime.sandbox.workers.ZygoteClient`.
+is :class:`runtime.sandbox.host.zygote_client.ZygoteClient`.
 """
 
 from __future__ import annotations
@@ -31,9 +31,8 @@ from typing import Any, Final
 
 import orjson
 
-from runtime.sandbox import cgroups, namespaces
-from runtime.sandbox import limits as oslimits
-from runtime.sandbox.oslayers import OsIsolation
+from runtime.sandbox.guest import cgroups, namespaces, oslimits
+from runtime.sandbox.shared.oslayers import OsIsolation
 
 __all__ = ["PRELOAD", "main"]
 
@@ -44,8 +43,8 @@ PRELOAD: Final = (
     "RestrictedPython.Guards",
     "RestrictedPython.Eval",
     "RestrictedPython.PrintCollector",
-    "runtime.sandbox.types",
-    "runtime.sandbox.worker",
+    "runtime.sandbox.shared.contract",
+    "runtime.sandbox.guest.worker_loop",
     "json",
     "re",
     "math",
@@ -74,10 +73,10 @@ def _preload() -> str | None:
     """Import the worker's world; returns why the executor is unavailable, if it is."""
     for name in PRELOAD:
         importlib.import_module(name)
-    from runtime.sandbox import worker
+    from runtime.sandbox.guest import worker_loop
 
     try:
-        worker.warm_up()  # imports the executor; trusted code only
+        worker_loop.warm_up()  # imports the executor; trusted code only
     except Exception as exc:  # a broken executor must not stop the pool from reporting it
         return f"{type(exc).__name__}: {exc}"
     return None
@@ -111,13 +110,13 @@ def _run_child(
         namespaces.enter(state.empty_dir, mount=state.mount_ns, network=state.net_ns)
         oslimits.apply_spawn_limits(wlimits, workdir="/" if state.mount_ns else state.empty_dir)
         gc.enable()
-        from runtime.sandbox import worker
+        from runtime.sandbox.guest import worker_loop
 
         if state.require_seccomp and state.filter is None:
-            worker.refuse(sock, state.seccomp_detail)
+            worker_loop.refuse(sock, state.seccomp_detail)
         else:
             program = state.filter
-            worker.serve(
+            worker_loop.serve(
                 sock,
                 seccomp=program is not None,
                 detail=state.seccomp_detail,
@@ -227,7 +226,7 @@ def _drain(fd: int) -> None:
 
 
 def main(argv: list[str]) -> None:
-    """``python -m runtime.sandbox.zygote CTRL_FD [--require-seccomp] [--isolation JSON]
+    """``python -m runtime.sandbox.guest.zygote CTRL_FD [--require-seccomp] [--isolation JSON]
     [--probe-module M]...``.
 
     Probe modules (tests only) are imported here, before any fork: a worker cannot import
