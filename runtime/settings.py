@@ -73,7 +73,10 @@ class Settings(BaseSettings):
         "must fit the delivery budget.",
     )
     store_workers: int = Field(
-        default=4, ge=1, le=64, description="Threads of the pipeline's own database executor."
+        default=16,
+        ge=1,
+        le=64,
+        description="Threads of the pipeline's own database executor (started on demand).",
     )
     tenant_cache_size: int = Field(
         default=10_000,
