@@ -33,7 +33,6 @@ import httpx
 
 from runtime.errors import InvalidInputError
 from runtime.sandbox.host.egress.dns import AresResolver, DnsBulkhead, LookupFailed, Resolver
-from runtime.sandbox.host.egress.errors import EgressDenied
 from runtime.sandbox.host.egress.policy import (
     IPAddress,
     host_literal,
@@ -41,6 +40,7 @@ from runtime.sandbox.host.egress.policy import (
     parse_url,
     split_entry,
 )
+from runtime.sandbox.host.refusals import EgressDenied
 
 __all__ = [
     "Answer",

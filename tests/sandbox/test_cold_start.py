@@ -21,11 +21,11 @@ import orjson
 import pytest
 
 from runtime.sandbox.guest.oslimits import WorkerLimits
-from runtime.sandbox.guest.worker_loop import EXIT_PROTOCOL
 from runtime.sandbox.host import pool as supervisor_module
 from runtime.sandbox.host.pool import SandboxPool
 from runtime.sandbox.host.zygote_client import Worker, ZygoteClient
 from runtime.sandbox.shared.contract import SandboxLimits, Trigger
+from runtime.sandbox.shared.exits import EXIT_PROTOCOL
 from runtime.sandbox.shared.frames import (
     MAX_FRAME_TO_WORKER,
     SOURCE_CACHE_SIZE,

@@ -31,7 +31,7 @@ from runtime.sandbox.host.egress import (
     InvocationBudget,
     is_public_address,
 )
-from runtime.sandbox.host.services import ApiRefused
+from runtime.sandbox.host.refusals import ApiRefused
 from runtime.sandbox.shared.contract import SandboxLimits
 from tests.support.stub_server import StubServer, free_port
 

@@ -25,7 +25,7 @@ from runtime.sandbox.host.egress import (
     EgressPolicy,
     InvocationBudget,
 )
-from runtime.sandbox.host.services import ApiRefused
+from runtime.sandbox.host.refusals import ApiRefused
 from runtime.sandbox.shared.contract import SandboxLimits
 from tests.support.dns_server import DnsServer
 from tests.support.stub_server import StubServer

@@ -24,7 +24,7 @@ from runtime.sandbox.host.egress import (
     EgressPolicy,
     InvocationBudget,
 )
-from runtime.sandbox.host.services import ApiRefused
+from runtime.sandbox.host.refusals import ApiRefused
 from runtime.sandbox.shared.contract import SandboxLimits
 from tests.conftest import PipelineFactory
 from tests.support.stub_server import RecordedRequest, StubServer, free_port

@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 
 from runtime.sandbox.guest.oslimits import WorkerLimits
-from runtime.sandbox.guest.worker_loop import EXIT_TENANT
 from runtime.sandbox.host.pool import SandboxPool
-from runtime.sandbox.host.services import ApiRefused
+from runtime.sandbox.host.refusals import ApiRefused
 from runtime.sandbox.host.zygote_client import ZygoteClient
 from runtime.sandbox.shared.contract import InvocationResult, SandboxLimits
+from runtime.sandbox.shared.exits import EXIT_TENANT
 from runtime.sandbox.shared.frames import ConnectionClosed, encode_frame
 
 HERE = "tests.sandbox.test_pool"

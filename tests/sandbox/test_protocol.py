@@ -19,7 +19,7 @@ import orjson
 import pytest
 
 from runtime.sandbox.guest.oslimits import WorkerLimits
-from runtime.sandbox.host.services import ApiRefused
+from runtime.sandbox.host.refusals import ApiRefused
 from runtime.sandbox.host.zygote_client import Worker, run_invocation
 from runtime.sandbox.shared.contract import SandboxLimits
 from runtime.sandbox.shared.frames import (

@@ -20,7 +20,8 @@ from runtime.sandbox.host.egress import (
     EgressPolicy,
     InvocationBudget,
 )
-from runtime.sandbox.host.services import ApiRefused, SupervisorServices
+from runtime.sandbox.host.refusals import ApiRefused
+from runtime.sandbox.host.services import SupervisorServices
 from runtime.sandbox.shared.contract import SandboxLimits
 from tests.sandbox.test_egress import PUBLIC_V4, FakeDns, FakeNet, call, no_connection, reply
 

@@ -21,6 +21,7 @@ from typing import Any, Final
 from runtime.sandbox.guest import oslimits
 from runtime.sandbox.guest.eventdata import EventData
 from runtime.sandbox.shared.contract import HANDLERS, SandboxLimits
+from runtime.sandbox.shared.exits import EXIT_ISOLATION, EXIT_MEMORY, EXIT_PROTOCOL, EXIT_TENANT
 from runtime.sandbox.shared.frames import (
     MAX_FRAME_FROM_WORKER,
     BlockingChannel,
@@ -43,10 +44,6 @@ __all__ = [
     "warm_up",
 ]
 
-EXIT_PROTOCOL: Final = 3
-EXIT_TENANT: Final = 4
-EXIT_MEMORY: Final = 5
-EXIT_ISOLATION: Final = 6
 BindHook = Callable[[int | None], object]
 """Called once with the tenant's uid (or None) when the worker is bound; raises OSError."""
 EXECUTOR: Final = "runtime.sandbox.guest.executor"

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from runtime.sandbox.host.services import ApiRefused
+from runtime.sandbox.host.refusals import CacheRefused
 from runtime.sandbox.shared.contract import HANDLERS
 
 __all__ = [
@@ -73,10 +73,6 @@ ERROR_CODES = frozenset(
 
 _SUCCESS: dict[str, Any] = {"type": "success"}
 _SWEEP_EVERY_MS = 60_000
-
-
-class CacheRefused(ApiRefused):
-    """A cache call the supervisor cannot serve at all (a key that is not a string)."""
 
 
 def error(code: str, message: str) -> dict[str, Any]:

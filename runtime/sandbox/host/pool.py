@@ -53,7 +53,7 @@ class _Unavailable(Exception):
         self.outcome: Outcome = outcome
 
 
-class _Tokens:
+class _FifoSemaphore:
     """A counting semaphore with FIFO hand-over, a bounded queue and deadline-aware waits."""
 
     def __init__(self, limit: int, max_waiters: int = 1 << 30) -> None:
@@ -67,14 +67,14 @@ class _Tokens:
             self.waiters.popleft()
         return bool(self.waiters)
 
-    def try_take(self) -> bool:
+    def try_acquire(self) -> bool:
         if self.active < self.limit and not self.waiting():
             self.active += 1
             return True
         return False
 
-    async def take(self, deadline: float, what: str) -> None:
-        if self.try_take():
+    async def acquire(self, deadline: float, what: str) -> None:
+        if self.try_acquire():
             return
         if len(self.waiters) >= self.max_waiters:
             raise _Unavailable(f"too many queued invocations for {what}")
@@ -85,13 +85,13 @@ class _Tokens:
                 await asyncio.shield(future)
         except BaseException as exc:
             if future.done() and not future.cancelled() and future.exception() is None:
-                self.give()  # handed over just as we gave up: pass it on
+                self.release()  # handed over just as we gave up: pass it on
             future.cancel()
             if isinstance(exc, TimeoutError):
                 raise _Unavailable(f"no {what} became free within the time budget") from None
             raise
 
-    def give(self) -> None:
+    def release(self) -> None:
         if self.waiting():
             self.waiters.popleft().set_result(None)
         else:
@@ -134,8 +134,8 @@ class SandboxPool:
         self._probes = probe_modules
         self._zygote: ZygoteClient | None = None
         self._zygote_lock = asyncio.Lock()
-        self._slots = _Tokens(max_workers)  # one per tenant-bound worker, alive or spawning
-        self._gates: dict[str, _Tokens] = {}
+        self._slots = _FifoSemaphore(max_workers)  # one per tenant-bound worker, alive or spawning
+        self._gates: dict[str, _FifoSemaphore] = {}
         self._idle: dict[str, list[Worker]] = {}
         self._lru: OrderedDict[Worker, None] = OrderedDict()
         self._spares: list[Worker] = []
@@ -209,8 +209,8 @@ class SandboxPool:
         for task in list(self._tasks):
             task.cancel()
         closed = _Unavailable("sandbox pool is closed", "runtime_error")
-        for tokens in [self._slots, *self._gates.values()]:
-            tokens.fail_all(closed)
+        for semaphore in [self._slots, *self._gates.values()]:
+            semaphore.fail_all(closed)
         for worker in [*self._lru, *self._spares]:
             self._discard(worker, "killed")
         if self._zygote is not None:
@@ -296,24 +296,24 @@ class SandboxPool:
             raise _Unavailable("sandbox pool is not running", "runtime_error")
         gate = self._gates.get(tenant)
         if gate is None:
-            gate = self._gates[tenant] = _Tokens(self._per_tenant, self._max_queued)
+            gate = self._gates[tenant] = _FifoSemaphore(self._per_tenant, self._max_queued)
         try:
-            await gate.take(deadline, "worker of this tenant")
+            await gate.acquire(deadline, "worker of this tenant")
         except BaseException:
             self._drop_gate(tenant)
             raise
         try:
             worker = self._take_idle(tenant, limits)
             if worker is None:
-                if not self._slots.try_take() and not self._evict_lru():
-                    await self._slots.take(deadline, "sandbox worker")
+                if not self._slots.try_acquire() and not self._evict_lru():
+                    await self._slots.acquire(deadline, "sandbox worker")
                 try:
                     worker = self._take_spare(limits)
                     if worker is None:
                         self._missed_spare()
                         worker = await self._spawn(limits, deadline, warm=False)
                 except BaseException:
-                    self._slots.give()
+                    self._slots.release()
                     raise
                 self._bind(worker, tenant)
         except BaseException:
@@ -352,7 +352,7 @@ class SandboxPool:
         worker.uid = None
 
     def _leave_gate(self, tenant: str) -> None:
-        self._gates[tenant].give()
+        self._gates[tenant].release()
         self._drop_gate(tenant)
 
     def _drop_gate(self, tenant: str) -> None:
@@ -481,7 +481,7 @@ class SandboxPool:
             return
         if was == "idle":
             self._unidle(worker)
-        self._slots.give()
+        self._slots.release()
 
     def _worker_exited(self, worker: Worker) -> None:
         """The zygote reaped ``worker``: forget it unless an invocation is handling it."""

@@ -3,14 +3,8 @@
 The worker is untrusted once tenant code has run, so nothing it sends is believed: the op name,
 the params and every value in them are re-validated here and in :mod:`~runtime.sandbox.host.egress`
 and :mod:`~runtime.sandbox.host.cache`. The tenant id always comes from the supervisor, never from
-the worker. Refusals are :class:`ApiRefused`, whose message is shown to the tenant, so it names
-only what the tenant itself sent: never host internals, never other tenants' data::
-
-    Exception
-    └── ApiRefused            (here) refusal shown to the tenant as ``ApiError(message)``
-        ├── EgressDenied      (egress) policy said no: URL, address, port, header, size, quota
-        ├── EgressFailed      (egress) allowed but failed: network, TLS, timeout, response cap
-        └── CacheRefused      (cache) a cache key that is not a string
+the worker. Refusals are :class:`~runtime.sandbox.host.refusals.ApiRefused` (their tree is in
+:mod:`~runtime.sandbox.host.refusals`), whose message is shown to the tenant.
 
 Every :class:`ApiRefused` leaves :meth:`SupervisorServices.handle` freshly built and raised
 outside any ``except`` block: no ``__cause__``/``__context__`` carries a host exception (with
@@ -26,32 +20,18 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from runtime.sandbox.host.refusals import ApiRefused
+
 if TYPE_CHECKING:
     from runtime.sandbox.host.cache import ActionCache
     from runtime.sandbox.host.egress import Egress, InvocationBudget
 
-__all__ = ["OPS", "ApiRefused", "SupervisorServices"]
+__all__ = ["OPS", "SupervisorServices"]
 
 log = logging.getLogger(__name__)
 
-_MAX_MESSAGE = 1024
-
 OPS = frozenset({"http.request", "cache.get", "cache.set", "cache.delete"})
 """Every op a worker may ask for."""
-
-
-class ApiRefused(Exception):
-    """A refused ``api`` call; ``message`` is safe to show the tenant (it names only its input).
-
-    ``maybe_sent`` is true when an HTTP request failed after it may have reached the server
-    (a read timeout, a broken connection): the supervisor then counts the message as handed
-    off, so that the pipeline never sends a second code.
-    """
-
-    def __init__(self, message: str, *, maybe_sent: bool = False) -> None:
-        self.message = message[:_MAX_MESSAGE]
-        self.maybe_sent = maybe_sent
-        super().__init__(self.message)
 
 
 _Handler = Callable[[str, dict[str, Any], float, "InvocationBudget"], Awaitable[Any]]

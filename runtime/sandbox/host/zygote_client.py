@@ -28,9 +28,9 @@ from typing import Any, Final, Protocol
 import orjson
 
 from runtime.sandbox.guest import oslimits
-from runtime.sandbox.guest.worker_loop import EXIT_ISOLATION, EXIT_MEMORY
-from runtime.sandbox.host.services import ApiRefused
+from runtime.sandbox.host.refusals import ApiRefused
 from runtime.sandbox.shared.contract import HttpCall, InvocationResult, Outcome, SandboxLimits
+from runtime.sandbox.shared.exits import EXIT_ISOLATION, EXIT_MEMORY
 from runtime.sandbox.shared.frames import (
     MAX_FRAME_TO_WORKER,
     ConnectionClosed,
@@ -339,7 +339,7 @@ class Services(Protocol):
         *,
         scope: dict[str, Any],
     ) -> Any:
-        """Serve ``op``; raise :class:`~runtime.sandbox.host.services.ApiRefused` to refuse it.
+        """Serve ``op``; raise :class:`~runtime.sandbox.host.refusals.ApiRefused` to refuse it.
 
         ``scope`` is a dict private to this invocation, for per-invocation state (the HTTP
         request budget that redirect hops also draw on).

@@ -41,7 +41,6 @@ import httpx
 
 from runtime.sandbox.host.egress.decoding import read_body, result
 from runtime.sandbox.host.egress.dns import AresResolver, DnsBulkhead, LookupFailed, Resolver
-from runtime.sandbox.host.egress.errors import EgressDenied, EgressFailed
 from runtime.sandbox.host.egress.policy import (
     METHODS,
     EgressPolicy,
@@ -54,7 +53,7 @@ from runtime.sandbox.host.egress.policy import (
 )
 from runtime.sandbox.host.egress.redirects import REDIRECTS, Hop, next_hop, shown
 from runtime.sandbox.host.egress.wire import Wire, failure
-from runtime.sandbox.host.services import ApiRefused
+from runtime.sandbox.host.refusals import ApiRefused, EgressDenied, EgressFailed
 from runtime.sandbox.shared.contract import SandboxLimits
 
 __all__ = [

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from runtime.sandbox.host.egress.errors import EgressFailed
+from runtime.sandbox.host.refusals import EgressFailed
 
 __all__ = ["Inflater", "charset", "read_body", "result", "too_large"]
 

@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from runtime.sandbox.host.egress.errors import EgressDenied
+from runtime.sandbox.host.refusals import EgressDenied
 from runtime.sandbox.shared.contract import SandboxLimits
 
 __all__ = [

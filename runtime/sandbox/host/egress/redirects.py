@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from runtime.sandbox.host.egress.errors import EgressDenied
 from runtime.sandbox.host.egress.policy import MAX_URL, parse_url
+from runtime.sandbox.host.refusals import EgressDenied
 
 __all__ = ["REDIRECTS", "Hop", "next_hop", "origin_of", "shown"]
 
