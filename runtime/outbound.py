@@ -44,6 +44,7 @@ from runtime.sandbox.host.refusals import EgressDenied
 
 __all__ = [
     "Answer",
+    "AresResolver",
     "OutboundFailed",
     "OutboundHttp",
     "OutboundRefused",

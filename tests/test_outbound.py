@@ -30,8 +30,7 @@ from runtime.errors import ConfigurationError, InvalidInputError
 from runtime.logs.stored import LogRow
 from runtime.logs.stream_delivery import LogStreamDelivery
 from runtime.logs.streams import StreamState
-from runtime.outbound import OutboundHttp, OutboundRefused, OutboundRules
-from runtime.sandbox.host.egress import AresResolver
+from runtime.outbound import AresResolver, OutboundHttp, OutboundRefused, OutboundRules
 from runtime.settings import Settings, load_settings
 from runtime.store.crypto import Keyring
 from runtime.store.db import create_engine_for, migrate
