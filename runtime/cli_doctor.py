@@ -15,13 +15,14 @@ import typer
 from runtime.console import settings_or_exit
 
 if TYPE_CHECKING:
+    from runtime.sandbox.host.context import InvocationContext
     from runtime.settings import Settings
 
 __all__ = ["doctor"]
 
 
 class _NoServices:
-    async def handle(self, tenant: str, op: str, params: dict[str, Any], *_: Any, **__: Any) -> Any:
+    async def handle(self, context: InvocationContext, op: str, params: dict[str, Any]) -> Any:
         raise RuntimeError("doctor runs no action")
 
 

@@ -22,6 +22,7 @@ import pytest
 
 from runtime.sandbox.guest.oslimits import WorkerLimits
 from runtime.sandbox.host import pool as supervisor_module
+from runtime.sandbox.host.context import InvocationContext
 from runtime.sandbox.host.pool import SandboxPool
 from runtime.sandbox.host.zygote_client import Worker, ZygoteClient
 from runtime.sandbox.shared.contract import SandboxLimits, Trigger
@@ -163,7 +164,7 @@ async def test_a_worker_never_runs_something_else_than_the_digest_names(
 
 
 class _Services:
-    async def handle(self, tenant: str, op: str, params: dict[str, Any], *_: Any, **__: Any) -> Any:
+    async def handle(self, context: InvocationContext, op: str, params: dict[str, Any]) -> Any:
         return None
 
 

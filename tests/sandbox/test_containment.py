@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from runtime.sandbox.host.context import InvocationContext
 from runtime.sandbox.host.pool import SandboxPool
 from runtime.sandbox.shared.contract import InvocationResult, SandboxLimits
 
@@ -90,9 +91,7 @@ for i in range(100000):
 
 
 class _Services:
-    async def handle(
-        self, tenant: str, op: str, params: dict[str, Any], deadline: float, **_: Any
-    ) -> Any:
+    async def handle(self, context: InvocationContext, op: str, params: dict[str, Any]) -> Any:
         return None
 
 
@@ -211,9 +210,7 @@ class _HoldingServices:
         self.entered = asyncio.Event()
         self.release = asyncio.Event()
 
-    async def handle(
-        self, tenant: str, op: str, params: dict[str, Any], deadline: float, **_: Any
-    ) -> Any:
+    async def handle(self, context: InvocationContext, op: str, params: dict[str, Any]) -> Any:
         self.entered.set()
         await self.release.wait()
         return None

@@ -21,6 +21,7 @@ import pytest
 
 from runtime.sandbox.guest import namespaces
 from runtime.sandbox.guest.cgroups import _cgroup2_mount
+from runtime.sandbox.host.context import InvocationContext
 from runtime.sandbox.host.pool import SandboxPool
 from runtime.sandbox.host.uids import TenantUids, preferred_uid
 from runtime.sandbox.shared.contract import SandboxLimits
@@ -73,9 +74,7 @@ def probe_cgroup() -> str:
 
 
 class _NoServices:
-    async def handle(
-        self, tenant: str, op: str, params: dict[str, Any], deadline: float, **_: Any
-    ) -> Any:
+    async def handle(self, context: InvocationContext, op: str, params: dict[str, Any]) -> Any:
         raise AssertionError("probes make no api calls")
 
 

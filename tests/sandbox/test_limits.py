@@ -23,6 +23,7 @@ from runtime.sandbox.guest.oslimits import (
     build_seccomp_filter,
     seccomp_status,
 )
+from runtime.sandbox.host.context import InvocationContext
 from runtime.sandbox.host.pool import SandboxPool
 from runtime.sandbox.shared.contract import SandboxLimits
 
@@ -102,9 +103,7 @@ async def pool() -> AsyncIterator[SandboxPool]:
 
 
 class _NoServices:
-    async def handle(
-        self, tenant: str, op: str, params: dict[str, Any], deadline: float, **_: Any
-    ) -> Any:
+    async def handle(self, context: InvocationContext, op: str, params: dict[str, Any]) -> Any:
         raise AssertionError("probes make no api calls")
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from runtime.sandbox.guest.oslimits import WorkerLimits
+from runtime.sandbox.host.context import InvocationContext
 from runtime.sandbox.host.pool import SandboxPool
 from runtime.sandbox.host.refusals import ApiRefused
 from runtime.sandbox.host.zygote_client import ZygoteClient
@@ -63,10 +64,9 @@ class Services:
     blocked: int = 0
     entered: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def handle(
-        self, tenant: str, op: str, params: dict[str, Any], deadline: float, **_: Any
-    ) -> Any:
-        self.calls.append((tenant, op, params, deadline))
+    async def handle(self, context: InvocationContext, op: str, params: dict[str, Any]) -> Any:
+        tenant = context.tenant
+        self.calls.append((tenant, op, params, context.deadline))
         if op == "http.request":
             if "refuse" in params["url"]:
                 raise ApiRefused("destination not allowed")

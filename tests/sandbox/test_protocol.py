@@ -19,8 +19,10 @@ import orjson
 import pytest
 
 from runtime.sandbox.guest.oslimits import WorkerLimits
+from runtime.sandbox.host.context import InvocationContext
+from runtime.sandbox.host.invocation import run_invocation
 from runtime.sandbox.host.refusals import ApiRefused
-from runtime.sandbox.host.zygote_client import Worker, run_invocation
+from runtime.sandbox.host.zygote_client import Worker
 from runtime.sandbox.shared.contract import SandboxLimits
 from runtime.sandbox.shared.frames import (
     MAX_FRAME_FROM_WORKER,
@@ -211,10 +213,8 @@ def test_http_call_keeps_no_credentials() -> None:
 class Recorder:
     calls: list[tuple[str, str, dict[str, Any], float]] = field(default_factory=list)
 
-    async def handle(
-        self, tenant: str, op: str, params: dict[str, Any], deadline: float, **_: Any
-    ) -> Any:
-        self.calls.append((tenant, op, params, deadline))
+    async def handle(self, context: InvocationContext, op: str, params: dict[str, Any]) -> Any:
+        self.calls.append((context.tenant, op, params, context.deadline))
         if params.get("refuse"):
             raise ApiRefused("no thanks")
         return {"status": params.get("status", 200), "headers": {}, "text": "", "json": None}
@@ -248,16 +248,13 @@ async def play(
     services: Recorder | None = None,
 ) -> Any:
     """Run one invocation against ``worker`` while the test sends ``frames`` as the worker."""
-    limits = SandboxLimits(timeout=2.0)
     task = asyncio.create_task(
         run_invocation(
             worker,
             services or Recorder(),
-            tenant="t",
+            InvocationContext.start("t", "send-phone-message", SandboxLimits(timeout=2.0)),
             invocation=7,
             frame=encode_frame({"type": "invoke", "id": 7}, max_size=1024),
-            limits=limits,
-            deadline=asyncio.get_running_loop().time() + limits.timeout,
         )
     )
     assert (await peer.recv())["type"] == "invoke"
@@ -334,15 +331,12 @@ async def test_death_is_judged_by_exit_status(
         status, worker.oom_killed = signal.SIGKILL, True
     worker.exited.set_result(status)  # raw wait status of a signal death is the signal number
     peer.close()
-    limits = SandboxLimits(timeout=2.0)
     result, healthy = await run_invocation(
         worker,
         Recorder(),
-        tenant="t",
+        InvocationContext.start("t", "send-phone-message", SandboxLimits(timeout=2.0)),
         invocation=7,
         frame=encode_frame({"type": "invoke", "id": 7}, max_size=1024),
-        limits=limits,
-        deadline=asyncio.get_running_loop().time() + 2.0,
     )
     assert (result.outcome, healthy) == (outcome, False)
     assert os.WIFSIGNALED(status)

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from runtime.sandbox.host.cache import ActionCache
+from runtime.sandbox.host.context import InvocationContext
 from runtime.sandbox.host.egress import (
     Egress,
     EgressDenied,
@@ -22,7 +23,7 @@ from runtime.sandbox.host.egress import (
 )
 from runtime.sandbox.host.refusals import ApiRefused
 from runtime.sandbox.host.services import SupervisorServices
-from runtime.sandbox.shared.contract import SandboxLimits
+from runtime.sandbox.shared.contract import SandboxLimits, Trigger
 from tests.sandbox.test_egress import PUBLIC_V4, FakeDns, FakeNet, call, no_connection, reply
 
 SECRET = "s3cret-10.20.30.40-/etc/phone-actions/keys"
@@ -39,10 +40,26 @@ async def handle(
     op: Any,
     params: Any,
     tenant: str = "acme",
-    trigger: str = "send-phone-message",
+    trigger: Trigger = "send-phone-message",
 ) -> Any:
-    deadline = time.monotonic() + 10
-    return await svc.handle(tenant, op, params, deadline, InvocationBudget(20), trigger=trigger)
+    return await svc.handle(context(tenant, trigger), op, params)
+
+
+def context(
+    tenant: str = "acme",
+    trigger: Trigger = "send-phone-message",
+    *,
+    deadline: float | None = None,
+    budget: int = 20,
+) -> InvocationContext:
+    """The pool's context of one invocation, 10 s to run unless ``deadline`` says otherwise."""
+    return InvocationContext(
+        tenant=tenant,
+        trigger=trigger,
+        limits=SandboxLimits(),
+        deadline=time.monotonic() + 10 if deadline is None else deadline,
+        http_budget=InvocationBudget(budget),
+    )
 
 
 async def refusal(
@@ -83,12 +100,13 @@ async def test_cache_ops_are_dispatched_per_tenant() -> None:
     assert await handle(svc, "cache.get", {"key": "k"}) is None
 
 
-async def test_cache_ops_need_the_trigger_from_the_supervisor() -> None:
+async def test_cache_is_scoped_to_the_trigger_of_the_context() -> None:
+    """The trigger comes from the pool's context: a record set by one trigger's action is not
+    seen by the same tenant's other trigger."""
     svc = services(FakeNet(no_connection))
-    with pytest.raises(ApiRefused, match="internal error"):
-        await svc.handle(
-            "acme", "cache.get", {"key": "k"}, time.monotonic() + 10, InvocationBudget(1)
-        )
+    await handle(svc, "cache.set", {"key": "k", "value": "v"}, trigger="send-phone-message")
+    assert await handle(svc, "cache.get", {"key": "k"}, trigger="custom-phone-provider") is None
+    assert (await handle(svc, "cache.get", {"key": "k"}))["value"] == "v"
 
 
 async def test_a_worker_cannot_name_another_tenant() -> None:
@@ -168,14 +186,7 @@ async def test_cache_calls_respect_the_deadline() -> None:
     svc = services(FakeNet(no_connection))
     past = time.monotonic() - 1
     with pytest.raises(ApiRefused, match="deadline reached") as info:
-        await svc.handle(
-            "acme",
-            "cache.get",
-            {"key": "k"},
-            past,
-            InvocationBudget(1),
-            trigger="send-phone-message",
-        )
+        await svc.handle(context(deadline=past, budget=1), "cache.get", {"key": "k"})
     assert info.value.__context__ is None
 
 

@@ -24,20 +24,15 @@ from collections import OrderedDict, deque
 from typing import Any
 
 from runtime.sandbox.guest import oslimits
+from runtime.sandbox.host.context import InvocationContext
+from runtime.sandbox.host.invocation import Services, run_invocation
 from runtime.sandbox.host.uids import TenantUids
-from runtime.sandbox.host.zygote_client import (
-    ApiRefused,
-    Services,
-    Worker,
-    ZygoteClient,
-    ZygoteError,
-    run_invocation,
-)
+from runtime.sandbox.host.zygote_client import Worker, ZygoteClient, ZygoteError
 from runtime.sandbox.shared.contract import InvocationResult, Outcome, SandboxLimits, Trigger
 from runtime.sandbox.shared.frames import FrameTooLarge, InvokeFrame, encode_frame
 from runtime.sandbox.shared.oslayers import Layer, OsIsolation, layers_from_hello
 
-__all__ = ["ApiRefused", "SandboxPool", "Services"]
+__all__ = ["SandboxPool", "Services"]
 
 log = logging.getLogger(__name__)
 
@@ -261,6 +256,7 @@ class SandboxPool:
         started = loop.time()
         deadline = started + limits.timeout
         invocation = next(self._ids)
+        context = InvocationContext.start(tenant, trigger, limits)
         try:
             frame = InvokeFrame(
                 invocation, tenant, name, source, trigger, event, limits, check=check
@@ -277,12 +273,9 @@ class SandboxPool:
                 result, healthy = await run_invocation(
                     worker,
                     self._services,
-                    tenant=tenant,
+                    context,
                     invocation=invocation,
                     frame=frame.for_worker(worker.sources),
-                    limits=limits,
-                    deadline=deadline,
-                    trigger=trigger,
                 )
             finally:
                 self._release(worker, tenant, healthy, limits)

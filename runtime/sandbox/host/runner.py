@@ -17,7 +17,7 @@ import httpx
 from runtime.masking import Masker, code_of_event, escape_controls, install_log_masking, masking
 from runtime.sandbox.guest.oslimits import seccomp_status
 from runtime.sandbox.host.cache import ActionCache
-from runtime.sandbox.host.egress import Egress, EgressPolicy, InvocationBudget, Resolver
+from runtime.sandbox.host.egress import Egress, EgressPolicy, Resolver
 from runtime.sandbox.host.pool import SandboxPool
 from runtime.sandbox.host.services import SupervisorServices
 from runtime.sandbox.shared.contract import CompileIssue, InvocationResult, SandboxLimits, Trigger
@@ -29,28 +29,6 @@ SECRET_NAME_PATTERN = r"^[A-Z][A-Z0-9_]{0,63}$"
 
 # Tenant URLs, host names and refusal texts reach the sandbox's loggers during an invocation.
 install_log_masking("runtime.sandbox")
-
-
-class _PoolServices:
-    """Adapts :class:`SupervisorServices` to the pool: one HTTP budget per invocation, kept in
-    the invocation's scope, so that redirect hops count against the same limit as calls."""
-
-    def __init__(self, services: SupervisorServices, limits: SandboxLimits) -> None:
-        self._services = services
-        self._limits = limits
-
-    async def handle(
-        self,
-        tenant: str,
-        op: str,
-        params: dict[str, Any],
-        deadline: float,
-        *,
-        scope: dict[str, Any],
-    ) -> Any:
-        budget = scope.setdefault("http_budget", InvocationBudget.for_limits(self._limits))
-        trigger = scope.get("trigger")  # put there by the pool, never by the worker
-        return await self._services.handle(tenant, op, params, deadline, budget, trigger=trigger)
 
 
 class SandboxRunner:
@@ -77,7 +55,7 @@ class SandboxRunner:
         )
         self._services = SupervisorServices(self._egress, ActionCache())
         self.pool = SandboxPool(
-            _PoolServices(self._services, self.limits),
+            self._services,
             limits=self.limits,
             max_workers=max_workers,
             max_workers_per_tenant=max_workers_per_tenant,

@@ -24,7 +24,8 @@ from runtime.sandbox.host.refusals import ApiRefused
 
 if TYPE_CHECKING:
     from runtime.sandbox.host.cache import ActionCache
-    from runtime.sandbox.host.egress import Egress, InvocationBudget
+    from runtime.sandbox.host.context import InvocationContext
+    from runtime.sandbox.host.egress import Egress
 
 __all__ = ["OPS", "SupervisorServices"]
 
@@ -34,7 +35,7 @@ OPS = frozenset({"http.request", "cache.get", "cache.set", "cache.delete"})
 """Every op a worker may ask for."""
 
 
-_Handler = Callable[[str, dict[str, Any], float, "InvocationBudget"], Awaitable[Any]]
+_Handler = Callable[["InvocationContext", dict[str, Any]], Awaitable[Any]]
 
 
 class SupervisorServices:
@@ -45,22 +46,14 @@ class SupervisorServices:
         self._cache = cache
         self._handlers: dict[str, _Handler] = {"http.request": self._http_request}
 
-    async def handle(
-        self,
-        tenant: str,
-        op: str,
-        params: dict[str, Any],
-        deadline: float,
-        budget: InvocationBudget,
-        *,
-        trigger: str | None = None,
-    ) -> Any:
-        """Serve ``op`` for ``tenant`` (supervisor-supplied) before ``deadline`` (monotonic).
+    async def handle(self, context: InvocationContext, op: str, params: dict[str, Any]) -> Any:
+        """Serve ``op`` for ``context.tenant`` before ``context.deadline`` (both the pool's).
 
-        ``trigger`` is the invocation's, also from the supervisor: ``api.cache`` is scoped to
-        the tenant and the trigger. Returns plain JSON data; raises only :class:`ApiRefused`
-        (a fresh one, no context).
+        ``api.cache`` is scoped to the context's tenant and trigger; HTTP requests draw on its
+        budget. Returns plain JSON data; raises only :class:`ApiRefused` (a fresh one, no
+        context).
         """
+        tenant = context.tenant
         if type(tenant) is not str or not tenant:
             raise TypeError("tenant must be a non-empty str supplied by the supervisor")
         if type(op) is not str or op not in OPS:
@@ -71,8 +64,8 @@ class SupervisorServices:
         refusal: ApiRefused
         try:
             if op.startswith("cache."):
-                return await self._cache_call(op, tenant, trigger, params, deadline)
-            return await self._handlers[op](tenant, params, deadline, budget)
+                return await self._cache_call(op, context, params)
+            return await self._handlers[op](context, params)
         except ApiRefused as exc:
             refusal = type(exc)(exc.message, maybe_sent=exc.maybe_sent)
         except Exception as exc:
@@ -91,17 +84,14 @@ class SupervisorServices:
         """Release egress connections."""
         await self._egress.aclose()
 
-    async def _http_request(
-        self, tenant: str, params: dict[str, Any], deadline: float, budget: InvocationBudget
-    ) -> Any:
-        return await self._egress.request(tenant, params, deadline=deadline, budget=budget)
+    async def _http_request(self, context: InvocationContext, params: dict[str, Any]) -> Any:
+        return await self._egress.request(
+            context.tenant, params, deadline=context.deadline, budget=context.http_budget
+        )
 
-    async def _cache_call(
-        self, op: str, tenant: str, trigger: str | None, params: dict[str, Any], deadline: float
-    ) -> Any:
-        """``api.cache.get/set/delete`` in the namespace of ``tenant`` and ``trigger``."""
-        if trigger is None:  # a host bug: the pool always passes the invocation's trigger
-            raise TypeError("api.cache needs the invocation's trigger")
+    async def _cache_call(self, op: str, context: InvocationContext, params: dict[str, Any]) -> Any:
+        """``api.cache.get/set/delete`` in the namespace of the context's tenant and trigger."""
+        tenant, trigger, deadline = context.tenant, context.trigger, context.deadline
         key = params.get("key")
         call: Awaitable[Any]
         if op == "cache.set":
