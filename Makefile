@@ -26,12 +26,14 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
 
-## lint: ruff check, ruff format --check, mypy strict (its files: pyproject's [tool.mypy])
+## lint: ruff check, ruff format --check, mypy strict (its files: pyproject's [tool.mypy]),
+## lint-imports (pyproject's [tool.importlinter]: sandbox guest code never imports its host)
 LINT_PATHS := runtime plugins tests bench tenant_actions
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 bench: $(STAMP)
 	$(BIN)/python bench/pipeline.py
