@@ -1,7 +1,7 @@
-"""The sandbox supervisor: an asyncio pool of per-tenant worker processes (docs/sandbox.md, d).
+"""SandboxPool, the supervisor: an asyncio pool of per-tenant worker processes (docs/sandbox.md).
 
 Trusted code in the API process that never runs tenant code and never unpickles anything
-(:mod:`runtime.sandbox.host.zygote_client` runs one invocation and judges its end). Workers are
+(:mod:`runtime.sandbox.host.invocation` runs one invocation and judges its end). Workers are
 persistent and serve one tenant each, ever: a warm worker answers in well under a millisecond,
 where a fork per invocation would cost several. They are recycled after
 ``max_invocations_per_worker`` invocations and after any outcome other than ``ok``. When
