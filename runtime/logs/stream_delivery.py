@@ -21,6 +21,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import orjson
@@ -28,6 +29,7 @@ import orjson
 from runtime.logs.categories import category_of, types_of
 from runtime.logs.stored import LogRepository, LogRow
 from runtime.logs.streams import LogStreamRepository, StreamState
+from runtime.metrics import observe_log_stream
 from runtime.outbound import OutboundFailed, OutboundHttp, OutboundRefused, OutboundRules
 from runtime.settings import Settings
 from runtime.signing import SIGNATURE_HEADER, sign
@@ -51,6 +53,20 @@ class _Batch:
     stream: StreamState
     rows: list[LogRow]  # the events to send (filters applied)
     last_seq: int  # the cursor after it (past events the filters dropped too)
+
+
+def _age(rows: list[LogRow]) -> float:
+    """Seconds since the oldest undelivered event (the batch's first) was logged; 0 when
+    there is none, or its date cannot be read (the lag gauge must not fail a delivery)."""
+    if not rows:
+        return 0.0
+    try:
+        date = datetime.fromisoformat(str(orjson.loads(rows[0].event).get("date")))
+    except (orjson.JSONDecodeError, ValueError, AttributeError):
+        return 0.0
+    if date.tzinfo is None:
+        date = date.replace(tzinfo=UTC)
+    return max((datetime.now(UTC) - date).total_seconds(), 0.0)
 
 
 class LogStreamDelivery:
@@ -87,12 +103,14 @@ class LogStreamDelivery:
         if batch is None:
             return Done()  # deleted, paused, suspended, or served by another job
         stream = batch.stream
+        observe_log_stream(stream.tenant, stream.id, lag_seconds=_age(batch.rows))
         if batch.last_seq == stream.cursor:
             return Again(IDLE_DELAY)
         if batch.rows:
             error = await self.post(stream, batch.rows)
             if error is not None:
                 self.failed_batches += 1
+                observe_log_stream(stream.tenant, stream.id, failed=True)
                 suspend_after = self._settings.log_stream_suspend_after
                 suspended = await self._call(streams.failed, stream, job.id, error, suspend_after)
                 if suspended:

@@ -250,3 +250,54 @@ def test_a_trigger_fires_once_per_period(triggers: tuple[UsageTriggerStore, str]
     assert next_hour.trigger_id == hourly["id"]
     assert next_hour.period_start == datetime(2026, 3, 1, 11, tzinfo=UTC)
     assert store.add_counts({"another-tenant": 50}, at) == []  # others' counts are theirs
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_a_failing_log_stream_sink_shows_in_metrics(tmp_path: Path, stub: StubServer) -> None:
+    refused = threading.Event()
+
+    def failing_sink(request: RecordedRequest) -> tuple[int, Any, dict[str, str]]:
+        refused.set()
+        return 503, b"", {}
+
+    stub.respond_with(failing_sink)
+    settings = api_settings(
+        tmp_path / "data",
+        metrics_token=METRICS_TOKEN,
+        log_stream_allow_http_hosts=["127.0.0.1"],
+        log_stream_max_backoff=0.3,
+        job_poll_interval=0.1,
+    )
+    tenant = new_tenant()
+    create_tenants(settings, tenant)
+    scopes = ["create:log_streams", "create:phone_messages"]
+    token = SigningKeys.from_settings(settings).issue(tenant=tenant, scopes=scopes, ttl=600)
+    metrics = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    with TestClient(create_app(settings)) as client:
+        client.headers["Authorization"] = f"Bearer {token}"
+        sink = {"httpEndpoint": f"{stub.url}/logs", "httpContentFormat": "JSONLINES"}
+        stream = ok(client.post("/api/v2/log-streams", json={"type": "http", "sink": sink}), 201)
+        ok(client.post("/api/v2/phone/messages", json={"to": PHONE, "code": "975310"}), 200)
+        assert refused.wait(60), "the stream never tried its sink"  # generous: loaded CI
+        labels = (("stream", stream["id"]), ("tenant", tenant))
+        failures = ("phone_actions_log_stream_failures_total", labels)
+        samples: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        for _ in range(1200):  # the count follows the sink's answer: look until it is there
+            text = client.get("/metrics", headers=metrics).text
+            samples = _samples(text)
+            if samples.get(failures, 0) >= 1:
+                break
+            refused.wait(0.05)
+    assert samples[failures] >= 1
+    # the undelivered event is waiting: its age is the lag (a clock, not a tight bound)
+    assert samples[("phone_actions_log_stream_lag_seconds", labels)] >= 0
+    assert PHONE.lstrip("+") not in text  # the labels are the tenant and the stream's id
+    keys = {key for series, labels_ in samples if "log_stream" in series for key, _ in labels_}
+    assert keys == {"tenant", "stream"}
