@@ -90,6 +90,11 @@ class _Progress:
 
     sending: bool = False
     delivery: DeliveryContext | None = None  # made when an attempt wrapper asks for it
+    # What the caller awaits: resolved with ``report`` set, by the log sink's wake when the
+    # report is final as its event is written (keyless), else when the delivery task ends.
+    # A plain future, so cancelling the caller cancels it and not the delivery task.
+    done: asyncio.Future[None] | None = None
+    report: DeliveryReport | None = None
 
 
 @dataclass(frozen=True)
@@ -341,22 +346,47 @@ class Pipeline:
             )
             await self._account(request, refused)
             return refused
-        progress = _Progress()
-        task = asyncio.get_running_loop().create_task(self._deliver(request, progress))
+        loop = asyncio.get_running_loop()
+        progress = _Progress(done=loop.create_future())
+        task = loop.create_task(self._delivery_task(request, progress))
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
+        assert progress.done is not None
         try:
-            return await asyncio.shield(task)
+            await progress.done
         except asyncio.CancelledError:
             if not progress.sending:
                 task.cancel()
             raise
+        assert progress.report is not None
+        return progress.report
+
+    async def _delivery_task(self, request: PhoneMessageRequest, progress: _Progress) -> None:
+        """The delivery, in its own task; its outcome goes to the caller's ``progress.done``
+        (a plain future rather than ``asyncio.shield``: one loop iteration, not two, between
+        the delivery's end and its caller's)."""
+        waiter = progress.done
+        assert waiter is not None
+        try:
+            done = await self._deliver(request, progress)
+        except asyncio.CancelledError:
+            waiter.cancel()
+            raise
+        except BaseException as exc:
+            if not waiter.done():
+                waiter.set_exception(exc)
+            raise
+        progress.report = done
+        if not waiter.done():
+            waiter.set_result(None)
 
     async def _deliver(self, request: PhoneMessageRequest, progress: _Progress) -> DeliveryReport:
         key = request.idempotency_key
         if key is None:
             done = await self._deliver_safely(request, progress)
-            await self._account(request, done, progress)
+            # the report is final: the log sink's wake resolves the caller's future too
+            progress.report = done
+            await self._account(request, done, progress, resolve=progress.done)
             return done
         digest = request_fingerprint(request)
         try:
@@ -418,15 +448,21 @@ class Pipeline:
             raise
 
     async def _account(
-        self, request: PhoneMessageRequest, done: DeliveryReport, progress: _Progress | None = None
+        self,
+        request: PhoneMessageRequest,
+        done: DeliveryReport,
+        progress: _Progress | None = None,
+        *,
+        resolve: asyncio.Future[None] | None = None,
     ) -> None:
         """The observers (``after_send``, then the attempt wrappers' ``on_report``), then the
-        log event, handed to the OS before the report returns."""
+        log event, handed to the OS before the report returns. ``resolve`` is resolved by the
+        same wake as the write (see :meth:`JsonLinesLogSink.write`)."""
         self._notify(request, done)
         if progress is not None and progress.delivery is not None:
             progress.delivery.finish(done, request.code)
         if self._log_sink is not None:
-            await self._log_sink.write(request, done)
+            await self._log_sink.write(request, done, also=resolve)
             if self.stored_log is not None:  # the database copy follows, not awaited here
                 self.stored_log.wake()
 

@@ -36,7 +36,11 @@ RETRY_INTERVAL = 1.0  # seconds between retries of kept lines when no new event 
 REPORT_INTERVAL = 10.0  # seconds between two error records about the same failing file
 
 # an async caller's loop and future, or a held lock a blocking caller waits to acquire
-_Waiter: TypeAlias = "tuple[asyncio.AbstractEventLoop, asyncio.Future[None]] | threading.Lock"
+_Waiter: TypeAlias = (
+    "tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]"
+    " | tuple[asyncio.AbstractEventLoop, asyncio.Future[None], asyncio.Future[None]]"
+    " | threading.Lock"
+)
 _Item: TypeAlias = "tuple[list[bytes], _Waiter]"
 _NOTHING: Any = object()
 _FLUSH: list[bytes] = []  # flush()'s marker: a write attempt even while the file fails
@@ -99,17 +103,26 @@ class JsonLinesLogSink:
         """Lines given up: past the retry bound, or still failing at :meth:`close`."""
         return self._dropped
 
-    async def write(self, request: PhoneMessageRequest, report: DeliveryReport) -> None:
+    async def write(
+        self,
+        request: PhoneMessageRequest,
+        report: DeliveryReport,
+        *,
+        also: asyncio.Future[None] | None = None,
+    ) -> None:
         """Resolve once the report's lines were handed to the OS (or failed and were reported).
 
         Cancelling the caller does not cancel the write: the lines are the writer's already.
+        ``also`` (a future of the same loop) is resolved by the same wake: the pipeline's
+        caller then resumes in the same loop iteration as the delivery task, not two later.
+        It is left alone when nothing was submitted (no lines, closed sink).
         """
         lines = _encode(request, report)
         if not lines:
             return
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        if self._submit(lines, (loop, future)):
+        if self._submit(lines, (loop, future) if also is None else (loop, future, also)):
             await future
 
     async def write_lines(self, lines: list[bytes]) -> None:
@@ -306,7 +319,7 @@ class JsonLinesLogSink:
         futures: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
         for _, waiter in batch:
             if isinstance(waiter, tuple):
-                futures.setdefault(waiter[0], []).append(waiter[1])
+                futures.setdefault(waiter[0], []).extend(waiter[1:])
             else:
                 waiter.release()
         for loop, waiting in futures.items():
