@@ -17,6 +17,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from runtime import hookimpl
+from runtime.attempt_hooks import only_for
 from runtime.recording.capture import AttemptCapture
 from runtime.recording.recorder import RecordingFiles
 
@@ -30,6 +31,7 @@ FILES = RecordingFiles()
 
 
 @hookimpl(wrapper=True)
+@only_for(lambda tenant: tenant.record)  # skipped for the others (runtime/attempt_hooks.py)
 def around_attempt(attempt: AttemptContext) -> AttemptWrapper:
     if not attempt.tenant.record:
         return (yield)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from runtime.masking import Masker
 
@@ -38,10 +38,13 @@ __all__ = [
     "AttemptWrapper",
     "DeliveryContext",
     "DeliveryHolder",
+    "applicable",
+    "only_for",
     "run_wrapped",
 ]
 
 log = logging.getLogger("runtime.delivery")
+F = TypeVar("F", bound=Callable[..., Any])
 
 AttemptWrapper = Generator[None, "Receipt", "Receipt | None"]
 """What an ``around_attempt`` implementation is: a generator that yields once."""
@@ -136,6 +139,28 @@ class DeliveryHolder(Protocol):
     """Where a delivery keeps its context (the pipeline's per-delivery progress)."""
 
     delivery: DeliveryContext | None
+
+
+def only_for(applies: Callable[[TenantConfig], bool]) -> Callable[[F], F]:
+    """Mark an ``around_attempt`` wrapper that does something only for the tenants ``applies``
+    accepts (the recorder: recording tenants); for the others the pipeline skips it, and an
+    attempt no wrapper applies to costs no context, no generator and no extra coroutine."""
+
+    def mark(function: F) -> F:
+        function.applies_to = applies  # type: ignore[attr-defined]
+        return function
+
+    return mark
+
+
+def applicable(wrappers: Sequence[HookImpl], tenant: TenantConfig) -> list[HookImpl]:
+    """The ``wrappers`` that apply to ``tenant`` (see :func:`only_for`), in their order."""
+    chosen = []
+    for impl in wrappers:
+        applies = getattr(impl.function, "applies_to", None)
+        if applies is None or applies(tenant):
+            chosen.append(impl)
+    return chosen
 
 
 async def run_wrapped(

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from runtime import templates
-from runtime.attempt_hooks import AttemptContext, DeliveryContext, run_wrapped
+from runtime.attempt_hooks import AttemptContext, DeliveryContext, applicable, run_wrapped
 from runtime.delivery.attempt import (
     GRACE,
     as_provider_error,
@@ -134,7 +134,7 @@ class Pipeline:
         self._idempotency: IdempotencyStore | None = None
         self._usage: DefaultSenderUsage | None = None
         self._opening: asyncio.Lock | None = None
-        self._inflight: set[asyncio.Task[DeliveryReport]] = set()
+        self._inflight: set[asyncio.Task[None]] = set()
         self._closing = False
         self._closed = False
         # durable background work (retries.py, runtime/store/jobrunner.py)
@@ -805,8 +805,8 @@ class Pipeline:
         fallback: bool,
     ) -> Awaitable[Receipt]:
         """The provider's send, inside the ``around_attempt`` wrappers (docs/hooks.md)."""
-        wrappers = self.plugin_manager.hook.around_attempt.get_hookimpls()
-        if not wrappers:
+        wrappers = applicable(self.plugin_manager.hook.around_attempt.get_hookimpls(), tenant)
+        if not wrappers:  # e.g. only the recorder, and this tenant does not record
             return route.provider.send(message, route.config, route.credentials)
         attempt = AttemptContext(
             route.provider,
