@@ -372,10 +372,12 @@ class Pipeline:
         except asyncio.CancelledError:
             waiter.cancel()
             raise
-        except BaseException as exc:
+        except Exception as exc:  # _deliver returns reports; this is a bug, the caller's now
             if not waiter.done():
                 waiter.set_exception(exc)
-            raise
+            else:  # its caller is gone
+                log_scrubbed("delivery failed unexpectedly", exc, [request.code])
+            return
         progress.report = done
         if not waiter.done():
             waiter.set_result(None)

@@ -25,7 +25,7 @@ from typing import Any, TypeAlias
 
 from runtime.events import DeliveryReport, PhoneMessageRequest
 from runtime.logs.events import json_lines
-from runtime.logs.files import describe, is_same_file, open_for_append, open_sink_file
+from runtime.logs.files import describe, open_for_append, open_sink_file
 
 __all__ = ["JsonLinesLogSink"]
 
@@ -64,6 +64,8 @@ class JsonLinesLogSink:
     ) -> None:
         self.path = path
         self._fd: int | None = open_sink_file(path)
+        self._fd_id = _identity(os.fstat(self._fd))  # the open file's (st_dev, st_ino): fixed
+        self._path_str = os.fspath(path)
         self._max_pending = max_pending_lines
         # SimpleQueue and lock waiters: a round trip costs a third of a Condition's (C, not
         # Python); _lock orders the close marker after every item submitted before close().
@@ -262,13 +264,25 @@ class JsonLinesLogSink:
             )
 
     def _current_fd(self) -> int:
-        """The fd to write to, reopened when the path was moved, deleted or replaced."""
-        if self._fd is not None and not is_same_file(self.path, self._fd):
+        """The fd to write to, reopened when the path was moved, deleted or replaced.
+
+        One ``stat`` of the path per write: the open file's identity never changes, so it is
+        read once when opened rather than ``fstat`` each time."""
+        if self._fd is not None and not self._names_fd():
             fd, self._fd = self._fd, None
             os.close(fd)
         if self._fd is None:
-            self._fd = open_for_append(self.path)
+            fd = open_for_append(self.path)
+            self._fd_id = _identity(os.fstat(fd))
+            self._fd = fd
         return self._fd
+
+    def _names_fd(self) -> bool:
+        """Whether the path still names the open file (false once moved or deleted)."""
+        try:
+            return _identity(os.stat(self._path_str)) == self._fd_id
+        except FileNotFoundError:
+            return False
 
     def _keep(self, lines: list[bytes]) -> None:
         """Keep ``lines`` for the next write, dropping (and counting) the oldest past the bound."""
@@ -351,6 +365,10 @@ def _encode(request: PhoneMessageRequest, report: DeliveryReport) -> list[bytes]
     except Exception:
         log.exception("log events for delivery %s could not be encoded", report.id)
         return []
+
+
+def _identity(stat: os.stat_result) -> tuple[int, int]:
+    return stat.st_dev, stat.st_ino
 
 
 def _unwritten(lines: list[bytes], written: int) -> list[bytes]:
