@@ -45,6 +45,7 @@ from runtime.provider_kit import (
     refused,
 )
 from runtime.providers import PhoneMessage, Receipt
+from runtime.receipts.tokens import TokenCallbacks, token_callbacks
 
 if TYPE_CHECKING:
     from runtime.providers import Provider
@@ -133,16 +134,19 @@ class InfobipProvider(HttpProvider[InfobipConfig, InfobipCredentials]):
     channels = frozenset[Channel]({"sms", "voice"})
     config_model = InfobipConfig
     credentials_model = InfobipCredentials
+    receipts: TokenCallbacks | None = None  # set at registration when public_base_url is set
 
     def build_request(
         self, message: PhoneMessage, config: InfobipConfig, credentials: InfobipCredentials
     ) -> HttpRequest:
         headers = {"Authorization": f"App {credentials.api_key.get_secret_value()}"}
         to = digits_only(message.recipient)
+        receipt = self.receipts.url(self.name, message.tenant, message.id) if self.receipts else ""
         if message.channel == "voice":
-            return HttpRequest.json(
-                config.base_url + VOICE_PATH, {"messages": [_voice(message, config, to)]}, headers
-            )
+            call = _voice(message, config, to)
+            if receipt:  # the call's delivery report (runtime/receipts)
+                call["notifyUrl"], call["notifyContentType"] = receipt, "application/json"
+            return HttpRequest.json(config.base_url + VOICE_PATH, {"messages": [call]}, headers)
         if config.sender is None:
             raise configuration_error("Infobip SMS need `sender` in the provider settings")
         sms = {
@@ -150,6 +154,8 @@ class InfobipProvider(HttpProvider[InfobipConfig, InfobipCredentials]):
             "destinations": [{"to": to}],
             "content": {"text": message.text},
         }
+        if receipt:  # the message's delivery report (runtime/receipts)
+            sms["webhooks"] = {"delivery": {"url": receipt}, "contentType": "application/json"}
         return HttpRequest.json(config.base_url + SMS_PATH, {"messages": [sms]}, headers)
 
     def read_response(self, response: HttpResponse, message: PhoneMessage) -> Receipt:
@@ -228,4 +234,6 @@ def _error(body: Any) -> tuple[str | None, str]:
 @hookimpl
 def register_providers(register: Callable[[Provider], None], settings: Settings) -> None:
     """Register the Infobip provider; its session opens on first use."""
-    register(InfobipProvider())
+    provider = InfobipProvider()
+    provider.receipts = token_callbacks(settings)  # runtime/receipts
+    register(provider)

@@ -43,6 +43,7 @@ from runtime.provider_kit import (
     is_success,
 )
 from runtime.providers import PhoneMessage, Receipt
+from runtime.receipts.tokens import TokenCallbacks, token_callbacks
 
 if TYPE_CHECKING:
     from runtime.providers import Provider
@@ -210,6 +211,7 @@ class SinchProvider(HttpProvider[SinchConfig, SinchCredentials]):
     channels = frozenset[Channel]({"sms", "voice"})
     config_model = SinchConfig
     credentials_model = SinchCredentials
+    receipts: TokenCallbacks | None = None  # set at registration when public_base_url is set
 
     def build_request(
         self, message: PhoneMessage, config: SinchConfig, credentials: SinchCredentials
@@ -236,6 +238,9 @@ class SinchProvider(HttpProvider[SinchConfig, SinchCredentials]):
             batch["from"] = sender
         if config.callback_url is not None:
             batch["callback_url"] = config.callback_url
+        elif self.receipts is not None:  # this service's receipt route (runtime/receipts)
+            batch["callback_url"] = self.receipts.url(self.name, message.tenant, message.id)
+            batch["delivery_report"] = "per_recipient"
         if config.delivery_report is not None:
             batch["delivery_report"] = config.delivery_report
         return HttpRequest.json(
@@ -345,4 +350,6 @@ def _error_body(response: HttpResponse) -> Mapping[str, Any]:
 @hookimpl
 def register_providers(register: Callable[[Provider], None], settings: Settings) -> None:
     """Register the Sinch provider; its session opens on first use."""
-    register(SinchProvider())
+    provider = SinchProvider()
+    provider.receipts = token_callbacks(settings)  # runtime/receipts
+    register(provider)

@@ -52,6 +52,7 @@ from runtime.provider_kit import (
     refused,
 )
 from runtime.providers import PhoneMessage, Receipt
+from runtime.receipts.tokens import TokenCallbacks, token_callbacks
 
 if TYPE_CHECKING:
     from runtime.providers import Provider
@@ -206,6 +207,7 @@ class TelesignProvider(HttpProvider[TelesignConfig, TelesignCredentials]):
     channels = frozenset[Channel]({"sms", "voice"})
     config_model = TelesignConfig
     credentials_model = TelesignCredentials
+    receipts: TokenCallbacks | None = None  # set at registration when public_base_url is set
 
     def __init__(
         self,
@@ -234,6 +236,8 @@ class TelesignProvider(HttpProvider[TelesignConfig, TelesignCredentials]):
             if config.sender_id is not None:
                 fields["sender_id"] = config.sender_id
             fields["external_id"] = message.id
+            if self.receipts is not None:  # the SMS's delivery report (runtime/receipts)
+                fields["callback_url"] = self.receipts.url(self.name, message.tenant, message.id)
         body = form_urlencode(fields)
         headers = self._auth_headers(config, credentials, resource, body)
         return HttpRequest("POST", config.base_url + resource, headers, body.encode("ascii"))
@@ -331,4 +335,6 @@ def _error(
 @hookimpl
 def register_providers(register: Callable[[Provider], None], settings: Settings) -> None:
     """Register the Telesign provider; its session opens on first use."""
-    register(TelesignProvider())
+    provider = TelesignProvider()
+    provider.receipts = token_callbacks(settings)  # runtime/receipts
+    register(provider)

@@ -50,6 +50,7 @@ from runtime.provider_kit import (
     is_success,
 )
 from runtime.providers import PhoneMessage, Receipt
+from runtime.receipts.urls import callback_url
 
 if TYPE_CHECKING:
     from runtime.settings import Settings
@@ -237,6 +238,10 @@ class PlivoProvider(HttpProvider[PlivoConfig, PlivoCredentials]):
             sms["src"] = str(config.from_number)
         if config.status_callback is not None:
             sms["url"] = config.status_callback
+        elif self._settings is not None and self._settings.public_base_url:  # runtime/receipts
+            sms["url"] = callback_url(
+                self._settings.public_base_url, self.name, message.tenant, message.id
+            )
         return HttpRequest.json(f"{account}/Message/", sms, auth)
 
     def read_response(self, response: HttpResponse, message: PhoneMessage) -> Receipt:

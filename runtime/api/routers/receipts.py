@@ -7,6 +7,11 @@ status (delivered, undelivered) is recorded once per delivery, provider and stat
 ``receipt_delivered`` / ``receipt_undelivered``; an intermediate one (queued, sent, buffered)
 is acknowledged and ignored. Providers retry on anything but 2xx, so a database that fails is
 503 (the provider calls again later).
+
+Plivo is checked by its ``X-Plivo-Signature-V3``. Infobip and Sinch sign nothing this service
+can check: their URL ends with a per-delivery token (runtime/receipts/tokens.py), and a wrong
+or missing one is 403. Telesign's URL carries the token too, and its ``Authorization: TSA``
+signature is checked as well.
 """
 
 from __future__ import annotations
@@ -32,6 +37,15 @@ from runtime.receipts import (
     twilio_signature_valid,
     vonage_signature_valid,
 )
+from runtime.receipts.reports import (
+    Report,
+    infobip_reports,
+    plivo_report,
+    sinch_report,
+    telesign_report,
+)
+from runtime.receipts.signatures import plivo_signature_valid, telesign_signature_valid
+from runtime.receipts.tokens import ReceiptTokens
 from runtime.receipts.urls import callback_url
 
 router = APIRouter(prefix=RECEIPTS_PATH, tags=["delivery receipts"])
@@ -126,6 +140,111 @@ async def vonage_receipt(
     return Response(status_code=204)
 
 
+@router.post("/plivo/{tenant}/{delivery_id}", summary="Plivo's message status (signed, V3)")
+async def plivo_receipt(
+    tenant: str, delivery_id: str, request: Request, svc: ServicesDep
+) -> Response:
+    _receipts_on(svc)
+    fields = _form(await request.body())
+    url = callback_url(svc.settings.public_base_url, "plivo", tenant, delivery_id)
+    if request.url.query:
+        url += f"?{request.url.query}"
+    nonce = request.headers.get("x-plivo-signature-v3-nonce")
+    signature = request.headers.get("x-plivo-signature-v3")
+    tokens = [c.get("auth_token", "") for c in await _credentials(svc, tenant, "plivo")]
+    if not any(plivo_signature_valid(t, url, fields, nonce, signature) for t in tokens):
+        raise _refused("plivo", "bad_signature" if signature else "unsigned")
+    await _record_report(svc, tenant, delivery_id, "plivo", "sms", plivo_report(fields))
+    return Response(status_code=204)
+
+
+@router.post(
+    "/infobip/{tenant}/{delivery_id}/{token}",
+    summary="Infobip's delivery report (per-delivery token)",
+)
+async def infobip_receipt(
+    tenant: str, delivery_id: str, token: str, request: Request, svc: ServicesDep
+) -> Response:
+    _receipts_on(svc)
+    _token_valid(svc, "infobip", tenant, delivery_id, token)
+    body = _json(await request.body())
+    channel = "voice" if _is_voice(body) else "sms"
+    for report in infobip_reports(body):
+        await _record_report(svc, tenant, delivery_id, "infobip", channel, report)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/sinch/{tenant}/{delivery_id}/{token}", summary="Sinch's delivery report (per-delivery token)"
+)
+async def sinch_receipt(
+    tenant: str, delivery_id: str, token: str, request: Request, svc: ServicesDep
+) -> Response:
+    _receipts_on(svc)
+    _token_valid(svc, "sinch", tenant, delivery_id, token)
+    report = sinch_report(_json(await request.body()))
+    await _record_report(svc, tenant, delivery_id, "sinch", "sms", report)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/telesign/{tenant}/{delivery_id}/{token}",
+    summary="Telesign's transaction callback (token and TSA signature)",
+)
+async def telesign_receipt(
+    tenant: str, delivery_id: str, token: str, request: Request, svc: ServicesDep
+) -> Response:
+    _receipts_on(svc)
+    _token_valid(svc, "telesign", tenant, delivery_id, token)
+    body = await request.body()
+    authorization = request.headers.get("authorization")
+    accounts = await _credentials(svc, tenant, "telesign")
+    if not any(
+        telesign_signature_valid(
+            c.get("customer_id", ""), c.get("api_key", ""), body, authorization
+        )
+        for c in accounts
+    ):
+        raise _refused("telesign", "bad_signature" if authorization else "unsigned")
+    report = telesign_report(_json(body))
+    await _record_report(svc, tenant, delivery_id, "telesign", "sms", report)
+    return Response(status_code=204)
+
+
+def _token_valid(
+    svc: ServicesDep, provider: str, tenant: str, delivery_id: str, token: str
+) -> None:
+    """403 unless ``token`` is the one this service put in the delivery's callback URL."""
+    if not ReceiptTokens(svc.keyring).valid(provider, tenant, delivery_id, token):
+        raise _refused(provider, "bad_token")
+
+
+def _is_voice(body: Any) -> bool:
+    """Infobip's voice reports carry call details (``voiceCall``); SMS ones do not."""
+    results = body.get("results") if isinstance(body, dict) else None
+    first = results[0] if isinstance(results, list) and results else None
+    return isinstance(first, dict) and "voiceCall" in first
+
+
+async def _record_report(
+    svc: ServicesDep, tenant: str, delivery_id: str, provider: str, channel: str, report: Report
+) -> None:
+    """Record and log ``report`` when it is final; an intermediate one changes nothing."""
+    if report.status is None:
+        return
+    receipt = Receipt(
+        tenant=tenant,
+        delivery_id=delivery_id,
+        provider=provider,
+        channel=channel,
+        status=report.status,
+        carrier_status=report.carrier_status,
+        error_code=report.error_code,
+        message_id=report.message_id,
+    )
+    await _record(svc, receipt, report.recipient)
+
+
 async def _credentials(svc: ServicesDep, tenant: str, provider: str) -> list[dict[str, str]]:
     """The credentials that may have signed a callback of ``provider`` about ``tenant``: the
     tenant's own when it uses ``provider``, and the default sender's when it is ``provider``."""
@@ -198,6 +317,16 @@ def _form(body: bytes) -> dict[str, str]:
     except (UnicodeDecodeError, ValueError):
         raise ApiError(400, "receipt body: not a form of at most 64 fields", "bad_body") from None
     return dict(pairs)
+
+
+def _json(body: bytes) -> Any:
+    """A JSON body of at most 64 KiB (a report is well under 2 KiB); 400 otherwise."""
+    if len(body) > 65_536:
+        raise ApiError(400, "receipt body: larger than 64 KiB", "bad_body")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise ApiError(400, "receipt body: not JSON", "bad_body") from None
 
 
 def _json_fields(body: bytes) -> dict[str, str]:
