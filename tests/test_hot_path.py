@@ -51,7 +51,7 @@ async def test_a_wrapper_marked_only_for_some_tenants_wraps_only_theirs(
     assert len(primary.sent) == 3
 
 
-class _Counting(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+class _Counting(selectors.DefaultSelector):
     """Counts ``select`` calls: one per event-loop iteration."""
 
     calls = 0
