@@ -162,3 +162,11 @@ class PhoneLimits(BaseModel):
             "tenant": self.tenant,
         }
         return {rule: parse_rate(text) for rule, text in rates.items() if text is not None}
+
+    @cached_property
+    def limits_anonymous(self) -> bool:
+        """Whether a rate limit can apply to a request without a user id (ip, recipient,
+        tenant, a country cap): when not, such a request costs the limiter nothing."""
+        return bool(self.country_hourly_caps) or any(
+            rule in self.items for rule in ("ip", "recipient", "tenant")
+        )

@@ -42,6 +42,8 @@ class PhonePolicy:
         geo = geo_refusal(request.recipient, limits)
         if geo is not None:
             return rejected(request, geo.reason, geo.detail)
+        if not limits.limits_anonymous and not request.user.get("user_id"):
+            return None  # no rule applies (the default limits are per user)
         region, _ = classify(request.recipient)
         refusal = await self.limiter.check(checks_for(request, limits, region))
         if refusal is None:
