@@ -11,12 +11,7 @@ No FastAPI here: ``phone-actions token create`` imports only this module and PyJ
 
 from __future__ import annotations
 
-import base64
-import binascii
-import contextlib
 import hashlib
-import os
-import secrets
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -26,6 +21,7 @@ from typing import Any
 import jwt
 
 from runtime.errors import ConfigurationError
+from runtime.key_files import load_keys
 
 __all__ = [
     "ALGORITHM",
@@ -94,12 +90,9 @@ class SigningKeys:
     def load(cls, value: str | None, data_dir: Path) -> SigningKeys:
         """From ``value`` (the setting) when given, else from ``data_dir/signing.key``, made on
         the first start. A bad key or an unsafe file is one line naming it."""
-        if value:
-            return cls(_parse(value, _SETTING))
-        path = data_dir / KEY_FILE
-        if not path.exists():
-            _create(path)
-        return cls(_parse(_read(path), str(path)))
+        return cls(
+            load_keys(value, data_dir / KEY_FILE, setting=_SETTING, what="signing key", exact=False)
+        )
 
     @classmethod
     def from_settings(cls, settings: Any) -> SigningKeys:
@@ -191,57 +184,3 @@ def _audience(token: str) -> str:
     except jwt.InvalidTokenError:
         return ""
     return " ".join(aud) if isinstance(aud, list) else str(aud)
-
-
-def _parse(text: str, source: str) -> tuple[bytes, ...]:
-    entries = [e.strip() for e in text.replace("\n", ",").split(",") if e.strip()]
-    if not entries:
-        raise ConfigurationError(f"{source}: no key given")
-    return tuple(_decode(entry, number, source) for number, entry in enumerate(entries, 1))
-
-
-def _decode(entry: str, number: int, source: str) -> bytes:
-    try:
-        key = base64.b64decode(entry, validate=True)
-    except (binascii.Error, ValueError):
-        key = b""
-    if len(key) < 32:
-        raise ConfigurationError(
-            f"{source}: key {number} is not base64 of 32 or more bytes (make one with "
-            '`python -c "import os,base64;print(base64.b64encode(os.urandom(32)).decode())"`)'
-        )
-    return key
-
-
-def _read(path: Path) -> str:
-    try:
-        mode = path.stat().st_mode
-        if mode & 0o077:
-            raise ConfigurationError(
-                f"{path}: the signing key file is readable by other users "
-                f"(mode {mode & 0o777:o}); run chmod 600 {path}"
-            )
-        return path.read_text(encoding="ascii")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigurationError(f"{path}: cannot read the signing key file: {exc}") from None
-
-
-def _create(path: Path) -> None:
-    """Write a new key to ``path`` with mode 0600; a process that lost the race keeps the
-    winner's key (the file appears whole, by a hard link of a finished temporary file)."""
-    key = base64.b64encode(secrets.token_bytes(32)).decode()
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(key + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        with contextlib.suppress(FileExistsError):
-            os.link(temporary, path)
-    except OSError as exc:
-        raise ConfigurationError(f"{path}: cannot create the signing key file: {exc}") from None
-    finally:
-        with contextlib.suppress(OSError):
-            temporary.unlink()

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import hashlib
-import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +24,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from runtime.errors import ConfigurationError
+from runtime.key_files import load_keys
 
 __all__ = ["KEY_FILE", "Keyring", "SealError", "key_id"]
 
@@ -65,12 +64,9 @@ class Keyring:
     def load(cls, value: str | None, data_dir: Path) -> Keyring:
         """From ``value`` (the setting) when given, else from ``data_dir/master.key``, which is
         made on the first start. A bad key or an unsafe file is one line naming it."""
-        if value:
-            return cls(_parse(value, _SETTING))
-        path = data_dir / KEY_FILE
-        if not path.exists():
-            _create(path)
-        return cls(_parse(_read(path), str(path)))
+        return cls(
+            load_keys(value, data_dir / KEY_FILE, setting=_SETTING, what="master key", exact=True)
+        )
 
     def seal(self, plaintext: bytes, context: str) -> str:
         """``plaintext`` encrypted with the current key, for the place named ``context``."""
@@ -93,57 +89,3 @@ class Keyring:
             return cipher.decrypt(raw[:_NONCE], raw[_NONCE:], context.encode())
         except (binascii.Error, ValueError, InvalidTag):
             raise SealError(f"a value sealed with key {kid} is damaged or not from here") from None
-
-
-def _parse(text: str, source: str) -> tuple[bytes, ...]:
-    entries = [e.strip() for e in text.replace("\n", ",").split(",") if e.strip()]
-    if not entries:
-        raise ConfigurationError(f"{source}: no key given")
-    return tuple(_decode(entry, number, source) for number, entry in enumerate(entries, 1))
-
-
-def _decode(entry: str, number: int, source: str) -> bytes:
-    try:
-        key = base64.b64decode(entry, validate=True)
-    except (binascii.Error, ValueError):
-        key = b""
-    if len(key) != 32:
-        raise ConfigurationError(
-            f"{source}: key {number} is not base64 of 32 bytes (make one with "
-            '`python -c "import os,base64;print(base64.b64encode(os.urandom(32)).decode())"`)'
-        )
-    return key
-
-
-def _read(path: Path) -> str:
-    try:
-        mode = path.stat().st_mode
-        if mode & 0o077:
-            raise ConfigurationError(
-                f"{path}: the master key file is readable by other users "
-                f"(mode {mode & 0o777:o}); run chmod 600 {path}"
-            )
-        return path.read_text(encoding="ascii")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigurationError(f"{path}: cannot read the master key file: {exc}") from None
-
-
-def _create(path: Path) -> None:
-    """Write a new key to ``path`` with mode 0600; a process that lost the race keeps the
-    winner's key (the file appears whole, by a hard link of a finished temporary file)."""
-    key = base64.b64encode(secrets.token_bytes(32)).decode()
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(key + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        with contextlib.suppress(FileExistsError):
-            os.link(temporary, path)
-    except OSError as exc:
-        raise ConfigurationError(f"{path}: cannot create the master key file: {exc}") from None
-    finally:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
