@@ -25,6 +25,7 @@ __all__ = [
     "CONTENT_TYPE",
     "REGISTRY",
     "UNKNOWN_TENANT",
+    "observe_code_check",
     "observe_log_stream",
     "observe_receipt",
     "observe_report",
@@ -85,6 +86,13 @@ USAGE_TRIGGERS_FIRED = Counter(
     ["tenant", "period"],
     registry=REGISTRY,
 )
+CODE_CHECKS = Counter(
+    "phone_actions_code_checks",
+    "Verify API code checks by flow (enrollment, challenge) and outcome "
+    "(succeeded, failed, expired, exhausted): the other side of the sends, for pumping.",
+    ["tenant", "flow", "outcome"],
+    registry=REGISTRY,
+)
 LOG_STREAM_LAG = Gauge(
     "phone_actions_log_stream_lag_seconds",
     "Age of the oldest log event a stream has not delivered yet (0: caught up).",
@@ -143,6 +151,16 @@ def observe_receipt_refused(provider: str, reason: str) -> None:
 
 def observe_usage_trigger(tenant: str, period: str) -> None:
     USAGE_TRIGGERS_FIRED.labels(tenant, period).inc()
+
+
+_CHECK_OUTCOMES = {"ok": "succeeded", "expired": "expired", "exhausted": "exhausted"}
+
+
+def observe_code_check(tenant: str, flow: str, outcome: str) -> None:
+    """Count one code check of the Verify API. ``tenant`` is the caller's (authenticated), ``flow``
+    enrollment or challenge; the store's outcome folds into four values so the series stay few:
+    wrong, used, not_sent and not_found are all ``failed``."""
+    CODE_CHECKS.labels(tenant, flow, _CHECK_OUTCOMES.get(outcome, "failed")).inc()
 
 
 def observe_log_stream(

@@ -20,6 +20,7 @@ from runtime.delivery import Pipeline
 from runtime.errors import ConflictError
 from runtime.events import Channel, ClientInfo, DeliveryReport, PhoneMessageRequest, RequestContext
 from runtime.logs.events import event_lines, otp_event
+from runtime.metrics import observe_code_check
 from runtime.otp.codes import new_code
 from runtime.otp.store import Check, Kind, OtpStore
 from runtime.store.idempotency import fingerprint
@@ -221,6 +222,7 @@ class VerifyService:
 
     async def _check(self, kind: Kind, caller: Caller, id: str, code: str) -> Checked:
         check: Check = await self._run(self.store.check, kind, caller.tenant, id, code)
+        observe_code_check(caller.tenant, kind, check.outcome)  # before the log: it may fail
         if check.row is not None:
             row = check.row
             if kind == "challenge":
