@@ -37,6 +37,8 @@ AUTH0_SCOPES: dict[str, str] = {
 OWN_SCOPES: dict[str, str] = {
     "create:phone_messages": "Send a one-time code (POST /api/v2/phone/messages); "
     "this project's own scope, not Auth0's.",
+    "read:phone_messages": "Read what the outbox default sender holds, codes masked, and the "
+    "evaluation cap used (GET /api/v2/phone/outbox); this project's own scope.",
     "create:phone_enrollments": "Enroll a user's phone and confirm it with its code "
     "(POST /api/v2/phone/enrollments...); this project's own scope.",
     "create:phone_challenges": "Send a code to a user's enrolled phone and verify it "
