@@ -30,6 +30,7 @@ from runtime.api.deps import Services
 from runtime.api.errors import install_handlers
 from runtime.api.middleware import MAX_BODY_BYTES, RequestContextMiddleware
 from runtime.api.tokens import SigningKeys
+from runtime.api.web_console import mount_console
 from runtime.errors import StoreUnavailableError
 
 if TYPE_CHECKING:
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
         router = getattr(module, "router", None)
         if router is not None:
             _add_routes(app, router)
+    mount_console(app)  # the web console (docs/console.md), after the API's routes
     return app
 
 
