@@ -1,5 +1,6 @@
-"""``/api/v2/actions/triggers``: the two phone triggers this runtime runs, and their bindings
-(which deployed actions a trigger runs; PATCH replaces the list, in execution order)."""
+"""``/api/v2/actions/triggers``: the two phone triggers this runtime runs, their bindings
+(which deployed actions a trigger runs; PATCH replaces the list, in execution order), and a
+sample event of each (this runtime's own, not Auth0's: what an editor's Test tab starts from)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from runtime.api.action_code import refresh_directory
 from runtime.api.auth import Principal, require
 from runtime.api.deps import ServicesDep
+from runtime.api.sample_events import sample_event
+from runtime.errors import NotFoundError
 from runtime.store.service.actions import DEFAULT_RUNTIME, RUNTIMES
 
 __all__ = ["TRIGGERS", "router"]
@@ -59,6 +62,19 @@ async def list_triggers(
     _principal: Annotated[Principal, Depends(require("read:actions"))],
 ) -> dict[str, Any]:
     return {"triggers": TRIGGERS}
+
+
+@router.get("/{trigger_id}/sample", summary="A sample event of a trigger (to test an action)")
+async def trigger_sample(
+    trigger_id: str,
+    principal: Annotated[Principal, Depends(require("read:actions"))],
+) -> dict[str, Any]:
+    """The trigger's event for a made-up user and message, as the caller's tenant: a payload
+    for ``POST /actions/actions/{id}/test``. This runtime's own endpoint (not Auth0's)."""
+    try:
+        return sample_event(trigger_id, principal.tenant)
+    except KeyError:
+        raise NotFoundError(f"The trigger {trigger_id!r} does not exist.") from None
 
 
 @router.get("/{trigger_id}/bindings", summary="List a trigger's bindings")
