@@ -1,0 +1,210 @@
+// "Phone message": Auth0's Phone Message settings page on the public API. Message types and the
+// selected provider (guardian factor), the provider's settings (the Unified Phone Experience
+// provider, which wins when enabled, and the guardian's Twilio settings), the fallback policy
+// (no endpoint: explained), and a test message whose report is shown.
+// Credentials are write-only: their inputs are never prefilled, the page says set or not set.
+
+import { field, h, notice } from "../lib/dom.js";
+import { card, checkbox, load, onSubmit } from "../lib/forms.js";
+
+const GUARDIAN = "/api/v2/guardian/factors/phone";
+const PROVIDERS = "/api/v2/branding/phone/providers";
+const SELECTABLE = [
+  ["auth0", "auth0: the default sender of this service"],
+  ["twilio", "twilio: the Twilio settings below"],
+  ["phone-message-hook", "phone-message-hook: your action bound to send-phone-message"],
+];
+
+export default {
+  id: "phone",
+  title: "Phone message",
+  async render(root, ctx) {
+    const types = card("message-types", "Message types",
+      "How codes may reach users: SMS, voice calls, or both.");
+    const selected = card("selected-provider", "Selected provider",
+      "Who sends the phone factor's messages when no phone provider (below) is enabled.");
+    const provider = card("phone-provider", "Phone provider",
+      "Auth0's Unified Phone Experience provider: when one is enabled, it sends every message.");
+    const twilio = card("twilio-settings", "Twilio settings",
+      "Used when the selected provider is twilio.");
+    const fallback = card("fallback-policy", "Fallback policy");
+    const trial = card("test-message", "Send a test message",
+      "A real delivery through the pipeline with the sample code 123456: it has a report and a " +
+      "log event like any other.");
+    root.append(h("h1", {}, "Phone message"), types, selected, provider, twilio, fallback, trial);
+    fallback.body.append(...fallbackText());
+    const state = { provider: null };
+    // after the phone provider changes: it and the test (which uses it) are shown again
+    const reload = async (said) => {
+      await load(provider, () => phoneProvider(ctx, state, reload));
+      await load(trial, () => testMessage(ctx, state));
+      if (said) notice(provider.body, said);
+    };
+    await Promise.all([
+      load(types, () => messageTypes(ctx)),
+      load(selected, () => selectedProvider(ctx)),
+      load(provider, () => phoneProvider(ctx, state, reload)),
+      load(twilio, () => twilioSettings(ctx)),
+    ]);
+    await load(trial, () => testMessage(ctx, state));
+  },
+};
+
+async function messageTypes(ctx) {
+  const { message_types: chosen } = await ctx.api("GET", `${GUARDIAN}/message-types`);
+  const sms = checkbox("SMS", { id: "type-sms", "data-testid": "type-sms", checked: chosen.includes("sms") });
+  const voice = checkbox("Voice", { id: "type-voice", "data-testid": "type-voice", checked: chosen.includes("voice") });
+  const form = h("form", { "data-testid": "message-types-form" },
+    h("fieldset", {}, h("legend", {}, "Enabled message types"), sms.wrap, voice.wrap),
+    h("div", { class: "actions-row" }, h("button", { type: "submit", "data-testid": "save-message-types" }, "Save message types")));
+  onSubmit(form, { message_types: sms.input }, async () => {
+    const body = { message_types: [sms.input.checked && "sms", voice.input.checked && "voice"].filter(Boolean) };
+    return ctx.api("PUT", `${GUARDIAN}/message-types`, body);
+  }, (saved) => `Saved: ${saved.message_types.join(", ") || "none"}.`);
+  return form;
+}
+
+async function selectedProvider(ctx) {
+  const { provider: current } = await ctx.api("GET", `${GUARDIAN}/selected-provider`);
+  const select = field("Provider", { name: "provider", "data-testid": "provider-select" }, "select", SELECTABLE);
+  select.input.value = current;
+  const form = h("form", { "data-testid": "selected-provider-form" }, select.wrap,
+    h("div", { class: "actions-row" }, h("button", { type: "submit", "data-testid": "save-provider" }, "Save provider")));
+  onSubmit(form, { provider: select.input }, () =>
+    ctx.api("PUT", `${GUARDIAN}/selected-provider`, { provider: select.input.value }),
+  (saved) => `Saved: ${saved.provider}.`);
+  return form;
+}
+
+// The Unified Phone Experience provider: shown and changed when there is one, else created.
+async function phoneProvider(ctx, state, reload) {
+  const { providers } = await ctx.api("GET", PROVIDERS);
+  const found = providers[0] || null;
+  state.provider = found;
+  const conf = (found && found.configuration) || {};
+  const name = field("Name", { name: "name", "data-testid": "upe-name", disabled: Boolean(found) }, "select",
+    [["twilio", "twilio"], ["custom", "custom: your action bound to custom-phone-provider"]]);
+  name.input.value = found ? found.name : "twilio";
+  const sid = field("Account SID", { name: "sid", value: conf.sid || "", autocomplete: "off" });
+  const from = field("Default from", { name: "default_from", value: conf.default_from || "", autocomplete: "off",
+    hint: "A phone number or an alphanumeric sender id." });
+  const mssid = field("Messaging service SID", { name: "mssid", value: conf.mssid || "", autocomplete: "off" });
+  const methods = conf.delivery_methods || ["text"];
+  const text = checkbox("Text (SMS)", { id: "upe-text", checked: methods.includes("text") });
+  const voice = checkbox("Voice", { id: "upe-voice", checked: methods.includes("voice") });
+  const token = field("Auth token", { name: "auth_token", type: "password", autocomplete: "new-password",
+    "data-testid": "upe-token",
+    hint: found ? "Write-only: the stored token is never shown. Leave empty to keep it." : "Write-only: never shown once saved." });
+  const disabled = checkbox("Disabled", { id: "upe-disabled", checked: Boolean(found && found.disabled) });
+  const credentials = h("p", { "data-testid": "upe-credentials" }, "Credentials: ",
+    h("span", { class: found ? "badge ok" : "badge" }, found ? "set" : "not set"));
+  const twilioOnly = h("div", {}, sid.wrap, from.wrap, mssid.wrap, token.wrap);
+  const sync = () => { twilioOnly.hidden = name.input.value !== "twilio"; };
+  name.input.addEventListener("change", sync);
+  sync();
+  const form = h("form", { "data-testid": "upe-form" },
+    found ? h("p", {}, "Configured: ", h("strong", {}, found.name), found.disabled ? " (disabled)" : " (enabled)") :
+      h("p", {}, "No phone provider is configured: the selected provider above sends."),
+    credentials, name.wrap, twilioOnly,
+    h("fieldset", {}, h("legend", {}, "Delivery methods"), text.wrap, voice.wrap), disabled.wrap,
+    h("div", { class: "actions-row" },
+      h("button", { type: "submit", "data-testid": "save-upe" }, found ? "Save phone provider" : "Create phone provider")));
+  const inputs = {
+    name: name.input, sid: sid.input, default_from: from.input, mssid: mssid.input,
+    delivery_methods: text.input, auth_token: token.input, disabled: disabled.input,
+  };
+  onSubmit(form, inputs, async () => {
+    const configuration = { delivery_methods: [text.input.checked && "text", voice.input.checked && "voice"].filter(Boolean) };
+    const kind = name.input.value;
+    if (kind === "twilio") {
+      for (const [key, input] of [["sid", sid.input], ["default_from", from.input], ["mssid", mssid.input]]) {
+        if (input.value.trim()) configuration[key] = input.value.trim();
+      }
+    }
+    const body = { disabled: disabled.input.checked, configuration };
+    if (found) {
+      if (kind === "twilio" && token.input.value) body.credentials = { auth_token: token.input.value };
+      await ctx.api("PATCH", `${PROVIDERS}/${encodeURIComponent(found.id)}`, body);
+    } else {
+      body.name = kind;
+      body.credentials = kind === "twilio" ? { auth_token: token.input.value } : {};
+      await ctx.api("POST", PROVIDERS, body);
+    }
+    token.input.value = "";
+    await reload(found ? "Saved." : "Created.");
+  });
+  return form;
+}
+
+async function twilioSettings(ctx) {
+  const stored = await ctx.api("GET", `${GUARDIAN}/providers/twilio`);
+  const sid = field("Account SID", { name: "sid", value: stored.sid || "", autocomplete: "off" });
+  const from = field("From", { name: "from", value: stored.from || "", autocomplete: "off" });
+  const service = field("Messaging service SID", { name: "messaging_service_sid",
+    value: stored.messaging_service_sid || "", autocomplete: "off" });
+  const token = field("Auth token", { name: "auth_token", type: "password", autocomplete: "new-password",
+    "data-testid": "twilio-token",
+    hint: "Write-only: the API never returns it, nor whether one is stored. Leave empty to keep " +
+      "what is stored; type one to replace it." });
+  const form = h("form", { "data-testid": "twilio-form" }, sid.wrap, from.wrap, service.wrap, token.wrap,
+    h("div", { class: "actions-row" }, h("button", { type: "submit", "data-testid": "save-twilio" }, "Save Twilio settings")));
+  const inputs = { sid: sid.input, from: from.input, messaging_service_sid: service.input, auth_token: token.input };
+  onSubmit(form, inputs, async () => {
+    const body = {};
+    for (const key of ["sid", "from", "messaging_service_sid"]) body[key] = inputs[key].value.trim() || null;
+    if (token.input.value) body.auth_token = token.input.value;
+    await ctx.api("PUT", `${GUARDIAN}/providers/twilio`, body);
+    token.input.value = "";
+  }, "Saved.");
+  return form;
+}
+
+function fallbackText() {
+  return [
+    h("p", { "data-testid": "fallback-text" },
+      "When the tenant's provider fails without handing the message off, the pipeline may send " +
+      "it with the default sender instead. The policy is never (no fallback), retryable (the " +
+      "default: only for errors the provider calls retryable) or always (any error); a message " +
+      "that may have reached a carrier never falls back, whatever the policy."),
+    h("p", { class: "muted" },
+      "The Management API has no endpoint for it (Auth0 has none either), so it is shown here " +
+      "read-only: the operator sets it per tenant with fallback = \"never\" | \"retryable\" | " +
+      "\"always\" in a tenants file imported with phone-actions tenants import."),
+  ];
+}
+
+async function testMessage(ctx, state) {
+  const to = field("Phone number", { name: "to", type: "tel", autocomplete: "off", "data-testid": "test-to",
+    hint: "In international format, e.g. +14155552671." });
+  const method = field("Delivery method", { name: "delivery_method", "data-testid": "test-method" }, "select",
+    [["text", "SMS"], ["voice", "Voice"]]);
+  const report = h("div", { "data-testid": "test-report", "aria-live": "polite" });
+  const via = state.provider
+    ? `with the phone provider ${state.provider.name} (its own test: it never falls back)`
+    : "through the tenant's live configuration (POST /api/v2/phone/messages)";
+  const form = h("form", { "data-testid": "test-form" }, h("p", { class: "muted" }, `Sent ${via}.`),
+    to.wrap, method.wrap,
+    h("div", { class: "actions-row" }, h("button", { type: "submit", "data-testid": "send-test" }, "Send test message")),
+    report);
+  onSubmit(form, { to: to.input, recipient: to.input, delivery_method: method.input, channel: method.input }, async () => {
+    report.replaceChildren();
+    const channel = method.input.value === "voice" ? "voice" : "sms";
+    let rows;
+    if (state.provider) {
+      const answer = await ctx.api("POST", `${PROVIDERS}/${encodeURIComponent(state.provider.id)}/try`,
+        { to: to.input.value.trim(), delivery_method: method.input.value });
+      rows = [["Status", answer.status], ["Message", answer.message], ["Delivery id", answer.delivery_id]];
+    } else {
+      const answer = await ctx.api("POST", "/api/v2/phone/messages",
+        { to: to.input.value.trim(), code: "123456", channel });
+      rows = [
+        ["Status", answer.status], ["Delivered by", answer.delivered_by || "nobody"],
+        ["Reason", [answer.reason, answer.detail].filter(Boolean).join(": ") || "none"],
+        ["Providers tried", (answer.path || []).join(" → ") || "none"], ["Delivery id", answer.id],
+      ];
+    }
+    report.append(h("h3", {}, "Report"), h("dl", { class: "report" },
+      rows.map(([k, v]) => [h("dt", {}, k), h("dd", { "data-testid": `report-${k.toLowerCase().replace(/ /g, "-")}` }, String(v ?? ""))])));
+  });
+  return form;
+}

@@ -1,0 +1,82 @@
+"""The Phone message page: message types and the selected provider are saved through the API
+and kept across a reload; a test message is sent and its report shown; credentials are never
+prefilled."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from playwright.sync_api import Page, expect
+
+from tests.console.conftest import ConsoleServer, signed_in
+
+GUARDIAN = "/api/v2/guardian/factors/phone"
+
+
+def test_message_types_and_provider_are_kept_after_a_reload(
+    page: Page, console_server: ConsoleServer, screenshot: Callable[[Page, str], Path]
+) -> None:
+    tenant = console_server.tenant_a
+    signed_in(page, console_server)
+    page.get_by_test_id("nav-phone").click()
+    expect(page.get_by_test_id("type-sms")).to_be_checked()
+    expect(page.get_by_test_id("type-voice")).not_to_be_checked()
+    page.get_by_test_id("type-voice").check()
+    page.get_by_test_id("save-message-types").click()
+    expect(page.get_by_test_id("message-types").get_by_test_id("notice")).to_have_text(
+        "Saved: sms, voice."
+    )
+    page.get_by_test_id("provider-select").select_option("phone-message-hook")
+    page.get_by_test_id("save-provider").click()
+    expect(page.get_by_test_id("selected-provider").get_by_test_id("notice")).to_have_text(
+        "Saved: phone-message-hook."
+    )
+    page.reload()
+    expect(page.get_by_test_id("type-voice")).to_be_checked()
+    expect(page.get_by_test_id("provider-select")).to_have_value("phone-message-hook")
+    stored = console_server.request("GET", f"{GUARDIAN}/message-types", tenant=tenant).json()
+    assert stored == {"message_types": ["sms", "voice"]}
+    chosen = console_server.request("GET", f"{GUARDIAN}/selected-provider", tenant=tenant)
+    assert chosen.json() == {"provider": "phone-message-hook"}
+    # back to the default sender for the other tests of this module
+    page.get_by_test_id("provider-select").select_option("auth0")
+    page.get_by_test_id("save-provider").click()
+    expect(page.get_by_test_id("selected-provider").get_by_test_id("notice")).to_have_text(
+        "Saved: auth0."
+    )
+    screenshot(page, "phone-settings")
+
+
+def test_a_test_message_shows_its_report(page: Page, console_server: ConsoleServer) -> None:
+    signed_in(page, console_server)
+    page.get_by_test_id("nav-phone").click()
+    page.get_by_test_id("test-to").fill("+14155552671")
+    page.get_by_test_id("send-test").click()
+    expect(page.get_by_test_id("report-status")).to_have_text("stored")
+    expect(page.get_by_test_id("report-delivered-by")).to_have_text("outbox")
+    expect(page.get_by_test_id("report-providers-tried")).to_have_text("outbox")
+    page.get_by_test_id("test-to").fill("not a number")
+    page.get_by_test_id("send-test").click()
+    error = page.get_by_test_id("test-form").get_by_test_id("field-error")
+    expect(error).to_contain_text("to")
+    expect(page.get_by_test_id("test-to")).to_have_attribute("aria-invalid", "true")
+
+
+def test_credentials_are_write_only(page: Page, console_server: ConsoleServer) -> None:
+    tenant = console_server.tenant_b
+    body = {"sid": "AC" + "0" * 32, "auth_token": "s3cr3t-token-value"}
+    answer = console_server.request("PUT", f"{GUARDIAN}/providers/twilio", tenant=tenant, json=body)
+    assert answer.status_code == 200, answer.text
+    signed_in(page, console_server, console_server.token(tenant))
+    page.get_by_test_id("nav-phone").click()
+    expect(page.get_by_label("Account SID").last).to_have_value("AC" + "0" * 32)
+    expect(page.get_by_test_id("twilio-token")).to_have_value("")
+    expect(page.get_by_test_id("upe-credentials")).to_have_text("Credentials: not set")
+    page.get_by_label("Account SID").first.fill("AC" + "1" * 32)
+    page.get_by_test_id("upe-token").fill("another-secret")
+    page.get_by_test_id("save-upe").click()
+    expect(page.get_by_test_id("upe-credentials")).to_have_text("Credentials: set")
+    expect(page.get_by_test_id("upe-token")).to_have_value("")
+    assert "s3cr3t-token-value" not in page.content()
+    assert "another-secret" not in page.content()
