@@ -81,7 +81,8 @@ function table(answer, move) {
     rows.push(h("tr", { "data-testid": "log-row" },
       h("td", { class: "mono", "data-testid": "log-type" }, visible(event.type || "", false)),
       h("td", { "data-testid": "log-description" }, visible(event.description || "", false)),
-      h("td", { class: "mono", "data-testid": "log-user" }, visible(event.user_name || event.user_id || "", false)),
+      h("td", { class: "mono", "data-testid": "log-user" }, visible(event.user_name || "", false),
+        event.user_id ? h("div", { class: "muted", "data-testid": "log-user-id" }, visible(event.user_id, false)) : null),
       h("td", { "data-testid": "log-date" }, formatDate(event.date)),
       h("td", {}, button)), details);
   });

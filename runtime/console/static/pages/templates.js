@@ -4,7 +4,7 @@
 // stops. A body the service refuses shows the error next to it, with its line and column.
 
 import { ApiError } from "../lib/api.js";
-import { clearErrors, field, fieldError, fill, h, notice, pageError } from "../lib/dom.js";
+import { clearErrors, field, fieldError, fill, h, notice, pageError, visible } from "../lib/dom.js";
 import { debounce, showError } from "../lib/forms.js";
 
 const TEMPLATES = "/api/v2/branding/phone/templates";
@@ -80,8 +80,8 @@ function editor(ctx, type, title, about, stored, localeInput) {
         { type, locale: localeInput.value, content: { body: contentBody() } });
       if (ticket !== asked) return; // an older answer after a newer question
       clearErrors(form.querySelector(".layout-2"));
-      fill(shownText, answer.text);
-      fill(shownVoice, answer.voice);
+      fill(shownText, visible(answer.text));
+      fill(shownVoice, visible(answer.voice));
       fill(state, `Rendered for ${answer.locale} with the code ${answer.code}.`);
     } catch (exc) {
       if (ticket !== asked) return;
