@@ -309,6 +309,7 @@ def _print_demo(settings: Settings, url: str, created: bool) -> None:
     typer.echo(curl)
     typer.echo(f"Then list it: phone-actions outbox --tenant {DEMO_TENANT}")
     typer.echo(f"API docs: {url}/api/v2/docs")
+    typer.echo(f"Web console: {url}/console/ (sign in with the token above)")
 
 
 def _tenant_json(row: Any) -> Any:
