@@ -15,7 +15,7 @@ GUARDIAN = "/api/v2/guardian/factors/phone"
 
 
 def test_message_types_and_provider_are_kept_after_a_reload(
-    page: Page, console_server: ConsoleServer, screenshot: Callable[[Page, str], Path]
+    page: Page, console_server: ConsoleServer
 ) -> None:
     tenant = console_server.tenant_a
     signed_in(page, console_server)
@@ -45,10 +45,11 @@ def test_message_types_and_provider_are_kept_after_a_reload(
     expect(page.get_by_test_id("selected-provider").get_by_test_id("notice")).to_have_text(
         "Saved: auth0."
     )
-    screenshot(page, "phone-settings")
 
 
-def test_a_test_message_shows_its_report(page: Page, console_server: ConsoleServer) -> None:
+def test_a_test_message_shows_its_report(
+    page: Page, console_server: ConsoleServer, screenshot: Callable[[Page, str], Path]
+) -> None:
     signed_in(page, console_server)
     page.get_by_test_id("nav-phone").click()
     page.get_by_test_id("test-to").fill("+14155552671")
@@ -56,6 +57,7 @@ def test_a_test_message_shows_its_report(page: Page, console_server: ConsoleServ
     expect(page.get_by_test_id("report-status")).to_have_text("stored")
     expect(page.get_by_test_id("report-delivered-by")).to_have_text("outbox")
     expect(page.get_by_test_id("report-providers-tried")).to_have_text("outbox")
+    screenshot(page, "phone-settings")
     page.get_by_test_id("test-to").fill("not a number")
     page.get_by_test_id("send-test").click()
     error = page.get_by_test_id("test-form").get_by_test_id("field-error")

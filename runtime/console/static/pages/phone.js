@@ -174,7 +174,7 @@ function fallbackText() {
 }
 
 async function testMessage(ctx, state) {
-  const to = field("Phone number", { name: "to", type: "tel", autocomplete: "off", "data-testid": "test-to",
+  const to = field("Phone number", { name: "to", type: "text", inputmode: "tel", autocomplete: "off", "data-testid": "test-to",
     hint: "In international format, e.g. +14155552671." });
   const method = field("Delivery method", { name: "delivery_method", "data-testid": "test-method" }, "select",
     [["text", "SMS"], ["voice", "Voice"]]);
