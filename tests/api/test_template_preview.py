@@ -61,6 +61,17 @@ def test_bad_liquid_is_400_naming_the_field_and_line(api: Api) -> None:
     )
 
 
-def test_scope(api: Api) -> None:
+def test_scope_and_tenant(api: Api) -> None:
     other = api.auth(api.tenant_a, "update:phone_templates")
     assert_error(api.client.post(PREVIEW, json={"type": "otp_verify"}, headers=other), 403, READ)
+    assert_error(api.client.post(PREVIEW, json={"type": "otp_verify"}), 401)
+    theirs = api.client.post(
+        PREVIEW, json={"type": "otp_verify"}, headers=api.auth(api.tenant_b, READ)
+    )
+    assert theirs.json()["text"] == f"123456 is your verification code for {api.tenant_b}."
+
+
+def test_the_openapi_document_lists_both_new_endpoints(api: Api) -> None:
+    paths = api.client.get("/api/v2/openapi.json").json()["paths"]
+    assert "post" in paths[PREVIEW]
+    assert "get" in paths["/api/v2/phone/outbox"]
