@@ -23,7 +23,7 @@ def wait_for_logs(server: ConsoleServer, tenant: str, q: str, count: int) -> lis
     deadline = time.monotonic() + STORED_WITHIN
     while True:
         found: list[dict[str, Any]] = server.request(
-            "GET", "/api/v2/logs", tenant=tenant, params={"q": q}
+            "GET", "/api/v2/logs", tenant=tenant, params={"q": q, "per_page": 100}
         ).json()
         if len(found) >= count or time.monotonic() > deadline:
             assert len(found) >= count, found
@@ -97,3 +97,20 @@ def test_a_bad_query_is_explained_next_to_the_search_field(
     error = page.get_by_test_id("logs-search").get_by_test_id("field-error")
     expect(error).to_contain_text("unknown field 'colour'")
     expect(page.get_by_label("Search")).to_have_attribute("aria-invalid", "true")
+
+
+def test_pages_of_fifty_events(page: Page, console_server: ConsoleServer) -> None:
+    tenant = console_server.tenant_b
+    for n in range(51):
+        send(console_server, tenant, "+14155550142", f"{700000 + n}")
+    total = len(wait_for_logs(console_server, tenant, "type:gd_send_sms", 51))
+    signed_in(page, console_server, console_server.token(tenant))
+    page.get_by_test_id("nav-logs").click()
+    expect(page.get_by_test_id("logs-count")).to_have_text(f"Events 1 to 50 of {total}.")
+    expect(page.get_by_test_id("logs-prev")).to_be_disabled()
+    page.get_by_test_id("logs-next").click()
+    expect(page.get_by_test_id("logs-count")).to_have_text(f"Events 51 to {total} of {total}.")
+    expect(page.get_by_test_id("log-row")).to_have_count(total - 50)
+    expect(page.get_by_test_id("logs-next")).to_be_disabled()
+    page.get_by_test_id("logs-prev").click()
+    expect(page.get_by_test_id("log-row")).to_have_count(50)
