@@ -21,6 +21,7 @@ the tests skip, and the run's summary says so; with ``PHONE_ACTIONS_REQUIRE_SERV
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -126,6 +127,12 @@ class ConsoleServer:
         )
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @pytest.fixture(scope="module")
 def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleServer]:
     """``phone-actions serve`` on a free port of 127.0.0.1, with two tenants of its own."""
@@ -133,10 +140,14 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console
     settings = api_settings(data_dir)
     tenant_a, tenant_b = new_tenant(), new_tenant()
     create_tenants(settings, tenant_a, tenant_b)
+    port = _free_port()
     process = ServiceProcess(
-        [PHONE_ACTIONS, "serve", "--host", "127.0.0.1", "--port", "0"],
+        [PHONE_ACTIONS, "serve", "--host", "127.0.0.1", "--port", str(port)],
         data_dir,
         PHONE_ACTIONS_TENANTS_FILE=str(settings.tenants_file),
+        # actions under test may call this service itself (plain http to a loopback address
+        # is allowed for a host:port listed here only: hence a port chosen before the start)
+        PHONE_ACTIONS_SANDBOX_ALLOW_HTTP_HOSTS=f'["127.0.0.1:{port}"]',
     )
     try:
         url = process.wait_for(READY).group(1)

@@ -19,13 +19,20 @@ BROKEN = (
     "def helper(:\n"
     "    pass\n"
 )
-FIXED = (
-    "def on_execute_send_phone_message(event, api):\n"
-    "    # the secret's value never shows: only its length\n"
-    "    print('sending to ' + event['message_options']['recipient'])\n"
-    "    return {'key_length': len(event['secrets']['API_KEY'])}\n"
-)
-SECOND = FIXED.replace("sending to ", "version two sends to ")
+
+
+def fixed(base_url: str) -> str:
+    """Code that compiles, logs, calls this service over HTTP and returns data."""
+    return (
+        "def on_execute_send_phone_message(event, api):\n"
+        "    # the secret's value never shows: only its length\n"
+        "    print('sending to ' + event['message_options']['recipient'])\n"
+        f"    health = api.http.get('{base_url}/healthz')\n"
+        "    return {'key_length': len(event['secrets']['API_KEY']), "
+        "'health': health['status']}\n"
+    )
+
+
 HOSTILE = (
     "def on_execute_send_phone_message(event, api):\n"
     "    print('<img src=x onerror=\"window.pwned=1\"> \\x1b[31mred\\x07 <script>x()</script>')\n"
@@ -78,7 +85,7 @@ def test_write_fix_test_deploy_roll_back_and_bind(
     expect(page.get_by_test_id("secret-value")).to_have_value("")
 
     # fixed: saved, the marks go
-    editor.fill(FIXED)
+    editor.fill(fixed(console_server.base_url))
     page.get_by_test_id("save").click()
     expect(page.get_by_test_id("notice")).to_contain_text("Saved")
     expect(page.get_by_test_id("gutter-error")).to_have_count(0)
@@ -91,20 +98,25 @@ def test_write_fix_test_deploy_roll_back_and_bind(
     expect(page.get_by_test_id("test-logs")).to_have_text("sending to +14155552671")
     expect(page.get_by_test_id("test-duration")).to_have_text(re.compile(r"^\d+(\.\d+)? ms$"))
     expect(page.get_by_test_id("test-result")).to_contain_text(f'"key_length": {len(SECRET)}')
-    expect(page.get_by_test_id("test-http")).to_have_text("No HTTP calls.")
+    calls = page.get_by_test_id("test-http").locator("tbody tr")
+    expect(calls).to_have_count(1)
+    expect(calls.locator("td")).to_have_text(
+        ["GET", f"{console_server.base_url}/healthz", "200", re.compile(r"^\d+(\.\d+)? ms$")]
+    )
+    expect(page.get_by_test_id("test-result")).to_contain_text('"health": 200')
     screenshot(page, "action-test")
 
     # deployed twice, then rolled back to the first
     page.get_by_test_id("deploy").click()
     expect(page.get_by_test_id("action-status")).to_have_text("Deployed: version 1")
-    editor.fill(SECOND)
+    editor.fill(fixed(console_server.base_url).replace("sending to ", "version two sends to "))
     page.get_by_test_id("deploy").click()  # saves first
     expect(page.get_by_test_id("action-status")).to_have_text("Deployed: version 2")
     expect(page.get_by_test_id("version-row")).to_have_count(2)
     page.get_by_test_id("rollback-1").click()
     expect(page.get_by_test_id("action-status")).to_have_text("Deployed: version 3")
     expect(page.get_by_test_id("notice")).to_contain_text("with the code of version 1")
-    expect(editor).to_have_value(FIXED)
+    expect(editor).to_have_value(fixed(console_server.base_url))
     expect(page.get_by_test_id("version-row")).to_have_count(3)
 
     # bound to its trigger

@@ -63,6 +63,11 @@ function errorsOfField(form, err, inputs, fallback) {
   else pageError(form, err);
 }
 
+// 94.97 ms, 0.83 ms: two significant decimals at most
+function ms(value) {
+  return typeof value === "number" ? `${Number(value.toFixed(value < 10 ? 2 : 1))} ms` : "";
+}
+
 function badge(text, good, testid) {
   return h("span", { class: ["badge", good === true && "ok", good === false && "bad"],
     "data-testid": testid }, text);
@@ -366,8 +371,7 @@ function testSection(ctx, url, trigger, code) {
 
   function showResult(result) {
     const ok = result.outcome === "ok";
-    const duration = result.stats && typeof result.stats.duration_ms === "number"
-      ? `${result.stats.duration_ms} ms` : "";
+    const duration = result.stats ? ms(result.stats.duration_ms) : "";
     const parts = [
       h("h3", {}, "Outcome"),
       h("p", {}, badge(visible(result.outcome || "unknown", false), ok, "test-outcome"),
@@ -398,7 +402,7 @@ function testSection(ctx, url, trigger, code) {
           h("td", {}, visible(call.method || "", false)),
           h("td", { class: "mono" }, visible(call.url || "", false)),
           h("td", {}, call.error ? visible(call.error, false) : String(call.status ?? "")),
-          h("td", {}, typeof call.duration_ms === "number" ? `${call.duration_ms} ms` : "")))))
+          h("td", {}, ms(call.duration_ms))))))
       : h("p", { class: "muted", "data-testid": "test-http" }, "No HTTP calls."));
     parts.push(h("h3", {}, "Result"), h("pre", { class: "output", "data-testid": "test-result" },
       visible(JSON.stringify(result.result ?? null, null, 2))));
