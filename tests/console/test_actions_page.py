@@ -207,3 +207,43 @@ def test_a_token_without_create_actions_sees_the_403_explained(
     expect(page.get_by_test_id("create-form").get_by_role("alert")).to_contain_text(
         "This token lacks the scope create:actions"
     )
+
+
+def test_delete_asks_first_and_refuses_a_bound_action(
+    page: Page, console_server: ConsoleServer
+) -> None:
+    name = action_name()
+    created = console_server.request(
+        "POST",
+        "/api/v2/actions/actions",
+        json={
+            "name": name,
+            "supported_triggers": [{"id": "custom-phone-provider", "version": "v1"}],
+            "deploy": True,
+        },
+    )
+    assert created.status_code == 201, created.text
+    action_id = created.json()["id"]
+    bound = console_server.request(
+        "PATCH",
+        "/api/v2/actions/triggers/custom-phone-provider/bindings",
+        json={"bindings": [{"ref": {"type": "action_id", "value": action_id}}]},
+    )
+    assert bound.status_code == 200, bound.text
+    signed_in(page, console_server)
+    page.goto(f"{console_server.console_url}#/actions/{action_id}")
+    page.get_by_test_id("delete").click()
+    page.get_by_role("button", name="Cancel").click()  # nothing happens
+    expect(page.get_by_test_id("confirm-delete")).to_have_count(0)
+    page.get_by_test_id("delete").click()
+    page.get_by_test_id("confirm-delete").click()
+    expect(page.get_by_test_id("page-error")).to_have_text(
+        "This action is bound to its trigger: unbind it first (Trigger binding)."
+    )
+    page.get_by_test_id("unbind").click()
+    expect(page.get_by_test_id("bind")).to_be_visible()
+    page.get_by_test_id("confirm-delete").click()
+    expect(page.get_by_role("heading", name="Actions", exact=True)).to_be_visible()
+    expect(page.get_by_test_id("action-row").filter(has_text=name)).to_have_count(0)
+    gone = console_server.request("GET", f"/api/v2/actions/actions/{action_id}")
+    assert gone.status_code == 404

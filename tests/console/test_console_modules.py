@@ -4,6 +4,7 @@ fails to load leaving the others working."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from playwright.sync_api import Page, Route, expect
@@ -123,3 +124,23 @@ def test_a_page_that_fails_to_load_leaves_the_others_working(
     page.get_by_test_id("nav-logs").click()  # retried at the next visit
     expect(page.get_by_test_id("page-load-error")).to_have_count(0)
     expect(page.get_by_role("heading", level=1)).to_have_text("Logs")
+
+
+def test_no_module_parses_strings_as_html_or_code() -> None:
+    """The console's rule, checked on its source: data becomes text nodes (``h()``), never
+    markup or code. Comments may name the forbidden calls."""
+    from runtime.api.web_console import STATIC_DIR
+
+    forbidden = re.compile(
+        r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\s*\(|new Function|"
+        r"createContextualFragment|DOMParser|srcdoc|javascript:"
+    )
+    modules = sorted(STATIC_DIR.rglob("*.js"))
+    assert len(modules) >= 8, modules
+    for module in modules:
+        for number, line in enumerate(module.read_text(encoding="utf-8").splitlines(), 1):
+            code = line.split("//", 1)[0]
+            assert not forbidden.search(code), f"{module.name}:{number}: {line.strip()}"
+    page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+    assert "<script>" not in page  # inline script: the CSP would refuse it anyway
+    assert not re.search(r"\son\w+\s*=", page, re.IGNORECASE)  # inline event handlers

@@ -66,3 +66,18 @@ def test_sign_out_forgets_the_token(page: Page, console_server: ConsoleServer) -
     page.get_by_test_id("sign-out").click()
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     assert page.evaluate("sessionStorage.getItem('phone-actions-token')") is None
+
+
+def test_the_first_tab_offers_skip_to_content(page: Page, console_server: ConsoleServer) -> None:
+    signed_in(page, console_server)
+    page.reload()  # the token stays for this tab; nothing has the focus yet
+    expect(page.get_by_test_id("nav-actions")).to_be_visible()
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to content")
+    expect(skip).to_be_focused()
+    expect(skip).to_be_in_viewport()
+    page.keyboard.press("Enter")
+    expect(page.locator("main#content")).to_be_focused()
+    page.keyboard.press("Tab")  # then the page's own controls, not the navigation
+    expect(page.get_by_test_id("nav-actions")).not_to_be_focused()
+    assert page.evaluate("document.activeElement.closest('main') !== null")

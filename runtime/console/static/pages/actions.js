@@ -172,7 +172,8 @@ async function renderAction(root, ctx, id) {
   Object.assign(sections, { code, secrets, test, versions, binding });
   root.append(h("div", { class: "layout-2" },
     h("div", {}, code.node, test.node),
-    h("div", {}, binding.node, versions.node, secrets.node)));
+    h("div", {}, binding.node, versions.node, secrets.node,
+      deleteSection(ctx, url, () => action, fail))));
   await Promise.all([versions.load(), binding.load(), test.load()]);
 }
 
@@ -469,6 +470,42 @@ function versionsSection(ctx, url, code, setAction, say, fail, sections) {
     h("p", { class: "hint" }, "Each deploy makes an immutable version, newest first. Rolling " +
       "back deploys a copy of an older one."), body);
   return { node, load };
+}
+
+function deleteSection(ctx, url, current, fail) {
+  const body = h("div", {});
+  const start = h("button", { type: "button", class: "danger", "data-testid": "delete" },
+    "Delete action");
+
+  function ask() {
+    const confirm = h("button", { type: "button", class: "danger", "data-testid": "confirm-delete" },
+      "Delete it");
+    const cancel = h("button", { type: "button", class: "secondary" }, "Cancel");
+    cancel.addEventListener("click", () => {
+      fill(body, start);
+      start.focus();
+    });
+    confirm.addEventListener("click", async () => {
+      confirm.disabled = true;
+      try {
+        await ctx.api("DELETE", url);
+        ctx.navigate("#/actions");
+      } catch (err) {
+        confirm.disabled = false;
+        fail(err.status === 409
+          ? "This action is bound to its trigger: unbind it first (Trigger binding)." : err);
+      }
+    });
+    fill(body, h("p", { role: "alert" }, "Delete ", h("strong", {}, visible(current().name, false)),
+      " and all its versions? This cannot be undone."), h("div", { class: "actions-row" },
+      confirm, cancel));
+    cancel.focus();
+  }
+
+  start.addEventListener("click", ask);
+  fill(body, start);
+  return h("section", { class: "card", "aria-labelledby": "delete-title" },
+    h("h2", { id: "delete-title" }, "Delete"), body);
 }
 
 function bindingSection(ctx, trigger, id, current, say) {
