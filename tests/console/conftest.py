@@ -211,13 +211,14 @@ def page(browser: Browser, console_server: ConsoleServer) -> Iterator[Page]:
 
 def signed_in(page: Page, server: ConsoleServer, token: str | None = None) -> Page:
     """Open the console and sign in with ``token`` (default: tenant A, every scope); returns
-    once the navigation shows."""
+    once the navigation shows and the first page has rendered."""
     from playwright.sync_api import expect
 
     page.goto(server.console_url)
     page.get_by_label("Management API token").fill(token or server.token())
     page.get_by_test_id("sign-in").click()
     expect(page.get_by_test_id("nav-actions")).to_be_visible()
+    expect(page.locator("main")).not_to_have_attribute("aria-busy", "true")  # page rendered
     return page
 
 

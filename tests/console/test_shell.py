@@ -81,3 +81,19 @@ def test_the_first_tab_offers_skip_to_content(page: Page, console_server: Consol
     page.keyboard.press("Tab")  # then the page's own controls, not the navigation
     expect(page.get_by_test_id("nav-actions")).not_to_be_focused()
     assert page.evaluate("document.activeElement.closest('main') !== null")
+
+
+def test_a_token_refused_later_brings_the_sign_in_back_with_the_reason(
+    page: Page, console_server: ConsoleServer
+) -> None:
+    signed_in(page, console_server)
+    forged = console_server.token().rsplit(".", 1)[0] + ".AAAA"  # as if expired or revoked
+    page.evaluate("(t) => sessionStorage.setItem('phone-actions-token', t)", forged)
+    page.get_by_test_id("nav-logs").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(page.get_by_test_id("sign-in-form").get_by_role("alert")).to_contain_text(
+        "Signed out: the API refused the token"
+    )
+    assert page.evaluate("sessionStorage.getItem('phone-actions-token')") is None
+    signed_in(page, console_server)  # and signing in again works
+    expect(page.get_by_test_id("nav-logs")).to_be_visible()
