@@ -144,3 +144,33 @@ def test_no_module_parses_strings_as_html_or_code() -> None:
     page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
     assert "<script>" not in page  # inline script: the CSP would refuse it anyway
     assert not re.search(r"\son\w+\s*=", page, re.IGNORECASE)  # inline event handlers
+
+
+def test_repainting_keeps_unchanged_lines_and_shows_the_new_text(
+    page: Page, console_server: ConsoleServer
+) -> None:
+    first = "a = 1\nb = '''x\ny'''\nc = 3\n"
+    second = "a = 1\ninserted = 2\nb = '''x\ny'''\nc = 3"
+    found = run_module(
+        page,
+        console_server,
+        """(() => {
+            const pre = document.createElement("pre");
+            lib.highlight.render(pre, arg[0], {});
+            const kept = pre.children[0];
+            lib.highlight.render(pre, arg[1], {4: "bad"});
+            return {
+                texts: [...pre.children].map((n) => n.textContent),
+                numbers: [...pre.children].map((n) => n.dataset.line),
+                marked: [...pre.querySelectorAll(".has-error")].map((n) => n.dataset.line),
+                kept: pre.children[0] === kept,
+                strings: [...pre.querySelectorAll(".tok-str")].map((n) => n.textContent),
+            };
+        })()""",
+        [first, second],
+    )
+    assert found["texts"] == second.split("\n")
+    assert found["numbers"] == ["1", "2", "3", "4", "5"]
+    assert found["marked"] == ["4"]
+    assert found["kept"] is True
+    assert found["strings"] == ["'''x", "y'''"]

@@ -69,17 +69,35 @@ export function lines(source) {
 }
 
 // Fill pre with the highlighted source: one block span.line per line, no newline characters
-// (errors: {lineNumber: message} marks those lines).
+// (errors: {lineNumber: message} marks those lines). Lines whose tokens and mark did not
+// change keep their element: typing in a long script rebuilds only the lines it touched.
+const painted = new WeakMap(); // pre -> [{key, node}] of its lines
+
 export function render(pre, source, errors = {}) {
-  const rows = lines(source).map((parts, index) => {
+  const before = painted.get(pre) || [];
+  const after = lines(source).map((parts, index) => {
     const number = index + 1;
-    const message = errors[number];
-    return h("span", {
-      class: message ? "line has-error" : "line",
-      "data-line": String(number),
-      "data-testid": message ? "error-line" : undefined,
-    }, parts.map(([kind, text]) => (kind ? h("span", { class: kind }, text) : text)));
+    const message = errors[number] || "";
+    const key = `${message}\u0000${parts.map(([kind, text]) => `${kind}\u0001${text}`).join("\u0002")}`;
+    const old = before[index];
+    if (old && old.key === key) return old;
+    return {
+      key,
+      node: h("span", {
+        class: message ? "line has-error" : "line",
+        "data-line": String(number),
+        "data-testid": message ? "error-line" : undefined,
+      }, parts.map(([kind, text]) => (kind ? h("span", { class: kind }, text) : text))),
+    };
   });
-  pre.replaceChildren(...rows);
-  return rows.length;
+  after.forEach((line, index) => {
+    const current = pre.children[index];
+    if (current !== line.node) {
+      if (current) current.replaceWith(line.node);
+      else pre.append(line.node);
+    }
+  });
+  while (pre.children.length > after.length) pre.lastElementChild.remove();
+  painted.set(pre, after);
+  return after.length;
 }
