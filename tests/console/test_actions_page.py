@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Dialog, Page, expect
 
 from tests.console.conftest import ConsoleServer, signed_in
 
@@ -247,3 +247,28 @@ def test_delete_asks_first_and_refuses_a_bound_action(
     expect(page.get_by_test_id("action-row").filter(has_text=name)).to_have_count(0)
     gone = console_server.request("GET", f"/api/v2/actions/actions/{action_id}")
     assert gone.status_code == 404
+
+
+def test_closing_the_tab_with_unsaved_code_asks_first(
+    page: Page, console_server: ConsoleServer
+) -> None:
+    signed_in(page, console_server)
+    create_in_console(page, action_name())
+    editor = page.get_by_test_id("code-editor")
+    editor.press("End")
+    editor.type("\n# unsaved")
+    asked: list[str] = []
+
+    def stay(dialog: Dialog) -> None:
+        asked.append(dialog.type)
+        dialog.dismiss()  # stay on the page
+
+    page.on("dialog", stay)
+    page.close(run_before_unload=True)
+    expect(editor).to_have_value(re.compile("# unsaved$"))
+    assert asked == ["beforeunload"]
+    page.get_by_test_id("save").click()
+    expect(page.get_by_test_id("notice")).to_contain_text("Saved")
+    with page.expect_event("close"):  # nothing unsaved: it closes without a question
+        page.close(run_before_unload=True)
+    assert asked == ["beforeunload"]

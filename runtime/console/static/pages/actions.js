@@ -239,6 +239,12 @@ function codeSection(ctx, url, current, setAction, say, fail, sections) {
     }
   }
 
+  // closing or reloading the tab with unsaved code asks first (while this editor is shown)
+  function guard(event) {
+    if (!editor.textarea.isConnected) window.removeEventListener("beforeunload", guard);
+    else if (editor.dirty) event.preventDefault();
+  }
+  window.addEventListener("beforeunload", guard);
   saveButton.addEventListener("click", () => save());
   deployButton.addEventListener("click", () => deploy());
   const node = h("section", { class: "card", "aria-labelledby": "code-title" },
