@@ -152,6 +152,23 @@ class TenantRepository:
             bump(conn, id)
         return self.get(id)
 
+    def update_policy(self, id: str, fields: dict[str, Any]) -> TenantRow:
+        """PATCH of ``settings``: the fields given replace the stored ones (``None`` removes
+        one: its default applies), checked whole; on an error nothing is stored. One
+        transaction, the version bump first (it locks the row on PostgreSQL), so two
+        concurrent changes of different fields both stay."""
+        with write_transaction(self._engine) as conn:
+            bump(conn, id)
+            row = conn.execute(select(tenants.c.settings).where(tenants.c.id == id)).first()
+            assert row is not None  # bump raised NotFoundError otherwise
+            stored = loads(row.settings, {})
+            sealed = stored.pop(_SEALED, None)
+            merged = {k: v for k, v in {**stored, **fields}.items() if v is not None}
+            policy = check_policy(id, merged)
+            values = {**policy, **({_SEALED: sealed} if sealed else {})}
+            conn.execute(update(tenants).where(tenants.c.id == id).values(settings=dumps(values)))
+        return self.get(id)
+
     def set_credentials(self, id: str, values: dict[str, str]) -> None:
         """Seal the credentials of the tenant's own provider (``settings.provider``)."""
         sealed = self._keyring.seal(json.dumps(values).encode(), _context(id)) if values else None
