@@ -12,8 +12,10 @@ AUTH0_SCOPES: dict[str, str] = {
     "create:actions": "Create, deploy, roll back and test actions.",
     "update:actions": "Change actions and trigger bindings.",
     "delete:actions": "Delete actions.",
-    "read:guardian_factors": "Read the phone factor: message types, provider, templates.",
-    "update:guardian_factors": "Change the phone factor: message types, provider, templates.",
+    "read:guardian_factors": "Read the phone factor: message types, provider, templates, "
+    "fallback policy and default country (GET /api/v2/phone/settings).",
+    "update:guardian_factors": "Change the phone factor: message types, provider, templates, "
+    "fallback policy and default country (PATCH /api/v2/phone/settings).",
     "create:phone_providers": "Configure the phone provider and send a test message with it.",
     "read:phone_providers": "Read the phone provider (never its credentials).",
     "update:phone_providers": "Change the phone provider.",
