@@ -161,6 +161,7 @@ class OutboxProvider(ProviderBase):
                         "channel": message.channel,
                         "text": message.text,
                         "created_at": datetime.now(UTC),
+                        "code": message.code,  # for the API's masking (it shows no code)
                     },
                 )
         except DATABASE_ERRORS as exc:

@@ -71,6 +71,8 @@ outbox_messages = Table(
     Column("channel", String(8), nullable=False),
     Column("text", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # The code the text carries, so the API can mask it exactly (migration 0009); NULL before.
+    Column("code", String(64), nullable=True),
 )
 
 default_sender_usage = Table(

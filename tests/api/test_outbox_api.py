@@ -84,3 +84,27 @@ def test_masks() -> None:
     assert mask_text("id 123 ok") == "id 123 ok"
     assert mask_recipient("+14155552671") == "+•••••••2671"
     assert mask_recipient("123") == "123"
+
+
+def test_codes_with_letters_never_come_back(api: Api, store: ServiceStore) -> None:  # noqa: F811
+    """Codes are 4 to 12 letters and digits: the outbox keeps each message's code, so even a
+    code of letters only (a pattern could not tell it from a word) reads as bullets."""
+    tenant = store.tenants.create(new_tenant()).id
+    for code in ("A7K9Q2", "qzxw", "Zz9Zz9Zz9Zz9"):
+        send(api, tenant, code)
+    body = held(api, tenant)
+    texts = [m["text"] for m in body["messages"]]
+    assert texts[0].startswith("•••••••••••• is your verification code"), texts
+    assert texts[1].startswith("•••• is your verification code"), texts
+    assert texts[2].startswith("•••••• is your verification code"), texts
+    for code in ("A7K9Q2", "qzxw", "Zz9Zz9Zz9Zz9"):
+        assert code.lower() not in str(body).lower()
+
+
+def test_masks_know_the_code_and_what_looks_like_one() -> None:
+    assert mask_text("abcd is your code", "abcd") == "•••• is your code"
+    assert mask_text("Say A B C D, or a-b-c-d.", "abcd") == "Say •••••••, or •••••••."
+    assert mask_text("Your code: 1, 2, 3, 4.", "1234") == "Your code: ••••••••••."
+    # rows stored before the code was kept: words of letters and digits holding a digit
+    assert mask_text("A7K9Q2 is your code") == "•••••• is your code"
+    assert mask_text("version v2 of 9 tests, id 123") == "version v2 of 9 tests, id 123"
