@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, Depends
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from runtime.api.auth import Principal, require
@@ -69,7 +70,7 @@ async def send_message(
     body: PhoneMessageBody,
     principal: Annotated[Principal, Depends(require("create:phone_messages"))],
     svc: ServicesDep,
-) -> dict[str, Any] | JSONResponse:
+) -> Response:
     from runtime.events import PhoneMessageRequest
 
     try:  # held in memory, or loaded on first use; 404 when it is gone
@@ -98,7 +99,9 @@ async def send_message(
     report = (await svc.pipeline.deliver(request)).model_dump(mode="json")
     status = POLICY_STATUS.get(report["reason"]) if report["status"] == "rejected" else None
     if status is None:
-        return report
+        # Encoded here, not by FastAPI: its jsonable_encoder walk plus json.dumps cost about
+        # 150 us a report; the report is JSON already (model_dump(mode="json")).
+        return Response(orjson.dumps(report), media_type="application/json")
     return refusal_response(status, report)
 
 
