@@ -13,9 +13,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
-from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["CONSOLE_URL", "CSP", "STATIC_DIR", "mount_console"]
 
@@ -31,32 +30,50 @@ CSP = (
 _HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",  # frame-ancestors for browsers that predate it
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-cache",  # revalidated: an upgrade's files show at the next load
 }
+_RAW_HEADERS = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in _HEADERS.items()]
 
 
-class _ConsoleFiles(StaticFiles):
-    """Static files with the console's security headers on each answer."""
+class _ConsoleHeaders:
+    """ASGI middleware: every answer under ``/console`` carries the console's security headers,
+    the page and its files but also a 404, a 405 or a redirect, which the app's error handlers
+    build without them (an answer that sets one of them keeps its own)."""
 
-    async def get_response(self, path: str, scope: Scope) -> Response:
-        response = await super().get_response(path, scope)
-        response.headers.update(_HEADERS)
-        return response
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if path != CONSOLE_URL and not path.startswith(f"{CONSOLE_URL}/"):
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers += [(k, v) for k, v in _RAW_HEADERS if k not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 def mount_console(app: FastAPI) -> None:
-    """``GET /console`` (the page) and ``/console/static/...`` (its modules and style)."""
+    """``GET /console`` (the page) and ``/console/static/...`` (its modules and style), each
+    answer under ``/console`` with the security headers."""
     index = STATIC_DIR / "index.html"
 
     async def console_page() -> FileResponse:
-        return FileResponse(index, media_type="text/html; charset=utf-8", headers=_HEADERS)
+        return FileResponse(index, media_type="text/html; charset=utf-8")
 
     for path in (CONSOLE_URL, f"{CONSOLE_URL}/"):  # index.html names its files by full path
         app.add_api_route(path, console_page, methods=["GET"], include_in_schema=False)
 
     app.mount(
-        f"{CONSOLE_URL}/static",
-        _ConsoleFiles(directory=STATIC_DIR, check_dir=False),
-        name="console",
+        f"{CONSOLE_URL}/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="console"
     )
+    app.add_middleware(_ConsoleHeaders)
