@@ -1,7 +1,8 @@
 // "Phone message": Auth0's Phone Message settings page on the public API. Message types and the
 // selected provider (guardian factor), the provider's settings (the Unified Phone Experience
 // provider, which wins when enabled, and the guardian's Twilio settings), the fallback policy
-// (no endpoint: explained), and a test message whose report is shown.
+// and default country (this project's /api/v2/phone/settings), and a test message whose report
+// is shown.
 // Credentials are write-only: their inputs are never prefilled, the page says set or not set.
 
 import { field, h, notice } from "../lib/dom.js";
@@ -9,6 +10,13 @@ import { card, checkbox, load, onSubmit } from "../lib/forms.js";
 
 const GUARDIAN = "/api/v2/guardian/factors/phone";
 const PROVIDERS = "/api/v2/branding/phone/providers";
+const SETTINGS = "/api/v2/phone/settings";
+const FALLBACKS = [
+  ["never", "A failed message is reported failed; the default sender is not tried."],
+  ["retryable", "The default: only when the provider's error is retryable (for " +
+    "Twilio: no connection could be made, HTTP 429 or 5xx)."],
+  ["always", "After any error of the provider, such as a refused sender or number."],
+];
 const SELECTABLE = [
   ["auth0", "auth0: the default sender of this service"],
   ["twilio", "twilio: the Twilio settings below"],
@@ -27,12 +35,14 @@ export default {
       "Auth0's Unified Phone Experience provider: when one is enabled, it sends every message.");
     const twilio = card("twilio-settings", "Twilio settings",
       "Used when the selected provider is twilio.");
-    const fallback = card("fallback-policy", "Fallback policy");
+    const fallback = card("fallback-policy", "Fallback policy and default country",
+      "When the provider fails without handing the message off, the pipeline may send it with " +
+      "the default sender instead. A message that may have reached a carrier never falls back, " +
+      "whatever the policy, so no user receives two codes.");
     const trial = card("test-message", "Send a test message",
       "A real delivery through the pipeline with the sample code 123456: it has a report and a " +
       "log event like any other.");
     root.append(h("h1", {}, "Phone message"), types, selected, provider, twilio, fallback, trial);
-    fallback.body.append(...fallbackText());
     const state = { provider: null };
     // after the phone provider changes: it and the test (which uses it) are shown again
     const reload = async (said) => {
@@ -45,6 +55,7 @@ export default {
       load(selected, () => selectedProvider(ctx)),
       load(provider, () => phoneProvider(ctx, state, reload)),
       load(twilio, () => twilioSettings(ctx)),
+      load(fallback, () => phoneSettings(ctx)),
     ]);
     await load(trial, () => testMessage(ctx, state));
   },
@@ -159,23 +170,41 @@ async function twilioSettings(ctx) {
   return form;
 }
 
-function fallbackText() {
-  return [
-    h("p", { "data-testid": "fallback-text" },
-      "When the tenant's provider fails without handing the message off, the pipeline may send " +
-      "it with the default sender instead. The policy is never (no fallback), retryable (the " +
-      "default: only for errors the provider calls retryable) or always (any error); a message " +
-      "that may have reached a carrier never falls back, whatever the policy."),
-    h("p", { class: "muted" },
-      "The Management API has no endpoint for it (Auth0 has none either), so it is shown here " +
-      "read-only: the operator sets it per tenant with fallback = \"never\" | \"retryable\" | " +
-      "\"always\" in a tenants file imported with phone-actions tenants import."),
-  ];
+// The fallback policy (a radio per value, each explained) and the default country: the
+// tenant's delivery policy that no Auth0 endpoint sets, through this project's own endpoint.
+async function phoneSettings(ctx) {
+  const stored = await ctx.api("GET", SETTINGS);
+  const radios = FALLBACKS.map(([value, text]) => {
+    const id = `fallback-${value}`;
+    const input = h("input", { type: "radio", name: "fallback", value, id, "data-testid": id,
+      "aria-describedby": `${id}-hint`, checked: stored.fallback === value });
+    return { input, wrap: h("div", { class: "field inline" }, input, h("label", { for: id }, value),
+      h("p", { class: "hint", id: `${id}-hint` }, text)) };
+  });
+  const group = h("fieldset", { class: "field", "data-testid": "fallback-group" },
+    h("legend", {}, "Fallback policy: when a failed provider falls back to the default sender"),
+    radios.map((r) => r.wrap));
+  const country = field("Default country", { name: "default_country", value: stored.default_country || "",
+    autocomplete: "off", "data-testid": "default-country",
+    hint: "An ISO 3166 alpha-2 code such as US or GB: numbers without + or 00 are read as numbers " +
+      "of this country. Empty: every number must start with + or 00 and its country code." });
+  const form = h("form", { "data-testid": "phone-settings-form" }, group, country.wrap,
+    h("div", { class: "actions-row" },
+      h("button", { type: "submit", "data-testid": "save-phone-settings" }, "Save policy")));
+  onSubmit(form, { fallback: group, default_country: country.input }, async () => {
+    const chosen = radios.find((r) => r.input.checked);
+    const body = { default_country: country.input.value.trim() || null };
+    if (chosen) body.fallback = chosen.input.value;
+    const saved = await ctx.api("PATCH", SETTINGS, body);
+    country.input.value = saved.default_country || "";
+    return saved;
+  }, (saved) => `Saved: fallback ${saved.fallback}, default country ${saved.default_country || "none"}.`);
+  return form;
 }
 
 async function testMessage(ctx, state) {
   const to = field("Phone number", { name: "to", type: "text", inputmode: "tel", autocomplete: "off", "data-testid": "test-to",
-    hint: "In international format, e.g. +14155552671." });
+    hint: "In international format, e.g. +14155552671; a national number only with a default country (above)." });
   const method = field("Delivery method", { name: "delivery_method", "data-testid": "test-method" }, "select",
     [["text", "SMS"], ["voice", "Voice"]]);
   const report = h("div", { "data-testid": "test-report", "aria-live": "polite" });
