@@ -16,9 +16,28 @@ from fastapi.responses import FileResponse
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["CONSOLE_URL", "CSP", "STATIC_DIR", "mount_console"]
+__all__ = ["CONSOLE_SCOPES", "CONSOLE_URL", "CSP", "STATIC_DIR", "mount_console"]
 
 CONSOLE_URL = "/console"
+CONSOLE_SCOPES: tuple[str, ...] = (
+    "read:actions",
+    "create:actions",
+    "update:actions",
+    "delete:actions",
+    "read:guardian_factors",
+    "update:guardian_factors",
+    "read:phone_providers",
+    "create:phone_providers",
+    "update:phone_providers",
+    "read:phone_templates",
+    "create:phone_templates",
+    "update:phone_templates",
+    "read:logs",
+    "read:phone_messages",
+    "create:phone_messages",
+)
+"""Every scope a call of the console's pages needs (docs/console.md prints the command that
+makes such a token; tests/api/test_console_scopes.py checks each call against the API)."""
 STATIC_DIR = Path(__file__).resolve().parent.parent / "console" / "static"
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

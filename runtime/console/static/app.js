@@ -124,8 +124,9 @@ function showSignIn() {
       h("label", { for: "token" }, "Management API token"),
       input,
       h("p", { class: "hint", id: "token-hint" },
-        "A token for one tenant: make run prints one, or run phone-actions token create " +
-        "--tenant ID --scope \"read:actions ...\". It stays in this tab only (session storage).")),
+        "A token for one tenant: make run prints one; docs/console.md gives the phone-actions " +
+        "token create command with the scopes of every page. It stays in this tab only " +
+        "(session storage).")),
     h("button", { type: "submit", "data-testid": "sign-in" }, "Sign in"));
   if (signInReason) {
     form.insertBefore(h("p", { class: "banner error-banner", role: "alert" }, signInReason),
