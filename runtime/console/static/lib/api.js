@@ -48,6 +48,12 @@ export function whenUnauthorized(callback) {
 }
 
 export async function api(method, path, body) {
+  // An id of "." or ".." (a hand-made link: #/actions/.) makes a dot segment, which fetch
+  // resolves (also when percent-encoded) to another resource: /api/v2/actions/actions/. would
+  // read the list as one action. No API id is made of dots: answer as the API would.
+  if (path.split("?")[0].split("/").some((part) => /^(?:\.|%2e){1,2}$/i.test(part))) {
+    throw new ApiError(404, { error: "Not Found", message: "Not found: an id cannot be . or .." });
+  }
   const headers = { Accept: "application/json" };
   const current = token();
   if (current) headers.Authorization = `Bearer ${current}`;
