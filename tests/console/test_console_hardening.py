@@ -1,7 +1,7 @@
 """Found by a review of the console as an attacker and as a new user: a hand-made link with an
 id of dots must not make the page read another resource as an action, and opening the console
 asks the service for nothing it does not have (a browser's /favicon.ico 404 was the only line
-in the browser console of a clean start)."""
+in the browser console of a clean start); one message is "1 message attempt"."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.console.conftest import ConsoleServer, signed_in
+from tests.console.test_logs_page import send, wait_for_logs
 
 
 @pytest.mark.parametrize("dots", [".", "..", "%2e", "%2E%2e"])
@@ -52,3 +53,16 @@ def test_opening_and_signing_in_meets_no_error_answer(
         expect(ready).not_to_be_empty()
         expect(page.get_by_test_id("page-error")).to_have_count(0)
     assert failed == []
+
+
+def test_the_chart_counts_one_message_in_the_singular(
+    page: Page, console_server: ConsoleServer
+) -> None:
+    tenant = console_server.tenant_b  # no other test of this module sends for it
+    send(console_server, tenant, "+14155550142", "314159")
+    wait_for_logs(console_server, tenant, "type:gd_send_sms", 1)
+    signed_in(page, console_server, console_server.token(tenant))
+    page.get_by_test_id("nav-logs").click()
+    expect(page.get_by_test_id("chart-summary")).to_contain_text(
+        "1 message attempt in the last 24 hours,"
+    )

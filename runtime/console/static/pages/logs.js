@@ -143,7 +143,7 @@ async function drawChart(ctx, target) {
   const counted = buckets.reduce((sum, b) => sum + Object.values(b.values).reduce((x, y) => x + y, 0), 0);
   const current = Object.values(buckets[23].values).reduce((x, y) => x + y, 0);
   const parts = ordered.map((one) => `${one.label}: ${buckets.reduce((sum, b) => sum + (b.values[one.key] || 0), 0)}`);
-  const summary = `${counted} message attempts in the last 24 hours, ${current} in the hour from ` +
+  const summary = `${counted} message ${counted === 1 ? "attempt" : "attempts"} in the last 24 hours, ${current} in the hour from ` +
     `${buckets[23].label} UTC` + (parts.length ? ` (${parts.join("; ")})` : "") +
     (total > events.length ? `; counted from the newest ${events.length} of ${total} events.` : ".");
   fill(target, stackedBars({
