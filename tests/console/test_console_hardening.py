@@ -30,6 +30,20 @@ def test_an_action_id_of_dots_is_no_action(
     assert [url for url in seen if "/api/" in url] == []  # nothing asked, nothing misread
 
 
+def test_a_link_with_bad_percent_encoding_leaves_the_console_working(
+    page: Page, console_server: ConsoleServer
+) -> None:
+    """``#/actions/%E0%A4`` once threw a URIError and left "Loading…" forever."""
+    signed_in(page, console_server)
+    page.goto(f"{console_server.console_url}#/actions/%E0%A4%A")
+    expect(page.get_by_test_id("page-error")).to_have_text(
+        "No such action (it may have been deleted)."
+    )
+    page.goto(f"{console_server.console_url}#/%ZZ")
+    expect(page.get_by_test_id("create-form")).to_be_visible()  # the default page, #/actions
+    expect(page.get_by_test_id("nav-actions")).to_have_attribute("aria-current", "page")
+
+
 def test_opening_and_signing_in_meets_no_error_answer(
     page: Page, console_server: ConsoleServer
 ) -> None:

@@ -18,9 +18,18 @@ const loaded = new Map();
 let rendering = 0;
 let signInReason = "";
 
+// A part of the hash as typed when it is not valid percent-encoding (#/actions/%E0%A4): a
+// hand-made link must not stop the console with a URIError.
+function decode(part) {
+  try {
+    return decodeURIComponent(part);
+  } catch (exc) {
+    return part;
+  }
+}
+
 function route() {
-  const parts = (location.hash || "").replace(/^#\/?/, "").split("/").filter(Boolean)
-    .map((part) => decodeURIComponent(part));
+  const parts = (location.hash || "").replace(/^#\/?/, "").split("/").filter(Boolean).map(decode);
   const page = PAGES.find((p) => p.id === parts[0]);
   return page ? { page, params: parts.slice(1) } : null;
 }
