@@ -54,6 +54,8 @@ def test_opening_and_signing_in_meets_no_error_answer(
             failed.append(f"{response.status} {response.url}")
 
     page.on("response", on_response)
+    urls: list[str] = []
+    page.on("request", lambda request: urls.append(str(request.url)))
     # requests the browser makes itself (the favicon) show only as a console error
     page.on("console", lambda m: failed.append(m.text) if m.type == "error" else None)
     signed_in(page, console_server)
@@ -67,6 +69,11 @@ def test_opening_and_signing_in_meets_no_error_answer(
         expect(ready).not_to_be_empty()
         expect(page.get_by_test_id("page-error")).to_have_count(0)
     assert failed == []
+    token = page.evaluate("sessionStorage.getItem('phone-actions-token')")
+    assert token
+    assert urls
+    assert not [url for url in urls if token in url or token[-20:] in url]  # never in a URL
+    assert token not in page.content()  # nor left in the page (the sign-in input is gone)
 
 
 def test_the_chart_counts_one_message_in_the_singular(
