@@ -157,9 +157,13 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console
         process.kill()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
-    """Debian's Chromium, headless, driven by Playwright."""
+    """Debian's Chromium, headless, driven by Playwright.
+
+    Package-scoped, not session-scoped: Playwright's sync API keeps an event loop running in
+    the main thread while it is open, and every later test that calls ``asyncio.run`` would
+    fail with "cannot be called from a running event loop"; it stops with tests/console."""
     reason = _missing()
     if reason:
         if os.environ.get("PHONE_ACTIONS_REQUIRE_SERVICES") == "1":

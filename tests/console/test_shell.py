@@ -72,6 +72,9 @@ def test_the_first_tab_offers_skip_to_content(page: Page, console_server: Consol
     signed_in(page, console_server)
     page.reload()  # the token stays for this tab; nothing has the focus yet
     expect(page.get_by_test_id("nav-actions")).to_be_visible()
+    # the page's own controls are there before the keys (it loads them from the API)
+    expect(page.get_by_test_id("new-action-name")).to_be_visible()
+    expect(page.get_by_test_id("loading")).to_have_count(0)
     page.keyboard.press("Tab")
     skip = page.get_by_role("link", name="Skip to content")
     expect(skip).to_be_focused()
