@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -59,5 +60,5 @@ def test_submodules_still_import_as_attributes() -> None:
 def test_the_package_is_marked_typed() -> None:
     """PEP 561: without ``py.typed`` a type checker ignores our annotations in plugins."""
     assert (ROOT / "runtime" / "py.typed").is_file()
-    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    assert '"runtime" = ["py.typed"]' in pyproject
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "py.typed" in pyproject["tool"]["setuptools"]["package-data"]["runtime"]
