@@ -81,3 +81,13 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     create_tenants(settings, tenant_a, tenant_b)
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield Api(client, settings, tenant_a, tenant_b)
+
+
+@pytest.fixture(scope="module")
+def store(api: Api) -> Iterator[ServiceStore]:
+    """The app's own store, opened a second time: tests set up and check rows through it."""
+    settings = api.settings
+    master = settings.master_key.get_secret_value() if settings.master_key else None
+    engine = create_engine_for(settings.resolved_database_url, timeout=5)
+    yield ServiceStore(engine, Keyring.load(master, settings.data_dir))
+    engine.dispose()

@@ -6,14 +6,11 @@ On SQLite and PostgreSQL (the ``api`` fixture)."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from plugins.outbox import OutboxProvider
-from runtime.store.crypto import Keyring
-from runtime.store.db import create_engine_for
 from runtime.store.service import ServiceStore
 from runtime.store.tenant_config import tenant_config
 from tests.api.conftest import Api, new_tenant
@@ -43,15 +40,6 @@ CUSTOM = {
     "credentials": {},
     "configuration": {"delivery_methods": ["text"]},
 }
-
-
-@pytest.fixture(scope="module")
-def store(api: Api) -> Iterator[ServiceStore]:
-    settings = api.settings
-    master = settings.master_key.get_secret_value() if settings.master_key else None
-    engine = create_engine_for(settings.resolved_database_url, timeout=5)
-    yield ServiceStore(engine, Keyring.load(master, settings.data_dir))
-    engine.dispose()
 
 
 @pytest.fixture

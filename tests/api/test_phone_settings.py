@@ -5,13 +5,10 @@ seeing or changing another's settings."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from runtime.store.crypto import Keyring
-from runtime.store.db import create_engine_for
 from runtime.store.service import ServiceStore
 from tests.api.conftest import Api, new_tenant
 from tests.api.test_guardian import assert_error
@@ -23,15 +20,6 @@ SEND = "/api/v2/phone/messages"
 GUARDIAN = "/api/v2/guardian/factors/phone"
 READ, UPDATE = "read:guardian_factors", "update:guardian_factors"
 DEFAULTS = {"fallback": "retryable", "default_country": None}
-
-
-@pytest.fixture(scope="module")
-def store(api: Api) -> Iterator[ServiceStore]:
-    settings = api.settings
-    master = settings.master_key.get_secret_value() if settings.master_key else None
-    engine = create_engine_for(settings.resolved_database_url, timeout=5)
-    yield ServiceStore(engine, Keyring.load(master, settings.data_dir))
-    engine.dispose()
 
 
 @pytest.fixture
