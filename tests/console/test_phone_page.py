@@ -32,7 +32,7 @@ def test_message_types_and_provider_are_kept_after_a_reload(
     page.get_by_test_id("provider-select").select_option("phone-message-hook")
     page.get_by_test_id("save-provider").click()
     expect(page.get_by_test_id("selected-provider").get_by_test_id("notice")).to_have_text(
-        "Saved: phone-message-hook."
+        "Saved: Your action bound to send-phone-message (phone-message-hook)."
     )
     page.reload()
     expect(page.get_by_test_id("type-voice")).to_be_checked()
@@ -45,7 +45,7 @@ def test_message_types_and_provider_are_kept_after_a_reload(
     page.get_by_test_id("provider-select").select_option("auth0")
     page.get_by_test_id("save-provider").click()
     expect(page.get_by_test_id("selected-provider").get_by_test_id("notice")).to_have_text(
-        "Saved: auth0."
+        "Saved: The default sender of this service (auth0)."
     )
 
 

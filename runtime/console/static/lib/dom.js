@@ -85,9 +85,20 @@ function describedBy(input, id, add) {
   else input.removeAttribute("aria-describedby");
 }
 
+// An API message shown next to its field, without the validator's wrapping: "Payload
+// validation error: to: Value error, '415' has no country code" reads "to: '415' has no
+// country code", and "Payload validation error: 'Field required' on property name." reads
+// "Field required". What the message says is kept word for word.
+export function fieldMessage(message) {
+  const text = String(message);
+  const quoted = /^Payload validation error: '([^']*)' on property [\w.[\]-]+\.?$/.exec(text);
+  return (quoted ? quoted[1] : text.replace(/^Payload validation error: /, ""))
+    .replace(/^([\w.[\]-]+: )?Value error, /, "$1");
+}
+
 // Show err's message next to input (linked for screen readers); returns the message element.
 export function fieldError(input, err) {
-  const message = typeof err === "string" ? err : explain(err);
+  const message = typeof err === "string" ? err : fieldMessage(explain(err));
   const id = `${input.id || (input.id = uid("f"))}-error`;
   let node = document.getElementById(id);
   if (!node) {

@@ -514,6 +514,24 @@ function deleteSection(ctx, url, current, fail) {
     h("h2", { id: "delete-title" }, "Delete"), body);
 }
 
+// A binding alone sends nothing: deliveries run a trigger's actions only while the Phone
+// message page chooses them (a new user binds, sends a test and sees the outbox instead).
+const CHOSEN_ON_PHONE_PAGE = {
+  "send-phone-message": ["its Selected provider is ",
+    "Your action bound to send-phone-message (phone-message-hook)",
+    " and no phone provider is enabled"],
+  "custom-phone-provider": ["its Phone provider is ",
+    "Your action bound to custom-phone-provider (custom)", ", enabled"],
+};
+
+function whenItRuns(trigger) {
+  const chosen = CHOSEN_ON_PHONE_PAGE[trigger];
+  if (!chosen) return null;
+  return h("p", { class: "hint", "data-testid": "binding-when" }, "Deliveries run them only " +
+    "while the ", h("a", { href: "#/phone" }, "Phone message"), " page sends with your action: ",
+  chosen[0], h("strong", {}, chosen[1]), `${chosen[2]}. Otherwise they are not run.`);
+}
+
 function bindingSection(ctx, trigger, id, current, say) {
   const body = h("div", { "data-testid": "binding" });
   const path = `${TRIGGERS}/${encodeURIComponent(trigger)}/bindings`;
@@ -533,7 +551,7 @@ function bindingSection(ctx, trigger, id, current, say) {
       ? h("ol", { "data-testid": "bindings" }, bindings.map((b) => h("li", {},
         visible(b.display_name || (b.action && b.action.name) || b.id, false),
         b.action && b.action.id === id ? h("strong", {}, " (this action)") : "")))
-      : h("p", { class: "muted" }, "No action is bound: deliveries use the tenant's provider.");
+      : h("p", { class: "muted" }, "No action is bound.");
     const button = bound
       ? h("button", { type: "button", class: "secondary", "data-testid": "unbind",
         onclick: () => change(bindings.filter((b) => !(b.action && b.action.id === id))
@@ -544,9 +562,11 @@ function bindingSection(ctx, trigger, id, current, say) {
         onclick: () => change([
           ...bindings.map((b) => ({ ref: { type: "binding_id", value: b.id } })),
           { ref: { type: "action_id", value: id }, display_name: current().name },
-        ], `Bound to ${trigger}: deliveries run the deployed version.`) },
+        ], `Bound to ${trigger}: it runs its deployed version when the Phone message page sends ` +
+          "with your action.") },
       `Bind to ${trigger}`);
-    fill(body, h("p", {}, `Deliveries run the actions bound to ${trigger}, in this order:`), list,
+    fill(body, h("p", {}, `The actions bound to ${trigger}, run in this order:`), list,
+      whenItRuns(trigger),
       h("div", { class: "actions-row" }, button),
       deployed ? null : h("p", { class: "hint", id: "bind-hint" }, "Deploy the action before " +
         "binding it: a trigger runs deployed versions only."));

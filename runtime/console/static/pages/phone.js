@@ -17,11 +17,17 @@ const FALLBACKS = [
     "Twilio: no connection could be made, HTTP 429 or 5xx)."],
   ["always", "After any error of the provider, such as a refused sender or number."],
 ];
+// Plain words first, the API's raw value second (what Auth0's docs and the API call it).
 const SELECTABLE = [
-  ["auth0", "auth0: the default sender of this service"],
-  ["twilio", "twilio: the Twilio settings below"],
-  ["phone-message-hook", "phone-message-hook: your action bound to send-phone-message"],
+  ["auth0", "The default sender of this service (auth0)"],
+  ["twilio", "Twilio, with the Twilio settings below (twilio)"],
+  ["phone-message-hook", "Your action bound to send-phone-message (phone-message-hook)"],
 ];
+const UPE_NAMES = [
+  ["twilio", "Twilio (twilio)"],
+  ["custom", "Your action bound to custom-phone-provider (custom)"],
+];
+const labelOf = (choices, value) => (choices.find(([v]) => v === value) || [value, value])[1];
 
 export default {
   id: "phone",
@@ -32,9 +38,10 @@ export default {
     const selected = card("selected-provider", "Selected provider",
       "Who sends the phone factor's messages when no phone provider (below) is enabled.");
     const provider = card("phone-provider", "Phone provider",
-      "Auth0's Unified Phone Experience provider: when one is enabled, it sends every message.");
+      "One provider for every message (Auth0's Unified Phone Experience): while one is enabled, " +
+      "it sends every message and the selected provider above is not used.");
     const twilio = card("twilio-settings", "Twilio settings",
-      "Used when the selected provider is twilio.");
+      "Used when the selected provider (above) is Twilio.");
     const fallback = card("fallback-policy", "Fallback policy and default country",
       "When the provider fails without handing the message off, the pipeline may send it with " +
       "the default sender instead. A message that may have reached a carrier never falls back, " +
@@ -83,7 +90,7 @@ async function selectedProvider(ctx) {
     h("div", { class: "actions-row" }, h("button", { type: "submit", "data-testid": "save-provider" }, "Save provider")));
   onSubmit(form, { provider: select.input }, () =>
     ctx.api("PUT", `${GUARDIAN}/selected-provider`, { provider: select.input.value }),
-  (saved) => `Saved: ${saved.provider}.`);
+  (saved) => `Saved: ${labelOf(SELECTABLE, saved.provider)}.`);
   return form;
 }
 
@@ -94,7 +101,7 @@ async function phoneProvider(ctx, state, reload) {
   state.provider = found;
   const conf = (found && found.configuration) || {};
   const name = field("Name", { name: "name", "data-testid": "upe-name", disabled: Boolean(found) }, "select",
-    [["twilio", "twilio"], ["custom", "custom: your action bound to custom-phone-provider"]]);
+    UPE_NAMES);
   name.input.value = found ? found.name : "twilio";
   const sid = field("Account SID", { name: "sid", value: conf.sid || "", autocomplete: "off" });
   const from = field("Default from", { name: "default_from", value: conf.default_from || "", autocomplete: "off",
@@ -114,7 +121,7 @@ async function phoneProvider(ctx, state, reload) {
   name.input.addEventListener("change", sync);
   sync();
   const form = h("form", { "data-testid": "upe-form" },
-    found ? h("p", {}, "Configured: ", h("strong", {}, found.name), found.disabled ? " (disabled)" : " (enabled)") :
+    found ? h("p", {}, "Configured: ", h("strong", {}, labelOf(UPE_NAMES, found.name)), found.disabled ? ", disabled" : ", enabled") :
       h("p", {}, "No phone provider is configured: the selected provider above sends."),
     credentials, name.wrap, twilioOnly,
     h("fieldset", {}, h("legend", {}, "Delivery methods"), text.wrap, voice.wrap), disabled.wrap,
@@ -209,7 +216,7 @@ async function testMessage(ctx, state) {
     [["text", "SMS"], ["voice", "Voice"]]);
   const report = h("div", { "data-testid": "test-report", "aria-live": "polite" });
   const via = state.provider
-    ? `with the phone provider ${state.provider.name} (its own test: it never falls back)`
+    ? `with the phone provider, ${labelOf(UPE_NAMES, state.provider.name)} (its own test: it never falls back)`
     : "through the tenant's live configuration (POST /api/v2/phone/messages)";
   const form = h("form", { "data-testid": "test-form" }, h("p", { class: "muted" }, `Sent ${via}.`),
     to.wrap, method.wrap,

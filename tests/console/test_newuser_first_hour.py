@@ -1,0 +1,90 @@
+"""What tripped a new user in the console's first hour, kept fixed: provider choices in plain
+words (Auth0's raw value second), a trigger binding that says it does not by itself put the
+action in the path of deliveries, and field errors without the validator's wrapping."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Page, expect
+
+from tests.console.conftest import ConsoleServer, signed_in
+
+
+def test_provider_choices_read_as_words_with_the_raw_value_second(
+    page: Page, console_server: ConsoleServer
+) -> None:
+    signed_in(page, console_server, console_server.token(console_server.tenant_b))
+    page.get_by_test_id("nav-phone").click()
+    options = page.get_by_test_id("provider-select").locator("option")
+    expect(options).to_have_text(
+        [
+            "The default sender of this service (auth0)",
+            "Twilio, with the Twilio settings below (twilio)",
+            "Your action bound to send-phone-message (phone-message-hook)",
+        ]
+    )
+    expect(page.get_by_test_id("upe-name").locator("option")).to_have_text(
+        ["Twilio (twilio)", "Your action bound to custom-phone-provider (custom)"]
+    )
+    # the values sent to the API stay Auth0's
+    expect(page.get_by_test_id("provider-select")).to_have_value("auth0")
+
+
+def test_a_national_number_is_explained_without_the_validators_wrapping(
+    page: Page, console_server: ConsoleServer
+) -> None:
+    signed_in(page, console_server, console_server.token(console_server.tenant_b))
+    page.get_by_test_id("nav-phone").click()
+    page.get_by_test_id("test-to").fill("4155552671")
+    page.get_by_test_id("send-test").click()
+    error = page.get_by_test_id("test-form").get_by_test_id("field-error")
+    expect(error).to_contain_text("has no country code")
+    expect(error).not_to_contain_text("Payload validation error")
+    expect(error).not_to_contain_text("Value error")
+    expect(page.get_by_test_id("test-to")).to_have_attribute("aria-invalid", "true")
+
+
+def test_the_binding_card_says_when_deliveries_run_the_action(
+    page: Page, console_server: ConsoleServer
+) -> None:
+    tenant = console_server.tenant_b
+    created = console_server.request(
+        "POST",
+        "/api/v2/actions/actions",
+        tenant=tenant,
+        json={
+            "name": "first-hour",
+            "supported_triggers": [{"id": "send-phone-message", "version": "v2"}],
+        },
+    )
+    assert created.status_code == 201, created.text
+    signed_in(page, console_server, console_server.token(tenant))
+    page.goto(f"{console_server.console_url}#/actions/{created.json()['id']}")
+    when = page.get_by_test_id("binding-when")
+    expect(when).to_contain_text("Deliveries run them only while the Phone message page")
+    expect(when).to_contain_text("(phone-message-hook)")
+    when.get_by_role("link", name="Phone message").click()
+    expect(page.get_by_test_id("provider-select")).to_be_visible()
+
+
+def test_field_messages_lose_only_the_wrapping(page: Page, console_server: ConsoleServer) -> None:
+    page.goto(console_server.console_url)
+    cases = [
+        "Payload validation error: to: Value error, '415' has no country code",
+        "Payload validation error: 'Value error, must be an ISO 3166 code' on property "
+        "default_country.",
+        "Payload validation error: 'Field required' on property name.",
+        "content.body.voice: unexpected tag 'nosuchtag' at 3:1",
+    ]
+    found = page.evaluate(
+        """async (cases) => {
+            const dom = await import("/console/static/lib/dom.js");
+            return cases.map((c) => dom.fieldMessage(c));
+        }""",
+        cases,
+    )
+    assert found == [
+        "to: '415' has no country code",
+        "must be an ISO 3166 code",
+        "Field required",
+        "content.body.voice: unexpected tag 'nosuchtag' at 3:1",
+    ]
