@@ -88,3 +88,28 @@ def test_field_messages_lose_only_the_wrapping(page: Page, console_server: Conso
         "Field required",
         "content.body.voice: unexpected tag 'nosuchtag' at 3:1",
     ]
+
+
+def test_a_failed_test_message_says_where_to_act(page: Page, console_server: ConsoleServer) -> None:
+    tenant = console_server.tenant_b
+    chosen = console_server.request(
+        "PUT",
+        "/api/v2/guardian/factors/phone/selected-provider",
+        tenant=tenant,
+        json={"provider": "twilio"},  # and no Twilio settings: the delivery fails
+    )
+    assert chosen.status_code == 200, chosen.text
+    try:
+        signed_in(page, console_server, console_server.token(tenant))
+        page.get_by_test_id("nav-phone").click()
+        page.get_by_test_id("test-to").fill("+14155552671")
+        page.get_by_test_id("send-test").click()
+        expect(page.get_by_test_id("report-status")).to_have_text("failed")
+        expect(page.get_by_test_id("report-next")).to_contain_text("complete its settings")
+    finally:
+        console_server.request(
+            "PUT",
+            "/api/v2/guardian/factors/phone/selected-provider",
+            tenant=tenant,
+            json={"provider": "auth0"},
+        )

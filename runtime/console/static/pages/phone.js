@@ -241,6 +241,13 @@ async function testMessage(ctx, state) {
     }
     report.append(h("h3", {}, "Report"), h("dl", { class: "report" },
       rows.map(([k, v]) => [h("dt", {}, k), h("dd", { "data-testid": `report-${k.toLowerCase().replace(/ /g, "-")}` }, String(v ?? ""))])));
+    // a failed test says where to act, not only what the provider answered
+    if (rows[0][1] === "failed" || rows[0][1] === "rejected") {
+      report.append(h("p", { class: "hint", "data-testid": "report-next" }, "Not delivered. The " +
+        "reason names the provider that failed: complete its settings on this page (Twilio " +
+        "settings, Phone provider, or the action bound on the Actions page), then send again. " +
+        "The Logs page keeps the event."));
+    }
   });
   return form;
 }

@@ -42,9 +42,9 @@ function editor(ctx, type, title, about, stored, localeInput) {
   let template = stored;
   const body = (template && template.content && template.content.body) || {};
   const text = field("SMS text", { name: "text", rows: 4, spellcheck: "false", "data-testid": `${type}-text`,
-    value: body.text || "", placeholder: "Empty: the default of its type" }, "textarea");
+    value: body.text || "", placeholder: "Empty: the default text, as the preview shows; Reset to default puts it here to edit" }, "textarea");
   const voice = field("Voice text", { name: "voice", rows: 4, spellcheck: "false", "data-testid": `${type}-voice`,
-    value: body.voice || "", placeholder: "Empty: the default of its type" }, "textarea");
+    value: body.voice || "", placeholder: "Empty: the default text, as the preview shows; Reset to default puts it here to edit" }, "textarea");
   const shownText = h("output", { class: "preview mono", for: text.input.id, "data-testid": `${type}-preview-text` });
   const shownVoice = h("output", { class: "preview mono", for: voice.input.id, "data-testid": `${type}-preview-voice` });
   const state = h("p", { class: "muted", "aria-live": "polite", "data-testid": `${type}-preview-state` });
