@@ -26,6 +26,7 @@ from fastapi.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
 from runtime.api import routers
+from runtime.api.auth import document_bearer
 from runtime.api.deps import Services
 from runtime.api.errors import install_handlers
 from runtime.api.middleware import MAX_BODY_BYTES, RequestContextMiddleware
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None, *, pipeline: Pipeline | None = 
         if router is not None:
             _add_routes(app, router)
     mount_console(app)  # the web console (docs/console.md), after the API's routes
+    document_bearer(app)
     return app
 
 

@@ -10,7 +10,6 @@ from typing import Any
 from runtime.api.routers.outbox import mask_recipient, mask_text
 from runtime.store.service import ServiceStore
 from tests.api.conftest import Api, new_tenant
-from tests.api.test_branding import store  # noqa: F401  (the module's store fixture)
 from tests.api.test_guardian import assert_error
 
 OUTBOX = "/api/v2/phone/outbox"
@@ -34,7 +33,7 @@ def held(api: Api, tenant: str, **query: Any) -> dict[str, Any]:
 
 def test_messages_come_newest_first_masked_with_the_cap_used(
     api: Api,
-    store: ServiceStore,  # noqa: F811
+    store: ServiceStore,
 ) -> None:
     tenant = store.tenants.create(new_tenant()).id
     assert held(api, tenant) == {"messages": [], "cap": 100, "used": 0}
@@ -54,7 +53,7 @@ def test_messages_come_newest_first_masked_with_the_cap_used(
     assert first["created_at"] >= second["created_at"]
 
 
-def test_pages_and_totals_as_the_logs_api(api: Api, store: ServiceStore) -> None:  # noqa: F811
+def test_pages_and_totals_as_the_logs_api(api: Api, store: ServiceStore) -> None:
     tenant = store.tenants.create(new_tenant()).id
     for code in ("111111", "222222", "333333"):
         send(api, tenant, code)
@@ -86,7 +85,7 @@ def test_masks() -> None:
     assert mask_recipient("123") == "123"
 
 
-def test_codes_with_letters_never_come_back(api: Api, store: ServiceStore) -> None:  # noqa: F811
+def test_codes_with_letters_never_come_back(api: Api, store: ServiceStore) -> None:
     """Codes are 4 to 12 letters and digits: the outbox keeps each message's code, so even a
     code of letters only (a pattern could not tell it from a word) reads as bullets."""
     tenant = store.tenants.create(new_tenant()).id
