@@ -113,3 +113,14 @@ def test_a_failed_test_message_says_where_to_act(page: Page, console_server: Con
             tenant=tenant,
             json={"provider": "auth0"},
         )
+
+
+def test_a_missing_scope_prints_the_token_command_that_keeps_the_others(
+    page: Page, console_server: ConsoleServer
+) -> None:
+    tenant = console_server.tenant_b
+    signed_in(page, console_server, console_server.token(tenant, "read:logs"))
+    page.get_by_test_id("nav-outbox").click()
+    expect(page.get_by_test_id("page-error")).to_contain_text(
+        f'phone-actions token create --tenant {tenant} --scope "read:logs read:phone_messages"'
+    )

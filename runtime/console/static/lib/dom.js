@@ -2,6 +2,8 @@
 // every string into a text node. Nothing in the console uses innerHTML (or its relatives) with
 // data, so tenant text (names, logs, templates) is always shown as text.
 
+import { claims, token } from "./api.js";
+
 export function h(tag, attrs, ...children) {
   const ns = attrs && attrs.ns;
   const node = ns ? document.createElementNS(ns, tag) : document.createElement(tag);
@@ -125,11 +127,21 @@ export function explain(err) {
   if (!err || typeof err !== "object") return String(err);
   if (err.status === 403 && err.scope) {
     return `This token lacks the scope ${err.scope} needed here (the API answered 403: ` +
-      `${err.message}). Ask for a token with that scope: phone-actions token create ` +
-      `--tenant ID --scope "${err.scope}".`;
+      `${err.message}). Ask for a token with it added: ${tokenCommand(err.scope)}.`;
   }
   if (err.status === 403) return `The API refused this (403): ${err.message}`;
   return err.message || String(err);
+}
+
+// The command that makes this token again with `missing` added: run as printed, it keeps what
+// the token could already do (a token with the one missing scope would lose the others).
+export function tokenCommand(missing) {
+  const data = claims(token() || "") || {};
+  const tenant = typeof data.tenant === "string" ? data.tenant
+    : typeof data.sub === "string" ? data.sub.replace(/^tenant:/, "") : "ID";
+  const had = typeof data.scope === "string" ? data.scope.split(/\s+/).filter(Boolean) : [];
+  const need = String(missing).split(/[\s,]+/).filter(Boolean)[0] || String(missing);
+  return `phone-actions token create --tenant ${tenant} --scope "${[...new Set([...had, need])].join(" ")}"`;
 }
 
 // An error banner at the top of root (a page or a form).
