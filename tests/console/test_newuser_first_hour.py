@@ -124,3 +124,12 @@ def test_a_missing_scope_prints_the_token_command_that_keeps_the_others(
     expect(page.get_by_test_id("page-error")).to_contain_text(
         f'phone-actions token create --tenant {tenant} --scope "read:logs read:phone_messages"'
     )
+
+
+def test_an_empty_outbox_says_how_to_fill_it(page: Page, console_server: ConsoleServer) -> None:
+    signed_in(page, console_server, console_server.token(console_server.tenant_b))
+    page.get_by_test_id("nav-outbox").click()
+    empty = page.get_by_test_id("outbox-empty")
+    expect(empty).to_contain_text("send one with Send a test message")
+    empty.get_by_role("link", name="Phone message").click()
+    expect(page.get_by_test_id("send-test")).to_be_visible()

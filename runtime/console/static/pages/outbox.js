@@ -53,7 +53,11 @@ function meter(used, cap) {
 
 function held(answer, move) {
   const { messages, start, total, length } = answer;
-  if (!messages.length) return h("p", { class: "muted", "data-testid": "outbox-empty" }, "The outbox holds no message of this tenant.");
+  if (!messages.length) {
+    return h("p", { class: "muted", "data-testid": "outbox-empty" }, "The outbox holds no message " +
+      "of this tenant yet: send one with Send a test message on the ",
+    h("a", { href: "#/phone" }, "Phone message"), " page.");
+  }
   return [
     h("p", { "data-testid": "outbox-count" }, `Messages ${start + 1} to ${start + length} of ${total}, newest first.`),
     h("table", {},
