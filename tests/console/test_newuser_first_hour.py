@@ -133,3 +133,13 @@ def test_an_empty_outbox_says_how_to_fill_it(page: Page, console_server: Console
     expect(empty).to_contain_text("send one with Send a test message")
     empty.get_by_role("link", name="Phone message").click()
     expect(page.get_by_test_id("send-test")).to_be_visible()
+
+
+def test_a_refused_token_says_which_tokens_work(page: Page, console_server: ConsoleServer) -> None:
+    page.goto(console_server.console_url)
+    forged = console_server.token().rsplit(".", 1)[0] + ".AAAA"
+    page.get_by_label("Management API token").fill(forged)
+    page.get_by_test_id("sign-in").click()
+    expect(page.get_by_test_id("field-error")).to_contain_text(
+        "Use one this service made and that has not expired"
+    )

@@ -161,7 +161,11 @@ function showSignIn() {
       if (!(exc instanceof ApiError) || exc.status !== 403) {
         setToken(null);
         signInReason = "";
-        fieldError(input, exc.status === 401 ? `The API refused this token: ${exc.message}` : exc);
+        // "Invalid token" alone leaves a new user stuck: say which tokens this service takes
+        fieldError(input, exc.status === 401
+          ? `The API refused this token: ${exc.message.replace(/\.$/, "")}. Use one this service made and that has ` +
+            "not expired: make run prints a new one at each start, or run phone-actions token " +
+            "create with the service's data folder." : exc);
         return;
       }
     }
