@@ -105,7 +105,7 @@ def test_a_failed_test_message_says_where_to_act(page: Page, console_server: Con
         page.get_by_test_id("test-to").fill("+14155552671")
         page.get_by_test_id("send-test").click()
         expect(page.get_by_test_id("report-status")).to_have_text("failed")
-        expect(page.get_by_test_id("report-next")).to_contain_text("complete its settings")
+        expect(page.get_by_test_id("report-next")).to_contain_text("Complete its settings")
     finally:
         console_server.request(
             "PUT",
@@ -142,4 +142,18 @@ def test_a_refused_token_says_which_tokens_work(page: Page, console_server: Cons
     page.get_by_test_id("sign-in").click()
     expect(page.get_by_test_id("field-error")).to_contain_text(
         "Use one this service made and that has not expired"
+    )
+
+
+def test_a_refused_test_message_names_the_rule_not_a_provider(
+    page: Page, console_server: ConsoleServer
+) -> None:
+    signed_in(page, console_server, console_server.token(console_server.tenant_b))
+    page.get_by_test_id("nav-phone").click()
+    page.get_by_test_id("test-to").fill("+14155552671")
+    page.get_by_test_id("test-method").select_option("voice")  # voice is not enabled
+    page.get_by_test_id("send-test").click()
+    expect(page.get_by_test_id("report-status")).to_have_text("rejected")
+    expect(page.get_by_test_id("report-next")).to_contain_text(
+        "Refused before any provider was tried"
     )

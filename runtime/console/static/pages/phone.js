@@ -78,7 +78,8 @@ async function messageTypes(ctx) {
   onSubmit(form, { message_types: sms.input }, async () => {
     const body = { message_types: [sms.input.checked && "sms", voice.input.checked && "voice"].filter(Boolean) };
     return ctx.api("PUT", `${GUARDIAN}/message-types`, body);
-  }, (saved) => `Saved: ${saved.message_types.join(", ") || "none"}.`);
+  }, (saved) => (saved.message_types.length ? `Saved: ${saved.message_types.join(", ")}.`
+    : "Saved: none. Every code is refused until a type is enabled."));
   return form;
 }
 
@@ -242,12 +243,14 @@ async function testMessage(ctx, state) {
     report.append(h("h3", {}, "Report"), h("dl", { class: "report" },
       rows.map(([k, v]) => [h("dt", {}, k), h("dd", { "data-testid": `report-${k.toLowerCase().replace(/ /g, "-")}` }, String(v ?? ""))])));
     // a failed test says where to act, not only what the provider answered
-    if (rows[0][1] === "failed" || rows[0][1] === "rejected") {
-      report.append(h("p", { class: "hint", "data-testid": "report-next" }, "Not delivered. The " +
-        "reason names the provider that failed: complete its settings on this page (Twilio " +
-        "settings, Phone provider, or the action bound on the Actions page), then send again. " +
-        "The Logs page keeps the event."));
-    }
+    const next = {
+      failed: "Not delivered: the reason names the provider that failed. Complete its settings " +
+        "on this page (Twilio settings, Phone provider) or fix the action bound on the Actions " +
+        "page, then send again. The Logs page keeps the event.",
+      rejected: "Refused before any provider was tried: the reason names the rule, such as a " +
+        "message type not enabled above.",
+    }[rows[0][1]];
+    if (next) report.append(h("p", { class: "hint", "data-testid": "report-next" }, next));
   });
   return form;
 }
