@@ -11,9 +11,10 @@ import { codeEditor } from "../lib/editor.js";
 
 const ACTIONS = "/api/v2/actions/actions";
 const TRIGGERS = "/api/v2/actions/triggers";
+// Plain words first, the trigger's id second; each says where the Phone message page uses it.
 const KNOWN_TRIGGERS = [
-  ["send-phone-message", "send-phone-message (v2): after the message is built, before it is sent"],
-  ["custom-phone-provider", "custom-phone-provider (v1): the action sends the message itself"],
+  ["send-phone-message", "Sends each built message, as the selected provider (send-phone-message, v2)"],
+  ["custom-phone-provider", "Sends each built message, as the phone provider (custom-phone-provider, v1)"],
 ];
 const VERSIONS = { "send-phone-message": "v2", "custom-phone-provider": "v1" };
 
