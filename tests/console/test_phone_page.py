@@ -27,7 +27,7 @@ def test_message_types_and_provider_are_kept_after_a_reload(
     page.get_by_test_id("type-voice").check()
     page.get_by_test_id("save-message-types").click()
     expect(page.get_by_test_id("message-types").get_by_test_id("notice")).to_have_text(
-        "Saved: sms, voice."
+        "Saved: SMS, voice."
     )
     page.get_by_test_id("provider-select").select_option("phone-message-hook")
     page.get_by_test_id("save-provider").click()

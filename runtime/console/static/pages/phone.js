@@ -78,7 +78,8 @@ async function messageTypes(ctx) {
   onSubmit(form, { message_types: sms.input }, async () => {
     const body = { message_types: [sms.input.checked && "sms", voice.input.checked && "voice"].filter(Boolean) };
     return ctx.api("PUT", `${GUARDIAN}/message-types`, body);
-  }, (saved) => (saved.message_types.length ? `Saved: ${saved.message_types.join(", ")}.`
+  }, (saved) => (saved.message_types.length
+    ? `Saved: ${saved.message_types.map((t) => ({ sms: "SMS", voice: "voice" })[t] || t).join(", ")}.`
     : "Saved: none. Every code is refused until a type is enabled."));
   return form;
 }
