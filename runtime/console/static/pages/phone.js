@@ -41,7 +41,8 @@ export default {
       "One provider for every message (Auth0's Unified Phone Experience): while one is enabled, " +
       "it sends every message and the selected provider above is not used.");
     const twilio = card("twilio-settings", "Twilio settings",
-      "Used when the selected provider (above) is Twilio.");
+      "Used when the selected provider (above) is Twilio. It needs the account SID, the auth " +
+      "token, and a From number or a messaging service SID (voice calls need From).");
     const fallback = card("fallback-policy", "Fallback policy and default country",
       "When the provider fails without handing the message off, the pipeline may send it with " +
       "the default sender instead. A message that may have reached a carrier never falls back, " +
@@ -86,7 +87,9 @@ async function messageTypes(ctx) {
 
 async function selectedProvider(ctx) {
   const { provider: current } = await ctx.api("GET", `${GUARDIAN}/selected-provider`);
-  const select = field("Provider", { name: "provider", "data-testid": "provider-select" }, "select", SELECTABLE);
+  const select = field("Provider", { name: "provider", "data-testid": "provider-select",
+    hint: "Your action needs to be deployed and bound to send-phone-message on the Actions page " +
+      "first: without one, every delivery fails." }, "select", SELECTABLE);
   select.input.value = current;
   const form = h("form", { "data-testid": "selected-provider-form" }, select.wrap,
     h("div", { class: "actions-row" }, h("button", { type: "submit", "data-testid": "save-provider" }, "Save provider")));
