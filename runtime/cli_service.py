@@ -13,7 +13,10 @@ from __future__ import annotations
 import json
 import logging
 import logging.handlers
+import os
 import shlex
+import shutil
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
@@ -307,9 +310,22 @@ def _print_demo(settings: Settings, url: str, created: bool) -> None:
     typer.echo(f"TOKEN={token}")
     typer.echo("Send a code into the outbox:")
     typer.echo(curl)
-    typer.echo(f"Then list it: phone-actions outbox --tenant {DEMO_TENANT}")
+    typer.echo(f"Then list it: {_this_command()} outbox --tenant {DEMO_TENANT}")
     typer.echo(f"API docs: {url}/api/v2/docs")
     typer.echo(f"Web console: {url}/console/ (sign in with the token above)")
+
+
+def _this_command() -> str:
+    """How to run phone-actions again: as it was invoked when that was a path not on PATH
+    (``make run`` runs ``.venv/bin/phone-actions``: the bare name is "command not found" in a
+    shell without the venv), else the bare name."""
+    invoked = sys.argv[0] if sys.argv else ""
+    if "/" not in invoked or os.path.basename(invoked) != "phone-actions":
+        return "phone-actions"
+    on_path = shutil.which("phone-actions")
+    if on_path and os.path.realpath(on_path) == os.path.realpath(invoked):
+        return "phone-actions"
+    return shlex.quote(invoked)
 
 
 def _tenant_json(row: Any) -> Any:

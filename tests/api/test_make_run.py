@@ -3,6 +3,7 @@ a token and a curl command that really sends a code into the outbox, and stops o
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
@@ -51,6 +52,7 @@ def test_make_run_serves_the_demo_and_its_curl_fills_the_outbox(tmp_path: Path) 
     service = ServiceProcess(command, data)
     try:
         curl = service.wait_for(re.compile(r"^curl .*")).group(0)
+        list_it = service.wait_for(re.compile(r"^Then list it: (.*)$")).group(1)
         url = service.wait_for(READY).group(1)
         assert url in curl
         report = send(curl)
@@ -64,6 +66,20 @@ def test_make_run_serves_the_demo_and_its_curl_fills_the_outbox(tmp_path: Path) 
     outbox = OutboxProvider(f"sqlite:///{data / 'phone-actions.sqlite3'}")
     [message] = outbox.messages("demo")
     assert "123456" in message.text
+    # the printed command to list it works as printed, in a shell without the venv on PATH
+    path = os.pathsep.join(
+        p for p in os.environ.get("PATH", "").split(os.pathsep) if ".venv" not in p
+    )
+    listed = subprocess.run(
+        shlex.split(list_it),
+        cwd=REPO,
+        env={**os.environ, "PATH": path, "PHONE_ACTIONS_DATA_DIR": str(data)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert listed.returncode == 0, (list_it, listed.stderr)
+    assert "+14155552671" in listed.stdout or "4155552671" in listed.stdout, listed.stdout
     # a second start finds the tenant and keeps it
     again = ServiceProcess(command, data)
     try:
