@@ -90,3 +90,26 @@ def test_a_provider_setting_error_is_printed_in_the_users_terms(runner: CliRunne
     assert result.exit_code == 2
     assert "settings of 'mitto': sender: should be text in quotes" in result.output
     assert not any(word in result.output for word in LIBRARY_WORDS), result.output
+
+
+def test_a_provider_setting_error_about_the_whole_value_reads_as_one_sentence() -> None:
+    """A model validator's error (no field of its own) is said without an empty location or
+    pydantic's "Value error," (it read "provider 'twilio': : Value error, set from_number")."""
+    from pydantic import ValidationError
+
+    from plugins.twilio.provider import TwilioConfig
+    from runtime.delivery.attempt import validation_problem
+    from runtime.errors import ProviderError
+    from runtime.provider_kit.models import validated
+
+    try:
+        TwilioConfig.model_validate({})
+    except ValidationError as exc:
+        said = str(validation_problem("twilio", "acme", exc))
+    assert said.startswith("tenant 'acme', provider 'twilio': set from_number"), said
+    with pytest.raises(ProviderError) as refused:
+        validated(TwilioConfig, {}, label="twilio", what="config")
+    for text in (said, str(refused.value)):
+        assert ": :" not in text, text
+        assert "Value error" not in text, text
+        assert "(root)" not in text, text

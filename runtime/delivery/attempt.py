@@ -24,6 +24,7 @@ from runtime.events import Attempt
 from runtime.logs import scrub
 from runtime.providers import PhoneMessage, Provider, Receipt, enforces_timeout
 from runtime.templates import spell_code
+from runtime.wording import problems
 
 __all__ = [
     "GRACE",
@@ -120,7 +121,5 @@ def as_provider_error(
 
 def validation_problem(provider: str, tenant: str, exc: Any) -> ConfigurationError:
     """A tenant's provider settings that do not fit the models, without the input values."""
-    fields = "; ".join(
-        f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False)
-    )
+    fields = problems(exc.errors(include_input=False, include_url=False))
     return ConfigurationError(f"tenant {tenant!r}, provider {provider!r}: {fields}")

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
 from runtime.provider_kit.errors import configuration_error
+from runtime.wording import problems
 
 __all__ = ["ProviderCredentials", "ProviderSettings", "secret_values", "validated"]
 
@@ -39,10 +40,7 @@ def validated(model: type[_Model], value: Any, *, label: str, what: str) -> _Mod
     try:
         return model.model_validate(value)
     except ValidationError as exc:
-        fields = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
-            for err in exc.errors(include_input=False, include_url=False)
-        )
+        fields = problems(exc.errors(include_input=False, include_url=False))
         raise configuration_error(f"invalid {label} {what}: {fields}") from None
 
 
