@@ -39,9 +39,19 @@ def condition(q: str | None) -> ColumnElement[bool]:
     try:
         parsed = parser.parse(q)
     except (ParseError, ValueError) as exc:
-        raise InvalidInputError(f"not a log query: {exc}", field="q") from None
+        raise InvalidInputError(
+            f"not a log query ({_parser_said(exc)}); write field:value terms joined by AND, OR "
+            'and NOT, e.g. type:gd_send_sms AND user_name:"+14155552671"',
+            field="q",
+        ) from None
     counter = [0]
     return _node(parsed, None, counter)
+
+
+def _parser_said(exc: Exception) -> str:
+    """The parser's reason without its decoration ("Syntax error in input : ... !")."""
+    text = str(exc).strip().removeprefix("Syntax error in input :").strip().rstrip("!")
+    return text or "it could not be read"
 
 
 def _node(node: Any, field: str | None, counter: list[int]) -> ColumnElement[bool]:
