@@ -27,6 +27,14 @@ def test_provider_choices_read_as_words_with_the_raw_value_second(
     )
     # the values sent to the API stay Auth0's
     expect(page.get_by_test_id("provider-select")).to_have_value("auth0")
+    # the hint says what the chosen provider needs, not always the action's needs
+    select = page.get_by_test_id("provider-select")
+    hint = page.locator(f"#{select.get_attribute('aria-describedby')}")
+    expect(hint).to_contain_text("Nothing to set up")
+    page.get_by_test_id("provider-select").select_option("twilio")
+    expect(hint).to_contain_text("Twilio settings below")
+    page.get_by_test_id("provider-select").select_option("phone-message-hook")
+    expect(hint).to_contain_text("deployed and bound to send-phone-message")
 
 
 def test_a_national_number_is_explained_without_the_validators_wrapping(

@@ -85,12 +85,25 @@ async function messageTypes(ctx) {
   return form;
 }
 
+// What each selectable provider needs before deliveries can succeed.
+const NEEDS = {
+  "auth0": "Nothing to set up: this service's default sender sends the codes.",
+  "twilio": "Needs the Twilio settings below: the account SID, the auth token, and a From " +
+    "number or a messaging service SID.",
+  "phone-message-hook": "Your action needs to be deployed and bound to send-phone-message on " +
+    "the Actions page first: without one, every delivery fails.",
+};
+
 async function selectedProvider(ctx) {
   const { provider: current } = await ctx.api("GET", `${GUARDIAN}/selected-provider`);
   const select = field("Provider", { name: "provider", "data-testid": "provider-select",
-    hint: "Your action needs to be deployed and bound to send-phone-message on the Actions page " +
-      "first: without one, every delivery fails." }, "select", SELECTABLE);
+    hint: NEEDS[current] || "" }, "select", SELECTABLE);
   select.input.value = current;
+  // the hint says what the chosen provider needs, as the choice changes
+  const hint = select.wrap.querySelector(".hint");
+  select.input.addEventListener("change", () => {
+    if (hint) hint.textContent = NEEDS[select.input.value] || "";
+  });
   const form = h("form", { "data-testid": "selected-provider-form" }, select.wrap,
     h("div", { class: "actions-row" }, h("button", { type: "submit", "data-testid": "save-provider" }, "Save provider")));
   onSubmit(form, { provider: select.input }, () =>
