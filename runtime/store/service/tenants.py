@@ -145,8 +145,7 @@ class TenantRepository:
                 values["friendly_name"] = fields["friendly_name"]
             if "settings" in fields:
                 policy = check_policy(id, dict(fields["settings"] or {}))
-                sealed = loads(row.settings, {}).get(_SEALED)
-                values["settings"] = dumps({**policy, **({_SEALED: sealed} if sealed else {})})
+                values["settings"] = _with_sealed(policy, loads(row.settings, {}).get(_SEALED))
             if values:
                 conn.execute(update(tenants).where(tenants.c.id == id).values(**values))
             bump(conn, id)
@@ -164,9 +163,8 @@ class TenantRepository:
             stored = loads(row.settings, {})
             sealed = stored.pop(_SEALED, None)
             merged = {k: v for k, v in {**stored, **fields}.items() if v is not None}
-            policy = check_policy(id, merged)
-            values = {**policy, **({_SEALED: sealed} if sealed else {})}
-            conn.execute(update(tenants).where(tenants.c.id == id).values(settings=dumps(values)))
+            settings = _with_sealed(check_policy(id, merged), sealed)
+            conn.execute(update(tenants).where(tenants.c.id == id).values(settings=settings))
         return self.get(id)
 
     def set_credentials(self, id: str, values: dict[str, str]) -> None:
@@ -207,3 +205,9 @@ def _row(m: Any) -> TenantRow:
         created_at=m["created_at"],
         updated_at=m["updated_at"],
     )
+
+
+def _with_sealed(policy: dict[str, Any], sealed: Any) -> str:
+    """The stored ``settings``: the checked policy, and the sealed credentials kept as they
+    were (a policy change never touches them)."""
+    return dumps({**policy, **({_SEALED: sealed} if sealed else {})})
