@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import logging.handlers
 import os
 import shlex
 import shutil
@@ -237,47 +236,13 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def _configure_logging(level: int) -> Callable[[], None]:
-    """Log lines (one access line a request) are formatted and written to stderr by a thread
-    of their own: a slow reader of stderr (a full pipe) never blocks the event loop."""
-    import atexit
-    import queue
-    import sys
-
+    """Log lines (one access line a request) go to stderr through a writer thread of their
+    own, in batches (:mod:`runtime.stderr_log`): a slow reader of stderr never blocks the
+    event loop, and a busy server does not pay a thread wake-up per line."""
     from runtime.api.middleware import RequestIdFilter
+    from runtime.stderr_log import configure
 
-    stream = logging.StreamHandler(sys.stderr)
-    stream.setFormatter(logging.Formatter(LOG_FORMAT))
-    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    handoff = _Handoff(records)
-    handoff.addFilter(RequestIdFilter())  # on the caller's thread: the request id is its own
-    listener = logging.handlers.QueueListener(records, stream)
-    listener.start()
-    root = logging.getLogger()
-    root.addHandler(handoff)
-    root.setLevel(level)
-    logging.getLogger("alembic").setLevel(max(level, logging.WARNING))  # a line per migration
-    stopped: list[bool] = []
-
-    def flush() -> None:
-        """Write the lines still queued and stop the writer (once); later lines go straight
-        to stderr."""
-        if not stopped:
-            stopped.append(True)
-            root.removeHandler(handoff)
-            listener.stop()
-            stream.addFilter(RequestIdFilter())  # not before: the writer thread has no request
-            root.addHandler(stream)
-
-    atexit.register(flush)
-    return flush
-
-
-class _Handoff(logging.handlers.QueueHandler):
-    """Queues the record as it is: formatting waits for the writer thread (the stdlib's
-    QueueHandler formats on the caller's thread, for queues that cross processes)."""
-
-    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        return record
+    return configure(level, LOG_FORMAT, RequestIdFilter())
 
 
 def _ensure_demo_tenant(store: ServiceStore) -> bool:
