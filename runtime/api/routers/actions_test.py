@@ -20,11 +20,12 @@ from runtime.api.action_code import ensure_sandbox, script_name, trigger_of
 from runtime.api.auth import Principal, require
 from runtime.api.deps import ServicesDep
 from runtime.api.errors import ApiError
+from runtime.api.lean_route import LeanRoute
 from runtime.errors import InvalidInputError
 
 __all__ = ["TestBody", "router"]
 
-router = APIRouter(prefix="/api/v2/actions/actions", tags=["actions"])
+router = APIRouter(prefix="/api/v2/actions/actions", tags=["actions"], route_class=LeanRoute)
 
 
 class TestBody(BaseModel):

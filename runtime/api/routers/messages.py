@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from runtime.api.auth import Principal, require
 from runtime.api.deps import ServicesDep
 from runtime.api.errors import ApiError, error_body
+from runtime.api.lean_route import LeanRoute
 from runtime.api.refusals import POLICY_STATUS, retry_after_header
 from runtime.errors import (
     ConfigurationError,
@@ -23,7 +24,7 @@ from runtime.errors import (
     UnknownTenantError,
 )
 
-router = APIRouter(prefix="/api/v2/phone", tags=["phone messages"])
+router = APIRouter(prefix="/api/v2/phone", tags=["phone messages"], route_class=LeanRoute)
 
 _FIELDS = {"recipient": "to"}  # the request's names where they differ from this body's
 
