@@ -219,7 +219,7 @@ async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         try:
             url = service.wait_for(READY).group(1)
             headers = {"Authorization": f"Bearer {token}"}
-            connector = aiohttp.TCPConnector(limit=0)
+            connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=2)  # < uvicorn 5 s
             async with aiohttp.ClientSession(headers=headers, connector=connector) as session:
                 return await compare(
                     http_calls(session, url, row.id),
