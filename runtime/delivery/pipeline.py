@@ -326,6 +326,16 @@ class Pipeline:
     async def _store(self, call: Callable[..., T], *args: Any) -> T:
         return await self._executor.run(call, *args, timeout=self._store_timeout)
 
+    def _submit(self, call: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """:meth:`_store` queued now, as a future (no task); a refusal (full, closed) is
+        that future's StoreUnavailableError, like a timeout's."""
+        try:
+            return self._executor.submit(call, *args, timeout=self._store_timeout)
+        except StoreUnavailableError as exc:
+            refused: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+            refused.set_exception(exc)
+            return refused
+
     @property
     def delivery_budget(self) -> float:
         """The longest a delivery can take: two attempts and the store calls around them."""
@@ -425,9 +435,9 @@ class Pipeline:
         # The key's record and the log event are written at the same time (two threads):
         # one wait instead of two. Observers and the log see the delivery as it went; a
         # record that could not be stored changes only the report returned (its reason).
-        completing = asyncio.ensure_future(
-            self._store(idempotency.complete, request.tenant, key, done.model_dump_json())
-        )
+        # submit: queued now, before the log event is encoded (a task would queue it one loop
+        # iteration later, after the log write).
+        completing = self._submit(idempotency.complete, request.tenant, key, done.model_dump_json())
         await self._account(request, done, progress)
         try:
             await completing
@@ -440,7 +450,8 @@ class Pipeline:
         """Claim ``key``; a cancelled caller still learns the outcome, so a won claim whose
         delivery never starts is released rather than left pending."""
         idempotency, _ = await self._stores()
-        call = asyncio.ensure_future(self._store(idempotency.claim, tenant, key, digest))
+        # a future, not a task: queued at once (the shield keeps it running for the outcome)
+        call = self._submit(idempotency.claim, tenant, key, digest)
         try:
             return await asyncio.shield(call)
         except asyncio.CancelledError:

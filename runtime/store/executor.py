@@ -57,6 +57,18 @@ class StoreExecutor:
         seconds or when the queue is full. A call that times out while still queued never
         runs; one already running finishes in its thread (the database's own timeouts end
         it soon). A cancelled caller is treated the same way."""
+        future = self.submit(fn, *args, timeout=timeout)
+        try:
+            return await future
+        finally:
+            if not future.done():
+                future.cancel()  # the caller left: a queued call is skipped
+
+    def submit(self, fn: Callable[..., T], *args: Any, timeout: float) -> asyncio.Future[T]:
+        """:meth:`run` without a coroutine: the call is queued now and its future returned
+        (a task per call would queue it one loop iteration later and cost a task). The
+        future fails with :class:`StoreUnavailableError` after ``timeout`` seconds; cancelling
+        it skips a call still queued. Raises StoreUnavailableError when full or closed."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         with self._lock:
@@ -72,15 +84,11 @@ class StoreExecutor:
                 self._start_thread()
             else:
                 self._idle -= 1 if self._idle else 0
-        self._queue.put((loop, future, fn, args))
         # A timer that fails the future itself: cheaper than asyncio.timeout's cancellation.
+        # The store thread's outcome cancels it (a cancelled call's timer just runs out).
         expiry = loop.call_later(timeout, _expire, future, fn, timeout)
-        try:
-            return await future
-        finally:
-            expiry.cancel()
-            if not future.done():
-                future.cancel()  # the caller left: a queued call is skipped
+        self._queue.put((loop, future, fn, args, expiry))
+        return future
 
     def _start_thread(self) -> None:
         thread = threading.Thread(
@@ -98,20 +106,22 @@ class StoreExecutor:
             call = get()
             if call is None:
                 return
-            loop, future, fn, args = call
-            try:
-                if future.done():  # timed out or cancelled while queued: do not run it
-                    continue
+            loop, future, fn, args, expiry = call
+            setter: Any = _set_result
+            outcome: Any = None
+            ran = not future.done()  # timed out or cancelled while queued: do not run it
+            if ran:
                 try:
-                    result = fn(*args)
+                    outcome = fn(*args)
                 except BaseException as exc:
-                    _deliver(loop, _set_exception, future, exc)
-                else:
-                    _deliver(loop, _set_result, future, result)
-            finally:
-                with self._lock:
-                    self._pending -= 1
-                    self._idle += 1
+                    setter, outcome = _set_exception, exc
+            # Idle again before the outcome goes back: the caller's next call (a sequential
+            # caller's) then finds this thread rather than starting another one.
+            with self._lock:
+                self._pending -= 1
+                self._idle += 1
+            if ran:
+                _deliver(loop, setter, future, outcome, expiry)
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop taking calls; drop the queued ones; with ``wait``, join the running ones."""
@@ -126,8 +136,9 @@ class StoreExecutor:
             except queue.Empty:
                 break
             if call is not None:
-                loop, future, _fn, _args = call
-                _deliver(loop, _set_exception, future, StoreUnavailableError("the store is closed"))
+                loop, future, _fn, _args, expiry = call
+                closed = StoreUnavailableError("the store is closed")
+                _deliver(loop, _set_exception, future, closed, expiry)
                 with self._lock:
                     self._pending -= 1
         for _ in threads:
@@ -138,20 +149,36 @@ class StoreExecutor:
                     thread.join()
 
 
-_Call = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[..., Any], tuple[Any, ...]]
+_Call = tuple[
+    asyncio.AbstractEventLoop,
+    "asyncio.Future[Any]",
+    Callable[..., Any],
+    tuple[Any, ...],
+    asyncio.TimerHandle,
+]
 
 
-def _deliver(loop: asyncio.AbstractEventLoop, setter: Any, future: Any, value: Any) -> None:
+def _deliver(
+    loop: asyncio.AbstractEventLoop,
+    setter: Any,
+    future: Any,
+    value: Any,
+    expiry: asyncio.TimerHandle,
+) -> None:
     with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
-        loop.call_soon_threadsafe(setter, future, value)
+        loop.call_soon_threadsafe(setter, future, value, expiry)
 
 
-def _set_result(future: asyncio.Future[Any], result: Any) -> None:
+def _set_result(future: asyncio.Future[Any], result: Any, expiry: asyncio.TimerHandle) -> None:
+    expiry.cancel()
     if not future.done():
         future.set_result(result)
 
 
-def _set_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
+def _set_exception(
+    future: asyncio.Future[Any], exc: BaseException, expiry: asyncio.TimerHandle
+) -> None:
+    expiry.cancel()
     if not future.done():
         future.set_exception(exc)
 
