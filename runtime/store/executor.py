@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -45,6 +46,7 @@ class StoreExecutor:
         self._idle = 0  # started threads waiting for work
         self._pending = 0  # submitted and not yet finished (queued or running)
         self._closed = False
+        self._outbox: _Outbox | None = None  # the calling loop's (one loop at a time)
 
     @property
     def pending(self) -> int:
@@ -71,6 +73,9 @@ class StoreExecutor:
         it skips a call still queued. Raises StoreUnavailableError when full or closed."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
+        outbox = self._outbox
+        if outbox is None or outbox.loop is not loop:
+            outbox = self._outbox = _Outbox(loop)
         with self._lock:
             if self._closed:
                 raise StoreUnavailableError(f"{_database(fn)}: the store is closed")
@@ -87,7 +92,7 @@ class StoreExecutor:
         # A timer that fails the future itself: cheaper than asyncio.timeout's cancellation.
         # The store thread's outcome cancels it (a cancelled call's timer just runs out).
         expiry = loop.call_later(timeout, _expire, future, fn, timeout)
-        self._queue.put((loop, future, fn, args, expiry))
+        self._queue.put((outbox, future, fn, args, expiry))
         return future
 
     def _start_thread(self) -> None:
@@ -106,7 +111,7 @@ class StoreExecutor:
             call = get()
             if call is None:
                 return
-            loop, future, fn, args, expiry = call
+            outbox, future, fn, args, expiry = call
             setter: Any = _set_result
             outcome: Any = None
             ran = not future.done()  # timed out or cancelled while queued: do not run it
@@ -121,7 +126,7 @@ class StoreExecutor:
                 self._pending -= 1
                 self._idle += 1
             if ran:
-                _deliver(loop, setter, future, outcome, expiry)
+                outbox.put(setter, future, outcome, expiry)
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop taking calls; drop the queued ones; with ``wait``, join the running ones."""
@@ -136,9 +141,9 @@ class StoreExecutor:
             except queue.Empty:
                 break
             if call is not None:
-                loop, future, _fn, _args, expiry = call
+                outbox, future, _fn, _args, expiry = call
                 closed = StoreUnavailableError("the store is closed")
-                _deliver(loop, _set_exception, future, closed, expiry)
+                outbox.put(_set_exception, future, closed, expiry)
                 with self._lock:
                     self._pending -= 1
         for _ in threads:
@@ -149,24 +154,47 @@ class StoreExecutor:
                     thread.join()
 
 
+class _Outbox:
+    """Outcomes on their way back to one event loop: one wake per batch, not per call.
+
+    A store thread appends and wakes the loop only when no drain is scheduled yet; the drain
+    clears that mark before it empties the queue, so an outcome appended meanwhile is either
+    taken by this drain or schedules the next one. At 50 in flight, one self-pipe write and
+    one callback serve several calls (each call_soon_threadsafe is a syscall and a GIL
+    round trip on the store thread).
+    """
+
+    __slots__ = ("_items", "_scheduled", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._items: deque[tuple[Any, Any, Any, asyncio.TimerHandle]] = deque()
+        self._scheduled = False
+
+    def put(self, setter: Any, future: Any, value: Any, expiry: asyncio.TimerHandle) -> None:
+        """From a store thread: hand ``value`` to ``future`` by ``setter`` on the loop."""
+        self._items.append((setter, future, value, expiry))
+        if self._scheduled:
+            return
+        self._scheduled = True
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
+            self.loop.call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:
+        self._scheduled = False
+        items = self._items
+        while items:
+            setter, future, value, expiry = items.popleft()
+            setter(future, value, expiry)
+
+
 _Call = tuple[
-    asyncio.AbstractEventLoop,
+    _Outbox,
     "asyncio.Future[Any]",
     Callable[..., Any],
     tuple[Any, ...],
     asyncio.TimerHandle,
 ]
-
-
-def _deliver(
-    loop: asyncio.AbstractEventLoop,
-    setter: Any,
-    future: Any,
-    value: Any,
-    expiry: asyncio.TimerHandle,
-) -> None:
-    with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
-        loop.call_soon_threadsafe(setter, future, value, expiry)
 
 
 def _set_result(future: asyncio.Future[Any], result: Any, expiry: asyncio.TimerHandle) -> None:
