@@ -12,7 +12,8 @@ flight, interleaved round by round (the order turns every round):
 The HTTP side is a real ``phone-actions serve`` process (uvicorn) on 127.0.0.1, loaded by an
 aiohttp client in this process; the in-process side is :func:`runtime.api.app.open_services`
 in this process, on the same SQLite database (each side with its own log file). Goals: HTTP
-adds <= 2 ms at p50, and keeps >= 0.7x the in-process throughput at 50 in flight.
+adds <= 2 ms at p50 one call at a time, and keeps >= 0.7x the in-process throughput at 50 in
+flight (where a call's latency is the 49 ahead of it: about 50 / rate).
 """
 
 from __future__ import annotations
@@ -259,9 +260,12 @@ def print_table(results: dict[str, Any]) -> None:
                 f"{s['cpu_us']:>9.0f}{extra}"
             )
     for name, row in results.items():
-        goals = [f"+p50 {row['added_p50_ms']:.2f} ms (goal <= 2)"]
         if name.endswith("@50"):
-            goals.append(f"x tput {row['x_tput']:.2f} (goal >= 0.7)")
+            # at 50 in flight a call waits for the 49 ahead of it (Little's law: p50 is about
+            # 50 / rate), so its latency follows the throughput: the latency goal is at @1
+            goals = [f"x tput {row['x_tput']:.2f} (goal >= 0.7)"]
+        else:
+            goals = [f"+p50 {row['added_p50_ms']:.2f} ms (goal <= 2)"]
         print(f"{name}: " + ", ".join(goals))
 
 
