@@ -117,7 +117,7 @@ def main() -> None:
     for _ in range(args.count):
         ours, theirs = socket.socketpair()
         forked = time.perf_counter()
-        pid = os.fork()
+        pid = zygote.fork()
         if pid == 0:
             ours.close()
             _child(theirs, args, state)
