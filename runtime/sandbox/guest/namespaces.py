@@ -36,6 +36,26 @@ _LOCKED: Final = _MS_NOSUID | _MS_NODEV | _MS_NOEXEC
 _PROC_OPTIONS: Final = b"subset=pid,hidepid=invisible"
 
 _libc: Final = ctypes.CDLL(None, use_errno=True)
+# Typed once, in the zygote: a worker's calls then convert plain ints and bytes without building
+# ctypes objects or resolving symbols, which would dirty pages it shares with the zygote.
+_libc_unshare: Final = _libc.unshare
+_libc_unshare.argtypes = (ctypes.c_int,)
+_libc_unshare.restype = ctypes.c_int
+_libc_mount: Final = _libc.mount
+_libc_mount.argtypes = (
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_ulong,
+    ctypes.c_char_p,
+)
+_libc_mount.restype = ctypes.c_int
+_libc_umount2: Final = _libc.umount2
+_libc_umount2.argtypes = (ctypes.c_char_p, ctypes.c_int)
+_libc_umount2.restype = ctypes.c_int
+_libc_pivot_root: Final = _libc.syscall  # glibc has no pivot_root wrapper
+_libc_pivot_root.argtypes = (ctypes.c_long, ctypes.c_char_p, ctypes.c_char_p)
+_libc_pivot_root.restype = ctypes.c_int
 
 
 def _check(result: int, what: str) -> None:
@@ -45,13 +65,13 @@ def _check(result: int, what: str) -> None:
 
 
 def _unshare(flags: int) -> None:
-    _check(_libc.unshare(ctypes.c_int(flags)), "unshare")
+    _check(_libc_unshare(flags), "unshare")
 
 
 def _mount(
     source: bytes | None, target: bytes, fstype: bytes | None, flags: int, data: bytes | None
 ) -> None:
-    _check(_libc.mount(source, target, fstype, ctypes.c_ulong(flags), data), f"mount {target!r}")
+    _check(_libc_mount(source, target, fstype, flags, data), f"mount {target!r}")
 
 
 def probe_unshare(flags: int) -> str:
@@ -99,7 +119,7 @@ def enter(empty_dir: str, *, mount: bool, network: bool) -> None:
     if not mount:
         return
     os.chdir(empty_dir)
-    _check(_libc.syscall(_SYS_PIVOT_ROOT, b".", b"."), "pivot_root")
-    _check(_libc.umount2(b".", _MNT_DETACH), "umount2 old root")
+    _check(_libc_pivot_root(_SYS_PIVOT_ROOT, b".", b"."), "pivot_root")
+    _check(_libc_umount2(b".", _MNT_DETACH), "umount2 old root")
     os.chdir("/")
     _mount(b"proc", b"/proc", b"proc", _LOCKED, _PROC_OPTIONS)

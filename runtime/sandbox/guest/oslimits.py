@@ -85,6 +85,11 @@ class WorkerLimits:
 
 
 _libc: Final = ctypes.CDLL(None, use_errno=True)  # loaded in the zygote, before any filter
+_libc_prctl: Final = _libc.prctl
+# Typed once, here: a call in a fresh worker then converts plain ints without building ctypes
+# objects or resolving the symbol, which would dirty pages it shares with the zygote.
+_libc_prctl.argtypes = (ctypes.c_int, *(ctypes.c_ulong,) * 4)
+_libc_prctl.restype = ctypes.c_int
 
 
 class _SockFprog(ctypes.Structure):
@@ -99,24 +104,28 @@ class SeccompProgram:
             raise ValueError("not a BPF program (8-byte instructions)")
         self._buffer = ctypes.create_string_buffer(bpf, len(bpf))
         self._fprog = _SockFprog(len(bpf) // 8, ctypes.addressof(self._buffer))
+        self._address = ctypes.addressof(self._fprog)
         self.instructions = len(bpf) // 8
 
     def load(self) -> None:
         """Install the filter on the calling process (needs no_new_privs first)."""
-        _prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.addressof(self._fprog))
+        _prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, self._address)
 
 
 def _prctl(option: int, arg: int, arg3: int = 0) -> int:
-    result: int = _libc.prctl(option, ctypes.c_ulong(arg), ctypes.c_ulong(arg3), 0, 0)
+    result: int = _libc_prctl(option, arg, arg3, 0, 0)
     if result < 0:
         code = ctypes.get_errno()
         raise OSError(code, f"prctl({option}): {os.strerror(code)}")
     return result
 
 
+_SIGKILL: Final = int(signal.SIGKILL)
+
+
 def set_parent_death_signal() -> None:
     """SIGKILL this process when its parent (the zygote) dies."""
-    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    _prctl(_PR_SET_PDEATHSIG, _SIGKILL)
 
 
 def build_seccomp_filter() -> tuple[SeccompProgram | None, str]:
