@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import ast
 import codecs
+import copy
 import hashlib
 import re
 import sys
 import warnings
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.metadata import version
 from types import CodeType
+from typing import TypeVar
 
 from RestrictedPython.compile import compile_restricted_exec
-from RestrictedPython.transformer import RestrictingNodeTransformer
+from RestrictedPython.transformer import IOPERATOR_TO_STR, RestrictingNodeTransformer
 
+from runtime.sandbox.guest.guards import INLINE_CHECKS, INPLACE_OPERATORS
 from runtime.sandbox.shared.contract import HANDLERS, CompileIssue, SandboxLimits, Trigger
 
 __all__ = [
@@ -38,6 +42,8 @@ CACHE_SIZE = 256
 _COOKIE = re.compile(r"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
 _UTF8_NAMES = frozenset({"utf-8", "utf8"})
 _SINGLETONS = (ast.expr_context, ast.boolop, ast.operator, ast.unaryop, ast.cmpop)
+_Node = TypeVar("_Node", bound=ast.AST)
+_Visited = ast.AST | Iterable[ast.AST] | None
 _LEAVES = frozenset(t for base in _SINGLETONS for t in base.__subclasses__())
 
 
@@ -107,6 +113,57 @@ class TenantPolicy(RestrictingNodeTransformer):
         """Refuse ``await``."""
         self.error(node, "await is not allowed: api calls are blocking")
         return self.node_contents_visit(node)
+
+    # The two hottest guards (a loop's ``total += x`` and ``items[i]``) behind an inline
+    # exact-type check: for the types the guard would pass anyway the native operation runs
+    # without a call (about 40 ns instead of 80 per operation); anything else still goes
+    # through the guard, evaluated exactly as RestrictedPython emits it.
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> _Visited:
+        """``if _type_(x) in _inplace_types_: x op= y`` ``else: x = _inplacevar_(op, x, y)``."""
+        guarded = super().visit_AugAssign(node)
+        target = node.target
+        if not (
+            isinstance(guarded, ast.Assign)
+            and isinstance(target, ast.Name)
+            and IOPERATOR_TO_STR.get(type(node.op)) in INPLACE_OPERATORS
+        ):
+            return guarded
+        native = ast.AugAssign(
+            target=ast.Name(target.id, ast.Store()), op=node.op, value=copy.deepcopy(node.value)
+        )
+        test = _exact_type_in(target.id, "_inplace_types_")
+        return _located(ast.If(test=test, body=[native], orelse=[guarded]), node)
+
+    def visit_Subscript(self, node: ast.Subscript) -> _Visited:
+        """``name[key]``: ``name[key] if _type_(name) in _subscript_types_ else
+        _getitem_(name, key)``; other subscripts as RestrictedPython emits them."""
+        guarded = super().visit_Subscript(node)
+        if not (isinstance(guarded, ast.Call) and isinstance(guarded.args[0], ast.Name)):
+            return guarded
+        name = guarded.args[0].id
+        native = ast.Subscript(
+            value=ast.Name(name, ast.Load()), slice=copy.deepcopy(guarded.args[1]), ctx=ast.Load()
+        )
+        test = _exact_type_in(name, "_subscript_types_")
+        return _located(ast.IfExp(test=test, body=native, orelse=guarded), node)
+
+
+def _exact_type_in(name: str, table: str) -> ast.expr:
+    """``_type_(name) in table``: the guards' own exact-type test (hidden globals)."""
+    assert table in INLINE_CHECKS
+    call = ast.Call(
+        func=ast.Name("_type_", ast.Load()), args=[ast.Name(name, ast.Load())], keywords=[]
+    )
+    return ast.Compare(left=call, ops=[ast.In()], comparators=[ast.Name(table, ast.Load())])
+
+
+def _located(new: _Node, old: ast.AST) -> _Node:
+    """``new`` and every node in it without a position take ``old``'s (tracebacks, lines)."""
+    for child in ast.walk(new):
+        if "lineno" in child._attributes and not hasattr(child, "lineno"):
+            ast.copy_location(child, old)
+    return new
 
 
 def _issue(line: int | None, column: int | None, message: str) -> CompileIssue:

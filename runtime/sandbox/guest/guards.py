@@ -39,6 +39,9 @@ from runtime.sandbox.shared.contract import SandboxLimits
 __all__ = [
     "ATTR_RULES",
     "CLASS_RULES",
+    "INLINE_CHECKS",
+    "INPLACE_OPERATORS",
+    "PLAIN_SUBSCRIPT_TYPES",
     "SAFE_BUILTINS",
     "ApiError",
     "OutputSink",
@@ -194,7 +197,9 @@ def guarded_getattr(obj: object, name: str) -> Any:
     raise AttributeError(f"access to {kind.__name__}.{name} is not allowed")
 
 
-_GETITEM_TYPES = frozenset({dict, list, tuple, str, bytes, range, re.Match, EventData})
+PLAIN_SUBSCRIPT_TYPES = frozenset({dict, list, tuple, str, bytes, range, re.Match})
+"""Types whose subscript is plain ``obj[key]``: compiled code checks these inline."""
+_GETITEM_TYPES = PLAIN_SUBSCRIPT_TYPES | {EventData}
 
 
 def guarded_getitem(obj: Any, key: Any) -> Any:
@@ -232,6 +237,22 @@ _INPLACE_TYPES = frozenset(
     {int, bool, float, str, bytes, list, tuple, set, frozenset, dict}
     | {dt.datetime, dt.date, dt.time, dt.timedelta}
 )
+
+
+INPLACE_OPERATORS = frozenset(_INPLACE_OPS)
+"""The operators of ``x op= y`` that compiled code may run inline for :data:`_INPLACE_TYPES`."""
+
+INLINE_CHECKS: Mapping[str, object] = MappingProxyType(
+    {
+        "_type_": type,
+        "_inplace_types_": _INPLACE_TYPES,
+        "_subscript_types_": PLAIN_SUBSCRIPT_TYPES,
+    }
+)
+"""Hidden globals of the inline checks the compiler emits in place of the hottest guard calls
+(``x op= y`` on a name, ``name[key]``): the same exact-type tables as :func:`guarded_inplacevar`
+and :func:`guarded_getitem`, without a call per operation. Tenant code cannot name them (names
+starting with ``_`` are refused)."""
 
 
 def guarded_inplacevar(op: str, target: Any, value: Any) -> Any:
@@ -377,6 +398,7 @@ _GLOBALS_TEMPLATE: dict[str, object] = {
     "_write_": full_write_guard,
     "_inplacevar_": guarded_inplacevar,
     "_apply_": guarded_apply,
+    **INLINE_CHECKS,
 }
 
 
