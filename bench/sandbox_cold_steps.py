@@ -20,6 +20,7 @@ import gc
 import json
 import os
 import resource
+import signal
 import socket
 import statistics
 import sys
@@ -32,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from runtime.sandbox.guest import namespaces, oslimits, worker_loop, zygote
 from runtime.sandbox.shared.contract import HANDLERS, SandboxLimits, Trigger
+from runtime.sandbox.shared.frames import HEADER, BlockingChannel
 
 TRIGGER: Trigger = "send-phone-message"
 SOURCE = f"""
@@ -53,6 +55,8 @@ def _child(sock: socket.socket, args: argparse.Namespace, state: dict[str, Any])
     """The steps of ``zygote._run_child`` and a first invocation, each timed; never returns."""
     marks = [_mark("start")]
     try:
+        zygote.forget_zygote_signals()
+        marks.append(_mark("signals (wakeup fd, SIGCHLD)"))
         oslimits.set_parent_death_signal()
         marks.append(_mark("pdeathsig"))
         oslimits.close_fds(sock.fileno())
@@ -64,6 +68,9 @@ def _child(sock: socket.socket, args: argparse.Namespace, state: dict[str, Any])
         oslimits.apply_spawn_limits(limits, workdir="/" if args.namespaces else state["empty_dir"])
         marks.append(_mark("spawn rlimits, environment"))
         gc.enable()
+        chan = BlockingChannel(sock)
+        chan.send({"type": "ready", "seccomp": True, "detail": ""})
+        marks.append(_mark("ready frame"))
         if args.warm:
             worker_loop.warm_up()
             marks.append(_mark("warm-up handler"))
@@ -97,6 +104,9 @@ def _zygote_like() -> dict[str, Any]:
     empty_dir = tempfile.mkdtemp(prefix="phone-actions-steps-")
     os.chmod(empty_dir, 0o555)
     namespaces.prepare_root(empty_dir)
+    signal.set_wakeup_fd(os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)[1])  # as the zygote does
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    os.environ.clear()
     gc.freeze()
     gc.enable()
     return {"filter": program, "empty_dir": empty_dir}
@@ -127,6 +137,7 @@ def main() -> None:
         while chunk := ours.recv(65536):
             data += chunk
         ours.close()
+        data = data[HEADER.size + HEADER.unpack_from(data)[0] :]  # after the ready frame
         usage = os.wait4(pid, 0)[2]
         lives.append((usage.ru_utime + usage.ru_stime) * 1000)
         marks: list[Mark] = [tuple(mark) for mark in json.loads(data)]

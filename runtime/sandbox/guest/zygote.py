@@ -17,6 +17,7 @@ is :class:`runtime.sandbox.host.zygote_client.ZygoteClient`.
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # signal.signal without the enum wrapping
 import contextlib
 import ctypes
 import gc
@@ -29,6 +30,7 @@ import sys
 import tempfile
 import threading
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any, Final
 
 import orjson
@@ -36,7 +38,7 @@ import orjson
 from runtime.sandbox.guest import cgroups, namespaces, oslimits
 from runtime.sandbox.shared.oslayers import OsIsolation
 
-__all__ = ["PRELOAD", "fork", "main"]
+__all__ = ["PRELOAD", "forget_zygote_signals", "fork", "main"]
 
 PRELOAD: Final = (
     "orjson",
@@ -74,6 +76,8 @@ _libc_fork: Final = ctypes.CDLL(None, use_errno=True).fork
 _libc_fork.argtypes = ()
 _libc_fork.restype = ctypes.c_int
 _native_threads = 0  # threads of this process at its first fork (0: not counted yet)
+_SIGCHLD: Final = int(signal.SIGCHLD)
+_SIG_DFL: Final = int(signal.SIG_DFL)
 
 
 def fork() -> int:
@@ -108,17 +112,28 @@ def _thread_count() -> int:
         return int(stat.read().rsplit(b")", 1)[1].split()[17])
 
 
+_worker_loop: ModuleType | None = None  # set by _preload: a child does not run the import machinery
+
+
 def _preload() -> str | None:
     """Import the worker's world; returns why the executor is unavailable, if it is."""
+    global _worker_loop
     for name in PRELOAD:
         importlib.import_module(name)
     from runtime.sandbox.guest import worker_loop
 
+    _worker_loop = worker_loop
     try:
         worker_loop.warm_up()  # imports the executor; trusted code only
     except Exception as exc:  # a broken executor must not stop the pool from reporting it
         return f"{type(exc).__name__}: {exc}"
     return None
+
+
+def forget_zygote_signals() -> None:
+    """In a new worker: no more writes to the zygote's wake-up pipe, SIGCHLD as by default."""
+    signal.set_wakeup_fd(-1)
+    _signal.signal(_SIGCHLD, _SIG_DFL)
 
 
 def _run_child(
@@ -131,8 +146,7 @@ def _run_child(
     """
     code = 70
     try:
-        signal.set_wakeup_fd(-1)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        forget_zygote_signals()
         oslimits.set_parent_death_signal()
         if os.getppid() != state.pid:
             os._exit(code)
@@ -149,7 +163,8 @@ def _run_child(
         namespaces.enter(state.empty_dir, mount=state.mount_ns, network=state.net_ns)
         oslimits.apply_spawn_limits(wlimits, workdir="/" if state.mount_ns else state.empty_dir)
         gc.enable()
-        from runtime.sandbox.guest import worker_loop
+        worker_loop = _worker_loop
+        assert worker_loop is not None
 
         if state.require_seccomp and state.filter is None:
             worker_loop.refuse(sock, state.seccomp_detail)
@@ -290,6 +305,7 @@ def main(argv: list[str]) -> None:
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    os.environ.clear()  # needed no more (imports are done); a worker then has little to clear
     gc.freeze()  # everything imported so far stays out of collections: pages stay shared
     gc.enable()
     hello = {
