@@ -2,15 +2,18 @@
 
 ``bench/sandbox.py`` says what a cold start costs per process (supervisor, zygote, workers);
 this says which step inside a worker costs it. It does what the zygote does before it forks
-(preload, seccomp filter, the empty root in a private mount namespace, ``gc.freeze``), then
-forks ``--count`` children that run the zygote's steps one by one (pdeathsig, fds,
-namespaces, rlimits, the warm-up with ``--warm``, the bind: uid, ``no_new_privs``, seccomp)
+(preload, seccomp filter, the empty root in a private mount namespace, ``gc.freeze``, the page
+probe of :mod:`runtime.sandbox.guest.prefault` unless ``--no-prefault``), then forks
+``--count`` children that run the zygote's steps one by one (signals, pdeathsig, the prefault,
+fds, namespaces, rlimits, the ready frame, the warm-up with ``--warm``, the bind: uid,
+``no_new_privs``, seccomp)
 and then a first and a second compile and run of a trivial handler, as a new tenant's first
 invocation would. Each step reports its wall time, its CPU time and its minor page faults
 (copy-on-write faults of pages shared with the parent dominate: on a VM each costs a few
 microseconds), as medians over the children. Needs root (namespaces, uid switch).
 
     .venv/bin/python bench/sandbox_cold_steps.py [--count N] [--warm] [--no-namespaces]
+                                                 [--no-prefault]
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from runtime.sandbox.guest import namespaces, oslimits, worker_loop, zygote
+from runtime.sandbox.guest import namespaces, oslimits, prefault, worker_loop, zygote
 from runtime.sandbox.shared.contract import HANDLERS, SandboxLimits, Trigger
 from runtime.sandbox.shared.frames import HEADER, BlockingChannel
 
@@ -59,6 +62,9 @@ def _child(sock: socket.socket, args: argparse.Namespace, state: dict[str, Any])
         marks.append(_mark("signals (wakeup fd, SIGCHLD)"))
         oslimits.set_parent_death_signal()
         marks.append(_mark("pdeathsig"))
+        if state["prefault"] is not None:
+            state["prefault"].populate()
+            marks.append(_mark(f"prefault ({state['prefault'].pages} pages)"))
         oslimits.close_fds(sock.fileno())
         marks.append(_mark("close fds"))
         if args.namespaces:
@@ -94,7 +100,7 @@ def _child(sock: socket.socket, args: argparse.Namespace, state: dict[str, Any])
         os._exit(0)
 
 
-def _zygote_like() -> dict[str, Any]:
+def _zygote_like(args: argparse.Namespace) -> dict[str, Any]:
     """The zygote's state before its first fork (its ``main`` up to ``gc.freeze``)."""
     gc.disable()
     zygote._preload()
@@ -109,7 +115,8 @@ def _zygote_like() -> dict[str, Any]:
     os.environ.clear()
     gc.freeze()
     gc.enable()
-    return {"filter": program, "empty_dir": empty_dir}
+    pages = prefault.learn(zygote._probe_workload, zygote.fork) if args.prefault else None
+    return {"filter": program, "empty_dir": empty_dir, "prefault": pages}
 
 
 def main() -> None:
@@ -117,10 +124,11 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=50, help="children to fork (default 50)")
     parser.add_argument("--warm", action="store_true", help="run the warm-up as a spare does")
     parser.add_argument("--no-namespaces", dest="namespaces", action="store_false")
+    parser.add_argument("--no-prefault", dest="prefault", action="store_false")
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("needs root (namespaces, uid switch)")
-    state = _zygote_like()
+    state = _zygote_like(args)
     steps: dict[str, list[tuple[float, float, int]]] = {}
     forks: list[float] = []
     lives: list[float] = []
@@ -147,7 +155,10 @@ def main() -> None:
             row = ((wall - previous[1]) * 1000, (cpu - previous[2]) * 1000, faults - previous[3])
             steps.setdefault(step, []).append(row)
             previous = (name, wall, cpu, faults)
-    print(f"{args.count} children, warm-up {args.warm}, namespaces {args.namespaces}; medians")
+    print(
+        f"{args.count} children, warm-up {args.warm}, namespaces {args.namespaces}, "
+        f"prefault {args.prefault}; medians"
+    )
     print(f"{'step':<36}{'wall ms':>9}{'CPU ms':>9}{'faults':>8}")
     print(f"{'fork() in the parent':<36}{statistics.median(forks):>9.3f}")
     for step, rows in steps.items():

@@ -139,14 +139,15 @@ class _NullChannel:
         return None
 
 
-def warm_up() -> None:
+def warm_up(source: str = WARMUP_SOURCE) -> None:
     """Run a trusted handler once (never tenant code), so that lazily built state and
     copy-on-write page faults happen before a tenant is served: in the zygote the results are
-    shared by every worker; in a spare worker they are off the critical path."""
+    shared by every worker; in a spare worker they are off the critical path. ``source``: the
+    zygote's page probe (:mod:`.prefault`) runs a minimal handler instead."""
     executor = importlib.import_module(EXECUTOR)
     limits = SandboxLimits.model_validate(SandboxLimits().model_dump())
     result = executor.invoke_source(
-        WARMUP_SOURCE,
+        source,
         name="warm-up",
         trigger="send-phone-message",
         event=WARMUP_EVENT,

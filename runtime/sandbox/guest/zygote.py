@@ -36,7 +36,7 @@ from typing import Any, Final
 
 import orjson
 
-from runtime.sandbox.guest import cgroups, namespaces, oslimits
+from runtime.sandbox.guest import cgroups, namespaces, oslimits, prefault
 from runtime.sandbox.shared.oslayers import OsIsolation
 
 __all__ = ["PRELOAD", "forget_zygote_signals", "fork", "main"]
@@ -138,6 +138,22 @@ def forget_zygote_signals() -> None:
     _signal.signal(_SIGCHLD, _SIG_DFL)
 
 
+PROBE_SOURCE: Final = """
+def on_execute_send_phone_message(event, api):
+    return {"to": event["message_options"]["recipient"]}
+"""
+"""The smallest handler: what the page probe runs (every first invocation runs at least this)."""
+
+
+def _probe_workload() -> None:
+    """A new worker's first steps, on trusted code only: reset the zygote's signals, the parent
+    death signal, then a first compile and run of :data:`PROBE_SOURCE` and its result frame."""
+    forget_zygote_signals()
+    oslimits.set_parent_death_signal()
+    assert _worker_loop is not None
+    _worker_loop.warm_up(PROBE_SOURCE)
+
+
 def _run_child(
     sock: socket.socket, others: list[socket.socket], request: dict[str, Any], state: _State
 ) -> None:
@@ -152,6 +168,8 @@ def _run_child(
         oslimits.set_parent_death_signal()
         if os.getppid() != state.pid:
             os._exit(code)
+        if state.prefault is not None:
+            state.prefault.populate()  # the pages it is about to write: one call, not faults
         for other in others:  # forget them: closerange closes the fds, nothing may reuse them
             other.detach()
         wlimits = oslimits.WorkerLimits(
@@ -196,6 +214,7 @@ class _State:
     mount_ns: bool = False
     net_ns: bool = False
     cgroups: cgroups.CgroupPlan | None = None
+    prefault: prefault.PageSet | None = None
     worker_pids: int = 8
     children: set[int] = field(default_factory=set)
 
@@ -314,6 +333,7 @@ def main(argv: list[str]) -> None:
     os.environ.clear()  # needed no more (imports are done); a worker then has little to clear
     gc.freeze()  # everything imported so far stays out of collections: pages stay shared
     gc.enable()
+    state.prefault = prefault.learn(_probe_workload, fork)
     hello = {
         "type": "hello",
         "pid": state.pid,
