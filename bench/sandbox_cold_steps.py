@@ -4,8 +4,8 @@
 this says which step inside a worker costs it. It does what the zygote does before it forks
 (preload, seccomp filter, the empty root in a private mount namespace, ``gc.freeze``, the page
 probe of :mod:`runtime.sandbox.guest.prefault` unless ``--no-prefault``), then forks
-``--count`` children that run the zygote's steps one by one (signals, pdeathsig, the prefault,
-fds, namespaces, rlimits, the ready frame, the warm-up with ``--warm``, the bind: uid,
+``--count`` children that run the zygote's steps one by one (signals, pdeathsig, fds, the
+prefault, namespaces, rlimits, the ready frame, the warm-up with ``--warm``, the bind: uid,
 ``no_new_privs``, seccomp)
 and then a first and a second compile and run of a trivial handler, as a new tenant's first
 invocation would. Each step reports its wall time, its CPU time and its minor page faults
@@ -62,11 +62,11 @@ def _child(sock: socket.socket, args: argparse.Namespace, state: dict[str, Any])
         marks.append(_mark("signals (wakeup fd, SIGCHLD)"))
         oslimits.set_parent_death_signal()
         marks.append(_mark("pdeathsig"))
+        oslimits.close_fds(sock.fileno())
+        marks.append(_mark("close fds"))
         if state["prefault"] is not None:
             state["prefault"].populate()
             marks.append(_mark(f"prefault ({state['prefault'].pages} pages)"))
-        oslimits.close_fds(sock.fileno())
-        marks.append(_mark("close fds"))
         if args.namespaces:
             namespaces.enter(state["empty_dir"], mount=True, network=True)
             marks.append(_mark("namespaces (net, mnt, pivot, proc)"))

@@ -5,10 +5,11 @@ the ``ready`` frame, its first compile and run) write to about 600 of those page
 first write is a page fault that copies one page (~1.6 µs each on a VM). The zygote learns
 once which pages these are: a probe child runs the same trusted steps on a minimal handler and
 reports which pages became its own (``/proc/self/pagemap``, "exclusively mapped"). Each worker
-then copies them right after the fork with one ``process_madvise(MADV_POPULATE_WRITE)``, about
-40 % cheaper per page than the faults. Pages are copied earlier, nothing else: what a worker
-can see, write or share is unchanged. Pages a worker turns out not to need cost it a copy
-(~1 µs and 4 KiB each), which is why the probe runs the smallest handler, not a realistic one.
+then copies them, once it is in its own cgroup (so they are charged to it), with one
+``process_madvise(MADV_POPULATE_WRITE)``, about 40 % cheaper per page than the faults. Pages
+are copied earlier, nothing else: what a worker can see, write or share is unchanged. Pages a
+worker turns out not to need cost it a copy (~1 µs and 4 KiB each), which is why the probe
+runs the smallest handler, not a realistic one.
 
 Needs Linux 6.13 or later (``process_madvise`` with any advice on oneself) and
 ``CAP_SYS_NICE`` (root); elsewhere :func:`learn` returns ``None`` and workers fault as before.

@@ -168,8 +168,6 @@ def _run_child(
         oslimits.set_parent_death_signal()
         if os.getppid() != state.pid:
             os._exit(code)
-        if state.prefault is not None:
-            state.prefault.populate()  # the pages it is about to write: one call, not faults
         for other in others:  # forget them: closerange closes the fds, nothing may reuse them
             other.detach()
         wlimits = oslimits.WorkerLimits(
@@ -180,6 +178,8 @@ def _run_child(
         oslimits.close_fds(sock.fileno())
         if state.cgroups is not None:
             cgroups.join_worker_cgroup(state.cgroups, wlimits.memory_bytes, state.worker_pids)
+        if state.prefault is not None:  # in its cgroup: the copies are charged to the worker
+            state.prefault.populate()  # the pages it is about to write: one call, not faults
         namespaces.enter(state.empty_dir, mount=state.mount_ns, network=state.net_ns)
         oslimits.apply_spawn_limits(wlimits, workdir="/" if state.mount_ns else state.empty_dir)
         gc.enable()
