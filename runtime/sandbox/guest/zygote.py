@@ -341,6 +341,7 @@ def main(argv: list[str]) -> None:
         "seccomp_detail": why or "seccomp filter built",
         "executor_error": executor_error,
         "empty_dir": empty_dir,  # the client removes it if we die without cleaning up
+        "prefault_pages": state.prefault.pages if state.prefault is not None else 0,
         "layers": layers,
     }
     ctrl.send(orjson.dumps(hello))
