@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -23,6 +25,7 @@ import pytest
 from runtime.sandbox.guest.oslimits import WorkerLimits
 from runtime.sandbox.host import pool as supervisor_module
 from runtime.sandbox.host.context import InvocationContext
+from runtime.sandbox.host.frame_protocol import FrameProtocol
 from runtime.sandbox.host.pool import SandboxPool
 from runtime.sandbox.host.zygote_client import Worker, ZygoteClient
 from runtime.sandbox.shared.contract import SandboxLimits, Trigger
@@ -31,7 +34,6 @@ from runtime.sandbox.shared.frames import (
     MAX_FRAME_TO_WORKER,
     SOURCE_CACHE_SIZE,
     ConnectionClosed,
-    FrameProtocol,
     FrameTooLarge,
     InvokeFrame,
     SourceDigests,
@@ -304,3 +306,19 @@ async def test_an_evicted_worker_dies_once_its_slot_is_taken(pools: list[Sandbox
             loop.remove_reader(pidfd)
     finally:
         os.close(pidfd)
+
+
+def test_the_worker_world_holds_no_event_loop_modules() -> None:
+    """What the zygote preloads is memory every worker's fork and exit pay for, page by page:
+    the host side's asyncio (and its ssl) stays out of it."""
+    probe = (
+        "import sys\n"
+        "from runtime.sandbox.guest import zygote\n"
+        "assert zygote._preload() is None\n"
+        "print(sorted(m for m in ('asyncio', 'ssl', 'logging', 'concurrent.futures')"
+        " if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "[]"

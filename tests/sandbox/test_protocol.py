@@ -20,6 +20,7 @@ import pytest
 
 from runtime.sandbox.guest.oslimits import WorkerLimits
 from runtime.sandbox.host.context import InvocationContext
+from runtime.sandbox.host.frame_protocol import FrameProtocol
 from runtime.sandbox.host.invocation import run_invocation
 from runtime.sandbox.host.refusals import ApiRefused
 from runtime.sandbox.host.zygote_client import Worker
@@ -28,7 +29,6 @@ from runtime.sandbox.shared.frames import (
     MAX_FRAME_FROM_WORKER,
     BlockingChannel,
     ConnectionClosed,
-    FrameProtocol,
     FrameTooLarge,
     ProtocolError,
     checked_result,

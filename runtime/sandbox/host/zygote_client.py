@@ -24,10 +24,10 @@ from typing import Any, Final
 import orjson
 
 from runtime.sandbox.guest import oslimits
+from runtime.sandbox.host.frame_protocol import FrameProtocol
 from runtime.sandbox.shared.frames import (
     MAX_FRAME_TO_WORKER,
     ConnectionClosed,
-    FrameProtocol,
     ProtocolError,
     SourceDigests,
     encode_frame,
