@@ -93,3 +93,22 @@ def test_errors_keep_the_tenants_line_numbers() -> None:
     result = run("x = [1]\nreturn x[5]")
     assert result.outcome == "runtime_error"
     assert any("line 3" in frame for frame in result.traceback), result.traceback
+
+
+@pytest.mark.parametrize("depth", [10, 40, 80])
+def test_nested_keys_grow_the_tree_linearly(depth: int) -> None:
+    """A key holding another inlined subscript is not copied again: ``a[a[a[...]]]`` would
+    otherwise double at every level when it is compiled."""
+    key = "0"
+    for _ in range(depth):
+        key = f"a[{key}]"
+    tree = ast.parse(f"x = {key}\nx += {key}\n")
+    before = sum(1 for _ in ast.walk(tree))
+    TenantPolicy([], [], {}).visit(tree)
+    after = sum(1 for _ in ast.walk(tree))
+    assert after <= before + 200
+
+
+def test_large_in_place_values_stay_with_the_guard() -> None:
+    code = transformed("x += " + " + ".join(f"v{i}" for i in range(40)) + "\n")
+    assert code.startswith("x = _inplacevar_('+=', x, ")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import codecs
-import copy
 import hashlib
 import re
 import sys
@@ -19,8 +18,9 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.metadata import version
+from itertools import islice
 from types import CodeType
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from RestrictedPython.compile import compile_restricted_exec
 from RestrictedPython.transformer import IOPERATOR_TO_STR, RestrictingNodeTransformer
@@ -127,43 +127,59 @@ class TenantPolicy(RestrictingNodeTransformer):
             isinstance(guarded, ast.Assign)
             and isinstance(target, ast.Name)
             and IOPERATOR_TO_STR.get(type(node.op)) in INPLACE_OPERATORS
+            and _small(node.value, _MAX_INLINE_VALUE)
         ):
             return guarded
-        native = ast.AugAssign(
-            target=ast.Name(target.id, ast.Store()), op=node.op, value=copy.deepcopy(node.value)
-        )
-        test = _exact_type_in(target.id, "_inplace_types_")
-        return _located(ast.If(test=test, body=[native], orelse=[guarded]), node)
+        # node.value (already transformed) is shared by both branches: compile() reads it
+        # once per place it appears (so it is kept small), and only one branch runs.
+        store = _at(ast.Name(target.id, ast.Store()), node)
+        native = _at(ast.AugAssign(target=store, op=node.op, value=node.value), node)
+        test = _exact_type_in(target.id, "_inplace_types_", node)
+        return _at(ast.If(test=test, body=[native], orelse=[guarded]), node)
 
     def visit_Subscript(self, node: ast.Subscript) -> _Visited:
         """``name[key]``: ``name[key] if _type_(name) in _subscript_types_ else
         _getitem_(name, key)``; other subscripts as RestrictedPython emits them."""
         guarded = super().visit_Subscript(node)
-        if not (isinstance(guarded, ast.Call) and isinstance(guarded.args[0], ast.Name)):
+        if not (
+            isinstance(guarded, ast.Call)
+            and isinstance(guarded.args[0], ast.Name)
+            and _small(guarded.args[1], _MAX_INLINE_KEY)
+        ):
             return guarded
         name = guarded.args[0].id
-        native = ast.Subscript(
-            value=ast.Name(name, ast.Load()), slice=copy.deepcopy(guarded.args[1]), ctx=ast.Load()
-        )
-        test = _exact_type_in(name, "_subscript_types_")
-        return _located(ast.IfExp(test=test, body=native, orelse=guarded), node)
+        load = _at(ast.Name(name, ast.Load()), node)
+        native = _at(ast.Subscript(value=load, slice=guarded.args[1], ctx=ast.Load()), node)
+        test = _exact_type_in(name, "_subscript_types_", node)
+        return _at(ast.IfExp(test=test, body=native, orelse=guarded), node)
 
 
-def _exact_type_in(name: str, table: str) -> ast.expr:
-    """``_type_(name) in table``: the guards' own exact-type test (hidden globals)."""
+_MAX_INLINE_KEY: Final = 12
+"""Nodes a subscript's key may have to be inlined: the key appears in both branches, so a key
+holding another inlined subscript (about 20 nodes) is never copied again. Without this,
+``a[a[a[...]]]`` would double at each level (a compile-time bomb)."""
+_MAX_INLINE_VALUE: Final = 64
+"""Nodes the value of ``x op= y`` may have to be inlined (it appears in both branches)."""
+
+
+def _small(node: ast.AST, limit: int) -> bool:
+    """Whether ``node``'s tree has at most ``limit`` nodes (stops counting past it)."""
+    return sum(1 for _ in islice(ast.walk(node), limit + 1)) <= limit
+
+
+def _exact_type_in(name: str, table: str, node: ast.AST) -> ast.expr:
+    """``_type_(name) in table``: the guards' own exact-type test (hidden globals), at
+    ``node``'s position."""
     assert table in INLINE_CHECKS
-    call = ast.Call(
-        func=ast.Name("_type_", ast.Load()), args=[ast.Name(name, ast.Load())], keywords=[]
-    )
-    return ast.Compare(left=call, ops=[ast.In()], comparators=[ast.Name(table, ast.Load())])
+    func = _at(ast.Name("_type_", ast.Load()), node)
+    call = _at(ast.Call(func=func, args=[_at(ast.Name(name, ast.Load()), node)], keywords=[]), node)
+    tables = _at(ast.Name(table, ast.Load()), node)
+    return _at(ast.Compare(left=call, ops=[ast.In()], comparators=[tables]), node)
 
 
-def _located(new: _Node, old: ast.AST) -> _Node:
-    """``new`` and every node in it without a position take ``old``'s (tracebacks, lines)."""
-    for child in ast.walk(new):
-        if "lineno" in child._attributes and not hasattr(child, "lineno"):
-            ast.copy_location(child, old)
-    return new
+def _at(new: _Node, old: ast.AST) -> _Node:
+    """``new`` at ``old``'s position (tracebacks name the tenant's own line)."""
+    return ast.copy_location(new, old)
 
 
 def _issue(line: int | None, column: int | None, message: str) -> CompileIssue:
