@@ -156,11 +156,10 @@ def learn(workload: Callable[[], None], fork: Callable[[], int]) -> PageSet | No
         finally:
             os._exit(code)
     os.close(write_end)
-    chunks = []
     with open(read_end, "rb") as reader:
-        chunks.append(reader.read())
+        data = reader.read()
     _, status = os.waitpid(pid, 0)
     if status != 0:
         return None
-    pages = [page for (page,) in _ENTRY.iter_unpack(b"".join(chunks))]
+    pages = [page for (page,) in _ENTRY.iter_unpack(data)]
     return PageSet(_ranges(pages)) if pages else None
