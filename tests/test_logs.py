@@ -291,6 +291,83 @@ async def test_writes_after_close_return_and_are_counted(tmp_path: Path) -> None
     assert sink.dropped == 3
 
 
+# -- lines written by another thread (the store thread, for keyed deliveries) --------------
+
+
+async def in_thread(fn: Any, *args: Any) -> None:
+    """``fn(*args)`` on a thread of its own, as the pipeline's store thread runs it."""
+    done = asyncio.get_running_loop().create_future()
+    loop = asyncio.get_running_loop()
+
+    def run() -> None:
+        fn(*args)
+        loop.call_soon_threadsafe(done.set_result, None)
+
+    threading.Thread(target=run).start()
+    await done
+
+
+async def test_lines_another_thread_wrote_are_written_once(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    sink = JsonLinesLogSink(path)
+    here = sink.pending(request(), report(error="busy"))
+    assert here is not None
+    await in_thread(sink.write_here, here)
+    # in the file on return, without flush or close
+    assert len(read_events(path)) == 2
+    await sink.write_pending(here)  # the other side finds them taken: nothing twice
+    queued = sink.pending(request(), report())
+    assert queued is not None
+    await sink.write_pending(queued)  # nobody took these: the writer thread writes them
+    await in_thread(sink.write_here, queued)  # too late: already written
+    assert len(read_events(path)) == 3
+    sink.close()
+
+
+async def test_waiting_for_another_threads_write_lasts_until_it_is_over(tmp_path: Path) -> None:
+    """The store thread took the lines and is still writing (a stalled disk: here, the write
+    lock held): the event loop's side returns only after that write, never before."""
+    sink = JsonLinesLogSink(tmp_path / "events.jsonl")
+    lines = sink.pending(request(), report())
+    assert lines is not None
+    with sink._write_lock:  # the taker is inside its write
+        assert lines.take()
+        waiting = asyncio.ensure_future(sink.write_pending(lines))
+        done, _ = await asyncio.wait({waiting}, timeout=0.2)
+        assert not done
+    await waiting
+    sink.close()
+
+
+async def test_lines_another_thread_writes_after_close_are_counted(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    sink = JsonLinesLogSink(path)
+    lines = sink.pending(request(), report(error="busy"))
+    assert lines is not None
+    sink.close()
+    await in_thread(sink.write_here, lines)
+    assert sink.dropped == 2
+    assert path.read_bytes() == b""
+
+
+@pytest.mark.skipif(not DEV_FULL.exists(), reason="needs /dev/full (Linux)")
+async def test_lines_another_thread_failed_to_write_are_kept_and_counted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A failed write on the store thread is reported like the writer thread's own, and its
+    lines are kept for the next attempt (here still failing: dropped and counted at close)."""
+    sink = JsonLinesLogSink(DEV_FULL, report_interval=3600)
+    lines = sink.pending(request(), report())
+    assert lines is not None
+    with caplog.at_level(logging.ERROR, logger="runtime.logs"):
+        await in_thread(sink.write_here, lines)
+        await sink.write(request(), report())
+    assert sink.failures >= 1
+    assert "No space left on device (ENOSPC)" in (sink.last_error or "")
+    sink.close()
+    assert sink.dropped == 2
+
+
 # -- bad paths --------------------------------------------------------------------------------
 
 

@@ -262,6 +262,36 @@ async def test_a_store_failure_after_sending_still_reports_and_logs(
     assert len(primary.sent) == 1
 
 
+async def test_a_completion_that_never_ran_still_logs_once(
+    make_pipeline: PipelineFactory,
+) -> None:
+    """The store's one thread is busy past the store timeout when the delivery ends, so its
+    record is never stored: the report says so, and the log event is still written, once."""
+    release = threading.Event()
+
+    def occupy_the_store(_message: Any) -> str:
+        pipeline._submit(release.wait, 10)  # the store's only thread waits on this
+        return "sent-1"
+
+    primary = ScriptedProvider("primary", occupy_the_store)
+    pipeline = make_pipeline(
+        tenant(), plugins=(ProvidersPlugin(primary),), store_timeout=0.3, store_workers=1
+    )
+    try:
+        report = await pipeline.deliver(request(idempotency_key="k"))
+    finally:
+        release.set()
+    assert (report.status, report.reason) == ("delivered", "store_unavailable")
+    assert "the message was sent by primary" in (report.detail or "")
+    [event] = read_log(pipeline)
+    assert event["details"]["delivery_id"] == report.id
+    # the call that timed out in the queue never ran: the key is still pending, never re-sent
+    retry = await pipeline.deliver(request(idempotency_key="k"))
+    assert (retry.status, retry.reason) == ("rejected", "idempotency_in_progress")
+    assert len(primary.sent) == 1
+    assert len(read_log(pipeline)) == 2
+
+
 async def test_a_delivery_after_shutdown_began_is_refused_and_logged(
     make_pipeline: PipelineFactory,
 ) -> None:

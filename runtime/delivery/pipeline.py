@@ -432,18 +432,37 @@ class Pipeline:
                 await self._store(idempotency.release, request.tenant, key)
             await self._account(request, done, progress)
             return done
-        # The key's record and the log event are written at the same time (two threads):
-        # one wait instead of two. Observers and the log see the delivery as it went; a
-        # record that could not be stored changes only the report returned (its reason).
-        # submit: queued now, before the log event is encoded (a task would queue it one loop
-        # iteration later, after the log write).
-        completing = self._submit(idempotency.complete, request.tenant, key, done.model_dump_json())
-        await self._account(request, done, progress)
+        return await self._complete(request, done, progress, idempotency, key)
+
+    async def _complete(
+        self,
+        request: PhoneMessageRequest,
+        done: DeliveryReport,
+        progress: _Progress,
+        idempotency: IdempotencyStore,
+        key: str,
+    ) -> DeliveryReport:
+        """Store the key's record and write the log event, in one thread hop: the store thread
+        writes the lines first, then the record. When that call did not run (refused, timed out
+        while queued), the lines go through the log's own thread instead; either way they are
+        handed to the OS before the report returns. Observers and the log see the delivery as
+        it went; a record that could not be stored changes only the report returned."""
+        sink = self._log_sink
+        pending = sink.pending(request, done) if sink is not None else None
+        before = partial(sink.write_here, pending) if sink and pending else None
+        completing = self._submit(
+            idempotency.complete, request.tenant, key, done.model_dump_json(), before
+        )
+        self._observe(request, done, progress)
         try:
             await completing
         except StoreUnavailableError as exc:
             log.error("delivery %s: its idempotency record was not stored: %s", done.id, exc)
             done = after_store_failure(done, str(exc))
+            if sink is not None and pending is not None:
+                await sink.write_pending(pending)  # written by now, or written here
+        if self.stored_log is not None and pending is not None:
+            self.stored_log.wake()
         return done
 
     async def _claim(self, tenant: str, key: str, digest: str) -> Claim:
@@ -468,16 +487,22 @@ class Pipeline:
         *,
         resolve: asyncio.Future[None] | None = None,
     ) -> None:
-        """The observers (``after_send``, then the attempt wrappers' ``on_report``), then the
-        log event, handed to the OS before the report returns. ``resolve`` is resolved by the
-        same wake as the write (see :meth:`JsonLinesLogSink.write`)."""
-        self._notify(request, done)
-        if progress is not None and progress.delivery is not None:
-            progress.delivery.finish(done, request.code)
+        """The observers (:meth:`_observe`), then the log event, handed to the OS before the
+        report returns. ``resolve`` is resolved by the same wake as the write (see
+        :meth:`JsonLinesLogSink.write`)."""
+        self._observe(request, done, progress)
         if self._log_sink is not None:
             await self._log_sink.write(request, done, also=resolve)
             if self.stored_log is not None:  # the database copy follows, not awaited here
                 self.stored_log.wake()
+
+    def _observe(
+        self, request: PhoneMessageRequest, done: DeliveryReport, progress: _Progress | None
+    ) -> None:
+        """The observers: ``after_send``, then the attempt wrappers' ``on_report``."""
+        self._notify(request, done)
+        if progress is not None and progress.delivery is not None:
+            progress.delivery.finish(done, request.code)
 
     async def _deliver_safely(
         self, request: PhoneMessageRequest, progress: _Progress

@@ -7,6 +7,11 @@ Before each write the thread checks that the path still names its fd (rotation, 
 reopens it when not. A write that fails is reported (``logging.error``, rate-limited, plus
 counters) and its lines are kept for the next write, up to a bound past which they are dropped
 and counted: a full disk never raises into a delivery, and never goes unnoticed.
+
+A thread that is not the event loop may also write lines itself (:meth:`write_here`): the
+pipeline's store thread writes a keyed delivery's lines beside completing its idempotency
+record, so that delivery makes one thread hop at the end instead of two. Every write, the
+writer thread's or another's, holds the sink's write lock.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from runtime.events import DeliveryReport, PhoneMessageRequest
 from runtime.logs.events import json_lines
 from runtime.logs.files import describe, open_for_append, open_sink_file
 
-__all__ = ["JsonLinesLogSink"]
+__all__ = ["JsonLinesLogSink", "PendingLines"]
 
 log = logging.getLogger("runtime.logs")
 
@@ -44,7 +49,24 @@ _Waiter: TypeAlias = (
 _Item: TypeAlias = "tuple[list[bytes], _Waiter]"
 _NOTHING: Any = object()
 _FLUSH: list[bytes] = []  # flush()'s marker: a write attempt even while the file fails
+_WAKE: Any = threading.Lock()  # a writer-thread wake with nobody to tell (see write_here)
 _open_sinks: weakref.WeakSet[JsonLinesLogSink] = weakref.WeakSet()
+
+
+class PendingLines:
+    """One report's lines, written exactly once by whichever side takes them first: another
+    thread with :meth:`JsonLinesLogSink.write_here`, or the event loop with
+    :meth:`JsonLinesLogSink.write_pending` when that thread never got to them."""
+
+    __slots__ = ("_taken", "lines")
+
+    def __init__(self, lines: list[bytes]) -> None:
+        self.lines = lines
+        self._taken = threading.Lock()
+
+    def take(self) -> bool:
+        """True for the first caller only: that one writes the lines."""
+        return self._taken.acquire(blocking=False)
 
 
 class JsonLinesLogSink:
@@ -71,12 +93,15 @@ class JsonLinesLogSink:
         # Python); _lock orders the close marker after every item submitted before close().
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
+        # held by every write (the writer thread's and write_here's): the file state below
+        self._write_lock = threading.Lock()
         self._closing = False
         self._told_closed = False
-        # below: the writer thread's own state (read by others, written only by it)
+        # below: the writing state (read by others, written only under _write_lock)
         self._retry: list[bytes] = []
         self._failures = 0
         self._dropped = 0
+        self._dropped_closed = 0  # lines that came after close (under _lock)
         self._last_error: str | None = None
         self._failures_report = _Every(report_interval)
         self._drops_report = _Every(report_interval)
@@ -103,7 +128,7 @@ class JsonLinesLogSink:
     @property
     def dropped(self) -> int:
         """Lines given up: past the retry bound, or still failing at :meth:`close`."""
-        return self._dropped
+        return self._dropped + self._dropped_closed
 
     async def write(
         self,
@@ -144,6 +169,50 @@ class JsonLinesLogSink:
             return
         self._submit_and_wait(lines)
 
+    def pending(self, request: PhoneMessageRequest, report: DeliveryReport) -> PendingLines | None:
+        """The report's lines, to be written by :meth:`write_here` or :meth:`write_pending`
+        (None when there are none)."""
+        lines = _encode(request, report)
+        return PendingLines(lines) if lines else None
+
+    def write_here(self, pending: PendingLines) -> None:
+        """Write ``pending`` on the calling thread, unless another side took it: blocking, for
+        a thread that is not the event loop. Returns once the lines were handed to the OS, or
+        the write failed and was reported (they are then kept and retried); never raises."""
+        with self._write_lock:
+            if not pending.take():
+                return
+            with self._lock:
+                closing = self._closing
+            if not closing:
+                try:
+                    self._write(pending.lines, force=False)
+                except Exception:  # a bug here must not reach the store call it rides on
+                    log.exception("log events: writing to %s failed", self.path)
+                kept = bool(self._retry)
+        if closing:
+            self._refuse_closed(len(pending.lines))
+            return
+        if not kept:
+            return
+        # Kept for a retry: the writer thread, maybe asleep with nothing kept, retries them.
+        with self._lock:
+            if not self._closing:
+                self._queue.put(([], _WAKE))
+
+    async def write_pending(self, pending: PendingLines) -> None:
+        """On the event loop: write ``pending`` through the writer thread when no other thread
+        took it, else wait until that thread's write is over. Resolves like :meth:`write`."""
+        if pending.take():
+            await self.write_lines(pending.lines)
+            return
+        # The taker wrote while holding the write lock it took the lines under; the writer
+        # thread's next write holds that lock too, so this returns after the taker's write.
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        if self._submit([], (loop, future), quiet=True):
+            await future
+
     def flush(self) -> None:
         """Block until everything submitted so far was written (or failed and was reported)."""
         if not self._closing:
@@ -157,7 +226,7 @@ class JsonLinesLogSink:
                 self._queue.put(None)
         if self._thread is not threading.current_thread():
             self._thread.join()
-        with self._lock:
+        with self._write_lock, self._lock:  # after a write_here still under way
             fd, self._fd = self._fd, None
         if fd is not None:
             os.close(fd)
@@ -187,13 +256,17 @@ class JsonLinesLogSink:
             if not self._closing:
                 self._queue.put((lines, waiter))
                 return True
-            if quiet:
-                return False
-            self._dropped += len(lines)
+        if not quiet:
+            self._refuse_closed(len(lines))
+        return False
+
+    def _refuse_closed(self, count: int) -> None:
+        """``count`` lines came after close: dropped, counted, reported once."""
+        with self._lock:
+            self._dropped_closed += count
             first, self._told_closed = not self._told_closed, True
         if first:  # once: ``dropped`` counts the rest
             log.error("log events for %s dropped: the log sink is closed", self.path)
-        return False
 
     def _submit_and_wait(self, lines: list[bytes], *, quiet: bool = False) -> None:
         done = threading.Lock()
@@ -220,12 +293,14 @@ class JsonLinesLogSink:
             if batch or self._retry:
                 force = closing or any(lines is _FLUSH for lines, _ in batch)
                 try:
-                    self._write([line for lines, _ in batch for line in lines], force=force)
+                    with self._write_lock:
+                        self._write([line for lines, _ in batch for line in lines], force=force)
                 except Exception:  # a bug here must not leave callers waiting forever
                     log.exception("log events: the writer for %s failed", self.path)
                 finally:
                     self._complete(batch)
-        self._give_up()
+        with self._write_lock:
+            self._give_up()
 
     def _write(self, new_lines: list[bytes], *, force: bool) -> None:
         """Append the kept lines then ``new_lines`` in one ``os.write``; keep what failed.
@@ -260,7 +335,7 @@ class JsonLinesLogSink:
                 "log events: writing to %s again (%d failed writes, %d lines dropped so far)",
                 self.path,
                 self._failures,
-                self._dropped,
+                self.dropped,
             )
 
     def _current_fd(self) -> int:
@@ -296,7 +371,7 @@ class JsonLinesLogSink:
                     "writable (%d dropped so far; last error: %s)",
                     self.path,
                     self._max_pending,
-                    self._dropped,
+                    self.dropped,
                     self._last_error,
                 )
         self._retry = lines
@@ -315,7 +390,7 @@ class JsonLinesLogSink:
             error,
             self._failures,
             len(self._retry),
-            self._dropped,
+            self.dropped,
         )
 
     def _give_up(self) -> None:
@@ -334,7 +409,7 @@ class JsonLinesLogSink:
         for _, waiter in batch:
             if isinstance(waiter, tuple):
                 futures.setdefault(waiter[0], []).extend(waiter[1:])
-            else:
+            elif waiter is not _WAKE:
                 waiter.release()
         for loop, waiting in futures.items():
             # RuntimeError: that loop is closed, so nobody is waiting any more
