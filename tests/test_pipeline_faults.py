@@ -170,13 +170,13 @@ async def test_a_caller_cancelled_before_any_provider_frees_its_key(
     locked.wait(10)
     store = pipeline.idempotency
     claiming = threading.Event()
-    real_claim = store.claim
+    real_claim = store.claim_many
 
     def observed_claim(*args: Any) -> Any:  # the real claim, which tells the test it began
         claiming.set()
         return real_claim(*args)
 
-    store.claim = observed_claim  # type: ignore[method-assign, assignment]
+    store.claim_many = observed_claim  # type: ignore[method-assign]
     caller = asyncio.ensure_future(pipeline.deliver(request(idempotency_key="gave-up")))
     await asyncio.to_thread(claiming.wait, 10)  # the claim is waiting for the lock
     caller.cancel()

@@ -336,6 +336,16 @@ class Pipeline:
             refused.set_exception(exc)
             return refused
 
+    def _batched(self, call: Callable[[list[Any]], list[Any]], item: Any) -> asyncio.Future[Any]:
+        """:meth:`_submit` for a call that runs together with others of its kind queued
+        meanwhile (one transaction, one commit: keys at 50 in flight)."""
+        try:
+            return self._executor.submit_batched(call, item, timeout=self._store_timeout)
+        except StoreUnavailableError as exc:
+            refused: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            refused.set_exception(exc)
+            return refused
+
     @property
     def delivery_budget(self) -> float:
         """The longest a delivery can take: two attempts and the store calls around them."""
@@ -450,8 +460,8 @@ class Pipeline:
         sink = self._log_sink
         pending = sink.pending(request, done) if sink is not None else None
         before = partial(sink.write_here, pending) if sink and pending else None
-        completing = self._submit(
-            idempotency.complete, request.tenant, key, done.model_dump_json(), before
+        completing = self._batched(
+            idempotency.complete_many, (request.tenant, key, done.model_dump_json(), before)
         )
         self._observe(request, done, progress)
         try:
@@ -470,7 +480,7 @@ class Pipeline:
         delivery never starts is released rather than left pending."""
         idempotency, _ = await self._stores()
         # a future, not a task: queued at once (the shield keeps it running for the outcome)
-        call = self._submit(idempotency.claim, tenant, key, digest)
+        call = self._batched(idempotency.claim_many, (tenant, key, digest))
         try:
             return await asyncio.shield(call)
         except asyncio.CancelledError:

@@ -4,6 +4,10 @@ Not asyncio's default pool: tenant-driven work uses that one, and a slow databas
 take its threads (nor tenant work take the store's). Both the threads and the calls waiting
 for them are bounded, and every call has a deadline, so a database that hangs costs the
 caller ``timeout`` seconds and a clear error, never an unbounded queue.
+
+Calls of one kind that arrive while another of them runs may be run together
+(:meth:`StoreExecutor.submit_batched`): one transaction, one commit and one wake of the loop
+for all of them. The pipeline's idempotency claims and completions do, at 50 in flight.
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ from typing import Any, TypeVar
 
 from runtime.errors import StoreUnavailableError
 
-__all__ = ["StoreExecutor"]
+__all__ = ["BATCH_LIMIT", "StoreExecutor"]
 
 T = TypeVar("T")
+BATCH_LIMIT = 64
+"""The most calls of one kind run together (one transaction holds SQLite's write lock)."""
 
 
 class StoreExecutor:
@@ -40,13 +46,14 @@ class StoreExecutor:
             raise ValueError("max_workers and max_pending must be at least 1")
         self.max_workers = max_workers
         self.max_pending = max_pending
-        self._queue: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Call | _Lane | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._idle = 0  # started threads waiting for work
         self._pending = 0  # submitted and not yet finished (queued or running)
         self._closed = False
         self._outbox: _Outbox | None = None  # the calling loop's (one loop at a time)
+        self._lanes: dict[Callable[..., Any], _Lane] = {}  # submit_batched's, by function
 
     @property
     def pending(self) -> int:
@@ -77,23 +84,62 @@ class StoreExecutor:
         if outbox is None or outbox.loop is not loop:
             outbox = self._outbox = _Outbox(loop)
         with self._lock:
-            if self._closed:
-                raise StoreUnavailableError(f"{_database(fn)}: the store is closed")
-            if self._pending >= self.max_pending:
-                raise StoreUnavailableError(
-                    f"{_database(fn)}: {self._pending} store calls already waiting "
-                    f"(limit {self.max_pending}); refused at once"
-                )
-            self._pending += 1
-            if self._idle == 0 and len(self._threads) < self.max_workers:
-                self._start_thread()
-            else:
-                self._idle -= 1 if self._idle else 0
+            self._admit(fn)
+            self._wake_a_thread()
         # A timer that fails the future itself: cheaper than asyncio.timeout's cancellation.
         # The store thread's outcome cancels it (a cancelled call's timer just runs out).
         expiry = loop.call_later(timeout, _expire, future, fn, timeout)
         self._queue.put((outbox, future, fn, args, expiry))
         return future
+
+    def submit_batched(
+        self, fn: Callable[[list[Any]], list[Any]], item: Any, *, timeout: float
+    ) -> asyncio.Future[Any]:
+        """:meth:`submit` for calls that may run together: ``fn(items)`` gets the items
+        submitted while an earlier batch ran (at most :data:`BATCH_LIMIT`) and returns one
+        outcome per item, in order: a value, or an exception for that item alone. An
+        exception ``fn`` raises fails the whole batch. One thread runs ``fn``'s batches at a
+        time; the deadline, queue bound and cancellation are :meth:`submit`'s, per item."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        outbox = self._outbox
+        if outbox is None or outbox.loop is not loop:
+            outbox = self._outbox = _Outbox(loop)
+        expiry = loop.call_later(timeout, _expire, future, fn, timeout)
+        with self._lock:
+            try:
+                self._admit(fn)
+            except StoreUnavailableError:
+                expiry.cancel()
+                raise
+            lane = self._lanes.get(fn)
+            if lane is None:
+                lane = self._lanes[fn] = _Lane(fn)
+            lane.items.append((outbox, future, item, expiry))
+            if lane.queued:  # a thread will take it with the batch under way or the next
+                return future
+            lane.queued = True
+            self._wake_a_thread()
+        self._queue.put(lane)
+        return future
+
+    def _admit(self, fn: Callable[..., Any]) -> None:
+        """Count one more call, or refuse it (closed, full). Under ``_lock``."""
+        if self._closed:
+            raise StoreUnavailableError(f"{_database(fn)}: the store is closed")
+        if self._pending >= self.max_pending:
+            raise StoreUnavailableError(
+                f"{_database(fn)}: {self._pending} store calls already waiting "
+                f"(limit {self.max_pending}); refused at once"
+            )
+        self._pending += 1
+
+    def _wake_a_thread(self) -> None:
+        """One more queue entry: an idle thread takes it, or a new one starts. Under ``_lock``."""
+        if self._idle == 0 and len(self._threads) < self.max_workers:
+            self._start_thread()
+        else:
+            self._idle -= 1 if self._idle else 0
 
     def _start_thread(self) -> None:
         thread = threading.Thread(
@@ -111,6 +157,9 @@ class StoreExecutor:
             call = get()
             if call is None:
                 return
+            if isinstance(call, _Lane):
+                self._run_lane(call)
+                continue
             outbox, future, fn, args, expiry = call
             setter: Any = _set_result
             outcome: Any = None
@@ -128,6 +177,43 @@ class StoreExecutor:
             if ran:
                 outbox.put(setter, future, outcome, expiry)
 
+    def _run_lane(self, lane: _Lane) -> None:
+        """Run ``lane``'s batches until it is empty (its calls submitted meanwhile too)."""
+        while True:
+            with self._lock:
+                items = lane.items[:BATCH_LIMIT]
+                del lane.items[:BATCH_LIMIT]
+                if not items:
+                    lane.queued = False
+                    self._idle += 1
+                    return
+            live = [each for each in items if not each[1].done()]  # not timed out, cancelled
+            outcomes: list[Any] = []
+            failure: BaseException | None = None
+            if live:
+                try:
+                    outcomes = lane.fn([each[2] for each in live])
+                    if len(outcomes) != len(live):
+                        raise RuntimeError(f"{_name(lane.fn)} gave {len(outcomes)} outcomes")
+                except BaseException as exc:
+                    failure = exc
+            # Done with the lane (when nothing came meanwhile) before the outcomes go back, as
+            # in _work: the caller's next call finds this thread idle.
+            with self._lock:
+                self._pending -= len(items)
+                more = bool(lane.items)
+                if not more:
+                    lane.queued = False
+                    self._idle += 1
+            for index, (outbox, future, _item, expiry) in enumerate(live):
+                outcome = failure if failure is not None else outcomes[index]
+                if isinstance(outcome, BaseException):
+                    outbox.put(_set_exception, future, outcome, expiry)
+                else:
+                    outbox.put(_set_result, future, outcome, expiry)
+            if not more:
+                return
+
     def shutdown(self, wait: bool = True) -> None:
         """Stop taking calls; drop the queued ones; with ``wait``, join the running ones."""
         with self._lock:
@@ -140,12 +226,21 @@ class StoreExecutor:
                 call = self._queue.get_nowait()
             except queue.Empty:
                 break
-            if call is not None:
+            if isinstance(call, _Lane):
+                with self._lock:
+                    entries = [(o, f, e) for o, f, _item, e in call.items]
+                    call.items.clear()
+                    self._pending -= len(entries)
+            elif call is not None:
                 outbox, future, _fn, _args, expiry = call
-                closed = StoreUnavailableError("the store is closed")
-                outbox.put(_set_exception, future, closed, expiry)
+                entries = [(outbox, future, expiry)]
                 with self._lock:
                     self._pending -= 1
+            else:
+                continue
+            for outbox, future, expiry in entries:
+                closed = StoreUnavailableError("the store is closed")
+                outbox.put(_set_exception, future, closed, expiry)
         for _ in threads:
             self._queue.put(None)
         if wait:
@@ -186,6 +281,18 @@ class _Outbox:
         while items:
             setter, future, value, expiry = items.popleft()
             setter(future, value, expiry)
+
+
+class _Lane:
+    """Calls of one batched function waiting to run together; ``queued`` while a queue entry
+    or a thread is on it (so one thread runs its batches at a time)."""
+
+    __slots__ = ("fn", "items", "queued")
+
+    def __init__(self, fn: Callable[[list[Any]], list[Any]]) -> None:
+        self.fn = fn
+        self.items: list[tuple[_Outbox, asyncio.Future[Any], Any, asyncio.TimerHandle]] = []
+        self.queued = False
 
 
 _Call = tuple[

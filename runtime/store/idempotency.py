@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from runtime.errors import StoreUnavailableError
 from runtime.store.db import describe, prepare, type_processors, unavailable
 from runtime.store.kept import KeptConnections
 from runtime.store.schema import idempotency_records
@@ -104,6 +105,29 @@ class IdempotencyStore:
                 return existing
         raise unavailable(self._engine, "claim (the key was released under it three times)")
 
+    def claim_many(self, requests: list[tuple[str, str, str]]) -> list[Claim | Exception]:
+        """:meth:`claim` for several ``(tenant, key, digest)`` at once: one transaction for
+        the inserts, so one commit (on PostgreSQL one WAL flush) for them all. A key the
+        batch did not win (held already, or twice in the batch) is read as :meth:`claim`
+        reads it; a failure there is that request's alone."""
+        now = datetime.now(UTC)
+        created = self._to_db(now)
+        rows = [
+            {"tenant": tenant, "key": key, "fingerprint": digest, "created_at": created}
+            for tenant, key, digest in requests
+        ]
+        inserted = self._kept.execute_many("claim", self._claim, rows, repeatable=True)
+        outcomes: list[Claim | Exception] = []
+        for (tenant, key, digest), count in zip(requests, inserted, strict=True):
+            if count == 1:
+                outcomes.append(Claim(won=True, fingerprint=digest, created_at=now))
+                continue
+            try:
+                outcomes.append(self.claim(tenant, key, digest))
+            except StoreUnavailableError as exc:
+                outcomes.append(exc)
+        return outcomes
+
     def get(self, tenant: str, key: str) -> Claim | None:
         """The record of ``key`` (``won`` is False), or None when nobody holds it."""
         params = {"w_tenant": tenant, "w_key": key}
@@ -133,6 +157,22 @@ class IdempotencyStore:
             "completed_at": self._to_db(datetime.now(UTC)),
         }
         self._relaxed.execute("complete", self._complete, params, repeatable=True)
+
+    def complete_many(
+        self, completions: list[tuple[str, str, str, Callable[[], None] | None]]
+    ) -> list[None]:
+        """:meth:`complete` for several ``(tenant, key, report_json, before)`` at once: every
+        ``before`` first, in order, then the records in one transaction."""
+        for _, _, _, before in completions:
+            if before is not None:
+                before()
+        now = self._to_db(datetime.now(UTC))
+        rows = [
+            {"w_tenant": tenant, "w_key": key, "report": report, "completed_at": now}
+            for tenant, key, report, _ in completions
+        ]
+        self._relaxed.execute_many("complete", self._complete, rows, repeatable=True)
+        return [None] * len(completions)
 
     def release(self, tenant: str, key: str) -> None:
         """Give ``key`` back while it is still pending: for a delivery that never reached a

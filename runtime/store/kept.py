@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Engine
@@ -72,6 +72,82 @@ class KeptConnections:
         if self.sqlite:
             return self._execute_sqlite(what, statement, params, fetch)
         return self._execute_server(what, statement, params, repeatable, fetch)
+
+    def execute_many(
+        self,
+        what: str,
+        statement: Prepared,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        repeatable: bool,
+    ) -> list[int]:
+        """Run ``statement`` once per row, all in one transaction (one commit, on PostgreSQL
+        one round trip for all rows): the rows each one changed. All or nothing: an error
+        rolls every row back and raises StoreUnavailableError."""
+        if len(rows) == 1:  # one statement commits by itself: no BEGIN and COMMIT around it
+            return [self.execute(what, statement, rows[0], repeatable=repeatable)[0]]
+        if self.sqlite:
+            return self._execute_many_sqlite(what, statement, rows)
+        return self._execute_many_server(what, statement, rows, repeatable)
+
+    def _execute_many_sqlite(
+        self, what: str, statement: Prepared, rows: Sequence[Mapping[str, Any]]
+    ) -> list[int]:
+        if not self._lock.acquire(timeout=self.timeout):
+            raise unavailable(
+                self.engine, f"{what} (waiting {self.timeout:g} s for the connection)"
+            )
+        try:
+            kept = self._kept
+            if kept is None or not kept.connection.is_valid:
+                kept = self._kept = self._open(what)
+            cursor = kept.cursor
+            counts: list[int] = []
+            try:
+                cursor.execute("BEGIN IMMEDIATE")  # waits up to the busy timeout, like one row
+                for row in rows:
+                    cursor.execute(statement.sql, statement.args(row))
+                    counts.append(cursor.rowcount)
+                cursor.execute("COMMIT")
+            except self._errors as exc:
+                with contextlib.suppress(self._errors):
+                    if kept.connection.driver_connection.in_transaction:  # type: ignore[union-attr]
+                        cursor.execute("ROLLBACK")
+                raise unavailable(self.engine, what, exc) from None
+            return counts
+        finally:
+            self._lock.release()
+
+    def _execute_many_server(
+        self,
+        what: str,
+        statement: Prepared,
+        rows: Sequence[Mapping[str, Any]],
+        repeatable: bool,
+    ) -> list[int]:
+        args = [statement.args(row) for row in rows]
+        for attempt in (1, 2):
+            kept: _Kept | None = getattr(self._local, "kept", None)
+            if kept is None:
+                kept = self._local.kept = self._open(what)
+            cursor = kept.cursor
+            driver: Any = kept.connection.driver_connection
+            try:
+                counts: list[int] = []
+                with driver.transaction():  # BEGIN ... COMMIT around the pipelined rows
+                    cursor.executemany(statement.sql, args, returning=True)
+                    while True:
+                        counts.append(cursor.rowcount)
+                        if not cursor.nextset():
+                            break
+                return counts
+            except self._errors as exc:
+                dead = self.engine.dialect.is_disconnect(exc, kept.connection, cursor)  # type: ignore[arg-type]
+                if dead:
+                    self._drop(kept)
+                if not (dead and repeatable and attempt == 1):
+                    raise unavailable(self.engine, what, exc) from None
+        raise AssertionError("unreachable")
 
     def _execute_sqlite(
         self, what: str, statement: Prepared, params: Mapping[str, Any], fetch: bool

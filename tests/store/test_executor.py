@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from typing import Any
 
 import pytest
 
@@ -75,3 +76,75 @@ async def test_errors_reach_the_caller_and_threads_are_the_stores_own() -> None:
         executor.shutdown()
     with pytest.raises(StoreUnavailableError, match="closed"):
         await executor.run(lambda: None, timeout=5)
+
+
+class Batches:
+    """A batched store call that records each batch; the first one waits for ``release``."""
+
+    def __init__(self) -> None:
+        self.running, self.release = threading.Event(), threading.Event()
+        self.seen: list[list[Any]] = []
+
+    def __call__(self, items: list[Any]) -> list[Any]:
+        self.seen.append(list(items))
+        if len(self.seen) == 1:
+            self.running.set()
+            self.release.wait()
+        return [ValueError(f"bad {item}") if item == "bad" else item.upper() for item in items]
+
+
+async def test_calls_queued_while_a_batch_runs_go_together() -> None:
+    executor = StoreExecutor(max_workers=4)
+    batch = Batches()
+    try:
+        first = executor.submit_batched(batch, "a", timeout=60)
+        await asyncio.to_thread(batch.running.wait)
+        later = [executor.submit_batched(batch, item, timeout=60) for item in ("b", "bad", "c")]
+        assert executor.pending == 4
+        batch.release.set()
+        assert await first == "A"
+        outcomes = await asyncio.gather(*later, return_exceptions=True)
+        assert [str(o) for o in outcomes] == ["B", "bad bad", "C"]  # one item's error is its own
+        assert batch.seen == [["a"], ["b", "bad", "c"]]  # one batch for all that waited
+        assert executor.pending == 0
+    finally:
+        batch.release.set()
+        executor.shutdown()
+
+
+async def test_a_batched_call_that_timed_out_in_the_queue_never_runs() -> None:
+    executor = StoreExecutor(max_workers=4)
+    batch = Batches()
+    try:
+        first = executor.submit_batched(batch, "a", timeout=60)
+        await asyncio.to_thread(batch.running.wait)
+        with pytest.raises(StoreUnavailableError, match=r"did not answer within 0\.05 s"):
+            await executor.submit_batched(batch, "late", timeout=0.05)
+        batch.release.set()
+        await first
+        assert await executor.submit_batched(batch, "next", timeout=60) == "NEXT"
+        assert batch.seen == [["a"], ["next"]]
+    finally:
+        batch.release.set()
+        executor.shutdown()
+
+
+async def test_a_batch_that_raises_fails_each_call_in_it_and_shutdown_fails_the_queued() -> None:
+    executor = StoreExecutor(max_workers=1)
+
+    def broken(items: list[Any]) -> list[Any]:
+        raise StoreUnavailableError("database x: claim failed: locked")
+
+    calls = [executor.submit_batched(broken, n, timeout=60) for n in range(3)]
+    outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    assert all(isinstance(o, StoreUnavailableError) for o in outcomes)
+    batch = Batches()
+    running = executor.submit_batched(batch, "a", timeout=60)
+    await asyncio.to_thread(batch.running.wait)
+    queued = executor.submit_batched(batch, "b", timeout=60)
+    executor.shutdown(wait=False)
+    batch.release.set()
+    assert await running == "A"  # the running batch finishes ...
+    assert await queued == "B"  # ... with what joined it before the shutdown
+    with pytest.raises(StoreUnavailableError, match="closed"):
+        await executor.submit_batched(batch, "c", timeout=60)

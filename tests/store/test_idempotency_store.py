@@ -3,11 +3,17 @@ pending claims only, one connection kept."""
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine
 
-from runtime.store import IdempotencyStore
+from runtime.errors import StoreUnavailableError
+from runtime.store import IdempotencyStore, create_engine_for, migrate
+from runtime.store.idempotency import Claim
 
 
 def test_claim_reports_when_the_key_was_first_claimed(engine: Engine, tenant: str) -> None:
@@ -55,3 +61,68 @@ def test_keys_are_per_tenant_and_fingerprints_are_kept(engine: Engine, tenant: s
     held = store.claim(tenant, "k", "second")
     assert (held.won, held.fingerprint, held.report) == (False, "first", None)
     store.close()
+
+
+def test_claims_together_win_each_key_once(engine: Engine, tenant: str) -> None:
+    """claim_many (keys at 50 in flight): one transaction; each key won by one request only,
+    also when it comes twice in the batch or is held already, with the holder's record."""
+    store = IdempotencyStore(engine)
+    assert store.claim(tenant, "held", "first").won
+    outcomes = store.claim_many(
+        [(tenant, "a", "d1"), (tenant, "b", "d2"), (tenant, "a", "d3"), (tenant, "held", "d4")]
+    )
+    claims = [o for o in outcomes if isinstance(o, Claim)]
+    assert len(claims) == 4
+    assert [(c.won, c.fingerprint) for c in claims] == [
+        (True, "d1"),
+        (True, "d2"),
+        (False, "d1"),  # the second request for "a" meets the first one's claim
+        (False, "first"),
+    ]
+    assert claims[0].created_at == claims[2].created_at
+    store.close()
+
+
+def test_completions_together_run_each_before_then_store_every_report(
+    engine: Engine, tenant: str
+) -> None:
+    store = IdempotencyStore(engine)
+    store.claim_many([(tenant, "a", "d"), (tenant, "b", "d")])
+    seen: list[tuple[str, str | None]] = []
+
+    def before(key: str) -> Callable[[], None]:
+        def run() -> None:  # runs before the records are written: both still pending
+            record = store.get(tenant, key)
+            seen.append((key, record.report if record else "missing"))
+
+        return run
+
+    done = store.complete_many(
+        [(tenant, "a", '{"n": 1}', before("a")), (tenant, "b", '{"n": 2}', before("b"))]
+    )
+    assert done == [None, None]
+    assert seen == [("a", None), ("b", None)]
+    reports = [store.get(tenant, key) for key in ("a", "b")]
+    assert [r.report if r else None for r in reports] == ['{"n": 1}', '{"n": 2}']
+    store.close()
+
+
+def test_claims_together_are_all_or_nothing_under_a_held_lock(tmp_path: Path) -> None:
+    """Another connection holds SQLite's write lock past the timeout: the batch fails as a
+    whole, with the database named, and claims nothing."""
+    url = f"sqlite:///{tmp_path / 'keys.sqlite3'}"
+    made = create_engine_for(url, timeout=0.2)
+    migrate(made)
+    store = IdempotencyStore(made)
+    holder = sqlite3.connect(tmp_path / "keys.sqlite3", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreUnavailableError, match=r"keys\.sqlite3: claim failed"):
+            store.claim_many([("t", "a", "d"), ("t", "b", "d")])
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert store.get("t", "a") is None
+    assert [c.won for c in store.claim_many([("t", "a", "d"), ("t", "b", "d")])] == [True, True]  # type: ignore[union-attr]
+    store.close()
+    made.dispose()
