@@ -13,6 +13,7 @@ them through :class:`~runtime.store.executor.StoreExecutor`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,6 +45,29 @@ _VALUES: dict[str, Any] = {
     "fingerprint": bindparam("fingerprint"),
     "created_at": bindparam("created_at"),
 }
+
+
+@functools.cache
+def _claims_sql(count: int) -> str:
+    """PostgreSQL: ``count`` claims in one INSERT, returning the keys it won."""
+    row = "(%s::VARCHAR, %s::VARCHAR, %s::VARCHAR, %s::TIMESTAMP WITH TIME ZONE)"
+    return (
+        "INSERT INTO idempotency_records (tenant, key, fingerprint, created_at) VALUES "
+        + ", ".join([row] * count)
+        + " ON CONFLICT DO NOTHING RETURNING tenant, key"
+    )
+
+
+@functools.cache
+def _completions_sql(count: int) -> str:
+    """PostgreSQL: ``count`` reports stored by one UPDATE (returning the keys, so that the
+    statement has rows to read)."""
+    row = "(%s::VARCHAR, %s::VARCHAR, %s::TEXT, %s::TIMESTAMP WITH TIME ZONE)"
+    return (
+        "UPDATE idempotency_records AS r SET report = v.report, completed_at = v.completed_at "
+        "FROM (VALUES " + ", ".join([row] * count) + ") AS v (tenant, key, report, completed_at) "
+        "WHERE r.tenant = v.tenant AND r.key = v.key RETURNING r.key"
+    )
 
 
 def fingerprint(*parts: str) -> str:
@@ -116,7 +140,10 @@ class IdempotencyStore:
             {"tenant": tenant, "key": key, "fingerprint": digest, "created_at": created}
             for tenant, key, digest in requests
         ]
-        inserted = self._kept.execute_many("claim", self._claim, rows, repeatable=True)
+        if self.local or len(rows) == 1:
+            inserted = self._kept.execute_many("claim", self._claim, rows, repeatable=True)
+        else:
+            inserted = self._claim_rows(requests, created)
         outcomes: list[Claim | Exception] = []
         for (tenant, key, digest), count in zip(requests, inserted, strict=True):
             if count == 1:
@@ -127,6 +154,19 @@ class IdempotencyStore:
             except StoreUnavailableError as exc:
                 outcomes.append(exc)
         return outcomes
+
+    def _claim_rows(self, requests: list[tuple[str, str, str]], created: object) -> list[int]:
+        """PostgreSQL: the batch's inserts as one statement (one round trip, one WAL flush):
+        1 for each request that won its key (the first of a key that comes twice), else 0."""
+        args: list[object] = []
+        for tenant, key, digest in requests:
+            args += (tenant, key, digest, created)
+        won = set(self._kept.fetch_all("claim", _claims_sql(len(requests)), args, repeatable=True))
+        counts = []
+        for tenant, key, _ in requests:
+            counts.append(1 if (tenant, key) in won else 0)
+            won.discard((tenant, key))
+        return counts
 
     def get(self, tenant: str, key: str) -> Claim | None:
         """The record of ``key`` (``won`` is False), or None when nobody holds it."""
@@ -171,7 +211,14 @@ class IdempotencyStore:
             {"w_tenant": tenant, "w_key": key, "report": report, "completed_at": now}
             for tenant, key, report, _ in completions
         ]
-        self._relaxed.execute_many("complete", self._complete, rows, repeatable=True)
+        if self.local or len(rows) == 1:
+            self._relaxed.execute_many("complete", self._complete, rows, repeatable=True)
+        else:  # PostgreSQL: one statement, one round trip
+            args: list[object] = []
+            for row in rows:
+                args += (row["w_tenant"], row["w_key"], row["report"], row["completed_at"])
+            sql = _completions_sql(len(rows))
+            self._relaxed.fetch_all("complete", sql, args, repeatable=True)
         return [None] * len(completions)
 
     def release(self, tenant: str, key: str) -> None:

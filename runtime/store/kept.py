@@ -81,14 +81,39 @@ class KeptConnections:
         *,
         repeatable: bool,
     ) -> list[int]:
-        """Run ``statement`` once per row, all in one transaction (one commit, on PostgreSQL
-        one round trip for all rows): the rows each one changed. All or nothing: an error
-        rolls every row back and raises StoreUnavailableError."""
+        """Run ``statement`` once per row, all in one transaction (one commit): the rows each
+        one changed. All or nothing: an error rolls every row back and raises
+        StoreUnavailableError. SQLite, and a single row anywhere; a server database takes
+        one multi-row statement instead (one round trip: :meth:`fetch_all`)."""
         if len(rows) == 1:  # one statement commits by itself: no BEGIN and COMMIT around it
             return [self.execute(what, statement, rows[0], repeatable=repeatable)[0]]
+        if not self.sqlite:
+            raise NotImplementedError("several rows on a server database: use fetch_all")
+        return self._execute_many_sqlite(what, statement, rows)
+
+    def fetch_all(
+        self, what: str, sql: str, args: Sequence[Any], *, repeatable: bool
+    ) -> list[tuple[Any, ...]]:
+        """Run one statement written for this dialect (positional ``%s`` arguments on
+        PostgreSQL), committing by itself: every row it returns."""
         if self.sqlite:
-            return self._execute_many_sqlite(what, statement, rows)
-        return self._execute_many_server(what, statement, rows, repeatable)
+            raise NotImplementedError("fetch_all is for server databases")
+        statement = Prepared(sql, None, {})
+        for attempt in (1, 2):
+            kept: _Kept | None = getattr(self._local, "kept", None)
+            if kept is None:
+                kept = self._local.kept = self._open(what)
+            cursor = kept.cursor
+            try:
+                cursor.execute(statement.sql, args)
+                return list(cursor.fetchall())
+            except self._errors as exc:
+                dead = self.engine.dialect.is_disconnect(exc, kept.connection, cursor)  # type: ignore[arg-type]
+                if dead:
+                    self._drop(kept)
+                if not (dead and repeatable and attempt == 1):
+                    raise unavailable(self.engine, what, exc) from None
+        raise AssertionError("unreachable")
 
     def _execute_many_sqlite(
         self, what: str, statement: Prepared, rows: Sequence[Mapping[str, Any]]
@@ -117,37 +142,6 @@ class KeptConnections:
             return counts
         finally:
             self._lock.release()
-
-    def _execute_many_server(
-        self,
-        what: str,
-        statement: Prepared,
-        rows: Sequence[Mapping[str, Any]],
-        repeatable: bool,
-    ) -> list[int]:
-        args = [statement.args(row) for row in rows]
-        for attempt in (1, 2):
-            kept: _Kept | None = getattr(self._local, "kept", None)
-            if kept is None:
-                kept = self._local.kept = self._open(what)
-            cursor = kept.cursor
-            driver: Any = kept.connection.driver_connection
-            try:
-                counts: list[int] = []
-                with driver.transaction():  # BEGIN ... COMMIT around the pipelined rows
-                    cursor.executemany(statement.sql, args, returning=True)
-                    while True:
-                        counts.append(cursor.rowcount)
-                        if not cursor.nextset():
-                            break
-                return counts
-            except self._errors as exc:
-                dead = self.engine.dialect.is_disconnect(exc, kept.connection, cursor)  # type: ignore[arg-type]
-                if dead:
-                    self._drop(kept)
-                if not (dead and repeatable and attempt == 1):
-                    raise unavailable(self.engine, what, exc) from None
-        raise AssertionError("unreachable")
 
     def _execute_sqlite(
         self, what: str, statement: Prepared, params: Mapping[str, Any], fetch: bool
