@@ -176,7 +176,7 @@ async def test_a_caller_cancelled_before_any_provider_frees_its_key(
         claiming.set()
         return real_claim(*args)
 
-    store.claim_many = observed_claim  # type: ignore[method-assign]
+    store.claim_many = observed_claim  # type: ignore[method-assign, assignment]
     caller = asyncio.ensure_future(pipeline.deliver(request(idempotency_key="gave-up")))
     await asyncio.to_thread(claiming.wait, 10)  # the claim is waiting for the lock
     caller.cancel()
