@@ -39,6 +39,7 @@ from bench.fake_twilio import FakeTwilio
 from runtime import PhoneMessageRequest
 from runtime.delivery import Pipeline
 from runtime.settings import Settings
+from runtime.store import StoreExecutor
 from runtime.tenants import TomlTenantDirectory
 
 ACCOUNT_SID = "AC" + "0" * 32
@@ -80,6 +81,25 @@ async def measure(send: Send, count: int, in_flight: int) -> tuple[float, list[f
     await asyncio.gather(*(worker() for _ in range(in_flight)))
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     return count / elapsed, latencies, cpu / count * 1e6
+
+
+async def hand_off_floor(count: int = 2000) -> float:
+    """p50 µs of one thread hand-off and back (a store call that does nothing): the cost a
+    report's log line (and each store call of a key) pays on this machine, whatever our code."""
+    executor = StoreExecutor(max_workers=1)
+    times: list[float] = []
+    try:
+        for _ in range(count):
+            started = time.perf_counter()
+            await executor.run(_nothing, timeout=5)
+            times.append((time.perf_counter() - started) * 1e6)
+    finally:
+        executor.shutdown()
+    return statistics.median(times[count // 10 :])
+
+
+def _nothing() -> None:
+    return None
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -137,7 +157,7 @@ async def run(url: str, args: argparse.Namespace, data_dir: Path) -> dict[str, A
     }
     if on_postgres is not None:
         variants["pipeline+keys postgres"] = ours(True, on_postgres)
-    results: dict[str, Any] = {}
+    results: dict[str, Any] = {"hand_off_us": await hand_off_floor()}
     try:
         for mode, count, in_flight in (
             ("sequential", args.sequential, 1),
@@ -190,6 +210,8 @@ def print_table(results: dict[str, Any]) -> None:
         f"{'x SDK':>7}{'x pipe':>8}"
     )
     for mode, variants in results.items():
+        if mode == "hand_off_us":
+            continue
         for name, row in variants.items():
             print(
                 f"{mode:<14}{name:<24}{row['throughput']:>8.0f}{row['cpu_us']:>8.0f}"
@@ -200,6 +222,11 @@ def print_table(results: dict[str, Any]) -> None:
         "x SDK / x pipe = throughput / the bare SDK's / the keyless pipeline's: medians of "
         "per-round ratios (rounds interleaved), higher is better; cpu µs = client CPU per "
         "message (every thread of the client process)"
+    )
+    print(
+        f"one thread hand-off and back on this machine (a no-op store call, p50): "
+        f"{results['hand_off_us']:.0f} µs; each message pays one (its log line), a keyed one "
+        "a second (the claim, before it sends)"
     )
 
 

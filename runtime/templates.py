@@ -131,6 +131,7 @@ def locale_chain(locale: str | None, default: str = "en") -> tuple[str, ...]:
     return tuple(chain)
 
 
+@lru_cache(maxsize=256)  # the same few locales on every message
 def _built_in_language(locale: str | None) -> str:
     return next((tag for tag in locale_chain(locale) if tag in LOCALISED_TEMPLATES), "en")
 
