@@ -324,6 +324,23 @@ async def test_lines_another_thread_wrote_are_written_once(tmp_path: Path) -> No
     sink.close()
 
 
+async def test_lines_of_several_reports_another_thread_writes_go_in_one_write(
+    tmp_path: Path,
+) -> None:
+    """The store thread completing a batch of keys writes their lines together, skipping
+    the ones the event loop already took."""
+    path = tmp_path / "events.jsonl"
+    sink = JsonLinesLogSink(path)
+    first, taken, last = (sink.pending(request(), report()) for _ in range(3))
+    assert first is not None
+    assert taken is not None
+    assert last is not None
+    await sink.write_pending(taken)
+    await in_thread(sink.write_here, first, taken, last)
+    assert len(read_events(path)) == 3
+    sink.close()
+
+
 async def test_waiting_for_another_threads_write_lasts_until_it_is_over(tmp_path: Path) -> None:
     """The store thread took the lines and is still writing (a stalled disk: here, the write
     lock held): the event loop's side returns only after that write, never before."""

@@ -132,6 +132,7 @@ class Pipeline:
         self._executor = StoreExecutor(max_workers=_store_workers(settings))
         self._engine: Any = None
         self._idempotency: IdempotencyStore | None = None
+        self._completers: dict[IdempotencyStore, Callable[[list[Any]], list[Any]]] = {}
         self._usage: DefaultSenderUsage | None = None
         self._opening: asyncio.Lock | None = None
         self._inflight: set[asyncio.Task[None]] = set()
@@ -459,9 +460,8 @@ class Pipeline:
         it went; a record that could not be stored changes only the report returned."""
         sink = self._log_sink
         pending = sink.pending(request, done) if sink is not None else None
-        before = partial(sink.write_here, pending) if sink and pending else None
         completing = self._batched(
-            idempotency.complete_many, (request.tenant, key, done.model_dump_json(), before)
+            self._completer(idempotency), (request.tenant, key, done.model_dump_json(), pending)
         )
         self._observe(request, done, progress)
         try:
@@ -474,6 +474,16 @@ class Pipeline:
         if self.stored_log is not None and pending is not None:
             self.stored_log.wake()
         return done
+
+    def _completer(self, idempotency: IdempotencyStore) -> Callable[[list[Any]], list[Any]]:
+        """``idempotency.complete_many`` writing the batch's log lines first (one write): one
+        function per store, so that completions queued together run as one batch."""
+        made = self._completers.get(idempotency)
+        if made is None:
+            sink = self._log_sink
+            before = sink.write_here if sink is not None else None
+            made = self._completers[idempotency] = partial(idempotency.complete_many, before=before)
+        return made
 
     async def _claim(self, tenant: str, key: str, digest: str) -> Claim:
         """Claim ``key``; a cancelled caller still learns the outcome, so a won claim whose

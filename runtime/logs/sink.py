@@ -175,23 +175,25 @@ class JsonLinesLogSink:
         lines = _encode(request, report)
         return PendingLines(lines) if lines else None
 
-    def write_here(self, pending: PendingLines) -> None:
-        """Write ``pending`` on the calling thread, unless another side took it: blocking, for
-        a thread that is not the event loop. Returns once the lines were handed to the OS, or
-        the write failed and was reported (they are then kept and retried); never raises."""
+    def write_here(self, *pending: PendingLines) -> None:
+        """Write the lines of each ``pending`` no other side took, in one write on the calling
+        thread: blocking, for a thread that is not the event loop. Returns once they were
+        handed to the OS, or the write failed and was reported (they are then kept and
+        retried); never raises."""
         with self._write_lock:
-            if not pending.take():
+            lines = [line for each in pending if each.take() for line in each.lines]
+            if not lines:
                 return
             with self._lock:
                 closing = self._closing
             if not closing:
                 try:
-                    self._write(pending.lines, force=False)
+                    self._write(lines, force=False)
                 except Exception:  # a bug here must not reach the store call it rides on
                     log.exception("log events: writing to %s failed", self.path)
                 kept = bool(self._retry)
         if closing:
-            self._refuse_closed(len(pending.lines))
+            self._refuse_closed(len(lines))
             return
         if not kept:
             return

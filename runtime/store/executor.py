@@ -328,10 +328,11 @@ def _expire(future: asyncio.Future[Any], fn: Callable[..., Any], timeout: float)
 
 
 def _name(fn: Callable[..., Any]) -> str:
-    return getattr(fn, "__name__", "a store call")
+    return getattr(getattr(fn, "func", fn), "__name__", "a store call")  # through a partial
 
 
 def _database(fn: Callable[..., Any]) -> str:
     """``database <url>`` when ``fn`` is a store's method (stores expose ``database``)."""
+    fn = getattr(fn, "func", fn)  # a partial of one
     database = getattr(getattr(fn, "__self__", None), "database", None)
     return f"database {database}" if isinstance(database, str) else "the database"

@@ -199,13 +199,16 @@ class IdempotencyStore:
         self._relaxed.execute("complete", self._complete, params, repeatable=True)
 
     def complete_many(
-        self, completions: list[tuple[str, str, str, Callable[[], None] | None]]
+        self,
+        completions: list[tuple[str, str, str, Any]],
+        before: Callable[..., None] | None = None,
     ) -> list[None]:
-        """:meth:`complete` for several ``(tenant, key, report_json, before)`` at once: every
-        ``before`` first, in order, then the records in one transaction."""
-        for _, _, _, before in completions:
-            if before is not None:
-                before()
+        """:meth:`complete` for several ``(tenant, key, report_json, payload)`` at once, the
+        records in one transaction. ``before(*payloads)`` runs first, once (the payloads that
+        are not None): the pipeline writes the deliveries' log lines there, in one write."""
+        payloads = [payload for *_, payload in completions if payload is not None]
+        if before is not None and payloads:
+            before(*payloads)
         now = self._to_db(datetime.now(UTC))
         rows = [
             {"w_tenant": tenant, "w_key": key, "report": report, "completed_at": now}

@@ -4,9 +4,9 @@ pending claims only, one connection kept."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -83,27 +83,31 @@ def test_claims_together_win_each_key_once(engine: Engine, tenant: str) -> None:
     store.close()
 
 
-def test_completions_together_run_each_before_then_store_every_report(
+def test_completions_together_run_before_once_then_store_every_report(
     engine: Engine, tenant: str
 ) -> None:
+    """complete_many: ``before`` gets every payload in one call (the pipeline's log lines, one
+    write), while the records are still pending; then every report is stored."""
     store = IdempotencyStore(engine)
-    store.claim_many([(tenant, "a", "d"), (tenant, "b", "d")])
-    seen: list[tuple[str, str | None]] = []
+    store.claim_many([(tenant, "a", "d"), (tenant, "b", "d"), (tenant, "c", "d")])
+    seen: list[tuple[Any, ...]] = []
 
-    def before(key: str) -> Callable[[], None]:
-        def run() -> None:  # runs before the records are written: both still pending
-            record = store.get(tenant, key)
-            seen.append((key, record.report if record else "missing"))
-
-        return run
+    def before(*payloads: Any) -> None:
+        pending = [store.get(tenant, key) for key in ("a", "b", "c")]
+        seen.append((payloads, [record.report if record else "missing" for record in pending]))
 
     done = store.complete_many(
-        [(tenant, "a", '{"n": 1}', before("a")), (tenant, "b", '{"n": 2}', before("b"))]
+        [
+            (tenant, "a", '{"n": 1}', "lines-a"),
+            (tenant, "b", '{"n": 2}', None),
+            (tenant, "c", '{"n": 3}', "lines-c"),
+        ],
+        before,
     )
-    assert done == [None, None]
-    assert seen == [("a", None), ("b", None)]
-    reports = [store.get(tenant, key) for key in ("a", "b")]
-    assert [r.report if r else None for r in reports] == ['{"n": 1}', '{"n": 2}']
+    assert done == [None, None, None]
+    assert seen == [(("lines-a", "lines-c"), [None, None, None])]
+    reports = [store.get(tenant, key) for key in ("a", "b", "c")]
+    assert [r.report if r else None for r in reports] == ['{"n": 1}', '{"n": 2}', '{"n": 3}']
     store.close()
 
 
