@@ -47,6 +47,8 @@ __all__ = [
 Channel = Literal["sms", "voice"]
 Purpose = Literal["enrollment", "verification"]
 OTP_CODE_PATTERN = r"^[0-9A-Za-z]{4,12}$"
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]+$"
+"""Tenant ids and idempotency keys: no control characters (NUL cannot be stored)."""
 
 
 class _Open(BaseModel):
@@ -273,7 +275,7 @@ class PhoneMessageRequest(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    tenant: str = Field(min_length=1, max_length=64)
+    tenant: str = Field(min_length=1, max_length=64, pattern=NO_CONTROL_CHARACTERS)
     recipient: E164Number
     code: str = Field(pattern=OTP_CODE_PATTERN, repr=False)
     channel: Channel = "sms"
@@ -283,7 +285,10 @@ class PhoneMessageRequest(BaseModel):
     user: dict[str, Any] = Field(default_factory=dict, repr=False)
     client: ClientInfo = Field(default_factory=ClientInfo, repr=False)
     request: RequestContext = Field(default_factory=_no_request_context, repr=False)
-    idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
+    # no control characters: a database cannot store NUL, and no HTTP header carries them
+    idempotency_key: str | None = Field(
+        default=None, min_length=1, max_length=255, pattern=NO_CONTROL_CHARACTERS
+    )
 
     @classmethod
     def create(cls, *, default_country: str | None = None, **fields: Any) -> PhoneMessageRequest:

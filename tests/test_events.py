@@ -727,3 +727,15 @@ def test_a_request_context_may_carry_the_correlation_id() -> None:
             tenant="acme", recipient="+447911123456", code="246810",
             request={"correlation_id": "x" * 256},
         )  # fmt: skip
+
+
+@pytest.mark.parametrize("field", ["idempotency_key", "tenant"])
+@pytest.mark.parametrize("bad", ["a\x00b", "tab\there", "line\nbreak"])
+def test_control_characters_in_keys_and_tenants_are_refused(field: str, bad: str) -> None:
+    """A database cannot store NUL, and one such key in a batch of claims would fail the
+    others' too: refused at the door, naming the field."""
+    fields: dict[str, Any] = {"tenant": "acme", "recipient": "+14155552671", "code": "123456"}
+    fields[field] = bad
+    with pytest.raises(InvalidInputError) as caught:
+        PhoneMessageRequest.create(**fields)
+    assert caught.value.field == field

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import update
 
+from runtime import hookimpl
 from runtime.delivery import Pipeline, request_fingerprint
 from runtime.store.schema import idempotency_records
 from tests.conftest import PipelineFactory, read_log
@@ -290,6 +291,101 @@ async def test_a_completion_that_never_ran_still_logs_once(
     assert (retry.status, retry.reason) == ("rejected", "idempotency_in_progress")
     assert len(primary.sent) == 1
     assert len(read_log(pipeline)) == 2
+
+
+class SeesReports:
+    """An ``after_send`` observer: it runs once the report exists, as the key is completed."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, asyncio.Event] = {}
+
+    def event(self, key: str) -> asyncio.Event:
+        return self.seen.setdefault(key, asyncio.Event())
+
+    @hookimpl
+    def after_send(self, request: Any, report: Any) -> None:
+        if request.idempotency_key:
+            self.event(request.idempotency_key).set()
+
+
+async def test_a_caller_cancelled_after_its_report_still_gets_it_logged_and_stored(
+    make_pipeline: PipelineFactory,
+) -> None:
+    """A keyed request refused before sending (unknown tenant) whose caller gives up while its
+    key's record waits behind another batch: the record is still stored and the event
+    written."""
+    seen = SeesReports()
+    primary = ScriptedProvider("primary")
+    pipeline = make_pipeline(tenant(), plugins=(ProvidersPlugin(primary), seen))
+    store = pipeline.idempotency
+    real_complete = store.complete_many
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_for_a(completions: Any, before: Any = None) -> Any:
+        if any(key == "a" for _, key, _, _ in completions):
+            entered.set()
+            release.wait(10)  # the batch under way, while the next one queues up
+        return real_complete(completions, before)
+
+    store.complete_many = slow_for_a  # type: ignore[method-assign]
+    try:
+        other = asyncio.ensure_future(pipeline.deliver(request(idempotency_key="a")))
+        await asyncio.to_thread(entered.wait, 10)
+        caller = asyncio.ensure_future(
+            pipeline.deliver(request(tenant="nobody", idempotency_key="k"))
+        )
+        await asyncio.wait_for(seen.event("k").wait(), 10)  # the report exists, record queued
+        caller.cancel()
+        await asyncio.gather(caller, return_exceptions=True)
+    finally:
+        release.set()
+    assert (await other).status == "delivered"
+    await pipeline.drain()
+    codes = [e["details"].get("failure_details", {}).get("errorCode") for e in read_log(pipeline)]
+    assert sorted(codes, key=str) == [None, "unknown_tenant"]
+    record = store.get("nobody", "k")
+    assert record is not None
+    assert record.report is not None
+
+
+async def test_a_claim_won_after_its_deadline_is_given_back(
+    make_pipeline: PipelineFactory,
+) -> None:
+    """The claim answers after the store timeout (the caller was told nothing was sent): the
+    key it won is released, so the retry delivers rather than finding it held forever."""
+    primary = ScriptedProvider("primary")
+    pipeline = make_pipeline(
+        tenant(), plugins=(ProvidersPlugin(primary),), store_timeout=0.3, store_workers=1
+    )
+    store = pipeline.idempotency
+    real_claim = store.claim_many
+    release = threading.Event()
+
+    def slow_claim(requests: Any) -> Any:
+        release.wait(10)
+        return real_claim(requests)
+
+    store.claim_many = slow_claim  # type: ignore[method-assign]
+    given_back = asyncio.Event()
+    real_late = pipeline._late_claim
+
+    def late(*args: Any) -> None:
+        real_late(*args)
+        given_back.set()
+
+    pipeline._late_claim = late  # type: ignore[method-assign, assignment]
+    try:
+        first = await pipeline.deliver(request(idempotency_key="k"))
+    finally:
+        release.set()
+    assert (first.status, first.reason) == ("rejected", "store_unavailable")
+    await asyncio.wait_for(given_back.wait(), 10)  # a bound, not a pause: it comes at once
+    await pipeline._store(lambda: None)  # one store thread: the release ran before this
+    store.claim_many = real_claim  # type: ignore[method-assign]
+    assert store.get("acme", "k") is None
+    retry = await pipeline.deliver(request(idempotency_key="k"))
+    assert (retry.status, retry.replayed) == ("delivered", False)
+    assert len(primary.sent) == 1
 
 
 async def test_a_delivery_after_shutdown_began_is_refused_and_logged(

@@ -88,7 +88,7 @@ _TRANSIENT = frozenset({"store_unavailable", "shutting_down", "limits_unavailabl
 class _Progress:
     """How far one delivery got: once ``sending`` is set, a cancelled caller no longer stops it."""
 
-    sending: bool = False
+    sending: bool = False  # also set once the report exists: its accounting always finishes
     delivery: DeliveryContext | None = None  # made when an attempt wrapper asks for it
     # What the caller awaits: resolved with ``report`` set, by the log sink's wake when the
     # report is final as its event is written (keyless), else when the delivery task ends.
@@ -337,11 +337,18 @@ class Pipeline:
             refused.set_exception(exc)
             return refused
 
-    def _batched(self, call: Callable[[list[Any]], list[Any]], item: Any) -> asyncio.Future[Any]:
+    def _batched(
+        self,
+        call: Callable[[list[Any]], list[Any]],
+        item: Any,
+        *,
+        late: Callable[[Any], None] | None = None,
+    ) -> asyncio.Future[Any]:
         """:meth:`_submit` for a call that runs together with others of its kind queued
-        meanwhile (one transaction, one commit: keys at 50 in flight)."""
+        meanwhile (one transaction, one commit: keys at 50 in flight); ``late`` gets an
+        outcome that came after the call's deadline."""
         try:
-            return self._executor.submit_batched(call, item, timeout=self._store_timeout)
+            return self._executor.submit_batched(call, item, timeout=self._store_timeout, late=late)
         except StoreUnavailableError as exc:
             refused: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
             refused.set_exception(exc)
@@ -407,6 +414,7 @@ class Pipeline:
         key = request.idempotency_key
         if key is None:
             done = await self._deliver_safely(request, progress)
+            progress.sending = True  # the report exists: a cancelled caller no longer stops it
             # the report is final: the log sink's wake resolves the caller's future too
             progress.report = done
             await self._account(request, done, progress, resolve=progress.done)
@@ -435,6 +443,9 @@ class Pipeline:
                 idempotency, _ = await self._stores()
                 await self._store(idempotency.release, request.tenant, key)
             raise
+        # The report exists, sent or not: from here a cancelled caller no longer stops the
+        # delivery, which completes (or frees) its key and writes its log event.
+        progress.sending = True
         idempotency, _ = await self._stores()
         if done.status == "rejected" and done.reason in _TRANSIENT:
             # Nothing was sent, and only for a passing reason (the database did not answer):
@@ -485,12 +496,26 @@ class Pipeline:
             made = self._completers[idempotency] = partial(idempotency.complete_many, before=before)
         return made
 
+    def _late_claim(self, tenant: str, key: str, outcome: object) -> None:
+        """A claim won after its caller was told it timed out (nothing was sent): give the key
+        back, so the caller's retry delivers rather than finding it held forever."""
+        if isinstance(outcome, Claim) and outcome.won and self._idempotency is not None:
+            # refused (closed, full): the key stays pending and is never sent again
+            with contextlib.suppress(StoreUnavailableError):
+                self._executor.submit(
+                    self._idempotency.release, tenant, key, timeout=self._store_timeout
+                )
+
     async def _claim(self, tenant: str, key: str, digest: str) -> Claim:
         """Claim ``key``; a cancelled caller still learns the outcome, so a won claim whose
         delivery never starts is released rather than left pending."""
         idempotency, _ = await self._stores()
         # a future, not a task: queued at once (the shield keeps it running for the outcome)
-        call = self._batched(idempotency.claim_many, (tenant, key, digest))
+        call = self._batched(
+            idempotency.claim_many,
+            (tenant, key, digest),
+            late=partial(self._late_claim, tenant, key),
+        )
         try:
             return await asyncio.shield(call)
         except asyncio.CancelledError:

@@ -18,6 +18,7 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeVar
 
 from runtime.errors import StoreUnavailableError
@@ -93,13 +94,21 @@ class StoreExecutor:
         return future
 
     def submit_batched(
-        self, fn: Callable[[list[Any]], list[Any]], item: Any, *, timeout: float
+        self,
+        fn: Callable[[list[Any]], list[Any]],
+        item: Any,
+        *,
+        timeout: float,
+        late: Callable[[Any], None] | None = None,
     ) -> asyncio.Future[Any]:
         """:meth:`submit` for calls that may run together: ``fn(items)`` gets the items
         submitted while an earlier batch ran (at most :data:`BATCH_LIMIT`) and returns one
         outcome per item, in order: a value, or an exception for that item alone. An
         exception ``fn`` raises fails the whole batch. One thread runs ``fn``'s batches at a
-        time; the deadline, queue bound and cancellation are :meth:`submit`'s, per item."""
+        time, one batch per turn in the queue (plain calls are not starved); the deadline,
+        queue bound and cancellation are :meth:`submit`'s, per item. ``late`` (on the loop)
+        gets the outcome of an item whose batch ran but finished after its deadline or its
+        caller's cancellation: a claim won too late can then be given back."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         outbox = self._outbox
@@ -115,7 +124,7 @@ class StoreExecutor:
             lane = self._lanes.get(fn)
             if lane is None:
                 lane = self._lanes[fn] = _Lane(fn)
-            lane.items.append((outbox, future, item, expiry))
+            lane.items.append((outbox, future, item, expiry, late))
             if lane.queued:  # a thread will take it with the batch under way or the next
                 return future
             lane.queued = True
@@ -178,41 +187,48 @@ class StoreExecutor:
                 outbox.put(setter, future, outcome, expiry)
 
     def _run_lane(self, lane: _Lane) -> None:
-        """Run ``lane``'s batches until it is empty (its calls submitted meanwhile too)."""
-        while True:
-            with self._lock:
-                items = lane.items[:BATCH_LIMIT]
-                del lane.items[:BATCH_LIMIT]
-                if not items:
-                    lane.queued = False
-                    self._idle += 1
-                    return
-            live = [each for each in items if not each[1].done()]  # not timed out, cancelled
-            outcomes: list[Any] = []
-            failure: BaseException | None = None
-            if live:
-                try:
-                    outcomes = lane.fn([each[2] for each in live])
-                    if len(outcomes) != len(live):
-                        raise RuntimeError(f"{_name(lane.fn)} gave {len(outcomes)} outcomes")
-                except BaseException as exc:
-                    failure = exc
-            # Done with the lane (when nothing came meanwhile) before the outcomes go back, as
-            # in _work: the caller's next call finds this thread idle.
-            with self._lock:
-                self._pending -= len(items)
-                more = bool(lane.items)
-                if not more:
-                    lane.queued = False
-                    self._idle += 1
-            for index, (outbox, future, _item, expiry) in enumerate(live):
-                outcome = failure if failure is not None else outcomes[index]
-                if isinstance(outcome, BaseException):
-                    outbox.put(_set_exception, future, outcome, expiry)
-                else:
-                    outbox.put(_set_result, future, outcome, expiry)
-            if not more:
+        """Run one batch of ``lane``; if more came meanwhile, the lane goes to the back of the
+        queue, so plain calls queued meanwhile run before its next batch."""
+        with self._lock:
+            items = lane.items[:BATCH_LIMIT]
+            del lane.items[:BATCH_LIMIT]
+            if not items:
+                lane.queued = False
+                self._idle += 1
                 return
+        live = [each for each in items if not each[1].done()]  # not timed out, cancelled
+        outcomes: list[Any] = []
+        failure: BaseException | None = None
+        if live:
+            try:
+                outcomes = lane.fn([each[2] for each in live])
+                if len(outcomes) != len(live):
+                    raise RuntimeError(f"{_name(lane.fn)} gave {len(outcomes)} outcomes")
+            except BaseException as exc:
+                failure = exc
+        # Done with the lane (when nothing came meanwhile) before the outcomes go back, as in
+        # _work: the caller's next call finds this thread idle. Otherwise its next batch waits
+        # its turn: this thread is idle again and that queue entry takes it (no net change).
+        left: list[Any] = []
+        with self._lock:
+            self._pending -= len(items)
+            if lane.items and not self._closed:
+                self._queue.put(lane)
+            else:  # nothing more, or shut down meanwhile: what came is refused below
+                left, lane.items = lane.items, []
+                self._pending -= len(left)
+                lane.queued = False
+                self._idle += 1
+        for outbox, future, _item, expiry, _late in left:
+            outbox.put(_set_exception, future, StoreUnavailableError("the store is closed"), expiry)
+        for index, (outbox, future, _item, expiry, late) in enumerate(live):
+            outcome = failure if failure is not None else outcomes[index]
+            if isinstance(outcome, BaseException):
+                outbox.put(_set_exception, future, outcome, expiry)
+            elif late is None:
+                outbox.put(_set_result, future, outcome, expiry)
+            else:
+                outbox.put(partial(_set_result_or_late, late), future, outcome, expiry)
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop taking calls; drop the queued ones; with ``wait``, join the running ones."""
@@ -228,7 +244,7 @@ class StoreExecutor:
                 break
             if isinstance(call, _Lane):
                 with self._lock:
-                    entries = [(o, f, e) for o, f, _item, e in call.items]
+                    entries = [(o, f, e) for o, f, _item, e, _late in call.items]
                     call.items.clear()
                     self._pending -= len(entries)
             elif call is not None:
@@ -291,7 +307,15 @@ class _Lane:
 
     def __init__(self, fn: Callable[[list[Any]], list[Any]]) -> None:
         self.fn = fn
-        self.items: list[tuple[_Outbox, asyncio.Future[Any], Any, asyncio.TimerHandle]] = []
+        self.items: list[
+            tuple[
+                _Outbox,
+                asyncio.Future[Any],
+                Any,
+                asyncio.TimerHandle,
+                Callable[[Any], None] | None,
+            ]
+        ] = []
         self.queued = False
 
 
@@ -316,6 +340,19 @@ def _set_exception(
     expiry.cancel()
     if not future.done():
         future.set_exception(exc)
+
+
+def _set_result_or_late(
+    late: Callable[[Any], None],
+    future: asyncio.Future[Any],
+    result: Any,
+    expiry: asyncio.TimerHandle,
+) -> None:
+    expiry.cancel()
+    if not future.done():
+        future.set_result(result)
+    else:  # its caller was already told it timed out, or left
+        late(result)
 
 
 def _expire(future: asyncio.Future[Any], fn: Callable[..., Any], timeout: float) -> None:

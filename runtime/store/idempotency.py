@@ -149,19 +149,27 @@ class IdempotencyStore:
             if count == 1:
                 outcomes.append(Claim(won=True, fingerprint=digest, created_at=now))
                 continue
-            try:
-                outcomes.append(self.claim(tenant, key, digest))
+            try:  # a read first: it waits for no write lock, so the batch's winners do not
+                held = self.get(tenant, key)  # wait for it either
+                outcomes.append(held if held is not None else self.claim(tenant, key, digest))
             except StoreUnavailableError as exc:
                 outcomes.append(exc)
         return outcomes
 
     def _claim_rows(self, requests: list[tuple[str, str, str]], created: object) -> list[int]:
         """PostgreSQL: the batch's inserts as one statement (one round trip, one WAL flush):
-        1 for each request that won its key (the first of a key that comes twice), else 0."""
-        args: list[object] = []
+        1 for each request that won its key (the first of a key that comes twice), else 0.
+
+        Each key once, in (tenant, key) order: two nodes claiming the same keys lock them in
+        the same order, so their batches never deadlock."""
+        first: dict[tuple[str, str], str] = {}
         for tenant, key, digest in requests:
+            first.setdefault((tenant, key), digest)
+        args: list[object] = []
+        for (tenant, key), digest in sorted(first.items()):
             args += (tenant, key, digest, created)
-        won = set(self._kept.fetch_all("claim", _claims_sql(len(requests)), args, repeatable=True))
+        sql = _claims_sql(len(first))
+        won = set(self._kept.fetch_all("claim", sql, args, repeatable=True))
         counts = []
         for tenant, key, _ in requests:
             counts.append(1 if (tenant, key) in won else 0)

@@ -134,11 +134,13 @@ class KeptConnections:
                     cursor.execute(statement.sql, statement.args(row))
                     counts.append(cursor.rowcount)
                 cursor.execute("COMMIT")
-            except self._errors as exc:
+            except BaseException as exc:  # whatever it was, the kept connection is left clean
                 with contextlib.suppress(self._errors):
                     if kept.connection.driver_connection.in_transaction:  # type: ignore[union-attr]
                         cursor.execute("ROLLBACK")
-                raise unavailable(self.engine, what, exc) from None
+                if isinstance(exc, self._errors):
+                    raise unavailable(self.engine, what, exc) from None
+                raise
             return counts
         finally:
             self._lock.release()

@@ -145,6 +145,48 @@ async def test_a_batch_that_raises_fails_each_call_in_it_and_shutdown_fails_the_
     executor.shutdown(wait=False)
     batch.release.set()
     assert await running == "A"  # the running batch finishes ...
-    assert await queued == "B"  # ... with what joined it before the shutdown
+    with pytest.raises(StoreUnavailableError, match="closed"):
+        await queued  # ... and what waited for the next one is refused, like a queued call
     with pytest.raises(StoreUnavailableError, match="closed"):
         await executor.submit_batched(batch, "c", timeout=60)
+
+
+async def test_a_busy_batch_kind_does_not_starve_plain_calls() -> None:
+    """Batches keep coming (claims at 50 in flight): a plain call queued meanwhile runs
+    before the next batch, not after the stream dries up."""
+    executor = StoreExecutor(max_workers=1)
+    batch = Batches()
+    order: list[str] = []
+    real = batch.__call__
+
+    def recorded(items: list[Any]) -> list[Any]:
+        order.append(f"batch {items}")
+        return real(items)
+
+    try:
+        first = executor.submit_batched(recorded, "a", timeout=60)
+        await asyncio.to_thread(batch.running.wait)
+        more = executor.submit_batched(recorded, "b", timeout=60)
+        plain = executor.submit(order.append, "plain", timeout=60)
+        batch.release.set()
+        await asyncio.gather(first, more, plain)
+        assert order == ["batch ['a']", "plain", "batch ['b']"]
+    finally:
+        batch.release.set()
+        executor.shutdown()
+
+
+async def test_an_outcome_after_the_deadline_goes_to_late() -> None:
+    executor = StoreExecutor(max_workers=1)
+    batch = Batches()
+    late: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    try:
+        slow = executor.submit_batched(batch, "a", timeout=0.05, late=late.set_result)
+        await asyncio.to_thread(batch.running.wait)
+        with pytest.raises(StoreUnavailableError, match="did not answer"):
+            await slow
+        batch.release.set()
+        assert await late == "A"  # a claim won too late: the pipeline gives the key back
+    finally:
+        batch.release.set()
+        executor.shutdown()

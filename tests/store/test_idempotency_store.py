@@ -4,6 +4,8 @@ pending claims only, one connection kept."""
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -130,3 +132,63 @@ def test_claims_together_are_all_or_nothing_under_a_held_lock(tmp_path: Path) ->
     assert [c.won for c in store.claim_many([("t", "a", "d"), ("t", "b", "d")])] == [True, True]  # type: ignore[union-attr]
     store.close()
     made.dispose()
+
+
+def test_claim_batches_of_two_nodes_never_deadlock_on_postgresql(fresh_postgres_url: str) -> None:
+    """Two nodes claim the same keys in opposite orders while a third request holds one of
+    them: each batch takes its keys in one order, so the second waits for the first instead
+    of PostgreSQL breaking a lock cycle by failing a whole batch."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    first_engine = create_engine_for(fresh_postgres_url, timeout=10)
+    migrate(first_engine)
+    second_engine = create_engine_for(fresh_postgres_url, timeout=10)
+    nodes = [IdempotencyStore(first_engine), IdempotencyStore(second_engine)]
+    dsn = make_url(fresh_postgres_url).set(drivername="postgresql").render_as_string(False)
+    holder, watcher = psycopg.connect(dsn), psycopg.connect(dsn, autocommit=True)
+    holder.execute(
+        "INSERT INTO idempotency_records (tenant, key, fingerprint, created_at) "
+        "VALUES ('t', 'x', 'held', now())"
+    )
+    outcomes: dict[int, Any] = {}
+
+    def claim(node: int, keys: list[str]) -> None:
+        try:
+            outcomes[node] = nodes[node].claim_many([("t", key, f"n{node}") for key in keys])
+        except Exception as exc:  # the failure this test is about
+            outcomes[node] = exc
+
+    def waiting_for_locks(count: int) -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # a condition on the server, not a pause
+            row = watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            ).fetchone()
+            if row is not None and row[0] >= count:
+                return
+            time.sleep(0.01)
+        raise AssertionError(f"{count} claims never waited for a lock")
+
+    threads = [
+        threading.Thread(target=claim, args=(0, ["a", "x", "b"])),
+        threading.Thread(target=claim, args=(1, ["b", "a"])),
+    ]
+    try:
+        threads[0].start()
+        waiting_for_locks(1)  # node 0 holds its keys up to x
+        threads[1].start()
+        waiting_for_locks(2)  # node 1 waits for node 0
+        holder.rollback()  # x is free: node 0 finishes, then node 1
+        for thread in threads:
+            thread.join(30)
+    finally:
+        holder.close()
+        watcher.close()
+    assert [c.won for c in outcomes[0]] == [True, True, True]
+    assert [(c.won, c.fingerprint) for c in outcomes[1]] == [(False, "n0"), (False, "n0")]
+    for node in nodes:
+        node.close()
+    first_engine.dispose()
+    second_engine.dispose()
