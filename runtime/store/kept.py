@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -26,6 +26,8 @@ from sqlalchemy.pool import PoolProxiedConnection
 from runtime.store.db import Prepared, engine_timeout, unavailable
 
 __all__ = ["KeptConnections"]
+
+T = TypeVar("T")
 
 
 class _Kept:
@@ -98,34 +100,17 @@ class KeptConnections:
         PostgreSQL), committing by itself: every row it returns."""
         if self.sqlite:
             raise NotImplementedError("fetch_all is for server databases")
-        statement = Prepared(sql, None, {})
-        for attempt in (1, 2):
-            kept: _Kept | None = getattr(self._local, "kept", None)
-            if kept is None:
-                kept = self._local.kept = self._open(what)
-            cursor = kept.cursor
-            try:
-                cursor.execute(statement.sql, args)
-                return list(cursor.fetchall())
-            except self._errors as exc:
-                dead = self.engine.dialect.is_disconnect(exc, kept.connection, cursor)  # type: ignore[arg-type]
-                if dead:
-                    self._drop(kept)
-                if not (dead and repeatable and attempt == 1):
-                    raise unavailable(self.engine, what, exc) from None
-        raise AssertionError("unreachable")
+
+        def run(cursor: Any) -> list[tuple[Any, ...]]:
+            cursor.execute(sql, args)
+            return list(cursor.fetchall())
+
+        return self._on_server(what, repeatable, run)
 
     def _execute_many_sqlite(
         self, what: str, statement: Prepared, rows: Sequence[Mapping[str, Any]]
     ) -> list[int]:
-        if not self._lock.acquire(timeout=self.timeout):
-            raise unavailable(
-                self.engine, f"{what} (waiting {self.timeout:g} s for the connection)"
-            )
-        try:
-            kept = self._kept
-            if kept is None or not kept.connection.is_valid:
-                kept = self._kept = self._open(what)
+        with self._sqlite_kept(what) as kept:
             cursor = kept.cursor
             counts: list[int] = []
             try:
@@ -142,20 +127,11 @@ class KeptConnections:
                     raise unavailable(self.engine, what, exc) from None
                 raise
             return counts
-        finally:
-            self._lock.release()
 
     def _execute_sqlite(
         self, what: str, statement: Prepared, params: Mapping[str, Any], fetch: bool
     ) -> tuple[int, Any]:
-        if not self._lock.acquire(timeout=self.timeout):
-            raise unavailable(
-                self.engine, f"{what} (waiting {self.timeout:g} s for the connection)"
-            )
-        try:
-            kept = self._kept
-            if kept is None or not kept.connection.is_valid:
-                kept = self._kept = self._open(what)
+        with self._sqlite_kept(what) as kept:
             cursor = kept.cursor
             try:
                 cursor.execute(statement.sql, statement.args(params))
@@ -164,6 +140,20 @@ class KeptConnections:
             except self._errors as exc:
                 raise unavailable(self.engine, what, exc) from None
             return cursor.rowcount, rows[0] if rows else None
+
+    @contextlib.contextmanager
+    def _sqlite_kept(self, what: str) -> Iterator[_Kept]:
+        """SQLite's one kept connection, held by this thread for the block (opened if need
+        be); waiting for it is bounded by the engine's timeout."""
+        if not self._lock.acquire(timeout=self.timeout):
+            raise unavailable(
+                self.engine, f"{what} (waiting {self.timeout:g} s for the connection)"
+            )
+        try:
+            kept = self._kept
+            if kept is None or not kept.connection.is_valid:
+                kept = self._kept = self._open(what)
+            yield kept
         finally:
             self._lock.release()
 
@@ -175,14 +165,22 @@ class KeptConnections:
         repeatable: bool,
         fetch: bool,
     ) -> tuple[int, Any]:
+        def run(cursor: Any) -> tuple[int, Any]:
+            cursor.execute(statement.sql, statement.args(params))
+            return cursor.rowcount, cursor.fetchone() if fetch else None
+
+        return self._on_server(what, repeatable, run)
+
+    def _on_server(self, what: str, repeatable: bool, run: Callable[[Any], T]) -> T:
+        """``run(cursor)`` on this thread's kept connection; a connection found dead is
+        replaced and ``run`` tried once more when ``repeatable``."""
         for attempt in (1, 2):
             kept: _Kept | None = getattr(self._local, "kept", None)
             if kept is None:
                 kept = self._local.kept = self._open(what)
             cursor = kept.cursor
             try:
-                cursor.execute(statement.sql, statement.args(params))
-                return cursor.rowcount, cursor.fetchone() if fetch else None
+                return run(cursor)
             except self._errors as exc:
                 dead = self.engine.dialect.is_disconnect(exc, kept.connection, cursor)  # type: ignore[arg-type]
                 if dead:
