@@ -348,6 +348,42 @@ async def test_a_caller_cancelled_after_its_report_still_gets_it_logged_and_stor
     assert record.report is not None
 
 
+async def test_a_delivery_task_cancelled_while_its_record_waits_still_logs_once(
+    make_pipeline: PipelineFactory,
+) -> None:
+    """The delivery task itself is cancelled (as when a loop is torn down) while its key's
+    record waits behind another batch: its lines go to the log's writer thread, once."""
+    seen = SeesReports()
+    primary = ScriptedProvider("primary")
+    pipeline = make_pipeline(tenant(), plugins=(ProvidersPlugin(primary), seen))
+    store = pipeline.idempotency
+    real_complete = store.complete_many
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_for_a(completions: Any, before: Any = None) -> Any:
+        if any(key == "a" for _, key, _, _ in completions):
+            entered.set()
+            release.wait(10)
+        return real_complete(completions, before)
+
+    store.complete_many = slow_for_a  # type: ignore[method-assign]
+    try:
+        other = asyncio.ensure_future(pipeline.deliver(request(idempotency_key="a")))
+        await asyncio.to_thread(entered.wait, 10)
+        tasks_before = set(pipeline._inflight)
+        caller = asyncio.ensure_future(pipeline.deliver(request(idempotency_key="b")))
+        await asyncio.wait_for(seen.event("b").wait(), 10)
+        [task] = set(pipeline._inflight) - tasks_before
+        task.cancel()
+        await asyncio.gather(task, caller, return_exceptions=True)
+    finally:
+        release.set()
+    await other
+    await pipeline.drain()
+    ids = [e["details"]["delivery_id"] for e in read_log(pipeline)]
+    assert len(ids) == len(set(ids)) == 2  # both deliveries, each once
+
+
 async def test_a_claim_won_after_its_deadline_is_given_back(
     make_pipeline: PipelineFactory,
 ) -> None:

@@ -477,6 +477,10 @@ class Pipeline:
         self._observe(request, done, progress)
         try:
             await completing
+        except asyncio.CancelledError:  # the task itself (a loop torn down): lines not lost
+            if sink is not None and pending is not None:
+                sink.hand_over(pending)
+            raise
         except StoreUnavailableError as exc:
             log.error("delivery %s: its idempotency record was not stored: %s", done.id, exc)
             done = after_store_failure(done, str(exc))

@@ -202,6 +202,13 @@ class JsonLinesLogSink:
             if not self._closing:
                 self._queue.put(([], _WAKE))
 
+    def hand_over(self, pending: PendingLines) -> None:
+        """From the event loop, without waiting: queue ``pending`` for the writer thread,
+        unless another side took it (a delivery task cancelled while its store call waited,
+        as at a loop's teardown). Never raises."""
+        if pending.take():
+            self._submit(pending.lines, _WAKE)
+
     async def write_pending(self, pending: PendingLines) -> None:
         """On the event loop: write ``pending`` through the writer thread when no other thread
         took it, else wait until that thread's write is over. Resolves like :meth:`write`."""
