@@ -10,11 +10,13 @@ everything it carried. ``PhoneMessageRequest`` is what callers hand the pipeline
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -22,6 +24,7 @@ from pydantic import (
     computed_field,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from runtime.errors import InvalidInputError
 from runtime.ids import new_id
@@ -47,8 +50,20 @@ __all__ = [
 Channel = Literal["sms", "voice"]
 Purpose = Literal["enrollment", "verification"]
 OTP_CODE_PATTERN = r"^[0-9A-Za-z]{4,12}$"
-NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]+$"
-"""Tenant ids and idempotency keys: no control characters (NUL cannot be stored)."""
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _no_control_characters(value: str | None) -> str | None:
+    """Tenant ids and idempotency keys: a database cannot store NUL, and no HTTP header
+    carries control characters."""
+    if value is not None and _CONTROL_CHARACTER.search(value):
+        raise PydanticCustomError(
+            "control_characters", "must not contain control characters (tab, newline, NUL, ...)"
+        )
+    return value
+
+
+_Printable = Annotated[str, AfterValidator(_no_control_characters)]
 
 
 class _Open(BaseModel):
@@ -275,7 +290,7 @@ class PhoneMessageRequest(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    tenant: str = Field(min_length=1, max_length=64, pattern=NO_CONTROL_CHARACTERS)
+    tenant: _Printable = Field(min_length=1, max_length=64)
     recipient: E164Number
     code: str = Field(pattern=OTP_CODE_PATTERN, repr=False)
     channel: Channel = "sms"
@@ -285,10 +300,7 @@ class PhoneMessageRequest(BaseModel):
     user: dict[str, Any] = Field(default_factory=dict, repr=False)
     client: ClientInfo = Field(default_factory=ClientInfo, repr=False)
     request: RequestContext = Field(default_factory=_no_request_context, repr=False)
-    # no control characters: a database cannot store NUL, and no HTTP header carries them
-    idempotency_key: str | None = Field(
-        default=None, min_length=1, max_length=255, pattern=NO_CONTROL_CHARACTERS
-    )
+    idempotency_key: _Printable | None = Field(default=None, min_length=1, max_length=255)
 
     @classmethod
     def create(cls, *, default_country: str | None = None, **fields: Any) -> PhoneMessageRequest:

@@ -739,3 +739,7 @@ def test_control_characters_in_keys_and_tenants_are_refused(field: str, bad: str
     with pytest.raises(InvalidInputError) as caught:
         PhoneMessageRequest.create(**fields)
     assert caught.value.field == field
+    assert (
+        str(caught.value)
+        == f"{field}: must not contain control characters (tab, newline, NUL, ...)"
+    )
