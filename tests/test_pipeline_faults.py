@@ -308,6 +308,24 @@ class SeesReports:
             self.event(request.idempotency_key).set()
 
 
+class HeldCompletion:
+    """Holds the batch that stores ``key``'s record until ``release`` is set (``entered``
+    says it is under way), so the records that come next queue up behind it."""
+
+    def __init__(self, pipeline: Pipeline, key: str) -> None:
+        store = pipeline.idempotency
+        real_complete = store.complete_many
+        self.entered, self.release = threading.Event(), threading.Event()
+
+        def held(completions: Any, before: Any = None) -> Any:
+            if any(each[1] == key for each in completions):
+                self.entered.set()
+                self.release.wait(10)
+            return real_complete(completions, before)
+
+        store.complete_many = held  # type: ignore[method-assign]
+
+
 async def test_a_caller_cancelled_after_its_report_still_gets_it_logged_and_stored(
     make_pipeline: PipelineFactory,
 ) -> None:
@@ -318,19 +336,10 @@ async def test_a_caller_cancelled_after_its_report_still_gets_it_logged_and_stor
     primary = ScriptedProvider("primary")
     pipeline = make_pipeline(tenant(), plugins=(ProvidersPlugin(primary), seen))
     store = pipeline.idempotency
-    real_complete = store.complete_many
-    entered, release = threading.Event(), threading.Event()
-
-    def slow_for_a(completions: Any, before: Any = None) -> Any:
-        if any(key == "a" for _, key, _, _ in completions):
-            entered.set()
-            release.wait(10)  # the batch under way, while the next one queues up
-        return real_complete(completions, before)
-
-    store.complete_many = slow_for_a  # type: ignore[method-assign]
+    held = HeldCompletion(pipeline, "a")
     try:
         other = asyncio.ensure_future(pipeline.deliver(request(idempotency_key="a")))
-        await asyncio.to_thread(entered.wait, 10)
+        await asyncio.to_thread(held.entered.wait, 10)
         caller = asyncio.ensure_future(
             pipeline.deliver(request(tenant="nobody", idempotency_key="k"))
         )
@@ -338,7 +347,7 @@ async def test_a_caller_cancelled_after_its_report_still_gets_it_logged_and_stor
         caller.cancel()
         await asyncio.gather(caller, return_exceptions=True)
     finally:
-        release.set()
+        held.release.set()
     assert (await other).status == "delivered"
     await pipeline.drain()
     codes = [e["details"].get("failure_details", {}).get("errorCode") for e in read_log(pipeline)]
@@ -356,20 +365,10 @@ async def test_a_delivery_task_cancelled_while_its_record_waits_still_logs_once(
     seen = SeesReports()
     primary = ScriptedProvider("primary")
     pipeline = make_pipeline(tenant(), plugins=(ProvidersPlugin(primary), seen))
-    store = pipeline.idempotency
-    real_complete = store.complete_many
-    entered, release = threading.Event(), threading.Event()
-
-    def slow_for_a(completions: Any, before: Any = None) -> Any:
-        if any(key == "a" for _, key, _, _ in completions):
-            entered.set()
-            release.wait(10)
-        return real_complete(completions, before)
-
-    store.complete_many = slow_for_a  # type: ignore[method-assign]
+    held = HeldCompletion(pipeline, "a")
     try:
         other = asyncio.ensure_future(pipeline.deliver(request(idempotency_key="a")))
-        await asyncio.to_thread(entered.wait, 10)
+        await asyncio.to_thread(held.entered.wait, 10)
         tasks_before = set(pipeline._inflight)
         caller = asyncio.ensure_future(pipeline.deliver(request(idempotency_key="b")))
         await asyncio.wait_for(seen.event("b").wait(), 10)
@@ -377,7 +376,7 @@ async def test_a_delivery_task_cancelled_while_its_record_waits_still_logs_once(
         task.cancel()
         await asyncio.gather(task, caller, return_exceptions=True)
     finally:
-        release.set()
+        held.release.set()
     await other
     await pipeline.drain()
     ids = [e["details"]["delivery_id"] for e in read_log(pipeline)]

@@ -215,12 +215,11 @@ class StoreExecutor:
             if lane.items and not self._closed:
                 self._queue.put(lane)
             else:  # nothing more, or shut down meanwhile: what came is refused below
-                left, lane.items = lane.items, []
+                left, lane.items = [(o, f, e) for o, f, _i, e, _l in lane.items], []
                 self._pending -= len(left)
                 lane.queued = False
                 self._idle += 1
-        for outbox, future, _item, expiry, _late in left:
-            outbox.put(_set_exception, future, StoreUnavailableError("the store is closed"), expiry)
+        _refuse_closed(left)
         for index, (outbox, future, _item, expiry, late) in enumerate(live):
             outcome = failure if failure is not None else outcomes[index]
             if isinstance(outcome, BaseException):
@@ -254,9 +253,7 @@ class StoreExecutor:
                     self._pending -= 1
             else:
                 continue
-            for outbox, future, expiry in entries:
-                closed = StoreUnavailableError("the store is closed")
-                outbox.put(_set_exception, future, closed, expiry)
+            _refuse_closed(entries)
         for _ in threads:
             self._queue.put(None)
         if wait:
@@ -340,6 +337,12 @@ def _set_exception(
     expiry.cancel()
     if not future.done():
         future.set_exception(exc)
+
+
+def _refuse_closed(entries: list[tuple[_Outbox, asyncio.Future[Any], asyncio.TimerHandle]]) -> None:
+    """Fail calls that were still waiting when the executor shut down."""
+    for outbox, future, expiry in entries:
+        outbox.put(_set_exception, future, StoreUnavailableError("the store is closed"), expiry)
 
 
 def _set_result_or_late(

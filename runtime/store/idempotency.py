@@ -184,20 +184,8 @@ class IdempotencyStore:
             return None
         return Claim(won=False, fingerprint=row[0], report=row[1], created_at=self._utc(row[2]))
 
-    def complete(
-        self,
-        tenant: str,
-        key: str,
-        report_json: str,
-        before: Callable[[], None] | None = None,
-    ) -> None:
-        """Store the report of the delivery that claimed ``key``; later requests replay it.
-
-        ``before`` runs first, on the same thread: the pipeline writes the delivery's log
-        lines there, so that a keyed delivery ends with one thread hop rather than two, and
-        a database that hangs cannot hold its log lines back."""
-        if before is not None:
-            before()
+    def complete(self, tenant: str, key: str, report_json: str) -> None:
+        """Store the report of the delivery that claimed ``key``; later requests replay it."""
         params = {
             "w_tenant": tenant,
             "w_key": key,
