@@ -3,7 +3,8 @@
 One event per attempt: ``gd_send_sms`` / ``gd_send_voice`` when it delivered,
 ``gd_send_sms_failure`` / ``gd_send_voice_failure`` when it failed; a request rejected before
 any attempt gets one failure event carrying the reason. The OTP code never appears: message
-texts are not logged, and each line is scrubbed of the code as a last guard.
+texts are not logged, and each line is scrubbed of the code as a last guard, in every string
+but the identifiers that tie an event to its delivery, user and phone.
 """
 
 from __future__ import annotations
@@ -125,15 +126,38 @@ def log_events(request: PhoneMessageRequest, report: DeliveryReport) -> list[dic
 def json_lines(request: PhoneMessageRequest, report: DeliveryReport) -> list[bytes]:
     """The report's log events as JSON lines (each ending in a newline), scrubbed of the code
     in both its forms: the sink counts and retries lines, so they stay separate."""
-    secrets = [request.code.encode(), spell_code(request.code).encode()]
-    lines = []
-    for event in log_events(request, report):
-        line = orjson.dumps(event, option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_UTC_Z)
-        for secret in secrets:
-            if secret in line:
-                line = line.replace(secret, CODE_MASK.encode())
-        lines.append(line)
-    return lines
+    return event_lines(log_events(request, report), [request.code, spell_code(request.code)])
+
+
+# Values the runtime makes or checks the shape of, and that tie an event to its report, its
+# user and its phone: a code found in one is a coincidence (a hex id holding ``123456``), and
+# masking it would break that tie. Every other string (provider errors, message ids, the
+# caller's context) is scrubbed.
+_KEPT_AS_IS = frozenset(
+    {"delivery_id", "log_id", "tenant_name", "user_id", "client_id", "user_name", "phone_number"}
+)
+_DUMP_OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_UTC_Z
+
+
+def _scrubbed(value: Any, secrets: list[str]) -> Any:
+    if isinstance(value, str):
+        return scrub(value, secrets)
+    if isinstance(value, dict):
+        return {
+            key: item if key in _KEPT_AS_IS else _scrubbed(item, secrets)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_scrubbed(item, secrets) for item in value]
+    return value
+
+
+def _event_line(event: dict[str, Any], secrets: list[str]) -> bytes:
+    line = orjson.dumps(event, option=_DUMP_OPTIONS)
+    # Most lines hold no secret at all: one byte search each, and the walk only when one does.
+    if any(secret and secret.encode() in line for secret in secrets):
+        line = orjson.dumps(_scrubbed(event, secrets), option=_DUMP_OPTIONS)
+    return line
 
 
 # -- events that are not one delivery's: the Verify API's (runtime/otp) ------------------------
@@ -182,12 +206,6 @@ def otp_event(
 
 def event_lines(events: list[dict[str, Any]], secrets: list[str]) -> list[bytes]:
     """``events`` as JSON lines for :meth:`JsonLinesLogSink.write_lines`, each scrubbed of
-    ``secrets`` (a code the caller sent: never logged, even when wrong)."""
-    lines = []
-    for event in events:
-        line = orjson.dumps(event, option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_UTC_Z)
-        for secret in secrets:
-            if secret and secret.encode() in line:
-                line = line.replace(secret.encode(), CODE_MASK.encode())
-        lines.append(line)
-    return lines
+    ``secrets`` (the code, a code the caller sent: never logged, even when wrong) in every
+    string but the identifiers that tie it to its delivery, user and phone."""
+    return [_event_line(event, secrets) for event in events]
