@@ -9,7 +9,7 @@ client CPU per message, p50 and p99 latency, and two ratios: ``x SDK`` against t
 on PostgreSQL, both sequentially and at 50 in flight.
 
     .venv/bin/python bench/pipeline.py [--pin] [--sequential N] [--concurrent N] [--rounds R]
-        [--postgres URL] [--json]
+        [--postgres URL] [--no-settle] [--json]
 
 ``--postgres`` defaults to ``PHONE_ACTIONS_TEST_POSTGRES_URL``; without either, the PostgreSQL
 variant is left out.
@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.fake_twilio import FakeTwilio
 from runtime import PhoneMessageRequest
 from runtime.delivery import Pipeline
+from runtime.heap import settle
 from runtime.settings import Settings
 from runtime.store import StoreExecutor
 from runtime.tenants import TomlTenantDirectory
@@ -158,6 +159,8 @@ async def run(url: str, args: argparse.Namespace, data_dir: Path) -> dict[str, A
     if on_postgres is not None:
         variants["pipeline+keys postgres"] = ours(True, on_postgres)
     results: dict[str, Any] = {"hand_off_us": await hand_off_floor()}
+    if not args.no_settle:  # as ``serve`` does once its services are open
+        results["frozen_objects"] = settle()
     try:
         for mode, count, in_flight in (
             ("sequential", args.sequential, 1),
@@ -210,7 +213,7 @@ def print_table(results: dict[str, Any]) -> None:
         f"{'x SDK':>7}{'x pipe':>8}"
     )
     for mode, variants in results.items():
-        if mode == "hand_off_us":
+        if mode in ("hand_off_us", "frozen_objects"):
             continue
         for name, row in variants.items():
             print(
@@ -242,6 +245,11 @@ def main() -> None:
         "--postgres",
         default=os.environ.get("PHONE_ACTIONS_TEST_POSTGRES_URL"),
         help="PostgreSQL URL for the keyed PostgreSQL variant (its tables are migrated in)",
+    )
+    parser.add_argument(
+        "--no-settle",
+        action="store_true",
+        help="leave the start-up heap in the collector's full passes (serve freezes it)",
     )
     parser.add_argument(
         "--pin",

@@ -181,6 +181,7 @@ async def _serve(settings: Settings, sock: socket.socket, *, demo: bool, created
     import uvicorn
 
     from runtime.api.app import create_app
+    from runtime.heap import settle
 
     app = create_app(settings)
     config = uvicorn.Config(
@@ -206,6 +207,7 @@ async def _serve(settings: Settings, sock: socket.socket, *, demo: bool, created
         server.should_exit = True
 
     async with app.router.lifespan_context(app):
+        settle()  # what is open now lives as long as the process: out of the full GC passes
         previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             if demo:

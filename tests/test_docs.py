@@ -23,7 +23,7 @@ import pytest
 from pydantic import BaseModel
 
 from plugins.custom_action import _FAILURES, ActionSecrets
-from runtime import hookspecs, logs
+from runtime import hookspecs, logs, metrics
 from runtime.cli import EXIT_NOT_DELIVERED, SCHEMAS, app
 from runtime.cli_plugins import with_plugin_commands
 from runtime.console import EXIT_BAD_INPUT
@@ -447,6 +447,24 @@ def test_each_sandbox_limit_is_in_sandbox_md_with_its_default(field: str) -> Non
     ]
     assert rows, f"no table row for the sandbox limit {field} in docs/sandbox.md"
     assert f"`{default}`" in rows[0], f"{field}: default {default!r} not in {rows[0]!r}"
+
+
+def exposed_metrics() -> set[str]:
+    """The names ``/metrics`` shows, as a scrape config or an alert rule spells them (a
+    counter with ``_total``), the sandbox's counts included."""
+    metrics.watch_sandbox(lambda: {"outcomes": {"ok": 1}})
+    try:
+        families = list(metrics.REGISTRY.collect())
+    finally:
+        metrics.watch_sandbox(None)
+    return {f"{f.name}_total" if f.type == "counter" else f.name for f in families}
+
+
+def test_the_metrics_table_in_operations_md_is_what_metrics_serves() -> None:
+    text = read("docs/operations.md")
+    section = text[text.index("## Metrics") : text.index("### Alert rules")]
+    documented = set(re.findall(r"^\| `([a-z_]+)` \|", section, flags=re.MULTILINE))
+    assert documented == exposed_metrics()
 
 
 # -- code blocks and links -----------------------------------------------------------------

@@ -20,15 +20,28 @@ from tests.api.processes import READY, ServiceProcess
 PHONE_ACTIONS = str(Path(sys.executable).with_name("phone-actions"))
 
 
+METRICS_TOKEN = "m" * 24
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_serve_answers_healthz_and_stops_cleanly(tmp_path: Path, signum: int) -> None:
-    service = ServiceProcess([PHONE_ACTIONS, "serve", "--port", "0"], tmp_path / "data")
+    service = ServiceProcess(
+        [PHONE_ACTIONS, "serve", "--port", "0"],
+        tmp_path / "data",
+        PHONE_ACTIONS_METRICS_TOKEN=METRICS_TOKEN,
+    )
     try:
         url = service.wait_for(READY).group(1)
         assert url.startswith("http://127.0.0.1:")
         assert httpx.get(f"{url}/healthz", timeout=30).json() == {"status": "ok"}
         docs = httpx.get(f"{url}/api/v2/openapi.json", timeout=30)
         assert docs.json()["info"]["title"] == "phone-actions Management API"
+        # the start-up heap is out of the collector's full passes (docs/operations.md)
+        auth = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+        metrics = httpx.get(f"{url}/metrics", headers=auth, timeout=30).text
+        frozen = re.search(r"^phone_actions_heap_frozen_objects (\S+)$", metrics, re.MULTILINE)
+        assert frozen is not None, metrics
+        assert float(frozen.group(1)) > 50_000
         code = service.stop(signum)
     finally:
         service.kill()
