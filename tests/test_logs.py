@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -74,7 +75,7 @@ async def test_a_returned_write_is_in_the_file_without_flush(tmp_path: Path) -> 
     events = read_events(path)  # no flush, no close: the OS has the lines already
     assert [e["type"] for e in events] == ["gd_send_sms_failure", "gd_send_sms"]
     assert {e["details"]["delivery_id"] for e in events} == {one.id}
-    assert CODE not in path.read_text()
+    assert CODE not in re.sub(r"[0-9a-f]{32}", "", path.read_text())  # ids hold it by chance
     assert CODE_MASK in events[0]["details"]["provider_error"]["message"]
 
     many = [report() for _ in range(50)]
