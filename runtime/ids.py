@@ -23,17 +23,24 @@ _BUFFER_BYTES = 4096
 _state: tuple[int, bytes, itertools.count[int]] = (0, b"", itertools.count())
 
 
-def _refill(pid: int) -> tuple[int, bytes, itertools.count[int]]:
+def _forget() -> None:
+    """In a forked child: never a slice of the parent's block (the pid check covers a child
+    made by libc's fork too; this covers a child that has its parent's pid, in a new pid
+    namespace)."""
     global _state
-    _state = (pid, os.urandom(_BUFFER_BYTES), itertools.count())
-    return _state
+    _state = (0, b"", itertools.count())
+
+
+os.register_at_fork(after_in_child=lambda: _forget())
 
 
 def new_id() -> str:
     """32 hex characters from the OS's CSPRNG; as unique as a UUID4, at a fraction of the cost."""
-    pid, buffer, slices = _state
-    start = next(slices) * _ID_BYTES
-    if start >= len(buffer) or pid != os.getpid():
-        pid, buffer, slices = _refill(os.getpid())
+    global _state
+    while True:
+        pid, buffer, slices = _state
         start = next(slices) * _ID_BYTES
-    return buffer[start : start + _ID_BYTES].hex()
+        if start < len(buffer) and pid == os.getpid():
+            return buffer[start : start + _ID_BYTES].hex()
+        # used up (other threads may have used up a block read meanwhile too: read again)
+        _state = (os.getpid(), os.urandom(_BUFFER_BYTES), itertools.count())

@@ -3,9 +3,13 @@ threads and across a fork (a child must never hand out the ids its parent will).
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 
+import pytest
+
+from runtime import ids
 from runtime.ids import new_id
 
 
@@ -27,8 +31,14 @@ def test_threads_drawing_at_once_never_get_the_same_id() -> None:
     assert all(len(one) == 32 and int(one, 16) >= 0 for one in every)
 
 
-def test_a_forked_child_draws_ids_its_parent_never_does() -> None:
+@pytest.mark.parametrize("at_fork_hooks", [True, False])
+def test_a_forked_child_draws_ids_its_parent_never_does(
+    at_fork_hooks: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids._state = (os.getpid(), os.urandom(4096), itertools.count())
     new_id()  # the parent holds a block it has barely used
+    if not at_fork_hooks:  # a child made by libc's fork(): only the pid check tells
+        monkeypatch.setattr(ids, "_forget", lambda: None)
     read, write = os.pipe()
     child = os.fork()
     if child == 0:  # pragma: no cover - the child's side
