@@ -36,7 +36,7 @@ from runtime.events import (
 )
 from runtime.http import HttpObserver
 from runtime.locales import language, language_region
-from runtime.masking import escape_controls
+from runtime.masking import MASK, escape_controls
 from runtime.observing import observed_by
 from runtime.provider_kit import ProviderBase, ProviderCredentials, ProviderSettings
 from runtime.providers import PhoneMessage, Receipt
@@ -240,7 +240,7 @@ class CustomActionProvider(ProviderBase):
                 result = await run
             if isinstance(observer, InvocationObserver):  # a recording
                 observer.note_invocation(self.trigger, event, result)
-        return _receipt(self.name, result)
+        return _receipt(self.name, result, message.code)
 
     async def aclose(self) -> None:
         await self._runner.aclose()
@@ -357,14 +357,18 @@ _FAILURES: dict[str, tuple[str, bool]] = {
 }
 
 
-def _receipt(provider: str, result: InvocationResult) -> Receipt:
-    """The action's outcome as a receipt, or as the :class:`ProviderError` it amounts to."""
+def _receipt(provider: str, result: InvocationResult, code: str) -> Receipt:
+    """The action's outcome as a receipt, or as the :class:`ProviderError` it amounts to.
+
+    ``code`` is masked out of the message id wherever it appears: the runner's masker leaves
+    a code run into other digits alone (``9735194``), and a report never holds the code."""
     handed_off = result.handed_off  # the supervisor's, from the wire (egress/wire.py)
     if result.outcome == "ok" and result.notification is None:
         message_id = None
         if isinstance(result.result, dict):
             found = result.result.get("message_id") or result.result.get("id")
-            message_id = escape_controls(found) if isinstance(found, str) else None
+            if isinstance(found, str):
+                message_id = escape_controls(found.replace(code, MASK) if code else found)
         return Receipt(provider=provider, message_id=message_id, status="action_ok")
     if result.outcome == "ok" and result.notification is not None:
         # the runner masked and escaped these; escaping again is a no-op, kept as the guard

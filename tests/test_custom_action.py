@@ -13,7 +13,7 @@ from plugins.custom_action import SERVER_IP, SERVER_METHOD, auth0_locale, trigge
 from runtime import PhoneMessageRequest
 from runtime.events import CustomPhoneProviderEvent, RequestContext, SendPhoneMessageEvent
 from runtime.providers import PhoneMessage
-from tests.conftest import PipelineFactory
+from tests.conftest import PipelineFactory, read_log
 from tests.support.stub_server import StubServer
 
 SEND = """
@@ -150,6 +150,25 @@ async def test_secrets_never_reach_the_report(
     assert report.attempts[0].error == "Exception: key ****** code ******"
     assert "sk-acme-secret" not in report.model_dump_json()
     assert "246810" not in report.model_dump_json()
+
+
+async def test_a_message_id_holding_the_code_reaches_neither_report_nor_log(
+    make_pipeline: PipelineFactory, tmp_path: Path, fake: StubServer
+) -> None:
+    """The sandbox's masker leaves a code run into other digits alone (``9246810``): the
+    message id an action returns is masked once more, as a plain substring."""
+    source = (
+        "def on_execute_send_phone_message(event, api):\n"
+        "    return {'message_id': '9' + event.message_options.code + '7'}\n"
+    )
+    pipeline = make(make_pipeline, tmp_path, fake, "phone-message-hook", source, fallback="never")
+    report = await pipeline.deliver(request())
+    assert report.status == "delivered"
+    assert report.attempts[0].message_id == "9******7"
+    assert "246810" not in report.model_dump_json()
+    events = read_log(pipeline)
+    assert [e["details"]["delivery_id"] for e in events] == [report.id]
+    assert "246810" not in json.dumps(events)
 
 
 async def test_missing_script_is_a_clear_failure(

@@ -129,22 +129,12 @@ def json_lines(request: PhoneMessageRequest, report: DeliveryReport) -> list[byt
     return event_lines(log_events(request, report), [request.code, spell_code(request.code)])
 
 
-# Identifiers that tie an event to its report, its user, its phone and the provider's record:
-# a code found in one is a coincidence (a hex id holding ``123456``), and masking it would
-# break that tie. A message id from a tenant action was masked by the sandbox already; one
-# from a provider is the provider's. Every other string (provider errors, failure details,
-# the caller's context) is scrubbed.
+# Identifiers that tie an event to its report, its user and its phone: a code found in one is
+# a coincidence (a hex id holding ``123456``), and masking it would break that tie. Every other
+# string is scrubbed: provider errors, failure details, the caller's context, and message ids
+# (one may come from a tenant's action or a third-party plugin).
 _KEPT_AS_IS = frozenset(
-    {
-        "delivery_id",
-        "log_id",
-        "message_id",
-        "tenant_name",
-        "user_id",
-        "client_id",
-        "user_name",
-        "phone_number",
-    }
+    {"delivery_id", "log_id", "tenant_name", "user_id", "client_id", "user_name", "phone_number"}
 )
 _DUMP_OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_UTC_Z
 
