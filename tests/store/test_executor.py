@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -93,10 +95,21 @@ class Batches:
         return [ValueError(f"bad {item}") if item == "bad" else item.upper() for item in items]
 
 
-async def test_calls_queued_while_a_batch_runs_go_together() -> None:
-    executor = StoreExecutor(max_workers=4)
+@contextmanager
+def batch_executor(max_workers: int) -> Iterator[tuple[StoreExecutor, Batches]]:
+    """An executor and a :class:`Batches` whose first batch waits for ``release``; both let go
+    at the end, whatever the test did."""
+    executor = StoreExecutor(max_workers=max_workers)
     batch = Batches()
     try:
+        yield executor, batch
+    finally:
+        batch.release.set()
+        executor.shutdown()
+
+
+async def test_calls_queued_while_a_batch_runs_go_together() -> None:
+    with batch_executor(max_workers=4) as (executor, batch):
         first = executor.submit_batched(batch, "a", timeout=60)
         await asyncio.to_thread(batch.running.wait)
         later = [executor.submit_batched(batch, item, timeout=60) for item in ("b", "bad", "c")]
@@ -107,15 +120,10 @@ async def test_calls_queued_while_a_batch_runs_go_together() -> None:
         assert [str(o) for o in outcomes] == ["B", "bad bad", "C"]  # one item's error is its own
         assert batch.seen == [["a"], ["b", "bad", "c"]]  # one batch for all that waited
         assert executor.pending == 0
-    finally:
-        batch.release.set()
-        executor.shutdown()
 
 
 async def test_a_batched_call_that_timed_out_in_the_queue_never_runs() -> None:
-    executor = StoreExecutor(max_workers=4)
-    batch = Batches()
-    try:
+    with batch_executor(max_workers=4) as (executor, batch):
         first = executor.submit_batched(batch, "a", timeout=60)
         await asyncio.to_thread(batch.running.wait)
         with pytest.raises(StoreUnavailableError, match=r"did not answer within 0\.05 s"):
@@ -124,9 +132,6 @@ async def test_a_batched_call_that_timed_out_in_the_queue_never_runs() -> None:
         await first
         assert await executor.submit_batched(batch, "next", timeout=60) == "NEXT"
         assert batch.seen == [["a"], ["next"]]
-    finally:
-        batch.release.set()
-        executor.shutdown()
 
 
 async def test_a_batch_that_raises_fails_each_call_in_it_and_shutdown_fails_the_queued() -> None:
@@ -154,16 +159,13 @@ async def test_a_batch_that_raises_fails_each_call_in_it_and_shutdown_fails_the_
 async def test_a_busy_batch_kind_does_not_starve_plain_calls() -> None:
     """Batches keep coming (claims at 50 in flight): a plain call queued meanwhile runs
     before the next batch, not after the stream dries up."""
-    executor = StoreExecutor(max_workers=1)
-    batch = Batches()
     order: list[str] = []
-    real = batch.__call__
+    with batch_executor(max_workers=1) as (executor, batch):
 
-    def recorded(items: list[Any]) -> list[Any]:
-        order.append(f"batch {items}")
-        return real(items)
+        def recorded(items: list[Any]) -> list[Any]:
+            order.append(f"batch {items}")
+            return batch(items)
 
-    try:
         first = executor.submit_batched(recorded, "a", timeout=60)
         await asyncio.to_thread(batch.running.wait)
         more = executor.submit_batched(recorded, "b", timeout=60)
@@ -171,22 +173,14 @@ async def test_a_busy_batch_kind_does_not_starve_plain_calls() -> None:
         batch.release.set()
         await asyncio.gather(first, more, plain)
         assert order == ["batch ['a']", "plain", "batch ['b']"]
-    finally:
-        batch.release.set()
-        executor.shutdown()
 
 
 async def test_an_outcome_after_the_deadline_goes_to_late() -> None:
-    executor = StoreExecutor(max_workers=1)
-    batch = Batches()
     late: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-    try:
+    with batch_executor(max_workers=1) as (executor, batch):
         slow = executor.submit_batched(batch, "a", timeout=0.05, late=late.set_result)
         await asyncio.to_thread(batch.running.wait)
         with pytest.raises(StoreUnavailableError, match="did not answer"):
             await slow
         batch.release.set()
         assert await late == "A"  # a claim won too late: the pipeline gives the key back
-    finally:
-        batch.release.set()
-        executor.shutdown()
