@@ -249,7 +249,8 @@ def main() -> None:
     parser.add_argument(
         "--no-settle",
         action="store_true",
-        help="leave the start-up heap in the collector's full passes (serve freezes it)",
+        help="leave the heap to the collector's defaults (serve freezes it and raises the "
+        "young generation's threshold)",
     )
     parser.add_argument(
         "--pin",
