@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from runtime import PhoneMessageRequest
@@ -94,8 +95,14 @@ def redirect_once(request: RecordedRequest) -> tuple[int, Any, dict[str, str]]:
     return 200, {"id": "x"}, {}
 
 
+def zone_id_host(_: RecordedRequest) -> tuple[int, Any, dict[str, str]]:
+    # an IPv6 literal whose zone id is a non-ASCII byte: once broke the egress after sending
+    return 302, b"", {"Location": "https://[::1%\xad]/"}
+
+
 SCENARIOS = {
     "303-to-another-port": (see_other_port, "not allowed"),
+    "302-to-a-zone-id-host": (zone_id_host, "not a valid absolute URL"),
     "307-loop": (temporary_loop, "too many redirects"),
     "corrupt-gzip-2xx": (corrupt_gzip, "not valid gzip"),
     "unsupported-encoding-2xx": (brotli, "unsupported response content-encoding"),
@@ -150,6 +157,34 @@ async def test_refusals_before_anything_was_written_are_not_handed_off(egress: E
             assert error.maybe_sent is False, url
     finally:
         await local.aclose()
+
+
+class SurprisingTransport(httpx.AsyncBaseTransport):
+    """Writes the request (as httpcore reports it), then fails in a way no one planned for."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        await request.extensions["trace"]("http11.send_request_headers.started", {})
+        raise RuntimeError("a library's surprise")
+
+
+async def test_an_unexpected_error_after_writing_is_handed_off() -> None:
+    policy = EgressPolicy(allow_http_hosts=frozenset({"127.0.0.1:9"}))
+    egress = Egress(policy, SandboxLimits(), transport_factory=SurprisingTransport)
+    try:
+        error = await failure(egress, call("http://127.0.0.1:9/send", json={}))
+    finally:
+        await egress.aclose()
+    assert isinstance(error, EgressFailed)
+    assert error.message == "request to 127.0.0.1 failed"
+    assert error.maybe_sent is True
+
+
+@pytest.mark.parametrize("url", ["https://[fe80::1%25eth0]/send", "https://[::1%\xad]/send"])
+async def test_a_zone_id_host_is_refused_as_invalid_before_sending(egress: Egress, url: str) -> None:
+    error = await failure(egress, call(url, json={}))
+    assert isinstance(error, EgressDenied)
+    assert "not a valid absolute URL" in error.message
+    assert error.maybe_sent is False
 
 
 async def test_no_answer_after_writing_is_handed_off(egress: Egress, fake: StubServer) -> None:

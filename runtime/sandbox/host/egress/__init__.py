@@ -216,6 +216,16 @@ class Egress:
         except ApiRefused as exc:
             sent = wire.handed_off(otherwise=exc.maybe_sent)
             failed = type(exc)(exc.message, maybe_sent=sent)
+        except Exception as exc:  # a surprise of ours or a library's: the wire still decides
+            sent = wire.handed_off(otherwise=True)
+            log.warning(
+                "egress for tenant %s to %s failed unexpectedly (%s: %.200s)",
+                tenant,
+                shown(spec.url),
+                type(exc).__name__,
+                exc,
+            )
+            failed = EgressFailed(f"request to {shown(spec.url)} failed", maybe_sent=sent)
         log.info("egress for tenant %s to %s: %s", tenant, shown(spec.url), failed)
         raise failed
 

@@ -183,9 +183,14 @@ def parse_url(raw: object, query: object) -> httpx.URL:
 
 
 def _absolute_url(raw: str) -> httpx.URL | None:
-    """``raw`` parsed, without its fragment; None when it is not a valid absolute URL."""
+    """``raw`` parsed, without its fragment; None when it is not a valid absolute URL, or
+    when its host is not plain ASCII or carries an IPv6 zone id (``[::1%eth0]``: a local
+    interface, never a public host; and a non-ASCII one breaks every later use of the host)."""
     with suppress(httpx.InvalidURL, ValueError, UnicodeError):
-        return httpx.URL(raw).copy_with(fragment=None)
+        url = httpx.URL(raw).copy_with(fragment=None)
+        host = url.raw_host
+        if host.isascii() and b"%" not in host:
+            return url
     return None
 
 
