@@ -180,7 +180,9 @@ async def test_an_unexpected_error_after_writing_is_handed_off() -> None:
 
 
 @pytest.mark.parametrize("url", ["https://[fe80::1%25eth0]/send", "https://[::1%\xad]/send"])
-async def test_a_zone_id_host_is_refused_as_invalid_before_sending(egress: Egress, url: str) -> None:
+async def test_a_zone_id_host_is_refused_as_invalid_before_sending(
+    egress: Egress, url: str
+) -> None:
     error = await failure(egress, call(url, json={}))
     assert isinstance(error, EgressDenied)
     assert "not a valid absolute URL" in error.message
