@@ -79,6 +79,64 @@ def _secret_forms(value: str) -> set[str]:
     return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
 
 
+TRIE_FORM = 64
+"""Secret forms up to this length are found by the trie-shaped regex; longer ones by
+``str.find`` (a regex path that long, tried at every position, would cost the text's length
+times the form's)."""
+
+MAX_MATCHES = 10_000
+"""More secrets than this in one text and the whole text is masked: the work stays bounded."""
+
+
+def _lower(text: str) -> str:
+    """``text`` lower-cased character by character, keeping its length (and so every
+    position): the few characters whose lower case is longer (``İ``) stay as they are."""
+    lowered = text.lower()
+    if len(lowered) == len(text):
+        return lowered
+    return "".join(low if len(low := ch.lower()) == 1 else ch for ch in text)
+
+
+def _trie_pattern(forms: list[str]) -> str:
+    """One regex for ``forms``, shaped as their trie: alternatives at each node start with
+    different characters, so matching at a position follows one path, and the longest form
+    there wins (each ending is optional, greedy)."""
+    root: dict[str, Any] = {}
+    for form in forms:
+        node = root
+        for ch in form:
+            node = node.setdefault(ch, {})
+        node[""] = {}  # a form ends here
+
+    def pattern(node: dict[str, Any]) -> str:
+        branches = [re.escape(ch) + pattern(child) for ch, child in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if "" in node:  # a shorter form ends here: the longer ones are tried first
+            return f"(?:{body})?" if len(branches) > 1 or len(body) > 1 else f"{body}?"
+        return body
+
+    return pattern(root)
+
+
+def _replaced(value: str, spans: list[tuple[int, int]]) -> str:
+    """``value`` with each span, overlapping ones merged, replaced by :data:`MASK`."""
+    spans.sort()
+    parts: list[str] = []
+    kept = 0  # value[:kept] is handled
+    for start, end in spans:
+        if end <= kept:
+            continue
+        if start < kept:  # overlaps the span just masked: that mask covers it
+            kept = end
+            continue
+        parts += (value[kept:start], MASK)
+        kept = end
+    parts.append(value[kept:])
+    return "".join(parts)
+
+
 def _code_pattern(code: str) -> str:
     parts = []
     for ch in code:
@@ -92,30 +150,63 @@ def _code_pattern(code: str) -> str:
 class Masker:
     """Masks one tenant's secret values and one code out of text and JSON-like data.
 
-    Built once per invocation (one compiled pattern); :meth:`text` is a single regex pass, so
-    its cost is linear in the text whatever it holds.
+    A tenant chooses both its secrets and the text its action returns, so the cost of masking
+    must not depend on what they hold: it is linear in the text, whatever the secrets. Forms
+    of a secret up to :data:`TRIE_FORM` characters are found by one regex shaped as a trie of
+    their lower-cased spellings (at each position of the text, one path of at most that many
+    characters); longer forms by ``str.find``, which is linear in the text for any needle.
+    Spellings that differ only in letter case are one form. The code is a second, small
+    pattern. A text that holds secrets more than :data:`MAX_MATCHES` times is masked whole.
     """
 
-    __slots__ = ("_pattern",)
+    __slots__ = ("_code", "_long", "_short")
 
     def __init__(self, secrets: Iterable[str] = (), code: str | None = None) -> None:
         forms: set[str] = set()
         for value in secrets:
             if type(value) is str and len(value) >= MIN_SECRET_LENGTH:
-                forms |= _secret_forms(value)
-        alternatives = [re.escape(form) for form in sorted(forms, key=lambda f: (-len(f), f))]
-        if code and len(code) >= MIN_SECRET_LENGTH:
-            alternatives.append(f"(?<![0-9]){_code_pattern(code)}(?![0-9])")
-        self._pattern = re.compile("|".join(alternatives), re.IGNORECASE) if alternatives else None
+                forms |= {_lower(form) for form in _secret_forms(value)}
+        short = [form for form in forms if len(form) <= TRIE_FORM]
+        # a lookahead: every position is tried, so secrets that overlap are all found
+        self._short = re.compile(f"(?=({_trie_pattern(short)}))") if short else None
+        # longest first: where two forms overlap, the longer one decides the span
+        self._long = sorted((f for f in forms if len(f) > TRIE_FORM), key=lambda f: (-len(f), f))
+        self._code = (
+            re.compile(f"(?<![0-9]){_code_pattern(code)}(?![0-9])", re.IGNORECASE)
+            if code and len(code) >= MIN_SECRET_LENGTH
+            else None
+        )
 
     def __bool__(self) -> bool:
-        return self._pattern is not None
+        return self._short is not None or bool(self._long) or self._code is not None
 
     def text(self, value: str) -> str:
         """``value`` with every secret and spelling of the code replaced by :data:`MASK`."""
-        if self._pattern is None or not value:
+        if not value:
             return value
-        return self._pattern.sub(MASK, value)
+        if self._short is not None or self._long:
+            value = self._secrets_masked(value)
+        if self._code is not None:
+            value = self._code.sub(MASK, value)
+        return value
+
+    def _secrets_masked(self, value: str) -> str:
+        lowered = _lower(value)
+        spans: list[tuple[int, int]] = []
+        short = self._short
+        if short is not None and short.search(lowered) is not None:  # most texts hold none
+            for found in short.finditer(lowered):
+                spans.append(found.span(1))
+                if len(spans) > MAX_MATCHES:
+                    return MASK
+        for form in self._long if len(value) > TRIE_FORM else ():
+            start = lowered.find(form)
+            while start >= 0:
+                spans.append((start, start + len(form)))
+                if len(spans) > MAX_MATCHES:
+                    return MASK
+                start = lowered.find(form, start + len(form))
+        return _replaced(value, spans) if spans else value
 
     def line(self, value: str) -> str:
         """:meth:`text`, then control characters escaped: a field shown on one line."""
@@ -123,7 +214,7 @@ class Masker:
 
     def data(self, value: Any) -> Any:
         """JSON-like ``value`` with every string (dict keys too) passed through :meth:`text`."""
-        if self._pattern is None:
+        if not self:
             return value
         return self._data(value)
 

@@ -179,11 +179,10 @@ async def test_an_unexpected_error_after_writing_is_handed_off() -> None:
     assert error.maybe_sent is True
 
 
-@pytest.mark.parametrize("url", ["https://[fe80::1%25eth0]/send", "https://[::1%\xad]/send"])
-async def test_a_zone_id_host_is_refused_as_invalid_before_sending(
-    egress: Egress, url: str
+async def test_a_host_that_is_not_ascii_is_refused_as_invalid_before_sending(
+    egress: Egress,
 ) -> None:
-    error = await failure(egress, call(url, json={}))
+    error = await failure(egress, call("https://[::1%\xad]/send", json={}))
     assert isinstance(error, EgressDenied)
     assert "not a valid absolute URL" in error.message
     assert error.maybe_sent is False

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from typer.testing import CliRunner
 import plugins.recorder as recorder
 from runtime import PhoneMessageRequest
 from runtime.cli import app
-from runtime.masking import MASK, Masker, escape_controls
+from runtime.masking import MASK, MAX_MATCHES, TRIE_FORM, Masker, escape_controls
 from runtime.sandbox.host.egress import EgressPolicy
 from runtime.sandbox.host.runner import SandboxRunner
 from runtime.templates import spell_code
@@ -67,6 +68,36 @@ def test_one_mask_covers_the_code_in_every_spelling_and_the_secret_in_every_case
         f"https://{MASK}.example/{MASK}%21"
     )
     assert masker.text("GB and 1730419 and +447911730419") == "GB and 1730419 and +447911730419"
+
+
+def test_long_overlapping_and_repeated_secrets_are_masked_whole() -> None:
+    key = "-----BEGIN PRIVATE KEY-----" + "MIIEv" * 200  # longer than TRIE_FORM: found by find
+    masker = Masker([key, "tok_abcd", "abcd_xyz"], CODE)
+    assert len(key) > TRIE_FORM
+    assert masker.text(f"key={key.upper()};") == f"key={MASK};"
+    assert masker.text("tok_abcd_xyz!") == f"{MASK}!"  # two secrets overlapping: one mask
+    assert masker.text("tok_abcdtok_abcd") == MASK + MASK  # side by side: one each
+    assert masker.text("İ tok_ABCD") == f"İ {MASK}"  # İ lower-cases to two characters
+    assert masker.text("tok_abcd " * (MAX_MATCHES + 1)) == MASK  # a text made of secrets
+
+
+def test_spellings_that_differ_in_letter_case_are_one_form_and_cost_one_path() -> None:
+    """Tenants choose their secrets and the text its action returns: 30 secrets that differ
+    only in letter case once made the regex try 180 alternatives of 64 characters at every
+    position of a 256 KiB result (10 s of the event loop). They are one form now, in a regex
+    shaped as a trie (one path per position), so the cost is linear in the text."""
+    base = "a" * 60 + "/ é0"
+    variants = [
+        "".join(ch.upper() if (i >> n) & 1 else ch for n, ch in enumerate(base)) for i in range(30)
+    ]
+    assert len(set(variants)) == 30
+    masker, single = Masker(variants, CODE), Masker([base], CODE)
+    assert masker._short is not None
+    assert single._short is not None
+    assert masker._short.pattern == single._short.pattern
+    started = time.perf_counter()
+    assert masker.text("a" * 262_000) == "a" * 262_000
+    assert time.perf_counter() - started < 2  # about 0.01 s; the alternation took 10 s
 
 
 def test_control_characters_become_visible_escapes() -> None:

@@ -175,11 +175,13 @@ async def test_host_bugs_become_a_generic_refusal_and_are_logged(
     error = await refusal(
         services(FakeNet(broken)), "http.request", call("https://api.example.com/")
     )
-    assert type(error) is ApiRefused
-    assert error.message == "api.http.request: internal error"
-    [record] = [r for r in caplog.records if r.name == "runtime.sandbox.host.services"]
+    assert type(error) is EgressFailed
+    assert error.message == "request to api.example.com failed"
+    assert error.maybe_sent is True  # the transport may have sent it: no second code
+    [record] = [r for r in caplog.records if r.name == "runtime.sandbox.host.egress"]
     assert record.levelno == logging.ERROR
     assert record.exc_info is not None  # the traceback is kept server-side
+    assert SECRET not in error.message
 
 
 async def test_cache_calls_respect_the_deadline() -> None:

@@ -216,14 +216,14 @@ class Egress:
         except ApiRefused as exc:
             sent = wire.handed_off(otherwise=exc.maybe_sent)
             failed = type(exc)(exc.message, maybe_sent=sent)
-        except Exception as exc:  # a surprise of ours or a library's: the wire still decides
-            sent = wire.handed_off(otherwise=True)
-            log.warning(
-                "egress for tenant %s to %s failed unexpectedly (%s: %.200s)",
+        except Exception as exc:  # a bug of ours or a library's surprise: the wire decides
+            sent = wire.handed_off(otherwise=True)  # unknown: as if it may have gone out
+            log.error(  # the traceback stays in the host's log; the tenant sees no detail
+                "egress for tenant %s to %s failed unexpectedly: %s",
                 tenant,
                 shown(spec.url),
                 type(exc).__name__,
-                exc,
+                exc_info=True,
             )
             failed = EgressFailed(f"request to {shown(spec.url)} failed", maybe_sent=sent)
         log.info("egress for tenant %s to %s: %s", tenant, shown(spec.url), failed)

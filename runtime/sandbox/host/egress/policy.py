@@ -184,12 +184,11 @@ def parse_url(raw: object, query: object) -> httpx.URL:
 
 def _absolute_url(raw: str) -> httpx.URL | None:
     """``raw`` parsed, without its fragment; None when it is not a valid absolute URL, or
-    when its host is not plain ASCII or carries an IPv6 zone id (``[::1%eth0]``: a local
-    interface, never a public host; and a non-ASCII one breaks every later use of the host)."""
+    when its host as sent is not ASCII (an IPv6 zone id of any bytes, ``[::1%\xad]``, passes
+    httpx's parser and would break every later use of the host)."""
     with suppress(httpx.InvalidURL, ValueError, UnicodeError):
         url = httpx.URL(raw).copy_with(fragment=None)
-        host = url.raw_host
-        if host.isascii() and b"%" not in host:
+        if url.raw_host.isascii():
             return url
     return None
 
