@@ -357,6 +357,12 @@ _FAILURES: dict[str, tuple[str, bool]] = {
 }
 
 
+MAX_MESSAGE_ID = 256
+"""An action's message id longer than this is cut (ending in "…"): providers' ids are 16 to 64
+characters, and an action returning 256 KiB made every report, log line and stored row of
+its deliveries 100 times larger."""
+
+
 def _receipt(provider: str, result: InvocationResult, code: str) -> Receipt:
     """The action's outcome as a receipt, or as the :class:`ProviderError` it amounts to.
 
@@ -369,6 +375,8 @@ def _receipt(provider: str, result: InvocationResult, code: str) -> Receipt:
             found = result.result.get("message_id") or result.result.get("id")
             if isinstance(found, str):
                 message_id = escape_controls(found.replace(code, MASK) if code else found)
+                if len(message_id) > MAX_MESSAGE_ID:  # it lands in every report and log line
+                    message_id = message_id[: MAX_MESSAGE_ID - 1] + "…"
         return Receipt(provider=provider, message_id=message_id, status="action_ok")
     if result.outcome == "ok" and result.notification is not None:
         # the runner masked and escaped these; escaping again is a no-op, kept as the guard

@@ -9,7 +9,13 @@ from typing import Any
 
 import pytest
 
-from plugins.custom_action import SERVER_IP, SERVER_METHOD, auth0_locale, trigger_event
+from plugins.custom_action import (
+    MAX_MESSAGE_ID,
+    SERVER_IP,
+    SERVER_METHOD,
+    auth0_locale,
+    trigger_event,
+)
 from runtime import PhoneMessageRequest
 from runtime.events import CustomPhoneProviderEvent, RequestContext, SendPhoneMessageEvent
 from runtime.providers import PhoneMessage
@@ -169,6 +175,20 @@ async def test_a_message_id_holding_the_code_reaches_neither_report_nor_log(
     events = read_log(pipeline)
     assert [e["details"]["delivery_id"] for e in events] == [report.id]
     assert "246810" not in json.dumps(events)
+
+
+async def test_a_huge_message_id_is_cut_before_it_reaches_the_report_and_log(
+    make_pipeline: PipelineFactory, tmp_path: Path, fake: StubServer
+) -> None:
+    source = (
+        "def on_execute_send_phone_message(event, api):\n    return {'message_id': 'M' * 260000}\n"
+    )
+    pipeline = make(make_pipeline, tmp_path, fake, "phone-message-hook", source, fallback="never")
+    report = await pipeline.deliver(request())
+    assert report.status == "delivered"
+    assert report.attempts[0].message_id == "M" * (MAX_MESSAGE_ID - 1) + "…"
+    assert len(report.model_dump_json()) < 10_000
+    assert max(len(json.dumps(event)) for event in read_log(pipeline)) < 10_000
 
 
 async def test_missing_script_is_a_clear_failure(
