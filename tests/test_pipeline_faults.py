@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import update
 
-from runtime import hookimpl
+from runtime import ProviderError, hookimpl
 from runtime.delivery import Pipeline, request_fingerprint
 from runtime.store.schema import idempotency_records
 from tests.conftest import PipelineFactory, read_log
@@ -516,3 +516,55 @@ async def test_a_passing_store_failure_before_sending_frees_the_key(
         await directory.aclose()
         proxy.close()
         engine.dispose()
+
+
+async def test_a_fallback_stopped_by_the_database_frees_its_key(
+    make_pipeline: PipelineFactory,
+) -> None:
+    """The primary refuses (nothing sent) and the default sender cannot count the message
+    because another process holds the write lock: nothing went out, for a passing reason, so
+    the key is freed and the retry delivers rather than replaying the failure."""
+    held = threading.Event()
+    release = threading.Event()
+    armed = threading.Event()
+    holder: list[threading.Thread] = []
+
+    def refuse_while_the_database_is_locked(_message: Any) -> None:
+        if armed.is_set() and not holder:  # lock the database, then refuse
+            thread = threading.Thread(target=hold, daemon=True)
+            holder.append(thread)
+            thread.start()
+            held.wait(10)
+            raise ProviderError("rate_limited", "try later", retryable=True, handed_off=False)
+
+    primary = ScriptedProvider("primary", refuse_while_the_database_is_locked)
+    pipeline = make_pipeline(
+        tenant(fallback="retryable"), plugins=(ProvidersPlugin(primary),), store_timeout=0.3
+    )
+    await pipeline.deliver(request(idempotency_key="warm-up"))  # tables and connections made
+    primary.sent.clear()
+
+    def hold() -> None:
+        with write_lock(database(pipeline)):
+            held.set()
+            release.wait(10)
+
+    store = pipeline.idempotency
+    real_release = store.release
+
+    def observed_release(*args: Any) -> None:  # the database answers again, then the release
+        release.set()
+        holder[0].join()
+        real_release(*args)
+
+    store.release = observed_release  # type: ignore[method-assign]
+    armed.set()
+    first = await pipeline.deliver(request(idempotency_key="k"))
+    assert release.is_set()  # the pipeline gave the key back
+    assert first.status == "failed"
+    assert [(a.provider, a.error_code, a.handed_off) for a in first.attempts] == [
+        ("primary", "rate_limited", False),
+        ("outbox", "store_unavailable", False),
+    ]
+    retry = await pipeline.deliver(request(idempotency_key="k"))
+    assert (retry.status, retry.replayed, retry.delivered_by) == ("delivered", False, "primary")

@@ -84,6 +84,17 @@ _TRANSIENT = frozenset({"store_unavailable", "shutting_down", "limits_unavailabl
 """Rejections that sent nothing for a passing reason: their key is freed, not completed."""
 
 
+def _ended_by_the_store(done: DeliveryReport) -> bool:
+    """A failed delivery that sent nothing and whose last attempt met a database that did not
+    answer (the default sender's count, the outbox's row): as passing as a claim that failed."""
+    return (
+        done.status == "failed"
+        and bool(done.attempts)
+        and done.attempts[-1].error_code == "store_unavailable"
+        and not any(attempt.handed_off for attempt in done.attempts)
+    )
+
+
 @dataclass
 class _Progress:
     """How far one delivery got: once ``sending`` is set, a cancelled caller no longer stops it."""
@@ -447,7 +458,7 @@ class Pipeline:
         # delivery, which completes (or frees) its key and writes its log event.
         progress.sending = True
         idempotency, _ = await self._stores()
-        if done.status == "rejected" and done.reason in _TRANSIENT:
+        if (done.status == "rejected" and done.reason in _TRANSIENT) or _ended_by_the_store(done):
             # Nothing was sent, and only for a passing reason (the database did not answer):
             # free the key, so the caller's retry delivers instead of replaying this refusal.
             with contextlib.suppress(StoreUnavailableError):
