@@ -130,8 +130,10 @@ class OutboxProvider(ProviderBase):
         try:
             message_id = await self._executor.run(self._store, message, timeout=message.timeout)
         except StoreUnavailableError as exc:
+            # an insert that was running when its time ran out may still be stored: as a
+            # message that may have reached the carrier, it is never stored a second time
             raise ProviderError(
-                "store_unavailable", str(exc), retryable=True, handed_off=False
+                "store_unavailable", str(exc), retryable=True, handed_off=exc.running
             ) from None
         return Receipt(provider=self.name, message_id=message_id, status="stored")
 

@@ -110,8 +110,13 @@ class StoreUnavailableError(PhoneActionsError):
 
     The message names the database (its URL with the password masked) and what failed, in one
     line: the caller reports it and carries on, so a slow or lost database never hangs a
-    delivery and never shows a traceback.
+    delivery and never shows a traceback. ``running`` is true when the call had already
+    started when its time ran out: it may still complete (a row may still be written).
     """
+
+    def __init__(self, message: str, *, running: bool = False) -> None:
+        super().__init__(message)
+        self.running = running
 
 
 class ProviderError(PhoneActionsError):

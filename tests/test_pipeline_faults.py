@@ -557,7 +557,7 @@ async def test_a_fallback_stopped_by_the_database_frees_its_key(
         holder[0].join()
         real_release(*args)
 
-    store.release = observed_release  # type: ignore[method-assign]
+    store.release = observed_release  # type: ignore[method-assign, assignment]
     armed.set()
     first = await pipeline.deliver(request(idempotency_key="k"))
     assert release.is_set()  # the pipeline gave the key back
@@ -568,3 +568,22 @@ async def test_a_fallback_stopped_by_the_database_frees_its_key(
     ]
     retry = await pipeline.deliver(request(idempotency_key="k"))
     assert (retry.status, retry.replayed, retry.delivered_by) == ("delivered", False, "primary")
+
+
+async def test_an_outbox_row_still_being_written_when_its_attempt_ran_out_is_never_stored_twice(
+    make_pipeline: PipelineFactory,
+) -> None:
+    """Another process holds the write lock past the attempt's time: the outbox's insert is
+    still waiting, and will be stored once the lock goes. The attempt says it may have been
+    stored (handed off), so no fallback stores a second copy."""
+    pipeline = make_pipeline(tenant("outbox"), attempt_timeout=0.5, store_timeout=3)
+    await pipeline.deliver(request())  # tables made, connections open
+    outbox: Any = pipeline.providers.get("outbox")
+    with write_lock(database(pipeline)):
+        done = await pipeline.deliver(request(recipient="+14155550123"))
+    await asyncio.to_thread(outbox._executor.shutdown)  # joins the insert still running
+    assert [(a.provider, a.error_code, a.handed_off) for a in done.attempts] == [
+        ("outbox", "store_unavailable", True)
+    ]
+    assert (done.status, done.reason) == ("failed", "handed_off")
+    assert [m.recipient for m in outbox.messages("acme")].count("+14155550123") == 1

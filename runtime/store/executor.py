@@ -89,9 +89,21 @@ class StoreExecutor:
             self._wake_a_thread()
         # A timer that fails the future itself: cheaper than asyncio.timeout's cancellation.
         # The store thread's outcome cancels it (a cancelled call's timer just runs out).
-        expiry = loop.call_later(timeout, _expire, future, fn, timeout)
-        self._queue.put((outbox, future, fn, args, expiry))
+        started = [False]  # set by the store thread, under _lock, when it takes the call
+        expiry = loop.call_later(timeout, self._expire_call, future, fn, timeout, started)
+        self._queue.put((outbox, future, fn, args, expiry, started))
         return future
+
+    def _expire_call(
+        self,
+        future: asyncio.Future[Any],
+        fn: Callable[..., Any],
+        timeout: float,
+        started: list[bool],
+    ) -> None:
+        """:func:`_expire` for a plain call, saying whether it had started (it may complete)."""
+        with self._lock:  # the store thread decides to run the call under it too
+            _expire(future, fn, timeout, running=started[0])
 
     def submit_batched(
         self,
@@ -169,10 +181,11 @@ class StoreExecutor:
             if isinstance(call, _Lane):
                 self._run_lane(call)
                 continue
-            outbox, future, fn, args, expiry = call
+            outbox, future, fn, args, expiry, started = call
             setter: Any = _set_result
             outcome: Any = None
-            ran = not future.done()  # timed out or cancelled while queued: do not run it
+            with self._lock:  # against _expire_call: a call either runs or expired unstarted
+                ran = started[0] = not future.done()  # timed out or cancelled while queued
             if ran:
                 try:
                     outcome = fn(*args)
@@ -247,7 +260,7 @@ class StoreExecutor:
                     call.items.clear()
                     self._pending -= len(entries)
             elif call is not None:
-                outbox, future, _fn, _args, expiry = call
+                outbox, future, _fn, _args, expiry, _started = call
                 entries = [(outbox, future, expiry)]
                 with self._lock:
                     self._pending -= 1
@@ -322,6 +335,7 @@ _Call = tuple[
     Callable[..., Any],
     tuple[Any, ...],
     asyncio.TimerHandle,
+    list[bool],
 ]
 
 
@@ -358,11 +372,15 @@ def _set_result_or_late(
         late(result)
 
 
-def _expire(future: asyncio.Future[Any], fn: Callable[..., Any], timeout: float) -> None:
+def _expire(
+    future: asyncio.Future[Any], fn: Callable[..., Any], timeout: float, *, running: bool = False
+) -> None:
     if not future.done():
+        still = "; it is still running and may complete" if running else ""
         future.set_exception(
             StoreUnavailableError(
-                f"{_database(fn)}: {_name(fn)} did not answer within {timeout:g} s"
+                f"{_database(fn)}: {_name(fn)} did not answer within {timeout:g} s{still}",
+                running=running,
             )
         )
 

@@ -63,6 +63,39 @@ async def test_a_call_that_timed_out_in_the_queue_never_runs() -> None:
         executor.shutdown()
 
 
+async def test_a_timeout_says_whether_the_call_had_started() -> None:
+    """A call that timed out while running may still complete (a row may still be written):
+    its error says so, so that a sender never reports "nothing stored" for it. One that timed
+    out in the queue never runs, and says nothing of the kind."""
+    executor = StoreExecutor(max_workers=1)
+    running, release = threading.Event(), threading.Event()
+    ran: list[str] = []
+
+    def block() -> None:
+        running.set()
+        release.wait()
+        ran.append("block")
+
+    try:
+        # its deadline comes once it runs (started at once: the thread is idle)
+        busy = asyncio.ensure_future(executor.run(block, timeout=0.5))
+        await asyncio.to_thread(running.wait)
+        with pytest.raises(StoreUnavailableError) as queued:
+            await executor.run(ran.append, "queued", timeout=0.05)
+        with pytest.raises(StoreUnavailableError) as started:
+            await busy
+        release.set()
+        await executor.run(ran.append, "next", timeout=60)
+    finally:
+        release.set()
+        executor.shutdown()
+    assert started.value.running is True
+    assert "still running and may complete" in str(started.value)
+    assert queued.value.running is False
+    assert "may complete" not in str(queued.value)
+    assert ran == ["block", "next"]  # the running call completed; the queued one never ran
+
+
 async def test_errors_reach_the_caller_and_threads_are_the_stores_own() -> None:
     executor = StoreExecutor(max_workers=2)
 
