@@ -24,6 +24,7 @@ from sqlalchemy import Engine, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from runtime.errors import StoreUnavailableError
+from runtime.ids import new_id
 from runtime.store.db import describe, prepare, type_processors, unavailable
 from runtime.store.kept import KeptConnections
 from runtime.store.schema import idempotency_records
@@ -32,7 +33,7 @@ __all__ = ["Claim", "IdempotencyStore", "fingerprint"]
 
 _t = idempotency_records.c
 _KEY = (_t.tenant == bindparam("w_tenant"), _t.key == bindparam("w_key"))
-_READ = select(_t.fingerprint, _t.report, _t.created_at).where(*_KEY)
+_READ = select(_t.fingerprint, _t.report, _t.created_at, _t.claim_id).where(*_KEY)
 _COMPLETE = (
     update(idempotency_records)
     .where(*_KEY)
@@ -44,15 +45,16 @@ _VALUES: dict[str, Any] = {
     "key": bindparam("key"),
     "fingerprint": bindparam("fingerprint"),
     "created_at": bindparam("created_at"),
+    "claim_id": bindparam("claim_id"),
 }
 
 
 @functools.cache
 def _claims_sql(count: int) -> str:
     """PostgreSQL: ``count`` claims in one INSERT, returning the keys it won."""
-    row = "(%s::VARCHAR, %s::VARCHAR, %s::VARCHAR, %s::TIMESTAMP WITH TIME ZONE)"
+    row = "(%s::VARCHAR, %s::VARCHAR, %s::VARCHAR, %s::TIMESTAMP WITH TIME ZONE, %s::VARCHAR)"
     return (
-        "INSERT INTO idempotency_records (tenant, key, fingerprint, created_at) VALUES "
+        "INSERT INTO idempotency_records (tenant, key, fingerprint, created_at, claim_id) VALUES "
         + ", ".join([row] * count)
         + " ON CONFLICT DO NOTHING RETURNING tenant, key"
     )
@@ -80,13 +82,15 @@ class Claim:
     """The outcome of claiming a key: ``won`` (send now) or the record another request holds.
 
     ``created_at`` (UTC) is when the key was first claimed: a claim still pending (``report``
-    None) long after it was made was left by a crash.
+    None) long after it was made was left by a crash. ``claim_id`` names the claim that made
+    the record (None for records older than it).
     """
 
     won: bool
     fingerprint: str
     report: str | None = None
     created_at: datetime | None = None
+    claim_id: str | None = None
 
 
 class IdempotencyStore:
@@ -113,6 +117,7 @@ class IdempotencyStore:
     def claim(self, tenant: str, key: str, digest: str) -> Claim:
         """Claim ``key`` for a request whose :func:`fingerprint` is ``digest``: won, or the
         record of the request that holds it."""
+        claim_id = new_id()
         for _ in range(3):  # a holder that releases between our insert and read: try again
             now = datetime.now(UTC)
             row = {
@@ -120,13 +125,14 @@ class IdempotencyStore:
                 "key": key,
                 "fingerprint": digest,
                 "created_at": self._to_db(now),
+                "claim_id": claim_id,
             }
             inserted, _ = self._kept.execute("claim", self._claim, row, repeatable=True)
             if inserted == 1:
-                return Claim(won=True, fingerprint=digest, created_at=now)
+                return Claim(won=True, fingerprint=digest, created_at=now, claim_id=claim_id)
             existing = self.get(tenant, key)
             if existing is not None:
-                return existing
+                return _own(existing, claim_id)
         raise unavailable(self._engine, "claim (the key was released under it three times)")
 
     def claim_many(self, requests: list[tuple[str, str, str]]) -> list[Claim | Exception]:
@@ -136,38 +142,51 @@ class IdempotencyStore:
         reads it; a failure there is that request's alone."""
         now = datetime.now(UTC)
         created = self._to_db(now)
+        ids = [new_id() for _ in requests]
         rows = [
-            {"tenant": tenant, "key": key, "fingerprint": digest, "created_at": created}
-            for tenant, key, digest in requests
+            {
+                "tenant": tenant,
+                "key": key,
+                "fingerprint": digest,
+                "created_at": created,
+                "claim_id": claim_id,
+            }
+            for (tenant, key, digest), claim_id in zip(requests, ids, strict=True)
         ]
         if self.local or len(rows) == 1:
             inserted = self._kept.execute_many("claim", self._claim, rows, repeatable=True)
         else:
-            inserted = self._claim_rows(requests, created)
+            inserted = self._claim_rows(requests, ids, created)
         outcomes: list[Claim | Exception] = []
-        for (tenant, key, digest), count in zip(requests, inserted, strict=True):
+        for (tenant, key, digest), claim_id, count in zip(requests, ids, inserted, strict=True):
             if count == 1:
-                outcomes.append(Claim(won=True, fingerprint=digest, created_at=now))
+                outcomes.append(
+                    Claim(won=True, fingerprint=digest, created_at=now, claim_id=claim_id)
+                )
                 continue
             try:  # a read first: it waits for no write lock, so the batch's winners do not
                 held = self.get(tenant, key)  # wait for it either
-                outcomes.append(held if held is not None else self.claim(tenant, key, digest))
+                outcomes.append(
+                    _own(held, claim_id) if held is not None else self.claim(tenant, key, digest)
+                )
             except StoreUnavailableError as exc:
                 outcomes.append(exc)
         return outcomes
 
-    def _claim_rows(self, requests: list[tuple[str, str, str]], created: object) -> list[int]:
+    def _claim_rows(
+        self, requests: list[tuple[str, str, str]], ids: list[str], created: object
+    ) -> list[int]:
         """PostgreSQL: the batch's inserts as one statement (one round trip, one WAL flush):
         1 for each request that won its key (the first of a key that comes twice), else 0.
 
         Each key once, in (tenant, key) order: two nodes claiming the same keys lock them in
         the same order, so their batches never deadlock."""
-        first: dict[tuple[str, str], str] = {}
-        for tenant, key, digest in requests:
-            first.setdefault((tenant, key), digest)
+        first: dict[tuple[str, str], tuple[str, str]] = {}
+        for (tenant, key, digest), claim_id in zip(requests, ids, strict=True):
+            first.setdefault((tenant, key), (digest, claim_id))
         args: list[object] = []
-        for (tenant, key), digest in sorted(first.items()):
-            args += (tenant, key, digest, created)
+        for (tenant, key), (digest, claim_id) in sorted(first.items()):
+            args += (tenant, key, digest, created, claim_id)
         sql = _claims_sql(len(first))
         won = set(self._kept.fetch_all("claim", sql, args, repeatable=True))
         counts = []
@@ -182,7 +201,13 @@ class IdempotencyStore:
         _, row = self._kept.execute("read", self._read, params, repeatable=True, fetch=True)
         if row is None:
             return None
-        return Claim(won=False, fingerprint=row[0], report=row[1], created_at=self._utc(row[2]))
+        return Claim(
+            won=False,
+            fingerprint=row[0],
+            report=row[1],
+            created_at=self._utc(row[2]),
+            claim_id=row[3],
+        )
 
     def complete(self, tenant: str, key: str, report_json: str) -> None:
         """Store the report of the delivery that claimed ``key``; later requests replay it."""
@@ -238,3 +263,13 @@ class IdempotencyStore:
         if not isinstance(moment, datetime):
             return None
         return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _own(held: Claim, claim_id: str) -> Claim:
+    """``held`` as read back after a claim that did not insert: won when it is this claim's own
+    record (its INSERT committed, but the answer was lost and the statement ran again)."""
+    if held.claim_id == claim_id and held.report is None:
+        return Claim(
+            won=True, fingerprint=held.fingerprint, created_at=held.created_at, claim_id=claim_id
+        )
+    return held

@@ -57,6 +57,9 @@ idempotency_records = Table(
     Column("report", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("completed_at", DateTime(timezone=True), nullable=True),
+    # Who claimed it: a claim whose answer was lost (a reset connection) is recognised as
+    # one's own when the statement is tried again, not taken for another request's.
+    Column("claim_id", String(32), nullable=True),
     # Stale pending claims are found by age (a claim left by a crash stays pending).
     Index("ix_idempotency_records_created_at", "created_at"),
 )

@@ -88,6 +88,8 @@ class FrozenProxy:
         self.forwarding = forwarding
         self.port = 0
         self.client_writes = 0  # chunks the client sent: one per round trip it waited for
+        self._cut_after: bytes | None = None  # reset_after_answer's pattern (one shot)
+        self.cuts = 0  # connections reset by it
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._stop: asyncio.Event | None = None
@@ -104,6 +106,12 @@ class FrozenProxy:
 
     def freeze(self) -> None:
         self.forwarding = False
+
+    def reset_after_answer(self, pattern: bytes) -> None:
+        """Once: the client's next chunk holding ``pattern`` reaches the server, and when the
+        server's answer comes back (the statement ran, and committed in autocommit), the
+        client's connection is reset instead: the client never learns the outcome."""
+        self._cut_after = pattern
 
     def heal(self) -> None:
         """The partition ends as the OS ends one: the connections that went silent are reset
@@ -132,12 +140,24 @@ class FrozenProxy:
         self._writers = writers
 
         async def pump(
-            src: asyncio.StreamReader, dst: asyncio.StreamWriter, upstream: bool
+            src: asyncio.StreamReader,
+            dst: asyncio.StreamWriter,
+            upstream: bool,
+            cut: list[bool],
+            client: asyncio.StreamWriter,
         ) -> None:
             with contextlib.suppress(ConnectionError):  # closed by close(): done
                 while data := await src.read(65536):
                     if not self.forwarding:
                         continue  # swallowed: the other side hears nothing
+                    if not upstream and cut[0]:  # the answer to the cut statement: reset
+                        self.cuts += 1
+                        client.transport.abort()
+                        dst.transport.abort()
+                        return
+                    pattern = self._cut_after
+                    if upstream and pattern is not None and pattern in data:
+                        self._cut_after, cut[0] = None, True
                     self.client_writes += upstream
                     dst.write(data)
                     await dst.drain()
@@ -148,9 +168,10 @@ class FrozenProxy:
                 return  # accepted, never forwarded
             up_reader, up_writer = await asyncio.open_connection(*self.target)
             writers.append(up_writer)
+            cut = [False]
             await asyncio.gather(
-                pump(reader, up_writer, True),
-                pump(up_reader, writer, False),
+                pump(reader, up_writer, True, cut, writer),
+                pump(up_reader, writer, False, cut, writer),
                 return_exceptions=True,
             )
 

@@ -20,6 +20,7 @@ from runtime.store import (
     create_engine_for,
     migrate,
 )
+from runtime.store.idempotency import Claim
 from tests.store.conftest import sqlite_url
 from tests.store.faults import FrozenProxy, LoopLagProbe, sqlite_write_lock
 
@@ -195,3 +196,29 @@ def test_postgresql_store_calls_take_one_round_trip_each(postgres_url: str) -> N
         store.close()
         engine.dispose()
         proxy.close()
+
+
+def test_a_claim_whose_answer_was_lost_is_still_won_when_tried_again(postgres_url: str) -> None:
+    """The server runs and commits a claim's INSERT, and the connection is reset before its
+    answer arrives: the statement runs again on a new connection and meets its own row. It is
+    this claim's (its claim id), so it is won: taken for another request's, it blocked the key
+    forever with nothing sent. The same for a batch of claims."""
+    migrate(create_engine_for(postgres_url))
+    proxy = FrozenProxy(("127.0.0.1", 5432))
+    engine, store = _proxied_store(proxy, postgres_url)
+    keys = [uuid.uuid4().hex for _ in range(4)]
+    try:
+        assert store.claim("acme", uuid.uuid4().hex, "d").won  # connected through the proxy
+        proxy.reset_after_answer(b"INSERT INTO idempotency_records")
+        alone = store.claim("acme", keys[0], "d")
+        proxy.reset_after_answer(b"INSERT INTO idempotency_records")
+        batch = store.claim_many([("acme", key, "d") for key in (*keys[1:], keys[1])])
+        assert proxy.cuts == 2
+        assert alone.won
+        assert [c.won for c in batch if isinstance(c, Claim)] == [True, True, True, False]
+        again = store.claim("acme", keys[0], "d")  # another request with the same key
+        assert (again.won, again.report) == (False, None)
+    finally:
+        proxy.close()
+        store.close()
+        engine.dispose()
