@@ -328,6 +328,239 @@ async def test_writes_after_close_return_and_are_counted(tmp_path: Path) -> None
     assert sink.dropped == 3
 
 
+# -- writes cut short ------------------------------------------------------------------------
+
+CUT = """
+import json, resource, signal, sys
+from pathlib import Path
+from runtime.events import Attempt, DeliveryReport, PhoneMessageRequest
+from runtime.logs import JsonLinesLogSink
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the limit a write fails (EFBIG), no kill
+path = Path(sys.argv[1])
+sink = JsonLinesLogSink(path)
+request = PhoneMessageRequest.create(tenant="acme", recipient="+14155552671", code="735194")
+
+def report():
+    attempt = Attempt(provider="outbox", outcome="delivered", latency_ms=1.0, message_id="m")
+    return DeliveryReport(tenant="acme", recipient="+14155552671", channel="sms",
+                          purpose="verification", status="delivered", attempts=[attempt])
+
+def say(**state):
+    state.update(failures=sink.failures, partial_lines=getattr(sink, "partial_lines", None))
+    sys.stdout.write(json.dumps(state) + "\\n")
+    sys.stdout.flush()
+
+first, cut = report(), report()
+sink.write_blocking(request, first)
+_, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+resource.setrlimit(resource.RLIMIT_FSIZE, (path.stat().st_size + 40, hard))  # 40 bytes of one
+sink.write_blocking(request, cut)  # cut short: 40 bytes of its line, then EFBIG
+say(first=first.id, cut=cut.id)
+sys.stdin.readline()  # the test goes on: another process writes, the file rotates, SIGKILL
+resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))  # room again
+sink.flush()
+say()
+sink.close()
+"""
+
+
+class CutWriter:
+    """A process whose log write is cut short for real: a file size limit (RLIMIT_FSIZE) lets
+    40 bytes of a line into the file, then the write fails (EFBIG), as a full disk does."""
+
+    def __init__(self, path: Path) -> None:
+        self.child = subprocess.Popen(
+            [sys.executable, "-c", CUT, str(path)],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,  # its error records (a few lines: no pipe fills up)
+        )
+        self.errors = ""
+        self.state = self._read()
+        assert self.state["failures"] == 1, self.state
+        assert not path.read_bytes().endswith(b"\n")  # part of a line: the cut for real
+
+    def _read(self) -> dict[str, Any]:
+        assert self.child.stdout is not None
+        line = self.child.stdout.readline()
+        assert line, f"the child stopped early (exit {self.child.wait()})"
+        state: dict[str, Any] = json.loads(line)
+        return state
+
+    def resume(self) -> dict[str, Any]:
+        """Room again: the child retries its kept line, then closes its sink and exits."""
+        assert self.child.stdin is not None
+        self.child.stdin.write(b"go\n")
+        self.child.stdin.flush()
+        state = self._read()
+        self.errors = self.child.communicate()[1].decode()
+        assert self.child.returncode == 0, self.errors
+        return state
+
+    def kill(self) -> None:
+        if self.child.poll() is None:
+            self.child.kill()
+        self.errors += self.child.communicate()[1].decode()
+
+
+def split_lines(path: Path) -> tuple[list[str], list[bytes]]:
+    """The delivery ids of the lines of ``path`` that parse, and the lines that do not (a last
+    line without its ``\n`` among them)."""
+    lines = path.read_bytes().split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    ids: list[str] = []
+    torn: list[bytes] = []
+    for line in lines:
+        try:
+            ids.append(json.loads(line)["details"]["delivery_id"])
+        except ValueError:
+            torn.append(line)
+    return ids, torn
+
+
+async def test_a_line_cut_short_is_written_again_whole_after_another_process_line(
+    tmp_path: Path,
+) -> None:
+    """Two processes share the file; one's write is cut short, room comes back, the other's
+    line lands next: the cut line is written again whole after it, never just its rest."""
+    path = tmp_path / "events.jsonl"
+    other = JsonLinesLogSink(path)  # the other node, appending to the same file
+    await other.write(request(), before := report())
+    cutter = CutWriter(path)
+    try:
+        await other.write(request(), glued := report())
+        after = cutter.resume()
+    finally:
+        cutter.kill()
+    other.close()
+    ids, torn = split_lines(path)
+    assert ids == [before.id, cutter.state["first"], cutter.state["cut"]]
+    # The other node wrote without looking at the file's end (that would cost two syscalls
+    # per write): its line is glued to the cut part, the one line that does not parse, and
+    # the cutting node counted it.
+    assert len(torn) == 1
+    assert glued.id.encode() in torn[0]
+    assert after["partial_lines"] == 1
+    assert after["failures"] == 1
+    assert other.partial_lines == 0
+    assert "File too large (EFBIG)" in cutter.errors
+    assert "The write was cut short" in cutter.errors
+
+
+async def test_after_a_restart_the_first_line_starts_after_the_cut_one(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Cut short, then SIGKILL before room came back: the restarted process finds part of a
+    line at the end, starts on a new line, and says so."""
+    path = tmp_path / "events.jsonl"
+    cutter = CutWriter(path)
+    cutter.kill()
+    sink = JsonLinesLogSink(path)
+    with caplog.at_level(logging.ERROR, logger="runtime.logs"):
+        await sink.write(request(), after := report())
+    sink.close()
+    ids, torn = split_lines(path)
+    assert ids == [cutter.state["first"], after.id]
+    assert len(torn) == 1  # the cut part, on a line of its own
+    assert sink.partial_lines == 1
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1, errors
+    assert str(path) in errors[0]
+    assert "part of a line" in errors[0]
+
+
+async def test_a_rotated_file_keeps_the_cut_part_and_the_new_one_gets_the_whole_line(
+    tmp_path: Path,
+) -> None:
+    """The full file is moved away to make room: the new file starts with the whole line,
+    not with the rest of the one cut in the old file."""
+    path = tmp_path / "events.jsonl"
+    cutter = CutWriter(path)
+    try:
+        path.rename(tmp_path / "events.jsonl.1")
+        after = cutter.resume()
+    finally:
+        cutter.kill()
+    ids, torn = split_lines(tmp_path / "events.jsonl.1")
+    assert ids == [cutter.state["first"]]
+    assert len(torn) == 1
+    assert not (tmp_path / "events.jsonl.1").read_bytes().endswith(b"\n")
+    assert split_lines(path) == ([cutter.state["cut"]], [])
+    assert after["partial_lines"] == 1
+
+
+async def test_a_short_write_followed_by_one_that_succeeds_never_writes_the_rest_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file takes 40 bytes of a write (room ran out), another process's line lands, then
+    room is back: the sink does not append the rest of its line after that line, it writes
+    the whole line again, on a line of its own."""
+    path = tmp_path / "events.jsonl"
+    sink = JsonLinesLogSink(path)
+    await sink.write(request(), first := report())
+    fd = sink._fd
+    other = os.open(path, os.O_WRONLY | os.O_APPEND)
+    write = os.write
+    short = [True]
+
+    def once_short(to: int, data: bytes) -> int:
+        if to != fd or not short:
+            return write(to, data)
+        short.clear()
+        count = write(to, data[:40])  # the file takes only part of the write
+        write(other, b'{"another":"process"}\n')  # whose line lands right after it
+        return count
+
+    monkeypatch.setattr(os, "write", once_short)
+    await sink.write(request(), cut := report())
+    monkeypatch.undo()
+    os.close(other)
+    ids, torn = split_lines(path)
+    assert ids == [first.id, cut.id]
+    assert len(torn) == 1  # the 40 bytes, with the other line glued to them
+    assert torn[0].endswith(b'{"another":"process"}')
+    assert sink.partial_lines == 1
+    assert sink.failures == 0
+    sink.close()
+
+
+async def test_a_file_ending_in_part_of_a_line_gets_a_newline_at_open_and_at_reopen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The file's last byte is read once per (re)open, not per write; a file that does not
+    end a line gets ``\n`` before the next one."""
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b'{"type":"gd_send_sms","descr')  # an earlier run's line, cut short
+    reads: list[int] = []
+    pread = os.pread
+
+    def counted(fd: int, length: int, offset: int) -> bytes:
+        reads.append(offset)
+        return pread(fd, length, offset)
+
+    monkeypatch.setattr(os, "pread", counted)
+    sink = JsonLinesLogSink(path, report_interval=3600)
+    first, second, third = report(), report(), report()
+    with caplog.at_level(logging.ERROR, logger="runtime.logs"):
+        await sink.write(request(), first)
+        await sink.write(request(), second)
+        assert split_lines(path) == ([first.id, second.id], [b'{"type":"gd_send_sms","descr'])
+        assert len(reads) == 1  # at open only
+
+        path.rename(tmp_path / "events.jsonl.1")
+        path.write_bytes(b"{")  # the new file, begun by another process that was cut short
+        await sink.write(request(), third)
+    assert split_lines(path) == ([third.id], [b"{"])
+    assert len(reads) == 2  # at the reopen
+    assert sink.partial_lines == 2
+    assert sink.failures == 0
+    assert any("part of a line" in r.getMessage() for r in caplog.records)
+    sink.close()
+
+
 # -- lines written by another thread (the store thread, for keyed deliveries) --------------
 
 

@@ -6,8 +6,10 @@ log path is, and so that every message about a bad path names the setting to cha
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import stat
 from pathlib import Path
 
 from runtime.errors import ConfigurationError
@@ -16,6 +18,7 @@ __all__ = [
     "LOW_SPACE_BYTES",
     "check_log_path",
     "describe",
+    "ends_line",
     "is_same_file",
     "open_for_append",
     "open_sink_file",
@@ -23,6 +26,7 @@ __all__ = [
 ]
 
 _FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+_READABLE_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
 _SETTINGS = "PHONE_ACTIONS_LOG_FILE (default: <data_dir>/events.jsonl, PHONE_ACTIONS_DATA_DIR)"
 LOW_SPACE_BYTES = 100 * 1024 * 1024  # below this, or below 1% of the device, doctor warns
 LOW_SPACE_RATIO = 0.01
@@ -39,10 +43,40 @@ def open_for_append(path: Path) -> int:
     """An ``O_APPEND`` fd on ``path`` (folders created); ``OSError`` when that fails.
 
     ``O_APPEND`` makes every ``os.write`` land at the current end, so a file truncated in place
-    (logrotate's ``copytruncate``) is written from its new start, without a hole.
+    (logrotate's ``copytruncate``) is written from its new start, without a hole. A regular
+    file is opened for reading too, so that :func:`ends_line` can read its last byte; a file
+    the process may only write to, and anything else (a FIFO, ``/dev/full``), write-only as
+    before.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        regular = stat.S_ISREG(os.stat(path).st_mode)
+    except FileNotFoundError:
+        regular = True  # O_CREAT makes one
+    if regular:
+        with contextlib.suppress(PermissionError):  # not readable: write-only (or that error)
+            return os.open(path, _READABLE_FLAGS, 0o644)
     return os.open(path, _FLAGS, 0o644)
+
+
+def ends_line(fd: int) -> bool | None:
+    """Whether the file ``fd`` is open on ends a line: empty, not a regular file, or ``\\n``
+    as its last byte. ``None`` when that cannot be read (a write-only fd).
+
+    Two syscalls (``fstat``, ``pread``): for a writer that just (re)opened the file or had a
+    write fail, never per write. A write cut short (a full disk) leaves part of a line at the
+    end; whoever appends next must start with ``\\n``, or its own line is glued to that part.
+    """
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
+        return True
+    try:
+        last = os.pread(fd, 1, info.st_size - 1)
+    except OSError as exc:
+        if exc.errno == errno.EBADF:  # opened write-only
+            return None
+        raise
+    return last in (b"\n", b"")  # b"": truncated meanwhile (copytruncate), empty again
 
 
 def open_sink_file(path: Path) -> int:

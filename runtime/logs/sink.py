@@ -8,6 +8,15 @@ reopens it when not. A write that fails is reported (``logging.error``, rate-lim
 counters) and its lines are kept for the next write, up to a bound past which they are dropped
 and counted: a full disk never raises into a delivery, and never goes unnoticed.
 
+A write cut short (a full disk, a file size limit) leaves part of a line at the file's end. That
+line is kept whole and written again whole, never its rest: the rest appended later would land
+after another process's lines, in a new file after a rotation, or after a restart's first line.
+The sink's next write starts on a fresh line instead: after a failed write and after (re)opening
+the file (start-up, rotation), the writer reads the file's last byte (on its own thread) and
+starts with ``b"\\n"`` when it is not one. The part stays in the file as one line that does not
+parse: reported and counted (``partial_lines``), never silent. A sink whose writes succeed does
+not look (two syscalls per write): another process's next line can still land on the part.
+
 A thread that is not the event loop may also write lines itself (:meth:`write_here`): the
 pipeline's store thread writes a keyed delivery's lines beside completing its idempotency
 record, so that delivery makes one thread hop at the end instead of two. Every write, the
@@ -22,6 +31,7 @@ import contextlib
 import logging
 import os
 import queue
+import stat
 import threading
 import time
 import weakref
@@ -30,7 +40,7 @@ from typing import Any, TypeAlias
 
 from runtime.events import DeliveryReport, PhoneMessageRequest
 from runtime.logs.events import json_lines
-from runtime.logs.files import describe, open_for_append, open_sink_file
+from runtime.logs.files import describe, ends_line, open_for_append, open_sink_file
 
 __all__ = ["JsonLinesLogSink", "PendingLines"]
 
@@ -73,8 +83,8 @@ class JsonLinesLogSink:
     """Appends each report's log events to ``path``, one JSON object per line.
 
     :meth:`write` (async) and :meth:`write_blocking` return once the lines were handed to the
-    OS, or the write failed and was reported; neither raises. ``failures``, ``last_error`` and
-    ``dropped`` tell a health check what went wrong.
+    OS, or the write failed and was reported; neither raises. ``failures``, ``last_error``,
+    ``dropped`` and ``partial_lines`` tell a health check what went wrong.
     """
 
     def __init__(
@@ -86,7 +96,9 @@ class JsonLinesLogSink:
     ) -> None:
         self.path = path
         self._fd: int | None = open_sink_file(path)
-        self._fd_id = _identity(os.fstat(self._fd))  # the open file's (st_dev, st_ino): fixed
+        opened = os.fstat(self._fd)
+        self._fd_id = _identity(opened)  # the open file's (st_dev, st_ino): fixed
+        self._regular = stat.S_ISREG(opened.st_mode)  # not a FIFO, not a device
         self._path_str = os.fspath(path)
         self._max_pending = max_pending_lines
         # SimpleQueue and lock waiters: a round trip costs a third of a Condition's (C, not
@@ -107,6 +119,12 @@ class JsonLinesLogSink:
         self._drops_report = _Every(report_interval)
         self._failing = False
         self._attempted_at = 0.0
+        # whether the file may end in part of a line: read its last byte before the next write
+        # (true once opened, and after a failed write); whether that part is this sink's own
+        self._check_end = True
+        self._cut = False
+        self._partial_lines = 0
+        self._partials_report = _Every(report_interval)
         self._thread = threading.Thread(
             target=self._run, name=f"log-writer {path.name}", daemon=True
         )
@@ -129,6 +147,14 @@ class JsonLinesLogSink:
     def dropped(self) -> int:
         """Lines given up: past the retry bound, or still failing at :meth:`close`."""
         return self._dropped + self._dropped_closed
+
+    @property
+    def partial_lines(self) -> int:
+        """Lines of the file that do not parse because a write was cut short (a full disk):
+        those this sink's writes cut (each written again whole, on a line of its own), and
+        those it found unended at the file's end (another process's, or an earlier run's) and
+        started its next line after."""
+        return self._partial_lines
 
     async def write(
         self,
@@ -326,26 +352,78 @@ class JsonLinesLogSink:
             return
         self._attempted_at = now
         data = b"".join(lines)
-        written = 0
+        written = 0  # bytes of ``data`` in the file (a line cut short: up to its start)
+        cut = False
         try:
             fd = self._current_fd()
             while written < len(data):
-                count = os.write(fd, data[written:] if written else data)
+                lead = self._lead(fd) if self._check_end else b""  # b"\n": after part of a line
+                out = data[written:] if written else data
+                count = os.write(fd, lead + out if lead else out)
                 if count <= 0:
                     raise OSError(0, "the file accepted no bytes")
-                written += count
+                if self._check_end:  # the lead (one byte) went out
+                    self._ended(found=bool(lead))
+                written += count - len(lead)
+                if written < len(data) and self._regular:
+                    start = _line_start(lines, written)
+                    if start < written:  # cut short mid-line: never its rest, the whole line
+                        if cut:  # twice in one write: wait for the next attempt
+                            raise OSError(0, "the file took only part of each write")
+                        cut = True
+                        self._cut_line()
+                        written = start
         except OSError as exc:
-            self._keep(_unwritten(lines, written))
-            self._failed(describe(exc))
+            kept, cut_here = _unwritten(lines, written)  # cut_here: only a FIFO or a device
+            self._keep(kept)
+            self._check_end = True  # it may end in part of a line: this one's, or another's
+            if cut_here:
+                self._cut_line()
+            self._failed(describe(exc), cut=cut or cut_here)
             return
         if self._failing:
             self._failing = False
             log.warning(
-                "log events: writing to %s again (%d failed writes, %d lines dropped so far)",
+                "log events: writing to %s again (%d failed writes, %d lines dropped, %d partial "
+                "lines so far)",
                 self.path,
                 self._failures,
                 self.dropped,
+                self._partial_lines,
             )
+
+    def _lead(self, fd: int) -> bytes:
+        """``b"\\n"`` when the file ends in part of a line, else ``b""``. A file this process may
+        only write to cannot be read: then only a line this sink cut is assumed there."""
+        ends = ends_line(fd)
+        if ends is None:
+            ends = not self._cut
+        return b"" if ends else b"\n"
+
+    def _cut_line(self) -> None:
+        """A write went out only in part, ending mid-line: that part stays in the file as a line
+        of its own (counted here, reported with the write's error); the next write reads the
+        file's end first."""
+        self._partial_lines += 1
+        self._cut = True
+        self._check_end = True
+
+    def _ended(self, *, found: bool) -> None:
+        """The file's end was read and, when ``found`` in part of a line, that line now ended
+        with ``b"\\n"``: reported and counted here unless it is this sink's own cut line
+        (counted when cut)."""
+        if found and not self._cut:
+            self._partial_lines += 1
+            if self._partials_report.due():
+                log.error(
+                    "log events: %s ended in part of a line (a write cut short, by another "
+                    "process or an earlier run): the next line starts on a new line, and that "
+                    "part stays as a line that does not parse (%d such lines so far)",
+                    self.path,
+                    self._partial_lines,
+                )
+        self._cut = False
+        self._check_end = False
 
     def _current_fd(self) -> int:
         """The fd to write to, reopened when the path was moved, deleted or replaced.
@@ -357,8 +435,12 @@ class JsonLinesLogSink:
             os.close(fd)
         if self._fd is None:
             fd = open_for_append(self.path)
-            self._fd_id = _identity(os.fstat(fd))
+            opened = os.fstat(fd)
+            self._fd_id = _identity(opened)
+            self._regular = stat.S_ISREG(opened.st_mode)
             self._fd = fd
+            self._check_end = True  # another file: it may end in part of a line
+            self._cut = False  # a line this sink cut is in the file it left
         return self._fd
 
     def _names_fd(self) -> bool:
@@ -385,21 +467,40 @@ class JsonLinesLogSink:
                 )
         self._retry = lines
 
-    def _failed(self, error: str) -> None:
-        """Count a failed write and report it: the first one, then at most every interval."""
+    def _failed(self, error: str, *, cut: bool) -> None:
+        """Count a failed write and report it: the first one, then at most every interval; a
+        write that ``cut`` a line (part of it went out) is reported the same way on its own
+        interval, so the first one is never silent."""
         self._failures += 1
         self._failing = True
         self._last_error = f"{self.path}: {error}"
-        if not self._failures_report.due():
+        due = self._failures_report.due()
+        if cut:
+            due = self._partials_report.due() or due
+        if not due:
+            return
+        if not cut:
+            log.error(
+                "log events cannot be written to %s: %s (%d failed writes, %d lines waiting, "
+                "%d dropped); they are kept and retried",
+                self.path,
+                error,
+                self._failures,
+                len(self._retry),
+                self.dropped,
+            )
             return
         log.error(
             "log events cannot be written to %s: %s (%d failed writes, %d lines waiting, "
-            "%d dropped); they are kept and retried",
+            "%d dropped); they are kept and retried. The write was cut short: part of a line is "
+            "in the file and stays there as a line that does not parse (%d such lines so far); "
+            "the whole line is written again, on a line of its own",
             self.path,
             error,
             self._failures,
             len(self._retry),
             self.dropped,
+            self._partial_lines,
         )
 
     def _give_up(self) -> None:
@@ -455,13 +556,25 @@ def _identity(stat: os.stat_result) -> tuple[int, int]:
     return stat.st_dev, stat.st_ino
 
 
-def _unwritten(lines: list[bytes], written: int) -> list[bytes]:
-    """What of ``lines`` is left after ``written`` bytes of them went out (a partial write)."""
+def _line_start(lines: list[bytes], offset: int) -> int:
+    """Where the line holding byte ``offset`` of ``b"".join(lines)`` starts."""
+    start = 0
+    for line in lines:
+        if offset < start + len(line):
+            return start
+        start += len(line)
+    return start
+
+
+def _unwritten(lines: list[bytes], written: int) -> tuple[list[bytes], bool]:
+    """The lines left to write after ``written`` bytes of ``lines`` went out (a partial write),
+    and whether that cut one of them. A cut line is left whole: its rest, appended later, would
+    follow whatever is at the file's end by then (another process's line, a new file's start)."""
     for index, line in enumerate(lines):
         if written < len(line):
-            return [line[written:], *lines[index + 1 :]] if written else lines[index:]
+            return lines[index:], written > 0
         written -= len(line)
-    return []
+    return [], False
 
 
 def _resolve(futures: list[asyncio.Future[None]]) -> None:
