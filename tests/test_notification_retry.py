@@ -163,8 +163,13 @@ async def test_retried_twice_then_delivered_reports_retrying_then_delivered(
     assert [r.status for r in observer.reports] == ["retrying", "delivered"]
 
     logged = [e for e in read_log(pipeline) if e["details"]["delivery_id"] == first.id]
-    assert {e["details"]["status"] for e in logged} == {"retrying", "delivered"}
-    assert any(e["type"] == "gd_send_sms" for e in logged)
+    # each attempt logged once: the first with the retrying report, the others with the final
+    assert [(e["log_id"][-2:], e["details"]["status"]) for e in logged] == [
+        ("00", "retrying"),
+        ("01", "delivered"),
+        ("02", "delivered"),
+    ]
+    assert logged[-1]["type"] == "gd_send_sms"
 
     stored = pipeline.idempotency.get("acme", "login-1")
     assert stored is not None
@@ -263,6 +268,13 @@ async def test_a_retry_interrupted_midway_is_never_run_again(
     assert (final.id, final.status, final.reason) == (first.id, "failed", "outcome_unknown")
     assert calls == {first.id: 1}  # the action was not run again
     assert outbox_count(after) == 0
+    logged = [e for e in read_log(after) if e["details"]["delivery_id"] == first.id]
+    # no attempt since the retrying report's: one event for the final report, numbered after
+    assert [(e["log_id"][-2:], e["details"]["status"]) for e in logged] == [
+        ("00", "retrying"),
+        ("01", "failed"),
+    ]
+    assert logged[-1]["details"]["failure_details"]["errorCode"] == "outcome_unknown"
 
 
 async def test_the_code_is_sealed_in_the_database(

@@ -546,13 +546,14 @@ class Pipeline:
         progress: _Progress | None = None,
         *,
         resolve: asyncio.Future[None] | None = None,
+        since: int = 0,
     ) -> None:
         """The observers (:meth:`_observe`), then the log event, handed to the OS before the
         report returns. ``resolve`` is resolved by the same wake as the write (see
-        :meth:`JsonLinesLogSink.write`)."""
+        :meth:`JsonLinesLogSink.write`); ``since`` attempts of the report were logged already."""
         self._observe(request, done, progress)
         if self._log_sink is not None:
-            await self._log_sink.write(request, done, also=resolve)
+            await self._log_sink.write(request, done, also=resolve, since=since)
             if self.stored_log is not None:  # the database copy follows, not awaited here
                 self.stored_log.wake()
 

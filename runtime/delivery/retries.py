@@ -52,6 +52,7 @@ class _State(BaseModel):
     text: str
     attempts: list[Attempt]
     claims: int = 0  # claims of the job so far: one more than expected means an interrupted run
+    logged: int = 0  # attempts the ``retrying`` report logged: the final one logs the rest
 
 
 class NotificationRetries:
@@ -95,6 +96,7 @@ class NotificationRetries:
             message_id=message.id,
             text=message.text,
             attempts=attempts,
+            logged=len(attempts),
         )
         try:
             queue = await pipeline.jobs.queue()
@@ -156,6 +158,7 @@ class NotificationRetries:
                     "may or may not have been sent",
                     delivery_id=state.message_id,
                 ),
+                since=state.logged,
             )
             return Done()
 
@@ -180,7 +183,7 @@ class NotificationRetries:
                 detail=f"{exc}; the retries of this delivery end",
                 delivery_id=state.message_id,
             )
-            await self._end(request, done)
+            await self._end(request, done, since=state.logged)
             return Done()
         message = _message(request, state, pipeline.settings.attempt_timeout)
         progress = _Progress()
@@ -199,7 +202,7 @@ class NotificationRetries:
             done = self.dropped(request, message, attempts) or await pipeline._after_primary(
                 request, message, tenant, progress, attempts, is_default
             )
-        await self._end(request, done, progress)  # progress: the attempt wrappers' report
+        await self._end(request, done, progress, since=state.logged)  # progress: the wrappers'
         return Done()
 
     async def _interrupted(self, request: PhoneMessageRequest, state: _State) -> Outcome:
@@ -215,13 +218,19 @@ class NotificationRetries:
             "it); the code may or may not have been sent, so it is never sent again",
             delivery_id=state.message_id,
         )
-        await self._end(request, done)
+        await self._end(request, done, since=state.logged)
         return Done()
 
     async def _end(
-        self, request: PhoneMessageRequest, done: DeliveryReport, progress: _Progress | None = None
+        self,
+        request: PhoneMessageRequest,
+        done: DeliveryReport,
+        progress: _Progress | None = None,
+        *,
+        since: int,
     ) -> None:
-        """The final report: into the idempotency record, then to the observers and the log."""
+        """The final report: into the idempotency record, then to the observers and the log
+        (``since``: its attempts the ``retrying`` report logged, not logged again)."""
         pipeline = self._pipeline
         key = request.idempotency_key
         if key is not None:
@@ -232,7 +241,7 @@ class NotificationRetries:
                 )
             except StoreUnavailableError as exc:
                 done = after_store_failure(done, str(exc))
-        await pipeline._account(request, done, progress)
+        await pipeline._account(request, done, progress, since=since)
 
     async def _first_report_stored(self, request: PhoneMessageRequest) -> bool:
         """The key's record holds a report (the ``retrying`` one): the final one may replace

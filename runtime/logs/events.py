@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from runtime.events import DeliveryReport, PhoneMessageRequest
+from runtime.events import Attempt, DeliveryReport, PhoneMessageRequest
 from runtime.ids import new_id
 from runtime.policy.log_events import limit_events
 from runtime.templates import spell_code
@@ -59,12 +59,17 @@ _KINDS = {
 }
 
 
-def log_events(request: PhoneMessageRequest, report: DeliveryReport) -> list[dict[str, Any]]:
+def log_events(
+    request: PhoneMessageRequest, report: DeliveryReport, since: int = 0
+) -> list[dict[str, Any]]:
     """The Auth0-shaped log events one report stands for (one dict literal per event: this runs
     for every message, see bench/pipeline.py).
 
     ``date`` is when the report was made; ``log_id`` is the delivery's id with the event's
-    number in place of its last two hex digits (unique, and it points at its delivery).
+    number in place of its last two hex digits (unique, and it points at its delivery): an
+    attempt's number is its place in ``attempts``. ``since`` attempts were logged already (by
+    the ``retrying`` report of a delivery its action retries): only the later ones are, or,
+    when there are none, one event for the report itself, numbered after them.
     """
     client = request.client
     context = request.request
@@ -76,7 +81,12 @@ def log_events(request: PhoneMessageRequest, report: DeliveryReport) -> list[dic
     attempts = report.attempts
     last = attempts[-1] if attempts else None
     events = []
-    for number, attempt in enumerate(attempts or (None,)):
+    numbered: list[tuple[int, Attempt | None]] = [
+        (number, attempt) for number, attempt in enumerate(attempts) if number >= since
+    ]
+    if not numbered:  # nothing new to log: one event for the report itself
+        numbered = [(len(attempts) if since else 0, None)]
+    for number, attempt in numbered:
         ok = attempt is not None and attempt.outcome == "delivered"
         kind = _KINDS[report.channel, ok]
         details: dict[str, Any] = {
@@ -123,10 +133,12 @@ def log_events(request: PhoneMessageRequest, report: DeliveryReport) -> list[dic
     return events
 
 
-def json_lines(request: PhoneMessageRequest, report: DeliveryReport) -> list[bytes]:
-    """The report's log events as JSON lines (each ending in a newline), scrubbed of the code
-    in both its forms: the sink counts and retries lines, so they stay separate."""
-    return event_lines(log_events(request, report), [request.code, spell_code(request.code)])
+def json_lines(request: PhoneMessageRequest, report: DeliveryReport, since: int = 0) -> list[bytes]:
+    """The report's log events (:func:`log_events`) as JSON lines (each ending in a newline),
+    scrubbed of the code in both its forms: the sink counts and retries lines, so they stay
+    separate."""
+    secrets = [request.code, spell_code(request.code)]
+    return event_lines(log_events(request, report, since), secrets)
 
 
 # Identifiers that tie an event to its report, its user and its phone: a code found in one is

@@ -162,15 +162,17 @@ class JsonLinesLogSink:
         report: DeliveryReport,
         *,
         also: asyncio.Future[None] | None = None,
+        since: int = 0,
     ) -> None:
         """Resolve once the report's lines were handed to the OS (or failed and were reported).
 
         Cancelling the caller does not cancel the write: the lines are the writer's already.
         ``also`` (a future of the same loop) is resolved by the same wake: the pipeline's
         caller then resumes in the same loop iteration as the delivery task, not two later.
-        It is left alone when nothing was submitted (no lines, closed sink).
+        It is left alone when nothing was submitted (no lines, closed sink). ``since``: the
+        report's first attempts already logged (:func:`runtime.logs.events.log_events`).
         """
-        lines = _encode(request, report)
+        lines = _encode(request, report, since)
         if not lines:
             return
         loop = asyncio.get_running_loop()
@@ -543,10 +545,10 @@ class _Every:
         return True
 
 
-def _encode(request: PhoneMessageRequest, report: DeliveryReport) -> list[bytes]:
+def _encode(request: PhoneMessageRequest, report: DeliveryReport, since: int = 0) -> list[bytes]:
     """The report's lines; an event that cannot be encoded is logged, never raised."""
     try:
-        return json_lines(request, report)
+        return json_lines(request, report, since)
     except Exception:
         log.exception("log events for delivery %s could not be encoded", report.id)
         return []
