@@ -147,16 +147,18 @@ def run_test_action(
 
     from runtime.sandbox.host.egress import EgressPolicy
     from runtime.sandbox.host.runner import SandboxRunner
+    from runtime.settings import HOST_ENTRY_FORMS, host_entry_problem
 
     chosen, payload = _event_for(event, trigger)
     values = _secret_file(secret_file) if secret_file is not None else {}
     values |= _secret_env(secret_env or [])
     values |= _secrets(secret or [])
     settings = settings_or_exit()
-    try:
-        policy = EgressPolicy(allow_http_hosts=frozenset(allow_host or []))
-    except ValueError as exc:
-        raise bad_input(f"--allow-host: {exc}") from None
+    for entry in allow_host or []:  # the rule of PHONE_ACTIONS_SANDBOX_ALLOW_HTTP_HOSTS
+        problem = host_entry_problem(entry)
+        if problem:
+            raise bad_input(f"--allow-host {entry!r}: {problem} ({HOST_ENTRY_FORMS})")
+    policy = EgressPolicy(allow_http_hosts=frozenset(allow_host or []))
     sources: list[tuple[Path, bytes]] = []
     for script in scripts:
         try:

@@ -38,10 +38,14 @@ def import_tenants_command(
     from runtime.store.db import create_engine_for, migrate
     from runtime.store.service import ServiceStore
     from runtime.store.service.importer import import_tenants
+    from runtime.tenants import read_tenants_file
 
     settings = settings_or_exit()
     master = settings.master_key.get_secret_value() if settings.master_key else None
     try:
+        # FILE is the argument, not PHONE_ACTIONS_TENANTS_FILE: an error names it, before the
+        # database is opened (the import reads it again: a tenants file is small)
+        read_tenants_file(file, given_as="FILE")
         engine = create_engine_for(settings.resolved_database_url, timeout=settings.store_timeout)
         try:
             migrate(engine)

@@ -5,15 +5,16 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from runtime.errors import ConfigurationError
 from runtime.sandbox.shared.contract import SandboxLimits
+from runtime.wording import plain
 
-__all__ = ["Settings", "load_settings"]
+__all__ = ["HOST_ENTRY_FORMS", "Settings", "host_entry_problem", "load_settings"]
 
 
 class Settings(BaseSettings):
@@ -142,6 +143,19 @@ class Settings(BaseSettings):
         description="Number of uids in the sandbox range; at least the number of tenants "
         "that may have workers at once (sandbox_max_workers).",
     )
+
+    @model_validator(mode="after")
+    def _uids_for_every_worker(self) -> Self:
+        """Each tenant with workers holds a uid of the range (docs/sandbox.md): a range smaller
+        than the workers would leave a tenant without one."""
+        if self.sandbox_uid_count < self.sandbox_max_workers:
+            raise ValueError(
+                f"PHONE_ACTIONS_SANDBOX_UID_COUNT ({self.sandbox_uid_count}) must be at least "
+                f"PHONE_ACTIONS_SANDBOX_MAX_WORKERS ({self.sandbox_max_workers}): each tenant "
+                "with sandbox workers needs a uid of its own"
+            )
+        return self
+
     sandbox_cgroup_dir: str = Field(
         default="auto",
         min_length=1,
@@ -165,9 +179,9 @@ class Settings(BaseSettings):
         """``host``, ``host:port`` or ``[v6]:port``: a URL or a typo is refused, not read as
         a host name that never matches (the exemption would silently not apply)."""
         for entry in value:
-            problem = _host_entry_problem(entry)
+            problem = host_entry_problem(entry)
             if problem:
-                raise ValueError(f"{entry!r}: {problem} (want host, host:port or [ipv6]:port)")
+                raise ValueError(f"{entry!r}: {problem} ({HOST_ENTRY_FORMS})")
         return value
 
     def sandbox_limits(self) -> SandboxLimits:
@@ -324,8 +338,13 @@ class Settings(BaseSettings):
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 
 
-def _host_entry_problem(entry: str) -> str | None:
-    """Why ``entry`` is not ``host``, ``host:port`` or ``[v6]:port``, else None."""
+HOST_ENTRY_FORMS = "want host, host:port or [ipv6]:port"
+"""What :func:`host_entry_problem` accepts, as its errors say it."""
+
+
+def host_entry_problem(entry: str) -> str | None:
+    """Why ``entry`` is not ``host``, ``host:port`` or ``[v6]:port``, else None: the rule of
+    the ``*_allow_hosts`` settings, and of ``test-action --allow-host``."""
     text = entry.strip().lower()
     if "/" in text:
         return "a URL or a path, not a host"
@@ -361,7 +380,10 @@ def load_settings() -> Settings:
         raise ConfigurationError(f"invalid settings: {name}: not valid JSON ({exc})") from None
     except ValidationError as exc:
         problems = "; ".join(
+            # a check of several settings (no loc) names them itself
             f"PHONE_ACTIONS_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
+            if e["loc"]
+            else plain(e["msg"])
             for e in exc.errors(include_input=False)
         )
         raise ConfigurationError(f"invalid settings: {problems}") from None

@@ -29,7 +29,13 @@ from runtime.events import Channel, Purpose
 from runtime.phone_numbers import region_code
 from runtime.policy import PhoneLimits
 
-__all__ = ["FallbackPolicy", "TenantConfig", "TenantDirectory", "TomlTenantDirectory"]
+__all__ = [
+    "FallbackPolicy",
+    "TenantConfig",
+    "TenantDirectory",
+    "TomlTenantDirectory",
+    "read_tenants_file",
+]
 
 FallbackPolicy = Literal["never", "retryable", "always"]
 TENANT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -120,6 +126,27 @@ class TenantDirectory(Protocol):
         ...
 
 
+def read_tenants_file(path: Path, *, given_as: str | None = None) -> bytes:
+    """``path``'s bytes. When it cannot be read, one :class:`ConfigurationError` naming where
+    the path came from: the setting PHONE_ACTIONS_TENANTS_FILE, or ``given_as`` when it came
+    from elsewhere (a command's argument: ``FILE``)."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        if given_as:
+            message = f"{given_as} {str(path)!r}: not found"
+        else:
+            message = f"tenants file {str(path)!r} not found (set PHONE_ACTIONS_TENANTS_FILE)"
+        raise ConfigurationError(message) from None
+    except OSError as exc:  # a folder, no permission: one line, not a traceback
+        reason = exc.strerror or exc
+        if given_as:
+            message = f"{given_as} {str(path)!r}: cannot read: {reason}"
+        else:
+            message = f"PHONE_ACTIONS_TENANTS_FILE: cannot read {str(path)!r}: {reason}"
+        raise ConfigurationError(message) from None
+
+
 class TomlTenantDirectory:
     """Tenants from a TOML file with one ``[tenants.ID]`` table each; see docs/configuration.md."""
 
@@ -139,17 +166,9 @@ class TomlTenantDirectory:
     def from_file(
         cls, path: Path, *, environ: Mapping[str, str] | None = None
     ) -> TomlTenantDirectory:
-        """Load and validate ``path``; errors name the file, the line or the tenant and field."""
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            raise ConfigurationError(
-                f"tenants file {str(path)!r} not found (set PHONE_ACTIONS_TENANTS_FILE)"
-            ) from None
-        except OSError as exc:  # a folder, no permission: one line, not a traceback
-            raise ConfigurationError(
-                f"PHONE_ACTIONS_TENANTS_FILE: cannot read {str(path)!r}: {exc.strerror or exc}"
-            ) from None
+        """Load and validate ``path`` (PHONE_ACTIONS_TENANTS_FILE's); errors name the file, the
+        line or the tenant and field."""
+        raw = read_tenants_file(path)
         try:
             data = tomllib.loads(raw.decode("utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

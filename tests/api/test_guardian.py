@@ -69,8 +69,8 @@ def test_defaults_are_auth0s(api: Api) -> None:
         "sid": None,
     }
     templates = get(f"{BASE}/templates", headers=headers).json()
-    assert templates["verification_message"] == (
-        "{{code}} is your verification code for {{tenant.friendly_name}}"
+    assert templates["verification_message"] == (  # the one deliveries use (runtime.templates)
+        "{{ code }} is your verification code for {{ tenant.friendly_name }}."
     )
 
 

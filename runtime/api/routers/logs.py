@@ -6,6 +6,10 @@ first 1,000 matches, newest first by default (``sort=date:1`` for oldest first),
 does; ``from``/``take`` walk the whole log from a ``log_id`` onwards, oldest first (Auth0's
 checkpoint paging). Scope ``read:logs``. Events reach the database from the JSON Lines file a
 moment after their report returned (docs/operations.md, "The stored log").
+
+A query that cannot be used (``q``'s syntax, ``q`` with ``from``/``take``, paging past the
+first 1,000) is 400 ``invalid_query_string``, one line naming the parameter (docs/service.md,
+"Errors").
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from runtime.api.auth import Principal, require
 from runtime.api.deps import Services, ServicesDep
+from runtime.api.errors import ApiError
 from runtime.errors import InvalidInputError, NotFoundError
 from runtime.logs.query import condition
 from runtime.logs.stored import LogRepository, LogRow
@@ -29,6 +34,11 @@ _JSON = "application/json"
 
 def _repository(svc: Services) -> LogRepository:
     return LogRepository(svc.engine)
+
+
+def _bad_query(message: str, field: str) -> ApiError:
+    """400 ``invalid_query_string``: the query string, not a body, is what is wrong."""
+    return ApiError(400, f"{field}: {message}", "invalid_query_string")
 
 
 def _array(rows: list[LogRow]) -> bytes:
@@ -52,16 +62,19 @@ async def search_logs(
     repository = _repository(svc)
     if from_ is not None or take is not None:
         if q is not None:
-            raise InvalidInputError("cannot be combined with from/take", field="q")
+            raise _bad_query("cannot be combined with from/take", "q")
         rows = await svc.call(repository.after, principal.tenant, from_, take or 50)
         return Response(_array(rows), media_type=_JSON)
     if (page + 1) * per_page > PAGED_LIMIT:
-        raise InvalidInputError(
+        raise _bad_query(
             f"only the first {PAGED_LIMIT} entries can be paged (page * per_page); "
             "use from and take beyond",
-            field="page",
+            "page",
         )
-    where = condition(q)
+    try:
+        where = condition(q)
+    except InvalidInputError as exc:  # its message already names q
+        raise ApiError(400, str(exc), "invalid_query_string") from None
     rows, total = await svc.call(
         lambda: repository.search(
             principal.tenant,

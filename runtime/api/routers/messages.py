@@ -1,7 +1,9 @@
 """``POST /api/v2/phone/messages``: send one code through the pipeline (this project's own
 endpoint, not Auth0's; scope ``create:phone_messages``). The answer is the DeliveryReport:
 200, or for a policy refusal its HTTP status (429/403/503, runtime/api/refusals.py) with the
-report kept whole and Auth0's error fields added, so a client reads either."""
+report kept whole and Auth0's error fields added, so a client reads either. A national number
+needs the tenant's default_country: when the database does not answer for it, there is no
+delivery to report, and the answer is 503 ``store_unavailable`` (docs/service.md, Errors)."""
 
 from __future__ import annotations
 
@@ -59,12 +61,17 @@ class PhoneMessageBody(BaseModel):
     "`status` is delivered, stored (the outbox), rejected, failed or retrying. The HTTP "
     "status is 200, except for a policy refusal: `rate_limited` 429 and `limits_unavailable` "
     "503 (both with Retry-After), `country_blocked` and `number_type_blocked` 403. A refusal's "
-    "body is the report plus Auth0's error fields (statusCode, error, message, errorCode).",
+    "body is the report plus Auth0's error fields (statusCode, error, message, errorCode). "
+    "A national number whose tenant's settings the database did not give (its "
+    "default_country unknown) is 503 store_unavailable, Auth0's error shape only.",
     response_model=None,
     responses={
         403: {"description": "Refused by a country or number-type rule (the report)"},
         429: {"description": "Refused by a rate limit; Retry-After in seconds (the report)"},
-        503: {"description": "The rate limits could not be checked; Retry-After (the report)"},
+        503: {
+            "description": "The rate limits could not be checked; Retry-After (the report). "
+            "Or the database did not answer for a national number (store_unavailable)"
+        },
     },
 )
 async def send_message(
@@ -74,12 +81,15 @@ async def send_message(
 ) -> Response:
     from runtime.events import PhoneMessageRequest
 
+    unreadable: StoreUnavailableError | None = None
     try:  # held in memory, or loaded on first use; 404 when it is gone
         default_country = (await svc.pipeline.tenant(principal.tenant)).default_country
     except UnknownTenantError:
         raise
-    except (ConfigurationError, StoreUnavailableError):
+    except ConfigurationError:
         default_country = None  # the delivery's report says what is wrong, in one line
+    except StoreUnavailableError as exc:  # the tenant's default_country is unknown, not unset
+        default_country, unreadable = None, exc
     try:
         request = PhoneMessageRequest.create(
             default_country=default_country,
@@ -92,6 +102,11 @@ async def send_message(
             idempotency_key=body.idempotency_key,
         )
     except InvalidInputError as exc:
+        if unreadable is not None and exc.field == "recipient":
+            # a national number is read in the tenant's default_country, which the database
+            # did not give: not the caller's error, the store's (503 store_unavailable, the
+            # detail in the log), as for any request the database did not answer
+            raise unreadable from None
         field = _FIELDS.get(exc.field or "", exc.field)
         message = str(exc)
         if exc.field and field != exc.field:

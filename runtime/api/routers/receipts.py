@@ -103,10 +103,11 @@ async def twilio_receipt(
     return Response(status_code=204)
 
 
-@router.api_route(
-    "/vonage/{tenant}/{delivery_id}",
-    methods=["GET", "POST"],
-    summary="Vonage's SMS delivery receipt (signed webhooks)",
+# Vonage calls with GET or POST (the account's choice): one route a method, so that each has
+# its own operationId in the OpenAPI document (one route of two methods repeats it)
+@router.get("/vonage/{tenant}/{delivery_id}", summary="Vonage's SMS delivery receipt (signed, GET)")
+@router.post(
+    "/vonage/{tenant}/{delivery_id}", summary="Vonage's SMS delivery receipt (signed, POST)"
 )
 async def vonage_receipt(
     tenant: str, delivery_id: str, request: Request, svc: ServicesDep

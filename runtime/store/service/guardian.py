@@ -21,14 +21,12 @@ __all__ = ["DEFAULT_TEMPLATES", "MESSAGE_TYPES", "PROVIDERS", "GuardianRepositor
 
 MESSAGE_TYPES = ("sms", "voice")
 PROVIDERS = ("auth0", "twilio", "phone-message-hook")
-DEFAULT_TEMPLATES = {  # Auth0's OAS defaults
-    "enrollment_message": "{{code}} is your verification code for {{tenant.friendly_name}}. "
-    "Please enter this code to verify your enrollment.",
-    "verification_message": "{{code}} is your verification code for {{tenant.friendly_name}}",
-}
 TEMPLATE_PURPOSES: dict[str, Purpose] = {
     "enrollment_message": "enrollment",
     "verification_message": "verification",
+}
+DEFAULT_TEMPLATES = {  # what a tenant without templates is sent: runtime.templates' SMS ones
+    key: templates.DEFAULT_TEMPLATES["sms", purpose] for key, purpose in TEMPLATE_PURPOSES.items()
 }
 _TWILIO_LIMITS = {"from": 64, "sid": 1000, "messaging_service_sid": 1000, "auth_token": 1000}
 
