@@ -27,7 +27,12 @@ from runtime.events import Attempt, DeliveryReport, PhoneMessageRequest
 from runtime.logs import CODE_MASK, JsonLinesLogSink, check_log_path
 from runtime.logs.events import event_lines, json_lines
 from runtime.logs.files import LOW_SPACE_BYTES, space_warning
+from runtime.logs.ingest import LogIngester
+from runtime.store import StoreExecutor
 from runtime.templates import spell_code
+from tests.conftest import PipelineFactory
+from tests.test_delivery import request as delivery_request
+from tests.test_delivery import tenant as delivery_tenant
 
 ROOT = Path(__file__).resolve().parents[1]
 CODE = "735194"
@@ -701,3 +706,36 @@ def test_doctor_shows_the_log_file_check(tmp_path: Path, monkeypatch: pytest.Mon
     assert result.exit_code == 1
     assert "log file" in result.output
     assert "is a folder" in result.output
+
+
+async def test_a_file_rotated_while_the_copy_was_away_is_finished_first(
+    make_pipeline: PipelineFactory,
+) -> None:
+    """Two events were written and not copied yet when the process went away; the file was
+    then rotated. The next copy finds the stored file beside the path by its device and inode
+    and reads it to its end before the new file: no event of the stored log is skipped."""
+    pipeline = make_pipeline(delivery_tenant())
+    assert pipeline.stored_log is not None
+    for _ in range(3):
+        await pipeline.deliver(delivery_request())
+    assert await pipeline.stored_log.ingester.catch_up() == 3
+    later = [await pipeline.deliver(delivery_request()) for _ in range(2)]  # not copied yet
+    path = pipeline.settings.resolved_log_file
+    path.rename(path.with_name(path.name + ".1"))  # rotated while the copy was away
+    newest = await pipeline.deliver(delivery_request())
+    executor = StoreExecutor(max_workers=1)
+    restarted = LogIngester(
+        path,
+        pipeline.stored_log.log_repository,
+        executor,
+        timeout=5,
+        poll_interval=1,
+        retention_days=30,
+    )
+    try:
+        assert await restarted.catch_up() == 3
+    finally:
+        await restarted.aclose()
+        executor.shutdown()
+    assert delivery_ids(path.with_name(path.name + ".1"))[-2:] == [done.id for done in later]
+    assert delivery_ids(path) == [newest.id]

@@ -9,7 +9,10 @@ others write (the Verify API's). A database that is down or slow only delays the
 offset does not move until a chunk is stored, so the next pass stores it again (a line already
 stored is skipped by its ``log_id``). A rotated file (moved away, a new one at the path) is
 read to its end through the open descriptor, then the new one from its start; a file
-truncated in place (``copytruncate``) is read from its start.
+truncated in place (``copytruncate``) is read from its start. A file rotated while the process
+was away is found beside the path by its device and inode and read to its end first. What it
+cannot follow: a file rotated away twice while the copy was behind (the database down through
+two rotations), which is read only in the rotated files themselves.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ CHUNK_BYTES = 256 * 1024  # read and stored in one transaction (about 400 delive
 _STEPS_PER_PASS = 16  # chunks before the loop lets others have the executor
 _COMPLAIN_EVERY = 60.0
 _PURGE_EVERY = 600.0
+_MAX_SIBLINGS = 1000  # files beside the log looked at for a rotated one (bounded work)
+_COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".lz4", ".z")
 
 
 class LogIngester:
@@ -66,6 +71,7 @@ class LogIngester:
         self._fd: int | None = None
         self._file_id = ""
         self._offset = -1  # unknown until the stored position was read
+        self._finished: set[str] = set()  # files (device:inode) read to their end, rotated away
         self._complained = -_COMPLAIN_EVERY
         self._purged = time.monotonic() - _PURGE_EVERY + 30.0  # first purge 30 s after start
         self.stored = 0  # rows this process stored (tests, metrics)
@@ -179,18 +185,48 @@ class LogIngester:
     def _current(self, repository: LogRepository) -> int | None:
         """The descriptor to read, opened (at the stored offset) when need be."""
         if self._fd is None:
-            try:
-                self._fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
-            except FileNotFoundError:
-                return None
-            stat = os.fstat(self._fd)
-            self._file_id = f"{stat.st_dev}:{stat.st_ino}"
             position = repository.position(self.source)
+            # rotated while this process was away: finish the stored file first, if it lies
+            # beside the path (then the path's file follows, from its start)
+            rotated = position is not None and position[0] not in self._finished
+            fd = self._rotated_away(position[0]) if position is not None and rotated else None
+            if fd is None:
+                try:
+                    fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+                except FileNotFoundError:
+                    return None
+            self._fd = fd
+            stat = os.fstat(fd)
+            self._file_id = f"{stat.st_dev}:{stat.st_ino}"
             same = position is not None and position[0] == self._file_id
             self._offset = position[1] if same and position is not None else 0
         if os.fstat(self._fd).st_size < self._offset:  # truncated in place
             self._offset = 0
         return self._fd
+
+    def _rotated_away(self, file_id: str) -> int | None:
+        """An fd on the file ``file_id`` names when it is no longer at the path but beside it,
+        renamed by a rotation (``events.jsonl.1``, ``events.jsonl-20261207``; not compressed
+        ones): None when the path still names it, or it is gone."""
+        try:
+            named = os.stat(self.path)
+            if f"{named.st_dev}:{named.st_ino}" == file_id:
+                return None
+            siblings = sorted(self.path.parent.iterdir())
+        except OSError:
+            return None
+        prefix = self.path.name
+        for sibling in siblings[:_MAX_SIBLINGS]:
+            name = sibling.name
+            if not name.startswith(prefix) or name[len(prefix) : len(prefix) + 1] not in ".-":
+                continue
+            if name.endswith(_COMPRESSED) or name == prefix:
+                continue
+            with contextlib.suppress(OSError):
+                stat = os.stat(sibling)
+                if f"{stat.st_dev}:{stat.st_ino}" == file_id:
+                    return os.open(sibling, os.O_RDONLY | os.O_CLOEXEC)
+        return None
 
     def _next_file(self) -> int:
         """At the end of the open file: move to a new file at the path, if there is one."""
@@ -201,4 +237,5 @@ class LogIngester:
         if self._fd is not None and f"{named.st_dev}:{named.st_ino}" != self._file_id:
             os.close(self._fd)  # the old file was read to its end
             self._fd = None
+            self._finished.add(self._file_id)  # never looked for beside the path again
         return 0
