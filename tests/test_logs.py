@@ -739,3 +739,32 @@ async def test_a_file_rotated_while_the_copy_was_away_is_finished_first(
         executor.shutdown()
     assert delivery_ids(path.with_name(path.name + ".1"))[-2:] == [done.id for done in later]
     assert delivery_ids(path) == [newest.id]
+
+
+async def test_a_file_rotated_twice_while_the_copy_was_behind_is_not_skipped(
+    make_pipeline: PipelineFactory,
+) -> None:
+    """The copy is behind (the database was down) while logrotate turns the file twice: at the
+    end of the file it has open, it reads the rotated file written after it, then the path's."""
+    pipeline = make_pipeline(delivery_tenant())
+    assert pipeline.stored_log is not None
+    ingester = pipeline.stored_log.ingester
+    path = pipeline.settings.resolved_log_file
+    for _ in range(2):
+        await pipeline.deliver(delivery_request())
+    assert await ingester.catch_up() == 2  # the copy has the first file open
+
+    def rotate() -> None:  # logrotate's numbering: .1 becomes .2, the file becomes .1
+        first = path.with_name(path.name + ".1")
+        if first.exists():
+            first.rename(path.with_name(path.name + ".2"))
+        path.rename(first)
+
+    await pipeline.deliver(delivery_request())
+    rotate()
+    for _ in range(2):
+        await pipeline.deliver(delivery_request())
+    rotate()
+    await pipeline.deliver(delivery_request())
+    assert await ingester.catch_up() == 4  # 1 + 2 + 1: no file skipped
+    assert await ingester.catch_up() == 0

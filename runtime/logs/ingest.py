@@ -10,9 +10,9 @@ offset does not move until a chunk is stored, so the next pass stores it again (
 stored is skipped by its ``log_id``). A rotated file (moved away, a new one at the path) is
 read to its end through the open descriptor, then the new one from its start; a file
 truncated in place (``copytruncate``) is read from its start. A file rotated while the process
-was away is found beside the path by its device and inode and read to its end first. What it
-cannot follow: a file rotated away twice while the copy was behind (the database down through
-two rotations), which is read only in the rotated files themselves.
+was away is found beside the path by its device and inode and read to its end first; when the
+path turned more than once while the copy was behind, the rotated files written since are read
+in order before the path's. Compressed rotated files are not read.
 """
 
 from __future__ import annotations
@@ -165,7 +165,7 @@ class LogIngester:
         end = data.rfind(b"\n")
         if end < 0:
             if len(data) < CHUNK_BYTES:
-                return self._next_file(), self._fd is not fd  # a line being written, or rotated
+                return 0, self._next_file()  # a line being written, or rotated
             end = len(data) - 1  # one line longer than a chunk: not an event we can store
             log.error("log file %s: a line over %d bytes skipped", self.path, CHUNK_BYTES)
             rows: list[dict[str, Any]] = []
@@ -206,36 +206,71 @@ class LogIngester:
 
     def _rotated_away(self, file_id: str) -> int | None:
         """An fd on the file ``file_id`` names when it is no longer at the path but beside it,
-        renamed by a rotation (``events.jsonl.1``, ``events.jsonl-20261207``; not compressed
-        ones): None when the path still names it, or it is gone."""
+        renamed by a rotation: None when the path still names it, or it is gone."""
         try:
             named = os.stat(self.path)
-            if f"{named.st_dev}:{named.st_ino}" == file_id:
-                return None
-            siblings = sorted(self.path.parent.iterdir())
         except OSError:
             return None
-        prefix = self.path.name
-        for sibling in siblings[:_MAX_SIBLINGS]:
-            name = sibling.name
-            if not name.startswith(prefix) or name[len(prefix) : len(prefix) + 1] not in ".-":
-                continue
-            if name.endswith(_COMPRESSED) or name == prefix:
-                continue
-            with contextlib.suppress(OSError):
-                stat = os.stat(sibling)
-                if f"{stat.st_dev}:{stat.st_ino}" == file_id:
+        if _file_id(named) == file_id:
+            return None
+        for sibling, stat in self._rotated_files():
+            if _file_id(stat) == file_id:
+                with contextlib.suppress(OSError):
                     return os.open(sibling, os.O_RDONLY | os.O_CLOEXEC)
         return None
 
-    def _next_file(self) -> int:
-        """At the end of the open file: move to a new file at the path, if there is one."""
+    def _rotated_files(self) -> list[tuple[Path, os.stat_result]]:
+        """Files beside the path that a rotation renamed it to (``events.jsonl.1``,
+        ``events.jsonl-20261207``; not compressed ones), at most :data:`_MAX_SIBLINGS`."""
+        try:
+            siblings = sorted(self.path.parent.iterdir())
+        except OSError:
+            return []
+        prefix, found = self.path.name, []
+        for sibling in siblings[:_MAX_SIBLINGS]:
+            name = sibling.name
+            if name == prefix or not name.startswith(prefix) or name.endswith(_COMPRESSED):
+                continue
+            if name[len(prefix)] not in ".-":
+                continue
+            with contextlib.suppress(OSError):
+                found.append((sibling, os.stat(sibling)))
+        return found
+
+    def _next_file(self) -> bool:
+        """At the end of the open file: move on to the file written after it (true when it
+        did). That is the one at the path, unless the path was rotated again meanwhile (the
+        copy fell behind): then first the rotated files written since, oldest first, found
+        beside the path."""
         try:
             named = os.stat(self.path)
         except FileNotFoundError:
-            return 0
+            return False
+        if self._fd is None or _file_id(named) == self._file_id:
+            return False
+        written_until = os.fstat(self._fd).st_mtime_ns
+        os.close(self._fd)  # the old file was read to its end
+        self._fd = None
+        self._finished.add(self._file_id)  # never looked for beside the path again
+        between = [
+            (stat.st_mtime_ns, sibling, stat)
+            for sibling, stat in self._rotated_files()
+            if _file_id(stat) not in self._finished
+            and _file_id(stat) != _file_id(named)
+            and stat.st_mtime_ns >= written_until
+        ]
+        if between:
+            _, sibling, stat = min(between, key=lambda entry: (entry[0], entry[1]))
+            with contextlib.suppress(OSError):
+                self._fd = os.open(sibling, os.O_RDONLY | os.O_CLOEXEC)
+                self._file_id, self._offset = _file_id(stat), 0
+        return True
         if self._fd is not None and f"{named.st_dev}:{named.st_ino}" != self._file_id:
             os.close(self._fd)  # the old file was read to its end
             self._fd = None
             self._finished.add(self._file_id)  # never looked for beside the path again
         return 0
+
+
+def _file_id(stat: os.stat_result) -> str:
+    return f"{stat.st_dev}:{stat.st_ino}"
