@@ -206,17 +206,20 @@ async def _serve(settings: Settings, sock: socket.socket, *, demo: bool, created
         stopped.append(signum)
         server.should_exit = True
 
-    async with app.router.lifespan_context(app):
-        settle()  # what is open now lives as long as the process: out of the full GC passes
-        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
+    # Installed around the lifespan, not only around serve: a signal while the pipeline
+    # drains its last deliveries and flushes their events (leaving the block) only asks
+    # again to stop; the default action would kill the process in the middle of the drain.
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        async with app.router.lifespan_context(app):
+            settle()  # what is open now lives as long as the process: out of the full GC passes
             if demo:
                 _print_demo(settings, url, created)
             typer.echo(f"phone-actions: serving on {url} (Ctrl-C stops)", err=True)
             await server.serve(sockets=[sock])
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _bind(host: str, port: int) -> socket.socket:

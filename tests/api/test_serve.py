@@ -3,10 +3,13 @@ create``: the commands an operator runs."""
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -16,6 +19,7 @@ from runtime.api.tokens import SigningKeys
 from runtime.cli import app
 from tests.api.conftest import api_settings, new_tenant
 from tests.api.processes import READY, ServiceProcess
+from tests.support.stub_server import RecordedRequest, StubServer
 
 PHONE_ACTIONS = str(Path(sys.executable).with_name("phone-actions"))
 
@@ -120,3 +124,70 @@ def test_token_create_refuses_unknown_scopes_and_tenants(tmp_path: Path) -> None
     )
     assert missing.exit_code == 2
     assert "Traceback" not in missing.output
+
+
+def test_a_signal_while_the_last_deliveries_drain_does_not_cut_them(tmp_path: Path) -> None:
+    """SIGTERM then SIGINT stop the server at once (uvicorn's force exit); a delivery still at its
+    provider then drains with the pipeline. A third SIGTERM meanwhile (an impatient
+    supervisor) must not kill the process: the delivery ends and its event is written."""
+    arrived, release = threading.Event(), threading.Event()
+
+    def twilio(_request: RecordedRequest) -> tuple[int, Any, dict[str, str]]:
+        arrived.set()
+        release.wait(60)
+        return 201, {"sid": "SM" + "0" * 32, "status": "queued"}, {}
+
+    data = tmp_path / "data"
+    with StubServer() as fake:
+        fake.respond_with(twilio)
+        tenants = tmp_path / "tenants.toml"
+        tenants.write_text(
+            '[tenants.acme]\nprovider = "twilio"\n'
+            '[tenants.acme.provider_settings]\nfrom_number = "+15017122661"\n'
+            f'base_url = "{fake.url}"\n'
+            '[tenants.acme.credentials_env]\naccount_sid = "ACME_SID"\nauth_token = "ACME_TOKEN"\n'
+        )
+        env = {
+            "PHONE_ACTIONS_DATA_DIR": str(data),
+            "PHONE_ACTIONS_DATABASE_URL": "",
+            "ACME_SID": "AC" + "0" * 32,
+            "ACME_TOKEN": "t" * 32,
+        }
+        runner = CliRunner()
+        imported = runner.invoke(app, ["tenants", "import", str(tenants)], env=env)
+        assert imported.exit_code == 0, imported.output
+        issued = runner.invoke(
+            app,
+            ["token", "create", "--tenant", "acme", "--scope", "create:phone_messages"],
+            env=env,
+        )
+        assert issued.exit_code == 0, issued.output
+        auth = {"Authorization": f"Bearer {issued.output.strip()}"}
+        service = ServiceProcess(
+            [PHONE_ACTIONS, "serve", "--port", "0", "--log-level", "info"], data
+        )
+        try:
+            url = service.wait_for(READY).group(1)
+            body = {"to": "+14155552671", "code": "246810"}
+            sending = threading.Thread(
+                target=lambda: httpx.post(
+                    f"{url}/api/v2/phone/messages", json=body, headers=auth, timeout=60
+                ),
+                daemon=True,
+            )
+            sending.start()
+            assert arrived.wait(60)  # the delivery is at its provider
+            service.process.send_signal(signal.SIGTERM)
+            service.wait_for(re.compile("Waiting for connections to close"))
+            service.process.send_signal(signal.SIGINT)  # uvicorn's force exit: serve returns
+            service.wait_for(re.compile("Finished server process"))
+            service.process.send_signal(signal.SIGTERM)  # while the pipeline drains
+            release.set()
+            service.wait_for(re.compile("phone-actions: stopped"))
+            code = service.process.wait(timeout=60)
+        finally:
+            release.set()
+            service.kill()
+    assert code == 0, service.output()
+    events = [json.loads(line) for line in (data / "events.jsonl").read_text().splitlines()]
+    assert [e["details"]["status"] for e in events] == ["delivered"], service.output()
