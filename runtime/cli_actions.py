@@ -55,8 +55,15 @@ def load_cli_config() -> tuple[str, str]:
 
     url = os.environ.get("PHONE_ACTIONS_API_URL", "")
     token = os.environ.get("PHONE_ACTIONS_API_TOKEN", "")
+    configured = os.environ.get("PHONE_ACTIONS_CLI_CONFIG", "")
+    path = Path(configured or DEFAULT_CONFIG).expanduser()
+    # the file named in errors as the user named it: the setting's value, or the default
+    where = f"PHONE_ACTIONS_CLI_CONFIG's file {configured}" if configured else str(DEFAULT_CONFIG)
     if not (url and token):
-        path = Path(os.environ.get("PHONE_ACTIONS_CLI_CONFIG", str(DEFAULT_CONFIG))).expanduser()
+        if path.exists() and not path.is_file():  # a folder: never read as "no file"
+            setting = "PHONE_ACTIONS_CLI_CONFIG" if configured else str(DEFAULT_CONFIG)
+            reason = "is a folder" if path.is_dir() else "is not a regular file"
+            raise bad_input(f"{setting}: {str(path)!r} {reason}: it must name the TOML file")
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
@@ -69,12 +76,12 @@ def load_cli_config() -> tuple[str, str]:
     if not url:
         raise bad_input(
             "the API's URL is not set: set PHONE_ACTIONS_API_URL or url in "
-            f"{DEFAULT_CONFIG} (e.g. http://127.0.0.1:8000)"
+            f"{where} (e.g. http://127.0.0.1:8000)"
         )
     if not token:
         raise bad_input(
             "no API token: set PHONE_ACTIONS_API_TOKEN or token in "
-            f"{DEFAULT_CONFIG} (phone-actions token create prints one)"
+            f"{where} (phone-actions token create prints one)"
         )
     return url.rstrip("/"), token
 

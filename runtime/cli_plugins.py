@@ -19,13 +19,29 @@ from typing import Any
 
 import typer
 from typer import _click as click  # Typer 0.29 vendors click: its groups are these classes
+from typer._click.exceptions import MissingParameter
 from typer.core import TyperGroup
 
-__all__ = ["PluginCommands", "plugin_commands", "with_plugin_commands"]
+__all__ = ["PluginCommands", "bad_parameter", "plugin_commands", "with_plugin_commands"]
 
 
 class PluginCommands(TyperGroup):
-    """A command group that asks the plugins for a command it does not know."""
+    """A command group that asks the plugins for a command it does not know.
+
+    It also says a bad option value in the user's terms, in one line and exit 2 (``error:
+    --last: should be at least 1``): Typer checks values with pydantic and would print its
+    wording (``Invalid value for '--last': Input should be greater than or equal to 1``)
+    under a usage banner. A missing option keeps click's usage message."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except typer.BadParameter as exc:
+            if isinstance(exc, MissingParameter):
+                raise
+            from runtime.console import bad_input
+
+            raise bad_input(bad_parameter(exc)) from None
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         command = super().get_command(ctx, cmd_name)
@@ -43,6 +59,17 @@ class PluginCommands(TyperGroup):
             return None
         merge(self, group, owner="a plugin")
         return super().get_command(ctx, cmd_name)
+
+
+def bad_parameter(exc: typer.BadParameter) -> str:
+    """``--option: what is wrong`` (the caller passes it through the wording table)."""
+    if exc.param_hint is not None:
+        hint = exc.param_hint if isinstance(exc.param_hint, str) else " / ".join(exc.param_hint)
+    elif exc.param is not None:
+        hint = exc.param.get_error_hint().replace("'", "")  # "'--last'"
+    else:
+        return exc.message
+    return f"{hint}: {exc.message}"
 
 
 def _path(ctx: click.Context) -> list[str]:

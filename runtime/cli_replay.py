@@ -61,6 +61,8 @@ def replay_events_command(
     from runtime.recording.format import is_recording
     from runtime.wording import plain
 
+    if tenant is not None and not tenant:  # not "no --tenant": the events' own tenants
+        raise bad_input("--tenant: must not be empty (without it, each event's tenant.id)")
     recordings = [str(path) for path in paths if is_recording(path)]
     if recordings:
         raise bad_input(

@@ -25,6 +25,7 @@ failed attempt in the :class:`~runtime.events.DeliveryReport`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,6 +38,7 @@ __all__ = [
     "NotFoundError",
     "PhoneActionsError",
     "PluginError",
+    "Problem",
     "ProviderError",
     "StoreUnavailableError",
     "UnknownProviderError",
@@ -48,26 +50,45 @@ class PhoneActionsError(Exception):
     """Base class of every error raised by phone-actions on purpose."""
 
 
+Problem = tuple[tuple[str | int, ...], str]
+"""One thing wrong with an input: where (a location, as pydantic's ``loc``) and what."""
+
+_VALIDATOR_PREFIX = re.compile(r"^(?:Value error|Assertion failed), ")
+
+
 class InvalidInputError(PhoneActionsError, ValueError):
-    """Input that cannot be accepted; ``field`` names where (dotted path), when known."""
+    """Input that cannot be accepted; ``field`` names where (dotted path), when known.
+
+    ``problems`` holds each field's own message when the error comes from validation
+    (:meth:`from_validation_errors`), so that an answer can name each property in its own
+    shape (the API: ``Payload validation error: 'MESSAGE' on property FIELD.``)."""
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         self.field = field
+        self.problems: tuple[Problem, ...] = ()
         super().__init__(f"{field}: {message}" if field else message)
 
     @classmethod
     def from_validation_errors(
         cls, errors: Sequence[Any], *, prefix: str = ""
     ) -> InvalidInputError:
-        """Build one error from pydantic's ``ValidationError.errors()``, naming each field."""
+        """Build one error from pydantic's ``ValidationError.errors()``, naming each field.
+
+        A validator's own message loses pydantic's ``Value error, `` in front of it; the
+        input is never shown (pydantic's messages do not hold it, ours never repeat it)."""
         parts = []
+        problems: list[Problem] = []
         first_field = None
         for err in errors:
-            loc = ".".join(str(p) for p in (prefix, *err.get("loc", ())) if p != "")
+            where = tuple(p for p in (prefix, *err.get("loc", ())) if p != "")
+            loc = ".".join(str(p) for p in where)
+            message = _VALIDATOR_PREFIX.sub("", str(err.get("msg", "invalid")))
             first_field = first_field or loc or None
-            parts.append(f"{loc or '(root)'}: {err.get('msg', 'invalid')}")
+            parts.append(f"{loc or '(root)'}: {message}")
+            problems.append((where, message))
         error = cls("; ".join(parts) or "invalid input")
         error.field = first_field
+        error.problems = tuple(problems)
         return error
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 from typing import Annotated, Any, Literal
@@ -21,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    WithJsonSchema,
     computed_field,
     model_validator,
 )
@@ -53,17 +55,51 @@ OTP_CODE_PATTERN = r"^[0-9A-Za-z]{4,12}$"
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def _no_control_characters(value: str | None) -> str | None:
-    """Tenant ids and idempotency keys: a database cannot store NUL, and no HTTP header
-    carries control characters."""
-    if value is not None and _CONTROL_CHARACTER.search(value):
-        raise PydanticCustomError(
-            "control_characters", "must not contain control characters (tab, newline, NUL, ...)"
-        )
+def _printable(low: int, high: int) -> Callable[[str], str]:
+    """The check of a text of ``low`` to ``high`` characters without control characters:
+    tenant ids and idempotency keys (a database cannot store NUL, and no HTTP header carries
+    control characters). One check says both in the user's terms ("must be 1 to 255
+    characters"): pydantic's own length check, put after a validator, counts "items"."""
+
+    def check(value: str) -> str:
+        if not low <= len(value) <= high:
+            raise PydanticCustomError(
+                "string_length", "must be {low} to {high} characters", {"low": low, "high": high}
+            )
+        if _CONTROL_CHARACTER.search(value):
+            raise PydanticCustomError(
+                "control_characters", "must not contain control characters (tab, newline, NUL, ...)"
+            )
+        return value
+
+    return check
+
+
+_TenantId = Annotated[
+    str,
+    AfterValidator(_printable(1, 64)),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 64}),
+]
+_IdempotencyKey = Annotated[
+    str,
+    AfterValidator(_printable(1, 255)),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 255}),
+]
+
+
+_OTP_CODE = re.compile(OTP_CODE_PATTERN.strip("^$"))
+
+
+def _otp_code(value: str) -> str:
+    """The code: said in the user's terms, not as the pattern ("String should match ...")."""
+    if not _OTP_CODE.fullmatch(value):
+        raise PydanticCustomError("otp_code", "must be 4 to 12 letters or digits")
     return value
 
 
-_Printable = Annotated[str, AfterValidator(_no_control_characters)]
+_OtpCode = Annotated[
+    str, AfterValidator(_otp_code), WithJsonSchema({"type": "string", "pattern": OTP_CODE_PATTERN})
+]
 
 
 class _Open(BaseModel):
@@ -290,9 +326,9 @@ class PhoneMessageRequest(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    tenant: _Printable = Field(min_length=1, max_length=64)
+    tenant: _TenantId
     recipient: E164Number
-    code: str = Field(pattern=OTP_CODE_PATTERN, repr=False)
+    code: _OtpCode = Field(repr=False)
     channel: Channel = "sms"
     purpose: Purpose = "verification"
     locale: str = Field(default="en", min_length=2, max_length=35)
@@ -300,7 +336,7 @@ class PhoneMessageRequest(BaseModel):
     user: dict[str, Any] = Field(default_factory=dict, repr=False)
     client: ClientInfo = Field(default_factory=ClientInfo, repr=False)
     request: RequestContext = Field(default_factory=_no_request_context, repr=False)
-    idempotency_key: _Printable | None = Field(default=None, min_length=1, max_length=255)
+    idempotency_key: _IdempotencyKey | None = None
 
     @classmethod
     def create(cls, *, default_country: str | None = None, **fields: Any) -> PhoneMessageRequest:

@@ -37,15 +37,16 @@ _ASCII_DIGITS = frozenset("0123456789")
 def region_code(value: object) -> str:
     """``value`` as an upper-case ISO 3166 alpha-2 region ``phonenumbers`` knows; ValueError."""
     if not isinstance(value, str) or len(value) != 2 or not value.isascii():
-        raise ValueError(f"{value!r} is not an ISO 3166 alpha-2 country code (such as US or GB)")
+        raise ValueError("is not an ISO 3166 alpha-2 country code (such as US or GB)")
     region = value.upper()
     if region not in phonenumbers.SUPPORTED_REGIONS:
-        raise ValueError(f"{value!r} is not a country code with a numbering plan (such as US)")
+        raise ValueError("is not a country code with a numbering plan (such as US)")
     return region
 
 
 def normalise_e164(value: object, default_country: str | None = None) -> str:
-    """Return ``value`` in E.164 (``+14155552671``), or raise ``ValueError`` saying why.
+    """Return ``value`` in E.164 (``+14155552671``), or raise ``ValueError`` saying why
+    (never repeating the number: an error may be answered or logged where it must not be).
 
     Accepted: decimal digits of any script (read as ASCII digits), the separators space, dash,
     dot and round brackets, and a leading ``+`` or ``00``. Without them, the number is national
@@ -77,15 +78,15 @@ def _normalise(value: str, default_country: str | None) -> str:
         elif char.isdecimal():
             digits.append(str(unicodedata.decimal(char)))
         elif char not in _SEPARATORS:
-            raise ValueError(_refusal(value, char, position))
+            raise ValueError(_refusal(char, position))
     number = "".join(digits)
     if not number:
-        raise ValueError(f"{value!r} has no digits")
+        raise ValueError("has no digits")
     if not international and number.startswith("00"):
         international, number = True, number[2:]
     if not international and default_country is None:
         raise ValueError(
-            f"{value!r} has no country code: write it with + and the country code "
+            "has no country code: write it with + and the country code "
             "(+1 415 555 2671), or set the tenant's default_country"
         )
     try:
@@ -94,21 +95,21 @@ def _normalise(value: str, default_country: str | None) -> str:
             None if international else default_country,
         )
     except phonenumbers.NumberParseException as exc:
-        raise ValueError(f"{value!r} is not a phone number ({exc})") from None
+        raise ValueError(f"is not a phone number ({exc})") from None
     if parsed.extension or not phonenumbers.is_valid_number(parsed):
         where = f"in {default_country}" if not international else "in any numbering plan"
-        raise ValueError(f"{value!r} is not a valid phone number {where}")
+        raise ValueError(f"is not a valid phone number {where}")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
-def _refusal(value: str, char: str, position: int) -> str:
+def _refusal(char: str, position: int) -> str:
     if char.isalpha():
         why = "letters are not read as digits, and extensions cannot be dialled"
     elif char in _PLUS:
         why = "'+' may only come first"
     else:
         why = "only digits, spaces, '-', '.', '(' and ')' after a leading '+' or '00'"
-    return f"{value!r} has {char!r} at character {position}: {why}"
+    return f"has {char!r} at character {position}: {why}"
 
 
 def _validate(value: str, info: ValidationInfo) -> str:

@@ -183,6 +183,12 @@ class TomlTenantDirectory:
         source: str = "<memory>",
         environ: Mapping[str, str] | None = None,
     ) -> TomlTenantDirectory:
+        unknown = sorted(set(data) - {"tenants"})
+        if unknown:  # a typo ([tenant.acme]) would otherwise leave a tenant out, silently
+            raise ConfigurationError(
+                f"{source}: {unknown[0]}: not a key of a tenants file (it holds one "
+                "[tenants.<id>] table per tenant)"
+            )
         tables = data.get("tenants", {})
         if not isinstance(tables, dict):
             raise ConfigurationError(f"{source}: 'tenants' must be a table of tenant tables")

@@ -28,15 +28,27 @@ PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         # lengths: "Value/List/... should have at least 8 items after validation, not 3"
         (
             r"\b(?:Value|List|Tuple|Set|Frozenset|Dictionary|Data) should have at least "
+            r"1 item(?: after validation)?, not 0",
+            "must not be empty",
+        ),
+        (
+            r"\b(?:Value|List|Tuple|Set|Frozenset|Dictionary|Data) should have at least "
             r"(\d+) items?(?: after validation)?, not (\d+)",
             r"needs at least \1 entries (it has \2)",
+        ),
+        (
+            r"\b(?:Value|List|Tuple|Set|Frozenset|Dictionary|Data) should have at most "
+            r"1 item(?: after validation)?, not (\d+)",
+            r"takes at most 1 entry (it has \1)",
         ),
         (
             r"\b(?:Value|List|Tuple|Set|Frozenset|Dictionary|Data) should have at most "
             r"(\d+) items?(?: after validation)?, not (\d+)",
             r"takes at most \1 entries (it has \2)",
         ),
+        (r"\bString should have at least 1 character\b", "must not be empty"),
         (r"\bString should have at least (\d+) characters?", r"needs at least \1 characters"),
+        (r"\bString should have at most 1 character\b", "takes at most 1 character"),
         (r"\bString should have at most (\d+) characters?", r"takes at most \1 characters"),
         (r"\bString should match pattern '([^']*)'", r"does not have the allowed form (\1)"),
         # scalars

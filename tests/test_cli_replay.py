@@ -105,3 +105,15 @@ def test_an_event_file_given_as_a_recording_is_not_a_recording(runner: CliRunner
     result = runner.invoke(app, ["replay", str(event), "--provider", "outbox"])
     assert result.exit_code == 2
     assert "not a recording" in result.output
+
+
+def test_an_empty_tenant_is_refused_not_taken_for_no_tenant(runner: CliRunner) -> None:
+    """``--tenant ''`` delivered as the event's own tenant; it is one line naming the option,
+    exit 2, and nothing is delivered."""
+    event = ROOT / "tests" / "events" / "spm_sms_verify_us.json"
+    result = runner.invoke(app, ["replay", "--tenant", "", str(event), "--json"])
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "error: --tenant: must not be empty (without it, each event's tenant.id)"
+    ]

@@ -33,6 +33,9 @@ LIBRARY_WORDS = ("Input should", "Value should", "List should", "after validatio
         ("timeout: Input should be greater than or equal to 1", "timeout: should be at least 1"),
         ("fallback: Input should be 'never' or 'always'", "fallback: should be 'never' or"),
         ("x: Value error, not a host name", "x: not a host name"),
+        ("tenant: String should have at least 1 character", "tenant: must not be empty"),
+        ("Value should have at least 1 item after validation, not 0", "must not be empty"),
+        ("List should have at most 1 item after validation, not 3", "takes at most 1 entry ("),
     ],
 )
 def test_each_library_phrase_is_translated(library: str, ours: str) -> None:
@@ -113,3 +116,53 @@ def test_a_provider_setting_error_about_the_whole_value_reads_as_one_sentence() 
         assert ": :" not in text, text
         assert "Value error" not in text, text
         assert "(root)" not in text, text
+
+
+SEND = ["send", "--tenant", "acme", "--to", "+14155552671", "--code", "123456"]
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (
+            [*SEND, "--idempotency-key", ""],
+            "error: idempotency_key: must be 1 to 255 characters",
+        ),
+        (
+            [*SEND, "--idempotency-key", "k" * 1000],
+            "error: idempotency_key: must be 1 to 255 characters",
+        ),
+        (
+            ["send", "--tenant", "", "--to", "+14155552671", "--code", "123456"],
+            "error: tenant: must be 1 to 64 characters",
+        ),
+        (
+            ["send", "--tenant", "acme", "--to", "+14155552671", "--code", "12"],
+            "error: code: must be 4 to 12 letters or digits",
+        ),
+        ([*SEND, "--channel", "fax"], "error: --channel: 'fax' is not one of 'sms', 'voice'."),
+        (["outbox", "--last", "0"], "error: --last: should be at least 1"),
+        (["outbox", "--last", "many"], "error: --last: should be a whole number"),
+        (
+            ["token", "create", "--tenant", "acme", "--scope", "read:actions", "--ttl", "0"],
+            "error: --ttl: should be at least 1",
+        ),
+        (
+            ["providers", "try", "outbox", "--to", "+14155552671", "--timeout", "-1"],
+            "error: --timeout: should be at least 0.1",
+        ),
+    ],
+)
+def test_bad_option_values_are_one_line_in_the_users_terms(
+    runner: CliRunner, tmp_path: Path, args: list[str], said: str
+) -> None:
+    """Typer checks option values with pydantic: its words (``Input should be greater than or
+    equal to``, ``Value error,``, "1000 entries" for a text) are said as ours, naming the
+    option (or the field), in one line and exit 2, without click's usage banner."""
+    tenants = tmp_path / "tenants.toml"
+    tenants.write_text('[tenants.acme]\nprovider = "outbox"\n')
+    result = runner.invoke(app, args, env={"PHONE_ACTIONS_TENANTS_FILE": str(tenants)})
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [said]
+    assert not any(word in result.stderr for word in (*LIBRARY_WORDS, "Value error", "items"))

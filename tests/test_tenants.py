@@ -47,6 +47,27 @@ def test_an_id_key_cannot_rename_a_tenant(tmp_path: Path) -> None:
         load(tmp_path, "[tenants.acme]\nid = 'globex'\n")
 
 
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("[tenant.acme]\nprovider = 'outbox'\n", "tenant"),  # a typo: acme would be missing
+        ("[tenants.acme]\n[other]\nx = 1\n", "other"),
+        ("fallback = 'never'\n[tenants.acme]\n", "fallback"),  # a tenant field, not in a table
+    ],
+)
+def test_a_top_level_key_other_than_tenants_is_refused_naming_it(
+    tmp_path: Path, text: str, key: str
+) -> None:
+    """docs/configuration.md: an unknown key stops the start, the file and the key named."""
+    with pytest.raises(ConfigurationError) as info:
+        load(tmp_path, text)
+    said = str(info.value)
+    assert said == (
+        f"{tmp_path / 'tenants.toml'}: {key}: not a key of a tenants file (it holds one "
+        "[tenants.<id>] table per tenant)"
+    )
+
+
 def test_invalid_tenant_id_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match=r"tenants\.-bad\.id"):
         load(tmp_path, "[tenants.-bad]\n")

@@ -1,8 +1,9 @@
 """Bearer-token checks: who calls (one tenant) and what it may do (Auth0's scopes).
 
 ``require("read:actions")`` is a FastAPI dependency that answers 401 with Auth0's messages
-(no token, a bad or expired one, another audience) and 403 ``Insufficient scope, expected any
-of: read:actions``, and otherwise gives the route a :class:`Principal`. It runs on the event
+(no token, a bad or expired one, another audience), 403 ``Insufficient scope, expected any
+of: read:actions``, 404 ``inexistent_tenant`` when the token's tenant does not exist
+(:func:`require_tenant`), and otherwise gives the route a :class:`Principal`. It runs on the event
 loop (an ``async`` dependency: HS256 verification takes microseconds, a thread hop more).
 
 It reads the Authorization header itself rather than through a ``Security(HTTPBearer())``
@@ -24,8 +25,9 @@ from fastapi.routing import APIRoute
 from runtime.api.errors import ApiError
 from runtime.api.scopes import SCOPES
 from runtime.api.tokens import SigningKeys, TokenError
+from runtime.errors import ConfigurationError, StoreUnavailableError, UnknownTenantError
 
-__all__ = ["Principal", "document_bearer", "issue_token", "require"]
+__all__ = ["Principal", "document_bearer", "issue_token", "require", "require_tenant"]
 
 BEARER_SCHEME = "HTTPBearer"
 _BEARER = {
@@ -61,6 +63,7 @@ def require(scope: str) -> Callable[..., Awaitable[Principal]]:
             raise ApiError(
                 403, f"Insufficient scope, expected any of: {scope}", "insufficient_scope"
             )
+        await require_tenant(request, claims.tenant)
         return claims
 
     principal.__name__ = f"require_{scope.replace(':', '_')}"
@@ -93,6 +96,25 @@ def document_bearer(app: FastAPI) -> None:
 
 def _requires_scope(dependant: Dependant) -> bool:
     return any(each.call in _SCOPE_OF or _requires_scope(each) for each in dependant.dependencies)
+
+
+async def require_tenant(request: Request, tenant: str) -> None:
+    """Raise :class:`UnknownTenantError` (404 ``inexistent_tenant``) when the token's tenant
+    is not in the database (deleted, or never made), so that every route answers it alike.
+
+    The tenant directory answers: a held tenant from memory, an unknown id remembered for a
+    second, so a stream of such tokens is not a stream of queries. A tenant that cannot be
+    read now (the database does not answer) or whose configuration cannot be used is left
+    to the route, which says so in its own terms (503, or the delivery's report)."""
+    services = getattr(request.app.state, "services", None)
+    if services is None:  # an app without the service's parts (a test of the auth alone)
+        return
+    try:
+        await services.directory.aget(tenant)
+    except UnknownTenantError:
+        raise
+    except (ConfigurationError, StoreUnavailableError):
+        return
 
 
 def verify_request(request: Request) -> Principal:

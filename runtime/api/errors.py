@@ -9,7 +9,8 @@ traceback to the client: it is logged with the request id and answered 500.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -27,11 +28,19 @@ from runtime.errors import (
     UnknownTenantError,
 )
 
-__all__ = ["ApiError", "BodyTooLarge", "error_body", "error_response", "install_handlers"]
+__all__ = [
+    "ApiError",
+    "BodyTooLarge",
+    "error_body",
+    "error_response",
+    "install_handlers",
+    "payload_error",
+]
 
 log = logging.getLogger("runtime.api")
 
 _MAX_SHOWN = 3  # validation errors named in one message; the rest are counted
+_VALIDATOR_PREFIX = re.compile(r"^(?:Value error|Assertion failed), ")  # pydantic's, not ours
 
 
 class ApiError(Exception):
@@ -126,6 +135,10 @@ async def _conflict(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _invalid_input(_request: Request, exc: Exception) -> JSONResponse:
     code = "limit_exceeded" if isinstance(exc, LimitExceededError) else "invalid_body"
+    if isinstance(exc, InvalidInputError) and exc.problems and code == "invalid_body":
+        # a body that does not validate, found by the store: the shape of FastAPI's own
+        error = payload_error(exc)
+        return error_response(error.status, error.message, error.error_code)
     return error_response(400, str(exc), getattr(exc, "error_code", code))
 
 
@@ -153,14 +166,50 @@ def validation_message(errors: Sequence[Any]) -> tuple[str, str]:
         "path": ("Path validation error", "invalid_uri"),
         "header": ("Header validation error", "invalid_headers"),
     }.get(str(where), ("Payload validation error", "invalid_body"))
+    problems = [
+        (tuple(error.get("loc", ())[1:]), _VALIDATOR_PREFIX.sub("", str(error.get("msg", ""))))
+        for error in errors
+    ]
+    return f"{kind}: {on_properties(problems)}", code
+
+
+def payload_error(
+    exc: InvalidInputError,
+    *,
+    prefix: tuple[str | int, ...] = (),
+    rename: Mapping[str, str] | None = None,
+) -> ApiError:
+    """``exc`` as Auth0's 400 ``Payload validation error: 'MESSAGE' on property FIELD.``:
+    each of its problems with its own message, the property under ``prefix`` and with the
+    request's name where it differs (``rename``: ``{"recipient": "to"}``)."""
+    problems = exc.problems or ((tuple((exc.field or "").split(".")), _own_message(exc)),)
+    renamed = rename or {}
+    named = []
+    for loc, message in problems:
+        head = (renamed.get(str(loc[0]), loc[0]),) if loc else ()
+        named.append(((*prefix, *head, *loc[1:]), message))
+    message = f"Payload validation error: {on_properties(named)}"
+    return ApiError(400, message, getattr(exc, "error_code", "invalid_body"))
+
+
+def on_properties(problems: Sequence[tuple[Sequence[Any], str]]) -> str:
+    """``'MESSAGE' on property FIELD; ...`` for at most three problems (the rest counted),
+    with the closing period."""
     parts = []
-    for error in errors[:_MAX_SHOWN]:
-        field = property_path(error.get("loc", ())[1:])
-        text = f"'{error.get('msg', 'invalid')}'"
+    for loc, message in problems[:_MAX_SHOWN]:
+        field = property_path([part for part in loc if part != ""])
+        text = f"'{message or 'invalid'}'"
         parts.append(f"{text} on property {field}" if field else text)
-    more = len(errors) - _MAX_SHOWN
+    more = len(problems) - _MAX_SHOWN
     tail = f" (and {more} more)" if more > 0 else ""
-    return f"{kind}: {'; '.join(parts)}{tail}.", code
+    return f"{'; '.join(parts)}{tail}."
+
+
+def _own_message(exc: InvalidInputError) -> str:
+    """``exc``'s message without the field it starts with."""
+    text = str(exc)
+    prefix = f"{exc.field}: " if exc.field else ""
+    return text[len(prefix) :] if prefix and text.startswith(prefix) else text
 
 
 def property_path(loc: Sequence[Any]) -> str:

@@ -59,18 +59,19 @@ _MAX_AMOUNT = 1_000_000
 
 
 def parse_rate(text: str) -> RateLimitItem:
-    """``text`` (``"10/hour"``, ``"5 per 5 minutes"``) as a limits item; ValueError saying why."""
+    """``text`` (``"10/hour"``, ``"5 per 5 minutes"``) as a limits item; ValueError saying why
+    (without repeating ``text``: the API never shows a body's values)."""
     try:
         item = parse(text)
     except ValueError:
         raise ValueError(
-            f"{text!r} is not a rate: write AMOUNT per [N] second|minute|hour|day "
+            "is not a rate: write AMOUNT per [N] second|minute|hour|day "
             "(such as '10/hour' or '5 per 5 minutes')"
         ) from None
     if not 1 <= item.amount <= _MAX_AMOUNT:
-        raise ValueError(f"{text!r}: the amount must be 1 to {_MAX_AMOUNT}")
+        raise ValueError(f"the amount must be 1 to {_MAX_AMOUNT}")
     if item.get_expiry() > _MAX_WINDOW:
-        raise ValueError(f"{text!r}: the window must be at most a week")
+        raise ValueError("the window must be at most a week")
     return item
 
 
@@ -130,7 +131,13 @@ class PhoneLimits(BaseModel):
     @field_validator("allowed_countries", "blocked_countries")
     @classmethod
     def _countries(cls, value: list[str]) -> list[str]:
-        return sorted({region_code(country) for country in value})
+        countries = set()
+        for number, country in enumerate(value):
+            try:
+                countries.add(region_code(country))
+            except ValueError as exc:  # the entry by its place: a body's values are not shown
+                raise ValueError(f"entry {number}: {exc}") from None
+        return sorted(countries)
 
     @field_validator("country_hourly_caps")
     @classmethod

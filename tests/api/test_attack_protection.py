@@ -71,3 +71,31 @@ def test_scopes(api: Api) -> None:
     assert api.client.get(LIMITS, headers=api.auth(api.tenant_a, UPDATE)).status_code == 403
     patch = api.client.patch(LIMITS, json={}, headers=api.auth(api.tenant_a, READ))
     assert patch.status_code == 403
+
+
+def test_a_bad_field_is_named_in_the_documented_shape_without_its_value(api: Api) -> None:
+    headers = api.auth(api.tenant_b, READ, UPDATE)
+    cases = [
+        (
+            {"recipient": "ten per hour"},
+            "'is not a rate: write AMOUNT per [N] second|minute|hour|day (such as '10/hour' or "
+            "'5 per 5 minutes')' on property recipient.",
+        ),
+        ({"ip": "0 per hour"}, "'the amount must be 1 to 1000000' on property ip."),
+        (
+            {"allowed_countries": ["GB", "ZQ"]},
+            "'entry 1: is not a country code with a numbering plan (such as US)' on property "
+            "allowed_countries.",
+        ),
+    ]
+    for body, said in cases:
+        response = api.client.patch(LIMITS, json=body, headers=headers)
+        assert response.status_code == 400, response.text
+        answer = response.json()
+        assert (answer["errorCode"], answer["message"]) == (
+            "invalid_body",
+            f"Payload validation error: {said}",
+        )
+        assert "ten per hour" not in answer["message"]
+        assert "0 per hour" not in answer["message"]
+        assert "ZQ" not in answer["message"]

@@ -127,6 +127,42 @@ def test_a_token_for_a_tenant_that_does_not_exist_is_404(api: Api) -> None:
     assert response.json()["errorCode"] == "inexistent_tenant"
 
 
+GHOST_CALLS = [
+    ("GET", "/api/v2/actions/actions", None),  # lists were 200 and empty
+    ("GET", "/api/v2/guardian/factors/phone/message-types", None),  # were the defaults
+    ("GET", "/api/v2/branding/phone/providers", None),
+    ("GET", "/api/v2/phone/outbox", None),
+    ("GET", "/api/v2/logs", None),
+    ("GET", "/api/v2/actions/triggers/send-phone-message/bindings", None),
+    ("GET", "/api/v2/attack-protection/phone-limits", None),  # were 404 not_found
+    ("PATCH", "/api/v2/phone/settings", {}),
+    ("POST", "/api/v2/actions/actions", {"name": "a", "supported_triggers": [{"id": "x"}]}),
+    ("GET", "/api/v2/log-streams", None),
+    ("POST", "/api/v2/phone/enrollments", {"user_id": "u", "phone_number": "+14155552671"}),
+    ("POST", SEND, BODY),  # was already inexistent_tenant
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), GHOST_CALLS, ids=[c[1] for c in GHOST_CALLS])
+def test_every_route_answers_a_token_of_a_tenant_that_does_not_exist_alike(
+    api: Api, method: str, path: str, body: dict[str, object] | None
+) -> None:
+    """docs/service.md, Errors: a token signed with the real key for a tenant the database
+    does not have is 404 inexistent_tenant on every route, whatever it would read or change
+    (not 200 with nothing in it, not not_found "no tenant ...")."""
+    headers = api.auth("ghost-tenant", *SCOPES)
+    response = api.client.request(method, path, json=body, headers=headers)
+    assert response.status_code == 404, response.text
+    assert response.json() == {
+        "statusCode": 404,
+        "error": "Not Found",
+        "message": "The tenant of this token does not exist.",
+        "errorCode": "inexistent_tenant",
+    }
+    mine = api.client.request(method, path, json=body, headers=api.auth(api.tenant_a, *SCOPES))
+    assert "inexistent_tenant" not in mine.text, mine.text
+
+
 # -- the signing key ------------------------------------------------------------------------
 
 

@@ -380,3 +380,15 @@ def test_another_tenants_objects_are_404_and_untouched(
     assert api.client.get(PROVIDERS, headers=h(api, owner)).json() == {"providers": [provider]}
     assert api.client.get(TEMPLATES, headers=h(api, owner)).json() == {"templates": [template]}
     assert outbox(api, owner) == []
+
+
+def test_try_a_bad_number_is_named_as_to_without_its_value(api: Api, tenant: str) -> None:
+    provider = created(api, tenant, CUSTOM)
+    url = f"{PROVIDERS}/{provider['id']}/try"
+    body = assert_error(
+        api.client.post(url, json={"to": "+4479111 x12"}, headers=h(api, tenant)), 400
+    )
+    assert body["message"] == (
+        "Payload validation error: 'has 'x' at character 10: letters are not read as digits, "
+        "and extensions cannot be dialled' on property to."
+    )

@@ -217,3 +217,38 @@ def test_against_a_real_serve_process(tmp_path: Path) -> None:
         assert "Traceback" not in missing.stderr
     finally:
         service.kill()
+
+
+@pytest.fixture
+def no_api_settings(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.delenv("PHONE_ACTIONS_API_URL", raising=False)
+    monkeypatch.delenv("PHONE_ACTIONS_API_TOKEN", raising=False)
+    return CliRunner()
+
+
+def test_a_config_setting_that_names_a_folder_is_refused_naming_it(
+    no_api_settings: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It was taken for "no file", and the error then named ~/.config/phone-actions/cli.toml."""
+    monkeypatch.setenv("PHONE_ACTIONS_CLI_CONFIG", str(tmp_path))
+    result = no_api_settings.invoke(app, ["actions", "list"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines() == [
+        f"error: PHONE_ACTIONS_CLI_CONFIG: '{tmp_path}' is a folder: it must name the TOML file"
+    ]
+
+
+def test_a_missing_url_or_token_names_the_configured_file(
+    no_api_settings: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "mine.toml"
+    monkeypatch.setenv("PHONE_ACTIONS_CLI_CONFIG", str(config))
+    result = no_api_settings.invoke(app, ["actions", "list"])
+    assert result.exit_code == 2, result.output
+    said = result.stderr.strip()
+    assert f"or url in PHONE_ACTIONS_CLI_CONFIG's file {config} " in said, said
+    assert "~/.config" not in said
+    config.write_text('url = "http://127.0.0.1:9"\n')
+    result = no_api_settings.invoke(app, ["actions", "list"])
+    assert result.exit_code == 2, result.output
+    assert f"or token in PHONE_ACTIONS_CLI_CONFIG's file {config} " in result.stderr

@@ -151,3 +151,44 @@ def test_limits_that_cannot_be_checked_are_503_with_retry_after(tmp_path: Path) 
         assert body["error"] == "Service Unavailable"
         assert "Traceback" not in response.text
         assert outbox(down, down.tenant_a) == []
+
+
+def test_a_bad_field_is_named_in_the_documented_shape_without_its_value(api: Api) -> None:
+    """docs/service.md, Errors: ``Payload validation error: 'MESSAGE' on property NAME.``, the
+    request's own name (``to``), no pydantic ``Value error, `` and never the number or the
+    code (they are personal data and secrets)."""
+    headers = api.auth(api.tenant_a, "create:phone_messages")
+    cases = [
+        (
+            {"to": "+1 415 FLOWERS", "code": "123456"},
+            "'has 'F' at character 8: letters are not read as digits, and extensions cannot "
+            "be dialled' on property to.",
+        ),
+        (
+            {"to": "4155552671", "code": "123456"},  # the tenant has no default_country
+            "'has no country code: write it with + and the country code (+1 415 555 2671), "
+            "or set the tenant's default_country' on property to.",
+        ),
+        (
+            {"to": "+1555", "code": "123456"},
+            "'is not a valid phone number in any numbering plan' on property to.",
+        ),
+        (
+            {"to": "+14155552671", "code": "1x"},
+            "'must be 4 to 12 letters or digits' on property code.",
+        ),
+        (
+            {"to": "abc", "code": "x1"},
+            "'has 'a' at character 1: letters are not read as digits, and extensions cannot be "
+            "dialled' on property to; 'must be 4 to 12 letters or digits' on property code.",
+        ),
+    ]
+    for body, said in cases:
+        response = api.client.post(SEND, json=body, headers=headers)
+        assert response.status_code == 400, response.text
+        answer = response.json()
+        assert answer["errorCode"] == "invalid_body"
+        assert answer["message"] == f"Payload validation error: {said}"
+        assert "Value error" not in answer["message"]
+        for value in body.values():
+            assert value not in answer["message"], (value, answer)

@@ -89,4 +89,6 @@ def test_input_wrong_whatever_the_tenant_is_still_400(down: Down) -> None:
     status, body = _send(down, to="+14155552671", code="<12>")
     assert status == 400, body
     assert body["errorCode"] == "invalid_body"
-    assert str(body["message"]).startswith("Payload validation error: code: ")
+    assert body["message"] == (
+        "Payload validation error: 'must be 4 to 12 letters or digits' on property code."
+    )

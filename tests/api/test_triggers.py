@@ -203,3 +203,34 @@ def test_a_bad_payload_names_the_field(api: Api) -> None:
     ]
     for body, field in cases:
         assert_error(api.client.post(url, json=body, headers=headers), 400, field)
+
+
+def test_a_bad_payload_names_each_property_with_its_own_message(api: Api) -> None:
+    """docs/service.md, Testing an action: one message per property, in the shape of every
+    body that does not validate; not every error joined under the first property's name."""
+    action = create(api)
+    options = {k: v for k, v in EVENT["message_options"].items() if k != "code"}
+    payload = {**EVENT, "message_options": {**options, "recipient": "bad"}}
+    response = api.client.post(
+        f"{ACTIONS}/{action['id']}/test",
+        json={"payload": payload},
+        headers=api.auth(None, "create:actions"),
+    )
+    body = assert_error(response, 400)
+    assert (body["errorCode"], body["message"]) == (
+        "invalid_body",
+        "Payload validation error: 'Field required' on property payload.message_options.code; "
+        "'has 'b' at character 1: letters are not read as digits, and extensions cannot be "
+        "dialled' on property payload.message_options.recipient.",
+    )
+    only_recipient = {"message_options": {"recipient": "bad"}}  # and four fields missing
+    response = api.client.post(
+        f"{ACTIONS}/{action['id']}/test",
+        json={"payload": only_recipient},
+        headers=api.auth(None, "create:actions"),
+    )
+    assert assert_error(response, 400)["message"] == (
+        "Payload validation error: 'Field required' on property payload.message_options.action; "
+        "'Field required' on property payload.message_options.code; 'Field required' on "
+        "property payload.message_options.message_type (and 2 more)."
+    )

@@ -82,6 +82,9 @@ def test_field_messages_lose_only_the_wrapping(page: Page, console_server: Conso
         "default_country.",
         "Payload validation error: 'Field required' on property name.",
         "content.body.voice: unexpected tag 'nosuchtag' at 3:1",
+        "Payload validation error: 'has no country code: ... or set the tenant's "
+        "default_country' on property to.",
+        "Payload validation error: 'x' on property secrets[1].value; 'y' on property code.",
     ]
     found = page.evaluate(
         """async (cases) => {
@@ -95,6 +98,8 @@ def test_field_messages_lose_only_the_wrapping(page: Page, console_server: Conso
         "must be an ISO 3166 code",
         "Field required",
         "content.body.voice: unexpected tag 'nosuchtag' at 3:1",
+        "has no country code: ... or set the tenant's default_country",
+        "x",
     ]
 
 

@@ -62,8 +62,9 @@ def test_a_test_message_shows_its_report(
     screenshot(page, "phone-settings")
     page.get_by_test_id("test-to").fill("not a number")
     page.get_by_test_id("send-test").click()
-    error = page.get_by_test_id("test-form").get_by_test_id("field-error")
-    expect(error).to_contain_text("to")
+    error = page.get_by_test_id("test-form").get_by_test_id("field-error")  # under its field
+    expect(error).to_contain_text("letters are not read as digits")
+    expect(error).not_to_contain_text("not a number")  # the value is never repeated
     expect(page.get_by_test_id("test-to")).to_have_attribute("aria-invalid", "true")
 
 

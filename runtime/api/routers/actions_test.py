@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from runtime.api.action_code import ensure_sandbox, script_name, trigger_of
 from runtime.api.auth import Principal, require
 from runtime.api.deps import ServicesDep
-from runtime.api.errors import ApiError
+from runtime.api.errors import ApiError, payload_error
 from runtime.api.lean_route import LeanRoute
 from runtime.errors import InvalidInputError
 
@@ -110,18 +110,11 @@ def _event(
             event = event.to_custom_phone_provider()
         elif trigger == "send-phone-message" and isinstance(event, CustomPhoneProviderEvent):
             event = event.to_send_phone_message()
-    except InvalidInputError as exc:
-        field = f"payload.{exc.field}" if exc.field else "payload"
-        raise _bad(_without_field(exc), field) from None
+    except InvalidInputError as exc:  # each property with its own message
+        raise payload_error(exc, prefix=("payload",)) from None
     except ValidationError as exc:  # pragma: no cover - parse_event wraps pydantic's
         raise _bad(f"{exc.error_count()} errors", "payload") from None
     return event.model_dump(mode="json", by_alias=True, exclude_none=True), dict(given)
-
-
-def _without_field(exc: InvalidInputError) -> str:
-    text = str(exc)
-    prefix = f"{exc.field}: " if exc.field else ""
-    return text[len(prefix) :] if prefix and text.startswith(prefix) else text
 
 
 def _bad(message: str, field: str) -> ApiError:

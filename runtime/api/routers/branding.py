@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from runtime.api import trial
 from runtime.api.auth import Principal, require
 from runtime.api.deps import Services, ServicesDep
-from runtime.api.errors import ApiError
+from runtime.api.errors import payload_error
 from runtime.api.writes import write
 from runtime.errors import ConfigurationError, InvalidInputError
 from runtime.events import Channel, Purpose
@@ -355,8 +355,7 @@ async def _send_trial(
             text=text,
         )
     except InvalidInputError as exc:
-        message = str(exc).replace("recipient", "to", 1)
-        raise ApiError(400, f"Payload validation error: {message}", "invalid_body") from None
+        raise payload_error(exc, rename={"recipient": "to"}) from None
     trial.installed(svc.pipeline)
     token = trial.using(found)
     try:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from runtime.api.auth import Principal, require
 from runtime.api.deps import ServicesDep
-from runtime.api.errors import ApiError, error_body
+from runtime.api.errors import error_body, payload_error
 from runtime.api.lean_route import LeanRoute
 from runtime.api.refusals import POLICY_STATUS, retry_after_header
 from runtime.errors import (
@@ -107,11 +107,7 @@ async def send_message(
             # did not give: not the caller's error, the store's (503 store_unavailable, the
             # detail in the log), as for any request the database did not answer
             raise unreadable from None
-        field = _FIELDS.get(exc.field or "", exc.field)
-        message = str(exc)
-        if exc.field and field != exc.field:
-            message = message.replace(exc.field, field or "", 1)
-        raise ApiError(400, f"Payload validation error: {message}", "invalid_body") from None
+        raise payload_error(exc, rename=_FIELDS) from None
     report = (await svc.pipeline.deliver(request)).model_dump(mode="json")
     status = POLICY_STATUS.get(report["reason"]) if report["status"] == "rejected" else None
     if status is None:

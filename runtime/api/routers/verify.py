@@ -181,7 +181,7 @@ async def _recipient(svc: Services, tenant: str, number: str) -> str:
         return normalise_e164(number, country)
     except ValueError as exc:
         raise ApiError(
-            400, f"Payload validation error: {exc} on property phone_number.", "invalid_body"
+            400, f"Payload validation error: '{exc}' on property phone_number.", "invalid_body"
         ) from None
 
 

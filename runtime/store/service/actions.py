@@ -191,7 +191,8 @@ class ActionRepository:
 
     def update(self, tenant: str, id: str, **fields: Any) -> ActionRow:
         """Change the draft; ``secrets`` replaces the set (an entry without ``value`` keeps
-        its stored value). Nothing runs the change until it is deployed."""
+        its stored value). Nothing runs the change until it is deployed, but for the secrets:
+        the deployed version reads the stored ones."""
         unknown = sorted(set(fields) - _UPDATABLE)
         if unknown:
             raise InvalidInputError("unknown field", field=unknown[0])
@@ -212,7 +213,7 @@ class ActionRepository:
             self._action(conn, tenant, id)
             if "name" in values:
                 self._unique_name(conn, tenant, values["name"], id)
-            if values:
+            if values or given is not None:  # a change of the secrets alone is a change too
                 conn.execute(
                     update(actions).where(actions.c.id == id).values(**values, updated_at=now())
                 )
@@ -436,11 +437,12 @@ class ActionRepository:
             deployed_version=deployed,
             created_at=row.created_at,
             updated_at=row.updated_at,
+            # secrets are not part of it: the deployed version reads the stored ones, so a
+            # change of them is live without a deploy (docs/service.md, Actions API)
             all_changes_deployed=deployed is not None
             and (deployed.code, deployed.runtime, deployed.supported_triggers)
             == (row.code, row.runtime, triggers)
-            and deployed.dependencies == dependencies
-            and deployed.secrets == secrets,
+            and deployed.dependencies == dependencies,
         )
 
 

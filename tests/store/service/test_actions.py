@@ -4,11 +4,13 @@ on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+import runtime.store.service.actions
 from runtime.errors import ConflictError, InvalidInputError, LimitExceededError, NotFoundError
 from runtime.store.schema import action_secrets, action_versions, actions
 from runtime.store.service import ActionRow, ServiceStore
@@ -214,6 +216,28 @@ def test_secrets_replaced_and_kept_without_a_value(store: ServiceStore, tenant_a
     assert store.actions.secret_values(tenant_a, made.id) == {"A": "1", "C": "3"}
     with pytest.raises(InvalidInputError):
         store.actions.update(tenant_a, made.id, secrets=[{"name": "NEW"}])
+
+
+def test_a_change_of_the_secrets_alone_is_a_change_all_deployed(
+    store: ServiceStore, tenant_a: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/service.md: secrets are live without a deploy (the deployed version reads the
+    stored ones), so changing them alone leaves all_changes_deployed true; it is still a
+    change of the action: updated_at moves."""
+    made = make(store, tenant_a, secrets=[{"name": "A", "value": "1"}])
+    store.actions.deploy(tenant_a, made.id)
+    assert store.actions.get(tenant_a, made.id).all_changes_deployed
+    later = datetime(2031, 5, 4, 3, 2, 1, tzinfo=UTC)
+    monkeypatch.setattr(runtime.store.service.actions, "now", lambda: later)
+    changed = store.actions.update(
+        tenant_a, made.id, secrets=[{"name": "A", "value": "2"}, {"name": "B", "value": "3"}]
+    )
+    assert changed.all_changes_deployed
+    assert changed.to_api()["updated_at"] == "2031-05-04T03:02:01.000Z"
+    assert [s["name"] for s in changed.secrets] == ["A", "B"]
+    assert store.actions.get(tenant_a, made.id).all_changes_deployed
+    store.actions.update(tenant_a, made.id, code=SPM_CODE + "# later\n")  # code: not deployed
+    assert not store.actions.get(tenant_a, made.id).all_changes_deployed
 
 
 def test_a_bound_action_is_deleted_only_with_force(store: ServiceStore, tenant_a: str) -> None:

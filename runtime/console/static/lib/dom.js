@@ -88,12 +88,14 @@ function describedBy(input, id, add) {
 }
 
 // An API message shown next to its field, without the validator's wrapping: "Payload
-// validation error: to: Value error, '415' has no country code" reads "to: '415' has no
-// country code", and "Payload validation error: 'Field required' on property name." reads
-// "Field required". What the message says is kept word for word.
+// validation error: 'Field required' on property name." reads "Field required" (the first
+// property's, when there are several; its message may hold quotes: "has no country code:
+// ..., or set the tenant's default_country"), and the older "Payload validation error: to:
+// Value error, '415' has no country code" reads "to: '415' has no country code". What the
+// message says is kept word for word.
 export function fieldMessage(message) {
   const text = String(message);
-  const quoted = /^Payload validation error: '([^']*)' on property [\w.[\]-]+\.?$/.exec(text);
+  const quoted = /^Payload validation error: '(.*?)' on property [\w.[\]-]+(?:\.|; .*|\s\(.*)$/s.exec(text);
   return (quoted ? quoted[1] : text.replace(/^Payload validation error: /, ""))
     .replace(/^([\w.[\]-]+: )?Value error, /, "$1");
 }

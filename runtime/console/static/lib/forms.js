@@ -31,7 +31,7 @@ export async function load(section, build) {
 // Show an API error next to the field it names (inputs: {field name: input}), else as a
 // banner in the form. Returns nothing; the form keeps what the user typed.
 export function showError(form, inputs, exc) {
-  // also "Payload validation error: to: ..." (POST /api/v2/phone/messages names it so)
+  // also the older "Payload validation error: to: ..." (no "on property")
   const named = exc && !exc.field && /^Payload validation error: ([a-z_][\w.]*): /.exec(exc.message || "");
   const name = exc && (exc.field || (named && named[1]));
   const input = name && (inputs[name] || inputs[name.split(".").pop()]);
