@@ -19,6 +19,7 @@ cannot be recognised; the sandbox's egress rules are what keep secrets from leav
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -88,13 +89,38 @@ MAX_MATCHES = 10_000
 """More secrets than this in one text and the whole text is masked: the work stays bounded."""
 
 
-def _lower(text: str) -> str:
-    """``text`` lower-cased character by character, keeping its length (and so every
-    position): the few characters whose lower case is longer (``İ``) stay as they are."""
-    lowered = text.lower()
-    if len(lowered) == len(text):
-        return lowered
-    return "".join(low if len(low := ch.lower()) == 1 else ch for ch in text)
+def _fold_table() -> dict[int, int]:
+    """Each code point (planes 0 and 1: every cased script) to the one that stands for its
+    class under ``re.IGNORECASE``: the simple lower case, then sre's extra equivalences (the
+    dotless and dotted i with ``i``, the long s with ``s``, the final sigma with the sigma,
+    the Kelvin sign with ``k``).
+    One code point for one: folding keeps every position, whatever the context (``str.lower``
+    changes ``Σ`` by its neighbours, and ``İ`` into two characters)."""
+    extra: dict[int, tuple[int, ...]] = {}
+    with contextlib.suppress(ImportError):  # private to re: what its IGNORECASE matching uses
+        from re._casefix import _EXTRA_CASES  # type: ignore[import-not-found]
+
+        extra = _EXTRA_CASES
+    table: dict[int, int] = {}
+    for point in range(0x20000):
+        low = ord(chr(point).lower()[0]) if len(chr(point).lower()) == 1 else point
+        if point == 0x130:  # İ: its simple lower case is i (str.lower gives i + a dot)
+            low = 0x69
+        canonical = min((low, *extra.get(low, ())))
+        if canonical != point:
+            table[point] = canonical
+    return table
+
+
+_FOLD = _fold_table()
+
+
+def _fold(text: str) -> str:
+    """``text`` with each character replaced by its class under ``re.IGNORECASE``
+    (:func:`_fold_table`): the same length, so every position stays."""
+    if text.isascii():  # most texts: the ASCII lower case is already each class's own
+        return text.lower()
+    return text.translate(_FOLD)
 
 
 def _trie_pattern(forms: list[str]) -> str:
@@ -159,13 +185,13 @@ class Masker:
     pattern. A text that holds secrets more than :data:`MAX_MATCHES` times is masked whole.
     """
 
-    __slots__ = ("_code", "_long", "_short")
+    __slots__ = ("_code", "_long", "_short", "_shortest")
 
     def __init__(self, secrets: Iterable[str] = (), code: str | None = None) -> None:
         forms: set[str] = set()
         for value in secrets:
             if type(value) is str and len(value) >= MIN_SECRET_LENGTH:
-                forms |= {_lower(form) for form in _secret_forms(value)}
+                forms |= {_fold(form) for form in _secret_forms(value)}
         short = [form for form in forms if len(form) <= TRIE_FORM]
         # a lookahead: every position is tried, so secrets that overlap are all found
         self._short = re.compile(f"(?=({_trie_pattern(short)}))") if short else None
@@ -176,36 +202,41 @@ class Masker:
             if code and len(code) >= MIN_SECRET_LENGTH
             else None
         )
+        lengths = [len(form) for form in forms]
+        if self._code is not None and code:
+            lengths.append(len(code))  # its shortest spelling: the code itself
+        self._shortest = max(min(lengths, default=1), 1)
 
     def __bool__(self) -> bool:
         return self._short is not None or bool(self._long) or self._code is not None
 
     def text(self, value: str) -> str:
-        """``value`` with every secret and spelling of the code replaced by :data:`MASK`."""
-        if not value:
+        """``value`` with every secret and spelling of the code replaced by :data:`MASK`: the
+        secrets' and the code's spans are found in the same text and replaced together, so
+        one never hides the other."""
+        if len(value) < self._shortest:  # most strings of a result: too short to hold any
             return value
-        if self._short is not None or self._long:
-            value = self._secrets_masked(value)
-        if self._code is not None:
-            value = self._code.sub(MASK, value)
-        return value
-
-    def _secrets_masked(self, value: str) -> str:
-        lowered = _lower(value)
         spans: list[tuple[int, int]] = []
-        short = self._short
-        if short is not None and short.search(lowered) is not None:  # most texts hold none
-            for found in short.finditer(lowered):
-                spans.append(found.span(1))
+        if self._short is not None or self._long:
+            folded = _fold(value)
+            short = self._short
+            if short is not None and short.search(folded) is not None:  # most texts hold none
+                for found in short.finditer(folded):
+                    spans.append(found.span(1))
+                    if len(spans) > MAX_MATCHES:
+                        return MASK
+            for form in self._long if len(value) > TRIE_FORM else ():
+                start = folded.find(form)
+                while start >= 0:  # overlapping occurrences too (bounded by MAX_MATCHES)
+                    spans.append((start, start + len(form)))
+                    if len(spans) > MAX_MATCHES:
+                        return MASK
+                    start = folded.find(form, start + 1)
+        if self._code is not None:
+            for found in self._code.finditer(value):
+                spans.append(found.span())
                 if len(spans) > MAX_MATCHES:
                     return MASK
-        for form in self._long if len(value) > TRIE_FORM else ():
-            start = lowered.find(form)
-            while start >= 0:
-                spans.append((start, start + len(form)))
-                if len(spans) > MAX_MATCHES:
-                    return MASK
-                start = lowered.find(form, start + len(form))
         return _replaced(value, spans) if spans else value
 
     def line(self, value: str) -> str:

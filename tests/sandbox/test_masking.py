@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,6 +80,31 @@ def test_long_overlapping_and_repeated_secrets_are_masked_whole() -> None:
     assert masker.text("tok_abcdtok_abcd") == MASK + MASK  # side by side: one each
     assert masker.text("İ tok_ABCD") == f"İ {MASK}"  # İ lower-cases to two characters
     assert masker.text("tok_abcd " * (MAX_MATCHES + 1)) == MASK  # a text made of secrets
+
+
+@pytest.mark.parametrize(
+    ("secret", "text"),
+    [
+        ("PASS_ΚΩΔΙΚΟΣ", "user Ayşe from İzmir, secret PASS_ΚΩΔΙΚΟΣ"),  # final sigma, İ nearby
+        ("ΚΩΔΙΚΟΣ", "key=ΚΩΔΙΚΟΣx"),  # noqa: RUF001
+        ("admin-secret", "ADMİN-SECRET"),  # dotted capital I
+        ("admin-secret", "admın-secret"),  # noqa: RUF001 - dotless i
+        ("password", "paſſword"),  # noqa: RUF001 - long s
+        ("kelvin-key", "\u212aELVIN-KEY"),  # the Kelvin sign
+    ],
+)
+def test_letter_case_is_matched_as_the_regex_engine_matches_it(secret: str, text: str) -> None:
+    """Every case variant re.IGNORECASE takes for the secret is masked, whatever the text's
+    other characters (str.lower changes the final sigma by context, and İ into two)."""
+    masked = Masker([secret]).text(text)
+    assert MASK in masked
+    assert re.search(re.escape(secret), masked, re.IGNORECASE) is None
+
+
+def test_a_code_beside_a_secret_and_overlapping_secrets_are_masked_whole() -> None:
+    assert Masker(["8B8  %"], "902838").text("902838B8  %") == MASK  # no digit of it shown
+    long_secret = "ab" * 33  # longer than TRIE_FORM: found by str.find, overlaps too
+    assert Masker([long_secret, "zzab"]).text("zz" + "ab" * 34) == MASK
 
 
 def test_spellings_that_differ_in_letter_case_are_one_form_and_cost_one_path() -> None:
