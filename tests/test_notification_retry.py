@@ -163,11 +163,13 @@ async def test_retried_twice_then_delivered_reports_retrying_then_delivered(
     assert [r.status for r in observer.reports] == ["retrying", "delivered"]
 
     logged = [e for e in read_log(pipeline) if e["details"]["delivery_id"] == first.id]
-    # each attempt logged once: the first with the retrying report, the others with the final
+    # the retrying report's event, then the final report's, each attempt under a number of
+    # its own: no log_id twice, and no attempt without an event even if the node had died
     assert [(e["log_id"][-2:], e["details"]["status"]) for e in logged] == [
         ("00", "retrying"),
         ("01", "delivered"),
         ("02", "delivered"),
+        ("03", "delivered"),
     ]
     assert logged[-1]["type"] == "gd_send_sms"
 
@@ -269,7 +271,7 @@ async def test_a_retry_interrupted_midway_is_never_run_again(
     assert calls == {first.id: 1}  # the action was not run again
     assert outbox_count(after) == 0
     logged = [e for e in read_log(after) if e["details"]["delivery_id"] == first.id]
-    # no attempt since the retrying report's: one event for the final report, numbered after
+    # the final report's event numbered after the retrying report's
     assert [(e["log_id"][-2:], e["details"]["status"]) for e in logged] == [
         ("00", "retrying"),
         ("01", "failed"),

@@ -52,7 +52,7 @@ class _State(BaseModel):
     text: str
     attempts: list[Attempt]
     claims: int = 0  # claims of the job so far: one more than expected means an interrupted run
-    logged: int = 0  # attempts the ``retrying`` report logged: the final one logs the rest
+    logged: int = 0  # events the ``retrying`` report logged: the final one numbers after them
 
 
 class NotificationRetries:
@@ -230,7 +230,7 @@ class NotificationRetries:
         since: int,
     ) -> None:
         """The final report: into the idempotency record, then to the observers and the log
-        (``since``: its attempts the ``retrying`` report logged, not logged again)."""
+        (``since``: the events the ``retrying`` report logged; this one numbers after them)."""
         pipeline = self._pipeline
         key = request.idempotency_key
         if key is not None:

@@ -67,9 +67,10 @@ def log_events(
 
     ``date`` is when the report was made; ``log_id`` is the delivery's id with the event's
     number in place of its last two hex digits (unique, and it points at its delivery): an
-    attempt's number is its place in ``attempts``. ``since`` attempts were logged already (by
-    the ``retrying`` report of a delivery its action retries): only the later ones are, or,
-    when there are none, one event for the report itself, numbered after them.
+    attempt's place in ``attempts``, after the ``since`` events its delivery logged already
+    (the ``retrying`` report of a delivery its action retries). The final report logs every
+    attempt again, with the final status, under numbers of its own: a crash between the two
+    reports loses no attempt's event, and no number is used twice.
     """
     client = request.client
     context = request.request
@@ -82,10 +83,8 @@ def log_events(
     last = attempts[-1] if attempts else None
     events = []
     numbered: list[tuple[int, Attempt | None]] = [
-        (number, attempt) for number, attempt in enumerate(attempts) if number >= since
-    ]
-    if not numbered:  # nothing new to log: one event for the report itself
-        numbered = [(len(attempts) if since else 0, None)]
+        (since + place, attempt) for place, attempt in enumerate(attempts)
+    ] or [(since, None)]
     for number, attempt in numbered:
         ok = attempt is not None and attempt.outcome == "delivered"
         kind = _KINDS[report.channel, ok]
