@@ -62,6 +62,16 @@ def normalise_e164(value: object, default_country: str | None = None) -> str:
     return _normalise(value, default_country)
 
 
+def needs_country(value: str) -> bool:
+    """Whether ``value`` is written as a national number (no ``+`` or ``00``): read only in a
+    tenant's ``default_country``. False for anything refused whatever the country."""
+    try:
+        _normalise(value, None)
+    except ValueError as exc:
+        return str(exc).startswith("has no country code")
+    return False
+
+
 @lru_cache(maxsize=65536)
 def _normalise(value: str, default_country: str | None) -> str:
     """Cached: parsing costs tens of microseconds and the same users get codes again and again.
@@ -84,7 +94,7 @@ def _normalise(value: str, default_country: str | None) -> str:
         raise ValueError("has no digits")
     if not international and number.startswith("00"):
         international, number = True, number[2:]
-    if not international and default_country is None:
+    if not international and default_country is None:  # needs_country reads this message
         raise ValueError(
             "has no country code: write it with + and the country code "
             "(+1 415 555 2671), or set the tenant's default_country"

@@ -92,3 +92,12 @@ def test_input_wrong_whatever_the_tenant_is_still_400(down: Down) -> None:
     assert body["message"] == (
         "Payload validation error: 'must be 4 to 12 letters or digits' on property code."
     )
+
+
+@pytest.mark.parametrize("to", ["+1", "+999 12", "hello", "+1415555267100000000", "0049 30"])
+def test_a_number_refused_whatever_the_country_is_still_400(down: Down, to: str) -> None:
+    """Only a national number needs the tenant's country: anything else wrong with the
+    number is the caller's to fix, database or not."""
+    status, body = _send(down, to=to, code="246810")
+    assert status == 400, body
+    assert body["errorCode"] == "invalid_body"

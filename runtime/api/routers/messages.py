@@ -25,6 +25,7 @@ from runtime.errors import (
     StoreUnavailableError,
     UnknownTenantError,
 )
+from runtime.phone_numbers import needs_country
 
 router = APIRouter(prefix="/api/v2/phone", tags=["phone messages"], route_class=LeanRoute)
 
@@ -102,10 +103,11 @@ async def send_message(
             idempotency_key=body.idempotency_key,
         )
     except InvalidInputError as exc:
-        if unreadable is not None and exc.field == "recipient":
+        if unreadable is not None and exc.field == "recipient" and needs_country(body.to):
             # a national number is read in the tenant's default_country, which the database
             # did not give: not the caller's error, the store's (503 store_unavailable, the
-            # detail in the log), as for any request the database did not answer
+            # detail in the log), as for any request the database did not answer. A number
+            # refused whatever the country stays the caller's error (400).
             raise unreadable from None
         raise payload_error(exc, rename=_FIELDS) from None
     report = (await svc.pipeline.deliver(request)).model_dump(mode="json")
