@@ -768,3 +768,27 @@ async def test_a_file_rotated_twice_while_the_copy_was_behind_is_not_skipped(
     await pipeline.deliver(delivery_request())
     assert await ingester.catch_up() == 4  # 1 + 2 + 1: no file skipped
     assert await ingester.catch_up() == 0
+
+
+async def test_only_rotated_regular_files_beside_the_log_are_read(
+    make_pipeline: PipelineFactory,
+) -> None:
+    """A folder, a FIFO and a thousand other files beside the log: the copy reads the rotated
+    file written after the one it finished, never blocks on the FIFO, never stops at the
+    folder, and finds the file past the thousand others."""
+    pipeline = make_pipeline(delivery_tenant())
+    assert pipeline.stored_log is not None
+    ingester = pipeline.stored_log.ingester
+    path = pipeline.settings.resolved_log_file
+    for number in range(1000):  # sorted before the log's name
+        path.with_name(f"a-{number:04}").touch()
+    await pipeline.deliver(delivery_request())
+    assert await ingester.catch_up() == 1
+    await pipeline.deliver(delivery_request())
+    path.rename(path.with_name(path.name + ".1"))
+    await pipeline.deliver(delivery_request())
+    path.rename(path.with_name(path.name + ".2"))
+    path.with_name(path.name + ".d").mkdir()  # newer than every write: a candidate by age
+    os.mkfifo(path.with_name(path.name + ".pipe"))
+    await pipeline.deliver(delivery_request())
+    assert await ingester.catch_up() == 3  # .1's second event, .2's, the path's

@@ -26,6 +26,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any
 
 from runtime.logs.stored import LogRepository, row_of
@@ -215,26 +216,29 @@ class LogIngester:
             return None
         for sibling, stat in self._rotated_files():
             if _file_id(stat) == file_id:
-                with contextlib.suppress(OSError):
-                    return os.open(sibling, os.O_RDONLY | os.O_CLOEXEC)
+                return _open_regular(sibling, file_id)
         return None
 
     def _rotated_files(self) -> list[tuple[Path, os.stat_result]]:
-        """Files beside the path that a rotation renamed it to (``events.jsonl.1``,
-        ``events.jsonl-20261207``; not compressed ones), at most :data:`_MAX_SIBLINGS`."""
+        """Regular files beside the path that a rotation renamed it to (``events.jsonl.1``,
+        ``events.jsonl-20261207``; not compressed ones), at most :data:`_MAX_SIBLINGS` of
+        them; never a folder, a FIFO or a device (opening a FIFO would wait for a writer)."""
+        prefix = self.path.name
+        found: list[tuple[Path, os.stat_result]] = []
         try:
-            siblings = sorted(self.path.parent.iterdir())
+            with os.scandir(self.path.parent) as entries:
+                for entry in entries:
+                    name = entry.name
+                    if name == prefix or not name.startswith(prefix) or len(found) >= _MAX_SIBLINGS:
+                        continue
+                    if name[len(prefix)] not in ".-" or name.endswith(_COMPRESSED):
+                        continue
+                    with contextlib.suppress(OSError):
+                        stat = entry.stat(follow_symlinks=False)
+                        if S_ISREG(stat.st_mode):
+                            found.append((Path(entry.path), stat))
         except OSError:
             return []
-        prefix, found = self.path.name, []
-        for sibling in siblings[:_MAX_SIBLINGS]:
-            name = sibling.name
-            if name == prefix or not name.startswith(prefix) or name.endswith(_COMPRESSED):
-                continue
-            if name[len(prefix)] not in ".-":
-                continue
-            with contextlib.suppress(OSError):
-                found.append((sibling, os.stat(sibling)))
         return found
 
     def _next_file(self) -> bool:
@@ -261,8 +265,8 @@ class LogIngester:
         ]
         if between:
             _, sibling, stat = min(between, key=lambda entry: (entry[0], entry[1]))
-            with contextlib.suppress(OSError):
-                self._fd = os.open(sibling, os.O_RDONLY | os.O_CLOEXEC)
+            self._fd = _open_regular(sibling, _file_id(stat))
+            if self._fd is not None:
                 self._file_id, self._offset = _file_id(stat), 0
         return True
         if self._fd is not None and f"{named.st_dev}:{named.st_ino}" != self._file_id:
@@ -274,3 +278,21 @@ class LogIngester:
 
 def _file_id(stat: os.stat_result) -> str:
     return f"{stat.st_dev}:{stat.st_ino}"
+
+
+def _open_regular(path: Path, file_id: str) -> int | None:
+    """``path`` opened for reading when it is still the regular file ``file_id`` (it may have
+    been replaced since it was listed); never blocks on a FIFO put there meanwhile."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        stat = os.fstat(fd)
+    except OSError:
+        os.close(fd)
+        return None
+    if not S_ISREG(stat.st_mode) or _file_id(stat) != file_id:
+        os.close(fd)
+        return None
+    return fd
