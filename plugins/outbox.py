@@ -141,6 +141,7 @@ class OutboxProvider(ProviderBase):
         """Count and insert in one write transaction: the cap is exact across processes."""
         message_id = uuid.uuid4().hex
         engine = self.engine
+        committing = False  # past the insert: an error now may come after the server committed
         try:
             with write_transaction(engine) as conn:
                 if engine.dialect.name == "postgresql":
@@ -166,8 +167,12 @@ class OutboxProvider(ProviderBase):
                         "code": message.code,  # for the API's masking (it shows no code)
                     },
                 )
+                committing = True
         except DATABASE_ERRORS as exc:
-            raise unavailable(engine, "storing an outbox message", exc) from None
+            # an error from the commit may have lost only its answer: stored, maybe (handed off)
+            raise unavailable(
+                engine, "storing an outbox message", exc, committing=committing
+            ) from None
         return message_id
 
     def messages(self, tenant: str | None = None, last: int | None = None) -> list[OutboxMessage]:

@@ -8,6 +8,7 @@ import asyncio
 import os
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from runtime.delivery import Pipeline, request_fingerprint
 from runtime.store.schema import idempotency_records
 from tests.conftest import PipelineFactory, read_log
 from tests.fake_providers import ProvidersPlugin, ScriptedProvider
+from tests.store.faults import FrozenProxy
 from tests.test_delivery import request, tenant
 
 
@@ -587,3 +589,33 @@ async def test_an_outbox_row_still_being_written_when_its_attempt_ran_out_is_nev
     ]
     assert (done.status, done.reason) == ("failed", "handed_off")
     assert [m.recipient for m in outbox.messages("acme")].count("+14155550123") == 1
+
+
+async def test_an_outbox_commit_whose_answer_was_lost_is_never_stored_twice(
+    make_pipeline: PipelineFactory, postgres_url: str
+) -> None:
+    """PostgreSQL commits the outbox's row, and the connection is reset before its answer
+    arrives: the row may be stored, so the attempt is handed off, the key is kept, and the
+    retry with it replays instead of storing the code a second time."""
+    proxy = FrozenProxy(("127.0.0.1", 5432))
+    try:
+        pipeline = make_pipeline(
+            tenant("outbox", fallback="never"),
+            database_url=proxy.url(postgres_url),
+            store_timeout=3,
+        )
+        run = uuid.uuid4().hex
+        recipient = "+1415555" + str(uuid.uuid4().int % 10000).zfill(4)
+        await pipeline.deliver(request(idempotency_key=f"{run}-warm-up"))
+        proxy.reset_after_answer(b"COMMIT")
+        first = await pipeline.deliver(request(idempotency_key=run, recipient=recipient))
+        assert proxy.cuts == 1
+        assert [(a.provider, a.error_code, a.handed_off) for a in first.attempts] == [
+            ("outbox", "store_unavailable", True)
+        ]
+        retry = await pipeline.deliver(request(idempotency_key=run, recipient=recipient))
+        assert retry.replayed
+        outbox: Any = pipeline.providers.get("outbox")
+        assert [m.recipient for m in outbox.messages("acme")].count(recipient) == 1
+    finally:
+        proxy.close()

@@ -151,15 +151,20 @@ def describe(engine: Engine) -> str:
 
 
 def unavailable(
-    engine: Engine, what: str, exc: BaseException | None = None
+    engine: Engine, what: str, exc: BaseException | None = None, *, committing: bool = False
 ) -> StoreUnavailableError:
-    """A :class:`StoreUnavailableError` naming the database, what failed and why, in one line."""
+    """A :class:`StoreUnavailableError` naming the database, what failed and why, in one line.
+    ``committing``: it failed while committing, so the server may have committed it all the
+    same (the answer lost); the error is then ``running`` (it may have taken effect)."""
     reason = ""
     if exc is not None:
         cause = getattr(exc, "orig", None) or exc
         first = str(cause).strip().splitlines()
         reason = f": {first[0] if first else type(cause).__name__}"
-    return StoreUnavailableError(f"database {describe(engine)}: {what} failed{reason}")
+    maybe = "; it may have been committed all the same" if committing else ""
+    return StoreUnavailableError(
+        f"database {describe(engine)}: {what} failed{reason}{maybe}", running=committing
+    )
 
 
 @dataclass(frozen=True)
