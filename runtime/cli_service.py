@@ -201,10 +201,25 @@ async def _serve(settings: Settings, sock: socket.socket, *, demo: bool, created
     # uvicorn re-raises the signal that stopped it once done: handled here too, so that
     # leaving this block closes the pipeline and the store before the exit
     stopped: list[int] = []
+    draining: list[int] = []  # signals since the server stopped, while the pipeline drains
 
     def stop(signum: int, _frame: object) -> None:
         stopped.append(signum)
         server.should_exit = True
+        if not draining_now:
+            return
+        draining.append(signum)
+        if len(draining) == 1:
+            typer.echo(
+                "phone-actions: still finishing the deliveries in flight and writing their "
+                "events; send the signal again to stop at once (their events may be lost)",
+                err=True,
+            )
+        else:  # asked twice: the operator's call
+            signal.signal(signum, signal.SIG_DFL)
+            signal.raise_signal(signum)
+
+    draining_now = False
 
     # Installed around the lifespan, not only around serve: a signal while the pipeline
     # drains its last deliveries and flushes their events (leaving the block) only asks
@@ -217,6 +232,10 @@ async def _serve(settings: Settings, sock: socket.socket, *, demo: bool, created
                 _print_demo(settings, url, created)
             typer.echo(f"phone-actions: serving on {url} (Ctrl-C stops)", err=True)
             await server.serve(sockets=[sock])
+            draining_now = True  # leaving the block drains the pipeline and flushes the log
+            typer.echo(
+                "phone-actions: stopped serving; finishing the deliveries in flight", err=True
+            )
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
