@@ -126,7 +126,21 @@ def test_the_code_is_masked_in_texts_but_never_in_the_ids_that_tie_an_event_to_i
     }
 
 
-BURST = """
+CHILD_REPORTS = """
+request = PhoneMessageRequest.create(
+    tenant="acme", recipient="+14155552671", code="735194"
+)
+
+def report():
+    attempt = Attempt(provider="outbox", outcome="delivered", latency_ms=1.0, message_id="m")
+    return DeliveryReport(tenant="acme", recipient="+14155552671", channel="sms",
+                          purpose="verification", status="delivered", attempts=[attempt])
+"""
+"""The report every child script below writes: one delivered SMS."""
+
+
+BURST = (
+    """
 import asyncio, sys
 from pathlib import Path
 from runtime.events import Attempt, DeliveryReport, PhoneMessageRequest
@@ -134,13 +148,9 @@ from runtime.logs import JsonLinesLogSink
 
 mode, path = sys.argv[1], Path(sys.argv[2])
 sink = JsonLinesLogSink(path)
-request = PhoneMessageRequest.create(tenant="acme", recipient="+14155552671", code="735194")
-
-def report():
-    attempt = Attempt(provider="outbox", outcome="delivered", latency_ms=1.0, message_id="m")
-    return DeliveryReport(tenant="acme", recipient="+14155552671", channel="sms",
-                          purpose="verification", status="delivered", attempts=[attempt])
-
+"""
+    + CHILD_REPORTS
+    + """
 def done(one):
     sys.stdout.write(one.id + "\\n")
     sys.stdout.flush()
@@ -161,6 +171,7 @@ while True:
     sink.write_blocking(request, one)
     done(one)
 """
+)
 
 
 @pytest.mark.parametrize("mode", ["blocking", "async"])
@@ -335,7 +346,8 @@ async def test_writes_after_close_return_and_are_counted(tmp_path: Path) -> None
 
 # -- writes cut short ------------------------------------------------------------------------
 
-CUT = """
+CUT = (
+    """
 import json, resource, signal, sys
 from pathlib import Path
 from runtime.events import Attempt, DeliveryReport, PhoneMessageRequest
@@ -344,13 +356,9 @@ from runtime.logs import JsonLinesLogSink
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the limit a write fails (EFBIG), no kill
 path = Path(sys.argv[1])
 sink = JsonLinesLogSink(path)
-request = PhoneMessageRequest.create(tenant="acme", recipient="+14155552671", code="735194")
-
-def report():
-    attempt = Attempt(provider="outbox", outcome="delivered", latency_ms=1.0, message_id="m")
-    return DeliveryReport(tenant="acme", recipient="+14155552671", channel="sms",
-                          purpose="verification", status="delivered", attempts=[attempt])
-
+"""
+    + CHILD_REPORTS
+    + """
 def say(**state):
     state.update(failures=sink.failures, partial_lines=getattr(sink, "partial_lines", None))
     sys.stdout.write(json.dumps(state) + "\\n")
@@ -368,6 +376,7 @@ sink.flush()
 say()
 sink.close()
 """
+)
 
 
 class CutWriter:

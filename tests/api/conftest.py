@@ -50,6 +50,30 @@ def create_tenants(settings: Settings, *ids: str) -> None:
         engine.dispose()
 
 
+def assert_payload_errors(
+    api: Api,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    cases: list[tuple[dict[str, Any], str]],
+) -> None:
+    """Each body answers 400 ``invalid_body`` with ``Payload validation error: <said>`` (the
+    documented shape), naming the property but never repeating the values sent."""
+    for body, said in cases:
+        response = api.client.request(method, path, json=body, headers=headers)
+        assert response.status_code == 400, response.text
+        answer = response.json()
+        assert (answer["errorCode"], answer["message"]) == (
+            "invalid_body",
+            f"Payload validation error: {said}",
+        )
+        assert "Value error" not in answer["message"]
+        for value in body.values():
+            for each in value if isinstance(value, list) else [value]:
+                if isinstance(each, str):
+                    assert each not in answer["message"], (each, answer)
+
+
 def new_tenant() -> str:
     """A tenant id of this run only (a module's tests share its PostgreSQL database)."""
     return f"api-{uuid.uuid4().hex[:12]}"
