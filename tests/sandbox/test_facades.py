@@ -122,6 +122,21 @@ def test_re_functions_and_flags() -> None:
     ]
 
 
+@pytest.mark.parametrize("flags", ["128", "re.I | 128", "4", "1 << 40", "-1"])
+def test_re_takes_only_the_flags_it_offers(flags: str) -> None:
+    """re.DEBUG (128) would print the compiled pattern on the worker's own stdout."""
+    source = (
+        "def on_execute_send_phone_message(event, api):\n"
+        f"    import re\n    re.compile('a', {flags})\n"
+    )
+    result = invoke_source(
+        source, name="f", trigger="send-phone-message", event={}, channel=Channel(),
+        limits=SandboxLimits(),
+    )  # fmt: skip
+    assert result.outcome == "runtime_error"
+    assert "only re.I, re.M, re.S, re.X and re.A may be combined" in (result.error or "")
+
+
 def test_re_caps() -> None:
     search = member("re", "search")
     with pytest.raises(ValueError, match="pattern"):

@@ -303,6 +303,20 @@ _MATH_NAMES = (
 )
 _DATETIME = "datetime date time timedelta timezone UTC MINYEAR MAXYEAR"  # classes: CLASS_RULES
 _FLAGS = ("I", "IGNORECASE", "M", "MULTILINE", "S", "DOTALL", "X", "VERBOSE", "A", "ASCII")
+_FLAG_BITS = 0
+for _flag in _FLAGS:
+    _FLAG_BITS |= int(getattr(re, _flag))
+
+
+def _re_flags(value: object, what: str) -> None:
+    """Only the flags the facade offers: ``re.DEBUG`` prints the compiled pattern on the
+    worker's stdout, past the captured ``print``; ``re.LOCALE`` and ``re.TEMPLATE`` are
+    refused by ``re`` for str patterns or deprecated anyway."""
+    INT(value, what)
+    if value & ~_FLAG_BITS:  # type: ignore[operator]
+        raise ValueError(f"{what}: only re.I, re.M, re.S, re.X and re.A may be combined")
+
+
 _RE = (("pattern", _pattern), ("string", TEXT))
 _URL = (("url", STR), ("scheme", STR), ("allow_fragments", BOOL))
 _QS = (("qs", STR), ("keep_blank_values", BOOL))
@@ -336,15 +350,21 @@ STATIC_FACADES: Mapping[str, Facade] = MappingProxyType(
             "re",
             {
                 **{
-                    name: checked(getattr(re, name), f"re.{name}", *_RE, ("flags", INT))
+                    name: checked(getattr(re, name), f"re.{name}", *_RE, ("flags", _re_flags))
                     for name in ("search", "match", "fullmatch", "findall", "finditer")
                 },
-                "split": checked(re.split, "re.split", *_RE, ("maxsplit", INT), ("flags", INT)),
+                "split": checked(
+                    re.split, "re.split", *_RE, ("maxsplit", INT), ("flags", _re_flags)
+                ),
                 **{
-                    name: checked(getattr(re, name), f"re.{name}", _RE[0], *_SUB, ("flags", INT))
+                    name: checked(
+                        getattr(re, name), f"re.{name}", _RE[0], *_SUB, ("flags", _re_flags)
+                    )
                     for name in ("sub", "subn")
                 },
-                "compile": checked(re.compile, "re.compile", ("pattern", _pattern), ("flags", INT)),
+                "compile": checked(
+                    re.compile, "re.compile", ("pattern", _pattern), ("flags", _re_flags)
+                ),
                 "escape": checked(re.escape, "re.escape", ("pattern", TEXT)),
                 "error": re.error,
                 **{flag: int(getattr(re, flag)) for flag in _FLAGS},
