@@ -189,16 +189,16 @@ class LogIngester:
             position = repository.position(self.source)
             # rotated while this process was away: finish the stored file first, if it lies
             # beside the path (then the path's file follows, from its start)
-            rotated = position is not None and position[0] not in self._finished
-            fd = self._rotated_away(position[0]) if position is not None and rotated else None
+            fd = None
+            if position is not None and position[0] not in self._finished:
+                fd = self._rotated_away(position[0])
             if fd is None:
                 try:
                     fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
                 except FileNotFoundError:
                     return None
             self._fd = fd
-            stat = os.fstat(fd)
-            self._file_id = f"{stat.st_dev}:{stat.st_ino}"
+            self._file_id = _file_id(os.fstat(fd))
             same = position is not None and position[0] == self._file_id
             self._offset = position[1] if same and position is not None else 0
         if os.fstat(self._fd).st_size < self._offset:  # truncated in place
@@ -269,11 +269,6 @@ class LogIngester:
             if self._fd is not None:
                 self._file_id, self._offset = _file_id(stat), 0
         return True
-        if self._fd is not None and f"{named.st_dev}:{named.st_ino}" != self._file_id:
-            os.close(self._fd)  # the old file was read to its end
-            self._fd = None
-            self._finished.add(self._file_id)  # never looked for beside the path again
-        return 0
 
 
 def _file_id(stat: os.stat_result) -> str:
