@@ -481,28 +481,22 @@ class JsonLinesLogSink:
             due = self._partials_report.due() or due
         if not due:
             return
-        if not cut:
-            log.error(
-                "log events cannot be written to %s: %s (%d failed writes, %d lines waiting, "
-                "%d dropped); they are kept and retried",
-                self.path,
-                error,
-                self._failures,
-                len(self._retry),
-                self.dropped,
-            )
-            return
+        cut_short = (
+            ". The write was cut short: part of a line is in the file and stays there as a "
+            f"line that does not parse ({self._partial_lines} such lines so far); the whole "
+            "line is written again, on a line of its own"
+            if cut
+            else ""
+        )
         log.error(
             "log events cannot be written to %s: %s (%d failed writes, %d lines waiting, "
-            "%d dropped); they are kept and retried. The write was cut short: part of a line is "
-            "in the file and stays there as a line that does not parse (%d such lines so far); "
-            "the whole line is written again, on a line of its own",
+            "%d dropped); they are kept and retried%s",
             self.path,
             error,
             self._failures,
             len(self._retry),
             self.dropped,
-            self._partial_lines,
+            cut_short,
         )
 
     def _give_up(self) -> None:
