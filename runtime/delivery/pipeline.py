@@ -354,12 +354,16 @@ class Pipeline:
         item: Any,
         *,
         late: Callable[[Any], None] | None = None,
+        also: asyncio.Future[None] | None = None,
     ) -> asyncio.Future[Any]:
         """:meth:`_submit` for a call that runs together with others of its kind queued
         meanwhile (one transaction, one commit: keys at 50 in flight); ``late`` gets an
-        outcome that came after the call's deadline."""
+        outcome that came after the call's deadline or its caller's cancellation; ``also`` is
+        resolved with a successful outcome, by the same wake."""
         try:
-            return self._executor.submit_batched(call, item, timeout=self._store_timeout, late=late)
+            return self._executor.submit_batched(
+                call, item, timeout=self._store_timeout, late=late, also=also
+            )
         except StoreUnavailableError as exc:
             refused: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
             refused.set_exception(exc)
@@ -482,8 +486,12 @@ class Pipeline:
         it went; a record that could not be stored changes only the report returned."""
         sink = self._log_sink
         pending = sink.pending(request, done) if sink is not None else None
+        # stored and written: the report is final, and the caller resumes with the same wake
+        progress.report = done
         completing = self._batched(
-            self._completer(idempotency), (request.tenant, key, done.model_dump_json(), pending)
+            self._completer(idempotency),
+            (request.tenant, key, done.model_dump_json(), pending),
+            also=progress.done,
         )
         self._observe(request, done, progress)
         try:

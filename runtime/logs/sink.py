@@ -41,6 +41,7 @@ from typing import Any, TypeAlias
 from runtime.events import DeliveryReport, PhoneMessageRequest
 from runtime.logs.events import json_lines
 from runtime.logs.files import describe, ends_line, open_for_append, open_sink_file
+from runtime.loop_inbox import LoopInbox, inbox_for
 
 __all__ = ["JsonLinesLogSink", "PendingLines"]
 
@@ -50,10 +51,10 @@ MAX_PENDING_LINES = 10_000  # lines kept for retry while the file cannot be writ
 RETRY_INTERVAL = 1.0  # seconds between retries of kept lines when no new event arrives
 REPORT_INTERVAL = 10.0  # seconds between two error records about the same failing file
 
-# an async caller's loop and future, or a held lock a blocking caller waits to acquire
+# an async caller's loop (its inbox) and future, or a held lock a blocking caller waits on
 _Waiter: TypeAlias = (
-    "tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]"
-    " | tuple[asyncio.AbstractEventLoop, asyncio.Future[None], asyncio.Future[None]]"
+    "tuple[LoopInbox, asyncio.Future[None]]"
+    " | tuple[LoopInbox, asyncio.Future[None], asyncio.Future[None]]"
     " | threading.Lock"
 )
 _Item: TypeAlias = "tuple[list[bytes], _Waiter]"
@@ -177,7 +178,8 @@ class JsonLinesLogSink:
             return
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        if self._submit(lines, (loop, future) if also is None else (loop, future, also)):
+        inbox = inbox_for(loop)
+        if self._submit(lines, (inbox, future) if also is None else (inbox, future, also)):
             await future
 
     async def write_lines(self, lines: list[bytes]) -> None:
@@ -187,7 +189,7 @@ class JsonLinesLogSink:
             return
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        if self._submit(list(lines), (loop, future)):
+        if self._submit(list(lines), (inbox_for(loop), future)):
             await future
 
     def write_blocking(self, request: PhoneMessageRequest, report: DeliveryReport) -> None:
@@ -247,7 +249,7 @@ class JsonLinesLogSink:
         # thread's next write holds that lock too, so this returns after the taker's write.
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        if self._submit([], (loop, future), quiet=True):
+        if self._submit([], (inbox_for(loop), future), quiet=True):
             await future
 
     def flush(self) -> None:
@@ -511,16 +513,14 @@ class JsonLinesLogSink:
 
     def _complete(self, batch: list[_Item]) -> None:
         """Wake every caller of ``batch``: one call per event loop, however many callers."""
-        futures: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+        futures: dict[LoopInbox, list[asyncio.Future[None]]] = {}
         for _, waiter in batch:
             if isinstance(waiter, tuple):
                 futures.setdefault(waiter[0], []).extend(waiter[1:])
             elif waiter is not _WAKE:
                 waiter.release()
-        for loop, waiting in futures.items():
-            # RuntimeError: that loop is closed, so nobody is waiting any more
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_resolve, waiting)
+        for inbox, waiting in futures.items():
+            inbox.post(_resolve, waiting)
 
 
 class _Every:

@@ -13,15 +13,14 @@ for all of them. The pipeline's idempotency claims and completions do, at 50 in 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import queue
 import threading
-from collections import deque
 from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
 from runtime.errors import StoreUnavailableError
+from runtime.loop_inbox import LoopInbox, inbox_for
 
 __all__ = ["BATCH_LIMIT", "StoreExecutor"]
 
@@ -53,7 +52,7 @@ class StoreExecutor:
         self._idle = 0  # started threads waiting for work
         self._pending = 0  # submitted and not yet finished (queued or running)
         self._closed = False
-        self._outbox: _Outbox | None = None  # the calling loop's (one loop at a time)
+        self._inbox: LoopInbox | None = None  # the calling loop's (one loop at a time)
         self._lanes: dict[Callable[..., Any], _Lane] = {}  # submit_batched's, by function
 
     @property
@@ -81,9 +80,9 @@ class StoreExecutor:
         it skips a call still queued. Raises StoreUnavailableError when full or closed."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        outbox = self._outbox
+        outbox = self._inbox
         if outbox is None or outbox.loop is not loop:
-            outbox = self._outbox = _Outbox(loop)
+            outbox = self._inbox = inbox_for(loop)
         with self._lock:
             self._admit(fn)
             self._wake_a_thread()
@@ -112,6 +111,7 @@ class StoreExecutor:
         *,
         timeout: float,
         late: Callable[[Any], None] | None = None,
+        also: asyncio.Future[None] | None = None,
     ) -> asyncio.Future[Any]:
         """:meth:`submit` for calls that may run together: ``fn(items)`` gets the items
         submitted while an earlier batch ran (at most :data:`BATCH_LIMIT`) and returns one
@@ -120,12 +120,15 @@ class StoreExecutor:
         time, one batch per turn in the queue (plain calls are not starved); the deadline,
         queue bound and cancellation are :meth:`submit`'s, per item. ``late`` (on the loop)
         gets the outcome of an item whose batch ran but finished after its deadline or its
-        caller's cancellation: a claim won too late can then be given back."""
+        caller's cancellation: a claim won too late can then be given back. ``also`` (a
+        future of the same loop) is resolved by the same wake as the item's future when its
+        outcome is a value: the pipeline's caller then resumes without another loop
+        iteration."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        outbox = self._outbox
+        outbox = self._inbox
         if outbox is None or outbox.loop is not loop:
-            outbox = self._outbox = _Outbox(loop)
+            outbox = self._inbox = inbox_for(loop)
         expiry = loop.call_later(timeout, _expire, future, fn, timeout)
         with self._lock:
             try:
@@ -136,7 +139,12 @@ class StoreExecutor:
             lane = self._lanes.get(fn)
             if lane is None:
                 lane = self._lanes[fn] = _Lane(fn)
-            lane.items.append((outbox, future, item, expiry, late))
+            on_value = (
+                _set_result
+                if late is None and also is None
+                else partial(_set_result_or_late, late, also)
+            )
+            lane.items.append((outbox, future, item, expiry, on_value))
             if lane.queued:  # a thread will take it with the batch under way or the next
                 return future
             lane.queued = True
@@ -197,7 +205,7 @@ class StoreExecutor:
                 self._pending -= 1
                 self._idle += 1
             if ran:
-                outbox.put(setter, future, outcome, expiry)
+                outbox.post(setter, future, outcome, expiry)
 
     def _run_lane(self, lane: _Lane) -> None:
         """Run one batch of ``lane``; if more came meanwhile, the lane goes to the back of the
@@ -228,19 +236,17 @@ class StoreExecutor:
             if lane.items and not self._closed:
                 self._queue.put(lane)
             else:  # nothing more, or shut down meanwhile: what came is refused below
-                left, lane.items = [(o, f, e) for o, f, _i, e, _l in lane.items], []
+                left, lane.items = [(o, f, e) for o, f, _i, e, _set in lane.items], []
                 self._pending -= len(left)
                 lane.queued = False
                 self._idle += 1
         _refuse_closed(left)
-        for index, (outbox, future, _item, expiry, late) in enumerate(live):
+        for index, (outbox, future, _item, expiry, on_value) in enumerate(live):
             outcome = failure if failure is not None else outcomes[index]
             if isinstance(outcome, BaseException):
-                outbox.put(_set_exception, future, outcome, expiry)
-            elif late is None:
-                outbox.put(_set_result, future, outcome, expiry)
+                outbox.post(_set_exception, future, outcome, expiry)
             else:
-                outbox.put(partial(_set_result_or_late, late), future, outcome, expiry)
+                outbox.post(on_value, future, outcome, expiry)
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop taking calls; drop the queued ones; with ``wait``, join the running ones."""
@@ -256,7 +262,7 @@ class StoreExecutor:
                 break
             if isinstance(call, _Lane):
                 with self._lock:
-                    entries = [(o, f, e) for o, f, _item, e, _late in call.items]
+                    entries = [(o, f, e) for o, f, _item, e, _set in call.items]
                     call.items.clear()
                     self._pending -= len(entries)
             elif call is not None:
@@ -275,40 +281,6 @@ class StoreExecutor:
                     thread.join()
 
 
-class _Outbox:
-    """Outcomes on their way back to one event loop: one wake per batch, not per call.
-
-    A store thread appends and wakes the loop only when no drain is scheduled yet; the drain
-    clears that mark before it empties the queue, so an outcome appended meanwhile is either
-    taken by this drain or schedules the next one. At 50 in flight, one self-pipe write and
-    one callback serve several calls (each call_soon_threadsafe is a syscall and a GIL
-    round trip on the store thread).
-    """
-
-    __slots__ = ("_items", "_scheduled", "loop")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self._items: deque[tuple[Any, Any, Any, asyncio.TimerHandle]] = deque()
-        self._scheduled = False
-
-    def put(self, setter: Any, future: Any, value: Any, expiry: asyncio.TimerHandle) -> None:
-        """From a store thread: hand ``value`` to ``future`` by ``setter`` on the loop."""
-        self._items.append((setter, future, value, expiry))
-        if self._scheduled:
-            return
-        self._scheduled = True
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
-            self.loop.call_soon_threadsafe(self._drain)
-
-    def _drain(self) -> None:
-        self._scheduled = False
-        items = self._items
-        while items:
-            setter, future, value, expiry = items.popleft()
-            setter(future, value, expiry)
-
-
 class _Lane:
     """Calls of one batched function waiting to run together; ``queued`` while a queue entry
     or a thread is on it (so one thread runs its batches at a time)."""
@@ -319,18 +291,19 @@ class _Lane:
         self.fn = fn
         self.items: list[
             tuple[
-                _Outbox,
+                LoopInbox,
                 asyncio.Future[Any],
                 Any,
                 asyncio.TimerHandle,
-                Callable[[Any], None] | None,
+                # what hands the item's value to its future (see _set_result_or_late)
+                Callable[[asyncio.Future[Any], Any, asyncio.TimerHandle], None],
             ]
         ] = []
         self.queued = False
 
 
 _Call = tuple[
-    _Outbox,
+    LoopInbox,
     "asyncio.Future[Any]",
     Callable[..., Any],
     tuple[Any, ...],
@@ -353,22 +326,29 @@ def _set_exception(
         future.set_exception(exc)
 
 
-def _refuse_closed(entries: list[tuple[_Outbox, asyncio.Future[Any], asyncio.TimerHandle]]) -> None:
+def _refuse_closed(
+    entries: list[tuple[LoopInbox, asyncio.Future[Any], asyncio.TimerHandle]],
+) -> None:
     """Fail calls that were still waiting when the executor shut down."""
     for outbox, future, expiry in entries:
-        outbox.put(_set_exception, future, StoreUnavailableError("the store is closed"), expiry)
+        outbox.post(_set_exception, future, StoreUnavailableError("the store is closed"), expiry)
 
 
 def _set_result_or_late(
-    late: Callable[[Any], None],
+    late: Callable[[Any], None] | None,
+    also: asyncio.Future[None] | None,
     future: asyncio.Future[Any],
     result: Any,
     expiry: asyncio.TimerHandle,
 ) -> None:
+    """:func:`_set_result`, resolving ``also`` with it; a result its caller no longer waits
+    for (told it timed out, or gone) goes to ``late``."""
     expiry.cancel()
     if not future.done():
         future.set_result(result)
-    else:  # its caller was already told it timed out, or left
+        if also is not None and not also.done():
+            also.set_result(None)
+    elif late is not None:
         late(result)
 
 

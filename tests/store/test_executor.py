@@ -201,3 +201,35 @@ async def test_an_outcome_after_the_deadline_goes_to_late() -> None:
             await slow
         batch.release.set()
         assert await late == "A"  # a claim won too late: the pipeline gives the key back
+
+
+async def test_also_is_resolved_by_the_same_wake_as_a_value_and_left_alone_otherwise() -> None:
+    """The pipeline's caller resumes with its completion's wake (no extra loop iteration),
+    but only when the completion succeeded: a failed one changes the report first."""
+    loop = asyncio.get_running_loop()
+    with batch_executor(max_workers=1) as (executor, batch):
+        batch.release.set()
+        caller: asyncio.Future[None] = loop.create_future()
+        stored = executor.submit_batched(batch, "a", timeout=60, also=caller)
+        seen: list[bool] = []
+        stored.add_done_callback(lambda _: seen.append(caller.done()))
+        assert await stored == "A"
+        assert seen == [True]  # already resolved when the completion's callbacks ran
+        failed_caller: asyncio.Future[None] = loop.create_future()
+        with pytest.raises(ValueError, match="bad bad"):
+            await executor.submit_batched(batch, "bad", timeout=60, also=failed_caller)
+        assert not failed_caller.done()
+
+
+async def test_also_is_not_resolved_for_an_outcome_that_came_after_the_deadline() -> None:
+    loop = asyncio.get_running_loop()
+    late: asyncio.Future[Any] = loop.create_future()
+    caller: asyncio.Future[None] = loop.create_future()
+    with batch_executor(max_workers=1) as (executor, batch):
+        slow = executor.submit_batched(batch, "a", timeout=0.05, late=late.set_result, also=caller)
+        await asyncio.to_thread(batch.running.wait)
+        with pytest.raises(StoreUnavailableError, match="did not answer"):
+            await slow
+        batch.release.set()
+        assert await late == "A"
+        assert not caller.done()  # told it timed out: the pipeline reports that instead
