@@ -90,6 +90,13 @@ class Settings(BaseSettings):
         description="How long past the delivery budget a claimed idempotency key without a "
         "report is still waited for; older, it is answered 'outcome_unknown' at once.",
     )
+    idempotency_retention_days: float = Field(
+        default=7.0,
+        ge=1,
+        le=3650,
+        description="Days an idempotency key's record is kept (its claim and stored report); "
+        "older ones are deleted every 10 minutes, and the key may then be used again.",
+    )
     outbox_cap: int = Field(
         default=100, ge=0, description="Lifetime cap of messages per tenant in the outbox."
     )

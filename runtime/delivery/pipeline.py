@@ -41,6 +41,7 @@ from runtime.delivery.attempt import (
     validation_problem,
 )
 from runtime.delivery.default_sender import DEFAULT, DefaultSender
+from runtime.delivery.key_retention import KeyRetention
 from runtime.delivery.reports import after_store_failure, rejected, report
 from runtime.delivery.retries import KIND as RETRY_KIND
 from runtime.delivery.retries import NotificationRetries, opened_engine
@@ -164,6 +165,13 @@ class Pipeline:
             )
         )
         self.policy = PhonePolicy.from_settings(settings)  # rate limits, country, number type
+        # idempotency records older than the retention are deleted in the background
+        self.key_retention = KeyRetention(
+            self._idempotency_store,
+            self._executor,
+            retention_days=settings.idempotency_retention_days,
+            timeout=self._store_timeout,
+        )
 
     @property
     def tenants(self) -> TenantDirectory:
@@ -267,6 +275,7 @@ class Pipeline:
             self.jobs.start()
             if self.stored_log is not None:
                 self.stored_log.start()
+            self.key_retention.start()
 
     async def aclose(self) -> None:
         """Finish in-flight deliveries, then release providers, the store and the log."""
@@ -274,6 +283,7 @@ class Pipeline:
             return
         self._closing = True
         await self.jobs.aclose()  # stops claiming; the jobs running here finish
+        await self.key_retention.aclose()
         await self.drain()
         if self.stored_log is not None:  # the last reports' events into the database
             await self.stored_log.aclose()
@@ -335,6 +345,10 @@ class Pipeline:
         assert self._usage is not None
         return self._idempotency, self._usage
 
+    async def _idempotency_store(self) -> IdempotencyStore:
+        idempotency, _ = await self._stores()
+        return idempotency
+
     async def _store(self, call: Callable[..., T], *args: Any) -> T:
         return await self._executor.run(call, *args, timeout=self._store_timeout)
 
@@ -378,7 +392,8 @@ class Pipeline:
     # -- the path of one message ----------------------------------------------------------
 
     async def deliver(self, request: PhoneMessageRequest) -> DeliveryReport:
-        """Deliver ``request`` once; with an idempotency key, at most once ever.
+        """Deliver ``request`` once; with an idempotency key, at most once for as long as its
+        record is kept (``idempotency_retention_days``).
 
         Cancelling the caller before a provider attempt started stops the delivery (and frees
         its key); after that, the delivery finishes in the background and is accounted for.

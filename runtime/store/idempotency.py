@@ -5,6 +5,7 @@ decides the race, so two nodes sharing PostgreSQL cannot both win. The winner se
 stores its report; a loser reads the stored report (or waits for it). A claim left pending by a
 crash stays pending: the code may have gone out, so it is never sent again under that key. Only
 a delivery known never to have reached a provider gives its claim back (:meth:`release`).
+Records older than the retention (days) are deleted by :meth:`purge`, and their keys are free.
 
 Every call is one statement on a kept connection (:mod:`runtime.store.kept`), compiled once:
 on PostgreSQL one round trip, on SQLite no pool checkout. The calls block; the pipeline runs
@@ -17,19 +18,31 @@ import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, delete, select, update
+from sqlalchemy import Engine, bindparam, delete, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from runtime.errors import StoreUnavailableError
 from runtime.ids import new_id
-from runtime.store.db import describe, prepare, type_processors, unavailable
+from runtime.store.db import (
+    DATABASE_ERRORS,
+    describe,
+    prepare,
+    type_processors,
+    unavailable,
+    write_transaction,
+)
 from runtime.store.kept import KeptConnections
 from runtime.store.schema import idempotency_records
 
-__all__ = ["Claim", "IdempotencyStore", "fingerprint"]
+__all__ = ["PURGE_BATCH", "PURGE_BATCHES", "Claim", "IdempotencyStore", "fingerprint"]
+
+PURGE_BATCH = 1000
+"""Records deleted per transaction by :meth:`IdempotencyStore.purge`: a short write lock."""
+PURGE_BATCHES = 100
+"""Transactions per :meth:`IdempotencyStore.purge` call; the next call goes on."""
 
 _t = idempotency_records.c
 _KEY = (_t.tenant == bindparam("w_tenant"), _t.key == bindparam("w_key"))
@@ -250,6 +263,32 @@ class IdempotencyStore:
         provider, so a retry may send. A completed record is kept."""
         params = {"w_tenant": tenant, "w_key": key}
         self._kept.execute("release", self._release, params, repeatable=True)
+
+    def purge(self, older_than_days: float) -> int:
+        """Delete the records claimed more than ``older_than_days`` ago, completed or not:
+        how many. In batches of :data:`PURGE_BATCH` (each its own short transaction), at most
+        :data:`PURGE_BATCHES` of them per call, so a large backlog never holds the write lock
+        for long nor this store thread for more than a while; the next call goes on."""
+        cutoff = datetime.now(UTC) - timedelta(days=older_than_days)
+        old = select(_t.tenant, _t.key).where(_t.created_at < cutoff).limit(PURGE_BATCH)
+        deleted = 0
+        for _ in range(PURGE_BATCHES):
+            try:
+                # SQLite: the write lock from the start, or a write meanwhile fails the delete
+                with write_transaction(self._engine) as conn:
+                    keys = [tuple(row) for row in conn.execute(old)]
+                    if keys:
+                        conn.execute(
+                            delete(idempotency_records).where(
+                                tuple_(_t.tenant, _t.key).in_(keys), _t.created_at < cutoff
+                            )
+                        )
+            except DATABASE_ERRORS as exc:
+                raise unavailable(self._engine, "purging old idempotency records", exc) from None
+            deleted += len(keys)
+            if len(keys) < PURGE_BATCH:
+                break
+        return deleted
 
     def close(self) -> None:
         """Give back the kept connections (the next call opens another)."""

@@ -1,0 +1,94 @@
+"""Idempotency records do not pile up: those older than the retention are deleted in the
+background (:class:`KeyRetention`), every ten minutes while the runtime's background work runs.
+
+Every keyed request leaves a record of about a kilobyte (its claim and stored report), so a
+database kept forever grows with every message ever sent. A key is honoured for
+``idempotency_retention_days`` (at least one day, far beyond any retry of a one-time code and
+any delivery still in flight); after that it may be used again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from runtime.errors import StoreUnavailableError
+from runtime.store.executor import StoreExecutor
+from runtime.store.idempotency import IdempotencyStore
+
+__all__ = ["PURGE_EVERY", "KeyRetention"]
+
+log = logging.getLogger("runtime.delivery")
+
+PURGE_EVERY = 600.0
+"""Seconds between two passes (the first one runs when the background work starts)."""
+
+
+class KeyRetention:
+    """Deletes old idempotency records, one pass now and then every :data:`PURGE_EVERY` s."""
+
+    def __init__(
+        self,
+        store: Callable[[], Awaitable[IdempotencyStore]],
+        executor: StoreExecutor,
+        *,
+        retention_days: float,
+        timeout: float,
+    ) -> None:
+        self._store = store
+        self._executor = executor
+        self._retention_days = retention_days
+        self._timeout = timeout
+        self._task: asyncio.Task[None] | None = None
+        self.passes = asyncio.Event()
+        """Set after each pass (done or failed): what a health check or a test waits for."""
+        self.deleted = 0
+        """Records deleted by this process so far."""
+
+    async def purge(self) -> int:
+        """One pass: delete the records claimed more than the retention ago; how many.
+        Raises :class:`StoreUnavailableError` when the database does not answer in time."""
+        idempotency = await self._store()
+        # a large backlog is deleted in bounded batches (IdempotencyStore.purge): more time
+        deleted = await self._executor.run(
+            idempotency.purge, self._retention_days, timeout=self._timeout * 10
+        )
+        self.deleted += deleted
+        return deleted
+
+    def start(self) -> None:
+        """Start the passes in the running loop. Idempotent."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def aclose(self) -> None:
+        """Stop the passes (a pass under way is abandoned; its batches commit one by one)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                deleted = await self.purge()
+            except StoreUnavailableError as exc:
+                log.warning(
+                    "old idempotency records not deleted yet (tried again in %d s): %s",
+                    PURGE_EVERY,
+                    exc,
+                )
+            except Exception:  # a bug must not end the passes for good
+                log.exception("deleting old idempotency records failed")
+            else:
+                if deleted:
+                    log.info(
+                        "%d idempotency records older than %g days deleted",
+                        deleted,
+                        self._retention_days,
+                    )
+            self.passes.set()
+            await asyncio.sleep(PURGE_EVERY)
