@@ -102,8 +102,9 @@ class _Progress:
 
     sending: bool = False  # also set once the report exists: its accounting always finishes
     delivery: DeliveryContext | None = None  # made when an attempt wrapper asks for it
-    # What the caller awaits: resolved with ``report`` set, by the log sink's wake when the
-    # report is final as its event is written (keyless), else when the delivery task ends.
+    # What the caller awaits: resolved with ``report`` set, by the wake that tells the report
+    # is final: its event written (keyless), its record stored (keyed; a record that failed
+    # changes the report first), else when the delivery task ends.
     # A plain future, so cancelling the caller cancels it and not the delivery task.
     done: asyncio.Future[None] | None = None
     report: DeliveryReport | None = None
