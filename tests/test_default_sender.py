@@ -5,6 +5,8 @@ it is. The outbox, the embedded default, stores messages and says so: "stored", 
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from typing import Any
 
 import pytest
@@ -184,3 +186,44 @@ def test_doctor_warns_while_the_outbox_is_the_default_sender(
     [row] = [r for r in rows if r["check"] == "default sender"]
     assert row["status"] != "ok"
     assert "sends none to phones" in row["detail"]
+
+
+async def test_a_reservation_that_counted_after_its_deadline_is_given_back(
+    make_pipeline: PipelineFactory,
+) -> None:
+    """The database answered the reservation only after the delivery had given up on it
+    (nothing was sent): that late count is refunded, so it never eats the tenant's cap."""
+    platform = PlatformProvider("platform")
+    pipeline = make_pipeline(
+        tenant("default"),
+        plugins=(ProvidersPlugin(platform),),
+        environ=ENV,
+        default_sender_cap=1,
+        store_timeout=0.2,
+        **PLATFORM,
+    )
+    assert pipeline.idempotency is not None  # opens the store
+    usage = pipeline._usage
+    assert usage is not None
+    real_reserve, real_refund = usage.reserve, usage.refund
+    release, refunded = threading.Event(), threading.Event()
+
+    def slow_reserve(tenant_id: str, cap: int) -> bool:  # the real one, answering late
+        release.wait(10)
+        return real_reserve(tenant_id, cap)
+
+    def observed_refund(tenant_id: str) -> None:
+        real_refund(tenant_id)
+        refunded.set()
+
+    usage.reserve = slow_reserve  # type: ignore[method-assign, assignment]
+    usage.refund = observed_refund  # type: ignore[method-assign, assignment]
+    timed_out = await pipeline.deliver(request())
+    assert timed_out.attempts[0].error_code == "store_unavailable"
+    assert not platform.sent
+    usage.reserve = real_reserve  # type: ignore[method-assign]
+    release.set()  # the late reservation counts now ...
+    assert await asyncio.to_thread(refunded.wait, 10)  # ... and is given back
+    assert usage.used("acme") == 0
+    again = await pipeline.deliver(request())
+    assert (again.status, len(platform.sent)) == ("delivered", 1)

@@ -353,11 +353,14 @@ class Pipeline:
     async def _store(self, call: Callable[..., T], *args: Any) -> T:
         return await self._executor.run(call, *args, timeout=self._store_timeout)
 
-    def _submit(self, call: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+    def _submit(
+        self, call: Callable[..., T], *args: Any, late: Callable[[T], None] | None = None
+    ) -> asyncio.Future[T]:
         """:meth:`_store` queued now, as a future (no task); a refusal (full, closed) is
-        that future's StoreUnavailableError, like a timeout's."""
+        that future's StoreUnavailableError, like a timeout's. ``late`` gets a value that
+        came after the deadline or the caller's cancellation."""
         try:
-            return self._executor.submit(call, *args, timeout=self._store_timeout)
+            return self._executor.submit(call, *args, timeout=self._store_timeout, late=late)
         except StoreUnavailableError as exc:
             refused: asyncio.Future[T] = asyncio.get_running_loop().create_future()
             refused.set_exception(exc)
@@ -890,11 +893,15 @@ class Pipeline:
         return route
 
     async def _reserve_default(self, tenant: str) -> ProviderError | None:
-        """Take one message of the tenant's lifetime allowance at the default sender."""
+        """Take one message of the tenant's lifetime allowance at the default sender. A
+        reservation that completes after its deadline (nothing was sent) is given back."""
         cap = self.default_sender.cap
         try:
             _, usage = await self._stores()
-            if await self._store(usage.reserve, tenant, cap):
+            reserving = self._submit(
+                usage.reserve, tenant, cap, late=partial(self._late_reservation, tenant)
+            )
+            if await reserving:
                 return None
         except StoreUnavailableError as exc:
             return ProviderError(
@@ -910,6 +917,13 @@ class Pipeline:
             retryable=False,
             handed_off=False,
         )
+
+    def _late_reservation(self, tenant: str, reserved: bool) -> None:
+        """A reservation that counted after its caller was told it timed out: refund it."""
+        if reserved and self._usage is not None:
+            # refused (closed, full): that one message stays counted against the cap
+            with contextlib.suppress(StoreUnavailableError):
+                self._executor.submit(self._usage.refund, tenant, timeout=self._store_timeout)
 
     async def _refund_default(self, tenant: str) -> None:
         """The default sender did not take the message: give the allowance back."""

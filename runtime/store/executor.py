@@ -73,11 +73,19 @@ class StoreExecutor:
             if not future.done():
                 future.cancel()  # the caller left: a queued call is skipped
 
-    def submit(self, fn: Callable[..., T], *args: Any, timeout: float) -> asyncio.Future[T]:
+    def submit(
+        self,
+        fn: Callable[..., T],
+        *args: Any,
+        timeout: float,
+        late: Callable[[T], None] | None = None,
+    ) -> asyncio.Future[T]:
         """:meth:`run` without a coroutine: the call is queued now and its future returned
         (a task per call would queue it one loop iteration later and cost a task). The
         future fails with :class:`StoreUnavailableError` after ``timeout`` seconds; cancelling
-        it skips a call still queued. Raises StoreUnavailableError when full or closed."""
+        it skips a call still queued. Raises StoreUnavailableError when full or closed.
+        ``late`` (on the loop) gets the value of a call that was running at its deadline or
+        its caller's cancellation and completed after it: what it took can be given back."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         outbox = self._inbox
@@ -90,7 +98,8 @@ class StoreExecutor:
         # The store thread's outcome cancels it (a cancelled call's timer just runs out).
         started = [False]  # set by the store thread, under _lock, when it takes the call
         expiry = loop.call_later(timeout, self._expire_call, future, fn, timeout, started)
-        self._queue.put((outbox, future, fn, args, expiry, started))
+        on_value = _set_result if late is None else partial(_set_result_or_late, late, None)
+        self._queue.put((outbox, future, fn, args, expiry, started, on_value))
         return future
 
     def _expire_call(
@@ -189,8 +198,7 @@ class StoreExecutor:
             if isinstance(call, _Lane):
                 self._run_lane(call)
                 continue
-            outbox, future, fn, args, expiry, started = call
-            setter: Any = _set_result
+            outbox, future, fn, args, expiry, started, setter = call
             outcome: Any = None
             with self._lock:  # against _expire_call: a call either runs or expired unstarted
                 ran = started[0] = not future.done()  # timed out or cancelled while queued
@@ -266,7 +274,7 @@ class StoreExecutor:
                     call.items.clear()
                     self._pending -= len(entries)
             elif call is not None:
-                outbox, future, _fn, _args, expiry, _started = call
+                outbox, future, _fn, _args, expiry, _started, _setter = call
                 entries = [(outbox, future, expiry)]
                 with self._lock:
                     self._pending -= 1
@@ -309,6 +317,7 @@ _Call = tuple[
     tuple[Any, ...],
     asyncio.TimerHandle,
     list[bool],
+    Callable[["asyncio.Future[Any]", Any, asyncio.TimerHandle], None],  # its value's setter
 ]
 
 

@@ -233,3 +233,27 @@ async def test_also_is_not_resolved_for_an_outcome_that_came_after_the_deadline(
         batch.release.set()
         assert await late == "A"
         assert not caller.done()  # told it timed out: the pipeline reports that instead
+
+
+async def test_a_plain_call_answering_after_its_deadline_gives_its_value_to_late() -> None:
+    """A default-sender reservation that counted after its caller gave up is given back."""
+    loop = asyncio.get_running_loop()
+    late: asyncio.Future[Any] = loop.create_future()
+    executor = StoreExecutor(max_workers=1)
+    running, release = threading.Event(), threading.Event()
+
+    def slow() -> str:
+        running.set()
+        release.wait(10)
+        return "counted"
+
+    try:
+        call = executor.submit(slow, timeout=0.05, late=late.set_result)
+        await asyncio.to_thread(running.wait)
+        with pytest.raises(StoreUnavailableError, match="still running"):
+            await call
+        release.set()
+        assert await late == "counted"
+    finally:
+        release.set()
+        executor.shutdown()
