@@ -246,6 +246,40 @@ async def test_303_to_another_origin_is_a_get_without_body(
     assert (seen.method, seen.body) == ("GET", b"")
 
 
+async def test_a_hop_answered_before_the_final_4xx_marks_the_invocation_handed_off(
+    egress: Egress, fake: StubServer
+) -> None:
+    """``POST`` accepted with a ``303`` to a status URL, whose ``GET`` answers ``401``: the
+    call ends normally with a 4xx, but the message reached the provider on the first hop."""
+
+    def answer(request: RecordedRequest) -> tuple[int, Any, dict[str, str]]:
+        if request.method == "POST":
+            return 303, b"", {"Location": "/messages/123"}
+        return 401, {"error": "unauthorized"}, {}
+
+    fake.respond_with(answer)
+    budget = InvocationBudget(5)
+    result = await egress.request(
+        "acme",
+        call(f"{fake.url}/send", json={"a": 1}),
+        deadline=time.monotonic() + 10,
+        budget=budget,
+    )
+    assert result["status"] == 401
+    assert budget.reached
+
+
+async def test_a_plain_4xx_answer_does_not_mark_the_invocation_handed_off(
+    egress: Egress, fake: StubServer
+) -> None:
+    fake.respond(401, {"error": "unauthorized"})
+    budget = InvocationBudget(5)
+    result = await egress.request(
+        "acme", call(f"{fake.url}/send"), deadline=time.monotonic() + 10, budget=budget
+    )
+    assert (result["status"], budget.reached) == (401, False)
+
+
 # -- through the pipeline: no fallback, no second code ----------------------------------------
 
 SEND = """
@@ -325,6 +359,42 @@ async def test_pipeline_never_falls_back_when_the_budget_runs_out_on_a_redirect_
     report = await built.deliver(request())
     assert_handed_off_without_fallback(report, built, "request limit")
     assert [r.path for r in fake.requests][-1] == "/send"
+
+
+async def test_pipeline_never_falls_back_after_a_303_whose_status_url_answers_4xx(
+    make_pipeline: PipelineFactory, tmp_path: Path, fake: StubServer
+) -> None:
+    """The action sees only the final 401 and raises; the POST with the code was accepted."""
+
+    def answer(request: RecordedRequest) -> tuple[int, Any, dict[str, str]]:
+        if request.method == "POST":
+            return 303, b"", {"Location": "/messages/123"}
+        return 401, {"error": "unauthorized"}, {}
+
+    fake.respond_with(answer)
+    script = tmp_path / "action.py"
+    script.write_text(
+        "def on_execute_send_phone_message(event, api):\n"
+        "    r = api.http.post(event.secrets.SMS_URL + '/send', json={'to': 1})\n"
+        "    if r['status'] >= 400:\n"
+        "        raise Exception('provider said ' + str(r['status']))\n"
+    )
+    built = make_pipeline(
+        {
+            "acme": {
+                "message_types": ["sms"],
+                "provider": "phone-message-hook",
+                "provider_settings": {"script": str(script)},
+                "credentials_env": {"SMS_URL": "ACME_URL"},
+                "fallback": "always",
+            }
+        },
+        environ={"ACME_URL": fake.url},
+        sandbox_allow_http_hosts=[netloc(fake)],
+        attempt_timeout=5.0,
+    )
+    report = await built.deliver(request())
+    assert_handed_off_without_fallback(report, built, "provider said 401")
 
 
 async def test_pipeline_still_falls_back_when_nothing_was_written(

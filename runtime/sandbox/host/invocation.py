@@ -145,6 +145,8 @@ async def _serve_rpc(
         call = http_call(params, reply, (loop.time() - started) * 1000)
         calls.http.append(call)
         calls.handed_off |= call.status is not None and 200 <= call.status < 300
+        # a hop before the final answer reached the server (a 303 after the POST): sent
+        calls.handed_off |= context.http_budget.reached
     try:
         return encode_frame(reply, max_size=MAX_FRAME_TO_WORKER)
     except (FrameTooLarge, TypeError, ValueError):

@@ -95,6 +95,9 @@ class InvocationBudget:
     def __init__(self, max_requests: int) -> None:
         self.max_requests = max_requests
         self.used = 0
+        # A request of this invocation was written and answered other than 4xx on a hop the
+        # egress followed (a 303 to a status URL): handed off, whatever the final answer.
+        self.reached = False
 
     @classmethod
     def for_limits(cls, limits: SandboxLimits) -> InvocationBudget:
@@ -249,6 +252,7 @@ class Egress:
             addresses = await self._addresses(tenant, target, deadline)
             answer = await self._exchange(target, addresses, hop, deadline, wire)
             if answer.location is None:
+                budget.reached |= wire.reached
                 return result(answer.status, answer.headers, answer.body)
             wire.followed()  # from here on, any failure is a hand-off
             if redirects >= self._policy.max_redirects:

@@ -57,6 +57,12 @@ class Wire:
             self._reached = True
         self.hop()
 
+    @property
+    def reached(self) -> bool:
+        """An earlier hop was written and answered other than 4xx (a redirect followed): the
+        message may be at the server, whatever the last hop answers."""
+        return self._reached
+
     def handed_off(self, *, otherwise: bool) -> bool:
         """Whether a failure now means the message may have reached the server;
         ``otherwise`` is the judgement by exception type, used when the wire cannot tell."""
