@@ -85,6 +85,10 @@ TRIE_FORM = 64
 ``str.find`` (a regex path that long, tried at every position, would cost the text's length
 times the form's)."""
 
+CUT_TRIES = 16
+"""Places a long secret form's start is checked at, at the end of a cut field; past that the
+field's tail is masked whole (see :meth:`Masker.cut_line`)."""
+
 MAX_MATCHES = 10_000
 """More secrets than this in one text and the whole text is masked: the work stays bounded."""
 
@@ -146,6 +150,25 @@ def _trie_pattern(forms: list[str]) -> str:
     return pattern(root)
 
 
+def _starts_pattern(forms: list[str]) -> str:
+    """A regex for the first two characters or more of any of ``forms``: their trie, where
+    every node from the second character on may end (tried longest first)."""
+    root: dict[str, Any] = {}
+    for form in forms:
+        node = root
+        for ch in form:
+            node = node.setdefault(ch, {})
+
+    def pattern(node: dict[str, Any], depth: int) -> str:
+        branches = [re.escape(ch) + pattern(child, depth + 1) for ch, child in sorted(node.items())]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if depth >= 2 else body
+
+    return pattern(root, 0)
+
+
 def _replaced(value: str, spans: list[tuple[int, int]]) -> str:
     """``value`` with each span, overlapping ones merged, replaced by :data:`MASK`."""
     spans.sort()
@@ -185,7 +208,7 @@ class Masker:
     pattern. A text that holds secrets more than :data:`MAX_MATCHES` times is masked whole.
     """
 
-    __slots__ = ("_code", "_long", "_short", "_shortest")
+    __slots__ = ("_code", "_long", "_short", "_shortest", "_starts")
 
     def __init__(self, secrets: Iterable[str] = (), code: str | None = None) -> None:
         forms: set[str] = set()
@@ -202,6 +225,10 @@ class Masker:
             if code and len(code) >= MIN_SECRET_LENGTH
             else None
         )
+        starts = [form[:TRIE_FORM] for form in forms]
+        if self._code is not None and code:
+            starts.append(code)
+        self._starts = re.compile(f"(?:{_starts_pattern(starts)})\\Z") if starts else None
         lengths = [len(form) for form in forms]
         if self._code is not None and code:
             lengths.append(len(code))  # its shortest spelling: the code itself
@@ -242,6 +269,44 @@ class Masker:
     def line(self, value: str) -> str:
         """:meth:`text`, then control characters escaped: a field shown on one line."""
         return escape_controls(self.text(value))
+
+    def cut_line(self, value: str) -> str:
+        """:meth:`line` for a field that may have been cut at a length cap (a log line, an
+        error): a secret or the code cut in two leaves its first part at the field's end,
+        which :meth:`text` cannot know for one. So the field's last characters (before a
+        trailing ``...``) are masked too when they are the start of a secret or of the code,
+        two characters or more: masking a little too much there is the safe side."""
+        masked = self.text(value)
+        body = masked.removesuffix("...").removesuffix("\u2026")
+        start = self._cut_start(body)
+        if start is not None:
+            masked = body[:start] + MASK + masked[len(body) :]
+        return escape_controls(masked)
+
+    def _cut_start(self, body: str) -> int | None:
+        """Where the longest tail of ``body`` that starts a secret form or the code begins
+        (two characters or more), or None. Linear in the forms' lengths, whatever they are:
+        one trie-shaped regex for tails up to :data:`TRIE_FORM` characters, and for longer
+        forms ``str.find`` and ``str.startswith`` over at most :data:`CUT_TRIES` places."""
+        window = _fold(body[-TRIE_FORM:])
+        found = self._starts.search(window) if self._starts is not None else None
+        start = None if found is None else len(body) - len(window) + found.start()
+        folded = _fold(body[-(len(self._long[0]) - 1) :]) if self._long else ""
+        for form in self._long:  # longer tails of long forms (longest first)
+            tail = folded[-(len(form) - 1) :]
+            place = tail.find(form[:TRIE_FORM])
+            for _ in range(CUT_TRIES):
+                if place < 0 or len(tail) - place <= TRIE_FORM:
+                    break
+                if form.startswith(tail[place:]):
+                    begins = len(body) - len(tail) + place  # folding keeps lengths
+                    start = begins if start is None else min(start, begins)
+                    break
+                place = tail.find(form[:TRIE_FORM], place + 1)
+            else:
+                if place >= 0:  # a tenant's pathological secret: the safe side
+                    start = len(body) - len(tail)
+        return start
 
     def data(self, value: Any) -> Any:
         """JSON-like ``value`` with every string (dict keys too) passed through :meth:`text`."""

@@ -126,6 +126,32 @@ def test_spellings_that_differ_in_letter_case_are_one_form_and_cost_one_path() -
     assert time.perf_counter() - started < 2  # about 0.01 s; the alternation took 10 s
 
 
+def test_a_secret_or_code_cut_at_a_fields_end_is_masked_too() -> None:
+    """A log line or an error cut at its cap keeps only the start of a secret or the code:
+    :meth:`Masker.cut_line` masks that start too (two characters or more), also before the
+    ``...`` that marks a cut error, and leaves other endings alone."""
+    masker = Masker([SECRET, "p" * 100 + "LONG"], code=CODE)
+    assert masker.cut_line("." * 40 + SECRET[:7]) == "." * 40 + MASK
+    assert masker.cut_line("." * 40 + SECRET[:7].upper()) == "." * 40 + MASK  # any case
+    assert masker.cut_line("boom: " + CODE[:5] + "...") == "boom: " + MASK + "..."
+    assert masker.cut_line("x" + "p" * 90) == "x" + MASK  # a long secret's start, past 64
+    assert masker.cut_line("took 7") == "took 7"  # one character: not masked
+    assert masker.cut_line("took 73 ms") == "took 73 ms"  # not at the end
+    assert masker.cut_line(f"{SECRET} then {CODE}") == f"{MASK} then {MASK}"
+
+
+def test_masking_cut_fields_stays_linear_for_pathological_secrets() -> None:
+    """Secrets chosen to make the tail check quadratic (one long periodic secret, and many
+    sharing a start) cost milliseconds per field, not seconds."""
+    periodic = "ab" * 2000 + "c"
+    masker = Masker([periodic, *("ab" * 30 + f"{n:04d}" for n in range(29))], code=CODE)
+    field = "x" + "ab" * 1000 + "d"
+    started = time.perf_counter()
+    for _ in range(200):  # a result's log lines
+        masker.cut_line(field)
+    assert time.perf_counter() - started < 2.0
+
+
 def test_control_characters_become_visible_escapes() -> None:
     hostile = "a\x1b[2J\x1b]0;owned\x07\nb\r\t\x7f\x9b\u202eZ"
     assert escape_controls(hostile) == "a\\x1b[2J\\x1b]0;owned\\x07\\nb\\r\\t\\x7f\\x9b\\u202eZ"

@@ -159,12 +159,13 @@ def masked_result(result: InvocationResult, masker: Masker) -> InvocationResult:
     (one line each) with control characters escaped. ``result.result`` stays data (masked,
     not escaped): whoever prints it encodes it as JSON."""
     line = masker.line
+    cut = masker.cut_line  # fields capped in length: a secret may be cut in two at the end
     return result.model_copy(
         update={
             "result": masker.data(result.result),
-            "logs": [line(text) for text in result.logs],
-            "error": line(result.error) if result.error else result.error,
-            "traceback": [line(text) for text in result.traceback],
+            "logs": [cut(text) for text in result.logs],
+            "error": cut(result.error) if result.error else result.error,
+            "traceback": [cut(text) for text in result.traceback],
             "compile_errors": [
                 issue.model_copy(update={"message": line(issue.message)})
                 for issue in result.compile_errors
@@ -173,13 +174,13 @@ def masked_result(result: InvocationResult, masker: Masker) -> InvocationResult:
                 call.model_copy(
                     update={
                         "url": line(call.url),
-                        "error": line(call.error) if call.error else call.error,
+                        "error": cut(call.error) if call.error else call.error,
                     }
                 )
                 for call in result.http
             ],
             "notification": (
-                {escape_controls(k): line(v) for k, v in result.notification.items()}
+                {escape_controls(k): cut(v) for k, v in result.notification.items()}
                 if result.notification
                 else result.notification
             ),
