@@ -777,6 +777,44 @@ async def test_per_tenant_quota_is_a_sliding_minute() -> None:
     await send(egress, call("https://a.example.com/"), budget=InvocationBudget(99))
 
 
+async def test_many_response_headers_count_against_the_tenants_minute_quota(
+    stub: StubServer,
+) -> None:
+    """h11 parses header lines in Python on the event loop: a tenant's server answering with
+    hundreds of headers spends the tenant's quota, one request per 100 headers."""
+    port = stub.url.rsplit(":", 1)[1]
+    egress = Egress(
+        EgressPolicy(
+            allow_http_hosts=frozenset({f"127.0.0.1:{port}"}), max_requests_per_tenant_per_minute=5
+        ),
+        SandboxLimits(),
+        resolver=FakeDns(),
+        transport_factory=LocalOnly,
+    )
+    try:
+        stub.respond(200, b"ok", {f"x-h{n}": "v" for n in range(300)})
+        await send(egress, call(f"{stub.url}/a"), budget=InvocationBudget(99))  # 1 + 3
+        await send(egress, call(f"{stub.url}/b"), budget=InvocationBudget(99))  # 5th: allowed
+        with pytest.raises(EgressDenied, match="at most 5 requests a minute"):
+            await send(egress, call(f"{stub.url}/c"), budget=InvocationBudget(99))
+        assert [r.path for r in stub.requests] == ["/a", "/b"]
+    finally:
+        await egress.aclose()
+
+
+async def test_a_response_header_block_over_the_limit_fails_as_a_hand_off(
+    local: Egress, stub: StubServer
+) -> None:
+    """Over 24 KiB of headers is never parsed; the request was written, so the failure says
+    the message may have reached the server."""
+    stub.respond(200, b"ok", {f"x-header-{n:05d}": "v" * 20 for n in range(1000)})  # ~36 KiB
+    with pytest.raises(EgressFailed) as info:
+        await send(local, call(f"{stub.url}/send", method="POST", json={"a": 1}))
+    assert info.value.maybe_sent
+    stub.respond(200, b"ok", {f"x-header-{n:05d}": "v" * 20 for n in range(300)})  # ~11 KiB
+    assert (await send(local, call(f"{stub.url}/send")))["status"] == 200
+
+
 # --- units ------------------------------------------------------------------------------------
 
 

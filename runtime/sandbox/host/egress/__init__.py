@@ -37,6 +37,7 @@ from functools import lru_cache
 from ipaddress import ip_address
 from typing import Any
 
+import httpcore._async.http11
 import httpx
 
 from runtime.sandbox.host.egress.decoding import read_body, result
@@ -87,6 +88,23 @@ _MAX_SHARDS = 16  # so at most 64 requests in flight per pinned origin; more wai
 _MAX_ORIGINS = 256  # idle origins beyond this are closed, oldest first
 _MAX_TRIES = 3  # pinned addresses tried when connecting is refused outright
 _WINDOW = 60.0
+MAX_RESPONSE_HEADER_BYTES = 16 * 1024
+"""The largest response header block read: h11's own default (httpcore raises it to 100 KiB).
+h11 parses header lines in Python on the event loop: 100 KiB of one-byte headers (25,000)
+cost about 200 ms; real providers answer with one or two KiB. Longer, the call fails like a
+broken answer (after the request was written: a hand-off)."""
+HEADERS_PER_REQUEST = 100
+"""A response with more headers than this counts as one more request of the tenant's minute
+quota per this many (``max_requests_per_tenant_per_minute``): the headers a tenant's servers
+can make the event loop parse stay bounded per minute, not only per response."""
+
+# Process-wide: every httpx client here reaches tenant-chosen servers (this egress, log
+# streams, usage-trigger webhooks); providers use aiohttp, whose limits are lower already.
+# h11 checks the limit only on a block still incomplete after a read, and httpcore reads
+# 64 KiB at a time: with reads of 8 KiB, no block over 24 KiB is ever parsed.
+_HTTP11 = httpcore._async.http11.AsyncHTTP11Connection
+_HTTP11.MAX_INCOMPLETE_EVENT_SIZE = MAX_RESPONSE_HEADER_BYTES
+_HTTP11.READ_NUM_BYTES = MAX_RESPONSE_HEADER_BYTES // 2
 
 
 class InvocationBudget:
@@ -133,6 +151,13 @@ class _TenantQuota:
             raise EgressDenied(f"HTTP rate limit reached: at most {self._limit} requests a minute")
         sent.append(now)
 
+    def charge(self, tenant: str, requests: int) -> None:
+        """Count ``requests`` more in ``tenant``'s window (a costly answer); the next
+        :meth:`take` refuses once the window is full."""
+        sent = self._sent.setdefault(tenant, deque())
+        now = self._clock()
+        sent.extend([now] * min(requests, self._limit))
+
 
 @dataclass(eq=False)
 class _Shard:
@@ -155,6 +180,7 @@ class _Answer:
     headers: dict[str, str]
     body: bytes
     location: str | None
+    header_lines: int  # before repeated names were joined
 
 
 class Egress:
@@ -251,6 +277,8 @@ class Egress:
             self._quota.take(tenant)
             addresses = await self._addresses(tenant, target, deadline)
             answer = await self._exchange(target, addresses, hop, deadline, wire)
+            if answer.header_lines > HEADERS_PER_REQUEST:
+                self._quota.charge(tenant, answer.header_lines // HEADERS_PER_REQUEST)
             if answer.location is None:
                 budget.reached |= wire.reached
                 return result(answer.status, answer.headers, answer.body)
@@ -352,16 +380,17 @@ class Egress:
         raise failed or EgressFailed(f"could not connect to {target.host}")
 
     async def _answer(self, response: httpx.Response, method: str) -> _Answer:
-        headers: dict[str, str] = {}
-        for name, value in response.headers.multi_items():
-            key = name.lower()
-            headers[key] = f"{headers[key]}, {value}" if key in headers else value
+        lines = response.headers.multi_items()
+        repeated: dict[str, list[str]] = {}
+        for name, value in lines:  # joined once at the end: linear in the header lines
+            repeated.setdefault(name.lower(), []).append(value)
+        headers = {key: ", ".join(values) for key, values in repeated.items()}
         status = response.status_code
         location = headers.get("location") if status in REDIRECTS else None
         if location is not None or method == "HEAD":
-            return _Answer(status, headers, b"", location)
+            return _Answer(status, headers, b"", location, len(lines))
         body = await read_body(response, headers, self._limits.max_http_response_bytes)
-        return _Answer(status, headers, body, None)
+        return _Answer(status, headers, body, None, len(lines))
 
     @asynccontextmanager
     async def _transport(
