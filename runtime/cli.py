@@ -157,7 +157,9 @@ def send(
     idempotency_key: Annotated[
         str | None,
         typer.Option(
-            metavar="KEY", help="The same key never sends twice; returns the first report."
+            metavar="KEY",
+            help="The same key never sends twice (for idempotency_retention_days); returns "
+            "the first report.",
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,

@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import update
 
-from runtime.delivery import Pipeline
+from runtime.delivery import Pipeline, key_retention
 from runtime.settings import Settings
 from runtime.store import IdempotencyStore, create_engine_for, migrate
 from runtime.store import idempotency as idempotency_module
@@ -65,24 +65,32 @@ def test_purge_deletes_only_records_older_than_the_retention_on_postgresql(
     _purges_only_old_records(postgres_url)
 
 
-def test_a_large_backlog_is_purged_in_bounded_batches_over_several_calls(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+async def test_a_large_backlog_is_purged_a_batch_per_store_call_over_passes(
+    make_pipeline: PipelineFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """One call deletes at most PURGE_BATCHES transactions of PURGE_BATCH records: a store
-    thread (and SQLite's write lock) is never held for the whole backlog."""
+    """Each store call deletes one batch in one short transaction; a pass makes at most
+    PURGE_BATCHES of them, pausing in between, and the next pass goes on. A keyed delivery
+    between two batches claims its key (the write lock is free between them)."""
     monkeypatch.setattr(idempotency_module, "PURGE_BATCH", 3)
-    monkeypatch.setattr(idempotency_module, "PURGE_BATCHES", 2)
-    engine = create_engine_for(f"sqlite:///{tmp_path / 'store.sqlite3'}")
-    migrate(engine)
-    store = IdempotencyStore(engine)
-    try:
-        for number in range(10):
-            store.claim("acme", f"k{number}", "digest")
-            _age(store, "acme", f"k{number}", 30)
-        assert [store.purge(7), store.purge(7), store.purge(7)] == [6, 4, 0]
-    finally:
-        store.close()
-        engine.dispose()
+    monkeypatch.setattr(key_retention, "PURGE_BATCH", 3)
+    monkeypatch.setattr(key_retention, "PURGE_BATCHES", 2)
+    primary = ScriptedProvider("primary")
+    pipeline: Pipeline = make_pipeline(tenant(), plugins=(ProvidersPlugin(primary),))
+    for number in range(10):
+        await pipeline.deliver(request(idempotency_key=f"k{number}"))
+        _age(pipeline.idempotency, "acme", f"k{number}", 30)
+    store = pipeline.idempotency
+    real_purge = store.purge
+    between: list[str] = []
+
+    def purge_then_deliver(days: float) -> int:  # the real batch; a claim comes in after it
+        count = real_purge(days)
+        between.append(str(store.claim("acme", f"between-{len(between)}", "digest").won))
+        return count
+
+    store.purge = purge_then_deliver  # type: ignore[method-assign, assignment]
+    assert [await pipeline.key_retention.purge() for _ in range(3)] == [6, 4, 0]
+    assert between == ["True"] * 5  # 2 + 2 + 1 batches
 
 
 async def test_the_background_pass_frees_a_key_past_the_retention(

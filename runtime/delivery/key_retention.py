@@ -16,14 +16,20 @@ from collections.abc import Awaitable, Callable
 
 from runtime.errors import StoreUnavailableError
 from runtime.store.executor import StoreExecutor
-from runtime.store.idempotency import IdempotencyStore
+from runtime.store.idempotency import PURGE_BATCH, IdempotencyStore
 
-__all__ = ["PURGE_EVERY", "KeyRetention"]
+__all__ = ["PURGE_BATCHES", "PURGE_EVERY", "PURGE_PAUSE", "KeyRetention"]
 
 log = logging.getLogger("runtime.delivery")
 
 PURGE_EVERY = 600.0
 """Seconds between two passes (the first one runs when the background work starts)."""
+PURGE_BATCHES = 200
+"""Batches (:data:`~runtime.store.idempotency.PURGE_BATCH` records each) per pass at most;
+the next pass goes on."""
+PURGE_PAUSE = 0.05
+"""Seconds between two batches: deliveries' claims and other store calls get the write lock
+and the store's threads in between, so a large backlog never makes them wait."""
 
 
 class KeyRetention:
@@ -48,14 +54,21 @@ class KeyRetention:
         """Records deleted by this process so far."""
 
     async def purge(self) -> int:
-        """One pass: delete the records claimed more than the retention ago; how many.
+        """One pass: delete the records claimed more than the retention ago, a batch at a
+        time with a pause in between, at most :data:`PURGE_BATCHES` batches; how many.
         Raises :class:`StoreUnavailableError` when the database does not answer in time."""
         idempotency = await self._store()
-        # a large backlog is deleted in bounded batches (IdempotencyStore.purge): more time
-        deleted = await self._executor.run(
-            idempotency.purge, self._retention_days, timeout=self._timeout * 10
-        )
-        self.deleted += deleted
+        deleted = 0
+        for batch in range(PURGE_BATCHES):
+            if batch:
+                await asyncio.sleep(PURGE_PAUSE)
+            count = await self._executor.run(
+                idempotency.purge, self._retention_days, timeout=self._timeout
+            )
+            deleted += count
+            self.deleted += count
+            if count < PURGE_BATCH:
+                break
         return deleted
 
     def start(self) -> None:
@@ -86,7 +99,7 @@ class KeyRetention:
             else:
                 if deleted:
                     log.info(
-                        "%d idempotency records older than %g days deleted",
+                        "old idempotency records deleted: %d (older than %g days)",
                         deleted,
                         self._retention_days,
                     )

@@ -1,4 +1,5 @@
-"""Idempotency records: the same key never sends twice, on any node, and returns the first report.
+"""Idempotency records: the same key never sends twice, on any node, and returns the first report
+(for as long as its record is kept).
 
 A request with a key first *claims* it with an INSERT on a unique (tenant, key); the database
 decides the race, so two nodes sharing PostgreSQL cannot both win. The winner sends and then
@@ -37,12 +38,11 @@ from runtime.store.db import (
 from runtime.store.kept import KeptConnections
 from runtime.store.schema import idempotency_records
 
-__all__ = ["PURGE_BATCH", "PURGE_BATCHES", "Claim", "IdempotencyStore", "fingerprint"]
+__all__ = ["PURGE_BATCH", "Claim", "IdempotencyStore", "fingerprint"]
 
-PURGE_BATCH = 1000
-"""Records deleted per transaction by :meth:`IdempotencyStore.purge`: a short write lock."""
-PURGE_BATCHES = 100
-"""Transactions per :meth:`IdempotencyStore.purge` call; the next call goes on."""
+PURGE_BATCH = 500
+"""Records deleted per :meth:`IdempotencyStore.purge` call, in one transaction: a write lock
+of a few milliseconds."""
 
 _t = idempotency_records.c
 _KEY = (_t.tenant == bindparam("w_tenant"), _t.key == bindparam("w_key"))
@@ -265,30 +265,25 @@ class IdempotencyStore:
         self._kept.execute("release", self._release, params, repeatable=True)
 
     def purge(self, older_than_days: float) -> int:
-        """Delete the records claimed more than ``older_than_days`` ago, completed or not:
-        how many. In batches of :data:`PURGE_BATCH` (each its own short transaction), at most
-        :data:`PURGE_BATCHES` of them per call, so a large backlog never holds the write lock
-        for long nor this store thread for more than a while; the next call goes on."""
+        """Delete up to :data:`PURGE_BATCH` records claimed more than ``older_than_days`` ago,
+        completed or not, in one short transaction: how many. A caller with more to delete
+        calls again, leaving the write lock and this store thread to others in between
+        (:class:`~runtime.delivery.key_retention.KeyRetention`)."""
         cutoff = datetime.now(UTC) - timedelta(days=older_than_days)
         old = select(_t.tenant, _t.key).where(_t.created_at < cutoff).limit(PURGE_BATCH)
-        deleted = 0
-        for _ in range(PURGE_BATCHES):
-            try:
-                # SQLite: the write lock from the start, or a write meanwhile fails the delete
-                with write_transaction(self._engine) as conn:
-                    keys = [tuple(row) for row in conn.execute(old)]
-                    if keys:
-                        conn.execute(
-                            delete(idempotency_records).where(
-                                tuple_(_t.tenant, _t.key).in_(keys), _t.created_at < cutoff
-                            )
+        try:
+            # SQLite: the write lock from the start, or a write meanwhile fails the delete
+            with write_transaction(self._engine) as conn:
+                keys = [tuple(row) for row in conn.execute(old)]
+                if keys:
+                    conn.execute(
+                        delete(idempotency_records).where(
+                            tuple_(_t.tenant, _t.key).in_(keys), _t.created_at < cutoff
                         )
-            except DATABASE_ERRORS as exc:
-                raise unavailable(self._engine, "purging old idempotency records", exc) from None
-            deleted += len(keys)
-            if len(keys) < PURGE_BATCH:
-                break
-        return deleted
+                    )
+        except DATABASE_ERRORS as exc:
+            raise unavailable(self._engine, "purging old idempotency records", exc) from None
+        return len(keys)
 
     def close(self) -> None:
         """Give back the kept connections (the next call opens another)."""

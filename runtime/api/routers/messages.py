@@ -51,7 +51,8 @@ class PhoneMessageBody(BaseModel):
         default=None,
         min_length=1,
         max_length=255,
-        description="The same key never sends twice: a repeat returns the first report.",
+        description="The same key never sends twice while its record is kept "
+        "(idempotency_retention_days): a repeat returns the first report.",
     )
 
 
