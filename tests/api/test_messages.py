@@ -52,6 +52,20 @@ def test_the_same_idempotency_key_sends_once(api: Api) -> None:
     assert len(outbox(api, api.tenant_b)) == before + 1
 
 
+def test_the_idempotency_key_header_sends_once_too(api: Api) -> None:
+    """A client that sends ``Idempotency-Key`` as a header (as the Verify API takes it) is
+    protected the same way: one code."""
+    key = f"h-{uuid.uuid4().hex}"
+    headers = api.auth(api.tenant_b, "create:phone_messages") | {"Idempotency-Key": key}
+    body = {"to": "+14155552671", "code": "975310"}
+    before = len(outbox(api, api.tenant_b))
+    first = api.client.post(SEND, json=body, headers=headers).json()
+    second = api.client.post(SEND, json=body, headers=headers).json()
+    assert (first["idempotency_key"], second["replayed"]) == (key, True)
+    assert second["id"] == first["id"]
+    assert len(outbox(api, api.tenant_b)) == before + 1
+
+
 def test_voice_and_enrollment_are_passed_on(api: Api) -> None:
     headers = api.auth(api.tenant_a, "create:phone_messages")
     body = {"to": "+14155552671", "code": "864200", "channel": "voice", "purpose": "enrollment"}

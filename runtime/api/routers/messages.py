@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -67,6 +67,18 @@ class PhoneMessageBody(BaseModel):
     "A national number whose tenant's settings the database did not give (its "
     "default_country unknown) is 503 store_unavailable, Auth0's error shape only.",
     response_model=None,
+    openapi_extra={
+        "parameters": [
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "description": "The body's idempotency_key, as a header (the body's wins "
+                "when both are given); checked the same way.",
+                "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+            }
+        ]
+    },
     responses={
         403: {"description": "Refused by a country or number-type rule (the report)"},
         429: {"description": "Refused by a rate limit; Retry-After in seconds (the report)"},
@@ -80,6 +92,7 @@ async def send_message(
     body: PhoneMessageBody,
     principal: Annotated[Principal, Depends(require("create:phone_messages"))],
     svc: ServicesDep,
+    http_request: Request,
 ) -> Response:
     from runtime.events import PhoneMessageRequest
 
@@ -101,7 +114,8 @@ async def send_message(
             channel=body.channel,
             purpose=body.purpose,
             locale=body.locale,
-            idempotency_key=body.idempotency_key,
+            # the header as the Verify API takes it (checked like the body's field)
+            idempotency_key=body.idempotency_key or http_request.headers.get("idempotency-key"),
         )
     except InvalidInputError as exc:
         if unreadable is not None and exc.field == "recipient" and needs_country(body.to):
