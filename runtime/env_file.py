@@ -34,7 +34,10 @@ def env_file_values() -> dict[str, str]:
     for name in files:  # later files win, as in pydantic-settings
         path = Path(name).expanduser()
         if path.is_file():
-            loaded = dotenv_values(path, encoding=encoding or "utf-8")
+            try:
+                loaded = dotenv_values(path, encoding=encoding or "utf-8")
+            except (UnicodeDecodeError, OSError):  # load_settings names it, in one line
+                continue
             values.update({key: value for key, value in loaded.items() if value is not None})
     return values
 

@@ -21,7 +21,11 @@ class Settings(BaseSettings):
     """Everything an operator can set. Each field is documented in ``docs/configuration.md``."""
 
     model_config = SettingsConfigDict(
-        env_prefix="PHONE_ACTIONS_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="PHONE_ACTIONS_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        allow_inf_nan=False,  # "nan" and "inf" are no durations, counts or days
     )
 
     data_dir: Path = Field(
@@ -381,6 +385,13 @@ def load_settings() -> Settings:
     variable, not a pydantic traceback."""
     try:
         return Settings()
+    except (UnicodeDecodeError, OSError) as exc:  # the .env file: not UTF-8, or unreadable
+        reason = (
+            f"not UTF-8 text (byte {exc.start + 1}: {exc.reason})"
+            if isinstance(exc, UnicodeDecodeError)
+            else exc.strerror or str(exc)
+        )
+        raise ConfigurationError(f"invalid settings: .env file: {reason}") from None
     except SettingsError as exc:  # a list or table setting that is not JSON
         field = re.search(r'field "(\w+)"', str(exc))
         name = f"PHONE_ACTIONS_{field.group(1).upper()}" if field else "a setting"

@@ -89,3 +89,25 @@ def test_providers_try_reads_its_credential_from_the_env_file(
     assert json.loads(result.output)["status"] == "sent"
     (sent,) = mitto.requests
     assert sent.headers["X-Mitto-API-Key"] == "dotenv-key-123"
+
+
+def test_an_env_file_that_is_not_utf8_is_one_line_naming_it(folder: Path) -> None:
+    """A UTF-16 file from a Windows editor: one ``error:`` line and exit 2, no traceback."""
+    (folder / ".env").write_bytes(b"\xff\xfeP\x00=\x001\x00\n\x00")
+    send = ["send", "--tenant", "acme", "--to", "+14155552671", "--code", "123456"]
+    for command in (["doctor"], send):
+        result = CliRunner().invoke(app, command)
+        assert result.exit_code == 2, result.output
+        assert result.output.strip().splitlines() == [
+            "error: invalid settings: .env file: not UTF-8 text (byte 1: invalid start byte)"
+        ]
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_a_setting_that_is_not_a_finite_number_is_refused_naming_it(
+    folder: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("PHONE_ACTIONS_IDEMPOTENCY_WAIT", value)
+    result = CliRunner().invoke(app, ["doctor"])
+    assert result.exit_code == 2, result.output
+    assert "PHONE_ACTIONS_IDEMPOTENCY_WAIT: should be a finite number" in result.output
