@@ -239,6 +239,14 @@ class Settings(BaseSettings):
         "queues wakes it at once).",
     )
 
+    @field_validator("data_dir")
+    @classmethod
+    def _data_dir_is_a_folder(cls, value: Path) -> Path:
+        # made on first use when missing; a file there would fail later, naming another path
+        if value.exists() and not value.is_dir():
+            raise ValueError(f"{str(value)!r} is a file, not a folder")
+        return value
+
     @field_validator("notification_retry_delays")
     @classmethod
     def _retry_delays(cls, value: list[float]) -> list[float]:

@@ -88,7 +88,11 @@ def test_data_dir_that_is_a_file(
 ) -> None:
     (tmp_path / "afile").write_text("")
     monkeypatch.setenv("PHONE_ACTIONS_DATA_DIR", str(tmp_path / "afile"))
-    assert str(tmp_path / "afile") in error_line(runner.invoke(app, SEND))
+    line = error_line(runner.invoke(app, SEND))
+    assert line == (
+        f"error: invalid settings: PHONE_ACTIONS_DATA_DIR: {str(tmp_path / 'afile')!r} is a "
+        "file, not a folder"
+    )
 
 
 def test_log_path_that_is_a_folder(

@@ -508,7 +508,7 @@ class JsonLinesLogSink:
         count, self._retry = len(self._retry), []
         self._dropped += count
         log.error(
-            "log events: %d line(s) for %s dropped at close: %s", count, self.path, self._last_error
+            "log events: %d lines for %s dropped at close: %s", count, self.path, self._last_error
         )
 
     def _complete(self, batch: list[_Item]) -> None:
