@@ -36,7 +36,16 @@ _inboxes_lock = threading.Lock()
 class LoopInbox:
     """Runs ``fn(*args)`` on ``loop`` for any thread that :meth:`post`\\ s it, in order."""
 
-    __slots__ = ("__weakref__", "_closed", "_items", "_loop", "_read_fd", "_scheduled", "_write_fd")
+    __slots__ = (
+        "__weakref__",
+        "_closed",
+        "_items",
+        "_lock",
+        "_loop",
+        "_read_fd",
+        "_scheduled",
+        "_write_fd",
+    )
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         """Made on ``loop``'s own thread (it registers a reader there)."""
@@ -44,8 +53,9 @@ class LoopInbox:
         self._items: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
         self._scheduled = False
         self._read_fd, self._write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        # closed once nobody holds the inbox (see inbox_for)
+        # closed with its loop (see inbox_for), or once nobody holds the inbox
         self._closed = weakref.finalize(self, _close_pipe, self._read_fd, self._write_fd)
+        self._lock = threading.Lock()  # a wake is never written to a pipe closed meanwhile
         try:
             loop.add_reader(self._read_fd, self._drain)
         except BaseException:
@@ -60,12 +70,24 @@ class LoopInbox:
     def post(self, fn: Callable[..., Any], *args: Any) -> None:
         """From any thread: run ``fn(*args)`` on the loop soon. Never raises; a closed loop
         runs nothing (nobody is waiting there any more)."""
+        if not self._closed.alive:
+            return
         self._items.append((fn, args))
         if self._scheduled:
             return
         self._scheduled = True
-        with contextlib.suppress(BlockingIOError):  # the pipe is full of wakes already
-            os.write(self._write_fd, b"\0")
+        with self._lock:
+            if not self._closed.alive:  # its loop closed: nobody is waiting any more
+                self._items.clear()
+                return
+            with contextlib.suppress(BlockingIOError):  # the pipe is full of wakes already
+                os.write(self._write_fd, b"\0")
+
+    def close(self) -> None:
+        """Close the pipe (its loop is closed): later posts are dropped."""
+        with self._lock:
+            self._closed()
+            self._items.clear()
 
     def _drain(self) -> None:
         with contextlib.suppress(OSError):  # BlockingIOError: a wake another drain took
@@ -90,12 +112,17 @@ def _close_pipe(read_fd: int, write_fd: int) -> None:
 
 
 def inbox_for(loop: asyncio.AbstractEventLoop) -> LoopInbox:
-    """The running ``loop``'s inbox, made on first use. Its pipe lives as long as the inbox:
-    until the loop and every sender holding the inbox are gone, so a thread never writes to
-    a descriptor number that was closed and reused."""
+    """The running ``loop``'s inbox, made on first use. Inboxes of loops closed since are
+    closed here (a process that makes many loops, such as a test suite, keeps no pipes of
+    old ones); a post to a closed inbox is dropped under its lock, so a thread never writes
+    to a descriptor number that was closed and reused."""
     inbox = _inboxes.get(loop)
     if inbox is None:
         with _inboxes_lock:
+            for old_loop, old in list(_inboxes.items()):  # loops closed since: their pipes
+                if old_loop.is_closed():
+                    old.close()
+                    del _inboxes[old_loop]
             inbox = _inboxes.get(loop)
             if inbox is None:
                 inbox = _inboxes[loop] = LoopInbox(loop)

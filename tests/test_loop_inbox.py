@@ -111,3 +111,20 @@ def _identity(fd: int) -> tuple[int, int] | None:
 
 async def _inbox_of_running_loop() -> Any:
     return inbox_for(asyncio.get_running_loop())
+
+
+def test_the_pipe_of_a_closed_loop_is_closed_when_another_loop_asks() -> None:
+    """Loops closed but still referenced (a test keeps one) give their pipes back at the next
+    loop's first hand-off; a late post from a store thread to them is dropped, not written."""
+    first = asyncio.new_event_loop()
+    inbox = first.run_until_complete(_inbox_of_running_loop())
+    pipe = _identity(inbox._read_fd)
+    first.close()
+    second = asyncio.new_event_loop()
+    try:
+        second.run_until_complete(_inbox_of_running_loop())
+    finally:
+        second.close()
+    assert _identity(inbox._read_fd) != pipe
+    inbox.post(print, "never")  # does not raise, runs nothing
+    assert not inbox._items

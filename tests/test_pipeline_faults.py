@@ -17,10 +17,12 @@ from typing import Any
 
 from sqlalchemy import update
 
+from plugins.outbox import OutboxProvider
 from runtime import ProviderError, hookimpl
 from runtime.delivery import Pipeline, request_fingerprint
 from runtime.store.schema import idempotency_records
-from tests.conftest import PipelineFactory, read_log
+from runtime.tenants import TomlTenantDirectory
+from tests.conftest import PipelineFactory, make_settings, read_log
 from tests.fake_providers import ProvidersPlugin, ScriptedProvider
 from tests.store.faults import FrozenProxy
 from tests.test_delivery import request, tenant
@@ -619,3 +621,105 @@ async def test_an_outbox_commit_whose_answer_was_lost_is_never_stored_twice(
         assert [m.recipient for m in outbox.messages("acme")].count(recipient) == 1
     finally:
         proxy.close()
+
+
+async def test_a_delivery_cancelled_mid_send_by_its_loop_keeps_its_key_and_logs_an_event(
+    make_pipeline: PipelineFactory, never_set: asyncio.Event
+) -> None:
+    """A loop torn down (asyncio.run returning) cancels the delivery task itself while the
+    provider holds the message: the key stays claimed, so a retry never sends a second code,
+    and the log says the outcome is unknown."""
+    sending = asyncio.Event()
+
+    async def hang(_message: Any) -> None:
+        sending.set()
+        await never_set.wait()
+
+    primary = ScriptedProvider("primary", hang)
+    pipeline = make_pipeline(tenant(), plugins=(ProvidersPlugin(primary),), idempotency_wait=0.05)
+    caller = asyncio.ensure_future(pipeline.deliver(request(idempotency_key="signup-42")))
+    await sending.wait()
+    for task in list(pipeline._inflight):  # what the loop's teardown does to every task
+        task.cancel()
+    await asyncio.gather(caller, return_exceptions=True)
+    record = pipeline.idempotency.get("acme", "signup-42")
+    assert record is not None
+    assert record.report is None  # claimed, never freed
+    sending.clear()
+    retry = await pipeline.deliver(request(idempotency_key="signup-42"))
+    assert retry.reason == "idempotency_in_progress"
+    assert len(primary.sent) == 1  # one code
+    interrupted, refused = read_log(pipeline)
+    assert interrupted["type"] == "gd_send_sms_failure"
+    assert interrupted["details"]["failure_details"]["errorCode"] == "outcome_unknown"
+    assert refused["details"]["failure_details"]["errorCode"] == "idempotency_in_progress"
+
+
+async def test_a_caller_cancelled_once_its_reservation_counted_gives_the_allowance_back(
+    make_pipeline: PipelineFactory,
+) -> None:
+    """The reservation counted, and the delivery is cancelled (for its cancelled caller)
+    before it resumes to send: what was counted against the tenant's cap is given back."""
+    pipeline = make_pipeline(tenant("default"))
+    await pipeline.deliver(request())  # opens the store; one message counted and stored
+    usage = pipeline._usage
+    assert usage is not None
+    real_submit = pipeline._submit
+
+    def submit(call: Any, *args: Any, late: Any = None) -> asyncio.Future[Any]:
+        future = real_submit(call, *args, late=late)
+        if call == usage.reserve:  # runs before the delivery task's wake-up: the window
+            # in which deliver() cancels the delivery task for its cancelled caller
+            future.add_done_callback(lambda _: [t.cancel() for t in pipeline._inflight])
+        return future
+
+    pipeline._submit = submit  # type: ignore[method-assign]
+    caller = asyncio.ensure_future(pipeline.deliver(request()))
+    await asyncio.gather(caller, return_exceptions=True)
+    await pipeline.drain()
+    assert caller.cancelled()
+    outbox = pipeline.providers.get("outbox")
+    assert isinstance(outbox, OutboxProvider)
+    assert len(list(outbox.messages("acme"))) == 1  # nothing more was sent
+    for _ in range(100):  # the refund is a store call of its own, after the caller left
+        if await pipeline._store(usage.used, "acme") == 1:
+            break
+    assert await pipeline._store(usage.used, "acme") == 1
+
+
+def test_a_pipeline_used_by_a_second_event_loop_still_opens_its_store(tmp_path: Path) -> None:
+    """A pipeline outlives the loop that began opening its store (asyncio.run returned while
+    the migration waited): the next loop's deliveries open it, never 'bound to a different
+    event loop'."""
+    pipeline = Pipeline.from_settings(
+        make_settings(tmp_path),
+        tenants=TomlTenantDirectory.from_mapping({"tenants": tenant()}, environ={}),
+        plugins=(ProvidersPlugin(ScriptedProvider("primary")),),
+        load_entrypoints=False,
+    )
+    real_open, release = pipeline._open_store, threading.Event()
+
+    def slow_open() -> None:  # another process's migration lock, held
+        release.wait(10)
+        real_open()
+
+    pipeline._open_store = slow_open  # type: ignore[method-assign]
+
+    async def abandoned() -> None:  # two callers contend for the opening, then give up
+        await asyncio.wait(
+            [asyncio.ensure_future(pipeline.deliver(request(idempotency_key=k))) for k in "ab"],
+            timeout=0.2,
+        )
+
+    asyncio.run(abandoned())  # returns while the opening waits: its tasks are cancelled
+    release.set()
+
+    async def retried() -> list[Any]:
+        keys = ("c", "d", "e")
+        reports = await asyncio.gather(
+            *(pipeline.deliver(request(idempotency_key=k)) for k in keys)
+        )
+        await pipeline.aclose()
+        return [r.status for r in reports]
+
+    assert asyncio.run(retried()) == ["delivered"] * 3

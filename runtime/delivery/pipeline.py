@@ -20,7 +20,9 @@ import asyncio
 import contextlib
 import logging
 import signal
+import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -147,7 +149,12 @@ class Pipeline:
         self._idempotency: IdempotencyStore | None = None
         self._completers: dict[IdempotencyStore, Callable[[list[Any]], list[Any]]] = {}
         self._usage: DefaultSenderUsage | None = None
-        self._opening: asyncio.Lock | None = None
+        # one opening at a time: per event loop (a pipeline may serve several loops, one after
+        # another, as repeated asyncio.run calls do), and across them in _open_store
+        self._opening: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._open_lock = threading.Lock()
         self._inflight: set[asyncio.Task[None]] = set()
         self._closing = False
         self._closed = False
@@ -253,9 +260,17 @@ class Pipeline:
         self._closing = True
 
     async def drain(self) -> None:
-        """Wait until every delivery started so far (including abandoned ones) has finished."""
+        """Wait until every delivery started so far (including abandoned ones) has finished.
+        Deliveries of an event loop closed since (a pipeline outliving an ``asyncio.run``)
+        never will: they are forgotten, their log events handed over when they were stopped."""
+        loop = asyncio.get_running_loop()
         while self._inflight:
-            await asyncio.wait(set(self._inflight))
+            gone = {task for task in self._inflight if task.get_loop().is_closed()}
+            self._inflight -= gone
+            here = {task for task in self._inflight if task.get_loop() is loop}
+            if not here:
+                return
+            await asyncio.wait(here)
 
     @property
     def log_sink(self) -> JsonLinesLogSink | None:
@@ -319,14 +334,15 @@ class Pipeline:
         return self._idempotency
 
     def _open_store(self) -> None:
-        if self._engine is None:
-            engine = create_engine_for(
-                self.settings.resolved_database_url, timeout=self._store_timeout
-            )
-            migrate(engine)
-            self._idempotency = IdempotencyStore(engine)
-            self._usage = DefaultSenderUsage(engine)
-            self._engine = engine
+        with self._open_lock:
+            if self._engine is None:
+                engine = create_engine_for(
+                    self.settings.resolved_database_url, timeout=self._store_timeout
+                )
+                migrate(engine)
+                self._idempotency = IdempotencyStore(engine)
+                self._usage = DefaultSenderUsage(engine)
+                self._engine = engine
 
     async def open_store(self) -> None:
         """Open (and migrate) the database now, so that a bad URL or an unreachable server
@@ -336,9 +352,11 @@ class Pipeline:
     async def _stores(self) -> tuple[IdempotencyStore, DefaultSenderUsage]:
         """The stores, opened (and migrated) on the store executor the first time."""
         if self._engine is None:
-            if self._opening is None:
-                self._opening = asyncio.Lock()
-            async with self._opening:
+            loop = asyncio.get_running_loop()
+            opening = self._opening.get(loop)
+            if opening is None:
+                opening = self._opening[loop] = asyncio.Lock()
+            async with opening:
                 if self._engine is None:
                     # migrations may wait for another process's lock: a longer bound
                     await self._executor.run(self._open_store, timeout=self._store_timeout * 10)
@@ -447,7 +465,11 @@ class Pipeline:
     async def _deliver(self, request: PhoneMessageRequest, progress: _Progress) -> DeliveryReport:
         key = request.idempotency_key
         if key is None:
-            done = await self._deliver_safely(request, progress)
+            try:
+                done = await self._deliver_safely(request, progress)
+            except asyncio.CancelledError:
+                self._interrupted(request, progress)
+                raise
             progress.sending = True  # the report exists: a cancelled caller no longer stops it
             # the report is final: the log sink's wake resolves the caller's future too
             progress.report = done
@@ -472,7 +494,10 @@ class Pipeline:
         try:
             done = await self._deliver_safely(request, progress)
         except asyncio.CancelledError:
-            # only before a provider attempt (deliver() cancels no later): free the key
+            if progress.sending:  # the task itself (its loop torn down), mid-send: the key
+                self._interrupted(request, progress)  # stays claimed, never sent again
+                raise
+            # before a provider attempt (deliver() cancels no later): free the key
             with contextlib.suppress(Exception):
                 idempotency, _ = await self._stores()
                 await self._store(idempotency.release, request.tenant, key)
@@ -489,6 +514,24 @@ class Pipeline:
             await self._account(request, done, progress)
             return done
         return await self._complete(request, done, progress, idempotency, key)
+
+    def _interrupted(self, request: PhoneMessageRequest, progress: _Progress) -> None:
+        """The delivery task was cancelled (its event loop torn down, not its caller: see
+        :meth:`deliver`). Once a provider attempt started, the message may have gone out: its
+        log event says so, handed to the log's thread without waiting (the loop is going)."""
+        if not progress.sending or self._log_sink is None:
+            return
+        done = report(
+            request,
+            "failed",
+            [],
+            reason="outcome_unknown",
+            detail="the delivery was interrupted (its event loop stopped) while a provider "
+            "attempt was under way; the message may or may not have been sent",
+        )
+        pending = self._log_sink.pending(request, done)
+        if pending is not None:
+            self._log_sink.hand_over(pending)
 
     async def _complete(
         self,
@@ -901,7 +944,13 @@ class Pipeline:
             reserving = self._submit(
                 usage.reserve, tenant, cap, late=partial(self._late_reservation, tenant)
             )
-            if await reserving:
+            try:
+                reserved = await reserving
+            except asyncio.CancelledError:  # a caller gone with the count already made
+                if reserving.done() and not reserving.cancelled() and not reserving.exception():
+                    self._late_reservation(tenant, reserving.result())
+                raise
+            if reserved:
                 return None
         except StoreUnavailableError as exc:
             return ProviderError(

@@ -6,6 +6,7 @@ runner. The pipeline wakes the copy after each report's lines were written."""
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -39,7 +40,10 @@ class StoredLog:
         self._executor = executor
         self._settings = settings
         self._repos: tuple[LogRepository, LogStreamRepository] | None = None
-        self._opening = asyncio.Lock()
+        # per event loop: a pipeline may serve several loops, one after another
+        self._opening: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
         self.streams = LogStreamDelivery(self.repositories, executor, settings, jobs)
         jobs.register(KIND, self.streams.run)
         self.ingester = LogIngester(
@@ -54,7 +58,11 @@ class StoredLog:
 
     async def repositories(self) -> tuple[LogRepository, LogStreamRepository]:
         if self._repos is None:
-            async with self._opening:
+            loop = asyncio.get_running_loop()
+            opening = self._opening.get(loop)
+            if opening is None:
+                opening = self._opening[loop] = asyncio.Lock()
+            async with opening:
                 if self._repos is None:
                     engine = await self._open_engine()
                     keys = await self._executor.run(
