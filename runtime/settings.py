@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from pathlib import Path
-from typing import Any, Literal, Self
+from types import UnionType
+from typing import Any, Literal, Self, Union, get_args, get_origin
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from runtime.errors import ConfigurationError
@@ -389,9 +392,13 @@ def host_entry_problem(entry: str) -> str | None:
 
 
 def load_settings() -> Settings:
-    """Settings from the environment; a bad value is a :class:`ConfigurationError` naming the
-    variable, not a pydantic traceback."""
+    """Settings from the environment and ``.env``; a bad value, or a bad line of ``.env``, is
+    a :class:`ConfigurationError` naming the variable (and the file's line), not a pydantic
+    traceback."""
+    from runtime.env_file import check_env_file
+
     try:
+        check_env_file()
         return Settings()
     except (UnicodeDecodeError, OSError) as exc:  # the .env file: not UTF-8, or unreadable
         reason = (
@@ -400,16 +407,72 @@ def load_settings() -> Settings:
             else exc.strerror or str(exc)
         )
         raise ConfigurationError(f"invalid settings: .env file: {reason}") from None
-    except SettingsError as exc:  # a list or table setting that is not JSON
-        field = re.search(r'field "(\w+)"', str(exc))
-        name = f"PHONE_ACTIONS_{field.group(1).upper()}" if field else "a setting"
-        raise ConfigurationError(f"invalid settings: {name}: not valid JSON ({exc})") from None
+    except SettingsError as exc:  # a list or object setting that is not JSON
+        raise ConfigurationError(f"invalid settings: {_settings_error(exc)}") from None
     except ValidationError as exc:
-        problems = "; ".join(
-            # a check of several settings (no loc) names them itself
-            f"PHONE_ACTIONS_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
-            if e["loc"]
-            else plain(e["msg"])
-            for e in exc.errors(include_input=False)
-        )
+        problems = "; ".join(map(_problem, exc.errors(include_input=False)))
         raise ConfigurationError(f"invalid settings: {problems}") from None
+
+
+_CONTAINER_TYPES = {"dict_type", "list_type", "tuple_type", "set_type", "frozen_set_type"}
+
+
+def _problem(error: ErrorDetails) -> str:
+    """One validation error, naming the variable; in a list or object setting (JSON in the
+    environment), the entry, and the JSON expected rather than pydantic's (or TOML's) words."""
+    if not error["loc"]:  # a check of several settings names them itself
+        return plain(error["msg"])
+    field, *inner = error["loc"]
+    where = f"PHONE_ACTIONS_{str(field).upper()}"
+    for part in inner:  # an entry of a JSON list or object
+        where += f": entry {part + 1}" if isinstance(part, int) else f': "{part}"'
+    info = Settings.model_fields.get(str(field))
+    if info is not None and not inner and error["type"] in _CONTAINER_TYPES:
+        return f"{where}: should be {_json_shape(info.annotation)}"
+    return f"{where}: {error['msg']}"
+
+
+_SETTINGS_ERROR = re.compile(r'value for field "(\w+)" from source "(\w+)"')
+
+
+def _settings_error(exc: SettingsError) -> str:
+    """pydantic-settings' error for a value it decodes as JSON (every list or object setting),
+    said without its internals: the variable, the ``.env`` line when it is the file's, the
+    JSON expected, and what is wrong with it."""
+    from runtime.env_file import env_file_line
+
+    match = _SETTINGS_ERROR.search(str(exc))
+    if match is None or match.group(1) not in Settings.model_fields:
+        first = str(exc.__cause__ or exc).strip().splitlines()
+        return f"a setting cannot be read: {first[0] if first else type(exc).__name__}"
+    field, source = match.groups()
+    variable = f"PHONE_ACTIONS_{field.upper()}"
+    where = ""
+    if source == "DotEnvSettingsSource":
+        try:
+            line = env_file_line(variable)
+        except (UnicodeDecodeError, OSError):
+            line = None
+        where = f"{line or '.env file'}: "
+    cause = exc.__cause__
+    if isinstance(cause, json.JSONDecodeError):
+        reason = f"{cause.msg[:1].lower()}{cause.msg[1:]} at character {cause.pos + 1}"
+    else:
+        first = str(cause or exc).strip().splitlines()
+        reason = first[0] if first else type(cause or exc).__name__
+    shape = _json_shape(Settings.model_fields[field].annotation)
+    return f"{where}{variable}: not valid JSON (expected {shape}): {reason}"
+
+
+def _json_shape(annotation: Any) -> str:
+    """The JSON a setting of this type is written as, with an example."""
+    args = [arg for arg in get_args(annotation) if arg is not type(None)]
+    origin = get_origin(annotation)
+    if origin in (Union, UnionType) and len(args) == 1:  # X | None
+        return _json_shape(args[0])
+    if origin in (list, tuple, set, frozenset):
+        numbers = bool(args) and all(arg in (int, float) for arg in args if arg is not Ellipsis)
+        return "a JSON list like [1, 2.5]" if numbers else 'a JSON list like ["a", "b"]'
+    if origin is dict or (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+        return 'a JSON object like {"name": "value"}'
+    return "JSON"

@@ -15,9 +15,10 @@ import pytest
 from typer.testing import CliRunner
 
 from runtime.cli import app
-from runtime.settings import Settings
+from runtime.settings import Settings, load_settings
 from runtime.tenants import TomlTenantDirectory
 from tests.support.stub_server import StubServer
+from tests.test_cli_errors import cli, error_line
 
 TENANTS = {
     "tenants": {
@@ -111,3 +112,81 @@ def test_a_setting_that_is_not_a_finite_number_is_refused_naming_it(
     result = CliRunner().invoke(app, ["doctor"])
     assert result.exit_code == 2, result.output
     assert "PHONE_ACTIONS_IDEMPOTENCY_WAIT: should be a finite number" in result.output
+
+
+# A bad PHONE_ACTIONS_ line of .env: one line naming the file, the line and the setting, exit 2.
+# Other variables of .env are credentials and stay accepted; prefixed variables of the process
+# environment that are no settings (PHONE_ACTIONS_TEST_POSTGRES_URL) are not the file's business.
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        (
+            "PHONE_ACTIONS_DATABSE_URL=sqlite:///x.db",
+            "PHONE_ACTIONS_DATABSE_URL is not a setting (did you mean PHONE_ACTIONS_DATABASE_URL?)",
+        ),
+        (
+            "export phone_actions_atempt_timeout=7",  # read case-insensitively, like settings
+            "phone_actions_atempt_timeout is not a setting "
+            "(did you mean PHONE_ACTIONS_ATTEMPT_TIMEOUT?)",
+        ),
+        ("PHONE_ACTIONS_COLOUR=blue", "PHONE_ACTIONS_COLOUR is not a setting"),
+    ],
+)
+def test_an_unknown_setting_in_the_env_file_is_one_line_naming_it(
+    folder: Path, line: str, says: str
+) -> None:
+    (folder / ".env").write_text(f"# secrets\nTWILIO_AUTH_TOKEN=abc\n{line}\n")
+    send = ["send", "--tenant", "acme", "--to", "+14155552671", "--code", "123456"]
+    for command in (["doctor"], send):
+        assert error_line(CliRunner().invoke(app, command)) == (
+            f"error: invalid settings: .env line 3: {says}"
+        )
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (
+            "PHONE_ACTIONS_ATTEMPT_TIMEOUT 7\n",
+            ".env line 2: PHONE_ACTIONS_ATTEMPT_TIMEOUT: cannot be parsed (no = after the name)",
+        ),
+        (
+            'TWILIO_AUTH_TOKEN="abc\nPHONE_ACTIONS_ATTEMPT_TIMEOUT=7\n',
+            ".env line 2: TWILIO_AUTH_TOKEN: cannot be parsed "
+            "(a quote that is not closed, or text after the closing quote)",
+        ),
+        ("'unclosed\n", ".env line 2: cannot be parsed (want NAME=value)"),
+    ],
+)
+def test_a_line_the_env_file_cannot_parse_is_one_line_naming_it(
+    folder: Path, text: str, says: str
+) -> None:
+    """In a process of its own, so that python-dotenv's warning would show: it must not."""
+    (folder / ".env").write_text(f"MITTO_API_KEY=abc\n{text}")
+    assert error_line(cli("doctor")) == f"error: invalid settings: {says}"
+
+
+def test_a_json_setting_in_the_env_file_that_is_not_json_names_its_line(folder: Path) -> None:
+    (folder / ".env").write_text("MITTO_API_KEY=abc\n\nPHONE_ACTIONS_OUTBOUND_ALLOW_HOSTS='[bad'\n")
+    assert error_line(CliRunner().invoke(app, ["doctor"])) == (
+        "error: invalid settings: .env line 3: PHONE_ACTIONS_OUTBOUND_ALLOW_HOSTS: not valid "
+        'JSON (expected a JSON list like ["a", "b"]): expecting value at character 2'
+    )
+
+
+def test_credentials_and_settings_in_the_env_file_stay_accepted(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (folder / ".env").write_text(
+        "TWILIO_AUTH_TOKEN=abc\nexport ACME_MITTO_KEY='k'\nPHONE_ACTIONS_ATTEMPT_TIMEOUT=7\n"
+        'PHONE_ACTIONS_SANDBOX_ALLOW_HTTP_HOSTS=["localhost:8080"]\n'
+        # the project's variables that are no settings, for a shell that exports the file
+        "PHONE_ACTIONS_API_TOKEN=t\nPHONE_ACTIONS_TEST_REDIS_URL=redis://127.0.0.1:9\n"
+    )
+    monkeypatch.setenv("PHONE_ACTIONS_TEST_POSTGRES_URL", "postgresql://x")  # not in .env: ignored
+    monkeypatch.setenv("PHONE_ACTIONS_DATABSE_URL", "sqlite:///x.db")
+    settings = load_settings()
+    assert (settings.attempt_timeout, settings.sandbox_allow_http_hosts) == (7, ["localhost:8080"])
+    assert "error:" not in CliRunner().invoke(app, ["doctor"]).stderr

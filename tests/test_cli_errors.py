@@ -15,9 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic_settings import EnvSettingsSource
 from typer.testing import CliRunner, Result
 
 from runtime.cli import app
+from runtime.settings import Settings
 
 TENANTS = """
 [tenants.acme]
@@ -202,6 +204,70 @@ def test_bad_sandbox_http_hosts(
         line = error_line(runner.invoke(app, command))
         assert "PHONE_ACTIONS_SANDBOX_ALLOW_HTTP_HOSTS" in line
         assert says in line
+
+
+JSON_SETTINGS = {
+    "sandbox_allow_http_hosts": 'a JSON list like ["a", "b"]',
+    "outbound_allow_hosts": 'a JSON list like ["a", "b"]',
+    "log_stream_allow_http_hosts": 'a JSON list like ["a", "b"]',
+    "notification_retry_delays": "a JSON list like [1, 2.5]",
+    "default_sender_settings": 'a JSON object like {"name": "value"}',
+    "default_sender_credentials_env": 'a JSON object like {"name": "value"}',
+}
+
+
+def test_json_settings_are_every_setting_read_as_json() -> None:
+    """pydantic-settings decodes these from JSON: a new one joins JSON_SETTINGS (and its test)."""
+    source = EnvSettingsSource(Settings)
+    read_as_json = {
+        name for name, field in Settings.model_fields.items() if source.field_is_complex(field)
+    }
+    assert read_as_json == set(JSON_SETTINGS)
+
+
+@pytest.mark.parametrize(("field", "shape"), JSON_SETTINGS.items())
+def test_a_json_setting_that_is_not_json_is_one_line_naming_it(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, field: str, shape: str
+) -> None:
+    variable = f"PHONE_ACTIONS_{field.upper()}"
+    monkeypatch.setenv(variable, "[bad")
+    for command in (SEND, ["doctor"]):
+        assert error_line(runner.invoke(app, command)) == (
+            f"error: invalid settings: {variable}: not valid JSON (expected {shape}): "
+            "expecting value at character 2"
+        )
+
+
+@pytest.mark.parametrize(("field", "shape"), JSON_SETTINGS.items())
+def test_a_json_setting_of_the_wrong_shape_says_the_json_expected(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, field: str, shape: str
+) -> None:
+    """JSON, but not a list or object: said in JSON's words, not TOML's ("a table")."""
+    variable = f"PHONE_ACTIONS_{field.upper()}"
+    monkeypatch.setenv(variable, '"x"')
+    assert error_line(runner.invoke(app, ["doctor"])) == (
+        f"error: invalid settings: {variable}: should be {shape}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("PHONE_ACTIONS_SANDBOX_ALLOW_HTTP_HOSTS", '["a", 1]', "entry 2: should be text in quotes"),
+        (
+            "PHONE_ACTIONS_DEFAULT_SENDER_CREDENTIALS_ENV",
+            '{"a": 1}',
+            '"a": should be text in quotes',
+        ),
+    ],
+)
+def test_a_bad_entry_of_a_json_setting_names_the_variable_and_the_entry(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, says: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    assert error_line(runner.invoke(app, ["doctor"])) == (
+        f"error: invalid settings: {variable}: {says}"
+    )
 
 
 def test_good_sandbox_http_hosts_are_accepted(
