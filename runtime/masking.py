@@ -13,7 +13,9 @@ spelled as English words (``seven three zero``), in any letter case, also next t
 (``id730419``); not inside a longer run of digits, which would mask parts of phone numbers and
 message ids (a code prefixed with a digit on purpose is an encoding, see below). Secrets (4
 characters or more) are masked in any letter case (host names are lower-cased on the way) and in
-their URL-encoded and JSON-escaped forms. A value deliberately encoded otherwise (base64, reversed)
+their URL-encoded, JSON-escaped and Python ``repr`` forms, and each line of a multi-line secret
+(a PEM key printed line by line) on its own; numbers that spell the code or a secret are masked
+in data. A value deliberately encoded otherwise (base64, reversed)
 cannot be recognised; the sandbox's egress rules are what keep secrets from leaving then.
 """
 
@@ -73,11 +75,26 @@ def escape_controls(text: str, *, keep_newlines: bool = False) -> str:
     return text.translate(_ESCAPES_KEEP_NEWLINE if keep_newlines else _ESCAPES)
 
 
+MIN_SECRET_LINE = 8
+"""A line of a multi-line secret (a PEM key) this long or longer is masked on its own too:
+``print`` output reaches the log one line at a time. Shorter lines (``-----``) are too common."""
+
+
 def _secret_forms(value: str) -> set[str]:
     forms = {value, quote(value), quote(value, safe=""), quote_plus(value, safe="")}
     forms.add(json.dumps(value)[1:-1])
     forms.add(json.dumps(value, ensure_ascii=False)[1:-1])
-    return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
+    # Python's spellings: repr() (in a printed list, an error message) and ascii()
+    forms.add(repr(value)[1:-1])
+    forms.add(ascii(value)[1:-1])
+    forms = {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
+    lines = _LINE_BREAK.split(value.strip())
+    if len(lines) > 1:
+        forms |= {line for line in map(str.strip, lines) if len(line) >= MIN_SECRET_LINE}
+    return forms
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 TRIE_FORM = 64
@@ -317,6 +334,9 @@ class Masker:
     def _data(self, value: Any) -> Any:
         if isinstance(value, str):
             return self.text(value)
+        if type(value) is int or type(value) is float:  # the code as a JSON number (an echo)
+            spelled = repr(value)
+            return MASK if self.text(spelled) != spelled else value
         if isinstance(value, dict):
             return {
                 (self.text(k) if isinstance(k, str) else k): self._data(v) for k, v in value.items()

@@ -71,6 +71,32 @@ def test_one_mask_covers_the_code_in_every_spelling_and_the_secret_in_every_case
     assert masker.text("GB and 1730419 and +447911730419") == "GB and 1730419 and +447911730419"
 
 
+def test_a_printed_multi_line_secret_is_masked_line_by_line() -> None:
+    """``print`` hands the log one line at a time: each line of a PEM key is masked alone."""
+    body = ["MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7", "Vb4Sk7Qx9Lm2Vb4Sk7Qx9Lm2"]
+    pem = "\n".join(["-----BEGIN PRIVATE KEY-----", *body, "-----END PRIVATE KEY-----", ""])
+    masker = Masker([pem], CODE)
+    printed = ("key: " + pem).split("\n")
+    assert [masker.cut_line(line) for line in printed] == [
+        f"key: {MASK}",
+        MASK,
+        MASK,
+        MASK,
+        "",
+    ]
+    assert masker.text("-----") == "-----"  # short lines of a secret are too common to mask
+
+
+def test_a_secrets_python_repr_and_the_code_as_a_number_are_masked() -> None:
+    quoted = "Xk9$m{2Q'z\"w"  # both quotes: repr escapes one of them
+    masker = Masker([quoted, "h\u00e9llo-w\u00f6rld"], CODE)
+    assert masker.text(f"KeyError: {[quoted]!r}") == f"KeyError: ['{MASK}']"
+    assert masker.text(ascii("h\u00e9llo-w\u00f6rld")) == f"'{MASK}'"
+    echoed = {"otp": int(CODE), "price": 0.5, "again": float(CODE), "ok": True, "n": 1730419}
+    masked = {"otp": MASK, "price": 0.5, "again": MASK, "ok": True, "n": 1730419}
+    assert masker.data(echoed) == masked
+
+
 def test_long_overlapping_and_repeated_secrets_are_masked_whole() -> None:
     key = "-----BEGIN PRIVATE KEY-----" + "MIIEv" * 200  # longer than TRIE_FORM: found by find
     masker = Masker([key, "tok_abcd", "abcd_xyz"], CODE)
