@@ -22,6 +22,7 @@ import httpx
 import pytest
 from aiohttp import web
 
+from runtime.sandbox.guest.api_stub import _with_json as with_json
 from runtime.sandbox.host import egress as egress_module
 from runtime.sandbox.host.egress import (
     Egress,
@@ -132,7 +133,9 @@ def make(
 async def send(egress: Egress, params: dict[str, Any], **kw: Any) -> dict[str, Any]:
     budget = kw.pop("budget", None) or InvocationBudget(20)
     deadline = kw.pop("deadline", None) or time.monotonic() + 10
-    return await egress.request(kw.pop("tenant", "acme"), params, deadline=deadline, budget=budget)
+    tenant = kw.pop("tenant", "acme")
+    # as the action sees it: the worker parses a JSON answer's text
+    return with_json(await egress.request(tenant, params, deadline=deadline, budget=budget))
 
 
 async def refused(egress: Egress, params: dict[str, Any], kind: type[ApiRefused]) -> str:

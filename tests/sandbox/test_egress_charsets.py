@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from runtime.sandbox.guest.api_stub import _with_json as with_json
 from runtime.sandbox.host.egress import Egress, EgressPolicy, InvocationBudget
 from runtime.sandbox.host.egress import policy as egress_policy
 from runtime.sandbox.host.egress.decoding import _SINGLE_BYTE, REPLACE_LIMIT, charset, decoded
@@ -67,12 +68,13 @@ async def test_unique_charset_names_do_not_grow_the_process() -> None:
 
 
 async def send(egress: Egress) -> dict[str, Any]:
-    return await egress.request(
+    answer = await egress.request(
         "acme",
         call(f"https://{PUBLIC_V4}/"),
         deadline=time.monotonic() + 10,
         budget=InvocationBudget(5),
     )
+    return with_json(answer)  # as the action sees it: the worker parses the JSON
 
 
 @pytest.mark.parametrize(

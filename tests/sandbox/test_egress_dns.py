@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from runtime.sandbox.guest.api_stub import _with_json as with_json
 from runtime.sandbox.host.egress import (
     AresResolver,
     Egress,
@@ -46,7 +47,8 @@ def call(url: str, **fields: Any) -> dict[str, Any]:
 
 async def send(egress: Egress, tenant: str, params: dict[str, Any]) -> dict[str, Any]:
     deadline = time.monotonic() + 30
-    return await egress.request(tenant, params, deadline=deadline, budget=InvocationBudget(20))
+    answer = await egress.request(tenant, params, deadline=deadline, budget=InvocationBudget(20))
+    return with_json(answer)  # as the action sees it: the worker parses the JSON
 
 
 class LocalOnly(httpx.AsyncBaseTransport):

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from runtime import PhoneMessageRequest
+from runtime.sandbox.guest.api_stub import _with_json as with_json
 from runtime.sandbox.host.egress import (
     Egress,
     EgressDenied,
@@ -220,11 +221,13 @@ async def test_same_origin_307_308_keep_method_and_body(
         return 201, {"id": "m1"}, {}
 
     fake.respond_with(answer)
-    result = await egress.request(
-        "acme",
-        call(f"{fake.url}/send", json={"a": 1}),
-        deadline=time.monotonic() + 10,
-        budget=InvocationBudget(5),
+    result = with_json(
+        await egress.request(
+            "acme",
+            call(f"{fake.url}/send", json={"a": 1}),
+            deadline=time.monotonic() + 10,
+            budget=InvocationBudget(5),
+        )
     )
     assert result["json"] == {"id": "m1"}
     moved = fake.requests[1]
@@ -235,11 +238,13 @@ async def test_303_to_another_origin_is_a_get_without_body(
     egress: Egress, fake: StubServer, other: StubServer
 ) -> None:
     fake.respond(303, b"", {"Location": f"{other.url}/status"})
-    result = await egress.request(
-        "acme",
-        call(f"{fake.url}/send", json={"a": 1}),
-        deadline=time.monotonic() + 10,
-        budget=InvocationBudget(5),
+    result = with_json(
+        await egress.request(
+            "acme",
+            call(f"{fake.url}/send", json={"a": 1}),
+            deadline=time.monotonic() + 10,
+            budget=InvocationBudget(5),
+        )
     )
     assert result["json"] == {"id": "other"}
     [seen] = other.requests
@@ -259,11 +264,13 @@ async def test_a_hop_answered_before_the_final_4xx_marks_the_invocation_handed_o
 
     fake.respond_with(answer)
     budget = InvocationBudget(5)
-    result = await egress.request(
-        "acme",
-        call(f"{fake.url}/send", json={"a": 1}),
-        deadline=time.monotonic() + 10,
-        budget=budget,
+    result = with_json(
+        await egress.request(
+            "acme",
+            call(f"{fake.url}/send", json={"a": 1}),
+            deadline=time.monotonic() + 10,
+            budget=budget,
+        )
     )
     assert result["status"] == 401
     assert budget.reached
@@ -274,8 +281,10 @@ async def test_a_plain_4xx_answer_does_not_mark_the_invocation_handed_off(
 ) -> None:
     fake.respond(401, {"error": "unauthorized"})
     budget = InvocationBudget(5)
-    result = await egress.request(
-        "acme", call(f"{fake.url}/send"), deadline=time.monotonic() + 10, budget=budget
+    result = with_json(
+        await egress.request(
+            "acme", call(f"{fake.url}/send"), deadline=time.monotonic() + 10, budget=budget
+        )
     )
     assert (result["status"], budget.reached) == (401, False)
 

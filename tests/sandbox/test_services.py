@@ -82,7 +82,8 @@ async def test_http_request_is_dispatched_to_egress() -> None:
     svc = services(net)
     result = await handle(svc, "http.request", call("https://api.example.com/m", "POST", json={}))
     assert result["status"] == 201
-    assert result["json"] == {"sid": "SM1"}
+    # the text only: the worker parses it (a JSON bomb costs the tenant's CPU, not this loop)
+    assert (result["text"], result["json"]) == ('{"sid": "SM1"}', None)
     assert net.dials[0].ip == PUBLIC_V4
     await svc.aclose()
 

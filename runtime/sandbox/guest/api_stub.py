@@ -10,6 +10,7 @@ Replies come back frozen (:mod:`runtime.sandbox.guest.eventdata`). Failures surf
 
 from __future__ import annotations
 
+import json
 from typing import Any, Protocol
 
 from runtime.sandbox.guest.eventdata import EventData, dump_plain, freeze, to_plain
@@ -108,11 +109,13 @@ def _json_size(value: object) -> int:
     return len(text.encode("utf-8", "surrogatepass"))
 
 
-def _call(channel: ApiChannel, op: str, params: dict[str, Any]) -> Any:
-    """``channel.call`` with every failure turned into a fresh, context-free ``ApiError``."""
+def _call(channel: ApiChannel, op: str, params: dict[str, Any], then: Any = None) -> Any:
+    """``channel.call`` (its answer through ``then``, when given) with every failure turned
+    into a fresh, context-free ``ApiError``."""
     failure = f"api call {op} failed"
     try:
-        return freeze(channel.call(op, params))
+        answer = channel.call(op, params)
+        return freeze(answer if then is None else then(answer))
     except ApiError as exc:
         if exc.args and type(exc.args[0]) is str:
             failure = exc.args[0][:MAX_ERROR]
@@ -121,6 +124,27 @@ def _call(channel: ApiChannel, op: str, params: dict[str, Any]) -> Any:
     except Exception:  # a host error must not reach tenant code: the message stays generic
         pass
     raise ApiError(failure)
+
+
+def _with_json(answer: Any) -> Any:
+    """An HTTP answer with ``json`` parsed from its ``text`` when its content type is JSON
+    (None when it is not valid JSON): here, at the worker's cost, never the supervisor's."""
+    if type(answer) is not dict or answer.get("json") is not None:
+        return answer
+    text, headers = answer.get("text"), answer.get("headers")
+    content_type = headers.get("content-type", "") if type(headers) is dict else ""
+    mime = content_type.split(";", 1)[0].strip().lower() if type(content_type) is str else ""
+    if type(text) is not str or (mime != "application/json" and not mime.endswith("+json")):
+        return answer
+    try:
+        parsed = json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        parsed = None
+    return {**answer, "json": parsed}
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _cache_error(code: str, message: str) -> Any:
@@ -199,7 +223,7 @@ def build_api(
         if http_calls >= limits.max_http_requests:
             raise ApiError(f"at most {limits.max_http_requests} HTTP requests per invocation")
         http_calls += 1
-        return _call(channel, "http.request", payload)
+        return _call(channel, "http.request", payload, then=_with_json)
 
     def get(url: str, headers: Any = None, params: Any = None, timeout: Any = None) -> Any:
         return request("GET", url, headers=headers, params=params, timeout=timeout)
