@@ -77,7 +77,7 @@ def doctor(
     from runtime.logs import check_log_path
     from runtime.plugins import collect_providers, get_plugin_manager
     from runtime.sandbox.guest.oslimits import seccomp_status
-    from runtime.tenants import TomlTenantDirectory
+    from runtime.tenants import TomlTenantDirectory, check_providers
 
     settings = settings_or_exit()
     checks: list[tuple[str, bool | None, str]] = []
@@ -86,10 +86,12 @@ def doctor(
     checks.append(("RestrictedPython", True, version("RestrictedPython")))
     checks.append(("seccomp", seccomp_ok, seccomp_why))
     checks.extend(_os_layer_checks(settings))
+    registered: list[str] | None = None  # None: the plugins could not be loaded at all
     try:
         pm = get_plugin_manager(settings=settings)
         providers = collect_providers(pm, settings)
-        names = ", ".join(p.name for p in providers)
+        registered = [p.name for p in providers]
+        names = ", ".join(registered)
         broken = "; ".join(f"{n}: {e}" for n, e in pm.load_errors.items())
         checks.append(
             ("plugins", not broken, f"providers: {names}" + (f"; {broken}" if broken else ""))
@@ -99,6 +101,8 @@ def doctor(
         checks.append(("plugins", False, str(exc)))
     try:
         tenants = TomlTenantDirectory.from_file(settings.tenants_file)
+        if registered is not None:  # each tenant's provider, as delivery will resolve it
+            check_providers(tenants, registered)
         checks.append(("tenants", True, f"{len(tenants.ids())} in {settings.tenants_file}"))
     except PhoneActionsError as exc:
         checks.append(("tenants", False, str(exc)))
@@ -129,6 +133,14 @@ def _default_sender_check(providers: Any, settings: Settings) -> tuple[str, bool
     try:
         sender = DefaultSender.from_settings(providers, settings)
     except PhoneActionsError as exc:
+        name = settings.default_sender
+        if name not in providers:  # a misspelt name: the closest registered one, and the list
+            import difflib
+
+            known = [p.name for p in providers]
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            return ("default sender", False, f"{exc}{hint}; registered: {', '.join(known)}")
         return ("default sender", False, str(exc))
     if not sender.reaches_phones:
         return (

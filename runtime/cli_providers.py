@@ -39,6 +39,28 @@ def credential_variable(provider: str, field: str) -> str:
     return f"{provider}_{field}".upper().replace("-", "_")
 
 
+_WHERE = "in the environment or in .env"
+"""Where ``providers try`` reads the credential variables from (runtime/env_file.py)."""
+
+
+def _as_variables(provider: Provider[BaseModel, BaseModel], text: str) -> str | None:
+    """``text`` with each credential field it names (``api_key``) replaced by the variable to
+    set (``VONAGE_API_KEY``), and where to set it; None when it names no credential field.
+
+    A provider words its errors for a tenants file, whose ``credentials_env`` maps each field to
+    a variable; here the variables are fixed, and the user needs their names."""
+    import re
+
+    fields = sorted(provider.credentials_model.model_fields, key=len, reverse=True)
+    if not fields:
+        return None
+    named = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, fields)) + r")(?![\w-])")
+    if not named.search(text):
+        return None
+    swapped = named.sub(lambda m: credential_variable(provider.name, m.group(1)), text)
+    return f"{swapped} (variables read from the environment or from .env)"
+
+
 def _registry() -> ProviderRegistry:
     from runtime.errors import PhoneActionsError
     from runtime.plugins import collect_providers, get_plugin_manager
@@ -146,11 +168,15 @@ def _credentials(
         if info.is_required() and name not in raw
     ]
     if missing:
-        raise bad_input(f"credentials of {provider.name!r} not set: export {', '.join(missing)}")
+        raise bad_input(
+            f"credentials of {provider.name!r} not set: set {', '.join(missing)} {_WHERE}"
+        )
     try:
         return provider.credentials_model.model_validate(raw)
     except ValidationError as exc:
-        raise bad_input(f"credentials of {provider.name!r}: {_validation_problem(exc)}") from None
+        problem = _validation_problem(exc)
+        problem = _as_variables(provider, problem) or problem
+        raise bad_input(f"credentials of {provider.name!r}: {problem}") from None
 
 
 @providers_app.command("try", short_help="Send one test message through one provider.")
@@ -248,10 +274,13 @@ async def _send_once(
         receipt = await provider.send(message, config, credentials)
         result.update(status="sent", message_id=receipt.message_id, provider_status=receipt.status)
     except ProviderError as exc:
+        error = exc.message
+        if exc.code == "configuration_error":  # "needs the api_token credential": which variable
+            error = _as_variables(provider, error) or error
         result.update(
             status="failed",
             error_code=exc.code,
-            error=exc.message,
+            error=error,
             retryable=exc.retryable,
             handed_off=exc.handed_off,
         )

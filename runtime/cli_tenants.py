@@ -34,11 +34,12 @@ def import_tenants_command(
     again updates what it imported."""
     from runtime.console import resource_error, resource_errors
     from runtime.errors import PhoneActionsError
+    from runtime.plugins import collect_providers, get_plugin_manager
     from runtime.store.crypto import Keyring
     from runtime.store.db import create_engine_for, migrate
     from runtime.store.service import ServiceStore
     from runtime.store.service.importer import import_tenants
-    from runtime.tenants import read_tenants_file
+    from runtime.tenants import TomlTenantDirectory, check_providers, read_tenants_file
 
     settings = settings_or_exit()
     master = settings.master_key.get_secret_value() if settings.master_key else None
@@ -46,6 +47,10 @@ def import_tenants_command(
         # FILE is the argument, not PHONE_ACTIONS_TENANTS_FILE: an error names it, before the
         # database is opened (the import reads it again: a tenants file is small)
         read_tenants_file(file, given_as="FILE")
+        # each tenant's provider is one the plugins register (third-party ones too, loaded as
+        # the pipeline loads them), or the import would store a tenant that cannot deliver
+        registry = collect_providers(get_plugin_manager(settings=settings), settings)
+        check_providers(TomlTenantDirectory.from_file(file), [p.name for p in registry])
         engine = create_engine_for(settings.resolved_database_url, timeout=settings.store_timeout)
         try:
             migrate(engine)
@@ -63,7 +68,7 @@ def import_tenants_command(
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("tenant", "provider", "action", "")
+    table = Table("tenant", "provider", "action", "status")
     for item in done:
         table.add_row(
             item.tenant,

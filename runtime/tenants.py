@@ -7,8 +7,9 @@ behind the Management API) implements the same two methods.
 
 from __future__ import annotations
 
+import difflib
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -24,21 +25,31 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from runtime import templates
 from runtime.env_file import credentials_environ
-from runtime.errors import ConfigurationError, MissingCredentialsError, UnknownTenantError
+from runtime.errors import (
+    ConfigurationError,
+    MissingCredentialsError,
+    UnknownProviderError,
+    UnknownTenantError,
+)
 from runtime.events import Channel, Purpose
 from runtime.phone_numbers import region_code
 from runtime.policy import PhoneLimits
 
 __all__ = [
+    "DEFAULT_PROVIDER",
     "FallbackPolicy",
     "TenantConfig",
     "TenantDirectory",
     "TomlTenantDirectory",
+    "check_providers",
     "read_tenants_file",
 ]
 
 FallbackPolicy = Literal["never", "retryable", "always"]
 TENANT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+DEFAULT_PROVIDER = "default"
+"""The ``provider`` of a tenant served by the platform's default sender (registered by no
+plugin: ``PHONE_ACTIONS_DEFAULT_SENDER`` names the provider behind it)."""
 
 
 class TenantConfig(BaseModel):
@@ -58,7 +69,7 @@ class TenantConfig(BaseModel):
     id: str = Field(pattern=TENANT_ID_PATTERN)
     friendly_name: str | None = None
     message_types: frozenset[Channel] = frozenset({"sms"})
-    provider: str = "default"
+    provider: str = DEFAULT_PROVIDER
     provider_settings: dict[str, Any] = Field(default_factory=dict)
     credentials_env: dict[str, str] = Field(default_factory=dict)
     fallback: FallbackPolicy = "retryable"
@@ -232,3 +243,33 @@ class TomlTenantDirectory:
 
     def ids(self) -> list[str]:
         return sorted(self._tenants)
+
+    @property
+    def source(self) -> str:
+        """Where the tenants came from: the file's path, or ``<memory>``."""
+        return self._source
+
+
+def check_providers(directory: TomlTenantDirectory, registered: Collection[str]) -> None:
+    """Raise one :class:`UnknownProviderError` naming each tenant whose ``provider`` is neither
+    ``default`` nor in ``registered`` (the providers the plugins actually loaded registered,
+    third-party ones included), with the closest name and the list of registered ones.
+
+    Reading the file does not check the names (it needs no plugins); without this a misspelt
+    provider would only fail at the first delivery."""
+    known = sorted(set(registered))
+    problems = []
+    for tenant_id in directory.ids():
+        name = directory.get(tenant_id).provider
+        if name == DEFAULT_PROVIDER or name in registered:
+            continue
+        close = difflib.get_close_matches(name, [*known, DEFAULT_PROVIDER], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        problems.append(
+            f"tenants.{tenant_id}.provider: {name!r} is not a registered provider{hint}"
+        )
+    if problems:
+        raise UnknownProviderError(
+            f"{directory.source}: {'; '.join(problems)}; registered: {', '.join(known) or 'none'}, "
+            f"or {DEFAULT_PROVIDER!r} (the default sender)"
+        )

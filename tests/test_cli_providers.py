@@ -112,7 +112,11 @@ def test_try_reports_a_failure_with_its_fallback_facts_and_exit_1(runner: CliRun
 @pytest.mark.parametrize(
     ("args", "env", "expected"),
     [
-        (["mitto", "--to", "+447911123456", "--set", "sender=A"], {}, "export MITTO_API_KEY"),
+        (
+            ["mitto", "--to", "+447911123456", "--set", "sender=A"],
+            {},
+            "not set: set MITTO_API_KEY in the environment or in .env",
+        ),
         (
             ["mitto", "--to", "+447911123456"],
             {"MITTO_API_KEY": API_KEY},
@@ -136,6 +140,109 @@ def test_bad_input_names_the_problem_and_exits_2(
     assert result.exit_code == 2, result.output
     assert expected in result.output
     assert API_KEY not in result.output
+
+
+VARIABLES = "(variables read from the environment or from .env)"
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "expected"),
+    [
+        (
+            ["vonage", "--set", "sender=Acme"],
+            {},
+            "error: credentials of 'vonage': set VONAGE_API_KEY and VONAGE_API_SECRET (SMS), or "
+            f"VONAGE_APPLICATION_ID and VONAGE_PRIVATE_KEY (voice) {VARIABLES}",
+        ),
+        (
+            ["vonage", "--set", "sender=Acme"],
+            {"VONAGE_API_KEY": API_KEY},
+            "error: credentials of 'vonage': VONAGE_API_KEY and VONAGE_API_SECRET go together "
+            f"(SMS) {VARIABLES}",
+        ),
+        (
+            ["vonage", "--set", "sender=Acme"],
+            {"VONAGE_API_KEY": ""},
+            f"error: credentials of 'vonage': VONAGE_API_KEY: must not be empty {VARIABLES}",
+        ),
+        (
+            ["sns", "--set", "region=us-east-1"],
+            {"SNS_ACCESS_KEY_ID": "AKIA" + "0" * 16},
+            "error: credentials of 'sns': set both SNS_ACCESS_KEY_ID and SNS_SECRET_ACCESS_KEY, "
+            f"or neither {VARIABLES}",
+        ),
+        (
+            ["twilio", "--set", "from_number=+15017122661"],
+            {},
+            "error: credentials of 'twilio' not set: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN "
+            "in the environment or in .env",
+        ),
+    ],
+)
+def test_a_credential_problem_names_the_variables_to_set(
+    runner: CliRunner, args: list[str], env: dict[str, str], expected: str
+) -> None:
+    """The providers word their credential errors for a tenants file (``api_key``); here the
+    user sets variables, so the line names them."""
+    result = runner.invoke(app, ["providers", "try", *args, "--to", "+447911123456"], env=env)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == expected
+    assert API_KEY not in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "expected"),
+    [
+        (
+            ["sinch", "--set", "service_plan_id=plan-1"],
+            {},
+            f"Sinch SMS needs the SINCH_API_TOKEN credential {VARIABLES}",
+        ),
+        (
+            ["vonage", "--channel", "voice", "--set", "from_number=+15017122661"],
+            {"VONAGE_API_KEY": API_KEY, "VONAGE_API_SECRET": "vonage-secret-1234"},
+            "Vonage voice calls need the VONAGE_APPLICATION_ID and VONAGE_PRIVATE_KEY "
+            f"credentials {VARIABLES}",
+        ),
+    ],
+)
+def test_a_credential_the_provider_misses_when_sending_is_named_as_its_variable(
+    runner: CliRunner, args: list[str], env: dict[str, str], expected: str
+) -> None:
+    result = runner.invoke(
+        app, ["providers", "try", *args, "--to", "+447911123456", "--json"], env=env
+    )
+    assert result.exit_code == 1, result.output
+    outcome = json.loads(result.stdout)
+    assert (outcome["error_code"], outcome["error"]) == ("configuration_error", expected)
+    assert (outcome["retryable"], outcome["handed_off"]) == (False, False)
+
+
+def test_no_provider_names_a_credential_field_where_a_variable_is_meant(
+    runner: CliRunner, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every registered provider, without any credential variable set: the refusal (if any)
+    names ``<PROVIDER>_<CREDENTIAL>`` variables, never a bare credential field."""
+    import re
+
+    import typer
+
+    from runtime.cli_providers import _credentials, _registry
+
+    refused = 0
+    for provider in _registry():  # loaded as the command loads them
+        fields = list(provider.credentials_model.model_fields)
+        try:
+            _credentials(provider, environ={})
+        except typer.Exit:
+            refused += 1
+            line = capsys.readouterr().err.strip()
+            assert "the environment or" in line, line
+            assert ".env" in line, line
+            assert any(credential_variable(provider.name, f) in line for f in fields), line
+            bare = [f for f in fields if re.search(rf"(?<![\w-]){f}(?![\w-])", line)]
+            assert not bare, line
+    assert refused >= 10  # clickatell, vonage, twilio...: most need a credential
 
 
 def test_cli_md_documents_providers_try_and_each_of_its_options() -> None:

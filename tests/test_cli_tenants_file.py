@@ -4,6 +4,7 @@ setting. One ``error:`` line, exit 2, and nothing written when the argument is w
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,72 @@ def test_the_setting_keeps_its_name(
     monkeypatch.setenv("PHONE_ACTIONS_TENANTS_FILE", str(tmp_path))
     line = error_line(runner.invoke(app, SEND))
     assert line == f"error: PHONE_ACTIONS_TENANTS_FILE: cannot read '{tmp_path}': Is a directory"
+
+
+MISSPELT = '[tenants.acme]\nprovider = "twillio"\n\n[tenants.globex]\nprovider = "outbox"\n'
+REGISTERED = (
+    "clickatell, clicksend, custom, esendex, infobip, messagebird, mitto, outbox, "
+    "phone-message-hook, plivo, sinch, sns, telesign, twilio, vonage"
+)
+
+
+def test_import_refuses_a_provider_no_plugin_registers(runner: CliRunner, tmp_path: Path) -> None:
+    """A misspelt provider used to be imported, and to fail only at the first delivery."""
+    tenants = tmp_path / "tenants.toml"
+    tenants.write_text(MISSPELT)
+    line = error_line(runner.invoke(app, ["tenants", "import", str(tenants)]))
+    assert line == (
+        f"error: {tenants}: tenants.acme.provider: 'twillio' is not a registered provider "
+        f"(did you mean 'twilio'?); registered: {REGISTERED}, or 'default' (the default sender)"
+    )
+    assert not (tmp_path / "data").exists()  # refused before the database was opened: no tenant
+
+
+def test_import_prints_a_header_over_every_column(runner: CliRunner, tmp_path: Path) -> None:
+    tenants = tmp_path / "tenants.toml"
+    tenants.write_text('[tenants.acme]\nprovider = "outbox"\n\n[tenants.demo]\n')
+    result = runner.invoke(app, ["tenants", "import", str(tenants)], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    header = [line for line in result.output.splitlines() if line.startswith("┃")]
+    assert [cell.strip() for cell in header[0].strip("┃").split("┃")] == [
+        "tenant",
+        "provider",
+        "action",
+        "status",
+    ]
+    assert "│ acme   │ outbox   │        │ created │" in result.output
+    assert "│ demo   │ default  │        │ created │" in result.output  # the default sender
+
+
+def test_doctor_names_the_tenant_the_field_and_the_closest_provider(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenants = tmp_path / "tenants.toml"
+    tenants.write_text(MISSPELT)
+    monkeypatch.setenv("PHONE_ACTIONS_TENANTS_FILE", str(tenants))
+    result = runner.invoke(app, ["doctor", "--json"])
+    assert result.exit_code == 1, result.output
+    rows = {row["check"]: row for row in map(json.loads, result.stdout.splitlines())}
+    assert rows["tenants"] == {
+        "check": "tenants",
+        "status": "problem",
+        "detail": f"{tenants}: tenants.acme.provider: 'twillio' is not a registered provider "
+        f"(did you mean 'twilio'?); registered: {REGISTERED}, or 'default' (the default sender)",
+    }
+
+
+def test_doctor_suggests_the_closest_provider_for_the_default_sender(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenants = tmp_path / "tenants.toml"
+    tenants.write_text('[tenants.acme]\nprovider = "default"\n')
+    monkeypatch.setenv("PHONE_ACTIONS_TENANTS_FILE", str(tenants))
+    monkeypatch.setenv("PHONE_ACTIONS_DEFAULT_SENDER", "outbx")
+    result = runner.invoke(app, ["doctor", "--json"])
+    assert result.exit_code == 1, result.output
+    rows = {row["check"]: row for row in map(json.loads, result.stdout.splitlines())}
+    assert rows["default sender"]["detail"] == (
+        "PHONE_ACTIONS_DEFAULT_SENDER: 'outbx' is not a registered provider "
+        f"(did you mean 'outbox'?); registered: {REGISTERED}"
+    )
+    assert rows["tenants"]["status"] == "ok"  # provider = "default" is the default sender

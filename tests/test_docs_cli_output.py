@@ -99,3 +99,126 @@ def test_the_example_tenants_file_names_the_outboxs_database() -> None:
     (at,) = [i for i, line in enumerate(lines) if "the default sender: stores messages" in line]
     assert file in " ".join(lines[at : at + 2])
     assert "outbox.sqlite3" not in text
+
+
+# -- the tables of docs/cli.md: at most 80 columns, and what the commands print at 80 columns
+
+QUICK_START_TENANTS = """\
+[tenants.acme]
+friendly_name = "Acme"
+message_types = ["sms"]
+provider = "outbox"
+"""
+SEND = "phone-actions send --tenant acme --to +14155552671 --code 123456"
+REPLAY_EVENTS = "phone-actions replay --tenant acme " + " ".join(
+    f"tests/events/{name}" for name in ("spm_sms_verify_us.json", "cpp_text_verify_au.json")
+)
+REPLAY_RECORDING = "phone-actions replay tests/recordings/vonage_sms.jsonl --action my_vonage.py"
+IMPORT = "phone-actions tenants import docs/examples/tenants.toml"
+
+
+def fenced_blocks(text: str) -> list[list[str]]:
+    """The lines of each fenced block of ``text``."""
+    return [
+        match.group(1).splitlines()
+        for match in re.finditer(r"^```[\w-]*\n(.*?)^```", text, re.DOTALL | re.MULTILINE)
+    ]
+
+
+def printed_lines(block: list[str]) -> list[str]:
+    """A block's lines but the ``$ `` commands typed (and their ``\\`` continuations)."""
+    printed, typing = [], False
+    for line in block:
+        if line.startswith("$ ") or typing:
+            typing = line.endswith("\\")
+            continue
+        printed.append(line)
+    return printed
+
+
+def example(command: str) -> list[str]:
+    """What docs/cli.md shows ``$ command`` printing: its lines up to the next command or the
+    end of the block."""
+    for block in fenced_blocks(read("docs/cli.md")):
+        if f"$ {command}" in block:
+            after = block[block.index(f"$ {command}") + 1 :]
+            ends = [i for i, line in enumerate(after) if line.startswith("$ ")]
+            return after[: min(ends, default=len(after))]
+    raise AssertionError(f"docs/cli.md has no example of {command!r}")
+
+
+def run(runner: CliRunner, command: str, exit_code: int) -> list[str]:
+    """``command``'s standard output at 80 columns, lines right-stripped (Rich pads them)."""
+    result = runner.invoke(app, command.split()[1:], env={"COLUMNS": "80"})
+    assert result.exit_code == exit_code, result.output
+    return [line.rstrip() for line in result.stdout.rstrip("\n").splitlines()]
+
+
+def without_ids(lines: list[str]) -> list[str]:
+    """Table rows with message ids and latencies masked: they change at every run."""
+    hidden = []
+    for line in lines:
+        if line.startswith("│"):
+            line = re.sub(r"(?<=│ )\d+\.\d +(?=│)", lambda m: "L" * len(m.group()), line)
+            line = re.sub(r"\b[0-9a-f]{5,}\b", lambda m: "x" * len(m.group()), line)
+        hidden.append(line)
+    return hidden
+
+
+@pytest.fixture
+def quick_start(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """The Quick start's tenants file (acme, SMS through the outbox), in the current folder
+    with the recorded events and the recording the examples name."""
+    (tmp_path / "tenants.toml").write_text(QUICK_START_TENANTS)
+    monkeypatch.setenv("PHONE_ACTIONS_TENANTS_FILE", str(tmp_path / "tenants.toml"))
+    for folder in ("events", "recordings"):
+        (tmp_path / "tests" / folder).mkdir(parents=True)
+    for name in ("spm_sms_verify_us.json", "cpp_text_verify_au.json"):
+        (tmp_path / "tests/events" / name).write_bytes((ROOT / "tests/events" / name).read_bytes())
+    recording = "tests/recordings/vonage_sms.jsonl"
+    (tmp_path / recording).write_bytes((ROOT / recording).read_bytes())
+    return runner
+
+
+def test_every_table_and_help_in_cli_md_fits_80_columns() -> None:
+    """cli.md: "The help and the tables fit 80 columns". Every block that shows a table or a
+    help, with the heading and captions printed around the table."""
+    checked, too_wide = [], []
+    for block in fenced_blocks(read("docs/cli.md")):
+        text = "\n".join(block)
+        if not any(corner in text for corner in "┏┌╭") and "\nUsage: " not in f"\n{text}":
+            continue
+        checked += [line for line in block if line.startswith("$ ")]
+        too_wide += [line for line in printed_lines(block) if len(line) > 80]
+    assert too_wide == []
+    for command in (SEND, f"{SEND} --channel voice", REPLAY_EVENTS, REPLAY_RECORDING, IMPORT):
+        assert f"$ {command}" in checked, command
+    assert "$ phone-actions doctor" in checked
+    assert "$ phone-actions --help" in checked
+
+
+def test_the_send_examples_are_what_send_prints_at_80_columns(quick_start: CliRunner) -> None:
+    assert without_ids(run(quick_start, SEND, 0)) == without_ids(example(SEND))
+    voice = f"{SEND} --channel voice"
+    assert run(quick_start, voice, 1) == example(voice)
+
+
+def test_the_replay_examples_are_what_replay_prints_at_80_columns(
+    quick_start: CliRunner, tmp_path: Path
+) -> None:
+    assert run(quick_start, REPLAY_EVENTS, 0) == example(REPLAY_EVENTS)
+    # my_vonage.py: the sample action without the line that sends non-ASCII text as unicode
+    action = (ROOT / "tenant_actions/vonage_sms.py").read_text("utf-8")
+    unicode = '    if not options.text.isascii():\n        form["type"] = "unicode"'
+    assert unicode in action
+    (tmp_path / "my_vonage.py").write_text(action.replace(unicode, "    pass"))
+    assert run(quick_start, REPLAY_RECORDING, 1) == example(REPLAY_RECORDING)
+
+
+def test_the_tenants_import_example_is_the_real_table(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ACME_TWILIO_ACCOUNT_SID", "AC" + "0" * 32)
+    monkeypatch.setenv("ACME_TWILIO_AUTH_TOKEN", "t" * 32)
+    command = IMPORT.replace("docs/examples/tenants.toml", str(EXAMPLE_TENANTS))
+    assert run(runner, command, 0) == example(IMPORT)

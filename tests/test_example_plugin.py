@@ -110,3 +110,24 @@ async def test_it_delivers_through_the_pipeline(
     assert sent.path == "/v1/sms"
     assert sent.headers["Authorization"] == f"Bearer {TOKEN}"
     assert orjson.loads(sent.body)["to"] == "+447911123456"
+
+
+def test_tenants_import_takes_its_provider_and_refuses_it_when_not_installed(
+    installed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The provider names a tenants file may use are the loaded registry's, not a fixed list."""
+    monkeypatch.setenv("PHONE_ACTIONS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("PHONE_ACTIONS_DATABASE_URL", raising=False)
+    tenants = tmp_path / "tenants.toml"
+    tenants.write_text('[tenants.acme]\nprovider = "exampletel"\n')
+    absent = CliRunner().invoke(app, ["tenants", "import", str(tenants)])
+    assert absent.exit_code == 2
+    assert "tenants.acme.provider: 'exampletel' is not a registered provider" in absent.stderr
+    monkeypatch.syspath_prepend(str(installed))
+    importlib.invalidate_caches()
+    try:
+        present = CliRunner().invoke(app, ["tenants", "import", str(tenants), "--json"])
+    finally:
+        sys.modules.pop("phone_actions_example", None)
+    assert present.exit_code == 0, present.output
+    assert orjson.loads(present.stdout)[0]["provider"] == "exampletel"
