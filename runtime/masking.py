@@ -1,39 +1,37 @@
-"""One mask for everything that leaves a sandbox worker, and one escape for tenant text.
+"""Masking secrets and the code out of operator logs, over :mod:`runtime.sandbox.shared.masker`
+(one mask for everything that leaves a sandbox worker, and one escape for tenant text; its names
+are this module's too).
 
-A worker is untrusted: what it hands back (result, message id, error, logs, HTTP records) may
-carry the tenant's secret values or the OTP code, on purpose or by accident, and may carry
-control characters that clear an operator's screen or forge log lines. Every path that logs,
-reports, records or prints such a value goes through :class:`Masker` (secrets and the code in
-its spellings become :data:`MASK`) and :func:`escape_controls` (control characters become
-visible escapes such as ``\\x1b``). :data:`MASK` is the project's only mask string.
-
-The code is masked as digits (``730419``), as digits separated by up to three of
-``. , ; : - _ /`` and white space (``7. 3. 0. 4. 1. 9``, ``73-04-19``), and with digits
-spelled as English words (``seven three zero``), in any letter case, also next to letters
-(``id730419``); not inside a longer run of digits, which would mask parts of phone numbers and
-message ids (a code prefixed with a digit on purpose is an encoding, see below). Secrets (4
-characters or more) are masked in any letter case (host names are lower-cased on the way) and in
-their URL-encoded, JSON-escaped and Python ``repr`` forms, and each line of a multi-line secret
-(a PEM key printed line by line) on its own; numbers that spell the code or a secret are masked
-in data. A value deliberately encoded otherwise (base64, reversed)
-cannot be recognised; the sandbox's egress rules are what keep secrets from leaving then.
+While an invocation runs, :func:`masking` makes its :class:`Masker` the current one, and
+:class:`MaskingLogFilter` applies it to the sandbox's operator log records.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
-import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
-from urllib.parse import quote, quote_plus
+
+from runtime.sandbox.shared.masker import (
+    CUT_TRIES,
+    MASK,
+    MAX_MATCHES,
+    MIN_SECRET_LENGTH,
+    MIN_SECRET_LINE,
+    TRIE_FORM,
+    Masker,
+    code_of_event,
+    escape_controls,
+)
 
 __all__ = [
+    "CUT_TRIES",
     "MASK",
+    "MAX_MATCHES",
     "MIN_SECRET_LENGTH",
+    "MIN_SECRET_LINE",
+    "TRIE_FORM",
     "Masker",
     "MaskingLogFilter",
     "code_of_event",
@@ -41,320 +39,6 @@ __all__ = [
     "install_log_masking",
     "masking",
 ]
-
-MASK = "******"
-"""What a masked secret or code reads as, everywhere (logs, reports, recordings, CLI)."""
-
-MIN_SECRET_LENGTH = 4
-"""Shorter secret values are not masked: masking ``"GB"`` would mangle every text."""
-
-_DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-_SEPARATOR = r"[\s.,;:_/\-]{0,3}"
-
-# C0 (tab and newline included: every field we show is one line), DEL, C1, and the Unicode
-# bidi controls that reorder what a terminal shows (Trojan Source, CVE-2021-42574).
-_BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-_CONTROLS = [*map(chr, range(0x20)), *map(chr, range(0x7F, 0xA0)), *_BIDI]
-_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-_ESCAPES = {
-    ord(ch): _NAMED.get(ch) or (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
-    for ch in _CONTROLS
-}
-_ESCAPES_KEEP_NEWLINE = {k: v for k, v in _ESCAPES.items() if k != ord("\n")}
-_HAS_CONTROL = re.compile("[" + re.escape("".join(_CONTROLS)) + "]")
-
-
-def escape_controls(text: str, *, keep_newlines: bool = False) -> str:
-    """``text`` with control characters shown as escapes (ESC as ``\\x1b``, LF as ``\\n``).
-
-    ``keep_newlines`` keeps LF for multi-line texts (a traceback in an operator log); CR is
-    still escaped, so no line can be overwritten.
-    """
-    if _HAS_CONTROL.search(text) is None:
-        return text
-    return text.translate(_ESCAPES_KEEP_NEWLINE if keep_newlines else _ESCAPES)
-
-
-MIN_SECRET_LINE = 8
-"""A line of a multi-line secret (a PEM key) this long or longer is masked on its own too:
-``print`` output reaches the log one line at a time. Shorter lines (``-----``) are too common."""
-
-
-def _secret_forms(value: str) -> set[str]:
-    forms = {value, quote(value), quote(value, safe=""), quote_plus(value, safe="")}
-    forms.add(json.dumps(value)[1:-1])
-    forms.add(json.dumps(value, ensure_ascii=False)[1:-1])
-    # Python's spellings: repr() (in a printed list, an error message) and ascii()
-    forms.add(repr(value)[1:-1])
-    forms.add(ascii(value)[1:-1])
-    forms = {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
-    lines = _LINE_BREAK.split(value.strip())
-    if len(lines) > 1:
-        forms |= {line for line in map(str.strip, lines) if len(line) >= MIN_SECRET_LINE}
-    return forms
-
-
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
-
-
-TRIE_FORM = 64
-"""Secret forms up to this length are found by the trie-shaped regex; longer ones by
-``str.find`` (a regex path that long, tried at every position, would cost the text's length
-times the form's)."""
-
-CUT_TRIES = 16
-"""Places a long secret form's start is checked at, at the end of a cut field; past that the
-field's tail is masked whole (see :meth:`Masker.cut_line`)."""
-
-MAX_MATCHES = 10_000
-"""More secrets than this in one text and the whole text is masked: the work stays bounded."""
-
-
-def _fold_table() -> dict[int, int]:
-    """Each code point (planes 0 and 1: every cased script) to the one that stands for its
-    class under ``re.IGNORECASE``: the simple lower case, then sre's extra equivalences (the
-    dotless and dotted i with ``i``, the long s with ``s``, the final sigma with the sigma,
-    the Kelvin sign with ``k``).
-    One code point for one: folding keeps every position, whatever the context (``str.lower``
-    changes ``Σ`` by its neighbours, and ``İ`` into two characters)."""
-    extra: dict[int, tuple[int, ...]] = {}
-    with contextlib.suppress(ImportError):  # private to re: what its IGNORECASE matching uses
-        from re._casefix import _EXTRA_CASES  # type: ignore[import-not-found]
-
-        extra = _EXTRA_CASES
-    table: dict[int, int] = {}
-    for point in range(0x20000):
-        low = ord(chr(point).lower()[0]) if len(chr(point).lower()) == 1 else point
-        if point == 0x130:  # İ: its simple lower case is i (str.lower gives i + a dot)
-            low = 0x69
-        canonical = min((low, *extra.get(low, ())))
-        if canonical != point:
-            table[point] = canonical
-    return table
-
-
-_FOLD = _fold_table()
-
-
-def _fold(text: str) -> str:
-    """``text`` with each character replaced by its class under ``re.IGNORECASE``
-    (:func:`_fold_table`): the same length, so every position stays."""
-    if text.isascii():  # most texts: the ASCII lower case is already each class's own
-        return text.lower()
-    return text.translate(_FOLD)
-
-
-def _trie_pattern(forms: list[str]) -> str:
-    """One regex for ``forms``, shaped as their trie: alternatives at each node start with
-    different characters, so matching at a position follows one path, and the longest form
-    there wins (each ending is optional, greedy)."""
-    root: dict[str, Any] = {}
-    for form in forms:
-        node = root
-        for ch in form:
-            node = node.setdefault(ch, {})
-        node[""] = {}  # a form ends here
-
-    def pattern(node: dict[str, Any]) -> str:
-        branches = [re.escape(ch) + pattern(child) for ch, child in sorted(node.items()) if ch]
-        if not branches:
-            return ""
-        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-        if "" in node:  # a shorter form ends here: the longer ones are tried first
-            return f"(?:{body})?" if len(branches) > 1 or len(body) > 1 else f"{body}?"
-        return body
-
-    return pattern(root)
-
-
-def _starts_pattern(forms: list[str]) -> str:
-    """A regex for the first two characters or more of any of ``forms``: their trie, where
-    every node from the second character on may end (tried longest first)."""
-    root: dict[str, Any] = {}
-    for form in forms:
-        node = root
-        for ch in form:
-            node = node.setdefault(ch, {})
-
-    def pattern(node: dict[str, Any], depth: int) -> str:
-        branches = [re.escape(ch) + pattern(child, depth + 1) for ch, child in sorted(node.items())]
-        if not branches:
-            return ""
-        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-        return f"(?:{body})?" if depth >= 2 else body
-
-    return pattern(root, 0)
-
-
-def _replaced(value: str, spans: list[tuple[int, int]]) -> str:
-    """``value`` with each span, overlapping ones merged, replaced by :data:`MASK`."""
-    spans.sort()
-    parts: list[str] = []
-    kept = 0  # value[:kept] is handled
-    for start, end in spans:
-        if end <= kept:
-            continue
-        if start < kept:  # overlaps the span just masked: that mask covers it
-            kept = end
-            continue
-        parts += (value[kept:start], MASK)
-        kept = end
-    parts.append(value[kept:])
-    return "".join(parts)
-
-
-def _code_pattern(code: str) -> str:
-    parts = []
-    for ch in code:
-        if "0" <= ch <= "9":
-            parts.append(f"(?:{ch}|{_DIGIT_WORDS[int(ch)]})")
-        else:
-            parts.append(re.escape(ch))
-    return _SEPARATOR.join(parts)
-
-
-class Masker:
-    """Masks one tenant's secret values and one code out of text and JSON-like data.
-
-    A tenant chooses both its secrets and the text its action returns, so the cost of masking
-    must not depend on what they hold: it is linear in the text, whatever the secrets. Forms
-    of a secret up to :data:`TRIE_FORM` characters are found by one regex shaped as a trie of
-    their lower-cased spellings (at each position of the text, one path of at most that many
-    characters); longer forms by ``str.find``, which is linear in the text for any needle.
-    Spellings that differ only in letter case are one form. The code is a second, small
-    pattern. A text that holds secrets more than :data:`MAX_MATCHES` times is masked whole.
-    """
-
-    __slots__ = ("_code", "_long", "_short", "_shortest", "_starts")
-
-    def __init__(self, secrets: Iterable[str] = (), code: str | None = None) -> None:
-        forms: set[str] = set()
-        for value in secrets:
-            if type(value) is str and len(value) >= MIN_SECRET_LENGTH:
-                forms |= {_fold(form) for form in _secret_forms(value)}
-        short = [form for form in forms if len(form) <= TRIE_FORM]
-        # a lookahead: every position is tried, so secrets that overlap are all found
-        self._short = re.compile(f"(?=({_trie_pattern(short)}))") if short else None
-        # longest first: where two forms overlap, the longer one decides the span
-        self._long = sorted((f for f in forms if len(f) > TRIE_FORM), key=lambda f: (-len(f), f))
-        self._code = (
-            re.compile(f"(?<![0-9]){_code_pattern(code)}(?![0-9])", re.IGNORECASE)
-            if code and len(code) >= MIN_SECRET_LENGTH
-            else None
-        )
-        starts = [form[:TRIE_FORM] for form in forms]
-        if self._code is not None and code:
-            starts.append(code)
-        self._starts = re.compile(f"(?:{_starts_pattern(starts)})\\Z") if starts else None
-        lengths = [len(form) for form in forms]
-        if self._code is not None and code:
-            lengths.append(len(code))  # its shortest spelling: the code itself
-        self._shortest = max(min(lengths, default=1), 1)
-
-    def __bool__(self) -> bool:
-        return self._short is not None or bool(self._long) or self._code is not None
-
-    def text(self, value: str) -> str:
-        """``value`` with every secret and spelling of the code replaced by :data:`MASK`: the
-        secrets' and the code's spans are found in the same text and replaced together, so
-        one never hides the other."""
-        if len(value) < self._shortest:  # most strings of a result: too short to hold any
-            return value
-        spans: list[tuple[int, int]] = []
-        if self._short is not None or self._long:
-            folded = _fold(value)
-            short = self._short
-            if short is not None and short.search(folded) is not None:  # most texts hold none
-                for found in short.finditer(folded):
-                    spans.append(found.span(1))
-                    if len(spans) > MAX_MATCHES:
-                        return MASK
-            for form in self._long if len(value) > TRIE_FORM else ():
-                start = folded.find(form)
-                while start >= 0:  # overlapping occurrences too (bounded by MAX_MATCHES)
-                    spans.append((start, start + len(form)))
-                    if len(spans) > MAX_MATCHES:
-                        return MASK
-                    start = folded.find(form, start + 1)
-        if self._code is not None:
-            for found in self._code.finditer(value):
-                spans.append(found.span())
-                if len(spans) > MAX_MATCHES:
-                    return MASK
-        return _replaced(value, spans) if spans else value
-
-    def line(self, value: str) -> str:
-        """:meth:`text`, then control characters escaped: a field shown on one line."""
-        return escape_controls(self.text(value))
-
-    def cut_line(self, value: str) -> str:
-        """:meth:`line` for a field that may have been cut at a length cap (a log line, an
-        error): a secret or the code cut in two leaves its first part at the field's end,
-        which :meth:`text` cannot know for one. So the field's last characters (before a
-        trailing ``...``) are masked too when they are the start of a secret or of the code,
-        two characters or more: masking a little too much there is the safe side."""
-        masked = self.text(value)
-        body = masked.removesuffix("...").removesuffix("\u2026")
-        start = self._cut_start(body)
-        if start is not None:
-            masked = body[:start] + MASK + masked[len(body) :]
-        return escape_controls(masked)
-
-    def _cut_start(self, body: str) -> int | None:
-        """Where the longest tail of ``body`` that starts a secret form or the code begins
-        (two characters or more), or None. Linear in the forms' lengths, whatever they are:
-        one trie-shaped regex for tails up to :data:`TRIE_FORM` characters, and for longer
-        forms ``str.find`` and ``str.startswith`` over at most :data:`CUT_TRIES` places."""
-        window = _fold(body[-TRIE_FORM:])
-        found = self._starts.search(window) if self._starts is not None else None
-        start = None if found is None else len(body) - len(window) + found.start()
-        folded = _fold(body[-(len(self._long[0]) - 1) :]) if self._long else ""
-        for form in self._long:  # longer tails of long forms (longest first)
-            tail = folded[-(len(form) - 1) :]
-            place = tail.find(form[:TRIE_FORM])
-            for _ in range(CUT_TRIES):
-                if place < 0 or len(tail) - place <= TRIE_FORM:
-                    break
-                if form.startswith(tail[place:]):
-                    begins = len(body) - len(tail) + place  # folding keeps lengths
-                    start = begins if start is None else min(start, begins)
-                    break
-                place = tail.find(form[:TRIE_FORM], place + 1)
-            else:
-                if place >= 0:  # a tenant's pathological secret: the safe side
-                    start = len(body) - len(tail)
-        return start
-
-    def data(self, value: Any) -> Any:
-        """JSON-like ``value`` with every string (dict keys too) passed through :meth:`text`."""
-        if not self:
-            return value
-        return self._data(value)
-
-    def _data(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return self.text(value)
-        if type(value) is int or type(value) is float:  # the code as a JSON number (an echo)
-            spelled = repr(value)
-            return MASK if self.text(spelled) != spelled else value
-        if isinstance(value, dict):
-            return {
-                (self.text(k) if isinstance(k, str) else k): self._data(v) for k, v in value.items()
-            }
-        if isinstance(value, list | tuple):
-            return [self._data(v) for v in value]
-        return value
-
-
-def code_of_event(event: dict[str, Any]) -> str | None:
-    """The OTP code in an Auth0 trigger event (``message_options`` or ``notification``)."""
-    for part in ("message_options", "notification"):
-        section = event.get(part)
-        if isinstance(section, dict):
-            code = section.get("code")
-            if isinstance(code, str) and code:
-                return code
-    return None
 
 
 _CURRENT: ContextVar[Masker | None] = ContextVar("phone_actions_masker", default=None)

@@ -97,6 +97,26 @@ def test_a_secrets_python_repr_and_the_code_as_a_number_are_masked() -> None:
     assert masker.data(echoed) == masked
 
 
+def test_the_worker_masks_its_result_and_logs_and_the_supervisor_only_escapes_them() -> None:
+    """Masking a large result costs the tenant's worker, never the supervisor's event loop:
+    the supervisor takes the worker's result as it is (no walk, no copy) and escapes the
+    logs' control characters again."""
+    from runtime.sandbox.guest.worker_loop import _masked
+    from runtime.sandbox.host.runner import masked_result
+    from runtime.sandbox.shared.contract import InvocationResult
+
+    raw = InvocationResult(
+        outcome="ok", result={"otp": CODE, "keys": [SECRET] * 3}, logs=[f"key={SECRET}\x1b[2J"]
+    )
+    worker = _masked(raw, [SECRET], CODE)
+    assert worker.result == {"otp": MASK, "keys": [MASK] * 3}
+    assert worker.logs == [f"key={MASK}\\x1b[2J"]
+    large = InvocationResult(outcome="ok", result=[f"id-{n}" for n in range(20_000)], logs=["\x07"])
+    shown = masked_result(large, Masker([SECRET], CODE))
+    assert shown.result is large.result
+    assert shown.logs == ["\\x07"]
+
+
 def test_long_overlapping_and_repeated_secrets_are_masked_whole() -> None:
     key = "-----BEGIN PRIVATE KEY-----" + "MIIEv" * 200  # longer than TRIE_FORM: found by find
     masker = Masker([key, "tok_abcd", "abcd_xyz"], CODE)
