@@ -215,6 +215,33 @@ def _code_pattern(code: str) -> str:
     return _SEPARATOR.join(parts)
 
 
+class _Patterns:
+    """A :class:`Masker`'s regexes and forms (see there)."""
+
+    __slots__ = ("code", "long", "short", "shortest", "starts")
+
+    def __init__(self, secrets: list[str], code: str | None) -> None:
+        forms: set[str] = set()
+        for value in secrets:
+            forms |= {_fold(form) for form in _secret_forms(value)}
+        short = [form for form in forms if len(form) <= TRIE_FORM]
+        # a lookahead: every position is tried, so secrets that overlap are all found
+        self.short = re.compile(f"(?=({_trie_pattern(short)}))") if short else None
+        # longest first: where two forms overlap, the longer one decides the span
+        self.long = sorted((f for f in forms if len(f) > TRIE_FORM), key=lambda f: (-len(f), f))
+        self.code = (
+            re.compile(f"(?<![0-9]){_code_pattern(code)}(?![0-9])", re.IGNORECASE) if code else None
+        )
+        starts = [form[:TRIE_FORM] for form in forms]
+        if code:
+            starts.append(code)
+        self.starts = re.compile(f"(?:{_starts_pattern(starts)})\\Z") if starts else None
+        lengths = [len(form) for form in forms]
+        if code:
+            lengths.append(len(code))  # its shortest spelling: the code itself
+        self.shortest = max(min(lengths, default=1), 1)
+
+
 class Masker:
     """Masks one tenant's secret values and one code out of text and JSON-like data.
 
@@ -227,59 +254,51 @@ class Masker:
     pattern. A text that holds secrets more than :data:`MAX_MATCHES` times is masked whole.
     """
 
-    __slots__ = ("_code", "_long", "_short", "_shortest", "_starts")
+    __slots__ = ("_code_text", "_compiled", "_secrets")
 
     def __init__(self, secrets: Iterable[str] = (), code: str | None = None) -> None:
-        forms: set[str] = set()
-        for value in secrets:
-            if type(value) is str and len(value) >= MIN_SECRET_LENGTH:
-                forms |= {_fold(form) for form in _secret_forms(value)}
-        short = [form for form in forms if len(form) <= TRIE_FORM]
-        # a lookahead: every position is tried, so secrets that overlap are all found
-        self._short = re.compile(f"(?=({_trie_pattern(short)}))") if short else None
-        # longest first: where two forms overlap, the longer one decides the span
-        self._long = sorted((f for f in forms if len(f) > TRIE_FORM), key=lambda f: (-len(f), f))
-        self._code = (
-            re.compile(f"(?<![0-9]){_code_pattern(code)}(?![0-9])", re.IGNORECASE)
-            if code and len(code) >= MIN_SECRET_LENGTH
-            else None
-        )
-        starts = [form[:TRIE_FORM] for form in forms]
-        if self._code is not None and code:
-            starts.append(code)
-        self._starts = re.compile(f"(?:{_starts_pattern(starts)})\\Z") if starts else None
-        lengths = [len(form) for form in forms]
-        if self._code is not None and code:
-            lengths.append(len(code))  # its shortest spelling: the code itself
-        self._shortest = max(min(lengths, default=1), 1)
+        # compiled on first use: most invocations have nothing to mask (a worker's masker for
+        # a result of None, a supervisor's for an invocation without an error or HTTP call)
+        self._secrets = [v for v in secrets if type(v) is str and len(v) >= MIN_SECRET_LENGTH]
+        self._code_text = code if code and len(code) >= MIN_SECRET_LENGTH else None
+        self._compiled: _Patterns | None = None
 
     def __bool__(self) -> bool:
-        return self._short is not None or bool(self._long) or self._code is not None
+        return bool(self._secrets) or self._code_text is not None
+
+    def _patterns(self) -> _Patterns:
+        compiled = self._compiled
+        if compiled is None:
+            compiled = self._compiled = _Patterns(self._secrets, self._code_text)
+        return compiled
 
     def text(self, value: str) -> str:
         """``value`` with every secret and spelling of the code replaced by :data:`MASK`: the
         secrets' and the code's spans are found in the same text and replaced together, so
         one never hides the other."""
-        if len(value) < self._shortest:  # most strings of a result: too short to hold any
+        if not self:
+            return value
+        p = self._patterns()
+        if len(value) < p.shortest:  # most strings of a result: too short to hold any
             return value
         spans: list[tuple[int, int]] = []
-        if self._short is not None or self._long:
+        if p.short is not None or p.long:
             folded = _fold(value)
-            short = self._short
+            short = p.short
             if short is not None and short.search(folded) is not None:  # most texts hold none
                 for found in short.finditer(folded):
                     spans.append(found.span(1))
                     if len(spans) > MAX_MATCHES:
                         return MASK
-            for form in self._long if len(value) > TRIE_FORM else ():
+            for form in p.long if len(value) > TRIE_FORM else ():
                 start = folded.find(form)
                 while start >= 0:  # overlapping occurrences too (bounded by MAX_MATCHES)
                     spans.append((start, start + len(form)))
                     if len(spans) > MAX_MATCHES:
                         return MASK
                     start = folded.find(form, start + 1)
-        if self._code is not None:
-            for found in self._code.finditer(value):
+        if p.code is not None:
+            for found in p.code.finditer(value):
                 spans.append(found.span())
                 if len(spans) > MAX_MATCHES:
                     return MASK
@@ -307,11 +326,14 @@ class Masker:
         (two characters or more), or None. Linear in the forms' lengths, whatever they are:
         one trie-shaped regex for tails up to :data:`TRIE_FORM` characters, and for longer
         forms ``str.find`` and ``str.startswith`` over at most :data:`CUT_TRIES` places."""
+        if not self:
+            return None
+        p = self._patterns()
         window = _fold(body[-TRIE_FORM:])
-        found = self._starts.search(window) if self._starts is not None else None
+        found = p.starts.search(window) if p.starts is not None else None
         start = None if found is None else len(body) - len(window) + found.start()
-        folded = _fold(body[-(len(self._long[0]) - 1) :]) if self._long else ""
-        for form in self._long:  # longer tails of long forms (longest first)
+        folded = _fold(body[-(len(p.long[0]) - 1) :]) if p.long else ""
+        for form in p.long:  # longer tails of long forms (longest first)
             tail = folded[-(len(form) - 1) :]
             place = tail.find(form[:TRIE_FORM])
             for _ in range(CUT_TRIES):
