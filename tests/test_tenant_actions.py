@@ -431,7 +431,8 @@ async def test_infobip_errors_are_mapped(
     result = await run(runner, "infobip_sms", event("infobip_sms"), infobip_secrets(stub.url))
     assert result.outcome == "runtime_error"
     assert result.error == f"Exception: {expected}"
-    assert result.handed_off is False
+    # a 500 may come after Infobip took the message: never a second code (a 4xx, a 503: no)
+    assert result.handed_off is (status == 500)
     assert INFOBIP_KEY not in json.dumps(result.model_dump())
 
 
@@ -565,7 +566,8 @@ async def test_webhook_relay_custom_phone_provider_retries_or_drops(
         "action": action,
         "reason": f"webhook answered HTTP {status}: busy",
     }
-    assert result.handed_off is False
+    # the action asks for a retry; after a 500 the webhook may have the message: not run again
+    assert result.handed_off is (status == 500)
 
 
 @in_module_loop
@@ -793,7 +795,7 @@ async def test_voice_tts_errors_are_mapped(
     result = await run(runner, "voice_tts", event("voice_tts"), tts_secrets(stub.url))
     assert result.outcome == "runtime_error"
     assert (result.error or "").startswith(f"Exception: {expected}")
-    assert result.handed_off is False
+    assert result.handed_off is (status == 502)  # a gateway's 502 may come after the call
 
 
 @in_module_loop

@@ -293,6 +293,29 @@ async def test_rpc_round_trip_and_handed_off_from_the_supervisors_view(
 
 
 @pytest.mark.parametrize(
+    ("status", "handed_off"),
+    [
+        *[(400, False), (401, False), (404, False), (429, False), (503, False), (200, True)],
+        *[(202, True), (300, True), (302, True), (500, True), (502, True), (504, True)],
+    ],
+)
+async def test_any_answer_but_a_4xx_or_a_503_is_handed_off(
+    fake_worker: tuple[Worker, FrameProtocol], status: int, handed_off: bool
+) -> None:
+    """A 500, a gateway's 502 or 504, or a redirect the egress did not follow may come after
+    the message was taken: never a retry or a fallback then. A 503 says it was not processed,
+    as the built-in providers read it."""
+    worker, peer = fake_worker
+    rpc = {"type": "rpc_request", "id": 7, "op": "http.request"}
+    params = {"method": "POST", "url": "https://a/x", "status": status}
+    frames = [frame(orjson.dumps({**rpc, "params": params})), result_frame(http=[])]
+    result, healthy = await play(worker, peer, frames, services=Recorder())
+    assert (result.outcome, healthy) == ("ok", True)
+    assert [c.status for c in result.http] == [status]
+    assert result.handed_off is handed_off
+
+
+@pytest.mark.parametrize(
     ("data", "outcome"),
     [
         (struct.pack(">I", MAX_FRAME_FROM_WORKER + 1), "output_limit"),

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 from runtime.sandbox.host.context import InvocationContext
+from runtime.sandbox.host.egress.wire import may_have_taken
 from runtime.sandbox.host.refusals import ApiRefused
 from runtime.sandbox.host.zygote_client import Worker
 from runtime.sandbox.shared.contract import HttpCall, InvocationResult, Outcome, SandboxLimits
@@ -144,7 +145,9 @@ async def _serve_rpc(
         calls.in_flight = None
         call = http_call(params, reply, (loop.time() - started) * 1000)
         calls.http.append(call)
-        calls.handed_off |= call.status is not None and 200 <= call.status < 300
+        # any answer but a 4xx or a 503 (a 500, a gateway's 502 or 504, a redirect not
+        # followed) may come after the message was taken: handed off, as Wire judges it
+        calls.handed_off |= call.status is not None and may_have_taken(call.status)
         # a hop before the final answer reached the server (a 303 after the POST): sent
         calls.handed_off |= context.http_budget.reached
     try:

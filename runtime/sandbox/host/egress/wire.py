@@ -21,7 +21,18 @@ import httpx
 
 from runtime.sandbox.host.refusals import EgressFailed
 
-__all__ = ["Wire", "failure"]
+__all__ = ["Wire", "failure", "may_have_taken"]
+
+NOT_TAKEN = frozenset({503})
+"""Non-4xx statuses that say the server did not process the request (Service Unavailable),
+as the built-in providers judge them (``runtime.provider_kit.errors``): the action may retry
+or fall back. Any other answer but a 4xx (a 500, a gateway's 502 or 504, a redirect not
+followed) may come after the message was taken."""
+
+
+def may_have_taken(status: int) -> bool:
+    """Whether an answer with ``status`` may come after the server took the message."""
+    return not (400 <= status < 500 or status in NOT_TAKEN)
 
 
 class Wire:
@@ -53,7 +64,7 @@ class Wire:
 
     def followed(self) -> None:
         """The hop's answer was a redirect we follow: whatever happens next, it was sent."""
-        if self._status is None or not 400 <= self._status < 500:
+        if self._status is None or may_have_taken(self._status):
             self._reached = True
         self.hop()
 
@@ -69,7 +80,7 @@ class Wire:
         if self._reached:
             return True
         if self._status is not None:
-            return not 400 <= self._status < 500
+            return may_have_taken(self._status)
         if self._written:
             return True
         if not self._exchanging or self._traced:
