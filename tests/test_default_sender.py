@@ -6,6 +6,8 @@ it is. The outbox, the embedded default, stores messages and says so: "stored", 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import threading
 from typing import Any
 
@@ -13,10 +15,11 @@ import pytest
 from pydantic import BaseModel, ConfigDict, SecretStr
 from typer.testing import CliRunner
 
-from runtime import ConfigurationError
+from runtime import ConfigurationError, ProviderError
 from runtime.cli import app
 from tests.conftest import PipelineFactory, read_log
 from tests.fake_providers import ProvidersPlugin, ScriptedProvider
+from tests.store.faults import sqlite_write_lock
 from tests.test_delivery import fail, request, tenant
 
 
@@ -227,3 +230,38 @@ async def test_a_reservation_that_counted_after_its_deadline_is_given_back(
     assert usage.used("acme") == 0
     again = await pipeline.deliver(request())
     assert (again.status, len(platform.sent)) == ("delivered", 1)
+
+
+async def test_a_refund_the_database_did_not_take_is_given_back_later(
+    make_pipeline: PipelineFactory,
+) -> None:
+    """The default sender refused (nothing sent) while another connection held SQLite's write
+    lock past the store timeout: the refund fails then, and is tried again, not lost."""
+    lock = contextlib.ExitStack()
+
+    def refuse_while_the_database_is_locked(_message: Any) -> None:
+        lock.enter_context(sqlite_write_lock(database))
+        raise ProviderError("21211", "invalid number", retryable=False, handed_off=False)
+
+    platform = PlatformProvider("platform", refuse_while_the_database_is_locked)
+    pipeline = make_pipeline(
+        tenant("default"),
+        plugins=(ProvidersPlugin(platform),),
+        environ=ENV,
+        store_timeout=0.3,
+        **PLATFORM,
+    )
+    database = pipeline.settings.data_dir / "phone-actions.sqlite3"
+
+    def used() -> int:  # read beside the pipeline's own connection (WAL: no lock needed)
+        with contextlib.closing(sqlite3.connect(database)) as db:
+            row = db.execute("SELECT used FROM default_sender_usage WHERE tenant = 'acme'")
+            return int(next(iter(row.fetchall()), (0,))[0])
+
+    await pipeline.open_store()
+    refused = await pipeline.deliver(request())
+    assert (refused.status, len(platform.sent)) == ("failed", 1)  # refused: nothing sent
+    assert used() == 1  # the refund met the lock: still counted, and owed
+    lock.close()  # the database answers again
+    await pipeline.aclose()  # closing tries what is still owed at once
+    assert used() == 0

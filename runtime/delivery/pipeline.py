@@ -23,6 +23,7 @@ import signal
 import threading
 import time
 import weakref
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -84,6 +85,9 @@ T = TypeVar("T")
 
 
 _TRANSIENT = frozenset({"store_unavailable", "shutting_down", "limits_unavailable"})
+REFUND_PAUSES = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+"""Seconds between tries of a default-sender refund the database did not take (about 9
+minutes in all, then a last try when the pipeline closes)."""
 """Rejections that sent nothing for a passing reason: their key is freed, not completed."""
 
 
@@ -156,6 +160,10 @@ class Pipeline:
         )
         self._open_lock = threading.Lock()
         self._inflight: set[asyncio.Task[None]] = set()
+        # default-sender allowance to give back that the database did not take yet, by tenant
+        self._owed: Counter[str] = Counter()
+        self._refunder: asyncio.Task[None] | None = None
+        self._refund_wake: asyncio.Future[None] | None = None
         self._closing = False
         self._closed = False
         # durable background work (retries.py, runtime/store/jobrunner.py)
@@ -301,6 +309,7 @@ class Pipeline:
         await self.jobs.aclose()  # stops claiming; the jobs running here finish
         await self.key_retention.aclose()
         await self.drain()
+        await self._last_refunds()
         if self.stored_log is not None:  # the last reports' events into the database
             await self.stored_log.aclose()
         self._closed = True
@@ -969,18 +978,70 @@ class Pipeline:
 
     def _late_reservation(self, tenant: str, reserved: bool) -> None:
         """A reservation that counted after its caller was told it timed out: refund it."""
-        if reserved and self._usage is not None:
-            # refused (closed, full): that one message stays counted against the cap
-            with contextlib.suppress(StoreUnavailableError):
-                self._executor.submit(self._usage.refund, tenant, timeout=self._store_timeout)
+        if reserved:
+            self._refund_later(tenant)
 
     async def _refund_default(self, tenant: str) -> None:
-        """The default sender did not take the message: give the allowance back."""
+        """The default sender did not take the message: give the allowance back (later, in
+        the background, if the database does not take the refund now)."""
         try:
             _, usage = await self._stores()
             await self._store(usage.refund, tenant)
         except StoreUnavailableError as exc:
-            log.warning("default sender usage of %r not refunded: %s", tenant, exc)
+            log.warning(
+                "default sender usage of %r not refunded yet (%s): trying again", tenant, exc
+            )
+            self._refund_later(tenant)
+
+    def _refund_later(self, tenant: str) -> None:
+        """Owe ``tenant`` one message of allowance: given back in the background, tried again
+        while the database does not take it (:data:`REFUND_PAUSES`), and once more at close."""
+        self._owed[tenant] += 1
+        refunder = self._refunder
+        if refunder is None or refunder.done() or refunder.get_loop().is_closed():
+            self._refunder = asyncio.get_running_loop().create_task(self._refund_owed())
+
+    async def _refund_owed(self) -> None:
+        loop = asyncio.get_running_loop()
+        for pause in (0.0, *REFUND_PAUSES):
+            if pause and not self._closing:  # closing wakes it (never cancels a refund)
+                wake = self._refund_wake = loop.create_future()
+                await asyncio.wait([wake], timeout=pause)
+            if await self._refund_pass() or self._closing:
+                return
+        log.error("default sender allowance still owed after retries: %s", dict(self._owed))
+
+    async def _refund_pass(self) -> bool:
+        """One try for each message owed: True once nothing is owed."""
+        while self._owed:
+            tenant = next(iter(self._owed))
+            try:
+                _, usage = await self._stores()
+                await self._store(usage.refund, tenant)
+            except StoreUnavailableError as exc:
+                log.warning("default sender usage of %r not refunded yet: %s", tenant, exc)
+                return False
+            self._owed[tenant] -= 1
+            if self._owed[tenant] <= 0:
+                del self._owed[tenant]
+        return True
+
+    async def _last_refunds(self) -> None:
+        """At close: the refunder tries once more now and stops; what is still owed then is
+        tried once more here (a refunder of a closed loop never will)."""
+        refunder, self._refunder = self._refunder, None
+        here = asyncio.get_running_loop()
+        if refunder is not None and not refunder.done() and refunder.get_loop() is here:
+            wake = self._refund_wake
+            if wake is not None and not wake.done():
+                wake.set_result(None)
+            await refunder
+        if self._owed and not await self._refund_pass():
+            log.error(
+                "default sender allowance not refunded (the database did not answer); these "
+                "messages stay counted against the cap: %s",
+                dict(self._owed),
+            )
 
     def _send(
         self,
