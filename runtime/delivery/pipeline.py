@@ -986,12 +986,22 @@ class Pipeline:
         the background, if the database does not take the refund now)."""
         try:
             _, usage = await self._stores()
-            await self._store(usage.refund, tenant)
+            await self._refund(usage, tenant)
         except StoreUnavailableError as exc:
+            if exc.running:  # it may still take effect: never a second refund (the cap holds)
+                log.warning("default sender usage of %r may not be refunded: %s", tenant, exc)
+                return
             log.warning(
                 "default sender usage of %r not refunded yet (%s): trying again", tenant, exc
             )
             self._refund_later(tenant)
+
+    async def _refund(self, usage: DefaultSenderUsage, tenant: str) -> None:
+        """``usage.refund`` with three times the store timeout: the database's own timeouts
+        (the wait for SQLite's connection, then its lock; a statement's) end it first, so a
+        refund that failed is known to have failed (and is owed again). One still running at
+        its deadline is not owed again: it may yet refund, and must never refund twice."""
+        await self._executor.run(usage.refund, tenant, timeout=3 * self._store_timeout)
 
     def _refund_later(self, tenant: str) -> None:
         """Owe ``tenant`` one message of allowance: given back in the background, tried again
@@ -1015,15 +1025,19 @@ class Pipeline:
         """One try for each message owed: True once nothing is owed."""
         while self._owed:
             tenant = next(iter(self._owed))
-            try:
-                _, usage = await self._stores()
-                await self._store(usage.refund, tenant)
-            except StoreUnavailableError as exc:
-                log.warning("default sender usage of %r not refunded yet: %s", tenant, exc)
-                return False
+            # no longer owed before the call: one cancelled mid-call (its loop torn down), or
+            # still running at its deadline, may refund yet, and must never refund twice
             self._owed[tenant] -= 1
             if self._owed[tenant] <= 0:
                 del self._owed[tenant]
+            try:
+                _, usage = await self._stores()
+                await self._refund(usage, tenant)
+            except StoreUnavailableError as exc:
+                log.warning("default sender usage of %r not refunded yet: %s", tenant, exc)
+                if not exc.running:  # it did not run: owed still
+                    self._owed[tenant] += 1
+                return False
         return True
 
     async def _last_refunds(self) -> None:
