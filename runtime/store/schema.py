@@ -83,6 +83,8 @@ default_sender_usage = Table(
     metadata,
     Column("tenant", String(64), primary_key=True),
     Column("used", Integer, nullable=False),
+    # the last reservation that counted: one whose answer was lost is recognised as counted
+    Column("last_reservation", String(32), nullable=True),
 )
 
 jobs = Table(

@@ -222,3 +222,25 @@ def test_a_claim_whose_answer_was_lost_is_still_won_when_tried_again(postgres_ur
         proxy.close()
         store.close()
         engine.dispose()
+
+
+def test_a_reservation_whose_answer_was_lost_counts_as_its_own(postgres_url: str) -> None:
+    """The server counts a default-sender reservation (the upsert commits) and the connection
+    is reset before its answer arrives: the reservation is recognised by its id, as counted
+    and this caller's, so its message is sent. Taken for a failure, it stayed counted against
+    the tenant's cap with nothing sent."""
+    migrate(create_engine_for(postgres_url))
+    proxy = FrozenProxy(("127.0.0.1", 5432))
+    engine = create_engine_for(proxy.url(postgres_url), timeout=2)
+    usage = DefaultSenderUsage(engine)
+    tenant = f"t-{uuid.uuid4().hex[:16]}"
+    try:
+        assert usage.reserve(tenant, 5)  # connected through the proxy
+        proxy.reset_after_answer(b"INSERT INTO default_sender_usage")
+        assert usage.reserve(tenant, 5)
+        assert proxy.cuts == 1
+        assert usage.used(tenant) == 2
+    finally:
+        proxy.close()
+        usage.close()
+        engine.dispose()
