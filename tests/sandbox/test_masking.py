@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,30 @@ def test_the_worker_masks_its_result_and_logs_and_the_supervisor_only_escapes_th
     assert shown.logs == ["\\x07"]
 
 
+def test_a_set_of_secrets_is_compiled_once_and_a_multi_line_one_is_bounded() -> None:
+    """A tenant's secrets are the same from one invocation to the next: their forms are
+    compiled once per process, not per invocation (large ones took seconds each time), and
+    the code, which changes every time, is kept out of them. A multi-line secret adds at most
+    MAX_SECRET_LINES line forms."""
+    from runtime.sandbox.shared.masker import (
+        MAX_SECRET_LINES,
+        compiled_forms,
+        forms_compiled,
+        secrets_key,
+    )
+
+    unique = uuid.uuid4().hex  # a set no other test compiled
+    secrets = [f"{unique}-secret", "\n".join(f"line-{n:05d}" for n in range(500))]
+    key = secrets_key(secrets)
+    assert not forms_compiled(key)
+    first, second = Masker(secrets, "111111"), Masker(secrets, "222222")
+    assert first.text(f"{unique}-secret") == MASK
+    assert forms_compiled(key)
+    assert second._secret_forms() is first._secret_forms() is compiled_forms(key)
+    assert second.text("222222 line-00000 line-00499") == f"{MASK} {MASK} line-00499"
+    assert MAX_SECRET_LINES == 64
+
+
 def test_long_overlapping_and_repeated_secrets_are_masked_whole() -> None:
     key = "-----BEGIN PRIVATE KEY-----" + "MIIEv" * 200  # longer than TRIE_FORM: found by find
     masker = Masker([key, "tok_abcd", "abcd_xyz"], CODE)
@@ -164,7 +189,10 @@ def test_spellings_that_differ_in_letter_case_are_one_form_and_cost_one_path() -
     ]
     assert len(set(variants)) == 30
     masker, single = Masker(variants, CODE), Masker([base], CODE)
-    short, single_short = masker._patterns().short, single._patterns().short
+    forms, single_forms = masker._secret_forms(), single._secret_forms()
+    assert forms is not None
+    assert single_forms is not None
+    short, single_short = forms.short, single_forms.short
     assert short is not None
     assert single_short is not None
     assert short.pattern == single_short.pattern

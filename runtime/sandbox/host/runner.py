@@ -9,6 +9,7 @@ and may echo them (:mod:`runtime.masking`).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ from runtime.sandbox.host.egress import Egress, EgressPolicy, Resolver
 from runtime.sandbox.host.pool import SandboxPool
 from runtime.sandbox.host.services import SupervisorServices
 from runtime.sandbox.shared.contract import CompileIssue, InvocationResult, SandboxLimits, Trigger
+from runtime.sandbox.shared.masker import compiled_forms, forms_compiled, secrets_key
 from runtime.sandbox.shared.oslayers import OsIsolation
 
 __all__ = ["SandboxCheckError", "SandboxRunner"]
@@ -120,6 +122,9 @@ class SandboxRunner:
         secrets = dict(secrets or {})
         if len(secrets) > self.limits.max_secrets:
             raise ValueError(f"at most {self.limits.max_secrets} secrets per action")
+        key = secrets_key(secrets.values())
+        if not forms_compiled(key):  # a new set of secrets: up to seconds, never on this loop
+            await asyncio.to_thread(compiled_forms, key)
         masker = Masker(secrets.values(), code_of_event(event))
         with masking(masker):
             result = await self.pool.invoke(

@@ -38,10 +38,14 @@ __all__ = [
     "MAX_MATCHES",
     "MIN_SECRET_LENGTH",
     "MIN_SECRET_LINE",
+    "SECRET_SETS",
     "TRIE_FORM",
     "Masker",
     "code_of_event",
+    "compiled_forms",
     "escape_controls",
+    "forms_compiled",
+    "secrets_key",
 ]
 
 MASK = "******"
@@ -77,6 +81,9 @@ def escape_controls(text: str, *, keep_newlines: bool = False) -> str:
     return text.translate(_ESCAPES_KEEP_NEWLINE if keep_newlines else _ESCAPES)
 
 
+MAX_SECRET_LINES = 64
+"""Lines of one multi-line secret masked on their own (a 4096-bit PEM key has 50)."""
+
 MIN_SECRET_LINE = 8
 """A line of a multi-line secret (a PEM key) this long or longer is masked on its own too:
 ``print`` output reaches the log one line at a time. Shorter lines (``-----``) are too common."""
@@ -91,8 +98,9 @@ def _secret_forms(value: str) -> set[str]:
     forms.add(ascii(value)[1:-1])
     forms = {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
     lines = _LINE_BREAK.split(value.strip())
-    if len(lines) > 1:
-        forms |= {line for line in map(str.strip, lines) if len(line) >= MIN_SECRET_LINE}
+    if len(lines) > 1:  # at most MAX_SECRET_LINES of them: what a tenant can make us compile
+        lines = [line for line in map(str.strip, lines) if len(line) >= MIN_SECRET_LINE]
+        forms |= set(lines[:MAX_SECRET_LINES])
     return forms
 
 
@@ -215,12 +223,12 @@ def _code_pattern(code: str) -> str:
     return _SEPARATOR.join(parts)
 
 
-class _Patterns:
-    """A :class:`Masker`'s regexes and forms (see there)."""
+class _SecretForms:
+    """The regexes and forms of one set of secrets (see :class:`Masker`)."""
 
-    __slots__ = ("code", "long", "short", "shortest", "starts")
+    __slots__ = ("long", "short", "shortest", "starts")
 
-    def __init__(self, secrets: list[str], code: str | None) -> None:
+    def __init__(self, secrets: tuple[str, ...]) -> None:
         forms: set[str] = set()
         for value in secrets:
             forms |= {_fold(form) for form in _secret_forms(value)}
@@ -229,17 +237,39 @@ class _Patterns:
         self.short = re.compile(f"(?=({_trie_pattern(short)}))") if short else None
         # longest first: where two forms overlap, the longer one decides the span
         self.long = sorted((f for f in forms if len(f) > TRIE_FORM), key=lambda f: (-len(f), f))
-        self.code = (
-            re.compile(f"(?<![0-9]){_code_pattern(code)}(?![0-9])", re.IGNORECASE) if code else None
-        )
         starts = [form[:TRIE_FORM] for form in forms]
-        if code:
-            starts.append(code)
         self.starts = re.compile(f"(?:{_starts_pattern(starts)})\\Z") if starts else None
-        lengths = [len(form) for form in forms]
-        if code:
-            lengths.append(len(code))  # its shortest spelling: the code itself
-        self.shortest = max(min(lengths, default=1), 1)
+        self.shortest = min((len(form) for form in forms), default=None)
+
+
+SECRET_SETS = 32
+"""Sets of secrets whose compiled forms are kept (a tenant's secrets are the same from one
+invocation to the next, and compiling large ones takes a second or more)."""
+
+_COMPILED: dict[tuple[str, ...], _SecretForms] = {}
+
+
+def secrets_key(secrets: Iterable[str]) -> tuple[str, ...]:
+    """The secrets a :class:`Masker` masks, as the key of their compiled forms."""
+    return tuple(sorted({v for v in secrets if type(v) is str and len(v) >= MIN_SECRET_LENGTH}))
+
+
+def compiled_forms(key: tuple[str, ...]) -> _SecretForms:
+    """The compiled forms of the secrets ``key`` names (:func:`secrets_key`), kept for the
+    :data:`SECRET_SETS` most recently used sets. Safe from several threads (a set compiled
+    twice at once is kept once)."""
+    forms = _COMPILED.pop(key, None)
+    if forms is None:
+        forms = _SecretForms(key)
+    _COMPILED[key] = forms  # the most recent last
+    while len(_COMPILED) > SECRET_SETS:
+        _COMPILED.pop(next(iter(_COMPILED)), None)
+    return forms
+
+
+def forms_compiled(key: tuple[str, ...]) -> bool:
+    """Whether the forms of ``key`` are compiled already (masking with them costs no compile)."""
+    return not key or key in _COMPILED
 
 
 class Masker:
@@ -254,23 +284,29 @@ class Masker:
     pattern. A text that holds secrets more than :data:`MAX_MATCHES` times is masked whole.
     """
 
-    __slots__ = ("_code_text", "_compiled", "_secrets")
+    __slots__ = ("_code", "_code_text", "_forms", "_secrets")
 
     def __init__(self, secrets: Iterable[str] = (), code: str | None = None) -> None:
-        # compiled on first use: most invocations have nothing to mask (a worker's masker for
-        # a result of None, a supervisor's for an invocation without an error or HTTP call)
-        self._secrets = [v for v in secrets if type(v) is str and len(v) >= MIN_SECRET_LENGTH]
+        # compiled on first use (most invocations have nothing to mask), and a set of secrets
+        # once per process (compiled_forms)
+        self._secrets = secrets_key(secrets)
         self._code_text = code if code and len(code) >= MIN_SECRET_LENGTH else None
-        self._compiled: _Patterns | None = None
+        self._forms: _SecretForms | None = None
+        self._code: re.Pattern[str] | None = None
 
     def __bool__(self) -> bool:
         return bool(self._secrets) or self._code_text is not None
 
-    def _patterns(self) -> _Patterns:
-        compiled = self._compiled
-        if compiled is None:
-            compiled = self._compiled = _Patterns(self._secrets, self._code_text)
-        return compiled
+    def _secret_forms(self) -> _SecretForms | None:
+        if self._forms is None and self._secrets:
+            self._forms = compiled_forms(self._secrets)
+        return self._forms
+
+    def _code_pattern(self) -> re.Pattern[str] | None:
+        if self._code is None and self._code_text is not None:
+            pattern = f"(?<![0-9]){_code_pattern(self._code_text)}(?![0-9])"
+            self._code = re.compile(pattern, re.IGNORECASE)
+        return self._code
 
     def text(self, value: str) -> str:
         """``value`` with every secret and spelling of the code replaced by :data:`MASK`: the
@@ -278,27 +314,33 @@ class Masker:
         one never hides the other."""
         if not self:
             return value
-        p = self._patterns()
-        if len(value) < p.shortest:  # most strings of a result: too short to hold any
+        forms = self._secret_forms()
+        code = self._code_text
+        shortest = min(
+            forms.shortest if forms is not None and forms.shortest is not None else len(value) + 1,
+            len(code) if code is not None else len(value) + 1,  # the code itself, its shortest
+        )
+        if len(value) < shortest:  # most strings of a result: too short to hold any
             return value
         spans: list[tuple[int, int]] = []
-        if p.short is not None or p.long:
+        if forms is not None:
             folded = _fold(value)
-            short = p.short
+            short = forms.short
             if short is not None and short.search(folded) is not None:  # most texts hold none
                 for found in short.finditer(folded):
                     spans.append(found.span(1))
                     if len(spans) > MAX_MATCHES:
                         return MASK
-            for form in p.long if len(value) > TRIE_FORM else ():
+            for form in forms.long if len(value) > TRIE_FORM else ():
                 start = folded.find(form)
                 while start >= 0:  # overlapping occurrences too (bounded by MAX_MATCHES)
                     spans.append((start, start + len(form)))
                     if len(spans) > MAX_MATCHES:
                         return MASK
                     start = folded.find(form, start + 1)
-        if p.code is not None:
-            for found in p.code.finditer(value):
+        pattern = self._code_pattern()
+        if pattern is not None:
+            for found in pattern.finditer(value):
                 spans.append(found.span())
                 if len(spans) > MAX_MATCHES:
                     return MASK
@@ -328,12 +370,23 @@ class Masker:
         forms ``str.find`` and ``str.startswith`` over at most :data:`CUT_TRIES` places."""
         if not self:
             return None
-        p = self._patterns()
+        forms = self._secret_forms()
         window = _fold(body[-TRIE_FORM:])
-        found = p.starts.search(window) if p.starts is not None else None
-        start = None if found is None else len(body) - len(window) + found.start()
-        folded = _fold(body[-(len(p.long[0]) - 1) :]) if p.long else ""
-        for form in p.long:  # longer tails of long forms (longest first)
+        start = None
+        code = self._code_text
+        if code is not None:
+            for size in range(len(code), 1, -1):  # the code's start, longest first
+                if window.endswith(code[:size].lower()):
+                    start = len(body) - size
+                    break
+        if forms is None:
+            return start
+        found = forms.starts.search(window) if forms.starts is not None else None
+        if found is not None:
+            begins = len(body) - len(window) + found.start()
+            start = begins if start is None else min(start, begins)
+        folded = _fold(body[-(len(forms.long[0]) - 1) :]) if forms.long else ""
+        for form in forms.long:  # longer tails of long forms (longest first)
             tail = folded[-(len(form) - 1) :]
             place = tail.find(form[:TRIE_FORM])
             for _ in range(CUT_TRIES):
