@@ -1,7 +1,7 @@
 """``phone-actions actions``: a tenant's actions through the Management API (not the database).
 
-The API's URL and token come from ``PHONE_ACTIONS_API_URL`` and ``PHONE_ACTIONS_API_TOKEN``,
-else from the config file (``PHONE_ACTIONS_CLI_CONFIG``, default
+The API's URL and token come from ``PHONE_ACTIONS_API_URL`` and ``PHONE_ACTIONS_API_TOKEN``
+(the environment, then ``.env``), else from the config file (``PHONE_ACTIONS_CLI_CONFIG``, default
 ``~/.config/phone-actions/cli.toml``: ``url = "..."``, ``token = "..."``); never from an
 option, which other local users could read in the process list. An answer other than success
 is one line ``error: <the API's message>`` and exit 1; bad local input (a missing setting, an
@@ -12,7 +12,6 @@ fast).
 from __future__ import annotations
 
 import json
-import os
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -50,12 +49,16 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print the API's JSON a
 
 
 def load_cli_config() -> tuple[str, str]:
-    """The API's base URL and the token: environment first, then the config file."""
+    """The API's base URL and the token: environment first, then ``.env``, then the config
+    file."""
     import tomllib
 
-    url = os.environ.get("PHONE_ACTIONS_API_URL", "")
-    token = os.environ.get("PHONE_ACTIONS_API_TOKEN", "")
-    configured = os.environ.get("PHONE_ACTIONS_CLI_CONFIG", "")
+    from runtime.env_file import credentials_environ
+
+    environ = credentials_environ()  # the process environment, then .env
+    url = environ.get("PHONE_ACTIONS_API_URL", "")
+    token = environ.get("PHONE_ACTIONS_API_TOKEN", "")
+    configured = environ.get("PHONE_ACTIONS_CLI_CONFIG", "")
     path = Path(configured or DEFAULT_CONFIG).expanduser()
     # the file named in errors as the user named it: the setting's value, or the default
     where = f"PHONE_ACTIONS_CLI_CONFIG's file {configured}" if configured else str(DEFAULT_CONFIG)

@@ -10,6 +10,7 @@ for both. The process environment wins over the file, as it does for settings.
 from __future__ import annotations
 
 import difflib
+import errno
 import os
 import re
 from collections import ChainMap
@@ -31,6 +32,10 @@ _NOT_SETTINGS = (
     *("REQUIRE_SERVICES", "CHROMIUM", "CONSOLE_SCREENSHOTS", "SPECS_DIR"),
 )
 _NOT_SETTINGS_PREFIXES = ("TEST_",)
+TYPO_CUTOFF = 0.8
+"""How close (difflib's ratio) a ``PHONE_ACTIONS_`` name of ``.env`` must be to a setting's to
+be refused as its misspelling (``DATABSE_URL``: 0.96); farther names are taken for
+credentials."""
 
 _NEWLINE = re.compile(r"\r\n|\n|\r")
 _NAME_START = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)[^\S\r\n]*(=?)[^\S\r\n]*(.?)")
@@ -38,7 +43,9 @@ _NAME_START = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)[^\S\r\n]*(=
 
 def _env_files() -> Iterator[tuple[Path, str]]:
     """The ``.env`` files settings read that exist (relative to the current folder, as
-    pydantic-settings resolves them), each with its encoding; later files win."""
+    pydantic-settings resolves them), each with its encoding; later files win. One that is
+    there but is no file (a folder Docker made for a missing bind mount, a dangling link)
+    raises :class:`OSError`, which :func:`runtime.settings.load_settings` names."""
     from runtime.settings import Settings
 
     configured = Settings.model_config.get("env_file")
@@ -50,6 +57,10 @@ def _env_files() -> Iterator[tuple[Path, str]]:
         path = Path(name).expanduser()
         if path.is_file():
             yield path, encoding
+        elif path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(path))
+        elif path.is_symlink():
+            raise FileNotFoundError(errno.ENOENT, "is a link to nothing", str(path))
 
 
 def env_file_values() -> dict[str, str]:
@@ -57,7 +68,11 @@ def env_file_values() -> dict[str, str]:
     from dotenv import dotenv_values
 
     values: dict[str, str] = {}
-    for path, encoding in _env_files():  # later files win, as in pydantic-settings
+    try:
+        files = list(_env_files())
+    except OSError:  # load_settings names it, in one line
+        files = []
+    for path, encoding in files:  # later files win, as in pydantic-settings
         try:
             loaded = dotenv_values(path, encoding=encoding)
         except (UnicodeDecodeError, OSError):  # load_settings names it, in one line
@@ -98,10 +113,11 @@ def _unparsable(first_line: str) -> str:
 
 def check_env_file() -> None:
     """Refuse the ``.env`` file's first bad line, naming the file and the line: one that
-    python-dotenv cannot parse (it would warn and skip it, losing a setting or a secret), or
-    a ``PHONE_ACTIONS_`` name that is no setting (pydantic-settings would ignore it), with the
-    closest setting's name. Other variables are credentials and stay accepted; so do prefixed
-    variables of the process environment, which are not the file's business."""
+    python-dotenv cannot parse or a name without ``=`` (it would skip them, losing a setting
+    or a secret), or a ``PHONE_ACTIONS_`` name that is a setting's misspelling
+    (pydantic-settings would ignore it), with that setting's name. Other variables are
+    credentials and stay accepted; so do prefixed variables of the process environment,
+    which are not the file's business."""
     from runtime.errors import ConfigurationError
     from runtime.settings import Settings
 
@@ -112,14 +128,23 @@ def check_env_file() -> None:
             first_line = next(iter(binding.original.string.lstrip().splitlines()), "")
             raise ConfigurationError(f"invalid settings: {where}: {_unparsable(first_line)}")
         key = binding.key
+        if key is not None and binding.value is None:  # a name alone: its value is lost
+            raise ConfigurationError(
+                f"invalid settings: {where}: {key}: cannot be parsed (no = after the name)"
+            )
         if key is None or not key.upper().startswith(prefix):
             continue
         name = key.upper().removeprefix(prefix)
         if name in names or name in _NOT_SETTINGS or name.startswith(_NOT_SETTINGS_PREFIXES):
             continue
-        close = difflib.get_close_matches(name, names, n=1)  # the prefix would make all close
-        hint = f" (did you mean {prefix}{close[0]}?)" if close else ""
-        raise ConfigurationError(f"invalid settings: {where}: {key} is not a setting{hint}")
+        # the prefix would make every name close; a name close to no setting may well be a
+        # credential a tenant's credentials_env names (PHONE_ACTIONS_ACME_SID)
+        close = difflib.get_close_matches(name, names, n=1, cutoff=TYPO_CUTOFF)
+        if close:
+            raise ConfigurationError(
+                f"invalid settings: {where}: {key} is not a setting "
+                f"(did you mean {prefix}{close[0]}?)"
+            )
 
 
 def env_file_line(variable: str) -> str | None:

@@ -423,13 +423,30 @@ def _problem(error: ErrorDetails) -> str:
     if not error["loc"]:  # a check of several settings names them itself
         return plain(error["msg"])
     field, *inner = error["loc"]
-    where = f"PHONE_ACTIONS_{str(field).upper()}"
+    variable = f"PHONE_ACTIONS_{str(field).upper()}"
+    line = _env_file_line(variable)  # a value from .env: its line (several may set it)
+    where = f"{line}: {variable}" if line else variable
     for part in inner:  # an entry of a JSON list or object
         where += f": entry {part + 1}" if isinstance(part, int) else f': "{part}"'
     info = Settings.model_fields.get(str(field))
     if info is not None and not inner and error["type"] in _CONTAINER_TYPES:
         return f"{where}: should be {_json_shape(info.annotation)}"
     return f"{where}: {error['msg']}"
+
+
+def _env_file_line(variable: str) -> str | None:
+    """``<file> line <n>`` when ``variable``'s value came from ``.env`` (the process
+    environment wins over the file), else None."""
+    import os
+
+    from runtime.env_file import env_file_line
+
+    if any(name.upper() == variable for name in os.environ):
+        return None
+    try:
+        return env_file_line(variable)
+    except (UnicodeDecodeError, OSError):
+        return None
 
 
 _SETTINGS_ERROR = re.compile(r'value for field "(\w+)" from source "(\w+)"')

@@ -131,7 +131,23 @@ def test_a_setting_that_is_not_a_finite_number_is_refused_naming_it(
             "phone_actions_atempt_timeout is not a setting "
             "(did you mean PHONE_ACTIONS_ATTEMPT_TIMEOUT?)",
         ),
-        ("PHONE_ACTIONS_COLOUR=blue", "PHONE_ACTIONS_COLOUR is not a setting"),
+        (
+            "PHONE_ACTIONS_STORE_TIMEOT=2",
+            "PHONE_ACTIONS_STORE_TIMEOT is not a setting "
+            "(did you mean PHONE_ACTIONS_STORE_TIMEOUT?)",
+        ),
+        (
+            "PHONE_ACTIONS_ATTEMPT_TIMEOUT",
+            "PHONE_ACTIONS_ATTEMPT_TIMEOUT: cannot be parsed (no = after the name)",
+        ),
+        (
+            "ACME_TWILIO_AUTH_TOKEN",
+            "ACME_TWILIO_AUTH_TOKEN: cannot be parsed (no = after the name)",
+        ),
+        (
+            "PHONE_ACTIONS_ATTEMPT_TIMEOUT=500",  # out of range: the line, several may set it
+            "PHONE_ACTIONS_ATTEMPT_TIMEOUT: should be at most 60",
+        ),
     ],
 )
 def test_an_unknown_setting_in_the_env_file_is_one_line_naming_it(
@@ -184,9 +200,32 @@ def test_credentials_and_settings_in_the_env_file_stay_accepted(
         'PHONE_ACTIONS_SANDBOX_ALLOW_HTTP_HOSTS=["localhost:8080"]\n'
         # the project's variables that are no settings, for a shell that exports the file
         "PHONE_ACTIONS_API_TOKEN=t\nPHONE_ACTIONS_TEST_REDIS_URL=redis://127.0.0.1:9\n"
+        # a credential a tenant's credentials_env names: close to no setting's name
+        "PHONE_ACTIONS_ACME_SID=AC123\nPHONE_ACTIONS_TWILIO_TOKEN=t\n"
     )
     monkeypatch.setenv("PHONE_ACTIONS_TEST_POSTGRES_URL", "postgresql://x")  # not in .env: ignored
     monkeypatch.setenv("PHONE_ACTIONS_DATABSE_URL", "sqlite:///x.db")
     settings = load_settings()
     assert (settings.attempt_timeout, settings.sandbox_allow_http_hosts) == (7, ["localhost:8080"])
     assert "error:" not in CliRunner().invoke(app, ["doctor"]).stderr
+
+
+def test_an_env_file_that_is_a_folder_is_one_line(folder: Path) -> None:
+    """What Docker makes for a bind-mounted file that is missing: never silently no settings."""
+    (folder / ".env").mkdir()
+    assert error_line(CliRunner().invoke(app, ["doctor"])) == (
+        "error: invalid settings: .env file: is a folder, not a file"
+    )
+
+
+def test_the_actions_commands_read_the_apis_url_and_token_from_the_env_file(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runtime.cli_actions import load_cli_config
+
+    monkeypatch.delenv("PHONE_ACTIONS_API_URL", raising=False)
+    monkeypatch.delenv("PHONE_ACTIONS_API_TOKEN", raising=False)
+    (folder / ".env").write_text(
+        "PHONE_ACTIONS_API_URL=http://127.0.0.1:1\nPHONE_ACTIONS_API_TOKEN=t\n"
+    )
+    assert load_cli_config() == ("http://127.0.0.1:1", "t")
