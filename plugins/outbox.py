@@ -45,6 +45,7 @@ from runtime.store.db import (
     write_transaction,
 )
 from runtime.store.schema import outbox_messages
+from runtime.wording import count
 
 __all__ = [
     "OutboxMessage",
@@ -150,8 +151,9 @@ class OutboxProvider(ProviderBase):
                 if held >= self.cap:
                     raise ProviderError(
                         "outbox_cap_reached",
-                        f"the outbox default sender has reached its lifetime cap of {self.cap} "
-                        f"messages for tenant {message.tenant!r}; configure a provider for it",
+                        "the outbox default sender has reached its lifetime cap of "
+                        f"{count(self.cap, 'message')} for tenant {message.tenant!r}; "
+                        "configure a provider for it",
                         retryable=False,
                         handed_off=False,
                     )

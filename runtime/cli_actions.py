@@ -57,6 +57,7 @@ def load_cli_config() -> tuple[str, str]:
 
     environ = credentials_environ()  # the process environment, then .env
     url = environ.get("PHONE_ACTIONS_API_URL", "")
+    url_source = "PHONE_ACTIONS_API_URL" if url else ""
     token = environ.get("PHONE_ACTIONS_API_TOKEN", "")
     configured = environ.get("PHONE_ACTIONS_CLI_CONFIG", "")
     path = Path(configured or DEFAULT_CONFIG).expanduser()
@@ -74,6 +75,7 @@ def load_cli_config() -> tuple[str, str]:
         for key in ("url", "token"):
             if key in data and not isinstance(data[key], str):
                 raise bad_input(f"{path}: {key} must be a string")
+        url_source = url_source or f"url in {path}"
         url = url or data.get("url", "")
         token = token or data.get("token", "")
     if not url:
@@ -81,12 +83,29 @@ def load_cli_config() -> tuple[str, str]:
             "the API's URL is not set: set PHONE_ACTIONS_API_URL or url in "
             f"{where} (e.g. http://127.0.0.1:8000)"
         )
+    problem = _url_problem(url)
+    if problem:
+        raise bad_input(f"{url_source}: {problem} (e.g. http://127.0.0.1:8000)")
     if not token:
         raise bad_input(
             "no API token: set PHONE_ACTIONS_API_TOKEN or token in "
             f"{where} (phone-actions token create prints one)"
         )
     return url.rstrip("/"), token
+
+
+def _url_problem(url: str) -> str | None:
+    """What makes ``url`` unusable as the API's base URL (never quoting it), or None."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return "is not a valid URL (check the host and the port)"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an http:// or https:// URL with a host"
+    return None
 
 
 def api_client(url: str, token: str) -> httpx.Client:

@@ -8,6 +8,7 @@ every plugin, which the other commands' ``--help`` must never pay for.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
     from runtime.settings import Settings
 
 __all__ = ["doctor"]
+
+Check = tuple[str, bool | None, str]
+"""One row: the check's name, ok (True), off (None: a warning) or a problem (False), detail."""
 
 
 class _NoServices:
@@ -99,6 +103,7 @@ def doctor(
         checks.append(_default_sender_check(providers, settings))
     except PhoneActionsError as exc:
         checks.append(("plugins", False, str(exc)))
+    checks.extend(_misspelt_variables())
     try:
         tenants = TomlTenantDirectory.from_file(settings.tenants_file)
         if registered is not None:  # each tenant's provider, as delivery will resolve it
@@ -125,6 +130,39 @@ def doctor(
         raise typer.Exit(1)
 
 
+def _misspelt_variables(environ: Mapping[str, str] | None = None) -> list[Check]:
+    """A warning row (``off``, never a problem) for each ``PHONE_ACTIONS_`` variable of the
+    process environment that is no setting but close to one (``PHONE_ACTIONS_DATABSE_URL``):
+    settings ignore it silently. The rules are those that refuse such a name in ``.env``
+    (runtime/env_file.py); a name close to no setting may be a tenant's credential."""
+    import difflib
+    import os
+
+    from runtime.env_file import _NOT_SETTINGS, _NOT_SETTINGS_PREFIXES, TYPO_CUTOFF
+    from runtime.settings import Settings
+
+    prefix = str(Settings.model_config.get("env_prefix") or "PHONE_ACTIONS_").upper()
+    names = [name.upper() for name in Settings.model_fields]
+    rows: list[Check] = []
+    for variable in sorted(os.environ if environ is None else environ):
+        if not variable.upper().startswith(prefix):
+            continue
+        name = variable.upper().removeprefix(prefix)
+        if name in names or name in _NOT_SETTINGS or name.startswith(_NOT_SETTINGS_PREFIXES):
+            continue
+        close = difflib.get_close_matches(name, names, n=1, cutoff=TYPO_CUTOFF)
+        if close:
+            rows.append(
+                (
+                    "environment",
+                    None,
+                    f"warning: {variable} is not a setting and is ignored "
+                    f"(did you mean {prefix}{close[0]}?)",
+                )
+            )
+    return rows
+
+
 def _default_sender_check(providers: Any, settings: Settings) -> tuple[str, bool | None, str]:
     """The default sender resolves; a warning while it is one that reaches no phone."""
     from runtime.delivery.default_sender import DefaultSender
@@ -132,15 +170,7 @@ def _default_sender_check(providers: Any, settings: Settings) -> tuple[str, bool
 
     try:
         sender = DefaultSender.from_settings(providers, settings)
-    except PhoneActionsError as exc:
-        name = settings.default_sender
-        if name not in providers:  # a misspelt name: the closest registered one, and the list
-            import difflib
-
-            known = [p.name for p in providers]
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            return ("default sender", False, f"{exc}{hint}; registered: {', '.join(known)}")
+    except PhoneActionsError as exc:  # a misspelt name says the closest registered one
         return ("default sender", False, str(exc))
     if not sender.reaches_phones:
         return (
@@ -149,7 +179,9 @@ def _default_sender_check(providers: Any, settings: Settings) -> tuple[str, bool
             f"warning: {sender.name} stores messages and sends none to phones; set "
             "PHONE_ACTIONS_DEFAULT_SENDER (and its settings and credentials) to a provider",
         )
-    return ("default sender", True, f"{sender.name}, cap {sender.cap} messages per tenant")
+    from runtime.wording import count
+
+    return ("default sender", True, f"{sender.name}, cap {count(sender.cap, 'message')} per tenant")
 
 
 def _print_checks(checks: list[tuple[str, bool | None, str]]) -> None:

@@ -252,13 +252,55 @@ def try_provider(
         ),
         timeout=timeout,
     )
+    _check_before_sending(provider, message, config, credentials)
     result = asyncio.run(_send_once(provider, message, config, credentials))
     if as_json:
         typer.echo(json.dumps(result))
     else:
-        _print_result(result)
+        from runtime.providers import reaches_phones
+
+        _print_result(result, reaches_phones=reaches_phones(provider))
     if result["status"] != "sent":
         raise typer.Exit(EXIT_NOT_DELIVERED)
+
+
+def _as_options(provider: Provider[BaseModel, BaseModel], text: str) -> str | None:
+    """`` (--set service_plan_id=VALUE)`` for each setting field ``text`` names; None when it
+    names none."""
+    import re
+
+    named = [
+        field
+        for field in provider.config_model.model_fields
+        if re.search(rf"(?<![\w-]){re.escape(field)}(?![\w-])", text)
+    ]
+    if not named:
+        return None
+    return f"{text} ({', '.join(f'--set {field}=VALUE' for field in named)})"
+
+
+def _check_before_sending(
+    provider: Provider[BaseModel, BaseModel],
+    message: PhoneMessage,
+    config: BaseModel,
+    credentials: BaseModel,
+) -> None:
+    """What the provider would refuse before any request (a setting or a credential this
+    channel needs: ``Sinch SMS needs the service_plan_id setting``) is bad input, said with
+    the variable or the ``--set`` key to give; nothing is sent."""
+    from runtime.errors import ProviderError
+    from runtime.providers import check_send
+
+    try:
+        check_send(provider, message, config, credentials)
+    except ProviderError as exc:
+        if exc.code != "configuration_error":
+            raise
+        variables = _as_variables(provider, exc.message)
+        if variables is not None:
+            raise bad_input(f"credentials of {provider.name!r}: {variables}") from None
+        options = _as_options(provider, exc.message) or exc.message
+        raise bad_input(f"settings of {provider.name!r}: {options}") from None
 
 
 async def _send_once(
@@ -290,11 +332,18 @@ async def _send_once(
     return result
 
 
-def _print_result(result: dict[str, Any]) -> None:
+def _print_result(result: dict[str, Any], *, reaches_phones: bool = True) -> None:
     from rich.console import Console
     from rich.markup import escape
 
     console = Console()
+    if result["status"] == "sent" and not reaches_phones:  # the outbox: kept, not sent
+        console.print(
+            f"[green]stored[/green] {result['channel']} in {escape(result['provider'])}, "
+            "[bold]not sent to a phone[/bold]: "
+            f"message id {escape(str(result['message_id']))} ({result['latency_ms']} ms)"
+        )
+        return
     if result["status"] == "sent":
         console.print(
             f"[green]sent[/green] {result['channel']} through {escape(result['provider'])}: "

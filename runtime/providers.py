@@ -28,6 +28,7 @@ __all__ = [
     "ProviderRegistry",
     "Receipt",
     "accepts_observer",
+    "check_send",
     "enforces_timeout",
     "reaches_phones",
 ]
@@ -140,6 +141,18 @@ def enforces_timeout(provider: Provider[Any, Any]) -> bool:
     return bool(getattr(provider, "enforces_timeout", False))
 
 
+def check_send(
+    provider: Provider[Any, Any], message: PhoneMessage, config: Any, credentials: Any
+) -> None:
+    """Raise the :class:`ProviderError` (``configuration_error``) that ``provider.send`` would
+    raise for ``message`` with these settings and credentials before any request: the
+    provider's own ``check`` when it declares one (the provider kit's bases do), else nothing.
+    """
+    check = getattr(provider, "check", None)
+    if check is not None:
+        check(message, config, credentials)
+
+
 def accepts_observer(provider: Provider[Any, Any]) -> bool:
     """``provider.accepts_observer``: whether its ``send`` takes ``observer=``; ``False`` for a
     provider that does not declare it."""
@@ -179,10 +192,18 @@ class ProviderRegistry:
         try:
             return self._providers[name]
         except KeyError:
-            known = ", ".join(sorted(self._providers)) or "none"
             raise UnknownProviderError(
-                f"no provider named {name!r} (registered: {known})"
+                f"no provider named {name!r}{self.closest(name)}; "
+                f"registered: {', '.join(sorted(self._providers)) or 'none'}"
             ) from None
+
+    def closest(self, name: str) -> str:
+        """`` (did you mean 'twilio'?)`` for the registered name closest to ``name`` (difflib),
+        or ``""`` when none is close."""
+        import difflib
+
+        close = difflib.get_close_matches(name, sorted(self._providers), n=1)
+        return f" (did you mean {close[0]!r}?)" if close else ""
 
     def owner(self, name: str) -> str:
         return self._owners[name]

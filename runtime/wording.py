@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["PHRASES", "plain", "problems"]
+__all__ = ["PHRASES", "count", "plain", "problems"]
 
 _LIST = "a list, in brackets: [...]"
 
@@ -103,3 +103,9 @@ def problems(errors: Iterable[Mapping[str, Any]], *, prefix: str = "") -> str:
         message = plain(str(err.get("msg", "invalid")))
         parts.append(f"{loc}: {message}" if loc else message)
     return "; ".join(parts) or "invalid input"
+
+
+def count(number: int, noun: str) -> str:
+    """``1 message``, ``0 messages``, ``2 messages``: ``noun`` (singular) made plural with an
+    ``s`` unless ``number`` is 1."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"

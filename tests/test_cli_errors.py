@@ -311,3 +311,21 @@ def test_send_reads_the_tenants_default_country(runner: CliRunner) -> None:
 def test_send_refuses_numbers_it_would_rewrite(runner: CliRunner, to: str) -> None:
     result = runner.invoke(app, ["send", "--tenant", "acme", "--to", to, "--code", "123456"])
     assert error_line(result).startswith("error: recipient: ")
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("notaurl", "must be an http:// or https:// URL with a host"),
+        ("ftp://127.0.0.1", "must be an http:// or https:// URL with a host"),
+        ("http://127.0.0.1:port", "is not a valid URL (check the host and the port)"),
+    ],
+)
+def test_a_malformed_api_url_is_bad_configuration(
+    runner: CliRunner, url: str, problem: str
+) -> None:
+    """Said before any request, naming the variable, never the value (it may hold a user and
+    a password)."""
+    env = {"PHONE_ACTIONS_API_URL": url, "PHONE_ACTIONS_API_TOKEN": "t"}
+    line = error_line(runner.invoke(app, ["actions", "list"], env=env))
+    assert line == f"error: PHONE_ACTIONS_API_URL: {problem} (e.g. http://127.0.0.1:8000)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -190,32 +191,88 @@ def test_a_credential_problem_names_the_variables_to_set(
     assert API_KEY not in result.output
 
 
+NO_AWS = {  # botocore's chain finds nothing, and asks no metadata service
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/credentials",
+    "AWS_CONFIG_FILE": "/nonexistent/config",
+}
+
+
 @pytest.mark.parametrize(
     ("args", "env", "expected"),
     [
         (
+            ["sinch"],
+            {},
+            "error: settings of 'sinch': Sinch SMS needs the service_plan_id setting "
+            "(--set service_plan_id=VALUE)",
+        ),
+        (
             ["sinch", "--set", "service_plan_id=plan-1"],
             {},
-            f"Sinch SMS needs the SINCH_API_TOKEN credential {VARIABLES}",
+            f"error: credentials of 'sinch': Sinch SMS needs the SINCH_API_TOKEN credential "
+            f"{VARIABLES}",
+        ),
+        (
+            ["sinch", "--channel", "voice", "--set", "from_number=+15017122661"],
+            {},
+            "error: credentials of 'sinch': Sinch voice needs the SINCH_APPLICATION_KEY and "
+            f"SINCH_APPLICATION_SECRET credentials {VARIABLES}",
+        ),
+        (
+            ["sns", "--set", "region=us-east-1"],
+            NO_AWS,
+            "error: credentials of 'sns': Amazon SNS has no AWS credentials: SNS_ACCESS_KEY_ID "
+            "and SNS_SECRET_ACCESS_KEY are not set and botocore's default credential chain "
+            f"found none {VARIABLES}",
         ),
         (
             ["vonage", "--channel", "voice", "--set", "from_number=+15017122661"],
             {"VONAGE_API_KEY": API_KEY, "VONAGE_API_SECRET": "vonage-secret-1234"},
-            "Vonage voice calls need the VONAGE_APPLICATION_ID and VONAGE_PRIVATE_KEY "
-            f"credentials {VARIABLES}",
+            "error: credentials of 'vonage': Vonage voice calls need the VONAGE_APPLICATION_ID "
+            f"and VONAGE_PRIVATE_KEY credentials {VARIABLES}",
+        ),
+        (
+            ["twilio", "--channel", "voice", "--set", "messaging_service_sid=MG" + "a" * 32],
+            {"TWILIO_ACCOUNT_SID": "AC" + "a" * 32, "TWILIO_AUTH_TOKEN": API_KEY},
+            "error: settings of 'twilio': Twilio voice calls need from_number (a Messaging "
+            "Service SID only sends SMS) (--set from_number=VALUE)",
         ),
     ],
 )
-def test_a_credential_the_provider_misses_when_sending_is_named_as_its_variable(
+def test_what_the_provider_would_refuse_is_bad_input_before_anything_is_sent(
     runner: CliRunner, args: list[str], env: dict[str, str], expected: str
 ) -> None:
+    """The provider's own send-time checks, run up front: one line naming the variable or the
+    ``--set`` key, exit 2 (bad local configuration), nothing sent."""
     result = runner.invoke(
         app, ["providers", "try", *args, "--to", "+447911123456", "--json"], env=env
     )
-    assert result.exit_code == 1, result.output
-    outcome = json.loads(result.stdout)
-    assert (outcome["error_code"], outcome["error"]) == ("configuration_error", expected)
-    assert (outcome["retryable"], outcome["handed_off"]) == (False, False)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == expected
+    assert result.stdout == ""
+    assert API_KEY not in result.output
+
+
+def test_an_unknown_provider_names_the_closest_and_the_registered_ones(
+    runner: CliRunner,
+) -> None:
+    result = runner.invoke(app, ["providers", "try", "twillio", "--to", "+447911123456"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == (
+        "error: no provider named 'twillio' (did you mean 'twilio'?); registered: "
+        "clickatell, clicksend, custom, esendex, infobip, messagebird, mitto, outbox, "
+        "phone-message-hook, plivo, sinch, sns, telesign, twilio, vonage"
+    )
+
+
+def test_the_outbox_says_it_stored_the_message_and_sent_none(runner: CliRunner) -> None:
+    result = runner.invoke(
+        app, ["providers", "try", "outbox", "--to", "+447911123456"], env={"COLUMNS": "200"}
+    )
+    assert result.exit_code == 0, result.output
+    line = re.sub(r"[0-9a-f]{32}", "ID", re.sub(r"\(\d+\.\d ms\)", "(T ms)", result.stdout))
+    assert line.strip() == "stored sms in outbox, not sent to a phone: message id ID (T ms)"
 
 
 def test_no_provider_names_a_credential_field_where_a_variable_is_meant(

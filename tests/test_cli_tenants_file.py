@@ -120,3 +120,25 @@ def test_doctor_suggests_the_closest_provider_for_the_default_sender(
         f"(did you mean 'outbox'?); registered: {REGISTERED}"
     )
     assert rows["tenants"]["status"] == "ok"  # provider = "default" is the default sender
+
+
+def test_replay_suggests_the_closest_provider(runner: CliRunner) -> None:
+    recording = Path(__file__).parent / "recordings" / "vonage_sms.jsonl"
+    line = error_line(runner.invoke(app, ["replay", str(recording), "--provider", "twillio"]))
+    assert line == (
+        f"error: no provider named 'twillio' (did you mean 'twilio'?); registered: {REGISTERED}"
+    )
+
+
+def test_send_suggests_the_closest_provider_for_the_default_sender(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenants = tmp_path / "tenants.toml"
+    tenants.write_text('[tenants.acme]\nprovider = "default"\n')
+    monkeypatch.setenv("PHONE_ACTIONS_TENANTS_FILE", str(tenants))
+    monkeypatch.setenv("PHONE_ACTIONS_DEFAULT_SENDER", "twillio")
+    line = error_line(runner.invoke(app, SEND))
+    assert line == (
+        "error: PHONE_ACTIONS_DEFAULT_SENDER: 'twillio' is not a registered provider "
+        f"(did you mean 'twilio'?); registered: {REGISTERED}"
+    )

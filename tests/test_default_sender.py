@@ -265,3 +265,60 @@ async def test_a_refund_the_database_did_not_take_is_given_back_later(
     lock.close()  # the database answers again
     await pipeline.aclose()  # closing tries what is still owed at once
     assert used() == 0
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        (
+            {"PHONE_ACTIONS_DEFAULT_SENDER": "vonage"},
+            "error: PHONE_ACTIONS_DEFAULT_SENDER_SETTINGS: set sender (SMS) or from_number (a "
+            "Vonage number in E.164; voice needs it) (provider 'vonage')",
+        ),
+        (
+            {
+                "PHONE_ACTIONS_DEFAULT_SENDER": "twilio",
+                "PHONE_ACTIONS_DEFAULT_SENDER_SETTINGS": '{"from_number": "+15017122661"}',
+                "PHONE_ACTIONS_DEFAULT_SENDER_CREDENTIALS_ENV": (
+                    '{"acount_sid": "SID_VARIABLE", "auth_token": "TOKEN_VARIABLE"}'
+                ),
+                "SID_VARIABLE": "AC" + "0" * 32,
+                "TOKEN_VARIABLE": "t" * 32,
+            },
+            "error: PHONE_ACTIONS_DEFAULT_SENDER_CREDENTIALS_ENV: account_sid: missing (it is "
+            "required); acount_sid: not a known credential (check the spelling) "
+            "(provider 'twilio')",
+        ),
+    ],
+)
+def test_the_default_senders_errors_name_fields_in_the_users_words(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: str
+) -> None:
+    """No pydantic ``(all)`` for a rule on the whole settings; a credential is no setting."""
+    tenants = tmp_path / "tenants.toml"
+    tenants.write_text('[tenants.demo]\nprovider = "default"\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PHONE_ACTIONS_TENANTS_FILE", str(tenants))
+    monkeypatch.setenv("PHONE_ACTIONS_DATA_DIR", str(tmp_path / "data"))
+    result = CliRunner().invoke(
+        app, ["send", "--tenant", "demo", "--to", "+14155552671", "--code", "123456"], env=env
+    )
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == expected
+
+
+def test_doctor_says_a_cap_of_one_message(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PHONE_ACTIONS_TENANTS_FILE", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("PHONE_ACTIONS_DATA_DIR", str(tmp_path / "data"))
+    env = {
+        "PHONE_ACTIONS_DEFAULT_SENDER": "mitto",
+        "PHONE_ACTIONS_DEFAULT_SENDER_SETTINGS": '{"sender": "Acme"}',
+        "PHONE_ACTIONS_DEFAULT_SENDER_CREDENTIALS_ENV": '{"api_key": "MITTO_KEY_VARIABLE"}',
+        "MITTO_KEY_VARIABLE": "mitto-key-1234",
+        "PHONE_ACTIONS_DEFAULT_SENDER_CAP": "1",
+    }
+    result = CliRunner().invoke(app, ["doctor", "--json"], env=env)
+    rows = [__import__("json").loads(line) for line in result.stdout.splitlines()]
+    [row] = [r for r in rows if r["check"] == "default sender"]
+    assert (row["status"], row["detail"]) == ("ok", "mitto, cap 1 message per tenant")

@@ -222,3 +222,43 @@ def test_the_tenants_import_example_is_the_real_table(
     monkeypatch.setenv("ACME_TWILIO_AUTH_TOKEN", "t" * 32)
     command = IMPORT.replace("docs/examples/tenants.toml", str(EXAMPLE_TENANTS))
     assert run(runner, command, 0) == example(IMPORT)
+
+
+def test_the_outbox_json_example_is_what_outbox_prints(quick_start: CliRunner) -> None:
+    """Key for key and value for value, the id and the time masked (digit for digit: the
+    format, ``+00:00`` included, is the real one)."""
+    command = "phone-actions outbox --tenant acme --last 1 --json"
+    run(quick_start, SEND.replace("123456", "481516"), 0)
+    (shown,) = example(command)
+    (printed,) = run(quick_start, command, 0)
+
+    def masked(line: str) -> dict[str, str]:
+        row: dict[str, str] = json.loads(line)
+        row["id"] = re.sub(r"[0-9a-f]", "x", row["id"])
+        row["created_at"] = re.sub(r"\d", "9", row["created_at"])
+        return row
+
+    assert masked(printed) == masked(shown)
+
+
+def test_doctor_warns_of_a_variable_close_to_a_setting_in_its_documented_row(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A misspelt setting in the process environment is ignored by the settings: doctor says
+    so (a warning, exit 0), in the row its table documents; the other commands' variables, the
+    test suite's and names close to no setting (credentials) are no typo."""
+    for name in ("DATABSE_URL", "TEST_POSTGRES_URL", "API_URL", "API_TOKEN", "ACME_SID"):
+        monkeypatch.setenv(f"PHONE_ACTIONS_{name}", "x")
+    monkeypatch.setenv("PHONE_ACTIONS_CLI_CONFIG", "/nonexistent.toml")
+    result = runner.invoke(app, ["doctor", "--json"])
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [row for row in rows if row["check"] == "environment"] == [
+        {
+            "check": "environment",
+            "status": "off",
+            "detail": "warning: PHONE_ACTIONS_DATABSE_URL is not a setting and is ignored "
+            "(did you mean PHONE_ACTIONS_DATABASE_URL?)",
+        }
+    ]
+    doctor = section(read("docs/cli.md"), "## `doctor`")
+    assert "| `environment` |" in doctor

@@ -212,6 +212,15 @@ class PlivoProvider(HttpProvider[PlivoConfig, PlivoCredentials]):
         finally:
             _ANSWER_TOKEN.reset(context)
 
+    def check(self, message: PhoneMessage, config: Any, credentials: Any) -> None:
+        """As the base class checks; a call is checked without its answer document (which
+        :meth:`send` stores first)."""
+        if message.channel != "voice":
+            super().check(message, config, credentials)
+            return
+        self._validated(PlivoCredentials, credentials, "credentials")
+        _check_voice(self._validated(PlivoConfig, config, "config"))
+
     def build_request(
         self, message: PhoneMessage, config: PlivoConfig, credentials: PlivoCredentials
     ) -> HttpRequest:

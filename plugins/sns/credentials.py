@@ -20,7 +20,7 @@ __all__ = ["MISSING_EXTRA", "NO_CREDENTIALS", "frozen_credentials", "load_chain"
 
 MISSING_EXTRA = "Amazon SNS needs the aws extra: pip install 'phone-actions[aws]'"
 NO_CREDENTIALS = (
-    "Amazon SNS has no AWS credentials: the tenant sets no access_key_id/secret_access_key "
+    "Amazon SNS has no AWS credentials: access_key_id and secret_access_key are not set "
     "and botocore's default credential chain found none"
 )
 

@@ -106,6 +106,29 @@ class TwilioProvider:
     def __repr__(self) -> str:
         return f"TwilioProvider(pools={sorted(self._pools)})"
 
+    def check(
+        self,
+        message: PhoneMessage,
+        config: TwilioConfig | Mapping[str, Any],
+        credentials: TwilioCredentials | Mapping[str, Any],
+    ) -> None:
+        """Raise the ``configuration_error`` :meth:`send` would raise before any request."""
+        self._checked(message, config, credentials)
+
+    def _checked(
+        self,
+        message: PhoneMessage,
+        config: TwilioConfig | Mapping[str, Any],
+        credentials: TwilioCredentials | Mapping[str, Any],
+    ) -> tuple[TwilioConfig, TwilioCredentials]:
+        settings = validated(TwilioConfig, config, label="Twilio", what="config")
+        secrets = validated(TwilioCredentials, credentials, label="Twilio", what="credentials")
+        if message.channel == "voice" and settings.from_number is None:
+            raise configuration_error(
+                "Twilio voice calls need from_number (a Messaging Service SID only sends SMS)"
+            )
+        return settings, secrets
+
     async def send(
         self,
         message: PhoneMessage,
@@ -118,13 +141,8 @@ class TwilioProvider:
 
         ``config`` and ``credentials`` may also come as plain mappings (validated here).
         ``observer`` sees the SDK's requests (routed by :mod:`runtime.observing`)."""
-        settings = validated(TwilioConfig, config, label="Twilio", what="config")
-        secrets = validated(TwilioCredentials, credentials, label="Twilio", what="credentials")
+        settings, secrets = self._checked(message, config, credentials)
         token = secrets.auth_token.get_secret_value()
-        if message.channel == "voice" and settings.from_number is None:
-            raise configuration_error(
-                "Twilio voice calls need from_number (a Messaging Service SID only sends SMS)"
-            )
         if message.timeout <= 0:
             raise ProviderError(
                 "timeout", "no time left for this attempt", retryable=True, handed_off=False

@@ -57,6 +57,8 @@ class DefaultSender:
         if name == DEFAULT or name not in providers:
             raise ConfigurationError(
                 f"PHONE_ACTIONS_DEFAULT_SENDER: {name!r} is not a registered provider"
+                f"{providers.closest(name)}; registered: "
+                f"{', '.join(sorted(p.name for p in providers)) or 'none'}"
             )
         provider = providers.get(name)
         raw_credentials, missing = {}, []
@@ -75,13 +77,15 @@ class DefaultSender:
             config = provider.config_model.model_validate(settings.default_sender_settings)
         except ValidationError as exc:
             raise ConfigurationError(
-                f"PHONE_ACTIONS_DEFAULT_SENDER_SETTINGS: {_fields(exc)} (provider {name!r})"
+                f"PHONE_ACTIONS_DEFAULT_SENDER_SETTINGS: {_fields(exc, 'setting')} "
+                f"(provider {name!r})"
             ) from None
         try:
             credentials = provider.credentials_model.model_validate(raw_credentials)
         except ValidationError as exc:
             raise ConfigurationError(
-                f"PHONE_ACTIONS_DEFAULT_SENDER_CREDENTIALS_ENV: {_fields(exc)} (provider {name!r})"
+                f"PHONE_ACTIONS_DEFAULT_SENDER_CREDENTIALS_ENV: {_fields(exc, 'credential')} "
+                f"(provider {name!r})"
             ) from None
         return cls(
             provider=provider,
@@ -92,9 +96,15 @@ class DefaultSender:
         )
 
 
-def _fields(exc: ValidationError) -> str:
-    """Which fields failed, without the input values (they may be credentials)."""
-    return "; ".join(
-        f"{'.'.join(map(str, e['loc'])) or '(all)'}: {e['msg']}"
-        for e in exc.errors(include_input=False)
+def _fields(exc: ValidationError, kind: str) -> str:
+    """Which fields failed, without the input values (they may be credentials); an error
+    about the whole model is said without a location, an unknown field as an unknown ``kind``
+    (``setting`` or ``credential``)."""
+    from runtime.wording import problems
+
+    return problems(
+        {**e, "msg": f"not a known {kind} (check the spelling)"}
+        if e["type"] == "extra_forbidden"
+        else e
+        for e in exc.errors(include_input=False, include_url=False)
     )

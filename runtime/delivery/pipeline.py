@@ -77,6 +77,7 @@ from runtime.store.jobrunner import JobRunner
 from runtime.store.usage import DefaultSenderUsage
 from runtime.tenant_lookup import Lookup, async_lookup
 from runtime.tenants import TenantConfig, TenantDirectory, TomlTenantDirectory
+from runtime.wording import count
 
 __all__ = ["Pipeline", "request_fingerprint"]
 
@@ -970,8 +971,8 @@ class Pipeline:
             )
         return ProviderError(
             "default_sender_cap_reached",
-            f"the default sender has reached its lifetime cap of {cap} messages for tenant "
-            f"{tenant!r}; configure a provider for it",
+            f"the default sender has reached its lifetime cap of {count(cap, 'message')} for "
+            f"tenant {tenant!r}; configure a provider for it",
             retryable=False,
             handed_off=False,
         )

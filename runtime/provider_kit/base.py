@@ -8,6 +8,8 @@ overrides only what differs.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = ["ProviderBase"]
 
 
@@ -20,3 +22,8 @@ class ProviderBase:
     """True when ``send`` keeps to ``message.timeout`` itself: the pipeline adds no timer."""
     accepts_observer: bool = False
     """True when ``send`` takes ``observer=`` and shows it every HTTP exchange."""
+
+    def check(self, message: Any, config: Any, credentials: Any) -> None:
+        """Raise the ``configuration_error`` that ``send`` would raise for ``message`` with
+        these settings and credentials, without sending anything (``providers try`` asks
+        before it sends). Nothing to check by default."""

@@ -97,12 +97,7 @@ class HttpProvider(ProviderBase, Generic[ConfigT, CredentialsT]):
         secrets = self._validated(self.credentials_model, credentials, "credentials")
         hidden = (message.code, message.text, *secret_values(secrets))
         try:
-            if message.channel not in self.channels:
-                raise configuration_error(
-                    f"{self.label} cannot send {message.channel} messages "
-                    f"(it sends {', '.join(sorted(self.channels))})"
-                )
-            request = self.build_request(message, settings, secrets)
+            request = self._request(message, settings, secrets)
             response = await self.http.send(
                 request, budget=message.timeout, secrets=hidden, observer=observer
             )
@@ -111,6 +106,28 @@ class HttpProvider(ProviderBase, Generic[ConfigT, CredentialsT]):
             exc.message = redact(exc.message, hidden)
             exc.args = (f"[{exc.code}] {exc.message}",)
             raise
+
+    def check(
+        self,
+        message: PhoneMessage,
+        config: ConfigT | Mapping[str, Any],
+        credentials: CredentialsT | Mapping[str, Any],
+    ) -> None:
+        """Raise the ``configuration_error`` that :meth:`send` would raise before any request
+        (models, channel, :meth:`build_request`'s own checks); send nothing."""
+        settings = self._validated(self.config_model, config, "config")
+        secrets = self._validated(self.credentials_model, credentials, "credentials")
+        self._request(message, settings, secrets)
+
+    def _request(
+        self, message: PhoneMessage, config: ConfigT, credentials: CredentialsT
+    ) -> HttpRequest:
+        if message.channel not in self.channels:
+            raise configuration_error(
+                f"{self.label} cannot send {message.channel} messages "
+                f"(it sends {', '.join(sorted(self.channels))})"
+            )
+        return self.build_request(message, config, credentials)
 
     def _read(self, response: HttpResponse, message: PhoneMessage) -> Receipt:
         try:

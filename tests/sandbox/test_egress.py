@@ -135,7 +135,10 @@ async def send(egress: Egress, params: dict[str, Any], **kw: Any) -> dict[str, A
     deadline = kw.pop("deadline", None) or time.monotonic() + 10
     tenant = kw.pop("tenant", "acme")
     # as the action sees it: the worker parses a JSON answer's text
-    return with_json(await egress.request(tenant, params, deadline=deadline, budget=budget))
+    seen: dict[str, Any] = with_json(
+        await egress.request(tenant, params, deadline=deadline, budget=budget)
+    )
+    return seen
 
 
 async def refused(egress: Egress, params: dict[str, Any], kind: type[ApiRefused]) -> str:

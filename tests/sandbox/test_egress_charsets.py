@@ -74,7 +74,8 @@ async def send(egress: Egress) -> dict[str, Any]:
         deadline=time.monotonic() + 10,
         budget=InvocationBudget(5),
     )
-    return with_json(answer)  # as the action sees it: the worker parses the JSON
+    seen: dict[str, Any] = with_json(answer)  # as the action sees it: the worker parses it
+    return seen
 
 
 @pytest.mark.parametrize(

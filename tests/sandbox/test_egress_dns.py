@@ -48,7 +48,8 @@ def call(url: str, **fields: Any) -> dict[str, Any]:
 async def send(egress: Egress, tenant: str, params: dict[str, Any]) -> dict[str, Any]:
     deadline = time.monotonic() + 30
     answer = await egress.request(tenant, params, deadline=deadline, budget=InvocationBudget(20))
-    return with_json(answer)  # as the action sees it: the worker parses the JSON
+    seen: dict[str, Any] = with_json(answer)  # as the action sees it: the worker parses it
+    return seen
 
 
 class LocalOnly(httpx.AsyncBaseTransport):
