@@ -133,33 +133,18 @@ def doctor(
 def _misspelt_variables(environ: Mapping[str, str] | None = None) -> list[Check]:
     """A warning row (``off``, never a problem) for each ``PHONE_ACTIONS_`` variable of the
     process environment that is no setting but close to one (``PHONE_ACTIONS_DATABSE_URL``):
-    settings ignore it silently. The rules are those that refuse such a name in ``.env``
-    (runtime/env_file.py); a name close to no setting may be a tenant's credential."""
-    import difflib
+    settings ignore it silently. The rule is the one that refuses such a name in ``.env``
+    (:func:`runtime.env_file.misspelt_setting`)."""
     import os
 
-    from runtime.env_file import _NOT_SETTINGS, _NOT_SETTINGS_PREFIXES, TYPO_CUTOFF
-    from runtime.settings import Settings
+    from runtime.env_file import misspelt_setting
 
-    prefix = str(Settings.model_config.get("env_prefix") or "PHONE_ACTIONS_").upper()
-    names = [name.upper() for name in Settings.model_fields]
     rows: list[Check] = []
     for variable in sorted(os.environ if environ is None else environ):
-        if not variable.upper().startswith(prefix):
-            continue
-        name = variable.upper().removeprefix(prefix)
-        if name in names or name in _NOT_SETTINGS or name.startswith(_NOT_SETTINGS_PREFIXES):
-            continue
-        close = difflib.get_close_matches(name, names, n=1, cutoff=TYPO_CUTOFF)
-        if close:
-            rows.append(
-                (
-                    "environment",
-                    None,
-                    f"warning: {variable} is not a setting and is ignored "
-                    f"(did you mean {prefix}{close[0]}?)",
-                )
-            )
+        meant = misspelt_setting(variable)
+        if meant is not None:
+            warning = f"warning: {variable} is not a setting and is ignored (did you mean {meant}?)"
+            rows.append(("environment", None, warning))
     return rows
 
 

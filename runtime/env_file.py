@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from dotenv.parser import Binding
 
-__all__ = ["check_env_file", "credentials_environ", "env_file_line", "env_file_values"]
+__all__ = [
+    "check_env_file",
+    "credentials_environ",
+    "env_file_line",
+    "env_file_values",
+    "misspelt_setting",
+]
 
 # The project's other PHONE_ACTIONS_ variables, no settings: the ``actions`` commands' (read
 # from the environment) and the test suite's. A shell (``set -a; . ./.env``) or compose that
@@ -111,6 +117,25 @@ def _unparsable(first_line: str) -> str:
     return f"{name}: cannot be parsed (want NAME=value)"
 
 
+def misspelt_setting(variable: str) -> str | None:
+    """The setting's variable ``variable`` (any case) probably misspells, or None: a
+    ``PHONE_ACTIONS_`` name that is no setting nor one of the project's other variables, and
+    close to a setting's name (:data:`TYPO_CUTOFF`). A name close to no setting may well be a
+    credential a tenant's ``credentials_env`` names (``PHONE_ACTIONS_ACME_SID``)."""
+    from runtime.settings import Settings
+
+    prefix = str(Settings.model_config.get("env_prefix") or "").upper()
+    if not variable.upper().startswith(prefix):
+        return None
+    name = variable.upper().removeprefix(prefix)
+    names = [field.upper() for field in Settings.model_fields]
+    if name in names or name in _NOT_SETTINGS or name.startswith(_NOT_SETTINGS_PREFIXES):
+        return None
+    # on the names without the prefix: with it, every name would be close
+    close = difflib.get_close_matches(name, names, n=1, cutoff=TYPO_CUTOFF)
+    return f"{prefix}{close[0]}" if close else None
+
+
 def check_env_file() -> None:
     """Refuse the ``.env`` file's first bad line, naming the file and the line: one that
     python-dotenv cannot parse or a name without ``=`` (it would skip them, losing a setting
@@ -119,10 +144,7 @@ def check_env_file() -> None:
     credentials and stay accepted; so do prefixed variables of the process environment,
     which are not the file's business."""
     from runtime.errors import ConfigurationError
-    from runtime.settings import Settings
 
-    prefix = Settings.model_config.get("env_prefix", "").upper()
-    names = [name.upper() for name in Settings.model_fields]
     for where, binding in _bindings():
         if binding.error:
             first_line = next(iter(binding.original.string.lstrip().splitlines()), "")
@@ -132,18 +154,10 @@ def check_env_file() -> None:
             raise ConfigurationError(
                 f"invalid settings: {where}: {key}: cannot be parsed (no = after the name)"
             )
-        if key is None or not key.upper().startswith(prefix):
-            continue
-        name = key.upper().removeprefix(prefix)
-        if name in names or name in _NOT_SETTINGS or name.startswith(_NOT_SETTINGS_PREFIXES):
-            continue
-        # the prefix would make every name close; a name close to no setting may well be a
-        # credential a tenant's credentials_env names (PHONE_ACTIONS_ACME_SID)
-        close = difflib.get_close_matches(name, names, n=1, cutoff=TYPO_CUTOFF)
-        if close:
+        meant = misspelt_setting(key) if key is not None else None
+        if meant is not None:
             raise ConfigurationError(
-                f"invalid settings: {where}: {key} is not a setting "
-                f"(did you mean {prefix}{close[0]}?)"
+                f"invalid settings: {where}: {key} is not a setting (did you mean {meant}?)"
             )
 
 
