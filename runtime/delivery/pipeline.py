@@ -1014,12 +1014,16 @@ class Pipeline:
 
     async def _refund_owed(self) -> None:
         loop = asyncio.get_running_loop()
-        for pause in (0.0, *REFUND_PAUSES):
-            if pause and not self._closing:  # closing wakes it (never cancels a refund)
-                wake = self._refund_wake = loop.create_future()
-                await asyncio.wait([wake], timeout=pause)
-            if await self._refund_pass() or self._closing:
-                return
+        try:
+            for pause in (0.0, *REFUND_PAUSES):
+                if pause and not self._closing:  # closing wakes it (never cancels a refund)
+                    wake = self._refund_wake = loop.create_future()
+                    await asyncio.wait([wake], timeout=pause)
+                if await self._refund_pass() or self._closing:
+                    return
+        except Exception as exc:  # the store could not even open: said, not lost in a task
+            log.error("default sender refunds stopped: %s (%s)", type(exc).__name__, exc)
+            return
         log.error("default sender allowance still owed after retries: %s", dict(self._owed))
 
     async def _refund_pass(self) -> bool:

@@ -291,9 +291,9 @@ def _run(
 
 def _masked(result: Any, secrets: list[str], code: str | None) -> Any:
     """``result`` with the secrets and the code masked out of its result and logs, and the
-    logs' control characters escaped (:mod:`runtime.masking`): here, on the tenant's CPU
-    time, since a 256 KiB result of short strings takes ~100 ms to mask, which on the
-    supervisor's event loop would delay every tenant. The supervisor masks the rest."""
+    logs' control characters escaped (:mod:`runtime.sandbox.shared.masker`): here, on the
+    tenant's CPU time, since a 256 KiB result of short strings takes ~100 ms to mask, which
+    on the supervisor's event loop would delay every tenant. The supervisor masks the rest."""
     if result.result is None and not result.logs:
         return result
     masker = Masker(secrets, code)
