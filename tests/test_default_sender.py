@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import sqlite3
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +18,9 @@ from typer.testing import CliRunner
 
 from runtime import ConfigurationError, ProviderError
 from runtime.cli import app
-from tests.conftest import PipelineFactory, read_log
+from runtime.delivery import Pipeline
+from runtime.tenants import TomlTenantDirectory
+from tests.conftest import PipelineFactory, make_settings, read_log
 from tests.fake_providers import ProvidersPlugin, ScriptedProvider
 from tests.store.faults import sqlite_write_lock
 from tests.test_delivery import fail, request, tenant
@@ -230,6 +233,47 @@ async def test_a_reservation_that_counted_after_its_deadline_is_given_back(
     assert usage.used("acme") == 0
     again = await pipeline.deliver(request())
     assert (again.status, len(platform.sent)) == ("delivered", 1)
+
+
+def test_a_reservation_whose_event_loop_closed_meanwhile_is_given_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loop was torn down (``asyncio.run`` returned, cancelling the delivery) while the
+    default sender's reservation ran on the store thread: nothing was sent, and the count
+    the thread makes afterwards is refunded there, with no loop left to hand it to."""
+    pipeline = Pipeline.from_settings(
+        make_settings(tmp_path, default_sender_cap=1, **PLATFORM),
+        tenants=TomlTenantDirectory.from_mapping({"tenants": tenant("default")}, environ=ENV),
+        plugins=(ProvidersPlugin(platform := PlatformProvider("platform")),),
+        load_entrypoints=False,
+    )
+    assert pipeline.idempotency is not None  # opens the store
+    usage = pipeline._usage
+    assert usage is not None
+    real_reserve, real_refund = usage.reserve, usage.refund
+    reserving, release, refunded = threading.Event(), threading.Event(), threading.Event()
+
+    def held_reserve(tenant_id: str, cap: int) -> bool:  # the real one, answering late
+        reserving.set()
+        release.wait(10)
+        return real_reserve(tenant_id, cap)
+
+    def observed_refund(tenant_id: str) -> None:
+        real_refund(tenant_id)
+        refunded.set()
+
+    monkeypatch.setattr(usage, "reserve", held_reserve)
+    monkeypatch.setattr(usage, "refund", observed_refund)
+
+    async def leave_mid_reservation() -> None:
+        asyncio.get_running_loop().create_task(pipeline.deliver(request()))
+        await asyncio.to_thread(reserving.wait, 10)  # returning tears the loop down
+
+    asyncio.run(leave_mid_reservation())
+    release.set()  # the reservation counts now, its loop long closed ...
+    assert refunded.wait(10)  # ... and is given back on the store thread
+    assert (usage.used("acme"), platform.sent) == (0, [])
+    asyncio.run(pipeline.aclose())
 
 
 async def test_a_refund_the_database_did_not_take_is_given_back_later(

@@ -668,7 +668,7 @@ async def test_a_caller_cancelled_once_its_reservation_counted_gives_the_allowan
 
     def submit(call: Any, *args: Any, late: Any = None) -> asyncio.Future[Any]:
         future = real_submit(call, *args, late=late)
-        if call == usage.reserve:  # runs before the delivery task's wake-up: the window
+        if call == pipeline._reserve_here:  # runs before the delivery task's wake-up: the window
             # in which deliver() cancels the delivery task for its cancelled caller
             future.add_done_callback(lambda _: [t.cancel() for t in pipeline._inflight])
         return future

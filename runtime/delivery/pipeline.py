@@ -117,6 +117,34 @@ class _Progress:
     report: DeliveryReport | None = None
 
 
+class _Reservation:
+    """One default-sender reservation's outcome, shared by the store thread that makes it and
+    the delivery that waits for it: whichever of the two learns last that the count was made
+    and its delivery gave up on it gives the message back, so it is refunded exactly once."""
+
+    __slots__ = ("_abandoned", "_lock", "_reserved", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop  # the delivery's: a refund that failed on the thread is owed there
+        self._lock = threading.Lock()
+        self._reserved: bool | None = None  # set by the store thread
+        self._abandoned = False  # set by the delivery
+
+    def settle(self, reserved: bool) -> bool:
+        """The store thread's answer: True when the delivery gave up already and the count
+        was made (the thread refunds it)."""
+        with self._lock:
+            self._reserved = reserved
+            return reserved and self._abandoned
+
+    def abandon(self) -> bool:
+        """The delivery gives up: True when the count was made already (the delivery refunds
+        it; otherwise the store thread will, if it counts)."""
+        with self._lock:
+            self._abandoned = True
+            return bool(self._reserved)
+
+
 @dataclass(frozen=True)
 class _Route:
     """Which provider an attempt uses, with which inputs, and whether it is the default sender
@@ -947,18 +975,22 @@ class Pipeline:
 
     async def _reserve_default(self, tenant: str) -> ProviderError | None:
         """Take one message of the tenant's lifetime allowance at the default sender. A
-        reservation that completes after its deadline (nothing was sent) is given back."""
+        reservation that counts after its caller gave up on it (its deadline, or its task
+        cancelled as its event loop is torn down) is given back: nothing was sent for it."""
         cap = self.default_sender.cap
+        outcome = _Reservation(asyncio.get_running_loop())
         try:
             _, usage = await self._stores()
-            reserving = self._submit(
-                usage.reserve, tenant, cap, late=partial(self._late_reservation, tenant)
-            )
+            reserving = self._submit(self._reserve_here, usage, tenant, cap, outcome)
             try:
                 reserved = await reserving
-            except asyncio.CancelledError:  # a caller gone with the count already made
-                if reserving.done() and not reserving.cancelled() and not reserving.exception():
-                    self._late_reservation(tenant, reserving.result())
+            except asyncio.CancelledError:  # the loop is being torn down (see deliver())
+                if outcome.abandon():  # counted, and the answer was on its way: give it back
+                    self._refund_detached(usage, tenant)
+                raise
+            except StoreUnavailableError:
+                if outcome.abandon():
+                    self._refund_later(tenant)
                 raise
             if reserved:
                 return None
@@ -977,10 +1009,46 @@ class Pipeline:
             handed_off=False,
         )
 
-    def _late_reservation(self, tenant: str, reserved: bool) -> None:
-        """A reservation that counted after its caller was told it timed out: refund it."""
-        if reserved:
-            self._refund_later(tenant)
+    def _reserve_here(
+        self, usage: DefaultSenderUsage, tenant: str, cap: int, outcome: _Reservation
+    ) -> bool:
+        """On a store thread: ``usage.reserve``; a count its delivery no longer waits for is
+        refunded here at once, without the event loop (which may be closed by now). A refund
+        the database did not take is owed on the loop, while the loop lives."""
+        reserved = usage.reserve(tenant, cap)
+        if outcome.settle(reserved):
+            try:
+                usage.refund(tenant)
+            except StoreUnavailableError as exc:
+                try:
+                    outcome.loop.call_soon_threadsafe(self._refund_later, tenant)
+                except RuntimeError:  # the loop is closed: nobody can try again
+                    log.error(
+                        "default sender usage of %r not refunded (its delivery was abandoned "
+                        "and the database did not answer); it stays counted: %s",
+                        tenant,
+                        exc,
+                    )
+        return reserved
+
+    def _refund_detached(self, usage: DefaultSenderUsage, tenant: str) -> None:
+        """Queue a refund on a store thread without waiting for it: the loop may close before
+        it answers, and the thread runs it all the same. While the loop lives, a refund that
+        never ran is owed (:meth:`_refund_later`)."""
+        try:
+            refunding = self._executor.submit(usage.refund, tenant, timeout=3 * self._store_timeout)
+        except StoreUnavailableError as exc:
+            log.error("default sender usage of %r not refunded: %s", tenant, exc)
+            return
+
+        def owed_if_not_run(done: asyncio.Future[None]) -> None:
+            if done.cancelled():
+                return
+            failed = done.exception()
+            if isinstance(failed, StoreUnavailableError) and not failed.running:
+                self._refund_later(tenant)
+
+        refunding.add_done_callback(owed_if_not_run)
 
     async def _refund_default(self, tenant: str) -> None:
         """The default sender did not take the message: give the allowance back (later, in
