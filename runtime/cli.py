@@ -25,6 +25,7 @@ from runtime.console import SUCCESS, bad_input, settings_or_exit
 
 if TYPE_CHECKING:
     from runtime.delivery import Pipeline
+    from runtime.events import DeliveryReport, PhoneMessageRequest
 
 app = typer.Typer(
     cls=PluginCommands,  # a command it does not know is looked for among the plugins' ones
@@ -118,6 +119,19 @@ def _run(make: Callable[[Pipeline], Awaitable[T]]) -> T:
         raise bad_input(resource_error(exc, settings)) from None
 
 
+async def _deliver_checked(pipeline: Pipeline, request: PhoneMessageRequest) -> DeliveryReport:
+    """``pipeline.deliver``, after checking that the tenant's ``provider`` is registered: a
+    misspelt name in the tenants file is configuration (exit 2, naming the field), not a
+    failed delivery."""
+    from runtime.tenants import TomlTenantDirectory, check_providers
+
+    directory = pipeline.tenants
+    if isinstance(directory, TomlTenantDirectory):
+        registered = [provider.name for provider in pipeline.providers]
+        check_providers(directory, registered, only=request.tenant)
+    return await pipeline.deliver(request)
+
+
 def _default_country(tenant: str) -> str | None:
     """The tenant's ``default_country`` from the tenants file (None for an unknown tenant,
     which the pipeline then rejects); the file's own errors are configuration errors."""
@@ -181,7 +195,7 @@ def send(
         )
     except PhoneActionsError as exc:
         raise bad_input(str(exc)) from None
-    report = _run(lambda pipeline: pipeline.deliver(request))
+    report = _run(lambda pipeline: _deliver_checked(pipeline, request))
     if as_json:
         _print_json(report.model_dump(mode="json"))
     else:

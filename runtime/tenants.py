@@ -250,16 +250,21 @@ class TomlTenantDirectory:
         return self._source
 
 
-def check_providers(directory: TomlTenantDirectory, registered: Collection[str]) -> None:
+def check_providers(
+    directory: TomlTenantDirectory, registered: Collection[str], *, only: str | None = None
+) -> None:
     """Raise one :class:`UnknownProviderError` naming each tenant whose ``provider`` is neither
     ``default`` nor in ``registered`` (the providers the plugins actually loaded registered,
     third-party ones included), with the closest name and the list of registered ones.
+    ``only``: that tenant alone (a send for it need not wait for the others' fixes).
 
     Reading the file does not check the names (it needs no plugins); without this a misspelt
     provider would only fail at the first delivery."""
     known = sorted(set(registered))
     problems = []
     for tenant_id in directory.ids():
+        if only is not None and tenant_id != only:
+            continue
         name = directory.get(tenant_id).provider
         if name == DEFAULT_PROVIDER or name in registered:
             continue

@@ -72,6 +72,25 @@ def test_import_refuses_a_provider_no_plugin_registers(runner: CliRunner, tmp_pa
     assert not (tmp_path / "data").exists()  # refused before the database was opened: no tenant
 
 
+def test_send_refuses_a_tenant_whose_provider_no_plugin_registers(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tenants file used as it is (never imported): its misspelt provider is configuration,
+    exit 2 with the field named, not a failed delivery; another tenant's typo stops nobody."""
+    tenants = tmp_path / "tenants.toml"
+    tenants.write_text(MISSPELT)
+    monkeypatch.setenv("PHONE_ACTIONS_TENANTS_FILE", str(tenants))
+    monkeypatch.setenv("PHONE_ACTIONS_DATA_DIR", str(tmp_path / "data"))
+    to = ["--to", "+14155552671", "--code", "123456"]
+    line = error_line(runner.invoke(app, ["send", "--tenant", "acme", *to]))
+    assert line == (
+        f"error: {tenants}: tenants.acme.provider: 'twillio' is not a registered provider "
+        f"(did you mean 'twilio'?); registered: {REGISTERED}, or 'default' (the default sender)"
+    )
+    stored = runner.invoke(app, ["send", "--tenant", "globex", *to])
+    assert stored.exit_code == 0, stored.output
+
+
 def test_import_prints_a_header_over_every_column(runner: CliRunner, tmp_path: Path) -> None:
     tenants = tmp_path / "tenants.toml"
     tenants.write_text('[tenants.acme]\nprovider = "outbox"\n\n[tenants.demo]\n')
