@@ -1,7 +1,8 @@
 """Mitto provider plugin: one-time codes by SMS through Mitto's REST API (no voice).
 
 ``POST {base_url}{path}`` (by default ``https://rest.mittoapi.net/sms``, as Mitto's SMS API
-reference gives it) with a JSON body ``{from, to, text}`` and the ``X-Mitto-API-Key`` header.
+reference gives it) with a JSON body ``{from, to, text}`` (and ``type: Unicode`` for a text
+outside the GSM alphabet, which Mitto encodes by default) and the ``X-Mitto-API-Key`` header.
 Mitto answers 200 with ``responseCode`` 0 on success and another code otherwise (Mitto's
 SMS API reference); numbers go without ``+``.
 """
@@ -24,6 +25,7 @@ from runtime.provider_kit import (
     ProviderSettings,
     answered_error,
     digits_only,
+    is_gsm7,
     refused,
 )
 from runtime.providers import PhoneMessage, Receipt
@@ -40,7 +42,9 @@ ERRORS = ErrorTable(
     # invalid type, empty message, invalid text, empty sender, invalid sender, empty receiver,
     # invalid receiver: the request itself, which no retry fixes.
     permanent={"2", "3", "4", "5", "6", "7", "8"},
-    unknown_retryable=True,  # a code outside the table: worth another try
+    # A code outside the table is our call (Mitto's table gives no retry advice): nothing was
+    # sent (a responseCode other than 0), so another try cannot send a second code.
+    unknown_retryable=True,
 )
 
 # Mitto's SMS API reference: POST https://<base endpoint>/sms, with https://rest.mittoapi.net as
@@ -83,9 +87,12 @@ class MittoProvider(HttpProvider[MittoConfig, MittoCredentials]):
     def build_request(
         self, message: PhoneMessage, config: MittoConfig, credentials: MittoCredentials
     ) -> HttpRequest:
+        body = {"from": config.sender, "to": digits_only(message.recipient), "text": message.text}
+        if not is_gsm7(message.text):  # Mitto encodes GSM unless told: "set type Unicode"
+            body["type"] = "Unicode"
         return HttpRequest.json(
             config.base_url + config.path,
-            {"from": config.sender, "to": digits_only(message.recipient), "text": message.text},
+            body,
             {"X-Mitto-API-Key": credentials.api_key.get_secret_value()},
         )
 

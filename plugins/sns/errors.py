@@ -57,6 +57,8 @@ COMMON_ERRORS = frozenset(
         "ThrottlingException",
         "ThrottledException",
         "RequestThrottledException",
+        # SNS's own ThrottledException shape answers the code "Throttled" (HTTP 429).
+        "Throttled",
     }
 )
 
@@ -66,6 +68,7 @@ THROTTLING_CODES = frozenset(
         "ThrottlingException",
         "ThrottledException",
         "RequestThrottledException",
+        "Throttled",
         "KMSThrottling",
     }
 )

@@ -16,6 +16,7 @@ from runtime.provider_kit import (
     ErrorTable,
     answered_error,
     digits_only,
+    is_gsm7,
     is_success,
     refused,
 )
@@ -29,32 +30,18 @@ __all__ = [
 ]
 
 ERRORS = ErrorTable(
-    # Worth another try: 1 throttled, 5 internal error (Vonage: retry).
-    retryable={"1", "5"},
+    # Worth another try: 1 throttled, 5 internal error, 10 too many existing binds (Vonage's
+    # error table: "Back-off and retry").
+    retryable={"1", "5", "10"},
     # No retry fixes these: missing or invalid parameters (2, 3), credentials (4, 14), message or
-    # prefix (6, 12), barred number or account (7, 8, 33), credit (9), binds (10), API not
-    # enabled for HTTP (11), illegal sender (15), a trial account's non-whitelisted destination
-    # (29). A status in neither set is not retried either (an unknown refusal).
-    permanent={"2", "3", "4", "6", "7", "8", "9", "10", "11", "12", "14", "15", "29", "33"},
+    # prefix (6, 12), barred number or account (7, 8, 33), credit (9), API not enabled for HTTP
+    # (11), illegal sender (15), a trial account's non-whitelisted destination (29). A status
+    # in neither set is not retried either (an unknown refusal).
+    permanent={"2", "3", "4", "6", "7", "8", "9", "11", "12", "14", "15", "29", "33"},
 )
 
 # client-ref takes "up to 40 characters" (the spec).
 CLIENT_REF_MAX = 40
-
-# GSM 03.38: the default alphabet and its extension table (ESC itself is not text).
-_GSM7_BASIC = (
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-_GSM7_EXTENSION = "\f^{}\\[~]|€"
-GSM7 = frozenset(_GSM7_BASIC + _GSM7_EXTENSION)
-
-
-def is_gsm7(text: str) -> bool:
-    """Whether ``text`` fits the GSM 7-bit alphabet; otherwise Vonage needs ``type=unicode``
-    (sent as ``text``, it would arrive with ``?`` in place of what does not fit)."""
-    return all(char in GSM7 for char in text)
-
 
 def sms_request(
     message: PhoneMessage,

@@ -8,14 +8,17 @@
   :data:`E164Number`;
 - the provider's error codes as data (:class:`ErrorTable`) and the helpers that read it
   (:func:`refused`, :func:`answered_error`), :func:`configuration_error`,
-  :func:`malformed_response` and :func:`is_success`.
+  :func:`malformed_response` and :func:`is_success`;
+- :func:`is_gsm7`: whether a text fits the GSM 7-bit alphabet (else say Unicode).
 
-Modules: ``base``, ``errors`` (what an answer means), ``fields``, ``models``, ``http_provider``.
+Modules: ``base``, ``errors`` (what an answer means), ``encoding``, ``fields``, ``models``,
+``http_provider``.
 """
 
 from __future__ import annotations
 
 from runtime.provider_kit.base import ProviderBase
+from runtime.provider_kit.encoding import is_gsm7
 from runtime.provider_kit.errors import (
     NO_TABLE,
     NOT_PROCESSED_STATUSES,
@@ -58,6 +61,7 @@ __all__ = [
     "answered_error",
     "configuration_error",
     "digits_only",
+    "is_gsm7",
     "is_success",
     "malformed_response",
     "refused",

@@ -54,6 +54,27 @@ async def test_sms_request_is_valid_against_the_spec(
 
 
 @pytest.mark.contract
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        (f"Votre code : {CODE} €", None),  # fits the GSM alphabet (its extension too)
+        (f"Ваш код {CODE}", "Unicode"),  # Cyrillic: Mitto would send "?" for each letter
+        (f"Twój kod to {CODE}", "Unicode"),  # ó is not GSM (ò is)
+    ],
+)
+async def test_a_text_outside_the_gsm_alphabet_asks_for_unicode(
+    mitto_api: OpenApiServer, provider: MittoProvider, text: str, encoding: str | None
+) -> None:
+    """Mitto's spec: "If the message contains characters outside the range of the GSM Standard
+    and Extended tables, then you need to set the character encoding to Unicode"."""
+    config = MittoConfig(sender="Acme", base_url=mitto_api.url, path="/sms")
+    await provider.send(make_message(text=text), config, CREDENTIALS)
+    assert mitto_api.errors == []
+    (sent,) = mitto_api.requests
+    assert orjson.loads(sent.body).get("type") == encoding
+
+
+@pytest.mark.contract
 async def test_the_validator_rejects_a_request_without_text(mitto_api: OpenApiServer) -> None:
     """Proof that the contract test can fail: the spec requires ``text``."""
     from tests.support.stub_server import RecordedRequest

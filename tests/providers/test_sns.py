@@ -556,12 +556,14 @@ def test_the_error_table_holds_only_documented_codes() -> None:
         (400, "ThrottlingException", "Sender", True, False),
         (400, "ThrottledException", "Sender", True, False),
         (400, "KMSThrottling", "Sender", True, False),
+        (429, "Throttled", "Sender", True, False),  # SNS's ThrottledException shape's code
+        (400, "Throttled", "Sender", True, False),  # by its code, whatever the status
         (500, "InternalError", "Receiver", True, True),
         (500, "InternalFailure", "Receiver", True, True),
         (503, "ServiceUnavailable", "Receiver", True, False),
         # outside the table: by HTTP status
         (400, "OptedOut", "Sender", False, False),  # not a Publish error: no entry of its own
-        (429, "Throttled", "Sender", True, False),
+        (429, "SomethingNew", "Sender", True, False),
         (400, "SomethingNew", "Sender", False, False),
         (502, "BadGateway", "Receiver", True, True),
     ],

@@ -485,7 +485,7 @@ SMS_STATUSES = [
     ("7", False),  # number barred
     ("8", False),  # partner account barred
     ("9", False),  # partner quota exceeded (no credit)
-    ("10", False),  # too many existing binds
+    ("10", True),  # too many existing binds (Vonage: "Back-off and retry")
     ("11", False),  # account not enabled for HTTP
     ("12", False),  # message too long
     ("14", False),  # invalid signature
