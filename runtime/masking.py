@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 from runtime.sandbox.shared.masker import (
-    CUT_TRIES,
+    CHECK_BUDGET,
     MASK,
     MAX_MATCHES,
     MIN_SECRET_LENGTH,
@@ -26,7 +26,7 @@ from runtime.sandbox.shared.masker import (
 )
 
 __all__ = [
-    "CUT_TRIES",
+    "CHECK_BUDGET",
     "MASK",
     "MAX_MATCHES",
     "MIN_SECRET_LENGTH",

@@ -227,6 +227,79 @@ def test_masking_cut_fields_stays_linear_for_pathological_secrets() -> None:
     assert time.perf_counter() - started < 2.0
 
 
+def _wide_lines(secrets: int, lines: int) -> list[str]:
+    """Multi-line secrets whose lines share 62 characters and differ in one wide one: every
+    position of a text of ``a`` walks 62 characters, then meets as many branches as lines."""
+    wide = iter(range(0x4E00, 0x9FFF))
+    return [
+        "\n".join("a" * 62 + chr(next(wide)) + "aa" for _ in range(lines)) for _ in range(secrets)
+    ]
+
+
+def test_the_supervisor_masks_a_pathological_set_of_secrets_whole_and_fast() -> None:
+    """30 secrets of 62 lines that share their starts (within the store's limits) made each
+    1 KiB field cost 60 ms on the supervisor's loop, 42 fields an invocation. Such a set is
+    masked whole there (the tenant's own texts, at no cost); the worker, on the tenant's CPU,
+    still masks it exactly; real secrets (30 PEM keys line by line) stay far below the bound."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from runtime.sandbox.shared.masker import MAX_WALK, _SecretForms, secrets_key
+
+    pathological = _wide_lines(30, 62)
+    supervisor, worker = Masker(pathological, CODE), Masker(pathological, CODE, exact=True)
+    field = "\u9fa0" + "a" * 1019
+    started = time.perf_counter()
+    for _ in range(64):
+        assert supervisor.cut_line(field) == MASK
+    assert time.perf_counter() - started < 1  # about 0.1 ms; it took 3.8 s
+    line = pathological[0].splitlines()[1]
+    assert worker.text(f"x {line} y") == f"x {MASK} y"
+    assert worker.text(field) == field
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    real = [pem] * 1 + [f"sk_live_{n:024d}" for n in range(29)]
+    assert not _SecretForms(secrets_key(real)).costly
+    assert Masker(real, CODE).text(f"key: {pem.splitlines()[3]}") == f"key: {MASK}"
+    assert MAX_WALK >= 256
+
+
+def test_wide_branches_cost_one_class_test_where_no_secret_goes_on() -> None:
+    """Just below the bound, a text that meets 190 branches at every position costs one class
+    test there, not 190 comparisons."""
+    secrets = _wide_lines(30, 6) + _wide_lines(1, 10)
+    masker = Masker(secrets, CODE)
+    forms = masker._secret_forms()
+    assert forms is not None
+    assert not forms.costly
+    field = "\u9fa0" + "a" * 1018 + "!"  # (an end of a's could start a secret: masked)
+    started = time.perf_counter()
+    for _ in range(64):
+        assert masker.cut_line(field) == field
+    assert time.perf_counter() - started < 1  # about 10 ms; 190 comparisons each took 0.1 s
+
+
+def test_a_code_with_leading_zeros_echoed_as_a_number_is_masked() -> None:
+    """A JSON number drops the leading zeros: ``012345`` comes back as ``12345``."""
+    masker = Masker(["00987654"], "012345")
+    echoed = {"otp": 12345, "f": 12345.0, "pin": 987654, "n": 1234, "m": 123450}
+    assert masker.data(echoed) == {"otp": MASK, "f": MASK, "pin": MASK, "n": 1234, "m": 123450}
+    assert Masker([], "000000").data({"zero": 0}) == {"zero": 0}  # no digit left to spell
+
+
+def test_a_secret_in_a_host_name_is_masked_in_its_idna_spelling() -> None:
+    """A host name holding a non-ASCII secret goes out, and into errors, as IDNA."""
+    masker = Masker(["bücherwürm"])
+    assert masker.text("cannot resolve xn--bcherwrm-65af.example.com") == (
+        f"cannot resolve {MASK}.example.com"
+    )
+
+
 def test_control_characters_become_visible_escapes() -> None:
     hostile = "a\x1b[2J\x1b]0;owned\x07\nb\r\t\x7f\x9b\u202eZ"
     assert escape_controls(hostile) == "a\\x1b[2J\\x1b]0;owned\\x07\\nb\\r\\t\\x7f\\x9b\\u202eZ"

@@ -296,7 +296,7 @@ def _masked(result: Any, secrets: list[str], code: str | None) -> Any:
     on the supervisor's event loop would delay every tenant. The supervisor masks the rest."""
     if result.result is None and not result.logs:
         return result
-    masker = Masker(secrets, code)
+    masker = Masker(secrets, code, exact=True)  # on the tenant's CPU: every set, exactly
     return result.model_copy(
         update={
             "result": masker.data(result.result),

@@ -33,9 +33,10 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 __all__ = [
-    "CUT_TRIES",
+    "CHECK_BUDGET",
     "MASK",
     "MAX_MATCHES",
+    "MAX_WALK",
     "MIN_SECRET_LENGTH",
     "MIN_SECRET_LINE",
     "SECRET_SETS",
@@ -96,6 +97,9 @@ def _secret_forms(value: str) -> set[str]:
     # Python's spellings: repr() (in a printed list, an error message) and ascii()
     forms.add(repr(value)[1:-1])
     forms.add(ascii(value)[1:-1])
+    # a host name holding the secret reaches the network (and errors) as IDNA: xn--...
+    with contextlib.suppress(UnicodeError):
+        forms.add(value.encode("idna").decode("ascii"))
     forms = {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
     lines = _LINE_BREAK.split(value.strip())
     if len(lines) > 1:  # at most MAX_SECRET_LINES of them: what a tenant can make us compile
@@ -108,13 +112,10 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 TRIE_FORM = 64
-"""Secret forms up to this length are found by the trie-shaped regex; longer ones by
-``str.find`` (a regex path that long, tried at every position, would cost the text's length
-times the form's)."""
-
-CUT_TRIES = 16
-"""Places a long secret form's start is checked at, at the end of a cut field; past that the
-field's tail is masked whole (see :meth:`Masker.cut_line`)."""
+"""Secret forms up to this length are found by the trie-shaped regex; longer ones by their
+first this many characters, then compared (a regex path that long, tried at every position,
+would cost the text's length times the form's; so would ``str.find``, whose search of a text
+under 2,500 characters compares up to the form's length at each position)."""
 
 MAX_MATCHES = 10_000
 """More secrets than this in one text and the whole text is masked: the work stays bounded."""
@@ -154,27 +155,57 @@ def _fold(text: str) -> str:
     return text.translate(_FOLD)
 
 
-def _trie_pattern(forms: list[str]) -> str:
-    """One regex for ``forms``, shaped as their trie: alternatives at each node start with
-    different characters, so matching at a position follows one path, and the longest form
-    there wins (each ending is optional, greedy)."""
+def _trie(forms: Iterable[str]) -> dict[str, Any]:
+    """``forms`` as a trie of nested dicts; ``""`` marks where a form ends."""
     root: dict[str, Any] = {}
     for form in forms:
         node = root
         for ch in form:
             node = node.setdefault(ch, {})
         node[""] = {}  # a form ends here
+    return root
+
+
+def _trie_pattern(forms: list[str]) -> str:
+    """One regex for ``forms``, shaped as their trie: alternatives at each node start with
+    different characters, so matching at a position follows one path, and the longest form
+    there wins (each ending is optional, greedy)."""
 
     def pattern(node: dict[str, Any]) -> str:
-        branches = [re.escape(ch) + pattern(child) for ch, child in sorted(node.items()) if ch]
+        chars = sorted(ch for ch in node if ch)
+        branches = [re.escape(ch) + pattern(node[ch]) for ch in chars]
         if not branches:
             return ""
         body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if len(branches) > GUARDED_NODE:  # one class test first: the branches are tried one by
+            # one, so a character none of them starts with would cost them all
+            body = "(?=[" + "".join(map(re.escape, chars)) + "])" + body
         if "" in node:  # a shorter form ends here: the longer ones are tried first
             return f"(?:{body})?" if len(branches) > 1 or len(body) > 1 else f"{body}?"
         return body
 
-    return pattern(root)
+    return pattern(_trie(forms))
+
+
+GUARDED_NODE = 4
+"""A trie node with more branches than this tests its characters as one class first."""
+
+
+def _walk_cost(forms: Iterable[str]) -> int:
+    """The most alternatives a :func:`_trie_pattern` regex of ``forms`` tries at one position
+    of a text: the sum of the branches at each node, along the trie's costliest path (the
+    regex engine tries a node's branches one after another)."""
+    costs: list[int] = []
+
+    def walk(node: dict[str, Any], spent: int) -> None:
+        children = [child for ch, child in node.items() if ch]
+        if not children:
+            costs.append(spent)
+        for child in children:
+            walk(child, spent + len(children))
+
+    walk(_trie(forms), 0)
+    return max(costs, default=0)
 
 
 def _starts_pattern(forms: list[str]) -> str:
@@ -226,7 +257,7 @@ def _code_pattern(code: str) -> str:
 class _SecretForms:
     """The regexes and forms of one set of secrets (see :class:`Masker`)."""
 
-    __slots__ = ("long", "short", "shortest", "starts")
+    __slots__ = ("costly", "long", "long_starts", "longest", "short", "shortest", "starts")
 
     def __init__(self, secrets: tuple[str, ...]) -> None:
         forms: set[str] = set()
@@ -235,11 +266,83 @@ class _SecretForms:
         short = [form for form in forms if len(form) <= TRIE_FORM]
         # a lookahead: every position is tried, so secrets that overlap are all found
         self.short = re.compile(f"(?=({_trie_pattern(short)}))") if short else None
-        # longest first: where two forms overlap, the longer one decides the span
-        self.long = sorted((f for f in forms if len(f) > TRIE_FORM), key=lambda f: (-len(f), f))
+        # Longer forms, by their first TRIE_FORM characters (longest first in each group:
+        # where two forms overlap, the longer one decides the span). Their starts are found by
+        # one more trie-shaped regex, so the search stays linear in the text however many
+        # long forms there are; each start found is then checked against its group.
+        groups: dict[str, list[str]] = {}
+        for form in sorted((f for f in forms if len(f) > TRIE_FORM), key=lambda f: (-len(f), f)):
+            groups.setdefault(form[:TRIE_FORM], []).append(form)
+        self.long = {start: tuple(group) for start, group in groups.items()}
+        self.longest = max((len(group[0]) for group in groups.values()), default=0)
+        self.long_starts = re.compile(f"(?=({_trie_pattern(list(groups))}))") if groups else None
+        # Secrets chosen to make those regexes try many branches at every position of a text
+        # (many forms that share long starts): masking with them costs far more than the text
+        # is long, so the supervisor masks such a tenant's texts whole instead (Masker).
+        self.costly = max(_walk_cost(short), _walk_cost(groups)) > MAX_WALK
         starts = [form[:TRIE_FORM] for form in forms]
         self.starts = re.compile(f"(?:{_starts_pattern(starts)})\\Z") if starts else None
         self.shortest = min((len(form) for form in forms), default=None)
+
+    def long_spans(self, folded: str) -> list[tuple[int, int]]:
+        """The spans of the long forms in ``folded``. Checking a start against its group costs
+        at most :data:`CHECK_BUDGET` characters per character of text; past that budget (a
+        tenant's pathological secrets), a start found is masked as far as its group's longest
+        form reaches: the safe side, and linear."""
+        spans: list[tuple[int, int]] = []
+        if self.long_starts is None:
+            return spans
+        budget = CHECK_BUDGET * (len(folded) + TRIE_FORM)
+        for found in self.long_starts.finditer(folded):
+            start = found.start()
+            group = self.long[found.group(1)]
+            if budget <= 0:  # the longest form that fits from here
+                room = len(folded) - start
+                reach = next((len(form) for form in group if len(form) <= room), 0)
+                if reach:
+                    spans.append((start, start + reach))
+            else:
+                room = len(folded) - start
+                for form in group:  # longest first: the first that matches is the span
+                    if len(form) > room:  # cannot be here: nothing to compare
+                        continue
+                    budget -= len(form)
+                    if folded.startswith(form, start):
+                        spans.append((start, start + len(form)))
+                        break
+            if len(spans) > MAX_MATCHES:
+                break
+        return spans
+
+    def long_tail(self, tail: str) -> int | None:
+        """Where the longest end of ``tail`` longer than :data:`TRIE_FORM` characters that
+        starts a long form begins, or None; checks bounded as in :meth:`long_spans`."""
+        if self.long_starts is None:
+            return None
+        budget = CHECK_BUDGET * (len(tail) + TRIE_FORM)
+        for found in self.long_starts.finditer(tail):
+            start = found.start()
+            if len(tail) - start <= TRIE_FORM:
+                break
+            if budget <= 0:
+                return start  # a tenant's pathological secrets: the safe side
+            end = tail[start:]
+            for form in self.long[found.group(1)]:
+                budget -= len(end)
+                if form.startswith(end):
+                    return start
+        return None
+
+
+MAX_WALK = 256
+"""The most branches the regexes of a set of secrets may try at one position of a text for the
+supervisor to mask with them (:func:`_walk_cost`): about a microsecond. Real secrets (API
+keys, tokens, PEM keys line by line) stay far below; a set above it is masked whole there."""
+
+CHECK_BUDGET = 4
+"""Characters of long secret forms compared, per character of the text masked, before the
+starts of long forms found in it are masked without comparing (see
+:meth:`_SecretForms.long_spans`)."""
 
 
 SECRET_SETS = 32
@@ -279,20 +382,25 @@ class Masker:
     must not depend on what they hold: it is linear in the text, whatever the secrets. Forms
     of a secret up to :data:`TRIE_FORM` characters are found by one regex shaped as a trie of
     their lower-cased spellings (at each position of the text, one path of at most that many
-    characters); longer forms by ``str.find``, which is linear in the text for any needle.
+    characters); longer forms by a second such regex of their first :data:`TRIE_FORM`
+    characters, each start it finds compared with its forms within :data:`CHECK_BUDGET`.
     Spellings that differ only in letter case are one form. The code is a second, small
     pattern. A text that holds secrets more than :data:`MAX_MATCHES` times is masked whole.
     """
 
-    __slots__ = ("_code", "_code_text", "_forms", "_secrets")
+    __slots__ = ("_code", "_code_text", "_exact", "_forms", "_number_forms", "_secrets")
 
-    def __init__(self, secrets: Iterable[str] = (), code: str | None = None) -> None:
+    def __init__(
+        self, secrets: Iterable[str] = (), code: str | None = None, *, exact: bool = False
+    ) -> None:
+        self._exact = exact  # mask with a costly set too (a worker, on its tenant's CPU)
         # compiled on first use (most invocations have nothing to mask), and a set of secrets
         # once per process (compiled_forms)
         self._secrets = secrets_key(secrets)
         self._code_text = code if code and len(code) >= MIN_SECRET_LENGTH else None
         self._forms: _SecretForms | None = None
         self._code: re.Pattern[str] | None = None
+        self._number_forms: frozenset[str] | None = None
 
     def __bool__(self) -> bool:
         return bool(self._secrets) or self._code_text is not None
@@ -301,6 +409,16 @@ class Masker:
         if self._forms is None and self._secrets:
             self._forms = compiled_forms(self._secrets)
         return self._forms
+
+    def _numbers(self) -> frozenset[str]:
+        """What a JSON number reads as when it spells the code or a secret of digits: a number
+        drops leading zeros (the code ``012345`` echoed as ``12345``)."""
+        if self._number_forms is None:
+            digits = [v for v in (*self._secrets, self._code_text or "") if v.isdigit()]
+            self._number_forms = frozenset(
+                str(int(v)) for v in digits if v.isascii() and v.lstrip("0")
+            )
+        return self._number_forms
 
     def _code_pattern(self) -> re.Pattern[str] | None:
         if self._code is None and self._code_text is not None:
@@ -322,6 +440,8 @@ class Masker:
         )
         if len(value) < shortest:  # most strings of a result: too short to hold any
             return value
+        if forms is not None and forms.costly and not self._exact:
+            return MASK  # the tenant's pathological secrets: the whole text, at no cost
         spans: list[tuple[int, int]] = []
         if forms is not None:
             folded = _fold(value)
@@ -331,13 +451,10 @@ class Masker:
                     spans.append(found.span(1))
                     if len(spans) > MAX_MATCHES:
                         return MASK
-            for form in forms.long if len(value) > TRIE_FORM else ():
-                start = folded.find(form)
-                while start >= 0:  # overlapping occurrences too (bounded by MAX_MATCHES)
-                    spans.append((start, start + len(form)))
-                    if len(spans) > MAX_MATCHES:
-                        return MASK
-                    start = folded.find(form, start + 1)
+            if len(value) > TRIE_FORM:
+                spans += forms.long_spans(folded)
+                if len(spans) > MAX_MATCHES:
+                    return MASK
         pattern = self._code_pattern()
         if pattern is not None:
             for found in pattern.finditer(value):
@@ -367,7 +484,7 @@ class Masker:
         """Where the longest tail of ``body`` that starts a secret form or the code begins
         (two characters or more), or None. Linear in the forms' lengths, whatever they are:
         one trie-shaped regex for tails up to :data:`TRIE_FORM` characters, and for longer
-        forms ``str.find`` and ``str.startswith`` over at most :data:`CUT_TRIES` places."""
+        forms their starts' regex and comparisons within :data:`CHECK_BUDGET`."""
         if not self:
             return None
         forms = self._secret_forms()
@@ -379,27 +496,18 @@ class Masker:
                 if window.endswith(code[:size].lower()):
                     start = len(body) - size
                     break
-        if forms is None:
+        if forms is None or (forms.costly and not self._exact):  # masked whole by text()
             return start
         found = forms.starts.search(window) if forms.starts is not None else None
         if found is not None:
             begins = len(body) - len(window) + found.start()
             start = begins if start is None else min(start, begins)
-        folded = _fold(body[-(len(forms.long[0]) - 1) :]) if forms.long else ""
-        for form in forms.long:  # longer tails of long forms (longest first)
-            tail = folded[-(len(form) - 1) :]
-            place = tail.find(form[:TRIE_FORM])
-            for _ in range(CUT_TRIES):
-                if place < 0 or len(tail) - place <= TRIE_FORM:
-                    break
-                if form.startswith(tail[place:]):
-                    begins = len(body) - len(tail) + place  # folding keeps lengths
-                    start = begins if start is None else min(start, begins)
-                    break
-                place = tail.find(form[:TRIE_FORM], place + 1)
-            else:
-                if place >= 0:  # a tenant's pathological secret: the safe side
-                    start = len(body) - len(tail)
+        if forms.long:  # longer tails, of long forms
+            tail = _fold(body[-(forms.longest - 1) :])
+            begins_in_tail = forms.long_tail(tail)
+            if begins_in_tail is not None:
+                begins = len(body) - len(tail) + begins_in_tail  # folding keeps lengths
+                start = begins if start is None else min(start, begins)
         return start
 
     def data(self, value: Any) -> Any:
@@ -413,7 +521,11 @@ class Masker:
             return self.text(value)
         if type(value) is int or type(value) is float:  # the code as a JSON number (an echo)
             spelled = repr(value)
-            return MASK if self.text(spelled) != spelled else value
+            if self.text(spelled) != spelled:
+                return MASK
+            if type(value) is float and value.is_integer() and abs(value) < 1e300:
+                spelled = str(int(value))
+            return MASK if spelled in self._numbers() else value
         if isinstance(value, dict):
             return {
                 (self.text(k) if isinstance(k, str) else k): self._data(v) for k, v in value.items()
