@@ -18,6 +18,7 @@ import logging
 import os
 import socket
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
@@ -31,7 +32,7 @@ from runtime.store.crypto import Keyring, SealError
 from runtime.store.executor import StoreExecutor
 from runtime.store.jobs import Job, JobQueue
 
-__all__ = ["Again", "Done", "Failed", "Handler", "JobRunner", "Outcome"]
+__all__ = ["Again", "Done", "Failed", "Handler", "JobRunner", "Outcome", "per_tenant"]
 
 log = logging.getLogger("runtime.jobs")
 _PURGE_EVERY = 600.0  # seconds between two purges of finished jobs
@@ -85,6 +86,7 @@ class JobRunner:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
+        self._busy: Counter[str] = Counter()  # jobs running here, by tenant
         self._stopping = False
         self._purged = 0.0
         self._complained = -_COMPLAIN_EVERY
@@ -145,21 +147,31 @@ class JobRunner:
                 for job in await self._claim(free):
                     task = asyncio.get_running_loop().create_task(self._run(job))
                     self._running.add(task)
-                    task.add_done_callback(self._finished)
+                    self._busy[job.tenant] += 1
+                    task.add_done_callback(partial(self._finished, job.tenant))
             await self._purge()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(settings.job_poll_interval):
                     await self._wake.wait()
 
-    def _finished(self, task: asyncio.Task[None]) -> None:
+    def _finished(self, tenant: str, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
+        self._busy[tenant] -= 1
+        if self._busy[tenant] <= 0:
+            del self._busy[tenant]
         self._wake.set()  # a slot is free
 
     async def _claim(self, limit: int) -> list[Job]:
         try:
             queue = await self.queue()
             claim = partial(
-                queue.claim, self.owner, limit=limit, lease=self.lease, kinds=tuple(self._handlers)
+                queue.claim,
+                self.owner,
+                limit=limit,
+                lease=self.lease,
+                kinds=tuple(self._handlers),
+                per_tenant=per_tenant(self._settings.job_workers),
+                busy=dict(self._busy),
             )
             return await self._executor.run(claim, timeout=self._settings.store_timeout)
         except Exception as exc:  # the database is down, or a bad master key
@@ -215,6 +227,13 @@ class JobRunner:
             )
         except StoreUnavailableError as exc:
             log.warning("finished jobs not purged: %s", exc)
+
+
+def per_tenant(workers: int) -> int:
+    """The most of one node's ``workers`` job slots one tenant's jobs may hold at once: a
+    quarter (at least one), so one tenant's slow jobs (a frozen log stream receiver holding
+    each for its whole timeout) leave the rest to the other tenants' (retried codes)."""
+    return max(1, workers // 4)
 
 
 def _reschedule(queue: JobQueue, job: Job, owner: str, again: Again) -> bool:

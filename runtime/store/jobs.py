@@ -9,9 +9,10 @@ will be another.
   unfinished jobs of that kind (every piece of work a tenant can cause is bounded).
 - :meth:`JobQueue.claim` takes due jobs under a lease: on PostgreSQL ``SELECT .. FOR UPDATE
   SKIP LOCKED`` (nodes never wait for each other's rows), on SQLite inside ``BEGIN IMMEDIATE``
-  (the write lock is taken before the read, so two processes cannot claim the same row). A
-  running job whose lease expired (its node crashed) is due again; each job runs at most once
-  at a time across nodes.
+  (the write lock is taken before the read, so two processes cannot claim the same row). With
+  a cap per tenant (what the job runner asks for), the rows are read unlocked and claimed by
+  an ``UPDATE`` that checks again that each is due. A running job whose lease expired (its
+  node crashed) is due again; each job runs at most once at a time across nodes.
 - :meth:`complete`, :meth:`reschedule` and :meth:`fail` are fenced by the lease: a node that
   lost its lease cannot overwrite what the new owner does.
 
@@ -115,15 +116,28 @@ class JobQueue:
         return job_id
 
     def claim(
-        self, owner: str, *, limit: int, lease: float, kinds: tuple[str, ...] | None = None
+        self,
+        owner: str,
+        *,
+        limit: int,
+        lease: float,
+        kinds: tuple[str, ...] | None = None,
+        per_tenant: int | None = None,
+        busy: dict[str, int] | None = None,
     ) -> list[Job]:
         """Take up to ``limit`` due jobs for ``owner`` for ``lease`` seconds, oldest due first:
-        queued ones whose time came, and running ones whose lease expired."""
+        queued ones whose time came, and running ones whose lease expired.
+
+        With ``per_tenant``, no tenant gets more than that many jobs running for ``owner``,
+        counting the ``busy`` ones it runs already: one tenant's slow jobs (a frozen log
+        stream receiver) never take every slot from the others' (their retried codes)."""
         now = _now()
         due = or_(
             and_(_j.state == QUEUED, _j.due_at <= now),
             and_(_j.state == RUNNING, _j.lease_expires_at <= now),
         )
+        if per_tenant is not None:
+            return self._claim_fairly(owner, now, due, limit, lease, kinds, per_tenant, busy or {})
         query = select(_j.id, _j.kind, _j.tenant, _j.payload, _j.attempts, _j.due_at, _j.created_at)
         query = query.where(due)
         if kinds is not None:
@@ -145,18 +159,64 @@ class JobQueue:
                     updated_at=now,
                 )
             )
-        return [
-            Job(
-                id=r.id,
-                kind=r.kind,
-                tenant=r.tenant,
-                sealed=r.payload,
-                attempts=r.attempts + 1,
-                due_at=_utc(r.due_at),
-                created_at=_utc(r.created_at),
-            )
-            for r in rows
-        ]
+        return [_job(r, attempts=r.attempts + 1) for r in rows]
+
+    def _claim_fairly(
+        self,
+        owner: str,
+        now: datetime,
+        due: Any,
+        limit: int,
+        lease: float,
+        kinds: tuple[str, ...] | None,
+        per_tenant: int,
+        busy: dict[str, int],
+    ) -> list[Job]:
+        """:meth:`claim` with a cap per tenant: each tenant's oldest due jobs, up to its room,
+        oldest first across tenants. The rows are then claimed by an UPDATE that checks again
+        that they are due, so two nodes never both take one (on PostgreSQL the second waits
+        for the first's row, then finds it taken)."""
+        full = [tenant for tenant, running in busy.items() if running >= per_tenant]
+        where = [due, _j.tenant.not_in(full)] if full else [due]
+        if kinds is not None:
+            where.append(_j.kind.in_(kinds))
+        place = func.row_number().over(partition_by=_j.tenant, order_by=(_j.due_at, _j.id))
+        ranked = select(_j.id, _j.tenant, _j.due_at, place.label("place")).where(*where)
+        ranked_rows = ranked.subquery()
+        candidates = (
+            select(ranked_rows.c.id, ranked_rows.c.tenant)
+            .where(ranked_rows.c.place <= per_tenant)
+            .order_by(ranked_rows.c.due_at, ranked_rows.c.id)
+            .limit(limit * per_tenant)
+        )
+        with self._transaction("claiming jobs") as conn:
+            taken: dict[str, int] = {}
+            chosen: list[str] = []
+            for job_id, tenant in conn.execute(candidates).all():
+                if len(chosen) >= limit:
+                    break
+                if busy.get(tenant, 0) + taken.get(tenant, 0) >= per_tenant:
+                    continue
+                taken[tenant] = taken.get(tenant, 0) + 1
+                chosen.append(job_id)
+            if not chosen:
+                return []
+            claimed = conn.execute(
+                update(jobs)
+                .where(_j.id.in_(chosen), due)
+                .values(
+                    state=RUNNING,
+                    lease_owner=owner,
+                    lease_expires_at=now + timedelta(seconds=lease),
+                    attempts=_j.attempts + 1,
+                    updated_at=now,
+                )
+                .returning(
+                    _j.id, _j.kind, _j.tenant, _j.payload, _j.attempts, _j.due_at, _j.created_at
+                )
+            ).all()
+        ordered = sorted(claimed, key=lambda r: (_utc(r.due_at), r.id))
+        return [_job(r, attempts=r.attempts) for r in ordered]
 
     def payload(self, job: Job) -> bytes:
         """The job's payload, opened (:class:`~runtime.store.crypto.SealError` if it cannot be:
@@ -238,6 +298,18 @@ class JobQueue:
 def _context(job_id: str) -> str:
     """Associated data of a job's payload: it opens only in its own row."""
     return f"jobs.payload:{job_id}"
+
+
+def _job(row: Any, *, attempts: int) -> Job:
+    return Job(
+        id=row.id,
+        kind=row.kind,
+        tenant=row.tenant,
+        sealed=row.payload,
+        attempts=attempts,
+        due_at=_utc(row.due_at),
+        created_at=_utc(row.created_at),
+    )
 
 
 def _now() -> datetime:

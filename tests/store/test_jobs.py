@@ -149,6 +149,102 @@ def test_concurrent_claimers_take_each_job_exactly_once(
     assert Counter(claimed) == Counter(ids)  # every job, none twice
 
 
+def test_one_tenant_gets_at_most_its_share_of_a_claim(queue: JobQueue) -> None:
+    """A tenant with many due jobs (a frozen log stream receiver's) takes at most
+    ``per_tenant`` slots of a node, counting the ones it already runs there: another tenant's
+    job, due later, is claimed in the same call."""
+    noisy = [queue.enqueue("k", "noisy", b"x") for _ in range(10)]
+    quiet = queue.enqueue("k", "quiet", b"x")  # due after every one of noisy's
+    first = queue.claim("node", limit=4, lease=60, per_tenant=2)
+    assert Counter(job.tenant for job in first) == {"noisy": 2, "quiet": 1}
+    assert [job.id for job in first if job.tenant == "noisy"] == noisy[:2]  # oldest first
+    assert [job.attempts for job in first] == [1, 1, 1]
+    assert {job.id for job in first if job.tenant == "quiet"} == {quiet}
+    assert queue.claim("node", limit=4, lease=60, per_tenant=2, busy={"noisy": 2}) == []
+    [more] = queue.claim("node", limit=4, lease=60, per_tenant=2, busy={"noisy": 1})
+    assert more.id == noisy[2]
+
+
+def test_concurrent_fair_claimers_take_each_job_exactly_once(
+    jobs_url: str, queue: JobQueue, keys: Keyring
+) -> None:
+    """The capped claim reads without locking rows, then claims them with an UPDATE that
+    checks again that each is due: four nodes racing still take each job once."""
+    ids = {queue.enqueue("k", f"t{n % 5}", b"x") for n in range(100)}
+    claimed: list[str] = []
+    lock = threading.Lock()
+    start = threading.Barrier(4)
+    problems: list[BaseException] = []
+
+    def node(name: str) -> None:
+        engine = create_engine_for(jobs_url, timeout=10)
+        mine = JobQueue(engine, keys)
+        try:
+            start.wait()
+            while batch := mine.claim(name, limit=7, lease=60, per_tenant=2):
+                with lock:
+                    claimed.extend(job.id for job in batch)
+        except BaseException as exc:
+            problems.append(exc)
+        finally:
+            engine.dispose()
+
+    threads = [threading.Thread(target=node, args=(f"node-{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert problems == []
+    assert Counter(claimed) == Counter(ids)  # every job, none twice
+
+
+async def test_a_tenants_slow_jobs_leave_the_other_tenants_slots(tmp_path: Path) -> None:
+    """A node with 4 job slots: 'noisy' queued 6 jobs that hang (a frozen log stream
+    receiver), then 'quiet' queued one (a retried code). Quiet's runs while noisy's still
+    hang: noisy holds at most a quarter of the slots."""
+    import asyncio
+
+    from runtime.store.executor import StoreExecutor
+    from runtime.store.jobrunner import Done, JobRunner, Outcome, per_tenant
+    from runtime.store.jobs import Job
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path, job_workers=4, job_poll_interval=0.05)
+    engine = create_engine_for(sqlite_url(tmp_path), timeout=5)
+    migrate(engine)
+
+    async def stores() -> Engine:
+        return engine
+
+    executor = StoreExecutor()
+    runner = JobRunner(stores, executor, settings, lease=60)
+    release, quiet_ran = asyncio.Event(), asyncio.Event()
+    hanging: list[str] = []
+
+    async def handler(job: Job, payload: bytes) -> Outcome:
+        if job.tenant == "quiet":
+            quiet_ran.set()
+        else:
+            hanging.append(job.id)
+            await release.wait()
+        return Done()
+
+    runner.register("k", handler)
+    queue = await runner.queue()
+    for _ in range(6):
+        await executor.run(queue.enqueue, "k", "noisy", b"x", timeout=5)
+    await executor.run(queue.enqueue, "k", "quiet", b"x", timeout=5)
+    runner.start()
+    try:
+        await asyncio.wait_for(quiet_ran.wait(), 30)
+        assert len(hanging) == per_tenant(4) == 1
+    finally:
+        release.set()
+        await runner.aclose()
+        executor.shutdown()
+        engine.dispose()
+
+
 # -- the master key ----------------------------------------------------------------------
 
 
