@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
+
+from runtime.errors import StoreUnavailableError
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -41,6 +44,19 @@ class Services:
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` on the store executor; StoreUnavailableError (503) after the timeout."""
         return await self.executor.run(fn, *args, timeout=self.settings.store_timeout)
+
+    def submit(
+        self, fn: Callable[..., T], *args: Any, late: Callable[[T], None] | None = None
+    ) -> asyncio.Future[T]:
+        """:meth:`call` as a future queued now; ``late`` (on the loop) gets the value of a call
+        that completed after its deadline or its caller's cancellation: a store call whose
+        effect must be accounted for (a code check) is, even when its caller was told 503."""
+        try:
+            return self.executor.submit(fn, *args, timeout=self.settings.store_timeout, late=late)
+        except StoreUnavailableError as exc:  # refused at once: the future's error, as a timeout
+            refused: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+            refused.set_exception(exc)
+            return refused
 
 
 async def services(request: Request) -> Services:

@@ -14,6 +14,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 from runtime.delivery import Pipeline
@@ -29,6 +30,9 @@ __all__ = ["Caller", "Checked", "Sent", "VerifyService", "delivery_key"]
 
 T = TypeVar("T")
 Run = Callable[..., Awaitable[Any]]
+Submit = Callable[..., "asyncio.Future[Any]"]
+"""``submit(fn, *args, late=callback)``: ``fn`` queued on the store executor now, as a future;
+``late`` gets its value when it completed after its deadline or its caller left."""
 
 _PURPOSE = {"enrollment": "enrollment", "challenge": "verification"}
 
@@ -86,13 +90,20 @@ class VerifyService:
     """
 
     def __init__(
-        self, *, pipeline: Pipeline, store: OtpStore, run: Run, code_length: int = 6
+        self,
+        *,
+        pipeline: Pipeline,
+        store: OtpStore,
+        run: Run,
+        submit: Submit | None = None,
+        code_length: int = 6,
     ) -> None:
         self.pipeline = pipeline
         self.store = store
         self._run = run
+        self._submit = submit
         self.code_length = code_length
-        self._background: set[asyncio.Task[Sent]] = set()
+        self._background: set[asyncio.Task[Any]] = set()
 
     async def enroll(
         self,
@@ -221,24 +232,48 @@ class VerifyService:
     # -- checking -----------------------------------------------------------------------------
 
     async def _check(self, kind: Kind, caller: Caller, id: str, code: str) -> Checked:
-        check: Check = await self._run(self.store.check, kind, caller.tenant, id, code)
-        observe_code_check(caller.tenant, kind, check.outcome)  # before the log: it may fail
-        if check.row is not None:
-            row = check.row
-            if kind == "challenge":
-                row["phone_number"] = await self._run(self.store.phone_of, row)
-            details: dict[str, Any] = {f"{kind}_id": id}
-            if check.outcome == "ok":
-                event = "gd_enrollment_complete" if kind == "enrollment" else "gd_auth_succeed"
-            else:
-                event = "gd_auth_failed"
-                details["failure_details"] = {
-                    "errorCode": check.outcome,
-                    "message": FAILURES[check.outcome],
-                }
-                details["attempts_left"] = check.attempts_left
-            await self._log(event, caller, row, details)  # the code is never in an event
+        """Check ``code``; the check is accounted for (metric, log event) whatever happens to
+        its caller: a check the database took after its deadline (the caller was told 503)
+        or after its caller left still counts, and still logs its event."""
+        if self._submit is None:
+            check: Check = await self._run(self.store.check, kind, caller.tenant, id, code)
+        else:
+            late = partial(self._late_check, kind, caller, id)
+            check = await self._submit(self.store.check, kind, caller.tenant, id, code, late=late)
+        task = self._in_background(self._account_check(kind, caller, id, check))
+        await asyncio.shield(task)  # a caller that leaves now does not lose the event
         return Checked(kind, check)
+
+    def _late_check(self, kind: Kind, caller: Caller, id: str, check: Check) -> None:
+        """A check the store made after its caller stopped waiting: account for it."""
+        self._in_background(self._account_check(kind, caller, id, check))
+
+    def _in_background(self, work: Awaitable[None]) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    async def _account_check(self, kind: Kind, caller: Caller, id: str, check: Check) -> None:
+        """The check's metric, then its log event (``gd_enrollment_complete``,
+        ``gd_auth_succeed`` or ``gd_auth_failed``)."""
+        observe_code_check(caller.tenant, kind, check.outcome)  # before the log: it may fail
+        if check.row is None:
+            return
+        row = check.row
+        if kind == "challenge":
+            row["phone_number"] = await self._run(self.store.phone_of, row)
+        details: dict[str, Any] = {f"{kind}_id": id}
+        if check.outcome == "ok":
+            event = "gd_enrollment_complete" if kind == "enrollment" else "gd_auth_succeed"
+        else:
+            event = "gd_auth_failed"
+            details["failure_details"] = {
+                "errorCode": check.outcome,
+                "message": FAILURES[check.outcome],
+            }
+            details["attempts_left"] = check.attempts_left
+        await self._log(event, caller, row, details)  # the code is never in an event
 
     async def _log(
         self,

@@ -9,6 +9,8 @@ retried request with its idempotency key sends one code.
 from __future__ import annotations
 
 import re
+import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -114,6 +116,42 @@ def test_enrollment_then_challenge_end_to_end(api: Api, tmp_path: Path) -> None:
     log = re.sub(r"[0-9a-f]{32}", "", Path(api.settings.resolved_log_file).read_text())
     assert code not in log
     assert second not in log
+
+
+def test_a_check_the_database_takes_after_its_deadline_still_logs_its_event(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database took the check only after the route had answered 503 (a lock held until
+    just before its timeout): the code is used, so its event is written all the same."""
+    tenant, user = api.tenant_a, f"auth0|late-{uuid.uuid4().hex[:8]}"
+    made = enroll(api, tenant, user)
+    code = last_code(api, tenant)
+    service = api.client.app.state.verify  # type: ignore[attr-defined]
+    real_check, release = service.store.check, threading.Event()
+
+    def answering_late(*args: Any) -> Any:  # the real check, after the route's deadline
+        release.wait(30)
+        return real_check(*args)
+
+    monkeypatch.setattr(service.store, "check", answering_late)
+    confirm = f"{ENROLL}/{made['id']}/confirm"
+    late = api.client.post(confirm, json={"code": code}, headers=h(api, tenant))
+    assert (late.status_code, late.json()["errorCode"]) == (503, "store_unavailable")
+    release.set()  # the check commits now, with nobody waiting for it
+
+    def completed() -> bool:
+        return any(
+            e["type"] == "gd_enrollment_complete" and e["user_id"] == user
+            for e in events(api, tenant)
+        )
+
+    deadline = time.monotonic() + 30
+    while not completed() and time.monotonic() < deadline:
+        threading.Event().wait(0.02)  # the late check's accounting runs on the app's loop
+    assert completed()
+    monkeypatch.undo()
+    again = api.client.post(confirm, json={"code": code}, headers=h(api, tenant))
+    assert (again.status_code, again.json()["errorCode"]) == (409, "used_code")
 
 
 def test_five_wrong_codes_kill_the_code_even_the_right_one(api: Api) -> None:

@@ -92,7 +92,11 @@ def verify_service(svc: Services, app_state: Any) -> VerifyService:
             max_attempts=settings.otp_max_attempts,
         )
         service = VerifyService(
-            pipeline=svc.pipeline, store=store, run=svc.call, code_length=settings.otp_length
+            pipeline=svc.pipeline,
+            store=store,
+            run=svc.call,
+            submit=svc.submit,
+            code_length=settings.otp_length,
         )
         app_state.verify = service
     return service
