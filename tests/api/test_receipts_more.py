@@ -7,6 +7,8 @@ own SDK computes its V3 signature)."""
 from __future__ import annotations
 
 import base64
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -165,6 +167,43 @@ def test_infobip_receipts_need_the_delivery_token(
     assert event["details"]["delivery_id"] == sent["id"]
     assert event["details"]["carrier_error"] == {"errorCode": "EC_ABSENT"}
     assert client.post(path, content=b"not json").status_code == 400  # one line, no traceback
+
+
+def test_a_receipt_recorded_after_its_deadline_is_logged_once(
+    app: tuple[TestClient, str, Settings], stub: StubServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database recorded the status only after the route had answered 503 (a lock held
+    until just before its timeout): the event is written all the same, and the provider's
+    retry, which finds the status recorded, adds none."""
+    from runtime.receipts.store import ReceiptStore
+
+    client, tenant, settings = app
+    pending = {"groupId": 1, "groupName": "PENDING", "name": "PENDING_ACCEPTED"}
+    stub.respond(200, {"messages": [{"messageId": "ib-2", "status": pending}]})
+    _use(
+        settings, tenant, "infobip", {"base_url": stub.url, "sender": "Acme"}, {"api_key": "k" * 16}
+    )
+    sent = _send(client)
+    request = orjson.loads(stub.requests[-1].body)
+    path = _token_url(request, "messages", "0", "webhooks", "delivery", "url").removeprefix(PUBLIC)
+    done = {"groupId": 3, "groupName": "DELIVERED", "name": "DELIVERED_TO_HANDSET"}
+    report = {"results": [{"messageId": "ib-2", "to": "14155552671", "status": done}]}
+    real_record, release = ReceiptStore.record, threading.Event()
+
+    def recording_late(self: ReceiptStore, receipt: Any) -> bool:
+        release.wait(30)
+        return real_record(self, receipt)
+
+    monkeypatch.setattr(ReceiptStore, "record", recording_late)
+    assert client.post(path, json=report).status_code == 503
+    release.set()  # it commits now, with nobody waiting for it
+    deadline = time.monotonic() + 30
+    while not _events(settings, "receipt_delivered") and time.monotonic() < deadline:
+        threading.Event().wait(0.02)  # the late receipt's event is written on the app's loop
+    monkeypatch.undo()
+    assert client.post(path, json=report).status_code == 204  # the provider calls again
+    (event,) = _events(settings, "receipt_delivered")
+    assert event["details"]["delivery_id"] == sent["id"]
 
 
 def test_sinch_receipts_need_the_delivery_token(

@@ -16,8 +16,10 @@ signature is checked as well.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -275,14 +277,37 @@ def _plain(values: Mapping[str, Any]) -> dict[str, str]:
 
 
 async def _record(svc: ServicesDep, receipt: Receipt, recipient: str | None) -> None:
-    """Record a final status once, then log it (the log line is written before the answer)."""
+    """Record a final status once, then log it (the log line is written before the answer).
+    A status the database records after the route answered 503 (it committed late) is logged
+    all the same: the provider's retry then finds it recorded, and logs nothing again."""
     store = ReceiptStore(svc.engine)
+    late = partial(_recorded_late, svc, receipt, recipient)
     try:
-        new = await svc.call(store.record, receipt)
+        new = await svc.submit(store.record, receipt, late=late)
     except StoreUnavailableError as exc:
         raise ApiError(503, f"the receipt was not recorded: {exc}", "store_unavailable") from None
-    if not new:
-        return
+    if new:  # a caller that leaves now does not lose the event
+        await asyncio.shield(_in_background(_account(svc, receipt, recipient)))
+
+
+_accounting: set[asyncio.Task[None]] = set()  # receipts' events being written
+
+
+def _in_background(work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    task = asyncio.get_running_loop().create_task(work)
+    _accounting.add(task)
+    task.add_done_callback(_accounting.discard)
+    return task
+
+
+def _recorded_late(svc: ServicesDep, receipt: Receipt, recipient: str | None, new: bool) -> None:
+    """The database recorded the status after the route stopped waiting: log it now."""
+    if new:
+        _in_background(_account(svc, receipt, recipient))
+
+
+async def _account(svc: ServicesDep, receipt: Receipt, recipient: str | None) -> None:
+    """The receipt's metric and its log event (``receipt_delivered``, ...)."""
     metrics.observe_receipt(receipt.tenant, receipt.provider, receipt.status)
     sink = svc.pipeline.log_sink
     if sink is not None:
