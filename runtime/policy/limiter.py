@@ -20,6 +20,7 @@ also connects and loads the script, at most 2 s); after a failure Redis is not a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import math
@@ -34,7 +35,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from runtime.events import PhoneMessageRequest
 from runtime.policy.config import PhoneLimits
-from runtime.policy.redis_windows import RedisWindows, Window
+from runtime.policy.redis_windows import RedisWindows, Window, entry_for
 
 __all__ = ["Check", "LimitRefusal", "Limiter", "checks_for", "redis_window"]
 
@@ -43,6 +44,11 @@ log = logging.getLogger("runtime.policy")
 OnError = Literal["closed", "open"]
 _RETRY_AFTER_FAILURE = 1.0  # seconds during which a failed Redis is not asked again
 _KEY_PREFIX = "phone-actions"
+RELEASE_PAUSES = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 120.0)
+"""Seconds between two tries to take refused requests back out of Redis (about 4 minutes in
+all): once Redis answers again, the number has its whole allowance back."""
+MAX_OWED = 1000
+"""Refused requests waiting to be taken back out of Redis, at most (a bounded list)."""
 _FIRST_CALL_BUDGET = 2.0  # seconds: the connection and the script are made on first use
 _MAX_CONNECTIONS = 64  # per node: a request holds one for one round trip
 
@@ -130,6 +136,10 @@ class Limiter:
         self._down_until = 0.0
         self._warm = False  # the first call also connects and loads the script
         self.retry_after_failure = retry_after_failure
+        self._owed: list[tuple[list[Window], str]] = []  # refused requests to take back
+        self._releaser: asyncio.Task[None] | None = None
+        self._release_wake: asyncio.Event | None = None  # made in the releaser's loop
+        self._closing = False
 
     @property
     def shared(self) -> bool:
@@ -145,9 +155,11 @@ class Limiter:
         if time.monotonic() < self._down_until:
             return self._unavailable(f"Redis failed less than {self.retry_after_failure:g} s ago")
         budget = self.timeout if self._warm else max(self.timeout, _FIRST_CALL_BUDGET)
+        windows = [redis_window(c, self._key_prefix) for c in checks]
+        entry = entry_for(time.time())
         try:
             async with asyncio.timeout(budget):
-                found = await self._check_redis(checks)
+                found = await self._check_redis(checks, windows, entry)
             self._warm = True
             return found
         except (TimeoutError, RedisTimeoutError):
@@ -156,10 +168,66 @@ class Limiter:
             problem = f"Redis failed: {type(exc).__name__}: {exc}"
         self._down_until = time.monotonic() + self.retry_after_failure
         log.warning("rate limits: %s (limits_on_redis_error=%s)", problem, self.on_error)
+        if self.on_error == "closed":  # refused: Redis may have counted it before it failed
+            self._take_back(windows, entry)
         return self._unavailable(problem)
 
+    def _take_back(self, windows: list[Window], entry: str) -> None:
+        """Take a refused request's entry back out of its windows, in the background: Redis
+        may have run the script before its answer was lost, and a refused request is counted
+        nowhere. Tried at once, then again while Redis does not answer (:data:`RELEASE_PAUSES`),
+        and once more at close; at most :data:`MAX_OWED` wait."""
+        if self._redis is None:
+            return
+        if len(self._owed) >= MAX_OWED:
+            log.warning(
+                "rate limits: %d refused requests wait to be taken back out of Redis; "
+                "this one stays counted until its windows move on",
+                len(self._owed),
+            )
+            return
+        self._owed.append((windows, entry))
+        if self._releaser is None or self._releaser.done():
+            self._releaser = asyncio.get_running_loop().create_task(self._release_owed())
+
+    async def _release_owed(self) -> None:
+        for pause in (0.0, *RELEASE_PAUSES):
+            if pause and not self._closing:  # closing wakes it for one last pass
+                wake = self._release_wake = asyncio.Event()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(pause):
+                        await wake.wait()
+            if await self._release_pass() or self._closing:
+                break
+        if self._owed:
+            log.warning(
+                "rate limits: %d refused requests could not be taken back out of Redis; they "
+                "stay counted until their windows move on",
+                len(self._owed),
+            )
+
+    async def _release_pass(self) -> bool:
+        """Take back what is owed, oldest first: True once nothing is."""
+        redis = self._redis
+        while self._owed and redis is not None:
+            windows, entry = self._owed[0]
+            try:
+                async with asyncio.timeout(max(self.timeout, _FIRST_CALL_BUDGET)):
+                    await redis.release(windows, entry)
+            except Exception:  # Redis still does not answer: the next pass
+                return False
+            self._owed.pop(0)
+        return not self._owed
+
     async def aclose(self) -> None:
-        """Release Redis connections (the memory windows just go)."""
+        """Release Redis connections (the memory windows just go), once the refused requests
+        being taken back are."""
+        self._closing = True
+        if self._release_wake is not None:
+            self._release_wake.set()
+        releaser = self._releaser
+        if releaser is not None and not releaser.done():
+            await releaser
         windows, self._redis = self._redis, None
         if windows is not None:
             try:
@@ -186,18 +254,19 @@ class Limiter:
 
     # -- Redis -----------------------------------------------------------------------------
 
-    async def _check_redis(self, checks: list[Check]) -> LimitRefusal | None:
-        windows = self._redis
-        if windows is None:
+    async def _check_redis(
+        self, checks: list[Check], windows: list[Window], entry: str
+    ) -> LimitRefusal | None:
+        redis = self._redis
+        if redis is None:
             assert self.redis_url is not None
-            windows = self._redis = RedisWindows(
+            redis = self._redis = RedisWindows(
                 self.redis_url,
                 timeout=self.timeout,
                 connect_timeout=max(self.timeout, _FIRST_CALL_BUDGET),
                 max_connections=self._max_connections,
             )
-        prefix = self._key_prefix
-        found = await windows.acquire([redis_window(c, prefix) for c in checks], time.time())
+        found = await redis.acquire(windows, entry)
         if found is None:
             return None
         index, oldest = found

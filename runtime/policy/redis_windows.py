@@ -20,6 +20,7 @@ not a cluster.
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,11 +28,15 @@ from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-__all__ = ["ACQUIRE", "RedisWindows", "Window"]
+__all__ = ["ACQUIRE", "RedisWindows", "Window", "entry_for"]
 
 ACQUIRE = """
 -- KEYS[i]: a moving window (a list of request times, newest first)
--- ARGV[1]: now; ARGV[2i], ARGV[2i+1]: window i's amount and length in seconds
+-- ARGV[1]: this request's entry: now, made unique by white space after it (entry_for)
+-- ARGV[2i], ARGV[2i+1]: window i's amount and length in seconds
+if redis.call('lpos', KEYS[1], ARGV[1]) then
+    return 0  -- counted already: this call ran before (a retry on a fresh connection)
+end
 local now = tonumber(ARGV[1])
 for i = 1, #KEYS do
     local oldest = redis.call('lindex', KEYS[i], tonumber(ARGV[2 * i]) - 1)
@@ -47,7 +52,18 @@ end
 return 0
 """
 """Refuses with ``{i, time}`` (window i, 1-based, is full; ``time`` is the entry whose ageing
-out frees a place), or counts the request everywhere and answers 0."""
+out frees a place), or counts the request everywhere and answers 0. A request's entry is
+unique, so a call that runs twice counts once, and a count can be taken back
+(:meth:`RedisWindows.release`)."""
+
+
+def entry_for(now: float) -> str:
+    """A request's entry: ``now`` as ``repr`` spells it, then 48 random spaces and tabs. Lua's
+    ``tonumber`` and Python's ``float`` skip white space after a number, so the entry reads
+    as exactly ``now`` (here, in ``limits`` and in an older node's script), yet it is unique:
+    the request can be found again (a script that runs twice) and taken back."""
+    tag = secrets.randbits(48)
+    return repr(now) + "".join(" \t"[(tag >> bit) & 1] for bit in range(48))
 
 
 @dataclass(frozen=True)
@@ -83,10 +99,11 @@ class RedisWindows:
         self._slots = asyncio.Semaphore(max_connections)  # the pool is never asked for more
         self._acquire = self._client.register_script(ACQUIRE)
 
-    async def acquire(self, windows: Sequence[Window], now: float) -> tuple[int, float] | None:
-        """Count a request at ``now`` in every window unless one is full: None, or the full
-        window's index in ``windows`` and the time of the entry that frees its next place."""
-        args: list[str | int | float] = [repr(now)]
+    async def acquire(self, windows: Sequence[Window], entry: str) -> tuple[int, float] | None:
+        """Count a request (its :func:`entry_for`) in every window unless one is full: None,
+        or the full window's index in ``windows`` and the time of the entry that frees its
+        next place."""
+        args: list[str | int | float] = [entry]
         for window in windows:
             args += (window.amount, window.seconds)
         async with self._slots:
@@ -94,7 +111,17 @@ class RedisWindows:
         if not found:
             return None
         index, oldest = found
-        return int(index) - 1, float(oldest)
+        return int(index) - 1, float(oldest)  # its time (float() skips the tag)
+
+    async def release(self, windows: Sequence[Window], entry: str) -> None:
+        """Take ``entry`` back out of ``windows``: a request refused after all (Redis did not
+        answer in time, and the policy is to refuse) is counted nowhere."""
+        # plain commands in one transaction: nothing to load first (a script's NOSCRIPT
+        # answer would have to come back before it ran)
+        async with self._slots, self._client.pipeline(transaction=True) as transaction:
+            for window in windows:
+                transaction.lrem(window.key, 0, entry)
+            await transaction.execute()
 
     async def aclose(self) -> None:
         await self._client.aclose()

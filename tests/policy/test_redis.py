@@ -16,7 +16,8 @@ import redis
 
 from runtime import PhoneMessageRequest
 from runtime.policy.config import PhoneLimits
-from runtime.policy.limiter import Limiter, checks_for
+from runtime.policy.limiter import Limiter, checks_for, redis_window
+from runtime.policy.redis_windows import RedisWindows, entry_for
 from tests.conftest import PipelineFactory
 from tests.fake_providers import ProvidersPlugin, ScriptedProvider
 from tests.policy.conftest import started_redis, tenant_of_this_test
@@ -105,6 +106,58 @@ async def test_a_silent_redis_costs_at_most_the_timeout_and_then_nothing(
     finally:
         await limiter.aclose()
         proxy.close()
+
+
+async def test_a_request_refused_because_redis_did_not_answer_is_counted_nowhere(
+    redis_url: str,
+) -> None:
+    """Redis ran the script but its answer was lost (a link that passes commands and holds
+    answers): the request is refused (closed), and taken back out of its windows once Redis
+    answers again, so the number keeps its whole allowance."""
+    if not redis_url.startswith("redis://127.0.0.1:6379"):
+        pytest.skip("the proxy fronts the machine's Redis at 127.0.0.1:6379")
+    proxy = FrozenProxy(("127.0.0.1", 6379))
+    limiter = Limiter(
+        redis_url.replace("127.0.0.1:6379", f"127.0.0.1:{proxy.port}"), timeout=TIMEOUT
+    )
+    checks = checks_for(request(tenant_of_this_test()), PhoneLimits(), "US")
+    direct = redis.Redis.from_url(redis_url, socket_timeout=5)
+    keys = [redis_window(check, "phone-actions").key for check in checks]
+    try:
+        assert await limiter.check(checks) is None
+        assert [direct.llen(key) for key in keys] == [1] * len(keys)
+        proxy.hold_answers()
+        refused = await limiter.check(checks)
+        assert refused is not None
+        assert refused.reason == "limits_unavailable"
+        assert [direct.llen(key) for key in keys] == [2] * len(keys)  # Redis counted it
+        proxy.heal()  # Redis answers again
+    finally:
+        await limiter.aclose()  # one more try to take the refused request back
+        proxy.close()
+    assert [direct.llen(key) for key in keys] == [1] * len(keys)  # the first request only
+    direct.close()
+
+
+async def test_a_script_call_that_runs_twice_counts_its_request_once(redis_url: str) -> None:
+    """redis-py retries a command once on a fresh connection: the request's entry is unique,
+    and the script counts it once however often it runs."""
+    windows = [
+        redis_window(c, "phone-actions")
+        for c in checks_for(request(tenant_of_this_test()), PhoneLimits(), "US")
+    ]
+    redis_windows = RedisWindows(redis_url, timeout=1, connect_timeout=1, max_connections=2)
+    direct = redis.Redis.from_url(redis_url, socket_timeout=5)
+    try:
+        entry = entry_for(time.time())
+        assert await redis_windows.acquire(windows, entry) is None
+        assert await redis_windows.acquire(windows, entry) is None  # the same call again
+        assert [direct.llen(w.key) for w in windows] == [1] * len(windows)
+        await redis_windows.release(windows, entry)
+        assert [direct.llen(w.key) for w in windows] == [0] * len(windows)
+    finally:
+        await redis_windows.aclose()
+        direct.close()
 
 
 def test_the_machine_redis_is_reachable(redis_url: str) -> None:

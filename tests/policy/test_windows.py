@@ -111,7 +111,9 @@ async def test_one_script_call_per_request_whatever_the_rules(
         sent = {name: row["calls"] for name, row in stats.items() if name != "cmdstat_info"}
         assert sent.pop("cmdstat_evalsha") == 20  # one call a request, for 7 rules
         assert sent.pop("cmdstat_config|resetstat") == 1
-        # the rest ran inside the script: each window read once, counted once
+        # the rest ran inside the script: each window read once, counted once, and the
+        # first window asked once whether this request was counted already
+        assert sent.pop("cmdstat_lpos") == 20
         assert sent == {
             f"cmdstat_{name}": 20 * 7 for name in ("lindex", "lpush", "ltrim", "expire")
         }

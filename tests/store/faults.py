@@ -86,6 +86,7 @@ class FrozenProxy:
     def __init__(self, target: tuple[str, int], *, forwarding: bool = True) -> None:
         self.target = target
         self.forwarding = forwarding
+        self.answers_held = False  # hold_answers(): requests pass, answers are swallowed
         self.port = 0
         self.client_writes = 0  # chunks the client sent: one per round trip it waited for
         self._cut_after: bytes | None = None  # reset_after_answer's pattern (one shot)
@@ -107,6 +108,11 @@ class FrozenProxy:
     def freeze(self) -> None:
         self.forwarding = False
 
+    def hold_answers(self) -> None:
+        """The server still gets what the client sends (and acts on it), but the client
+        hears nothing back: the answer to a command that ran is lost."""
+        self.answers_held = True
+
     def reset_after_answer(self, pattern: bytes) -> None:
         """Once: the client's next chunk holding ``pattern`` reaches the server, and when the
         server's answer comes back (the statement ran, and committed in autocommit), the
@@ -118,6 +124,7 @@ class FrozenProxy:
         (what tcp_user_timeout does to a connection whose data stays unacknowledged) and new
         ones are forwarded again."""
         self.forwarding = True
+        self.answers_held = False
         self._loop.call_soon_threadsafe(self._reset)
 
     def _reset(self) -> None:
@@ -148,7 +155,7 @@ class FrozenProxy:
         ) -> None:
             with contextlib.suppress(ConnectionError):  # closed by close(): done
                 while data := await src.read(65536):
-                    if not self.forwarding:
+                    if not self.forwarding or (self.answers_held and not upstream):
                         continue  # swallowed: the other side hears nothing
                     if not upstream and cut[0]:  # the answer to the cut statement: reset
                         self.cuts += 1
