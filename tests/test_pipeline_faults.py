@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import time
 import threading
 import uuid
 from collections.abc import Iterator
@@ -517,6 +518,41 @@ async def test_a_passing_store_failure_before_sending_frees_the_key(
         assert (retry.status, retry.replayed) == ("stored", False), retry.detail  # the outbox
     finally:
         await pipeline.aclose()
+        await directory.aclose()
+        proxy.close()
+        engine.dispose()
+
+
+async def test_a_tenant_lookup_on_a_silent_database_waits_the_store_timeout_only(
+    postgres_url: str,
+) -> None:
+    """A tenant not yet held, on a PostgreSQL server gone silent: its lookup fails within the
+    store timeout (2 s here), as every wait on the database does; it waited four times that."""
+    from runtime.errors import StoreUnavailableError
+    from runtime.store import create_engine_for, migrate
+    from runtime.store.crypto import Keyring
+    from runtime.store.directory import StoreTenantDirectory
+    from runtime.store.service import ServiceStore
+    from tests.store.faults import FrozenProxy
+
+    migrate(create_engine_for(postgres_url))
+    proxy = FrozenProxy(("127.0.0.1", 5432))
+    engine = create_engine_for(proxy.url(postgres_url), timeout=2.0)
+    store = ServiceStore(engine, Keyring((os.urandom(32),)))
+    tenant = f"t-{os.urandom(6).hex()}"
+    store.tenants.create(tenant, friendly_name="Acme")
+    directory = StoreTenantDirectory(store)  # its own timeout: the store's
+    try:
+        proxy.freeze()
+        started = time.perf_counter()
+        try:
+            await directory.aget(tenant)
+        except StoreUnavailableError:
+            pass
+        else:
+            raise AssertionError("a silent database answered")
+        assert time.perf_counter() - started < 5.0  # 2 s, and 8 s before
+    finally:
         await directory.aclose()
         proxy.close()
         engine.dispose()

@@ -73,7 +73,8 @@ class StoreTenantDirectory:
         """Tenants read from the database so far (first uses and reloads)."""
         self._own_executor = executor is None
         self._executor = executor or StoreExecutor(max_workers=1, max_pending=4)
-        self._timeout = timeout if timeout is not None else engine_timeout(store.engine) * 4
+        # a lookup waits at most the store timeout, as every wait on the database does
+        self._timeout = timeout if timeout is not None else engine_timeout(store.engine)
         self._entries: OrderedDict[str, LoadedTenant] = OrderedDict()  # LRU: oldest first
         self._unknown: OrderedDict[str, float] = OrderedDict()  # id -> loop time it expires
         self._waiting: dict[str, asyncio.Future[LoadedTenant | None]] = {}
