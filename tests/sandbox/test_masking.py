@@ -290,6 +290,7 @@ def test_a_code_with_leading_zeros_echoed_as_a_number_is_masked() -> None:
     echoed = {"otp": 12345, "f": 12345.0, "pin": 987654, "n": 1234, "m": 123450}
     assert masker.data(echoed) == {"otp": MASK, "f": MASK, "pin": MASK, "n": 1234, "m": 123450}
     assert Masker([], "000000").data({"zero": 0}) == {"zero": 0}  # no digit left to spell
+    assert Masker([], "000001").data({"parts": 1}) == {"parts": 1}  # too short to be the code
 
 
 def test_a_secret_in_a_host_name_is_masked_in_its_idna_spelling() -> None:

@@ -415,8 +415,11 @@ class Masker:
         drops leading zeros (the code ``012345`` echoed as ``12345``)."""
         if self._number_forms is None:
             digits = [v for v in (*self._secrets, self._code_text or "") if v.isdigit()]
+            # four digits at least (MIN_SECRET_LENGTH): the code 000001 must not mask every 1
             self._number_forms = frozenset(
-                str(int(v)) for v in digits if v.isascii() and v.lstrip("0")
+                str(int(v))
+                for v in digits
+                if v.isascii() and len(v.lstrip("0")) >= MIN_SECRET_LENGTH
             )
         return self._number_forms
 
