@@ -23,7 +23,7 @@ from runtime.console import bad_input
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["actions_app", "api_client", "load_cli_config"]
+__all__ = ["CONFIG_KEYS", "actions_app", "api_client", "load_cli_config"]
 
 EXIT_API_ERROR = 1
 DEFAULT_CONFIG = Path("~/.config/phone-actions/cli.toml")
@@ -48,9 +48,13 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print the API's JSON a
 # -- talking to the API -------------------------------------------------------------------
 
 
+CONFIG_KEYS = ("url", "token")
+
+
 def load_cli_config() -> tuple[str, str]:
     """The API's base URL and the token: environment first, then ``.env``, then the config
-    file."""
+    file (read only when the environment leaves one unset; a key other than ``url`` and
+    ``token`` is refused, naming it)."""
     import tomllib
 
     from runtime.env_file import credentials_environ
@@ -68,30 +72,44 @@ def load_cli_config() -> tuple[str, str]:
             setting = "PHONE_ACTIONS_CLI_CONFIG" if configured else str(DEFAULT_CONFIG)
             reason = "is a folder" if path.is_dir() else "is not a regular file"
             raise bad_input(f"{setting}: {str(path)!r} {reason}: it must name the TOML file")
+        if not path.is_file():
+            where += ", which does not exist"
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise bad_input(f"{path}: {exc}") from None
-        for key in ("url", "token"):
-            if key in data and not isinstance(data[key], str):
-                raise bad_input(f"{path}: {key} must be a string")
+        _check_config_keys(data, path)
         url_source = url_source or f"url in {path}"
         url = url or data.get("url", "")
         token = token or data.get("token", "")
     if not url:
         raise bad_input(
-            "the API's URL is not set: set PHONE_ACTIONS_API_URL or url in "
-            f"{where} (e.g. http://127.0.0.1:8000)"
+            "the API's URL is not set: set PHONE_ACTIONS_API_URL (e.g. http://127.0.0.1:8000) "
+            f"or url in {where}"
         )
     problem = _url_problem(url)
     if problem:
         raise bad_input(f"{url_source}: {problem} (e.g. http://127.0.0.1:8000)")
     if not token:
         raise bad_input(
-            "no API token: set PHONE_ACTIONS_API_TOKEN or token in "
-            f"{where} (phone-actions token create prints one)"
+            "no API token (phone-actions token create prints one): set "
+            f"PHONE_ACTIONS_API_TOKEN or token in {where}"
         )
     return url.rstrip("/"), token
+
+
+def _check_config_keys(data: dict[str, Any], path: Path) -> None:
+    """A misspelt key (``tokn``) would be ignored, and the error would then say the token is
+    not set: refuse it, with the closest known key."""
+    import difflib
+
+    for key, value in data.items():
+        if key not in CONFIG_KEYS:
+            close = difflib.get_close_matches(key.lower(), CONFIG_KEYS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise bad_input(f"{path}: {key!r} is not a setting{hint}; the file takes url and token")
+        if not isinstance(value, str):
+            raise bad_input(f"{path}: {key} must be a string")
 
 
 def _url_problem(url: str) -> str | None:

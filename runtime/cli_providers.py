@@ -207,7 +207,7 @@ def try_provider(
     from runtime.errors import PhoneActionsError
     from runtime.events import Channel
     from runtime.ids import new_id
-    from runtime.phone_numbers import normalise_e164
+    from runtime.phone_numbers import needs_country, normalise_e164
     from runtime.providers import PhoneMessage
     from runtime.templates import render
 
@@ -221,6 +221,11 @@ def try_provider(
     try:
         recipient = normalise_e164(to)
     except ValueError as exc:
+        if needs_country(to):  # no tenant here, so no default_country to read it in
+            raise bad_input(
+                "--to: has no country code: give the number in international form, + and "
+                "the country code (+1 415 555 2671)"
+            ) from None
         raise bad_input(f"--to: {exc}") from None
     if channel not in provider.channels:
         raise bad_input(

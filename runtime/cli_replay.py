@@ -165,14 +165,13 @@ def replay_recordings_command(
             _print_json_report(report)
         else:
             _print_report(report, target=target)
-    if empty:
+    if empty and as_json:  # the JSON summaries on stdout; the table's line says it otherwise
+        from rich.markup import escape
+
         from runtime.console import error_console
 
         for report in empty:
-            error_console().print(
-                f"error: nothing compared in {report.source}: none of its "
-                f"{report.skipped} attempts is for {target}"
-            )
+            error_console().print(f"error: {escape(_nothing_compared(report, target))}")
     if empty or not all(report.ok for report in reports):
         raise typer.Exit(EXIT_DIFFERENT)
 
@@ -268,11 +267,40 @@ def _print_report(report: ReplayReport, *, target: str) -> None:
         )
     if report.results:
         console.print(table)
-    changed = len(report.changed)
-    skipped = f", {report.skipped} skipped (not for this target)" if report.skipped else ""
     if not report.results:
-        console.print(f"[red]{report.source}: nothing compared[/red]{skipped}")
-    elif changed:
-        console.print(f"[red]{changed} of {len(report.results)} events differ[/red]{skipped}")
+        console.print(f"[red]{escape(_nothing_compared(report, target))}[/red]")
+        return
+    console.print(_verdict(report, target))
+
+
+def _nothing_compared(report: ReplayReport, target: str) -> str:
+    """``nothing compared in FILE: none of its 4 attempts is for provider vonage``."""
+    if report.skipped == 1:
+        why = f"its one attempt is not for {target}"
+    elif report.skipped:
+        why = f"none of its {report.skipped} attempts is for {target}"
     else:
-        console.print(f"[green]all {len(report.results)} events equal[/green]{skipped}")
+        why = "it holds no attempt"
+    return f"nothing compared in {report.source}: {why}"
+
+
+def _verdict(report: ReplayReport, target: str) -> str:
+    """``1 of 4 events differ``, ``all 4 events equal``, ``the 1 event is equal`` (Rich
+    markup), and how many attempts were for another target."""
+    from rich.markup import escape
+
+    from runtime.wording import count
+
+    replayed, changed = len(report.results), len(report.changed)
+    events = count(replayed, "event")
+    if replayed == 1:
+        said = f"the {events} differs" if changed else f"the {events} is equal"
+    else:
+        said = f"{changed} of {events} differ" if changed else f"all {events} equal"
+    style = "red" if changed else "green"
+    skipped = (
+        f", {count(report.skipped, 'attempt')} skipped (not for {escape(target)})"
+        if report.skipped
+        else ""
+    )
+    return f"[{style}]{said}[/{style}]{skipped}"

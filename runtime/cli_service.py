@@ -117,7 +117,13 @@ def create_token(
         raise bad_input("--scope: give at least one scope")
     unknown = unknown_scopes(scopes)
     if unknown:
-        raise bad_input(f"--scope: unknown scope {unknown[0]!r}; known scopes: {', '.join(SCOPES)}")
+        import difflib
+
+        close = difflib.get_close_matches(unknown[0], list(SCOPES), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise bad_input(
+            f"--scope: unknown scope {unknown[0]!r}{hint}; known scopes: {', '.join(SCOPES)}"
+        )
     settings = settings_or_exit()
     with _errors_as_exit(settings):
         with _store(settings) as store:

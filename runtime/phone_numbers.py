@@ -105,11 +105,32 @@ def _normalise(value: str, default_country: str | None) -> str:
             None if international else default_country,
         )
     except phonenumbers.NumberParseException as exc:
-        raise ValueError(f"is not a phone number ({exc})") from None
+        raise ValueError(_unparsed(exc.error_type, international)) from None
     if parsed.extension or not phonenumbers.is_valid_number(parsed):
         where = f"in {default_country}" if not international else "in any numbering plan"
         raise ValueError(f"is not a valid phone number {where}")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+_TOO_SHORT = "is too short to be a phone number"
+_UNPARSED = {
+    phonenumbers.NumberParseException.NOT_A_NUMBER: _TOO_SHORT,  # digits only: too few of them
+    phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: _TOO_SHORT,
+    phonenumbers.NumberParseException.TOO_SHORT_NSN: _TOO_SHORT,
+    phonenumbers.NumberParseException.TOO_LONG: "is too long to be a phone number",
+}
+
+
+def _unparsed(error_type: int, international: bool) -> str:
+    """Why ``phonenumbers`` could not read a number of digits, in our words (its own are
+    "Could not interpret numbers after plus-sign."), never quoting the digits."""
+    if error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
+        after = "+ (or 00)" if international else "its international prefix"
+        return (
+            f"has no country calling code after {after}: the digits there must begin with "
+            "one, such as 1 (US) or 44 (UK)"
+        )
+    return _UNPARSED.get(error_type, "is not a phone number")
 
 
 def _refusal(char: str, position: int) -> str:

@@ -18,6 +18,8 @@ from typing import Any
 __all__ = ["PHRASES", "count", "plain", "problems"]
 
 _LIST = "a list, in brackets: [...]"
+_CONTAINERS = "List|Tuple|Set|Frozenset|Deque|Dictionary|Data"
+"""pydantic's names of the values whose length is a number of entries."""
 
 PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern), replacement)
@@ -25,27 +27,44 @@ PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         # containers: TOML and JSON have lists, not sets or tuples
         (r"Input should be a valid (?:frozenset|set|list|tuple|array)\b", f"should be {_LIST}"),
         (r"Input should be a valid dictionary(?: or instance of \w+)?", "should be a table"),
-        # lengths: "Value/List/... should have at least 8 items after validation, not 3"
+        # lengths: "List/Tuple/... should have at least 8 items after validation, not 3"
         (
-            r"\b(?:Value|List|Tuple|Set|Frozenset|Dictionary|Data) should have at least "
+            rf"\b(?:Value|{_CONTAINERS}) should have at least "
             r"1 item(?: after validation)?, not 0",
             "must not be empty",
         ),
+        # "Value" is what pydantic's generic length check calls a secret (SecretStr: a token,
+        # a key), its "items" being characters (it also names a Sequence[...] field so, which
+        # no model here has: settings, tenants and providers use lists)
         (
-            r"\b(?:Value|List|Tuple|Set|Frozenset|Dictionary|Data) should have at least "
+            r"\bValue should have at least (\d+) items?(?: after validation)?, not (\d+)",
+            r"needs at least \1 characters (it has \2)",
+        ),
+        (
+            r"\bValue should have at most 1 item(?: after validation)?, not (\d+)",
+            r"takes at most 1 character (it has \1)",
+        ),
+        (
+            r"\bValue should have at most (\d+) items?(?: after validation)?, not (\d+)",
+            r"takes at most \1 characters (it has \2)",
+        ),
+        (
+            rf"\b(?:{_CONTAINERS}) should have at least "
             r"(\d+) items?(?: after validation)?, not (\d+)",
             r"needs at least \1 entries (it has \2)",
         ),
         (
-            r"\b(?:Value|List|Tuple|Set|Frozenset|Dictionary|Data) should have at most "
+            rf"\b(?:{_CONTAINERS}) should have at most "
             r"1 item(?: after validation)?, not (\d+)",
             r"takes at most 1 entry (it has \1)",
         ),
         (
-            r"\b(?:Value|List|Tuple|Set|Frozenset|Dictionary|Data) should have at most "
+            rf"\b(?:{_CONTAINERS}) should have at most "
             r"(\d+) items?(?: after validation)?, not (\d+)",
             r"takes at most \1 entries (it has \2)",
         ),
+        (r"\bData should have at least (\d+) bytes?", r"needs at least \1 bytes"),
+        (r"\bData should have at most (\d+) bytes?", r"takes at most \1 bytes"),
         (r"\bString should have at least 1 character\b", "must not be empty"),
         (r"\bString should have at least (\d+) characters?", r"needs at least \1 characters"),
         (r"\bString should have at most 1 character\b", "takes at most 1 character"),

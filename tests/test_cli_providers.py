@@ -266,6 +266,19 @@ def test_an_unknown_provider_names_the_closest_and_the_registered_ones(
     )
 
 
+def test_a_national_number_is_asked_in_international_form_not_of_a_tenant(
+    runner: CliRunner,
+) -> None:
+    """``providers try`` runs outside any tenant: a tenant's default_country cannot help."""
+    result = runner.invoke(app, ["providers", "try", "outbox", "--to", "12345"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines() == [
+        "error: --to: has no country code: give the number in international form, + and the "
+        "country code (+1 415 555 2671)"
+    ]
+    assert "default_country" not in result.stderr
+
+
 def test_the_outbox_says_it_stored_the_message_and_sent_none(runner: CliRunner) -> None:
     result = runner.invoke(
         app, ["providers", "try", "outbox", "--to", "+447911123456"], env={"COLUMNS": "200"}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -69,6 +70,61 @@ def test_a_replay_that_compared_nothing_exits_1_and_says_so(runner: CliRunner) -
     [summary] = [row["summary"] for row in lines(result.output) if "summary" in row]
     assert summary == {"recording": str(recording), "replayed": 0, "different": 0, "skipped": 4}
     assert f"nothing compared in {recording}" in result.output.replace("\n", "")
+
+
+def test_a_replay_that_compared_nothing_says_so_once_as_cli_md_does(runner: CliRunner) -> None:
+    """Without --json: one line, the one docs/cli.md quotes (``nothing compared in FILE``), not
+    a second wording of it (``FILE: nothing compared, 4 skipped (not for this target)``)."""
+    recording = RECORDINGS / "vonage_sms.jsonl"
+    result = runner.invoke(
+        app, ["replay", str(recording), "--provider", "outbox"], env={"COLUMNS": "200"}
+    )
+    assert result.exit_code == 1, result.output
+    assert result.stdout.strip().splitlines() == [
+        f"nothing compared in {recording}: none of its 4 attempts is for provider outbox"
+    ]
+    assert result.stderr == ""
+    cli_md = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    assert "says `nothing compared in FILE: none of its N attempts is for" in " ".join(
+        cli_md.split()
+    )
+
+
+def test_a_one_event_recording_is_said_in_the_singular(runner: CliRunner, tmp_path: Path) -> None:
+    """Not ``all 1 events equal``."""
+    one = tmp_path / "one.jsonl"
+    header, first = (RECORDINGS / "infobip_sms.jsonl").read_text(encoding="utf-8").splitlines()[:2]
+    one.write_text(f"{header}\n{first}\n", encoding="utf-8")
+    action = ROOT / "tenant_actions" / "infobip_sms.py"
+    result = runner.invoke(app, ["replay", str(one), "--action", str(action)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().splitlines()[-1] == "the 1 event is equal"
+
+
+@pytest.mark.parametrize(
+    ("replayed", "changed", "skipped", "said"),
+    [
+        (1, 0, 0, "the 1 event is equal"),
+        (1, 1, 0, "the 1 event differs"),
+        (4, 0, 0, "all 4 events equal"),
+        (4, 1, 0, "1 of 4 events differ"),
+        (3, 0, 1, "all 3 events equal, 1 attempt skipped (not for provider mitto)"),
+        (3, 3, 2, "3 of 3 events differ, 2 attempts skipped (not for provider mitto)"),
+    ],
+)
+def test_the_verdict_line_counts_in_words(
+    replayed: int, changed: int, skipped: int, said: str
+) -> None:
+    from types import SimpleNamespace
+
+    from rich.text import Text
+
+    from runtime.cli_replay import _verdict
+    from runtime.recording.replay.report import ReplayReport
+
+    results: list[Any] = [SimpleNamespace(equal=i >= changed) for i in range(replayed)]
+    report = ReplayReport(source="r.jsonl", results=results, skipped=skipped)
+    assert Text.from_markup(_verdict(report, "provider mitto")).plain == said
 
 
 def test_missing_file_and_file_without_header_get_different_errors(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from typer.testing import CliRunner
 
 from runtime.cli import app
@@ -23,9 +23,19 @@ LIBRARY_WORDS = ("Input should", "Value should", "List should", "after validatio
     [
         ("Input should be a valid frozenset", "should be a list, in brackets: [...]"),
         (
-            "Value should have at least 8 items after validation, not 3",
+            "List should have at least 8 items after validation, not 3",
             "needs at least 8 entries (it has 3)",
         ),
+        # "Value" is a secret (SecretStr): pydantic counts its characters as "items"
+        (
+            "Value should have at least 8 items after validation, not 3",
+            "needs at least 8 characters (it has 3)",
+        ),
+        (
+            "Value should have at most 64 items after validation, not 70",
+            "takes at most 64 characters (it has 70)",
+        ),
+        ("Data should have at least 4 bytes", "needs at least 4 bytes"),
         ("List should have at most 2 items after validation, not 5", "takes at most 2 entries"),
         ("(root): Input should be a valid dictionary", "should be a table"),
         ("sender: Field required", "sender: missing (it is required)"),
@@ -69,6 +79,29 @@ def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PHONE_ACTIONS_DATA_DIR", str(tmp_path / "data"))
     return CliRunner()
+
+
+class Credentials(BaseModel):
+    token: SecretStr = Field(min_length=8)
+
+
+def test_a_secret_too_short_is_counted_in_characters() -> None:
+    """A credential or token is text: "needs at least 8 entries" read as a list's length."""
+    with pytest.raises(ValidationError) as info:
+        Credentials.model_validate({"token": "abcde"})
+    said = problems(info.value.errors(include_input=False), prefix="MYTEL")
+    assert said == "MYTEL.token: needs at least 8 characters (it has 5)"
+
+
+def test_a_setting_secret_too_short_names_the_variable_and_counts_characters(
+    runner: CliRunner,
+) -> None:
+    result = runner.invoke(app, ["outbox"], env={"PHONE_ACTIONS_METRICS_TOKEN": "abcde"})
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines() == [
+        "error: invalid settings: PHONE_ACTIONS_METRICS_TOKEN: needs at least 16 characters "
+        "(it has 5)"
+    ]
 
 
 def test_a_tenants_file_error_is_printed_in_toml_terms(runner: CliRunner, tmp_path: Path) -> None:
@@ -166,3 +199,16 @@ def test_bad_option_values_are_one_line_in_the_users_terms(
     assert result.stdout == ""
     assert result.stderr.strip().splitlines() == [said]
     assert not any(word in result.stderr for word in (*LIBRARY_WORDS, "Value error", "items"))
+
+
+def test_a_misspelt_scope_gets_the_closest_known_one(runner: CliRunner) -> None:
+    """As an unknown provider or setting does: the list alone (28 scopes) hides the typo."""
+    result = runner.invoke(app, ["token", "create", "--tenant", "acme", "--scope", "read:action"])
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(
+        "error: --scope: unknown scope 'read:action' (did you mean 'read:actions'?); "
+        "known scopes: read:actions, "
+    ), line
+    far = runner.invoke(app, ["token", "create", "--tenant", "acme", "--scope", "zzz"])
+    assert "did you mean" not in far.stderr

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -262,3 +263,97 @@ def test_doctor_warns_of_a_variable_close_to_a_setting_in_its_documented_row(
     ]
     doctor = section(read("docs/cli.md"), "## `doctor`")
     assert "| `environment` |" in doctor
+
+
+# -- the test-action example: its scripts, its secrets file and what it prints
+
+TEST_ACTION = (
+    "phone-actions test-action send_sms.py broken.py --event tests/events/spm_sms_verify_us.json"
+    " \\\n    --allow-host 127.0.0.1:8080 --secret-file secrets.env"
+)
+
+
+def block_starting(first: str) -> list[str]:
+    """The lines of the one fenced block of docs/cli.md whose first line is ``first``."""
+    (block,) = [b for b in fenced_blocks(read("docs/cli.md")) if b and b[0] == first]
+    return block
+
+
+def shown_printing(command: str) -> list[str]:
+    """What docs/cli.md shows ``$ command`` (several lines, continued with ``\\``) printing,
+    up to the next command."""
+    typed = command.splitlines()
+    for block in fenced_blocks(read("docs/cli.md")):
+        for at in range(len(block) - len(typed) + 1):
+            if block[at : at + len(typed)] == [f"$ {typed[0]}", *typed[1:]]:
+                after = block[at + len(typed) :]
+                ends = [i for i, line in enumerate(after) if line.startswith("$ ")]
+                return after[: min(ends, default=len(after))]
+    raise AssertionError(f"docs/cli.md has no example of {command!r}")
+
+
+def test_the_test_action_example_is_what_test_action_prints(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """docs/cli.md's scripts and secrets file, run against a local gateway answering as the
+    example's does (on a free port, not 8080): it prints the example, durations aside. The URL,
+    held whole in the secret SMS_URL, is masked as every secret value is."""
+    from tests.support.stub_server import StubServer
+
+    for name in ("send_sms.py", "broken.py"):
+        (tmp_path / name).write_text("\n".join(block_starting(f"# {name}")[1:]) + "\n")
+    event = "tests/events/spm_sms_verify_us.json"
+    (tmp_path / "tests/events").mkdir(parents=True)
+    (tmp_path / event).write_bytes((ROOT / event).read_bytes())
+    secrets = "\n".join(block_starting("# secrets.env")) + "\n"
+    assert "SMS_URL=http://127.0.0.1:8080/sms" in secrets
+
+    def printed(command: str) -> list[str]:
+        """``command`` at 80 columns, against the gateway; durations hidden."""
+        args = command.replace(" \\\n   ", "").replace("127.0.0.1:8080", host)
+        return [re.sub(r"\d+\.\d+ ms", "T ms", line) for line in run(runner, args, 1)]
+
+    def without_durations(line: str) -> Any:
+        return json.loads(re.sub(r'"duration_ms":[\d.]+', '"duration_ms":0', line))
+
+    with StubServer() as gateway:
+        gateway.respond(201, {"id": "msg-0001"})
+        host = gateway.url.removeprefix("http://")
+        (tmp_path / "secrets.env").write_text(secrets.replace("127.0.0.1:8080", host))
+        text = printed(TEST_ACTION)
+        as_json = printed(f"{TEST_ACTION} --json")
+    assert text == [re.sub(r"\d+\.\d+ ms", "T ms", line) for line in shown_printing(TEST_ACTION)]
+    assert "  http POST ****** -> 201 (T ms)" in text
+    assert [without_durations(line) for line in as_json] == [
+        without_durations(line) for line in shown_printing(f"{TEST_ACTION} --json")
+    ]
+
+
+def test_the_docs_say_make_run_keeps_tenants_in_the_database_not_the_example_file(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``serve`` (``make run``) reads no tenants file: the docs sent a new user to
+    ``send --tenant demo``, which read ``tenants.toml`` and was not found. cli.md's command
+    works as written, from a folder without a tenants.toml, with the example file."""
+    assert "tenants_file" not in read("runtime/cli_service.py")  # serve reads none
+    (index_row,) = [line for line in read("docs/index.md").splitlines() if "examples/ten" in line]
+    assert "that `make run` uses" not in index_row
+    assert "reads none" in index_row
+    header = EXAMPLE_TENANTS.read_text("utf-8").split("\n[", 1)[0]
+    assert "`serve`, which `make run` runs, never reads one" in " ".join(header.split())
+    assert "Tenants of the embedded default" not in header
+
+    intro = read("docs/cli.md").split("\n## ", 1)[0]
+    (block,) = [b for b in fenced_blocks(intro) if b[0].startswith("export ")]
+    variable, value = block[0].removeprefix("export ").split("=", 1)
+    assert (variable, value) == ("PHONE_ACTIONS_TENANTS_FILE", "docs/examples/tenants.toml")
+    monkeypatch.delenv("PHONE_ACTIONS_TENANTS_FILE")
+    command = block[1].split()[1:]
+    missing = runner.invoke(app, command)
+    assert missing.exit_code == 2
+    assert "tenants file 'tenants.toml' not found" in missing.stderr  # what the doc quotes
+    assert "`tenants file 'tenants.toml' not found`" in intro
+    monkeypatch.setenv(variable, str(ROOT / value))
+    sent = runner.invoke(app, command)
+    assert sent.exit_code == 0, sent.output
+    assert sent.stdout.startswith("stored sms to +14155552671 by outbox")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import phonenumbers
 import pytest
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
+from typer.testing import CliRunner
 
+from runtime.cli import app
 from runtime.errors import InvalidInputError
 from runtime.events import PhoneMessageRequest
 from runtime.phone_numbers import MAX_NUMBER_LENGTH, _normalise, normalise_e164
@@ -167,3 +170,47 @@ def test_bad_default_country_is_named(country: str) -> None:
 def test_empty_and_digitless_recipients() -> None:
     for written in ("", "   ", "+", "()-"):
         refused(written)
+
+
+LIBRARY_PHRASES = ("Could not interpret", "did not seem", "The string supplied", "IDD", "(0)")
+
+
+@pytest.mark.parametrize(
+    ("written", "default_country", "why"),
+    [
+        ("+999123", None, "has no country calling code after + (or 00)"),
+        ("00999123", None, "has no country calling code after + (or 00)"),
+        ("011999123456", "US", "has no country calling code after its international prefix"),
+        ("+1", None, "is too short to be a phone number"),
+        ("+441", None, "is too short to be a phone number"),
+        ("0119", "US", "is too short to be a phone number"),
+        ("+" + "1" * 30, None, "is too long to be a phone number"),
+    ],
+)
+def test_numbers_phonenumbers_cannot_read_are_refused_in_our_words(
+    written: str, default_country: str | None, why: str
+) -> None:
+    """Not phonenumbers' ``(0) Could not interpret numbers after plus-sign.``; never the
+    number itself."""
+    said = str(refused(written, default_country))
+    assert why in said, said
+    assert not any(phrase in said for phrase in LIBRARY_PHRASES), said
+    assert written.lstrip("+") not in said
+
+
+def test_a_number_phonenumbers_cannot_read_is_one_line_from_send(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PHONE_ACTIONS_DATA_DIR", str(tmp_path / "data"))
+    (tmp_path / "tenants.toml").write_text('[tenants.acme]\nprovider = "outbox"\n')
+    result = CliRunner().invoke(
+        app,
+        ["send", "--tenant", "acme", "--to", "+999123", "--code", "123456"],
+        env={"PHONE_ACTIONS_TENANTS_FILE": str(tmp_path / "tenants.toml")},
+    )
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines() == [
+        "error: recipient: has no country calling code after + (or 00): the digits there must "
+        "begin with one, such as 1 (US) or 44 (UK)"
+    ]

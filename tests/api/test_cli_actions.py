@@ -246,9 +246,58 @@ def test_a_missing_url_or_token_names_the_configured_file(
     result = no_api_settings.invoke(app, ["actions", "list"])
     assert result.exit_code == 2, result.output
     said = result.stderr.strip()
-    assert f"or url in PHONE_ACTIONS_CLI_CONFIG's file {config} " in said, said
+    assert f"or url in PHONE_ACTIONS_CLI_CONFIG's file {config}, which does not exist" in said
     assert "~/.config" not in said
     config.write_text('url = "http://127.0.0.1:9"\n')
     result = no_api_settings.invoke(app, ["actions", "list"])
     assert result.exit_code == 2, result.output
-    assert f"or token in PHONE_ACTIONS_CLI_CONFIG's file {config} " in result.stderr
+    assert result.stderr.strip().endswith(
+        f"or token in PHONE_ACTIONS_CLI_CONFIG's file {config}"
+    ), result.stderr
+
+
+def test_a_config_file_that_does_not_exist_is_said_to_be_missing(
+    no_api_settings: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The error said only that the URL was not set: a user who wrote the file elsewhere, or
+    misspelt its name, could not tell that it was never read."""
+    config = tmp_path / "nope.toml"
+    monkeypatch.setenv("PHONE_ACTIONS_CLI_CONFIG", str(config))
+    result = no_api_settings.invoke(app, ["actions", "list"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines() == [
+        "error: the API's URL is not set: set PHONE_ACTIONS_API_URL (e.g. http://127.0.0.1:8000) "
+        f"or url in PHONE_ACTIONS_CLI_CONFIG's file {config}, which does not exist"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        (
+            'url = "http://127.0.0.1:9"\ntokn = "x"\n',
+            "'tokn' is not a setting (did you mean 'token'?)",
+        ),
+        (
+            'URL = "http://127.0.0.1:9"\ntoken = "x"\n',
+            "'URL' is not a setting (did you mean 'url'?)",
+        ),
+        ('url = "http://127.0.0.1:9"\ntoken = "x"\ncolour = 1\n', "'colour' is not a setting;"),
+    ],
+)
+def test_an_unknown_key_in_the_config_file_is_refused_naming_it(
+    no_api_settings: CliRunner,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    text: str,
+    said: str,
+) -> None:
+    """A misspelt key was ignored: the error then said the token was not set."""
+    config = tmp_path / "cli.toml"
+    config.write_text(text)
+    monkeypatch.setenv("PHONE_ACTIONS_CLI_CONFIG", str(config))
+    result = no_api_settings.invoke(app, ["actions", "list"])
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: {config}: {said}"), line
+    assert line.endswith("the file takes url and token"), line
