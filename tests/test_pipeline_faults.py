@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-import time
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager

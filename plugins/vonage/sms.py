@@ -43,6 +43,7 @@ ERRORS = ErrorTable(
 # client-ref takes "up to 40 characters" (the spec).
 CLIENT_REF_MAX = 40
 
+
 def sms_request(
     message: PhoneMessage,
     *,
