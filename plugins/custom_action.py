@@ -9,16 +9,15 @@ secrets in the database), handed only to that tenant's action.
 
 The fallback rule rests on the sandbox's hand-off flag, which the supervisor sets from what
 happened on the wire, never from the action: once any HTTP call got a 2xx answer, or a call
-failed after its request was written and answered other than with a 4xx or not answered at all
-(a timeout, a reset, a redirect refused after the answer, a body that cannot be decoded, the
-budget running out mid-call), the message may have reached a provider and the pipeline never
-falls back, whatever the action did with the error.
+failed after its request was written and was answered with neither a 4xx nor a 503 (a 500, a
+redirect refused after the answer, a body that cannot be decoded) or not answered at all (a
+timeout, a reset, the budget running out mid-call), the message may have reached a provider
+and the pipeline never falls back, whatever the action did with the error.
 """
 
 from __future__ import annotations
 
 import errno
-import re
 import stat
 from functools import lru_cache
 from pathlib import Path
@@ -42,7 +41,7 @@ from runtime.provider_kit import ProviderBase, ProviderCredentials, ProviderSett
 from runtime.providers import PhoneMessage, Receipt
 from runtime.recording.capture import InvocationObserver, capturing_transport_factory
 from runtime.sandbox.host.egress import EgressPolicy
-from runtime.sandbox.host.runner import SandboxRunner
+from runtime.sandbox.host.runner import SECRET_NAME, SECRET_NAME_PATTERN, SandboxRunner
 from runtime.sandbox.shared.contract import InvocationResult, Trigger
 from runtime.sandbox.shared.oslayers import isolation_from_settings
 from runtime.settings import Settings
@@ -50,7 +49,6 @@ from runtime.tenants import TenantConfig, TomlTenantDirectory
 
 __all__ = ["ActionSecrets", "ActionSettings", "CustomActionProvider", "register_providers"]
 
-_SECRET_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")  # Auth0: a name <= 128
 _MAX_SECRETS = 30
 
 SERVER_IP = "0.0.0.0"
@@ -109,8 +107,8 @@ class ActionSecrets(ProviderCredentials):
         if len(values) > _MAX_SECRETS:
             raise ValueError(f"at most {_MAX_SECRETS} secrets, not {len(values)}")
         for name, value in values.items():
-            if not _SECRET_NAME.match(name):
-                raise ValueError(f"secret name {name!r} must match {_SECRET_NAME.pattern}")
+            if not SECRET_NAME.fullmatch(name):
+                raise ValueError(f"secret name {name!r} must match {SECRET_NAME_PATTERN}")
             if type(value) is not str:
                 raise ValueError(f"secret {name} must be a string")
         return self
@@ -134,10 +132,10 @@ class _Sources:
             if cached is None or cached[0] != found.st_mtime:
                 cached = (found.st_mtime, path.read_bytes())
                 self._cache[path] = cached
-        except OSError as exc:
+        except OSError as exc:  # the absolute path: a relative one says nothing of where
             raise ProviderError(
                 "action_not_found",
-                f"action script {str(path)!r}: {exc.strerror}",
+                f"action script {str(path.absolute())!r}: {exc.strerror}",
                 retryable=False,
                 handed_off=False,
             ) from None

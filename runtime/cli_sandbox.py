@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,7 +17,8 @@ from runtime.console import bad_input, settings_or_exit
 
 __all__ = ["run_test_action"]
 
-_SECRET = re.compile(r"^([A-Z][A-Z0-9_]{0,63})=(.*)$", re.DOTALL)
+_NAME_RULE = "NAME of letters, digits and _, not starting with a digit, at most 128"
+"""What the secret-name pattern (``runtime.sandbox.host.runner.SECRET_NAME``) asks, in words."""
 
 
 class TriggerOption(StrEnum):
@@ -48,7 +48,13 @@ def _event_for(path: Path, trigger: TriggerOption | None) -> tuple[str, dict[str
     return chosen, event.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-_SECRET_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
+def _secret_name_ok(name: str) -> bool:
+    """The sandbox's one rule for a secret's name, the Management API's and a tenants file's."""
+    from runtime.sandbox.host.runner import SECRET_NAME
+
+    return SECRET_NAME.fullmatch(name) is not None
+
+
 _VISIBLE = (
     "warning: --secret puts the value on the command line, where other local users can read it "
     "(ps, /proc/PID/cmdline); prefer --secret-file or --secret-env"
@@ -71,10 +77,8 @@ def _secret_file(path: Path) -> dict[str, str]:
         line = binding.original.line
         if binding.key is None and not binding.error:
             continue  # a blank line or a comment
-        if binding.error or binding.value is None or not _SECRET_NAME.match(binding.key or ""):
-            raise bad_input(
-                f"--secret-file {path}, line {line}: expected NAME=VALUE, NAME in ALL_CAPS"
-            )
+        if binding.error or binding.value is None or not _secret_name_ok(binding.key or ""):
+            raise bad_input(f"--secret-file {path}, line {line}: expected NAME=VALUE, {_NAME_RULE}")
         secrets[binding.key] = binding.value  # type: ignore[index]
     return secrets
 
@@ -82,8 +86,8 @@ def _secret_file(path: Path) -> dict[str, str]:
 def _secret_env(names: list[str]) -> dict[str, str]:
     secrets = {}
     for name in names:
-        if not _SECRET_NAME.match(name):
-            raise bad_input(f"--secret-env {name!r}: expected a NAME in ALL_CAPS")
+        if not _secret_name_ok(name):
+            raise bad_input(f"--secret-env {name!r}: expected a {_NAME_RULE}")
         if name not in os.environ:
             raise bad_input(f"--secret-env {name}: environment variable {name} is not set")
         secrets[name] = os.environ[name]
@@ -95,12 +99,10 @@ def _secrets(pairs: list[str]) -> dict[str, str]:
         typer.echo(_VISIBLE, err=True)
     secrets = {}
     for pair in pairs:
-        match = _SECRET.match(pair)
-        if match is None:
-            raise bad_input(
-                f"--secret {pair.split('=')[0]!r}: expected NAME=VALUE, NAME in ALL_CAPS"
-            )
-        secrets[match[1]] = match[2]
+        name, equals, value = pair.partition("=")
+        if not equals or not _secret_name_ok(name):
+            raise bad_input(f"--secret {name!r}: expected NAME=VALUE, {_NAME_RULE}")
+        secrets[name] = value
     return secrets
 
 
@@ -147,6 +149,7 @@ def run_test_action(
 
     from runtime.sandbox.host.egress import EgressPolicy
     from runtime.sandbox.host.runner import SandboxRunner
+    from runtime.sandbox.shared.oslayers import isolation_from_settings
     from runtime.settings import HOST_ENTRY_FORMS, host_entry_problem
 
     chosen, payload = _event_for(event, trigger)
@@ -169,7 +172,12 @@ def run_test_action(
     async def run_all() -> list[dict[str, Any]]:
         limits = settings.sandbox_limits()
         rows = []
-        async with SandboxRunner(limits=limits, policy=policy, max_workers=4) as runner:
+        async with SandboxRunner(
+            limits=limits,
+            policy=policy,
+            max_workers=4,
+            isolation=isolation_from_settings(settings),  # the operator's OS layers, as serve's
+        ) as runner:
             for path, source in sources:
                 result = await runner.run(
                     tenant=tenant,

@@ -150,12 +150,17 @@ class PhonePluginManager(pluggy.PluginManager):
         for ep in found:
             if self.get_plugin(ep.name) is not None or self.is_blocked(ep.name):
                 continue
+            configuring = False
             try:
                 plugin = ep.load()
+                configuring = True  # register calls its configure (historic) at once
                 self.register(plugin, name=ep.name)
+                configuring = False
                 self.check_pending()
             except Exception as exc:
                 reason = f"{type(exc).__name__}: {exc}"
+                if configuring and self.get_plugin(ep.name) is not None:
+                    reason = f"configure failed: {reason}"
                 if strict:
                     raise PluginError(f"plugin {ep.name!r} ({ep.value}) failed: {reason}") from exc
                 plugin_obj = self.get_plugin(ep.name)
@@ -189,22 +194,39 @@ def get_plugin_manager(
     """A fresh manager with the built-ins, ``plugins`` and (unless disabled) installed plugins.
 
     ``strict`` defaults to ``settings.strict_plugins`` (``PHONE_ACTIONS_STRICT_PLUGINS``).
-    ``configure`` is called historically with ``settings`` when they are given.
+    ``configure`` is called historically with ``settings`` when they are given: each plugin's
+    as it is registered, so that a failure names its plugin. An installed plugin whose
+    ``configure`` raises is skipped as one that does not load (a :class:`PluginError` in
+    strict mode); a built-in plugin or one of ``plugins`` is a :class:`PluginError`.
     """
     check_builtin_plugins()
     pm = PhonePluginManager()
+    if settings is not None:  # before any plugin: each is configured when registered
+        pm.hook.configure.call_historic(kwargs={"settings": settings})
     for module_name in DEFAULT_PLUGINS:
-        pm.register(importlib.import_module(module_name), name=module_name)
+        _register(pm, importlib.import_module(module_name), module_name)
     for plugin in plugins:
-        pm.register(plugin)
+        _register(pm, plugin, None)
     pm.check_pending()
     if load_entrypoints:
         if strict is None:
             strict = settings.strict_plugins if settings is not None else False
         pm.load_entrypoint_plugins(strict=strict)
-    if settings is not None:
-        pm.hook.configure.call_historic(kwargs={"settings": settings})
     return pm
+
+
+def _register(pm: PhonePluginManager, plugin: object, name: str | None) -> None:
+    """Register a plugin the program gave (built-in or ``plugins``): its ``configure`` failing
+    is one :class:`PluginError` naming it, never a traceback."""
+    try:
+        pm.register(plugin, name=name)
+    except Exception as exc:
+        if not pm.is_registered(plugin):
+            raise  # refused before its hooks ran (a name taken twice): as pluggy says it
+        shown = name or pm.get_name(plugin) or repr(plugin)
+        raise PluginError(
+            f"plugin {shown!r}: configure failed: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def collect_providers(
@@ -213,8 +235,10 @@ def collect_providers(
     """Call every ``register_providers`` implementation, recording which plugin owns each.
 
     A third-party plugin that fails here (raises, registers a non-provider or a taken name) is
-    reported in ``pm.load_errors`` and its providers are left out; in strict mode, and for the
-    built-in plugins, it is a :class:`PluginError` naming the plugin.
+    skipped whole, as one that fails to load: its providers are left out, its other hooks
+    (``before_send``, ``after_send``...) are unregistered, and ``pm.load_errors`` says why.
+    In strict mode, and for the built-in plugins, it is a :class:`PluginError` naming the
+    plugin.
     """
     strict = settings.strict_plugins if strict is None else strict
     registry = ProviderRegistry()
@@ -231,6 +255,8 @@ def collect_providers(
             if strict or owner in DEFAULT_PLUGINS:
                 raise PluginError(f"plugin {owner!r}: {reason}") from exc
             registry.forget(owner)
+            if pm.is_registered(impl.plugin):  # half a plugin would run its other hooks
+                pm.unregister(impl.plugin)
             pm.load_errors[owner] = reason
-            log.warning("skipped the providers of plugin %r: %s", owner, reason)
+            log.warning("skipped plugin %r: %s", owner, reason)
     return registry

@@ -8,6 +8,8 @@ behind the Management API) implements the same two methods.
 from __future__ import annotations
 
 import difflib
+import os
+import stat
 import tomllib
 from collections.abc import Collection, Mapping
 from pathlib import Path
@@ -36,6 +38,7 @@ from runtime.phone_numbers import region_code
 from runtime.policy import PhoneLimits
 
 __all__ = [
+    "ACTION_PROVIDERS",
     "DEFAULT_PROVIDER",
     "FallbackPolicy",
     "TenantConfig",
@@ -50,6 +53,9 @@ TENANT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 DEFAULT_PROVIDER = "default"
 """The ``provider`` of a tenant served by the platform's default sender (registered by no
 plugin: ``PHONE_ACTIONS_DEFAULT_SENDER`` names the provider behind it)."""
+ACTION_PROVIDERS = frozenset({"phone-message-hook", "custom"})
+"""The providers that run the tenant's action script (``provider_settings.script``): in a
+tenants file, a relative ``script`` is relative to that file's folder."""
 
 
 class TenantConfig(BaseModel):
@@ -184,7 +190,7 @@ class TomlTenantDirectory:
             data = tomllib.loads(raw.decode("utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigurationError(f"{path}: {exc}") from exc
-        return cls.from_mapping(data, source=str(path), environ=environ)
+        return cls.from_mapping(data, source=str(path), environ=environ, base=path.parent)
 
     @classmethod
     def from_mapping(
@@ -193,7 +199,10 @@ class TomlTenantDirectory:
         *,
         source: str = "<memory>",
         environ: Mapping[str, str] | None = None,
+        base: Path | None = None,
     ) -> TomlTenantDirectory:
+        """``base``: the tenants file's folder, against which a relative action ``script`` is
+        made absolute (whatever the process's current directory is, then or later)."""
         unknown = sorted(set(data) - {"tenants"})
         if unknown:  # a typo ([tenant.acme]) would otherwise leave a tenant out, silently
             raise ConfigurationError(
@@ -211,6 +220,8 @@ class TomlTenantDirectory:
                 raise ConfigurationError(
                     f"{source}: tenants.{tenant_id}.id: not a setting (the table name is the id)"
                 )
+            if base is not None:
+                table = _script_from(base, table)
             try:
                 tenants[tenant_id] = TenantConfig.model_validate({"id": tenant_id, **table})
             except ValidationError as exc:
@@ -225,7 +236,9 @@ class TomlTenantDirectory:
         try:
             return self._tenants[tenant_id]
         except KeyError:
-            raise UnknownTenantError(f"no tenant {tenant_id!r} in {self._source}") from None
+            close = difflib.get_close_matches(tenant_id, self._tenants, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise UnknownTenantError(f"no tenant {tenant_id!r} in {self._source}{hint}") from None
 
     def credentials(self, tenant: TenantConfig) -> dict[str, str]:
         resolved, missing = {}, []
@@ -250,6 +263,33 @@ class TomlTenantDirectory:
         return self._source
 
 
+def _script_from(base: Path, table: dict[str, Any]) -> dict[str, Any]:
+    """``table`` with its action ``script`` made absolute against ``base`` when relative."""
+    settings = table.get("provider_settings")
+    if table.get("provider") not in ACTION_PROVIDERS or not isinstance(settings, dict):
+        return table
+    script = settings.get("script")
+    if not isinstance(script, str) or not script or Path(script).is_absolute():
+        return table
+    resolved = str((base / script).absolute())
+    return {**table, "provider_settings": {**settings, "script": resolved}}
+
+
+def script_problem(script: str | os.PathLike[str]) -> str | None:
+    """Why the action script at ``script`` cannot be read (naming its absolute path), or None:
+    the reason a send of its tenant would fail ``action_not_found``."""
+    path = Path(script).absolute()
+    try:
+        found = path.stat()
+        if not stat.S_ISREG(found.st_mode):
+            return f"{str(path)!r}: not a regular file"
+        if not os.access(path, os.R_OK):
+            return f"{str(path)!r}: Permission denied"
+    except OSError as exc:
+        return f"{str(path)!r}: {exc.strerror}"
+    return None
+
+
 def check_providers(
     directory: TomlTenantDirectory, registered: Collection[str], *, only: str | None = None
 ) -> None:
@@ -257,6 +297,11 @@ def check_providers(
     ``default`` nor in ``registered`` (the providers the plugins actually loaded registered,
     third-party ones included), with the closest name and the list of registered ones.
     ``only``: that tenant alone (a send for it need not wait for the others' fixes).
+
+    Checking the whole file (no ``only``: ``doctor``, ``tenants import``) also checks that each
+    action provider's ``script`` is a readable file, or raises one :class:`ConfigurationError`
+    naming each tenant, the field and the absolute path (a send of that tenant would fail
+    ``action_not_found``).
 
     Reading the file does not check the names (it needs no plugins); without this a misspelt
     provider would only fail at the first delivery."""
@@ -278,3 +323,19 @@ def check_providers(
             f"{directory.source}: {'; '.join(problems)}; registered: {', '.join(known) or 'none'}, "
             f"or {DEFAULT_PROVIDER!r} (the default sender)"
         )
+    if only is None:
+        _check_scripts(directory)
+
+
+def _check_scripts(directory: TomlTenantDirectory) -> None:
+    problems = []
+    for tenant_id in directory.ids():
+        tenant = directory.get(tenant_id)
+        script = tenant.provider_settings.get("script")
+        if tenant.provider not in ACTION_PROVIDERS or not isinstance(script, str) or not script:
+            continue  # no script (or a ``source``): the provider's own settings check says so
+        problem = script_problem(script)
+        if problem:
+            problems.append(f"tenants.{tenant_id}.provider_settings.script: {problem}")
+    if problems:
+        raise ConfigurationError(f"{directory.source}: {'; '.join(problems)}")

@@ -127,7 +127,9 @@ def test_trigger_converts_the_event(runner: CliRunner, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--secret", "lower=x"], "expected NAME=VALUE"),
+        (["--secret", "1st=x"], "expected NAME=VALUE"),
+        (["--secret", "SMS-KEY=x"], "expected NAME=VALUE"),
+        (["--secret", "K" * 129 + "=x"], "at most 128"),
         (["--allow-host", "http://x/"], "--allow-host"),
     ],
 )
@@ -153,10 +155,43 @@ def test_secret_on_the_command_line_works_but_warns(runner: CliRunner, tmp_path:
     assert "--secret-file" in result.stderr
 
 
+def test_a_lower_case_secret_the_api_accepts_works_here_too(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """Secret names are case-sensitive identifiers, as in Auth0 and the Management API: a
+    tenant's ``sms_key`` can be tried locally under the same name, from each source."""
+    source = (
+        "def on_execute_send_phone_message(event, api):\n"
+        "    return [event.secrets.sms_key, event.secrets.Sms_Url, event.secrets['_from']]\n"
+    )
+    path = script(tmp_path, "a.py", source)
+    secrets = tmp_path / "secrets.env"
+    secrets.write_text("Sms_Url=https://sms.example\n")
+    result = runner.invoke(
+        app,
+        [
+            "test-action",
+            path,
+            "--event",
+            str(EVENT),
+            "--secret",
+            "sms_key=k-1234",
+            "--secret-file",
+            str(secrets),
+            "--secret-env",
+            "_from",
+            "--json",
+        ],
+        env={"_from": "+15550100"},
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["result"] == ["******", "******", "******"]
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("A=1\n# fine\nlower=2\n", "line 3: expected NAME=VALUE"),
+        ("A=1\n# fine\n2nd=2\n", "line 3: expected NAME=VALUE"),
         ("A=1\nB\n", "line 2: expected NAME=VALUE"),
         ("A='unterminated\n", "line 1: expected NAME=VALUE"),
     ],

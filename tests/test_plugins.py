@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import textwrap
 from collections.abc import Iterator
@@ -9,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from runtime import PluginError, hookimpl
+from runtime.cli import app
 from runtime.plugins import DEFAULT_PLUGINS, collect_providers, get_plugin_manager
 from runtime.providers import ProviderRegistry
 from runtime.settings import Settings
@@ -96,33 +99,62 @@ def test_configure_is_historic(tmp_path: Path) -> None:
 
 
 def test_same_provider_name_twice_names_both_plugins(tmp_path: Path) -> None:
-    pm = get_plugin_manager(load_entrypoints=False)
-    first = ScriptedProvider("dup")
-    pm.register(ProvidersPlugin(first), name="first")
-    pm.register(ProvidersPlugin(ScriptedProvider("dup"), ScriptedProvider("other")), name="second")
+    def manager() -> Any:
+        pm = get_plugin_manager(load_entrypoints=False)
+        pm.register(ProvidersPlugin(first), name="first")
+        pm.register(
+            ProvidersPlugin(ScriptedProvider("dup"), ScriptedProvider("other")), name="second"
+        )
+        return pm
 
+    first = ScriptedProvider("dup")
+    pm = manager()
     registry = collect_providers(pm, make_settings(tmp_path))
     assert registry.get("dup") is first
     assert "other" not in registry  # the broken plugin is skipped whole
     assert "registered twice (by first and by second)" in pm.load_errors["second"]
 
     with pytest.raises(PluginError, match=r"plugin 'second'.*registered twice"):
-        collect_providers(pm, make_settings(tmp_path), strict=True)
+        collect_providers(manager(), make_settings(tmp_path), strict=True)
+
+
+class RaisingWithBeforeSend:
+    """Its ``register_providers`` raises; its ``before_send`` would veto every message."""
+
+    @hookimpl
+    def register_providers(self, register: Any) -> None:
+        raise RuntimeError("no config")
+
+    @hookimpl
+    def before_send(self, message: Any) -> str:
+        return "vetoed by a plugin that was skipped"
 
 
 def test_a_raising_register_providers_is_skipped_or_fatal(tmp_path: Path) -> None:
-    class Raising:
-        @hookimpl
-        def register_providers(self, register: Any) -> None:
-            raise RuntimeError("no config")
-
     pm = get_plugin_manager(plugins=[], load_entrypoints=False)
-    pm.register(Raising(), name="raising")
+    pm.register(RaisingWithBeforeSend(), name="raising")
     registry = collect_providers(pm, make_settings(tmp_path))
     assert "outbox" in registry
     assert "RuntimeError: no config" in pm.load_errors["raising"]
+    strict = get_plugin_manager(plugins=[], load_entrypoints=False)
+    strict.register(RaisingWithBeforeSend(), name="raising")
     with pytest.raises(PluginError, match="raising"):
-        collect_providers(pm, make_settings(tmp_path), strict=True)
+        collect_providers(strict, make_settings(tmp_path), strict=True)
+
+
+async def test_a_plugin_whose_register_providers_raises_is_skipped_whole(
+    make_pipeline: PipelineFactory,
+) -> None:
+    """Not half a plugin: its before_send does not run either, and it is not listed as loaded."""
+    broken = RaisingWithBeforeSend()
+    pipeline = make_pipeline(tenant("outbox"), plugins=(broken,))
+    pm = pipeline.plugin_manager
+    assert not pm.is_registered(broken)
+    [(name, error)] = pm.load_errors.items()
+    assert error == "register_providers failed: RuntimeError: no config"
+    report = await pipeline.deliver(request())
+    assert report.status == "stored", report  # its before_send went with it: no veto
+    assert name not in {plugin_name for plugin_name, _ in pm.list_name_plugin()}
 
 
 def test_misspelt_hook_fails_loudly() -> None:
@@ -190,6 +222,72 @@ def test_broken_plugin_is_fatal_in_strict_mode(site: Path, monkeypatch: pytest.M
     monkeypatch.setenv("PHONE_ACTIONS_STRICT_PLUGINS", "1")
     with pytest.raises(PluginError, match="missing dependency foo"):
         get_plugin_manager(settings=Settings(_env_file=None))
+
+
+HALF_PLUGIN = """
+    from runtime import hookimpl
+
+    @hookimpl
+    def register_providers(register):
+        raise RuntimeError("no ACME_URL")
+
+    @hookimpl
+    def before_send(message):
+        return "vetoed"
+"""
+CONFIGURE_PLUGIN = """
+    from runtime import hookimpl
+
+    @hookimpl
+    def configure(settings):
+        raise RuntimeError("no API key")
+"""
+
+
+def plugin_rows(site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """``phone-actions plugins --json``'s rows of the installed (not built-in) plugins."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PHONE_ACTIONS_DATA_DIR", str(tmp_path / "data"))
+    result = CliRunner().invoke(app, ["plugins", "--json"])
+    assert result.exit_code == 0, result.output
+    return [row for row in json.loads(result.stdout) if not row["name"].startswith("plugins.")]
+
+
+def test_plugins_lists_a_plugin_whose_register_providers_raises_once_as_skipped(
+    site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    install_distribution(site, "half-plugin", HALF_PLUGIN)
+    assert plugin_rows(site, tmp_path, monkeypatch) == [
+        {
+            "name": "half-plugin",
+            "hooks": [],
+            "providers": [],
+            "error": "skipped: register_providers failed: RuntimeError: no ACME_URL",
+        }
+    ]
+
+
+def test_an_installed_plugin_whose_configure_raises_is_skipped_or_fatal_in_one_line(
+    site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    install_distribution(site, "configure-plugin", CONFIGURE_PLUGIN)
+    [row] = plugin_rows(site, tmp_path, monkeypatch)
+    assert row["error"] == "skipped: configure failed: RuntimeError: no API key"
+    monkeypatch.setenv("PHONE_ACTIONS_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginError, match=r"'configure-plugin'.*configure failed: RuntimeError"):
+        get_plugin_manager(settings=Settings(_env_file=None))
+
+
+def test_a_given_plugin_whose_configure_raises_stops_the_start_naming_it(tmp_path: Path) -> None:
+    class Raising:
+        @hookimpl
+        def configure(self, settings: Settings) -> None:
+            raise RuntimeError("no API key")
+
+    with pytest.raises(PluginError, match=r"configure failed: RuntimeError: no API key"):
+        get_plugin_manager(
+            settings=make_settings(tmp_path), plugins=[Raising()], load_entrypoints=False
+        )
 
 
 # -- register_commands ----------------------------------------------------------------------

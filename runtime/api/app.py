@@ -190,6 +190,7 @@ def _sandbox_runner(pipeline: Pipeline, settings: Settings) -> tuple[SandboxRunn
             if isinstance(runner, SandboxRunner):
                 return runner, False
     from runtime.sandbox.host.egress import EgressPolicy
+    from runtime.sandbox.shared.oslayers import isolation_from_settings
 
     return (
         SandboxRunner(
@@ -197,6 +198,7 @@ def _sandbox_runner(pipeline: Pipeline, settings: Settings) -> tuple[SandboxRunn
             policy=EgressPolicy(allow_http_hosts=frozenset(settings.sandbox_allow_http_hosts)),
             max_workers=settings.sandbox_max_workers,
             require_seccomp=settings.sandbox_require_seccomp,
+            isolation=isolation_from_settings(settings),
         ),
         True,
     )

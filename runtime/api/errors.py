@@ -114,10 +114,32 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    message, code = validation_message(exc.errors())
+    errors = exc.errors()
+    wrong_type = _not_json(request)
+    if wrong_type is not None and any(tuple(e.get("loc", ())) == ("body",) for e in errors):
+        # the body was never parsed as JSON (``curl -d`` sends a form's type): say why,
+        # not that "the input should be a valid dictionary"
+        return error_response(
+            400, f"Content-Type must be application/json, not {wrong_type}", "invalid_body"
+        )
+    message, code = validation_message(errors)
     return error_response(400, message, code)
+
+
+def _not_json(request: Request) -> str | None:
+    """The request's media type when it gives one that is not JSON (``application/json`` or
+    ``*/*+json``), else None (FastAPI reads a body without a Content-Type as JSON)."""
+    given = request.headers.get("content-type")
+    if not given:
+        return None
+    media = given.split(";", 1)[0].strip().lower()
+    if media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    ):
+        return None
+    return media or given
 
 
 async def _not_found(_request: Request, exc: Exception) -> JSONResponse:

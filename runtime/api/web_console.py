@@ -82,15 +82,16 @@ class _ConsoleHeaders:
 
 
 def mount_console(app: FastAPI) -> None:
-    """``GET /console`` (the page) and ``/console/static/...`` (its modules and style), each
-    answer under ``/console`` with the security headers."""
+    """``GET /console`` (the page; HEAD too) and ``/console/static/...`` (its modules and
+    style), each answer under ``/console`` with the security headers."""
     index = STATIC_DIR / "index.html"
 
     async def console_page() -> FileResponse:
         return FileResponse(index, media_type="text/html; charset=utf-8")
 
     for path in (CONSOLE_URL, f"{CONSOLE_URL}/"):  # index.html names its files by full path
-        app.add_api_route(path, console_page, methods=["GET"], include_in_schema=False)
+        # HEAD too: link checkers and load-balancer probes use it (headers only)
+        app.add_api_route(path, console_page, methods=["GET", "HEAD"], include_in_schema=False)
 
     app.mount(
         f"{CONSOLE_URL}/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="console"

@@ -78,3 +78,9 @@ async def _sandbox(request: Request) -> str:
         request.app.state.sandbox_start = None  # try again on the next probe
         return f"cannot start: {exc}"
     return "ok"
+
+
+# HEAD where GET is: load balancers and link checkers probe with it (the server sends the
+# headers alone). Left out of the schema: the GET operations document them.
+router.add_api_route("/healthz", healthz, methods=["HEAD"], include_in_schema=False)
+router.add_api_route("/readyz", readyz, methods=["HEAD"], include_in_schema=False)

@@ -18,6 +18,7 @@ from runtime.recording.replay.taps import ReplayObserver, ReplayTransport, fixed
 from runtime.sandbox.host.egress import EgressPolicy
 from runtime.sandbox.host.runner import SandboxRunner
 from runtime.sandbox.shared.contract import SandboxLimits, Trigger
+from runtime.sandbox.shared.oslayers import OsIsolation, isolation_from_settings
 
 __all__ = ["ActionReplayer", "http_hosts"]
 
@@ -41,9 +42,17 @@ class ActionReplayer:
         allow_http_hosts: Iterable[str] = (),
         ignore_fields: Iterable[str] = (),
         concurrency: int = 1,
+        isolation: OsIsolation | None = None,
     ) -> None:
+        """``isolation``: the OS layers the workers get; by default the ones the settings ask
+        for (``PHONE_ACTIONS_SANDBOX_NAMESPACES``, ``..._CGROUP_DIR``...), as for every other
+        sandbox of this installation."""
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        if isolation is None:  # a bad setting: one ConfigurationError naming the variable
+            from runtime.settings import load_settings
+
+            isolation = isolation_from_settings(load_settings())
         self.ignore = frozenset(ignore_fields)
         self.concurrency = concurrency
         self.runner = SandboxRunner(
@@ -56,6 +65,7 @@ class ActionReplayer:
             max_workers_per_tenant=concurrency,
             resolver=fixed_resolver,
             transport_factory=ReplayTransport,
+            isolation=isolation,
         )
 
     async def __aenter__(self) -> ActionReplayer:

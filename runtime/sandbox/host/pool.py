@@ -191,8 +191,18 @@ class SandboxPool:
         self._layers = layers
         self._tenant_uids = any(x.name == "per-tenant uid" and x.active for x in layers)
         for layer in layers if first else ():
-            if not layer.active and layer.name != "seccomp":
+            if layer.active or layer.name == "seccomp":
+                continue
+            if self._turned_off(layer):  # the operator's choice: said, not warned about
+                log.info("sandbox workers run without %s: %s", layer.name, layer.detail)
+            else:
                 log.warning("sandbox workers run WITHOUT %s: %s", layer.name, layer.detail)
+
+    def _turned_off(self, layer: Layer) -> bool:
+        """Whether ``layer`` is off because the settings say so (not for want of the host)."""
+        if layer.name.startswith("cgroup"):
+            return self._isolation.cgroup_dir == "off"
+        return layer.name.endswith("namespace") and not self._isolation.namespaces
 
     def layers(self) -> list[Layer]:
         """The OS layers the workers get on this host (empty until started)."""

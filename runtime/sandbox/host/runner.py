@@ -10,6 +10,7 @@ and may echo them (:mod:`runtime.masking`).
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -25,9 +26,14 @@ from runtime.sandbox.shared.contract import CompileIssue, InvocationResult, Sand
 from runtime.sandbox.shared.masker import compiled_forms, forms_compiled, secrets_key
 from runtime.sandbox.shared.oslayers import OsIsolation
 
-__all__ = ["SandboxCheckError", "SandboxRunner"]
+__all__ = ["SECRET_NAME", "SECRET_NAME_PATTERN", "SandboxCheckError", "SandboxRunner"]
 
-SECRET_NAME_PATTERN = r"^[A-Z][A-Z0-9_]{0,63}$"
+SECRET_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+"""The one rule for an action secret's name, wherever one is given (the Management API, a
+tenants file's ``credentials_env``, ``test-action --secret``): as Auth0's, letters, digits and
+``_``, not starting with a digit, at most 128 characters, case-sensitive (``sms_key`` and
+``SMS_KEY`` are two secrets). The action reads it as ``event.secrets.NAME``."""
+SECRET_NAME = re.compile(SECRET_NAME_PATTERN)
 
 # Tenant URLs, host names and refusal texts reach the sandbox's loggers during an invocation.
 install_log_masking("runtime.sandbox")
@@ -122,6 +128,9 @@ class SandboxRunner:
         secrets = dict(secrets or {})
         if len(secrets) > self.limits.max_secrets:
             raise ValueError(f"at most {self.limits.max_secrets} secrets per action")
+        for secret_name in secrets:
+            if not SECRET_NAME.fullmatch(secret_name):
+                raise ValueError(f"secret name {secret_name!r} must match {SECRET_NAME_PATTERN}")
         key = secrets_key(secrets.values())
         if not forms_compiled(key):  # a new set of secrets: up to seconds, never on this loop
             await asyncio.to_thread(compiled_forms, key)

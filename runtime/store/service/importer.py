@@ -61,9 +61,7 @@ def _script(tenant: TenantConfig, path: Path) -> tuple[str, str]:
     given = tenant.provider_settings.get("script")
     if not isinstance(given, str) or not given:
         raise ConfigurationError(f"{path}: {where}: the action provider needs a script path")
-    script = Path(given)
-    if not script.is_absolute() and not script.exists():
-        script = path.parent / script
+    script = Path(given)  # absolute: the tenants file made a relative one so (its folder's)
     try:
         code = script.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

@@ -144,6 +144,7 @@ def test_fifty_versions_at_most_the_oldest_go(store: ServiceStore, tenant_a: str
         ({"secrets": [{"name": "K", "value": "v" * 4097}]}, "secrets.0.value", LimitExceededError),
         ({"secrets": [{"name": "K", "value": 5}]}, "secrets.0.value", InvalidInputError),
         ({"secrets": [{"name": "1K", "value": "v"}]}, "secrets.0.name", InvalidInputError),
+        ({"secrets": [{"name": "KEY\n", "value": "v"}]}, "secrets.0.name", InvalidInputError),
         (
             {"supported_triggers": [{"id": "post-login"}]},
             "supported_triggers.0.id",
