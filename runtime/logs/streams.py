@@ -26,7 +26,13 @@ from runtime.logs.categories import CATEGORIES
 from runtime.outbound import OutboundRules
 from runtime.signing import new_secret
 from runtime.store.crypto import Keyring
-from runtime.store.db import DATABASE_ERRORS, describe, unavailable, write_transaction
+from runtime.store.db import (
+    DATABASE_ERRORS,
+    describe,
+    serialized,
+    unavailable,
+    write_transaction,
+)
 from runtime.store.schema import jobs, log_events, log_streams
 
 __all__ = ["FORMATS", "MAX_STREAMS", "LogStreamRepository", "StreamState"]
@@ -95,6 +101,7 @@ class LogStreamRepository:
         secret = new_secret()
         now = _now()
         with self._transaction("creating a log stream") as conn:
+            serialized(conn, f"log_streams:{tenant}")  # the count below holds until commit
             count = conn.execute(
                 select(func.count()).select_from(log_streams).where(_s.tenant == tenant)
             ).scalar_one()

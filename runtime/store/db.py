@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, MetaData, create_engine, event
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -39,6 +39,7 @@ __all__ = [
     "metadata",
     "migrate",
     "prepare",
+    "serialized",
     "sqlite_file",
     "type_processors",
     "unavailable",
@@ -138,6 +139,14 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
             conn.execution_options(sqlite_begin="IMMEDIATE")
         with conn.begin():
             yield conn
+
+
+def serialized(conn: Connection, key: str) -> None:
+    """Inside a :func:`write_transaction`: transactions of the same ``key`` run one at a time
+    until this one ends, so a count read and then checked stays true (a per-tenant cap). On
+    PostgreSQL a transaction-level advisory lock; SQLite's ``BEGIN IMMEDIATE`` did it already."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
 
 
 def engine_timeout(engine: Engine) -> float:

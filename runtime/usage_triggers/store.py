@@ -17,7 +17,7 @@ from runtime.errors import InvalidInputError, LimitExceededError, NotFoundError
 from runtime.outbound import OutboundRules
 from runtime.signing import new_secret
 from runtime.store.crypto import Keyring
-from runtime.store.db import DATABASE_ERRORS, unavailable, write_transaction
+from runtime.store.db import DATABASE_ERRORS, serialized, unavailable, write_transaction
 from runtime.store.schema import usage_counts, usage_trigger_fires, usage_triggers
 from runtime.store.service.common import iso, new_id, require_tenant
 
@@ -72,6 +72,7 @@ class UsageTriggerStore:
         moment = datetime.now(UTC)
         with write_transaction(self._engine) as conn:
             require_tenant(conn, tenant)
+            serialized(conn, f"usage_triggers:{tenant}")  # the count below holds until commit
             held = conn.execute(
                 select(func.count()).select_from(usage_triggers).where(_t.tenant == tenant)
             ).scalar_one()
