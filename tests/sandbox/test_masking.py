@@ -112,6 +112,16 @@ def test_the_worker_masks_its_result_and_logs_and_the_supervisor_only_escapes_th
     worker = _masked(raw, [SECRET], CODE)
     assert worker.result == {"otp": MASK, "keys": [MASK] * 3}
     assert worker.logs == [f"key={MASK}\\x1b[2J"]
+    failed = InvocationResult(
+        outcome="runtime_error",
+        error=f"KeyError: {SECRET}",
+        traceback=[f"line 3, in handler: code {CODE}", "x" * 40 + SECRET[:6]],
+    )
+    masked_by_worker = _masked(failed, [SECRET], CODE)
+    assert masked_by_worker.error == f"KeyError: {MASK}"
+    assert masked_by_worker.traceback == [f"line 3, in handler: code {MASK}", "x" * 40 + MASK]
+    shown_failure = masked_result(failed, Masker([SECRET], CODE))  # what the worker sent
+    assert shown_failure.error == failed.error  # the supervisor does not mask it again
     large = InvocationResult(outcome="ok", result=[f"id-{n}" for n in range(20_000)], logs=["\x07"])
     shown = masked_result(large, Masker([SECRET], CODE))
     assert shown.result is large.result
@@ -249,6 +259,7 @@ def test_the_supervisor_masks_a_pathological_set_of_secrets_whole_and_fast() -> 
     pathological = _wide_lines(30, 62)
     supervisor, worker = Masker(pathological, CODE), Masker(pathological, CODE, exact=True)
     field = "\u9fa0" + "a" * 1019
+    assert supervisor._secret_forms() is not None  # compiled beforehand (on a thread)
     started = time.perf_counter()
     for _ in range(64):
         assert supervisor.cut_line(field) == MASK
@@ -299,6 +310,53 @@ def test_a_secret_in_a_host_name_is_masked_in_its_idna_spelling() -> None:
     assert masker.text("cannot resolve xn--bcherwrm-65af.example.com") == (
         f"cannot resolve {MASK}.example.com"
     )
+
+
+def test_a_secret_cut_at_a_fields_end_is_masked_even_when_it_holds_another() -> None:
+    """``SID:TOKEN`` holds the secret ``SID``: masked first, the inner one hid the outer one's
+    start, and 23 characters of the token showed."""
+    sid, token = "AC0123456789abcdef", "f0e1d2c3b4a5968778695a4b3c2d1e0f"
+    masker = Masker([sid, f"{sid}:{token}"], CODE)
+    assert masker.cut_line(f"auth {sid}:{token[:23]}...") == f"auth {MASK}..."
+    assert masker.cut_line(f"sid {sid} ok") == f"sid {MASK} ok"
+
+
+def test_the_supervisors_masker_keeps_its_compiled_set_and_a_budget() -> None:
+    """The set a thread compiled is the masker's own: other tenants' sets evicting it from
+    the kept ones cannot make the event loop compile it again. Past its budget of work, an
+    invocation's texts are masked whole."""
+    from runtime.sandbox.shared.masker import (
+        SECRET_SETS,
+        _SecretForms,
+        compiled_forms,
+        forms_compiled,
+        secrets_key,
+    )
+
+    secrets = [f"{uuid.uuid4().hex}-kept"]
+    key = secrets_key(secrets)
+    forms = compiled_forms(key)
+    for _ in range(SECRET_SETS + 1):  # other tenants' sets
+        compiled_forms(secrets_key([f"{uuid.uuid4().hex}-other"]))
+    assert not forms_compiled(key)
+    masker = Masker(secrets, CODE, forms=forms, budget=100_000)
+    assert masker.text(f"x {secrets[0]} y") == f"x {MASK} y"
+    assert masker._secret_forms() is forms
+    assert not forms_compiled(key)  # not compiled again
+    assert isinstance(forms, _SecretForms)
+    assert masker.text("y" * 5_000) == MASK  # the budget is spent: the safe side
+
+
+def test_host_names_are_masked_as_the_http_client_spells_them() -> None:
+    """httpx writes a host as IDNA 2008 (ß and ς kept), str.lower turns İ into i and a
+    combining dot: every spelling a secret in a host name takes is masked."""
+    import httpx
+
+    for secret in ("paßwort-1234", "secret-valueς", "İstanbul-2024", "bücherwürm"):
+        url = httpx.URL(f"https://{secret}.example.com/x")
+        masker = Masker([secret])
+        assert masker.text(url.raw_host.decode()) == f"{MASK}.example.com", secret
+        assert masker.text(f"https://{url.host}/x") == f"https://{MASK}.example.com/x", secret
 
 
 def test_control_characters_become_visible_escapes() -> None:

@@ -32,7 +32,7 @@ from runtime.sandbox.shared.frames import (
     encode_frame,
     source_digest,
 )
-from runtime.sandbox.shared.masker import Masker, code_of_event
+from runtime.sandbox.shared.masker import Masker, code_of_event, escape_controls
 
 __all__ = [
     "EXIT_ISOLATION",
@@ -290,17 +290,38 @@ def _run(
 
 
 def _masked(result: Any, secrets: list[str], code: str | None) -> Any:
-    """``result`` with the secrets and the code masked out of its result and logs, and the
-    logs' control characters escaped (:mod:`runtime.sandbox.shared.masker`): here, on the
-    tenant's CPU time, since a 256 KiB result of short strings takes ~100 ms to mask, which
-    on the supervisor's event loop would delay every tenant. The supervisor masks the rest."""
-    if result.result is None and not result.logs:
+    """``result`` with the secrets and the code masked out of everything the tenant's code
+    produced (its result, logs, error, traceback, compile errors and notification), and the
+    texts' control characters escaped (:mod:`runtime.sandbox.shared.masker`): here, on the
+    tenant's CPU time. A 256 KiB result of short strings takes ~100 ms to mask, and secrets
+    chosen for it make each KiB cost milliseconds: on the supervisor's event loop that would
+    delay every tenant. The supervisor masks what it builds itself (HTTP records)."""
+    if (
+        result.result is None
+        and not result.logs
+        and not result.error
+        and not result.traceback
+        and not result.compile_errors
+        and not result.notification
+    ):
         return result
     masker = Masker(secrets, code, exact=True)  # on the tenant's CPU: every set, exactly
+    cut = masker.cut_line  # fields capped in length: a secret may be cut in two at the end
     return result.model_copy(
         update={
             "result": masker.data(result.result),
-            "logs": [masker.cut_line(line) for line in result.logs],
+            "logs": [cut(line) for line in result.logs],
+            "error": cut(result.error) if result.error else result.error,
+            "traceback": [cut(line) for line in result.traceback],
+            "compile_errors": [
+                issue.model_copy(update={"message": masker.line(issue.message)})
+                for issue in result.compile_errors
+            ],
+            "notification": (
+                {escape_controls(k): cut(v) for k, v in result.notification.items()}
+                if result.notification
+                else result.notification
+            ),
         }
     )
 

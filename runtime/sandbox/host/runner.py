@@ -23,7 +23,12 @@ from runtime.sandbox.host.egress import Egress, EgressPolicy, Resolver
 from runtime.sandbox.host.pool import SandboxPool
 from runtime.sandbox.host.services import SupervisorServices
 from runtime.sandbox.shared.contract import CompileIssue, InvocationResult, SandboxLimits, Trigger
-from runtime.sandbox.shared.masker import compiled_forms, forms_compiled, secrets_key
+from runtime.sandbox.shared.masker import (
+    MASK_BUDGET,
+    compiled_forms,
+    forms_compiled,
+    secrets_key,
+)
 from runtime.sandbox.shared.oslayers import OsIsolation
 
 __all__ = ["SECRET_NAME", "SECRET_NAME_PATTERN", "SandboxCheckError", "SandboxRunner"]
@@ -132,9 +137,15 @@ class SandboxRunner:
             if not SECRET_NAME.fullmatch(secret_name):
                 raise ValueError(f"secret name {secret_name!r} must match {SECRET_NAME_PATTERN}")
         key = secrets_key(secrets.values())
-        if not forms_compiled(key):  # a new set of secrets: up to seconds, never on this loop
-            await asyncio.to_thread(compiled_forms, key)
-        masker = Masker(secrets.values(), code_of_event(event))
+        # a new set of secrets takes up to seconds to compile: never on this loop, and the
+        # masker keeps what the thread made (other tenants' sets may evict it meanwhile)
+        forms = None
+        if key:
+            compiled = forms_compiled(key)
+            forms = (
+                compiled_forms(key) if compiled else await asyncio.to_thread(compiled_forms, key)
+            )
+        masker = Masker(secrets.values(), code_of_event(event), forms=forms, budget=MASK_BUDGET)
         with masking(masker):
             result = await self.pool.invoke(
                 tenant=tenant,
@@ -173,20 +184,23 @@ def masked_result(result: InvocationResult, masker: Masker) -> InvocationResult:
     (one line each) with control characters escaped. ``result.result`` stays data (masked,
     not escaped): whoever prints it encodes it as JSON.
 
-    The worker masked the result and the logs itself, at the tenant's cost (they are up to
-    256 KiB and 400 KiB of tenant text; masking them here would stall this event loop for
-    every tenant). A worker that did not could show the tenant only its own secrets and code,
-    which its code can spell in an encoding no mask recognises anyway. The logs' control
-    characters are escaped here again, which costs one search when the worker did it."""
+    The worker masked everything its tenant's code produced itself, at the tenant's cost:
+    the result and logs (up to 256 KiB and 400 KiB of tenant text), the error, traceback,
+    compile errors and notification (secrets chosen for it make masking cost milliseconds a
+    KiB; here, on this event loop, that would delay every tenant). A worker that did not
+    could show the tenant only its own secrets and code, which its code can spell in an
+    encoding no mask recognises anyway. Here those fields' control characters are escaped
+    again (one search when the worker did it), and the HTTP records, which this process
+    builds, are masked, within the invocation's budget (:data:`MASK_BUDGET`)."""
     line = masker.line
     cut = masker.cut_line  # fields capped in length: a secret may be cut in two at the end
     return result.model_copy(
         update={
             "logs": [escape_controls(text) for text in result.logs],
-            "error": cut(result.error) if result.error else result.error,
-            "traceback": [cut(text) for text in result.traceback],
+            "error": escape_controls(result.error) if result.error else result.error,
+            "traceback": [escape_controls(text) for text in result.traceback],
             "compile_errors": [
-                issue.model_copy(update={"message": line(issue.message)})
+                issue.model_copy(update={"message": escape_controls(issue.message)})
                 for issue in result.compile_errors
             ],
             "http": [
@@ -199,7 +213,7 @@ def masked_result(result: InvocationResult, masker: Masker) -> InvocationResult:
                 for call in result.http
             ],
             "notification": (
-                {escape_controls(k): cut(v) for k, v in result.notification.items()}
+                {escape_controls(k): escape_controls(v) for k, v in result.notification.items()}
                 if result.notification
                 else result.notification
             ),

@@ -35,6 +35,7 @@ from urllib.parse import quote, quote_plus
 __all__ = [
     "CHECK_BUDGET",
     "MASK",
+    "MASK_BUDGET",
     "MAX_MATCHES",
     "MAX_WALK",
     "MIN_SECRET_LENGTH",
@@ -97,9 +98,13 @@ def _secret_forms(value: str) -> set[str]:
     # Python's spellings: repr() (in a printed list, an error message) and ascii()
     forms.add(repr(value)[1:-1])
     forms.add(ascii(value)[1:-1])
-    # a host name holding the secret reaches the network (and errors) as IDNA: xn--...
+    # a host name holding the secret reaches the network (and errors) as IDNA, xn--...: as
+    # IDNA 2003 maps it (ß as ss), as IDNA 2008 keeps it (httpx: ß itself), and lower-cased
+    # by str.lower first (İ as i and a combining dot)
     with contextlib.suppress(UnicodeError):
         forms.add(value.encode("idna").decode("ascii"))
+    forms.add(_punycoded(value.lower()))
+    forms.add(value.lower())
     forms = {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
     lines = _LINE_BREAK.split(value.strip())
     if len(lines) > 1:  # at most MAX_SECRET_LINES of them: what a tenant can make us compile
@@ -109,6 +114,15 @@ def _secret_forms(value: str) -> set[str]:
 
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def _punycoded(host: str) -> str:
+    """``host`` with each label outside ASCII as IDNA 2008 writes it (``xn--`` + Punycode,
+    with no mapping but the lower case the caller applied)."""
+    return ".".join(
+        label if label.isascii() else "xn--" + label.encode("punycode").decode("ascii")
+        for label in host.split(".")
+    )
 
 
 TRIE_FORM = 64
@@ -257,7 +271,16 @@ def _code_pattern(code: str) -> str:
 class _SecretForms:
     """The regexes and forms of one set of secrets (see :class:`Masker`)."""
 
-    __slots__ = ("costly", "long", "long_starts", "longest", "short", "shortest", "starts")
+    __slots__ = (
+        "costly",
+        "long",
+        "long_starts",
+        "longest",
+        "short",
+        "shortest",
+        "starts",
+        "walk",
+    )
 
     def __init__(self, secrets: tuple[str, ...]) -> None:
         forms: set[str] = set()
@@ -279,7 +302,9 @@ class _SecretForms:
         # Secrets chosen to make those regexes try many branches at every position of a text
         # (many forms that share long starts): masking with them costs far more than the text
         # is long, so the supervisor masks such a tenant's texts whole instead (Masker).
-        self.costly = max(_walk_cost(short), _walk_cost(groups)) > MAX_WALK
+        # Both regexes run over every text: their costs add up.
+        self.walk = _walk_cost(short) + _walk_cost(groups)
+        self.costly = self.walk > MAX_WALK
         starts = [form[:TRIE_FORM] for form in forms]
         self.starts = re.compile(f"(?:{_starts_pattern(starts)})\\Z") if starts else None
         self.shortest = min((len(form) for form in forms), default=None)
@@ -339,6 +364,15 @@ MAX_WALK = 256
 supervisor to mask with them (:func:`_walk_cost`): about a microsecond. Real secrets (API
 keys, tokens, PEM keys line by line) stay far below; a set above it is masked whole there."""
 
+MASK_BUDGET = 2_000_000
+"""The masking work the supervisor does for one invocation (characters masked times the set's
+walk cost plus :data:`WALK_BASE`), about 10 ms here: past it, that invocation's remaining
+texts are masked whole. Real invocations use a few thousand (their texts are a few KiB, and
+the worker masks its own result, logs, error and traceback)."""
+
+WALK_BASE = 8
+"""What a character costs to mask besides the regexes' branches (the folding, the code)."""
+
 CHECK_BUDGET = 4
 """Characters of long secret forms compared, per character of the text masked, before the
 starts of long forms found in it are masked without comparing (see
@@ -388,17 +422,34 @@ class Masker:
     pattern. A text that holds secrets more than :data:`MAX_MATCHES` times is masked whole.
     """
 
-    __slots__ = ("_code", "_code_text", "_exact", "_forms", "_number_forms", "_secrets")
+    __slots__ = (
+        "_budget",
+        "_code",
+        "_code_text",
+        "_exact",
+        "_forms",
+        "_number_forms",
+        "_secrets",
+    )
 
     def __init__(
-        self, secrets: Iterable[str] = (), code: str | None = None, *, exact: bool = False
+        self,
+        secrets: Iterable[str] = (),
+        code: str | None = None,
+        *,
+        exact: bool = False,
+        forms: _SecretForms | None = None,
+        budget: int | None = None,
     ) -> None:
         self._exact = exact  # mask with a costly set too (a worker, on its tenant's CPU)
+        # the most work (characters times the set's walk cost) this masker may do: past it,
+        # texts are masked whole (the supervisor's, per invocation: MASK_BUDGET)
+        self._budget = budget
         # compiled on first use (most invocations have nothing to mask), and a set of secrets
         # once per process (compiled_forms)
         self._secrets = secrets_key(secrets)
         self._code_text = code if code and len(code) >= MIN_SECRET_LENGTH else None
-        self._forms: _SecretForms | None = None
+        self._forms: _SecretForms | None = forms  # compiled by the caller (on a thread)
         self._code: re.Pattern[str] | None = None
         self._number_forms: frozenset[str] | None = None
 
@@ -406,6 +457,9 @@ class Masker:
         return bool(self._secrets) or self._code_text is not None
 
     def _secret_forms(self) -> _SecretForms | None:
+        """The set's compiled forms: handed in (the supervisor compiles a set on a thread, and
+        must never again on its event loop: a set evicted meanwhile from the kept ones would
+        be), else compiled on first use."""
         if self._forms is None and self._secrets:
             self._forms = compiled_forms(self._secrets)
         return self._forms
@@ -433,8 +487,15 @@ class Masker:
         """``value`` with every secret and spelling of the code replaced by :data:`MASK`: the
         secrets' and the code's spans are found in the same text and replaced together, so
         one never hides the other."""
+        spans = self._spans(value)
+        if spans is None:
+            return MASK
+        return _replaced(value, spans) if spans else value
+
+    def _spans(self, value: str) -> list[tuple[int, int]] | None:
+        """Where the secrets and the code are in ``value``; None: mask it whole."""
         if not self:
-            return value
+            return []
         forms = self._secret_forms()
         code = self._code_text
         shortest = min(
@@ -442,29 +503,33 @@ class Masker:
             len(code) if code is not None else len(value) + 1,  # the code itself, its shortest
         )
         if len(value) < shortest:  # most strings of a result: too short to hold any
-            return value
+            return []
         if forms is not None and forms.costly and not self._exact:
-            return MASK  # the tenant's pathological secrets: the whole text, at no cost
+            return None  # the tenant's pathological secrets: the whole text, at no cost
+        if self._budget is not None:
+            self._budget -= len(value) * ((forms.walk if forms is not None else 0) + WALK_BASE)
+            if self._budget < 0:
+                return None  # this invocation's masking budget is spent: the safe side
         spans: list[tuple[int, int]] = []
         if forms is not None:
             folded = _fold(value)
             short = forms.short
-            if short is not None and short.search(folded) is not None:  # most texts hold none
+            if short is not None:
                 for found in short.finditer(folded):
                     spans.append(found.span(1))
                     if len(spans) > MAX_MATCHES:
-                        return MASK
+                        return None
             if len(value) > TRIE_FORM:
                 spans += forms.long_spans(folded)
                 if len(spans) > MAX_MATCHES:
-                    return MASK
+                    return None
         pattern = self._code_pattern()
         if pattern is not None:
             for found in pattern.finditer(value):
                 spans.append(found.span())
                 if len(spans) > MAX_MATCHES:
-                    return MASK
-        return _replaced(value, spans) if spans else value
+                    return None
+        return spans
 
     def line(self, value: str) -> str:
         """:meth:`text`, then control characters escaped: a field shown on one line."""
@@ -475,13 +540,17 @@ class Masker:
         error): a secret or the code cut in two leaves its first part at the field's end,
         which :meth:`text` cannot know for one. So the field's last characters (before a
         trailing ``...``) are masked too when they are the start of a secret or of the code,
-        two characters or more: masking a little too much there is the safe side."""
-        masked = self.text(value)
-        body = masked.removesuffix("...").removesuffix("\u2026")
+        two characters or more: masking a little too much there is the safe side. The start
+        is looked for in the field as it came, before masking: a secret inside another one,
+        masked first, would hide the outer one's start."""
+        spans = self._spans(value)
+        if spans is None:
+            return MASK
+        body = value.removesuffix("...").removesuffix("\u2026")
         start = self._cut_start(body)
         if start is not None:
-            masked = body[:start] + MASK + masked[len(body) :]
-        return escape_controls(masked)
+            spans.append((start, len(body)))
+        return escape_controls(_replaced(value, spans) if spans else value)
 
     def _cut_start(self, body: str) -> int | None:
         """Where the longest tail of ``body`` that starts a secret form or the code begins
