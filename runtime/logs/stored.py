@@ -23,6 +23,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, func, se
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from runtime.receipts.store import ReceiptStore
 from runtime.store.db import DATABASE_ERRORS, describe, unavailable, write_transaction
 from runtime.store.schema import log_events, log_ingest
 
@@ -119,10 +120,14 @@ class LogRepository:
         return new
 
     def purge(self, older_than_days: float) -> int:
-        """Delete events dated more than ``older_than_days`` ago (the retention)."""
+        """Delete events dated more than ``older_than_days`` ago (the retention), and the
+        delivery receipts received as long ago, which made such events (they are kept only
+        so that a provider's repeated callback is not logged twice)."""
         cutoff = datetime.now(UTC) - timedelta(days=older_than_days)
         with self._transaction("purging old log events") as conn:
-            return int(conn.execute(delete(log_events).where(_c.date < cutoff)).rowcount)
+            purged = int(conn.execute(delete(log_events).where(_c.date < cutoff)).rowcount)
+        ReceiptStore(self._engine).purge(older_than_days)
+        return purged
 
     # -- reading (the logs API, log streams) --------------------------------------------------
 

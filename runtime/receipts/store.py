@@ -5,15 +5,17 @@ store executor."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from runtime.store.db import DATABASE_ERRORS, unavailable, write_transaction
+from runtime.store.db import DATABASE_ERRORS, serialized, unavailable, write_transaction
 from runtime.store.schema import delivery_receipts
 
 __all__ = ["Receipt", "ReceiptStore"]
+
+_r = delivery_receipts.c
 
 
 @dataclass(frozen=True)
@@ -35,8 +37,9 @@ class ReceiptStore:
         self._engine = engine
 
     def record(self, receipt: Receipt) -> bool:
-        """Keep ``receipt``; False when this delivery, provider and status were recorded
-        before (a repeated callback: nothing new to log)."""
+        """Keep ``receipt``; False when this delivery has a final status from this provider
+        already (a repeated callback, or a later one that contradicts it: the first final
+        status stands, and nothing new is logged)."""
         row = {
             "tenant": receipt.tenant,
             "delivery_id": receipt.delivery_id,
@@ -50,9 +53,30 @@ class ReceiptStore:
         }
         try:
             with write_transaction(self._engine) as conn:
+                serialized(conn, f"receipt:{receipt.tenant}:{receipt.delivery_id}")
+                earlier = conn.execute(
+                    select(_r.status).where(
+                        _r.tenant == receipt.tenant,
+                        _r.delivery_id == receipt.delivery_id,
+                        _r.provider == receipt.provider,
+                    )
+                ).first()
+                if earlier is not None:
+                    return False
                 conn.execute(insert(delivery_receipts).values(row))
         except IntegrityError:
             return False
         except DATABASE_ERRORS as exc:
             raise unavailable(self._engine, "recording a receipt", exc) from None
         return True
+
+    def purge(self, older_than_days: float) -> int:
+        """Delete receipts received more than ``older_than_days`` ago (the log's retention: a
+        provider calls again within hours, and the events they made are gone by then)."""
+        cutoff = datetime.now(UTC) - timedelta(days=older_than_days)
+        try:
+            with write_transaction(self._engine) as conn:
+                done = conn.execute(delete(delivery_receipts).where(_r.received_at < cutoff))
+        except DATABASE_ERRORS as exc:
+            raise unavailable(self._engine, "purging old receipts", exc) from None
+        return int(done.rowcount)

@@ -206,6 +206,44 @@ def test_a_receipt_recorded_after_its_deadline_is_logged_once(
     assert event["details"]["delivery_id"] == sent["id"]
 
 
+def test_the_first_final_status_of_a_delivery_stands(
+    app: tuple[TestClient, str, Settings], stub: StubServer
+) -> None:
+    """Delivered, then undeliverable (or the other way round): one final status is recorded
+    and logged, the first; an id no delivery can have is a 404, so the provider stops."""
+    from runtime.receipts.store import ReceiptStore
+    from runtime.store.db import create_engine_for as engine_for
+
+    client, tenant, settings = app
+    pending = {"groupId": 1, "groupName": "PENDING", "name": "PENDING_ACCEPTED"}
+    stub.respond(200, {"messages": [{"messageId": "ib-3", "status": pending}]})
+    _use(
+        settings, tenant, "infobip", {"base_url": stub.url, "sender": "Acme"}, {"api_key": "k" * 16}
+    )
+    _send(client)
+    request = orjson.loads(stub.requests[-1].body)
+    path = _token_url(request, "messages", "0", "webhooks", "delivery", "url").removeprefix(PUBLIC)
+    delivered = {"groupId": 3, "groupName": "DELIVERED", "name": "DELIVERED_TO_HANDSET"}
+    failed = {"groupId": 2, "groupName": "UNDELIVERABLE", "name": "UNDELIVERABLE_REJECTED"}
+    for status in (delivered, failed, delivered):
+        report = {"results": [{"messageId": "ib-3", "to": "14155552671", "status": status}]}
+        assert client.post(path, json=report).status_code == 204
+    assert len(_events(settings, "receipt_delivered")) == 1
+    assert _events(settings, "receipt_undelivered") == []
+
+    base, _, token = path.rpartition("/")
+    too_long = base.rpartition("/")[0] + "/" + "d" * 200 + "/" + token
+    answer = client.post(too_long, json={"results": []})
+    assert answer.status_code in (403, 404), answer.text  # a 4xx: never "try again later"
+
+    engine = engine_for(settings.resolved_database_url)
+    try:
+        assert ReceiptStore(engine).purge(older_than_days=0) >= 1  # the log's retention
+        assert ReceiptStore(engine).purge(older_than_days=0) == 0
+    finally:
+        engine.dispose()
+
+
 def test_sinch_receipts_need_the_delivery_token(
     app: tuple[TestClient, str, Settings], stub: StubServer
 ) -> None:

@@ -280,6 +280,9 @@ async def _record(svc: ServicesDep, receipt: Receipt, recipient: str | None) -> 
     """Record a final status once, then log it (the log line is written before the answer).
     A status the database records after the route answered 503 (it committed late) is logged
     all the same: the provider's retry then finds it recorded, and logs nothing again."""
+    if len(receipt.tenant) > _ID_CHARS or len(receipt.delivery_id) > _ID_CHARS:
+        # no delivery has such an id: a 4xx, so that the provider stops calling
+        raise ApiError(404, "no such delivery", "inexistent_delivery")
     store = ReceiptStore(svc.engine)
     late = partial(_recorded_late, svc, receipt, recipient)
     try:
@@ -291,6 +294,7 @@ async def _record(svc: ServicesDep, receipt: Receipt, recipient: str | None) -> 
 
 
 _accounting: set[asyncio.Task[None]] = set()  # receipts' events being written
+_ID_CHARS = 64  # the longest tenant id and delivery id (the receipts table's columns)
 
 
 def _in_background(work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
