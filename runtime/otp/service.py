@@ -14,10 +14,12 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
 
 from runtime.delivery import Pipeline
+from runtime.delivery.reports import report
 from runtime.errors import ConflictError
 from runtime.events import Channel, ClientInfo, DeliveryReport, PhoneMessageRequest, RequestContext
 from runtime.logs.events import event_lines, otp_event
@@ -178,7 +180,7 @@ class VerifyService:
                 raise ConflictError(
                     f"idempotency key {key!r} was used for a different {kind} request"
                 )
-            return Sent(kind, row, await self._earlier(row), replayed=True)
+            return Sent(kind, row, await self._earlier(kind, caller, row), replayed=True)
         # from here the row must get its delivery and events, whatever the caller does
         task = asyncio.get_running_loop().create_task(self._send(kind, caller, row, code))
         self._background.add(task)
@@ -211,23 +213,70 @@ class VerifyService:
             row["status"] = "not_sent"
         return Sent(kind, row, delivery)
 
-    async def _earlier(self, row: dict[str, Any]) -> dict[str, Any] | None:
+    async def _earlier(
+        self, kind: Kind, caller: Caller, row: dict[str, Any]
+    ) -> dict[str, Any] | None:
         """The delivery of the request that made ``row``: kept on the row, else read from the
         pipeline's idempotency record (waiting for it a while: it may be in flight on another
-        node); None when it is still not there."""
+        node); None when it is still not there. A record left pending by a crash (older than
+        the delivery budget and the grace) is an interrupted delivery: accounted for here,
+        once, as ``outcome_unknown`` (its code may have gone out; never sent again)."""
         if row.get("delivery") is not None:
             return dict(row["delivery"])
         idempotency = await self._run(_idempotency_of, self.pipeline)  # may open the store
-        deadline = time.monotonic() + self.pipeline.settings.idempotency_wait
+        settings = self.pipeline.settings
+        deadline = time.monotonic() + settings.idempotency_wait
+        stale_after = self.pipeline.delivery_budget + settings.idempotency_grace
         pause = 0.01
         while True:
             claim = await self._run(idempotency.get, row["tenant"], delivery_key(row["id"]))
             if claim is not None and claim.report is not None:
                 return summary(DeliveryReport.model_validate_json(claim.report))
+            if claim is not None and _age(claim.created_at) > stale_after:
+                return await self._interrupted(kind, caller, row)
             if time.monotonic() >= deadline:
                 return None
             await asyncio.sleep(pause)  # polling the shared database (maybe another node's)
             pause = min(pause * 2, 0.25)
+
+    async def _interrupted(self, kind: Kind, caller: Caller, row: dict[str, Any]) -> dict[str, Any]:
+        """Account for a delivery a crash interrupted: ``outcome_unknown`` on the row, and its
+        log event written by the one request that recorded it (a retry on another node finds
+        it recorded and writes none)."""
+        phone = row.get("phone_number") or await self._run(self.store.phone_of, row)
+        request = PhoneMessageRequest.create(
+            tenant=caller.tenant,
+            recipient=phone,
+            code="0" * self.code_length,  # not known here (the row keeps a digest); in no event
+            channel=row["channel"],
+            purpose=_PURPOSE[kind],
+            locale=row["locale"],
+            user={"user_id": row["user_id"]},
+            client=caller.client or ClientInfo(),
+            request=caller.request or RequestContext(),
+            idempotency_key=delivery_key(row["id"]),
+        )
+        done = report(
+            request,
+            "failed",
+            [],
+            reason="outcome_unknown",
+            detail=f"the delivery of this {kind}'s code was interrupted (its process stopped "
+            "with the message possibly sent); it is never sent again",
+        )
+        delivery = summary(done)
+        recorded = await self._run(
+            _record_once, self.store, kind, caller.tenant, row["id"], delivery
+        )
+        if not recorded:  # another request accounted for it: its record is the answer
+            return dict(
+                (await self._run(_row, self.store, kind, caller.tenant, row["id"])).get("delivery")
+                or delivery
+            )
+        sink = self.pipeline.log_sink
+        if sink is not None:
+            await sink.write(request, done)
+        return delivery
 
     # -- checking -----------------------------------------------------------------------------
 
@@ -324,3 +373,20 @@ def _record(
     store: OtpStore, kind: Kind, tenant: str, id: str, delivery: dict[str, Any], sent: bool
 ) -> None:
     store.record_delivery(kind, tenant, id, delivery, sent=sent)
+
+
+def _record_once(
+    store: OtpStore, kind: Kind, tenant: str, id: str, delivery: dict[str, Any]
+) -> bool:
+    return store.record_delivery(kind, tenant, id, delivery, sent=True, only_first=True)
+
+
+def _row(store: OtpStore, kind: Kind, tenant: str, id: str) -> dict[str, Any]:
+    return store.get(kind, tenant, id)
+
+
+def _age(created_at: datetime | None) -> float:
+    """Seconds since ``created_at`` (UTC; 0 when unknown)."""
+    if created_at is None:
+        return 0.0
+    return (datetime.now(UTC) - created_at).total_seconds()

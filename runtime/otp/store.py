@@ -131,19 +131,30 @@ class OtpStore:
         )
 
     def record_delivery(
-        self, kind: Kind, tenant: str, id: str, delivery: dict[str, Any], *, sent: bool
-    ) -> None:
-        """Keep the delivery's summary on the row; a code never sent can never be checked."""
+        self,
+        kind: Kind,
+        tenant: str,
+        id: str,
+        delivery: dict[str, Any],
+        *,
+        sent: bool,
+        only_first: bool = False,
+    ) -> bool:
+        """Keep the delivery's summary on the row; a code never sent can never be checked.
+        ``only_first``: only when the row has none yet (an interrupted delivery, accounted
+        for by the first request that finds it). Whether the row took it."""
         table = _TABLES[kind]
         values: dict[str, Any] = {"delivery": dumps(delivery), "updated_at": self.clock()}
         if not sent:
             values["status"] = "not_sent"
+        where = [table.c.id == id, table.c.tenant == tenant]
+        if only_first:
+            where.append(table.c.delivery.is_(None))
+        else:
+            where.append(table.c.status == "pending")
         with write_transaction(self.engine) as conn:
-            conn.execute(
-                update(table)
-                .where(table.c.id == id, table.c.tenant == tenant, table.c.status == "pending")
-                .values(values)
-            )
+            done = conn.execute(update(table).where(*where).values(values))
+        return bool(done.rowcount == 1)
 
     def get(self, kind: Kind, tenant: str, id: str) -> dict[str, Any]:
         """The row ``id`` of ``tenant``; :class:`NotFoundError` (another tenant's too)."""

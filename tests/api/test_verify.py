@@ -191,6 +191,56 @@ def test_the_same_idempotency_key_sends_one_code(api: Api) -> None:
     assert len(texts(api, tenant)) == before + 2
 
 
+def test_an_enrollment_whose_delivery_a_crash_interrupted_is_accounted_for_once(api: Api) -> None:
+    """The process died with the code at the provider: the row has no delivery and the key's
+    claim stays pending. Once older than the delivery budget, the caller's retry accounts for
+    it at once (never waits, never sends again): outcome_unknown on the row and one event."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from runtime.otp.service import delivery_key
+    from runtime.store import create_engine_for
+    from runtime.store.schema import idempotency_records, phone_enrollments
+
+    tenant, user = api.tenant_a, f"auth0|crash-{uuid.uuid4().hex[:8]}"
+    body = {"user_id": user, "phone_number": PHONE, "idempotency_key": f"k-{user}"}
+    made = ok(api.client.post(ENROLL, json=body, headers=h(api, tenant)), 201)
+    sent = len(texts(api, tenant))
+    engine = create_engine_for(api.settings.resolved_database_url)
+    long_ago = datetime.now(UTC) - timedelta(hours=1)
+    with engine.begin() as conn:  # what the crash left: no delivery kept, the claim pending
+        conn.execute(
+            update(phone_enrollments)
+            .where(phone_enrollments.c.id == made["id"])
+            .values(delivery=None)
+        )
+        conn.execute(
+            update(idempotency_records)
+            .where(
+                idempotency_records.c.tenant == tenant,
+                idempotency_records.c.key == delivery_key(made["id"]),
+            )
+            .values(report=None, created_at=long_ago)
+        )
+    engine.dispose()
+    started = time.monotonic()
+    retried = api.client.post(ENROLL, json=body, headers=h(api, tenant))
+    assert time.monotonic() - started < api.settings.idempotency_wait  # not waited for
+    # as any delivery that failed: 502, the delivery's reason as errorCode
+    assert (retried.status_code, retried.json()["errorCode"]) == (502, "outcome_unknown")
+    again = api.client.post(ENROLL, json=body, headers=h(api, tenant))
+    assert again.json() == retried.json()
+    assert len(texts(api, tenant)) == sent  # never sent again
+    unknown = [
+        e
+        for e in events(api, tenant)
+        if e["user_id"] == user
+        and e["details"].get("failure_details", {}).get("errorCode") == "outcome_unknown"
+    ]
+    assert len(unknown) == 1, unknown
+
+
 @pytest.mark.parametrize(
     ("headers", "user_locale", "expected"),
     [
