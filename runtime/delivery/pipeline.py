@@ -115,6 +115,8 @@ class _Progress:
     # A plain future, so cancelling the caller cancels it and not the delivery task.
     done: asyncio.Future[None] | None = None
     report: DeliveryReport | None = None
+    # the caller's own lookup of the tenant failed just now: not waited for a second time
+    tenant_unreadable: StoreUnavailableError | None = None
 
 
 class _Reservation:
@@ -451,12 +453,20 @@ class Pipeline:
 
     # -- the path of one message ----------------------------------------------------------
 
-    async def deliver(self, request: PhoneMessageRequest) -> DeliveryReport:
+    async def deliver(
+        self,
+        request: PhoneMessageRequest,
+        *,
+        tenant_unreadable: StoreUnavailableError | None = None,
+    ) -> DeliveryReport:
         """Deliver ``request`` once; with an idempotency key, at most once for as long as its
         record is kept (``idempotency_retention_days``).
 
         Cancelling the caller before a provider attempt started stops the delivery (and frees
         its key); after that, the delivery finishes in the background and is accounted for.
+        ``tenant_unreadable``: the caller looked the tenant up itself and the database did not
+        answer; the delivery is refused with it (``store_unavailable``, with its report and
+        log event) rather than waiting for the database a second time.
         """
         if self._closing:
             refused = rejected(
@@ -465,7 +475,7 @@ class Pipeline:
             await self._account(request, refused)
             return refused
         loop = asyncio.get_running_loop()
-        progress = _Progress(done=loop.create_future())
+        progress = _Progress(done=loop.create_future(), tenant_unreadable=tenant_unreadable)
         task = loop.create_task(self._delivery_task(request, progress))
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
@@ -747,6 +757,8 @@ class Pipeline:
         self, request: PhoneMessageRequest, progress: _Progress
     ) -> DeliveryReport:
         try:
+            if progress.tenant_unreadable is not None:
+                raise progress.tenant_unreadable
             tenant = await self.tenant(request.tenant)
         except UnknownTenantError as exc:
             return rejected(request, "unknown_tenant", str(exc))

@@ -79,10 +79,24 @@ def test_a_national_number_is_store_unavailable_not_a_bad_number(
     assert any("the database" in line and "did not answer" in line for line in logged), logged
 
 
-def test_an_international_number_gets_the_pipelines_report(down: Down) -> None:
+def test_an_international_number_gets_the_pipelines_report(
+    down: Down, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The route's own lookup of the tenant failed: the delivery is refused with that, not
+    after waiting for the database a second time (a request took twice store_timeout)."""
+    pipeline = down.api.client.app.state.services.pipeline  # type: ignore[attr-defined]
+    lookups: list[str] = []
+    real_lookup = pipeline._lookup  # the pipeline's way to the directory's tenants
+
+    async def counted(tenant_id: str) -> object:
+        lookups.append(tenant_id)
+        return await real_lookup(tenant_id)
+
+    monkeypatch.setattr(pipeline, "_lookup", counted)
     status, body = _send(down, to="+14155552671")
     assert status == 200, body
     assert (body["status"], body["reason"]) == ("rejected", "store_unavailable")
+    assert lookups == [down.api.tenant_a]  # one wait for the database, not two
 
 
 def test_input_wrong_whatever_the_tenant_is_still_400(down: Down) -> None:

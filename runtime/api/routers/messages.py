@@ -125,7 +125,8 @@ async def send_message(
             # refused whatever the country stays the caller's error (400).
             raise unreadable from None
         raise payload_error(exc, rename=_FIELDS) from None
-    report = (await svc.pipeline.deliver(request)).model_dump(mode="json")
+    delivered = await svc.pipeline.deliver(request, tenant_unreadable=unreadable)
+    report = delivered.model_dump(mode="json")
     status = POLICY_STATUS.get(report["reason"]) if report["status"] == "rejected" else None
     if status is None:
         # Encoded here, not by FastAPI: its jsonable_encoder walk plus json.dumps cost about
