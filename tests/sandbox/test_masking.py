@@ -359,6 +359,28 @@ def test_host_names_are_masked_as_the_http_client_spells_them() -> None:
         assert masker.text(f"https://{url.host}/x") == f"https://{MASK}.example.com/x", secret
 
 
+def test_operator_log_lines_keep_the_runtimes_own_words_and_the_tenants_id() -> None:
+    """A tenant whose secrets spell its own id, or are masked whole, cannot hide from the
+    operator which tenant an egress line is about: the format and RuntimeText arguments are
+    the runtime's; the other arguments are masked one by one."""
+    from runtime.masking import MaskingLogFilter, RuntimeText, masking
+
+    def shown(masker: Masker, *args: object) -> str:
+        record = logging.LogRecord(
+            "runtime.sandbox.x", logging.INFO, "f", 1, "%s %s %s", args, None
+        )
+        with masking(masker):
+            MaskingLogFilter().filter(record)
+        return record.getMessage()
+
+    tenant = "acme-tenant"
+    masker = Masker([tenant, SECRET], CODE)
+    line = shown(masker, RuntimeText(tenant), f"https://{tenant}.example/{SECRET}", int(CODE))
+    assert line == f"{tenant} https://{MASK}.example/{MASK} {MASK}"
+    whole = Masker(_wide_lines(30, 62), CODE)  # a set masked whole
+    assert shown(whole, RuntimeText(tenant), "http://169.254.169.254/", 7) == f"{tenant} {MASK} 7"
+
+
 def test_control_characters_become_visible_escapes() -> None:
     hostile = "a\x1b[2J\x1b]0;owned\x07\nb\r\t\x7f\x9b\u202eZ"
     assert escape_controls(hostile) == "a\\x1b[2J\\x1b]0;owned\\x07\\nb\\r\\t\\x7f\\x9b\\u202eZ"

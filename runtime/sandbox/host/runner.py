@@ -10,6 +10,7 @@ and may echo them (:mod:`runtime.masking`).
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Callable
 from typing import Any
@@ -32,6 +33,8 @@ from runtime.sandbox.shared.masker import (
 from runtime.sandbox.shared.oslayers import OsIsolation
 
 __all__ = ["SECRET_NAME", "SECRET_NAME_PATTERN", "SandboxCheckError", "SandboxRunner"]
+
+log = logging.getLogger("runtime.sandbox.host.runner")
 
 SECRET_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 """The one rule for an action secret's name, wherever one is given (the Management API, a
@@ -145,6 +148,8 @@ class SandboxRunner:
             forms = (
                 compiled_forms(key) if compiled else await asyncio.to_thread(compiled_forms, key)
             )
+        if forms is not None and forms.costly:  # said before the masking: the operator sees it
+            _say_costly(tenant, key)
         masker = Masker(secrets.values(), code_of_event(event), forms=forms, budget=MASK_BUDGET)
         with masking(masker):
             result = await self.pool.invoke(
@@ -177,6 +182,24 @@ class SandboxRunner:
 
 class SandboxCheckError(RuntimeError):
     """The compile check did not finish (its outcome and error in the message)."""
+
+
+_COSTLY_SAID: dict[tuple[str, tuple[str, ...]], None] = {}  # (tenant, set): warned once
+
+
+def _say_costly(tenant: str, key: tuple[str, ...]) -> None:
+    """Warn once per tenant and set of secrets that its sandbox texts are masked whole."""
+    if (tenant, key) in _COSTLY_SAID:
+        return
+    _COSTLY_SAID[(tenant, key)] = None
+    while len(_COSTLY_SAID) > 256:
+        _COSTLY_SAID.pop(next(iter(_COSTLY_SAID)))
+    log.warning(
+        "tenant %s: its secrets are shaped so that masking with them would cost too much "
+        "here; its HTTP records and the sandbox's log lines about its invocations are masked "
+        "whole",
+        tenant,
+    )
 
 
 def masked_result(result: InvocationResult, masker: Masker) -> InvocationResult:

@@ -40,6 +40,7 @@ from typing import Any
 import httpcore._async.http11
 import httpx
 
+from runtime.masking import RuntimeText
 from runtime.sandbox.host.egress.decoding import read_body, result
 from runtime.sandbox.host.egress.dns import AresResolver, DnsBulkhead, LookupFailed, Resolver
 from runtime.sandbox.host.egress.policy import (
@@ -249,13 +250,13 @@ class Egress:
             sent = wire.handed_off(otherwise=True)  # unknown: as if it may have gone out
             log.error(  # the traceback stays in the host's log; the tenant sees no detail
                 "egress for tenant %s to %s failed unexpectedly: %s",
-                tenant,
+                RuntimeText(tenant),
                 shown(spec.url),
                 type(exc).__name__,
                 exc_info=True,
             )
             failed = EgressFailed(f"request to {shown(spec.url)} failed", maybe_sent=sent)
-        log.info("egress for tenant %s to %s: %s", tenant, shown(spec.url), failed)
+        log.info("egress for tenant %s to %s: %s", RuntimeText(tenant), shown(spec.url), failed)
         raise failed
 
     async def aclose(self) -> None:
@@ -319,7 +320,9 @@ class Egress:
         try:
             answers = await self._dns.resolve(tenant, target.host, target.port, deadline)
         except LookupFailed as exc:
-            log.info("egress: resolving %s for %s failed: %s", target.host, tenant, exc)
+            log.info(
+                "egress: resolving %s for %s failed: %s", target.host, RuntimeText(tenant), exc
+            )
         addresses: list[IPAddress] = []
         for answer in answers:
             try:
