@@ -192,18 +192,7 @@ class VerifyService:
         row["phone_number"] = phone
         start = "gd_start_enroll" if kind == "enrollment" else "gd_start_auth"
         await self._log(start, caller, row, {f"{kind}_id": row["id"]})
-        request = PhoneMessageRequest.create(
-            tenant=caller.tenant,
-            recipient=phone,
-            code=code,
-            channel=row["channel"],
-            purpose=_PURPOSE[kind],
-            locale=row["locale"],
-            user={"user_id": row["user_id"]},
-            client=caller.client or ClientInfo(),
-            request=caller.request or RequestContext(),
-            idempotency_key=delivery_key(row["id"]),
-        )
+        request = _delivery_request(kind, caller, row, phone, code)
         report = await self.pipeline.deliver(request)
         delivery = summary(report)
         sent = report.status != "rejected"  # rejected: nothing reached a provider
@@ -244,18 +233,8 @@ class VerifyService:
         log event written by the one request that recorded it (a retry on another node finds
         it recorded and writes none)."""
         phone = row.get("phone_number") or await self._run(self.store.phone_of, row)
-        request = PhoneMessageRequest.create(
-            tenant=caller.tenant,
-            recipient=phone,
-            code="0" * self.code_length,  # not known here (the row keeps a digest); in no event
-            channel=row["channel"],
-            purpose=_PURPOSE[kind],
-            locale=row["locale"],
-            user={"user_id": row["user_id"]},
-            client=caller.client or ClientInfo(),
-            request=caller.request or RequestContext(),
-            idempotency_key=delivery_key(row["id"]),
-        )
+        # the code is not known here (the row keeps its digest), and is in no event
+        request = _delivery_request(kind, caller, row, phone, "0" * self.code_length)
         done = report(
             request,
             "failed",
@@ -373,6 +352,24 @@ def _record(
     store: OtpStore, kind: Kind, tenant: str, id: str, delivery: dict[str, Any], sent: bool
 ) -> None:
     store.record_delivery(kind, tenant, id, delivery, sent=sent)
+
+
+def _delivery_request(
+    kind: Kind, caller: Caller, row: dict[str, Any], phone: str, code: str
+) -> PhoneMessageRequest:
+    """The pipeline request of ``row``'s one delivery (its idempotency key: the row's)."""
+    return PhoneMessageRequest.create(
+        tenant=caller.tenant,
+        recipient=phone,
+        code=code,
+        channel=row["channel"],
+        purpose=_PURPOSE[kind],
+        locale=row["locale"],
+        user={"user_id": row["user_id"]},
+        client=caller.client or ClientInfo(),
+        request=caller.request or RequestContext(),
+        idempotency_key=delivery_key(row["id"]),
+    )
 
 
 def _record_once(

@@ -151,13 +151,7 @@ class JobQueue:
             conn.execute(
                 update(jobs)
                 .where(_j.id.in_([r.id for r in rows]))
-                .values(
-                    state=RUNNING,
-                    lease_owner=owner,
-                    lease_expires_at=now + timedelta(seconds=lease),
-                    attempts=_j.attempts + 1,
-                    updated_at=now,
-                )
+                .values(_leased(owner, now, lease))
             )
         return [_job(r, attempts=r.attempts + 1) for r in rows]
 
@@ -204,13 +198,7 @@ class JobQueue:
             claimed = conn.execute(
                 update(jobs)
                 .where(_j.id.in_(chosen), due)
-                .values(
-                    state=RUNNING,
-                    lease_owner=owner,
-                    lease_expires_at=now + timedelta(seconds=lease),
-                    attempts=_j.attempts + 1,
-                    updated_at=now,
-                )
+                .values(_leased(owner, now, lease))
                 .returning(
                     _j.id, _j.kind, _j.tenant, _j.payload, _j.attempts, _j.due_at, _j.created_at
                 )
@@ -298,6 +286,17 @@ class JobQueue:
 def _context(job_id: str) -> str:
     """Associated data of a job's payload: it opens only in its own row."""
     return f"jobs.payload:{job_id}"
+
+
+def _leased(owner: str, now: datetime, lease: float) -> dict[str, Any]:
+    """A claimed job's new values: running, leased to ``owner`` for ``lease`` seconds."""
+    return {
+        "state": RUNNING,
+        "lease_owner": owner,
+        "lease_expires_at": now + timedelta(seconds=lease),
+        "attempts": _j.attempts + 1,
+        "updated_at": now,
+    }
 
 
 def _job(row: Any, *, attempts: int) -> Job:
