@@ -135,6 +135,14 @@ def test_a_signed_twilio_receipt_is_logged_once_and_a_forged_one_is_refused(
     assert client.post(
         path, data=failed, headers={"X-Twilio-Signature": signature}
     ).status_code == (204)
+    assert _events(settings, "receipt_undelivered") == []  # the first final status stands
+
+    second = ok(client.post("/api/v2/phone/messages", json={"to": PHONE, "code": "135790"}), 200)
+    url_2 = f"{PUBLIC}/api/v2/receipts/twilio/{tenant}/{second['id']}"
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(url_2, failed)
+    assert client.post(
+        url_2.removeprefix(PUBLIC), data=failed, headers={"X-Twilio-Signature": signature}
+    ).status_code == (204)
     (undelivered,) = _events(settings, "receipt_undelivered")
     assert undelivered["details"]["carrier_error"] == {"errorCode": "30003"}
 
