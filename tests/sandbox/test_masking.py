@@ -381,6 +381,39 @@ def test_operator_log_lines_keep_the_runtimes_own_words_and_the_tenants_id() -> 
     assert shown(whole, RuntimeText(tenant), "http://169.254.169.254/", 7) == f"{tenant} {MASK} 7"
 
 
+async def test_secrets_with_letters_outside_ascii_run_and_are_masked_in_a_real_worker() -> None:
+    """A password with an umlaut once made every invocation of its action fail: the worker's
+    masker spelled it as IDNA with a codec the worker never imported. A secret longer than
+    the store keeps is refused before anything compiles (its spellings cost time)."""
+    source = """
+def on_execute_send_phone_message(event, api):
+    print("user", event.secrets.USER, "key", event.secrets.KEY)
+    return {"echo": event.secrets.KEY}
+"""
+    secrets = {"USER": "José García", "KEY": "Pässwort-2024-ß"}
+    async with SandboxRunner(max_workers=1) as runner:
+        result = await runner.run(
+            tenant="acme",
+            name="umlaut",
+            source=source,
+            trigger="send-phone-message",
+            event=json.loads((EVENTS_DIR / "spm_sms_verify_us.json").read_text()),
+            secrets=secrets,
+        )
+        assert result.outcome == "ok", result.error
+        assert result.result == {"echo": MASK}
+        assert result.logs == [f"user {MASK} key {MASK}"]
+        with pytest.raises(ValueError, match="the limit is 4096"):
+            await runner.run(
+                tenant="acme",
+                name="umlaut",
+                source=source,
+                trigger="send-phone-message",
+                event={},
+                secrets={"KEY": "é" * 4097},
+            )
+
+
 def test_control_characters_become_visible_escapes() -> None:
     hostile = "a\x1b[2J\x1b]0;owned\x07\nb\r\t\x7f\x9b\u202eZ"
     assert escape_controls(hostile) == "a\\x1b[2J\\x1b]0;owned\\x07\\nb\\r\\t\\x7f\\x9b\\u202eZ"

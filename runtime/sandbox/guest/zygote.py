@@ -69,6 +69,7 @@ PRELOAD: Final = (
     "string",
     "_strptime",
     "encodings.idna",
+    "encodings.punycode",  # the masker spells secrets as host names (IDNA 2008)
 )
 """Imported before forking so workers share the pages and never import after seccomp."""
 _CTRL_MAX: Final = 65536

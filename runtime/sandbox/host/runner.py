@@ -36,6 +36,10 @@ __all__ = ["SECRET_NAME", "SECRET_NAME_PATTERN", "SandboxCheckError", "SandboxRu
 
 log = logging.getLogger("runtime.sandbox.host.runner")
 
+MAX_SECRET_CHARS = 4096
+"""The longest secret value an invocation takes (the store's limit, for secrets given with a
+test payload too): the supervisor compiles every set it is given."""
+
 SECRET_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 """The one rule for an action secret's name, wherever one is given (the Management API, a
 tenants file's ``credentials_env``, ``test-action --secret``): as Auth0's, letters, digits and
@@ -136,9 +140,14 @@ class SandboxRunner:
         secrets = dict(secrets or {})
         if len(secrets) > self.limits.max_secrets:
             raise ValueError(f"at most {self.limits.max_secrets} secrets per action")
-        for secret_name in secrets:
+        for secret_name, value in secrets.items():
             if not SECRET_NAME.fullmatch(secret_name):
                 raise ValueError(f"secret name {secret_name!r} must match {SECRET_NAME_PATTERN}")
+            if len(value) > MAX_SECRET_CHARS:  # as the store keeps them: masking's cost too
+                raise ValueError(
+                    f"secret {secret_name!r} has {len(value)} characters; the limit is "
+                    f"{MAX_SECRET_CHARS}"
+                )
         key = secrets_key(secrets.values())
         # a new set of secrets takes up to seconds to compile: never on this loop, and the
         # masker keeps what the thread made (other tenants' sets may evict it meanwhile)

@@ -100,10 +100,15 @@ def _secret_forms(value: str) -> set[str]:
     forms.add(ascii(value)[1:-1])
     # a host name holding the secret reaches the network (and errors) as IDNA, xn--...: as
     # IDNA 2003 maps it (ß as ss), as IDNA 2008 keeps it (httpx: ß itself), and lower-cased
-    # by str.lower first (İ as i and a combining dot)
-    with contextlib.suppress(UnicodeError):
-        forms.add(value.encode("idna").decode("ascii"))
-    forms.add(_punycoded(value.lower()))
+    # by str.lower first (İ as i and a combining dot). Only for what can be a host name
+    # (labels of 63 characters or fewer): Punycode's encoder takes time quadratic in a label.
+    if not value.isascii() and len(value) <= MAX_HOST and all(
+        len(label) <= MAX_LABEL for label in value.split(".")
+    ):
+        with contextlib.suppress(UnicodeError, LookupError):
+            forms.add(value.encode("idna").decode("ascii"))
+        with contextlib.suppress(UnicodeError, LookupError):
+            forms.add(_punycoded(value.lower()))
     forms.add(value.lower())
     forms = {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
     lines = _LINE_BREAK.split(value.strip())
@@ -114,6 +119,13 @@ def _secret_forms(value: str) -> set[str]:
 
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+MAX_HOST = 253
+"""The longest host name (RFC 1035), so the longest text an IDNA spelling is made of."""
+
+MAX_LABEL = 63
+"""The longest label of a host name (RFC 1035)."""
 
 
 def _punycoded(host: str) -> str:
