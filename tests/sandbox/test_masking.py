@@ -344,7 +344,9 @@ def test_the_supervisors_masker_keeps_its_compiled_set_and_a_budget() -> None:
     assert masker._secret_forms() is forms
     assert not forms_compiled(key)  # not compiled again
     assert isinstance(forms, _SecretForms)
+    assert not masker.budget_spent
     assert masker.text("y" * 5_000) == MASK  # the budget is spent: the safe side
+    assert masker.budget_spent  # (the runner then says so, with the tenant's id)
 
 
 def test_host_names_are_masked_as_the_http_client_spells_them() -> None:

@@ -169,7 +169,15 @@ class SandboxRunner:
                 event={**event, "secrets": secrets},
                 limits=self._limits_within(budget),
             )
-        return masked_result(result, masker)
+        shown = masked_result(result, masker)
+        if masker.budget_spent:  # said, with the tenant's id, so that the operator knows why
+            log.warning(
+                "tenant %s: an invocation of %r spent its masking budget; its later HTTP "
+                "records and sandbox log lines were masked whole",
+                tenant,
+                name,
+            )
+        return shown
 
     async def check(
         self, *, tenant: str, name: str, source: str | bytes, trigger: Trigger

@@ -465,6 +465,11 @@ class Masker:
         self._code: re.Pattern[str] | None = None
         self._number_forms: frozenset[str] | None = None
 
+    @property
+    def budget_spent(self) -> bool:
+        """Whether the budget ran out (texts were masked whole since)."""
+        return self._budget is not None and self._budget < 0
+
     def __bool__(self) -> bool:
         return bool(self._secrets) or self._code_text is not None
 
