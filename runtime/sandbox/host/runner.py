@@ -26,6 +26,7 @@ from runtime.sandbox.host.services import SupervisorServices
 from runtime.sandbox.shared.contract import CompileIssue, InvocationResult, SandboxLimits, Trigger
 from runtime.sandbox.shared.masker import (
     MASK_BUDGET,
+    SecretForms,
     compiled_forms,
     forms_compiled,
     secrets_key,
@@ -35,6 +36,9 @@ from runtime.sandbox.shared.oslayers import OsIsolation
 __all__ = ["SECRET_NAME", "SECRET_NAME_PATTERN", "SandboxCheckError", "SandboxRunner"]
 
 log = logging.getLogger("runtime.sandbox.host.runner")
+
+COMPILES = 2
+"""New sets of secrets compiled at once, for every tenant together."""
 
 MAX_SECRET_CHARS = 4096
 """The longest secret value an invocation takes (the store's limit, for secrets given with a
@@ -84,6 +88,10 @@ class SandboxRunner:
         )
         self._started = False
         self._closed = False
+        # New sets of secrets compile on threads, at most COMPILES at once, and a tenant's one
+        # after another: a tenant saving or testing new sets cannot take every thread.
+        self._compile_slots = asyncio.Semaphore(COMPILES)
+        self._compiling: dict[str, asyncio.Lock] = {}
 
     async def start(self) -> None:
         if self._closed:
@@ -153,10 +161,7 @@ class SandboxRunner:
         # masker keeps what the thread made (other tenants' sets may evict it meanwhile)
         forms = None
         if key:
-            compiled = forms_compiled(key)
-            forms = (
-                compiled_forms(key) if compiled else await asyncio.to_thread(compiled_forms, key)
-            )
+            forms = compiled_forms(key) if forms_compiled(key) else await self._compile(tenant, key)
         if forms is not None and forms.costly:  # said before the masking: the operator sees it
             _say_costly(tenant, key)
         masker = Masker(secrets.values(), code_of_event(event), forms=forms, budget=MASK_BUDGET)
@@ -178,6 +183,21 @@ class SandboxRunner:
                 name,
             )
         return shown
+
+    async def _compile(self, tenant: str, key: tuple[str, ...]) -> SecretForms:
+        """Compile a new set of ``tenant``'s secrets on a thread: one of the tenant's at a
+        time, at most :data:`COMPILES` in all (the thread holds the GIL much of the time)."""
+        lock = self._compiling.get(tenant)
+        if lock is None:
+            lock = self._compiling[tenant] = asyncio.Lock()
+        try:
+            async with lock, self._compile_slots:
+                if forms_compiled(key):  # the same set, compiled while this one waited
+                    return compiled_forms(key)
+                return await asyncio.to_thread(compiled_forms, key)
+        finally:
+            if not lock.locked() and self._compiling.get(tenant) is lock:
+                del self._compiling[tenant]
 
     async def check(
         self, *, tenant: str, name: str, source: str | bytes, trigger: Trigger

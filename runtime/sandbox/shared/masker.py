@@ -43,6 +43,7 @@ __all__ = [
     "SECRET_SETS",
     "TRIE_FORM",
     "Masker",
+    "SecretForms",
     "code_of_event",
     "compiled_forms",
     "escape_controls",
@@ -102,8 +103,10 @@ def _secret_forms(value: str) -> set[str]:
     # IDNA 2003 maps it (ß as ss), as IDNA 2008 keeps it (httpx: ß itself), and lower-cased
     # by str.lower first (İ as i and a combining dot). Only for what can be a host name
     # (labels of 63 characters or fewer): Punycode's encoder takes time quadratic in a label.
-    if not value.isascii() and len(value) <= MAX_HOST and all(
-        len(label) <= MAX_LABEL for label in value.split(".")
+    if (
+        not value.isascii()
+        and len(value) <= MAX_HOST
+        and all(len(label) <= MAX_LABEL for label in value.split("."))
     ):
         with contextlib.suppress(UnicodeError, LookupError):
             forms.add(value.encode("idna").decode("ascii"))
@@ -390,6 +393,9 @@ CHECK_BUDGET = 4
 starts of long forms found in it are masked without comparing (see
 :meth:`_SecretForms.long_spans`)."""
 
+
+SecretForms = _SecretForms
+"""The compiled forms of one set of secrets (what :func:`compiled_forms` gives)."""
 
 SECRET_SETS = 32
 """Sets of secrets whose compiled forms are kept (a tenant's secrets are the same from one
