@@ -12,6 +12,7 @@ here, so a typo is refused when saved, naming the field.
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from typing import Annotated, Literal, get_args
 
@@ -58,6 +59,10 @@ _MAX_WINDOW = 7 * 24 * 3600  # seconds: a week at most (memory and Redis keep ev
 _MAX_AMOUNT = 1_000_000
 
 
+_ZERO_WINDOW = re.compile(r"(?:/|\bper)\s*0+\s*[a-z]", re.IGNORECASE)
+"""A window of zero units (``2/0 hour``, ``2 per 0 hours``)."""
+
+
 def parse_rate(text: str) -> RateLimitItem:
     """``text`` (``"10/hour"``, ``"5 per 5 minutes"``) as a limits item; ValueError saying why
     (without repeating ``text``: the API never shows a body's values)."""
@@ -68,6 +73,8 @@ def parse_rate(text: str) -> RateLimitItem:
             "is not a rate: write AMOUNT per [N] second|minute|hour|day "
             "(such as '10/hour' or '5 per 5 minutes')"
         ) from None
+    if _ZERO_WINDOW.search(text):  # limits reads "2/0 hour" as 2 per 1 hour
+        raise ValueError("the window must be at least 1 second|minute|hour|day")
     if not 1 <= item.amount <= _MAX_AMOUNT:
         raise ValueError(f"the amount must be 1 to {_MAX_AMOUNT}")
     if item.get_expiry() > _MAX_WINDOW:

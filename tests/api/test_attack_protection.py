@@ -84,6 +84,10 @@ def test_a_bad_field_is_named_in_the_documented_shape_without_its_value(api: Api
             "'5 per 5 minutes')' on property recipient.",
         ),
         ({"ip": "0 per hour"}, "'the amount must be 1 to 1000000' on property ip."),
+        (  # the limits library reads it as 2 per hour: what the tenant saw was not enforced
+            {"user_messages": "2/0 hour"},
+            "'the window must be at least 1 second|minute|hour|day' on property user_messages.",
+        ),
         (
             {"allowed_countries": ["GB", "ZQ"]},
             "'entry 1: is not a country code with a numbering plan (such as US)' on property "
