@@ -159,16 +159,20 @@ class LogRepository:
                 total = int(conn.execute(count).scalar_one())
         return rows, total
 
-    def after(self, tenant: str, log_id: str | None, take: int) -> list[LogRow]:
+    def after(self, tenant: str, log_id: str | None, take: int) -> list[LogRow] | None:
         """Checkpoint paging (Auth0's ``from`` and ``take``): up to ``take`` events stored
-        after ``log_id`` (from the oldest when None), oldest first."""
+        after ``log_id`` (from the oldest when None), oldest first; None when the tenant has
+        no event ``log_id`` (purged, or mistyped): starting over from the oldest would hand
+        a reader the whole log again as if it were new."""
         with self._transaction("reading the log", write=False) as conn:
             start = 0
             if log_id is not None:
                 found = conn.execute(
                     select(_c.seq).where(_c.tenant == tenant, _c.log_id == log_id)
                 ).first()
-                start = 0 if found is None else int(found[0])
+                if found is None:
+                    return None
+                start = int(found[0])
             query = (
                 select(_c.seq, _c.log_id, _c.type, _c.event)
                 .where(_c.tenant == tenant, _c.seq > start)

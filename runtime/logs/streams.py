@@ -181,7 +181,10 @@ class LogStreamRepository:
                 values["authorization_sealed"] = self._seal(stream_id, authorization)
             if "filters" in body:
                 values["filters"] = json.dumps(_filters(body["filters"]))
-            if body.get("rotate_signing_secret") is True:
+            rotate = body.get("rotate_signing_secret", False)
+            if not isinstance(rotate, bool):  # "yes" must not look like a rotation done
+                raise InvalidInputError("must be true or false", field="rotate_signing_secret")
+            if rotate:
                 secret = new_secret()
                 values["secret_sealed"] = self._keys.seal(
                     secret.encode(), _context(stream_id, "secret")

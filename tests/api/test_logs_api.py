@@ -117,6 +117,13 @@ def test_pages_totals_and_checkpoints(api: Api) -> None:
     assert totals["length"] == 2
     after = _search(api, tenant, **{"from": everything[0]["log_id"], "take": 100})
     assert after == everything[1:]
+    # a checkpoint the log no longer has (purged, or mistyped) is said, never the whole log
+    # handed over again as if it were new
+    gone = api.client.get(
+        LOGS, params={"from": "9" * 32, "take": 10}, headers=api.auth(tenant, "read:logs")
+    )
+    assert gone.status_code == 400, gone.text
+    assert gone.json()["message"].startswith("from: no event has this log_id")
 
 
 def test_bad_queries_and_scopes_are_one_line(api: Api) -> None:

@@ -238,3 +238,11 @@ def test_bad_streams_are_one_line_naming_the_field(
             assert response.status_code == 400, response.text
             assert response.json()["message"].startswith(where + ":")
         assert client.get(STREAMS, headers=headers).json() == []
+        good = {"type": "http", "sink": {"httpEndpoint": "https://a.example/in"}}
+        made = client.post(STREAMS, json=good, headers=headers).json()
+        for rotate in ("yes", "true", 1):  # a rotation that did not happen must not look done
+            response = client.patch(
+                f"{STREAMS}/{made['id']}", json={"rotate_signing_secret": rotate}, headers=headers
+            )
+            assert response.status_code == 400, response.text
+            assert response.json()["message"].startswith("rotate_signing_secret:")

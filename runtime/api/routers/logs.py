@@ -63,8 +63,14 @@ async def search_logs(
     if from_ is not None or take is not None:
         if q is not None:
             raise _bad_query("cannot be combined with from/take", "q")
-        rows = await svc.call(repository.after, principal.tenant, from_, take or 50)
-        return Response(_array(rows), media_type=_JSON)
+        checkpointed = await svc.call(repository.after, principal.tenant, from_, take or 50)
+        if checkpointed is None:
+            raise _bad_query(
+                f"no event has this log_id (older than log_retention_days, "
+                f"{svc.settings.log_retention_days:g}, or mistyped)",
+                "from",
+            )
+        return Response(_array(checkpointed), media_type=_JSON)
     if (page + 1) * per_page > PAGED_LIMIT:
         raise _bad_query(
             f"only the first {PAGED_LIMIT} entries can be paged (page * per_page); "

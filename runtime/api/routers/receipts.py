@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from runtime import metrics
 from runtime.api.deps import ServicesDep
@@ -50,10 +50,20 @@ from runtime.receipts.signatures import plivo_signature_valid, telesign_signatur
 from runtime.receipts.tokens import ReceiptTokens
 from runtime.receipts.urls import callback_url
 
+
+async def _ids_fit(tenant: str, delivery_id: str) -> None:
+    """No tenant or delivery has an id over 64 characters: 404 before anything else (a 4xx,
+    so that the provider stops calling), never a database error."""
+    if len(tenant) > _ID_CHARS or len(delivery_id) > _ID_CHARS:
+        raise ApiError(404, "no such delivery", "inexistent_delivery")
+
+
 router = APIRouter(prefix=RECEIPTS_PATH, tags=["delivery receipts"])
+_FITS = [Depends(_ids_fit)]  # every route's (the app adds routes, not routers)
 log = logging.getLogger("runtime.api.receipts")
 
 _MAX_FIELDS = 64  # a receipt has about twenty fields: more is not a provider's
+_ID_CHARS = 64  # the longest tenant id and delivery id (the receipts table's columns)
 _TWILIO_SMS = {"delivered": "delivered", "undelivered": "undelivered", "failed": "undelivered"}
 _TWILIO_CALL = {
     "completed": "delivered",
@@ -70,7 +80,11 @@ _VONAGE_SMS = {
 }
 
 
-@router.post("/twilio/{tenant}/{delivery_id}", summary="Twilio's StatusCallback (signed)")
+@router.post(
+    dependencies=_FITS,
+    path="/twilio/{tenant}/{delivery_id}",
+    summary="Twilio's StatusCallback (signed)",
+)
 async def twilio_receipt(
     tenant: str, delivery_id: str, request: Request, svc: ServicesDep
 ) -> Response:
@@ -109,7 +123,9 @@ async def twilio_receipt(
 # its own operationId in the OpenAPI document (one route of two methods repeats it)
 @router.get("/vonage/{tenant}/{delivery_id}", summary="Vonage's SMS delivery receipt (signed, GET)")
 @router.post(
-    "/vonage/{tenant}/{delivery_id}", summary="Vonage's SMS delivery receipt (signed, POST)"
+    dependencies=_FITS,
+    path="/vonage/{tenant}/{delivery_id}",
+    summary="Vonage's SMS delivery receipt (signed, POST)",
 )
 async def vonage_receipt(
     tenant: str, delivery_id: str, request: Request, svc: ServicesDep
@@ -143,7 +159,11 @@ async def vonage_receipt(
     return Response(status_code=204)
 
 
-@router.post("/plivo/{tenant}/{delivery_id}", summary="Plivo's message status (signed, V3)")
+@router.post(
+    dependencies=_FITS,
+    path="/plivo/{tenant}/{delivery_id}",
+    summary="Plivo's message status (signed, V3)",
+)
 async def plivo_receipt(
     tenant: str, delivery_id: str, request: Request, svc: ServicesDep
 ) -> Response:
@@ -162,7 +182,8 @@ async def plivo_receipt(
 
 
 @router.post(
-    "/infobip/{tenant}/{delivery_id}/{token}",
+    dependencies=_FITS,
+    path="/infobip/{tenant}/{delivery_id}/{token}",
     summary="Infobip's delivery report (per-delivery token)",
 )
 async def infobip_receipt(
@@ -178,7 +199,9 @@ async def infobip_receipt(
 
 
 @router.post(
-    "/sinch/{tenant}/{delivery_id}/{token}", summary="Sinch's delivery report (per-delivery token)"
+    dependencies=_FITS,
+    path="/sinch/{tenant}/{delivery_id}/{token}",
+    summary="Sinch's delivery report (per-delivery token)",
 )
 async def sinch_receipt(
     tenant: str, delivery_id: str, token: str, request: Request, svc: ServicesDep
@@ -191,7 +214,8 @@ async def sinch_receipt(
 
 
 @router.post(
-    "/telesign/{tenant}/{delivery_id}/{token}",
+    dependencies=_FITS,
+    path="/telesign/{tenant}/{delivery_id}/{token}",
     summary="Telesign's transaction callback (token and TSA signature)",
 )
 async def telesign_receipt(
@@ -280,9 +304,6 @@ async def _record(svc: ServicesDep, receipt: Receipt, recipient: str | None) -> 
     """Record a final status once, then log it (the log line is written before the answer).
     A status the database records after the route answered 503 (it committed late) is logged
     all the same: the provider's retry then finds it recorded, and logs nothing again."""
-    if len(receipt.tenant) > _ID_CHARS or len(receipt.delivery_id) > _ID_CHARS:
-        # no delivery has such an id: a 4xx, so that the provider stops calling
-        raise ApiError(404, "no such delivery", "inexistent_delivery")
     store = ReceiptStore(svc.engine)
     late = partial(_recorded_late, svc, receipt, recipient)
     try:
@@ -294,7 +315,6 @@ async def _record(svc: ServicesDep, receipt: Receipt, recipient: str | None) -> 
 
 
 _accounting: set[asyncio.Task[None]] = set()  # receipts' events being written
-_ID_CHARS = 64  # the longest tenant id and delivery id (the receipts table's columns)
 
 
 def _in_background(work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
