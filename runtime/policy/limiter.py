@@ -165,7 +165,8 @@ class Limiter:
         except (TimeoutError, RedisTimeoutError):
             problem = f"Redis did not answer within {budget:g} s"
         except Exception as exc:  # a refused connection, a reset, a Redis error
-            problem = f"Redis failed: {type(exc).__name__}: {exc}"
+            log.warning("rate limits: Redis failed: %s: %s", type(exc).__name__, exc)
+            problem = f"Redis failed: {type(exc).__name__}"  # its address stays in the log
         self._down_until = time.monotonic() + self.retry_after_failure
         log.warning("rate limits: %s (limits_on_redis_error=%s)", problem, self.on_error)
         if self.on_error == "closed":  # refused: Redis may have counted it before it failed
