@@ -54,6 +54,15 @@ def ok(response: Any, status: int) -> dict[str, Any]:
     return body
 
 
+def new_verify_tenant(api: Api) -> str:
+    """A tenant of this test only (its limits are its own)."""
+    from tests.api.conftest import create_tenants, new_tenant
+
+    tenant = new_tenant()
+    create_tenants(api.settings, tenant)
+    return tenant
+
+
 def enroll(api: Api, tenant: str, user: str, **extra: Any) -> dict[str, Any]:
     body = {"user_id": user, "phone_number": PHONE, "channel": "sms", **extra}
     return ok(api.client.post(ENROLL, json=body, headers=h(api, tenant)), 201)
@@ -152,6 +161,37 @@ def test_a_check_the_database_takes_after_its_deadline_still_logs_its_event(
     monkeypatch.undo()
     again = api.client.post(confirm, json={"code": code}, headers=h(api, tenant))
     assert (again.status_code, again.json()["errorCode"]) == (409, "used_code")
+
+
+def test_the_ip_rule_counts_the_end_users_address_as_given_never_the_callers(api: Api) -> None:
+    """A backend calls the Verify API for all its users: its own address is not theirs. The
+    ip rule counts the address the body gives, and only that."""
+    tenant = new_verify_tenant(api)
+    limits = api.auth(tenant, "update:attack_protection")
+    patched = api.client.patch(
+        "/api/v2/attack-protection/phone-limits",
+        json={"ip": "2/hour", "user_requests": None},
+        headers=limits,
+    )
+    assert patched.status_code == 200, patched.text
+    for n in range(3):  # three users behind one backend: none is limited by its address
+        enroll(api, tenant, f"auth0|backend-{n}")
+    body = {"phone_number": PHONE, "channel": "sms", "ip": "203.0.113.9"}
+    for n in range(2):
+        ok(
+            api.client.post(
+                ENROLL, json={**body, "user_id": f"auth0|ip-{n}"}, headers=h(api, tenant)
+            ),
+            201,
+        )
+    third = api.client.post(ENROLL, json={**body, "user_id": "auth0|ip-2"}, headers=h(api, tenant))
+    assert (third.status_code, third.json()["errorCode"]) == (429, "rate_limited")
+    assert "203.0.113.9" in third.json()["message"]
+    wrong = api.client.post(
+        ENROLL, json={**body, "user_id": "x", "ip": "not-an-ip"}, headers=h(api, tenant)
+    )
+    assert wrong.status_code == 400
+    assert "property ip" in wrong.json()["message"]
 
 
 def test_five_wrong_codes_kill_the_code_even_the_right_one(api: Api) -> None:

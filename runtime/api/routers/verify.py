@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress
 
 from runtime.api.auth import Principal, require
 from runtime.api.deps import Services, ServicesDep
@@ -28,6 +28,11 @@ _KEY = Field(
     max_length=200,
     description="The same key never sends a second code: a repeat answers with the first "
     "request's enrollment or challenge. The Idempotency-Key header works too.",
+)
+_IP = Field(
+    default=None,
+    description="The end user's IP address, as your backend saw it: what the tenant's ip "
+    "rate limit counts (the address this request comes from is your backend's, never counted).",
 )
 _LOCALE = Field(
     default=None,
@@ -61,6 +66,7 @@ class EnrollmentBody(BaseModel):
     channel: Literal["sms", "voice"] = "sms"
     locale: str | None = _LOCALE
     idempotency_key: str | None = _KEY
+    ip: IPvAnyAddress | None = _IP
 
 
 class ChallengeBody(BaseModel):
@@ -72,6 +78,7 @@ class ChallengeBody(BaseModel):
     )
     locale: str | None = _LOCALE
     idempotency_key: str | None = _KEY
+    ip: IPvAnyAddress | None = _IP
 
 
 class CodeBody(BaseModel):
@@ -102,12 +109,19 @@ def verify_service(svc: Services, app_state: Any) -> VerifyService:
     return service
 
 
-def _caller(request: Request, tenant: str, user_locale: str | None, language: str | None) -> Caller:
+def _caller(
+    request: Request,
+    tenant: str,
+    user_locale: str | None,
+    language: str | None,
+    ip: IPvAnyAddress | None = None,
+) -> Caller:
     headers = request.headers
     locale = request_locale(language, headers.get("accept-language"), user_locale)
-    client = request.client
+    # the end user's address as the caller gives it: the connection's is the caller's (a
+    # backend that asks for every one of its users), never counted against the ip rule
     context = RequestContext(
-        ip=client.host if client else None,
+        ip=str(ip) if ip is not None else None,
         method=request.method,
         hostname=headers.get("host"),
         language=locale,
@@ -203,7 +217,7 @@ async def create_enrollment(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> dict[str, Any]:
     phone = await _recipient(svc, principal.tenant, body.phone_number)
-    caller = _caller(request, principal.tenant, body.locale, x_request_language)
+    caller = _caller(request, principal.tenant, body.locale, x_request_language, body.ip)
     sent = await verify_service(svc, request.app.state).enroll(
         caller,
         user_id=body.user_id,
@@ -239,7 +253,7 @@ async def create_challenge(
     x_request_language: Annotated[str | None, Header()] = None,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> dict[str, Any]:
-    caller = _caller(request, principal.tenant, body.locale, x_request_language)
+    caller = _caller(request, principal.tenant, body.locale, x_request_language, body.ip)
     sent = await verify_service(svc, request.app.state).challenge(
         caller,
         user_id=body.user_id,
