@@ -12,6 +12,7 @@ read from the pool when Prometheus scrapes, never pushed from the workers.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -33,6 +34,7 @@ __all__ = [
     "CONTENT_TYPE",
     "REGISTRY",
     "UNKNOWN_TENANT",
+    "forget_log_stream",
     "observe_code_check",
     "observe_log_stream",
     "observe_receipt",
@@ -195,6 +197,14 @@ def observe_log_stream(
         LOG_STREAM_LAG.labels(tenant, stream).set(max(lag_seconds, 0.0))
     if failed:
         LOG_STREAM_FAILURES.labels(tenant, stream).inc()
+
+
+def forget_log_stream(tenant: str, stream: str) -> None:
+    """A deleted stream's series go with it (a stale lag would skew alerts; the labels'
+    cardinality would only grow)."""
+    for metric in (LOG_STREAM_LAG, LOG_STREAM_FAILURES):
+        with contextlib.suppress(KeyError):
+            metric.remove(tenant, stream)
 
 
 class _SandboxCollector(Collector):

@@ -240,9 +240,21 @@ def test_bad_streams_are_one_line_naming_the_field(
         assert client.get(STREAMS, headers=headers).json() == []
         good = {"type": "http", "sink": {"httpEndpoint": "https://a.example/in"}}
         made = client.post(STREAMS, json=good, headers=headers).json()
+        from runtime import metrics
+
+        metrics.observe_log_stream(tenant, made["id"], lag_seconds=3.0)  # as after a run
+        assert f'stream="{made["id"]}"' in metrics.render().decode()
         for rotate in ("yes", "true", 1):  # a rotation that did not happen must not look done
             response = client.patch(
                 f"{STREAMS}/{made['id']}", json={"rotate_signing_secret": rotate}, headers=headers
             )
             assert response.status_code == 400, response.text
             assert response.json()["message"].startswith("rotate_signing_secret:")
+        token = SigningKeys.from_settings(settings).issue(
+            tenant=tenant, scopes=["delete:log_streams"], ttl=600
+        )
+        deleted = client.delete(
+            f"{STREAMS}/{made['id']}", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert deleted.status_code == 204
+        assert f'stream="{made["id"]}"' not in metrics.render().decode()  # its series went too

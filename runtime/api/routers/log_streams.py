@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Response
 
+from runtime import metrics
 from runtime.api.auth import Principal, require
 from runtime.api.deps import Services, ServicesDep
 from runtime.logs.streams import LogStreamRepository
@@ -92,4 +93,5 @@ async def delete_log_stream(
     svc: ServicesDep,
 ) -> Response:
     await svc.call(_repository(svc).delete, principal.tenant, id)
+    metrics.forget_log_stream(principal.tenant, id)
     return Response(status_code=204)
