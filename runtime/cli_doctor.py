@@ -68,6 +68,10 @@ _STATUS = {True: "[green]ok[/green]", None: "[yellow]off[/yellow]", False: "[red
 _STATUS_WORD = {True: "ok", None: "off", False: "problem"}
 
 
+class _NoTenantsFile(Exception):
+    """The default tenants file is not there (and no other was named)."""
+
+
 def doctor(
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object per check: check, status, detail.")
@@ -105,10 +109,21 @@ def doctor(
         checks.append(("plugins", False, str(exc)))
     checks.extend(_misspelt_variables())
     try:
+        if "tenants_file" not in settings.model_fields_set and not settings.tenants_file.exists():
+            raise _NoTenantsFile  # the default file, absent: a service keeps its tenants itself
         tenants = TomlTenantDirectory.from_file(settings.tenants_file)
         if registered is not None:  # each tenant's provider, as delivery will resolve it
             check_providers(tenants, registered)
         checks.append(("tenants", True, f"{len(tenants.ids())} in {settings.tenants_file}"))
+    except _NoTenantsFile:
+        checks.append(
+            (
+                "tenants",
+                None,
+                f"no tenants file ({settings.tenants_file}): send and replay read one "
+                "(PHONE_ACTIONS_TENANTS_FILE); serve keeps its tenants in its database",
+            )
+        )
     except PhoneActionsError as exc:
         checks.append(("tenants", False, str(exc)))
     try:

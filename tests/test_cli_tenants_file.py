@@ -124,6 +124,28 @@ def test_doctor_names_the_tenant_the_field_and_the_closest_provider(
     }
 
 
+def test_doctor_is_off_not_a_problem_without_the_default_tenants_file(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A service keeps its tenants in its database: no tenants.toml is no problem for it. A
+    file the setting names and that is not there still is."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PHONE_ACTIONS_TENANTS_FILE", raising=False)
+    monkeypatch.setenv("PHONE_ACTIONS_DATA_DIR", str(tmp_path / "data"))
+    rows = {
+        r["check"]: r
+        for r in map(json.loads, runner.invoke(app, ["doctor", "--json"]).stdout.splitlines())
+    }
+    assert rows["tenants"]["status"] == "off"
+    assert "serve keeps its tenants in its database" in rows["tenants"]["detail"]
+    monkeypatch.setenv("PHONE_ACTIONS_TENANTS_FILE", str(tmp_path / "named.toml"))
+    rows = {
+        r["check"]: r
+        for r in map(json.loads, runner.invoke(app, ["doctor", "--json"]).stdout.splitlines())
+    }
+    assert rows["tenants"]["status"] == "problem"
+
+
 def test_doctor_suggests_the_closest_provider_for_the_default_sender(
     runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
