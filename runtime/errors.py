@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
+    "UNKNOWN_PROPERTY",
     "ConfigurationError",
     "ConflictError",
     "InvalidInputError",
@@ -44,6 +45,11 @@ __all__ = [
     "UnknownProviderError",
     "UnknownTenantError",
 ]
+
+
+UNKNOWN_PROPERTY = "not a known property (check the spelling)"
+"""What every body check says of a property it does not know (the API, log streams, usage
+triggers): one wording, whichever layer found it."""
 
 
 class PhoneActionsError(Exception):

@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from runtime.errors import (
+    UNKNOWN_PROPERTY,
     ConflictError,
     InvalidInputError,
     LimitExceededError,
@@ -189,7 +190,12 @@ def validation_message(errors: Sequence[Any]) -> tuple[str, str]:
         "header": ("Header validation error", "invalid_headers"),
     }.get(str(where), ("Payload validation error", "invalid_body"))
     problems = [
-        (tuple(error.get("loc", ())[1:]), _VALIDATOR_PREFIX.sub("", str(error.get("msg", ""))))
+        (
+            tuple(error.get("loc", ())[1:]),
+            UNKNOWN_PROPERTY
+            if error.get("type") == "extra_forbidden"
+            else _VALIDATOR_PREFIX.sub("", str(error.get("msg", ""))),
+        )
         for error in errors
     ]
     return f"{kind}: {on_properties(problems)}", code

@@ -21,7 +21,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, func, or_, select, update
 
-from runtime.errors import InvalidInputError, LimitExceededError, NotFoundError
+from runtime.errors import (
+    UNKNOWN_PROPERTY,
+    InvalidInputError,
+    LimitExceededError,
+    NotFoundError,
+)
 from runtime.logs.categories import CATEGORIES
 from runtime.outbound import OutboundRules
 from runtime.signing import new_secret
@@ -422,7 +427,7 @@ def _no_unknown(body: Any, allowed: set[str], prefix: str) -> None:
         raise InvalidInputError("the body must be a JSON object")
     for key in body:
         if key not in allowed:
-            raise InvalidInputError("unknown property", field=f"{prefix}{key}")
+            raise InvalidInputError(UNKNOWN_PROPERTY, field=f"{prefix}{key}")
 
 
 def _context(stream_id: str, what: str) -> str:

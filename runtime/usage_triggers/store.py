@@ -13,7 +13,12 @@ from sqlalchemy import Connection, Engine, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from runtime.errors import InvalidInputError, LimitExceededError, NotFoundError
+from runtime.errors import (
+    UNKNOWN_PROPERTY,
+    InvalidInputError,
+    LimitExceededError,
+    NotFoundError,
+)
 from runtime.outbound import OutboundRules
 from runtime.signing import new_secret
 from runtime.store.crypto import Keyring
@@ -205,7 +210,7 @@ def _validated(body: Mapping[str, Any], rules: OutboundRules) -> tuple[str, int,
         raise InvalidInputError("must be an object", field="(body)")
     unknown = sorted(set(body) - _FIELDS)
     if unknown:
-        raise InvalidInputError("is not a field of a usage trigger", field=unknown[0])
+        raise InvalidInputError(UNKNOWN_PROPERTY, field=unknown[0])
     period = body.get("period")
     if period not in PERIODS:
         raise InvalidInputError("must be one of hour, day, month", field="period")

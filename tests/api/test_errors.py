@@ -122,3 +122,24 @@ def test_an_unexpected_error_is_500_without_a_traceback(api: Api) -> None:
         "message": "Internal error",
         "errorCode": "internal_error",
     }
+
+
+def test_an_unknown_property_is_said_alike_whichever_layer_finds_it(api: Api) -> None:
+    """The body models (phone settings), the log streams' and the usage triggers' own checks:
+    one wording for a property none of them knows."""
+    from runtime.errors import UNKNOWN_PROPERTY
+
+    headers = api.auth(
+        api.tenant_a, "update:guardian_factors", "create:log_streams", "create:usage_triggers"
+    )
+    stream = {"type": "http", "sink": {"httpEndpoint": "https://a.example/in"}, "bogus": 1}
+    trigger = {"period": "hour", "threshold": 1, "url": "https://a.example/x", "bogus": 1}
+    for method, path, body in (
+        ("PATCH", "/api/v2/phone/settings", {"bogus": 1}),
+        ("POST", "/api/v2/log-streams", stream),
+        ("POST", "/api/v2/usage-triggers", trigger),
+    ):
+        answer = api.client.request(method, path, json=body, headers=headers)
+        assert answer.status_code == 400, (path, answer.text)
+        assert UNKNOWN_PROPERTY in answer.json()["message"], (path, answer.json())
+        assert "bogus" in answer.json()["message"]
