@@ -91,7 +91,7 @@ class SandboxRunner:
         # New sets of secrets compile on threads, at most COMPILES at once, and a tenant's one
         # after another: a tenant saving or testing new sets cannot take every thread.
         self._compile_slots = asyncio.Semaphore(COMPILES)
-        self._compiling: dict[str, asyncio.Lock] = {}
+        self._compiling: dict[str, asyncio.Future[None]] = {}  # a tenant's compile in flight
 
     async def start(self) -> None:
         if self._closed:
@@ -186,18 +186,36 @@ class SandboxRunner:
 
     async def _compile(self, tenant: str, key: tuple[str, ...]) -> SecretForms:
         """Compile a new set of ``tenant``'s secrets on a thread: one of the tenant's at a
-        time, at most :data:`COMPILES` in all (the thread holds the GIL much of the time)."""
-        lock = self._compiling.get(tenant)
-        if lock is None:
-            lock = self._compiling[tenant] = asyncio.Lock()
-        try:
-            async with lock, self._compile_slots:
-                if forms_compiled(key):  # the same set, compiled while this one waited
-                    return compiled_forms(key)
-                return await asyncio.to_thread(compiled_forms, key)
-        finally:
-            if not lock.locked() and self._compiling.get(tenant) is lock:
+        time, at most :data:`COMPILES` in all (the thread holds the GIL much of the time).
+        A compile holds its place until its thread ends, even when its caller left (the
+        thread runs on), so callers that give up cannot start more threads."""
+        loop = asyncio.get_running_loop()
+        while (running := self._compiling.get(tenant)) is not None and not running.done():
+            await asyncio.wait([running])  # the tenant's compile in flight, to its end
+        if forms_compiled(key):  # the same set, compiled while this one waited
+            return compiled_forms(key)
+        turn: asyncio.Future[None] = loop.create_future()  # set with no await since the check
+        self._compiling[tenant] = turn
+
+        def ended(_: object = None) -> None:
+            if not turn.done():
+                turn.set_result(None)
+            if self._compiling.get(tenant) is turn:
                 del self._compiling[tenant]
+
+        try:
+            await self._compile_slots.acquire()
+        except BaseException:
+            ended()
+            raise
+        work = loop.run_in_executor(None, compiled_forms, key)
+
+        def finished(_: object) -> None:
+            self._compile_slots.release()  # only now: the thread is done
+            ended()
+
+        work.add_done_callback(finished)
+        return await asyncio.shield(work)
 
     async def check(
         self, *, tenant: str, name: str, source: str | bytes, trigger: Trigger
