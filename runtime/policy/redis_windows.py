@@ -34,8 +34,9 @@ ACQUIRE = """
 -- KEYS[i]: a moving window (a list of request times, newest first)
 -- ARGV[1]: this request's entry: now, made unique by white space after it (entry_for)
 -- ARGV[2i], ARGV[2i+1]: window i's amount and length in seconds
-if redis.call('lpos', KEYS[1], ARGV[1]) then
-    return 0  -- counted already: this call ran before (a retry on a fresh connection)
+if redis.call('lpos', KEYS[1], ARGV[1], 'MAXLEN', 64) then
+    return 0  -- counted already: this call ran before (a retry on a fresh connection, within
+              -- a second: its entry is among the newest 64, and the search stays bounded)
 end
 local now = tonumber(ARGV[1])
 for i = 1, #KEYS do
@@ -58,12 +59,12 @@ unique, so a call that runs twice counts once, and a count can be taken back
 
 
 def entry_for(now: float) -> str:
-    """A request's entry: ``now`` as ``repr`` spells it, then 48 random spaces and tabs. Lua's
+    """A request's entry: ``now`` as ``repr`` spells it, then 24 random spaces and tabs. Lua's
     ``tonumber`` and Python's ``float`` skip white space after a number, so the entry reads
     as exactly ``now`` (here, in ``limits`` and in an older node's script), yet it is unique:
     the request can be found again (a script that runs twice) and taken back."""
-    tag = secrets.randbits(48)
-    return repr(now) + "".join(" \t"[(tag >> bit) & 1] for bit in range(48))
+    tag = secrets.randbits(24)  # unique among the requests of one microsecond
+    return repr(now) + "".join(" \t"[(tag >> bit) & 1] for bit in range(24))
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any
 
 import pytest
 
@@ -76,6 +75,6 @@ async def test_a_tenants_sets_compile_one_after_another(held: HeldCompiles) -> N
     three = asyncio.ensure_future(runner._compile("acme", ("k3",)))
     assert not await asyncio.to_thread(held.reached(2).wait, 1.0)  # the tenant's one thread
     held.release.set()
-    results: list[Any] = await asyncio.gather(two, three)
+    results = await asyncio.gather(two, three)
     assert len(results) == 2
     assert len(held.entered) == 3
