@@ -41,7 +41,12 @@ from runtime.provider_kit import ProviderBase, ProviderCredentials, ProviderSett
 from runtime.providers import PhoneMessage, Receipt
 from runtime.recording.capture import InvocationObserver, capturing_transport_factory
 from runtime.sandbox.host.egress import EgressPolicy
-from runtime.sandbox.host.runner import SECRET_NAME, SECRET_NAME_PATTERN, SandboxRunner
+from runtime.sandbox.host.runner import (
+    MAX_SECRET_CHARS,
+    SECRET_NAME,
+    SECRET_NAME_PATTERN,
+    SandboxRunner,
+)
 from runtime.sandbox.shared.contract import InvocationResult, Trigger
 from runtime.sandbox.shared.oslayers import isolation_from_settings
 from runtime.settings import Settings
@@ -97,7 +102,8 @@ class ActionSettings(ProviderSettings):
 
 class ActionSecrets(ProviderCredentials):
     """The action's secrets, ``NAME = value``; names of letters, digits and ``_`` (at most
-    128 characters, not starting with a digit), at most 30."""
+    128 characters, not starting with a digit), values of at most 4,096 characters, at most
+    30."""
 
     model_config = ConfigDict(extra="allow", frozen=True)  # any name: checked below
 
@@ -111,6 +117,10 @@ class ActionSecrets(ProviderCredentials):
                 raise ValueError(f"secret name {name!r} must match {SECRET_NAME_PATTERN}")
             if type(value) is not str:
                 raise ValueError(f"secret {name} must be a string")
+            if len(value) > MAX_SECRET_CHARS:  # refused here, at load: the runner would anyway
+                raise ValueError(
+                    f"secret {name} has {len(value)} characters; the limit is {MAX_SECRET_CHARS}"
+                )
         return self
 
     def as_dict(self) -> dict[str, str]:

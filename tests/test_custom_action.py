@@ -370,3 +370,15 @@ def test_the_event_is_valid_for_its_trigger_model() -> None:
     spm = trigger_event(message, "send-phone-message")
     assert spm["message_options"]["text"] == "246810 ist Ihr Code"
     assert SendPhoneMessageEvent.model_validate(spm).transaction is not None
+
+
+def test_a_secret_longer_than_the_sandbox_takes_is_refused_at_load() -> None:
+    """A tenants file's secret over 4,096 characters: refused as configuration when loaded,
+    not at the first send as a crash that counted as handed off (no fallback)."""
+    from pydantic import ValidationError
+
+    from plugins.custom_action import ActionSecrets
+
+    with pytest.raises(ValidationError, match="the limit is 4096"):
+        ActionSecrets.model_validate({"CERT_CHAIN": "x" * 4097})
+    assert ActionSecrets.model_validate({"CERT_CHAIN": "x" * 4096}).as_dict()

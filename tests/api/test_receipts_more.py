@@ -306,3 +306,22 @@ def test_telesign_receipts_need_the_token_and_telesigns_signature(
     (event,) = _events(settings, "receipt_delivered")
     assert event["details"]["delivery_id"] == sent["id"]
     assert event["details"]["message_id"] == "B56A4DBD"
+
+
+def test_every_receipt_route_checks_the_ids_first(app: tuple[TestClient, str, Settings]) -> None:
+    """GET and POST alike (Vonage has both): an id no delivery can have is a 404 before any
+    signature, token or database (a 503 makes a provider call again forever)."""
+    from fastapi.routing import APIRoute
+
+    from runtime.api.routers import receipts
+
+    client, _tenant, _settings = app
+    routes = [
+        r
+        for r in client.app.routes  # type: ignore[attr-defined]
+        if isinstance(r, APIRoute) and r.path.startswith("/api/v2/receipts/")
+    ]
+    assert len(routes) >= 7
+    for route in routes:
+        calls = [d.call for d in route.dependant.dependencies]
+        assert receipts._ids_fit in calls, (route.methods, route.path)

@@ -121,7 +121,11 @@ async def twilio_receipt(
 
 # Vonage calls with GET or POST (the account's choice): one route a method, so that each has
 # its own operationId in the OpenAPI document (one route of two methods repeats it)
-@router.get("/vonage/{tenant}/{delivery_id}", summary="Vonage's SMS delivery receipt (signed, GET)")
+@router.get(
+    dependencies=_FITS,
+    path="/vonage/{tenant}/{delivery_id}",
+    summary="Vonage's SMS delivery receipt (signed, GET)",
+)
 @router.post(
     dependencies=_FITS,
     path="/vonage/{tenant}/{delivery_id}",
