@@ -11,6 +11,7 @@ the caller goes away, so every row gets its delivery and its events.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ from runtime.otp.store import Check, Kind, OtpStore
 from runtime.store.idempotency import fingerprint
 
 __all__ = ["Caller", "Checked", "Sent", "VerifyService", "delivery_key"]
+
+log = logging.getLogger("runtime.otp")
 
 T = TypeVar("T")
 Run = Callable[..., Awaitable[Any]]
@@ -280,6 +283,7 @@ class VerifyService:
         task: asyncio.Task[None] = asyncio.ensure_future(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        task.add_done_callback(_said_if_failed)
         return task
 
     async def _account_check(self, kind: Kind, caller: Caller, id: str, check: Check) -> None:
@@ -352,6 +356,14 @@ def _record(
     store: OtpStore, kind: Kind, tenant: str, id: str, delivery: dict[str, Any], sent: bool
 ) -> None:
     store.record_delivery(kind, tenant, id, delivery, sent=sent)
+
+
+def _said_if_failed(task: asyncio.Task[None]) -> None:
+    """A code check's accounting that failed (the database, the log) is said, not lost as a
+    task exception nobody retrieves."""
+    if not task.cancelled() and task.exception() is not None:
+        exc = task.exception()
+        log.error("a code check's event was not written: %s: %s", type(exc).__name__, exc)
 
 
 def _delivery_request(

@@ -325,7 +325,15 @@ def _in_background(work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
     task = asyncio.get_running_loop().create_task(work)
     _accounting.add(task)
     task.add_done_callback(_accounting.discard)
+    task.add_done_callback(_said_if_failed)
     return task
+
+
+def _said_if_failed(task: asyncio.Task[None]) -> None:
+    """A receipt's event that could not be written is said, not lost as a task exception."""
+    if not task.cancelled() and task.exception() is not None:
+        exc = task.exception()
+        log.error("a receipt's event was not written: %s: %s", type(exc).__name__, exc)
 
 
 def _recorded_late(svc: ServicesDep, receipt: Receipt, recipient: str | None, new: bool) -> None:
