@@ -92,6 +92,8 @@ class LogStreamRepository:
 
     def create(self, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
         _no_unknown(body, {"name", "type", "sink", "filters", "status", "isPriority"}, "")
+        if "type" not in body:
+            raise InvalidInputError("missing (it is required: 'http')", field="type")
         if body.get("type") != "http":
             raise InvalidInputError("only 'http' is supported", field="type")
         sink, authorization = self._sink(body.get("sink"), None)
@@ -329,6 +331,8 @@ class LogStreamRepository:
             authorization = old.get("_")
         merged.pop("_", None)
         endpoint = merged.get("httpEndpoint")
+        if endpoint is None:
+            raise InvalidInputError("missing (it is required)", field="sink.httpEndpoint")
         if not isinstance(endpoint, str) or len(endpoint) > 2048:
             raise InvalidInputError(
                 "must be a URL of at most 2048 characters", field="sink.httpEndpoint"

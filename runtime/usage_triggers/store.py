@@ -211,6 +211,9 @@ def _validated(body: Mapping[str, Any], rules: OutboundRules) -> tuple[str, int,
     unknown = sorted(set(body) - _FIELDS)
     if unknown:
         raise InvalidInputError(UNKNOWN_PROPERTY, field=unknown[0])
+    for required in ("period", "threshold", "url"):
+        if body.get(required) is None:
+            raise InvalidInputError("missing (it is required)", field=required)
     period = body.get("period")
     if period not in PERIODS:
         raise InvalidInputError("must be one of hour, day, month", field="period")

@@ -143,3 +143,20 @@ def test_an_unknown_property_is_said_alike_whichever_layer_finds_it(api: Api) ->
         assert answer.status_code == 400, (path, answer.text)
         assert UNKNOWN_PROPERTY in answer.json()["message"], (path, answer.json())
         assert "bogus" in answer.json()["message"]
+
+
+def test_a_missing_property_is_said_missing_not_wrong(api: Api) -> None:
+    """POST {} to log streams or usage triggers: the first required property is named as
+    missing, not described as if a wrong value had been given."""
+    headers = api.auth(api.tenant_a, "create:log_streams", "create:usage_triggers")
+    for path, body, field in (
+        ("/api/v2/log-streams", {}, "type"),
+        ("/api/v2/log-streams", {"type": "http", "sink": {}}, "sink.httpEndpoint"),
+        ("/api/v2/usage-triggers", {}, "period"),
+        ("/api/v2/usage-triggers", {"period": "hour", "threshold": 1}, "url"),
+    ):
+        answer = api.client.post(path, json=body, headers=headers)
+        assert answer.status_code == 400, (path, answer.text)
+        message = answer.json()["message"]
+        assert field in message, (path, message)
+        assert "missing (it is required" in message, (path, message)
