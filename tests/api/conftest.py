@@ -115,3 +115,28 @@ def store(api: Api) -> Iterator[ServiceStore]:
     engine = create_engine_for(settings.resolved_database_url, timeout=5)
     yield ServiceStore(engine, Keyring.load(master, settings.data_dir))
     engine.dispose()
+
+
+def point_cli_at(api: Api, monkeypatch: pytest.MonkeyPatch, token: str) -> None:
+    """The ``actions`` commands talk to ``api``'s app in process, with ``token`` (the URL is
+    a placeholder: the in-process client ignores it)."""
+    import runtime.cli_actions
+
+    class Client:
+        def __init__(self, url: str, given: str) -> None:
+            assert url == "http://127.0.0.1:9"
+            self.token = given
+
+        def __enter__(self) -> Client:
+            return self
+
+        def __exit__(self, *_exc: object) -> None:
+            return None
+
+        def request(self, method: str, path: str, **kwargs: Any) -> Any:
+            headers = {"Authorization": f"Bearer {self.token}"}
+            return api.client.request(method, path, headers=headers, **kwargs)
+
+    monkeypatch.setattr(runtime.cli_actions, "api_client", Client)
+    monkeypatch.setenv("PHONE_ACTIONS_API_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("PHONE_ACTIONS_API_TOKEN", token)

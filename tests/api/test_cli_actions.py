@@ -15,9 +15,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-import runtime.cli_actions
 from runtime.cli import app
-from tests.api.conftest import Api, new_tenant
+from tests.api.conftest import Api, new_tenant, point_cli_at
 from tests.api.processes import READY, ServiceProcess
 from tests.api.test_actions import ALL, CODE
 
@@ -37,26 +36,7 @@ EVENT = {
 def cli(api: Api, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
     """The CLI talking to ``api``'s app, with a token of tenant A carrying every actions
     scope (the URL is a placeholder: the in-process client ignores it)."""
-    token = api.token(api.tenant_a, *ALL)
-
-    class Client:
-        def __init__(self, url: str, given: str) -> None:
-            assert url == "http://127.0.0.1:9"
-            self.token = given
-
-        def __enter__(self) -> Client:
-            return self
-
-        def __exit__(self, *_exc: object) -> None:
-            return None
-
-        def request(self, method: str, path: str, **kwargs: Any) -> Any:
-            headers = {"Authorization": f"Bearer {self.token}"}
-            return api.client.request(method, path, headers=headers, **kwargs)
-
-    monkeypatch.setattr(runtime.cli_actions, "api_client", Client)
-    monkeypatch.setenv("PHONE_ACTIONS_API_URL", "http://127.0.0.1:9")
-    monkeypatch.setenv("PHONE_ACTIONS_API_TOKEN", token)
+    point_cli_at(api, monkeypatch, api.token(api.tenant_a, *ALL))
     monkeypatch.setenv("PHONE_ACTIONS_CLI_CONFIG", str(tmp_path / "absent.toml"))
     return CliRunner()
 

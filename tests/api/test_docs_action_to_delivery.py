@@ -13,9 +13,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-import runtime.cli_actions
 from runtime.cli import app
-from tests.api.conftest import Api
+from tests.api.conftest import Api, point_cli_at
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = "def on_execute_send_phone_message(event, api):\n    return {'sent': True}\n"
@@ -50,23 +49,7 @@ def test_the_documented_bind_and_select_calls_put_the_action_in_the_path(
     section = section[: section.index("\n## ")]
     token = api.token(api.tenant_b, "create:actions", "read:actions")
 
-    class Client:
-        def __init__(self, url: str, given: str) -> None:
-            self.token = given
-
-        def __enter__(self) -> Client:
-            return self
-
-        def __exit__(self, *_exc: object) -> None:
-            return None
-
-        def request(self, method: str, path: str, **kwargs: Any) -> Any:
-            headers = {"Authorization": f"Bearer {self.token}"}
-            return api.client.request(method, path, headers=headers, **kwargs)
-
-    monkeypatch.setattr(runtime.cli_actions, "api_client", Client)
-    monkeypatch.setenv("PHONE_ACTIONS_API_URL", "http://127.0.0.1:9")
-    monkeypatch.setenv("PHONE_ACTIONS_API_TOKEN", token)
+    point_cli_at(api, monkeypatch, token)
     script = tmp_path / "send_sms.py"
     script.write_text(SCRIPT)
     created = CliRunner().invoke(

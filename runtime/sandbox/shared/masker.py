@@ -195,10 +195,10 @@ def _trie(forms: Iterable[str]) -> dict[str, Any]:
     return root
 
 
-def _trie_pattern(forms: list[str]) -> str:
-    """One regex for ``forms``, shaped as their trie: alternatives at each node start with
-    different characters, so matching at a position follows one path, and the longest form
-    there wins (each ending is optional, greedy)."""
+def _trie_pattern(trie: dict[str, Any]) -> str:
+    """One regex for the forms of ``trie`` (:func:`_trie`), shaped as it: alternatives at each
+    node start with different characters, so matching at a position follows one path, and the
+    longest form there wins (each ending is optional, greedy)."""
 
     def pattern(node: dict[str, Any]) -> str:
         chars = sorted(ch for ch in node if ch)
@@ -213,28 +213,19 @@ def _trie_pattern(forms: list[str]) -> str:
             return f"(?:{body})?" if len(branches) > 1 or len(body) > 1 else f"{body}?"
         return body
 
-    return pattern(_trie(forms))
+    return pattern(trie)
 
 
 GUARDED_NODE = 4
 """A trie node with more branches than this tests its characters as one class first."""
 
 
-def _walk_cost(forms: Iterable[str]) -> int:
-    """The most alternatives a :func:`_trie_pattern` regex of ``forms`` tries at one position
-    of a text: the sum of the branches at each node, along the trie's costliest path (the
-    regex engine tries a node's branches one after another)."""
-    costs: list[int] = []
-
-    def walk(node: dict[str, Any], spent: int) -> None:
-        children = [child for ch, child in node.items() if ch]
-        if not children:
-            costs.append(spent)
-        for child in children:
-            walk(child, spent + len(children))
-
-    walk(_trie(forms), 0)
-    return max(costs, default=0)
+def _walk_cost(node: dict[str, Any]) -> int:
+    """The most alternatives a :func:`_trie_pattern` regex of the trie ``node`` tries at one
+    position of a text: the sum of the branches at each node, along the trie's costliest path
+    (the regex engine tries a node's branches one after another)."""
+    children = [child for ch, child in node.items() if ch]
+    return max((len(children) + _walk_cost(child) for child in children), default=0)
 
 
 def _starts_pattern(forms: list[str]) -> str:
@@ -303,7 +294,8 @@ class _SecretForms:
             forms |= {_fold(form) for form in _secret_forms(value)}
         short = [form for form in forms if len(form) <= TRIE_FORM]
         # a lookahead: every position is tried, so secrets that overlap are all found
-        self.short = re.compile(f"(?=({_trie_pattern(short)}))") if short else None
+        short_trie = _trie(short)
+        self.short = re.compile(f"(?=({_trie_pattern(short_trie)}))") if short else None
         # Longer forms, by their first TRIE_FORM characters (longest first in each group:
         # where two forms overlap, the longer one decides the span). Their starts are found by
         # one more trie-shaped regex, so the search stays linear in the text however many
@@ -313,12 +305,13 @@ class _SecretForms:
             groups.setdefault(form[:TRIE_FORM], []).append(form)
         self.long = {start: tuple(group) for start, group in groups.items()}
         self.longest = max((len(group[0]) for group in groups.values()), default=0)
-        self.long_starts = re.compile(f"(?=({_trie_pattern(list(groups))}))") if groups else None
+        starts_trie = _trie(groups)
+        self.long_starts = re.compile(f"(?=({_trie_pattern(starts_trie)}))") if groups else None
         # Secrets chosen to make those regexes try many branches at every position of a text
         # (many forms that share long starts): masking with them costs far more than the text
         # is long, so the supervisor masks such a tenant's texts whole instead (Masker).
         # Both regexes run over every text: their costs add up.
-        self.walk = _walk_cost(short) + _walk_cost(groups)
+        self.walk = _walk_cost(short_trie) + _walk_cost(starts_trie)
         self.costly = self.walk > MAX_WALK
         starts = [form[:TRIE_FORM] for form in forms]
         self.starts = re.compile(f"(?:{_starts_pattern(starts)})\\Z") if starts else None
