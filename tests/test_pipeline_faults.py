@@ -210,7 +210,7 @@ async def test_a_stale_pending_key_is_answered_outcome_unknown_at_once(
     )
     r = request(idempotency_key="crashed")
     store = pipeline.idempotency
-    store.claim("acme", "crashed", request_fingerprint(r))
+    store.claim("acme", "crashed", request_fingerprint(r), r.recipient, r.channel, r.purpose)
     long_ago = datetime.now(UTC) - timedelta(seconds=pipeline.delivery_budget + 1)
     with store._engine.begin() as conn:  # the crash happened long ago
         conn.execute(update(idempotency_records).values(created_at=long_ago))
@@ -219,6 +219,17 @@ async def test_a_stale_pending_key_is_answered_outcome_unknown_at_once(
     assert (report.status, report.reason) == ("failed", "outcome_unknown")
     assert "never sent again" in (report.detail or "")
     assert primary.sent == []
+    # stored on the record by this retry, which logged it: the sweep, and the next retry,
+    # find it accounted for and log nothing more
+    assert await pipeline.stale_claims.sweep() == 0
+    again = await pipeline.deliver(r)
+    assert (again.reason, again.replayed, again.id) == ("outcome_unknown", True, report.id)
+    unknown = [
+        e
+        for e in read_log(pipeline)
+        if e["details"].get("failure_details", {}).get("errorCode") == "outcome_unknown"
+    ]
+    assert [e["details"]["delivery_id"] for e in unknown] == [report.id]
 
 
 async def test_a_young_pending_key_is_waited_for_then_refused(

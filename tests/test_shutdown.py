@@ -134,3 +134,61 @@ def test_sigkill_mid_burst_loses_no_reported_event_and_never_resends(tmp_path: P
     reasons = asyncio.run(retry())
     assert set(reasons) <= {"idempotency_in_progress", "outcome_unknown"}
     assert outbox_count(tmp_path) == sent
+
+
+def test_deliveries_a_sigkill_interrupted_are_logged_once_by_the_sweep(tmp_path: Path) -> None:
+    """Killed mid-burst, the child leaves the claims of the deliveries in flight pending, with
+    no log event. Nobody retries them: once stale, the next process's sweep logs each one
+    outcome_unknown, to the phone it was for, once; a retry afterwards replays that report
+    and sends nothing."""
+    child = start_burst(tmp_path)
+    assert child.stdout is not None
+    reports_until(child.stdout, 50)
+    child.kill()
+    child.stdout.read()
+    child.wait(timeout=60)
+    pending = pending_keys(tmp_path)
+    assert pending, "nothing was in flight when the child died"
+    sent = outbox_count(tmp_path)
+    with sqlite3.connect(tmp_path / "phone-actions.sqlite3") as db:  # the crash was long ago
+        db.execute("UPDATE idempotency_records SET created_at = '2000-01-01 00:00:00.000000'")
+
+    settings = Settings(_env_file=None, data_dir=tmp_path, outbox_cap=100_000, idempotency_wait=0)
+    tenants = TomlTenantDirectory.from_mapping(
+        {"tenants": {"acme": {"provider": "outbox"}}}, environ={}
+    )
+
+    def unknown() -> dict[str, int]:
+        found: dict[str, int] = {}
+        for event in log_events(tmp_path):
+            details = event["details"]
+            assert isinstance(details, dict)
+            failure = details.get("failure_details") or {}
+            if failure.get("errorCode") == "outcome_unknown":
+                key = next(k for k in pending if repr(k) in failure["message"])
+                assert event["user_name"] == "+14155552671"
+                found[key] = found.get(key, 0) + 1
+        return found
+
+    async def sweep_then_retry() -> tuple[int, int, list[str]]:
+        async with Pipeline.from_settings(settings, tenants=tenants, load_entrypoints=False) as p:
+            first = await p.stale_claims.sweep()
+            second = await p.stale_claims.sweep()
+            p.flush_logs()
+            before = unknown()
+            assert before == dict.fromkeys(pending, 1)
+            replies = []
+            for key in pending:
+                request = PhoneMessageRequest.create(
+                    tenant="acme", recipient="+14155552671", code="123456", idempotency_key=key
+                )
+                done = await p.deliver(request)
+                replies.append(f"{done.reason}/{done.replayed}")
+            return first, second, replies
+
+    first, second, replies = asyncio.run(sweep_then_retry())
+    assert (first, second) == (len(pending), 0)
+    assert set(replies) == {"outcome_unknown/True"}
+    assert unknown() == dict.fromkeys(pending, 1)  # the retries logged nothing more
+    assert pending_keys(tmp_path) == []
+    assert outbox_count(tmp_path) == sent

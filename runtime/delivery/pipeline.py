@@ -48,6 +48,7 @@ from runtime.delivery.key_retention import KeyRetention
 from runtime.delivery.reports import after_store_failure, rejected, report
 from runtime.delivery.retries import KIND as RETRY_KIND
 from runtime.delivery.retries import NotificationRetries, opened_engine
+from runtime.delivery.stale_claims import StaleClaims, interrupted_report
 from runtime.errors import (
     ConfigurationError,
     ProviderError,
@@ -219,6 +220,14 @@ class Pipeline:
             retention_days=settings.idempotency_retention_days,
             timeout=self._store_timeout,
         )
+        # claims a crash left pending get their report and log event (stale_claims.py)
+        self.stale_claims = StaleClaims(
+            self._idempotency_store,
+            self._executor,
+            self._account,
+            stale_after=self.delivery_budget + settings.idempotency_grace,
+            timeout=self._store_timeout,
+        )
 
     @property
     def tenants(self) -> TenantDirectory:
@@ -331,6 +340,7 @@ class Pipeline:
             if self.stored_log is not None:
                 self.stored_log.start()
             self.key_retention.start()
+            self.stale_claims.start()
 
     async def aclose(self) -> None:
         """Finish in-flight deliveries, then release providers, the store and the log."""
@@ -339,6 +349,7 @@ class Pipeline:
         self._closing = True
         await self.jobs.aclose()  # stops claiming; the jobs running here finish
         await self.key_retention.aclose()
+        await self.stale_claims.aclose()
         await self.drain()
         await self._last_refunds()
         if self.stored_log is not None:  # the last reports' events into the database
@@ -525,7 +536,7 @@ class Pipeline:
             return done
         digest = request_fingerprint(request)
         try:
-            claim = await self._claim(request.tenant, key, digest)
+            claim = await self._claim(request, key, digest)
         except StoreUnavailableError as exc:
             done = rejected(
                 request,
@@ -535,8 +546,8 @@ class Pipeline:
             await self._account(request, done)
             return done
         if not claim.won:
-            done = await self._earlier_report(request, claim, digest)
-            if not done.replayed:  # a refusal is news; a replayed report is not
+            done, accounted = await self._earlier_report(request, claim, digest)
+            if not accounted and not done.replayed:  # a refusal is news; a replay is not
                 await self._account(request, done)
             return done
         try:
@@ -639,14 +650,16 @@ class Pipeline:
                     self._idempotency.release, tenant, key, timeout=self._store_timeout
                 )
 
-    async def _claim(self, tenant: str, key: str, digest: str) -> Claim:
-        """Claim ``key``; a cancelled caller still learns the outcome, so a won claim whose
-        delivery never starts is released rather than left pending."""
+    async def _claim(self, request: PhoneMessageRequest, key: str, digest: str) -> Claim:
+        """Claim ``key``, saying where the delivery goes (a claim a crash leaves pending is
+        logged by the sweep: stale_claims.py); a cancelled caller still learns the outcome,
+        so a won claim whose delivery never starts is released rather than left pending."""
         idempotency, _ = await self._stores()
+        tenant = request.tenant
         # a future, not a task: queued at once (the shield keeps it running for the outcome)
         call = self._batched(
             idempotency.claim_many,
-            (tenant, key, digest),
+            (tenant, key, digest, request.recipient, request.channel, request.purpose),
             late=partial(self._late_claim, tenant, key),
         )
         try:
@@ -706,15 +719,16 @@ class Pipeline:
 
     async def _earlier_report(
         self, request: PhoneMessageRequest, claim: Claim, digest: str
-    ) -> DeliveryReport:
-        """The answer for a key another request holds: its report, or why there is none."""
+    ) -> tuple[DeliveryReport, bool]:
+        """The answer for a key another request holds: its report, or why there is none; and
+        whether that answer was accounted for already (a stale claim this request settled)."""
         key = request.idempotency_key or ""
         if claim.fingerprint != digest:
             return rejected(
                 request,
                 "idempotency_key_reused",
                 f"idempotency key {key!r} was used for a different message",
-            )
+            ), False
         deadline = time.monotonic() + self.settings.idempotency_wait
         stale_after = self.delivery_budget + self.settings.idempotency_grace
         pause = 0.01
@@ -722,24 +736,16 @@ class Pipeline:
         while True:
             if latest is not None and latest.report is not None:
                 earlier = DeliveryReport.model_validate_json(latest.report)
-                return earlier.model_copy(update={"replayed": True})
+                return earlier.model_copy(update={"replayed": True}), False
             if latest is not None and _age(latest) > stale_after:
-                return report(
-                    request,
-                    "failed",
-                    [],
-                    reason="outcome_unknown",
-                    detail=f"an earlier request with idempotency key {key!r} was interrupted "
-                    "(it has no report after the delivery budget); its code may or may not have "
-                    "been sent, so it is never sent again under this key",
-                )
+                return await self._settle_stale(request, latest)
             if time.monotonic() >= deadline:
                 return rejected(
                     request,
                     "idempotency_in_progress",
                     f"a request with idempotency key {key!r} is still in progress; "
                     "it is never sent twice",
-                )
+                ), False
             await asyncio.sleep(pause)  # polling the shared database, which may be another node
             pause = min(pause * 2, 0.25)
             try:
@@ -751,7 +757,26 @@ class Pipeline:
                     "store_unavailable",
                     f"the report of an earlier request with key {key!r} could not be read "
                     f"({exc}); nothing was sent by this request",
-                )
+                ), False
+
+    async def _settle_stale(
+        self, request: PhoneMessageRequest, claim: Claim
+    ) -> tuple[DeliveryReport, bool]:
+        """A claim a crash left pending, found by a retry: ``outcome_unknown``, stored on the
+        record and logged by this request unless the sweep (or another retry) did first."""
+        key = request.idempotency_key or ""
+        try:
+            settled = await self.stale_claims.settle(request, claim)
+        except StoreUnavailableError as exc:
+            return rejected(
+                request,
+                "store_unavailable",
+                f"an earlier request with idempotency key {key!r} was interrupted, and its "
+                f"outcome could not be recorded ({exc}); nothing was sent by this request",
+            ), False
+        if settled is None:  # gone meanwhile (purged): the answer stands, logged here
+            return interrupted_report(request), False
+        return settled, not settled.replayed
 
     async def _route_and_send(
         self, request: PhoneMessageRequest, progress: _Progress

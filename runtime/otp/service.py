@@ -20,14 +20,14 @@ from functools import partial
 from typing import Any, TypeVar
 
 from runtime.delivery import Pipeline
-from runtime.delivery.reports import report
+from runtime.delivery.stale_claims import interrupted_report
 from runtime.errors import ConflictError
 from runtime.events import Channel, ClientInfo, DeliveryReport, PhoneMessageRequest, RequestContext
 from runtime.logs.events import event_lines, otp_event
 from runtime.metrics import observe_code_check
 from runtime.otp.codes import new_code
 from runtime.otp.store import Check, Kind, OtpStore
-from runtime.store.idempotency import fingerprint
+from runtime.store.idempotency import Claim, fingerprint
 
 __all__ = ["Caller", "Checked", "Sent", "VerifyService", "delivery_key"]
 
@@ -225,27 +225,25 @@ class VerifyService:
             if claim is not None and claim.report is not None:
                 return summary(DeliveryReport.model_validate_json(claim.report))
             if claim is not None and _age(claim.created_at) > stale_after:
-                return await self._interrupted(kind, caller, row)
+                return await self._interrupted(kind, caller, row, claim)
             if time.monotonic() >= deadline:
                 return None
             await asyncio.sleep(pause)  # polling the shared database (maybe another node's)
             pause = min(pause * 2, 0.25)
 
-    async def _interrupted(self, kind: Kind, caller: Caller, row: dict[str, Any]) -> dict[str, Any]:
-        """Account for a delivery a crash interrupted: ``outcome_unknown`` on the row, and its
-        log event written by the one request that recorded it (a retry on another node finds
-        it recorded and writes none)."""
+    async def _interrupted(
+        self, kind: Kind, caller: Caller, row: dict[str, Any], claim: Claim
+    ) -> dict[str, Any]:
+        """Account for a delivery a crash interrupted: ``outcome_unknown`` on the pipeline's
+        record and on the row. Its log event is written once, by whichever settled the
+        pipeline's record first: this request, another node's, or the pipeline's sweep of
+        stale claims (runtime/delivery/stale_claims.py)."""
         phone = row.get("phone_number") or await self._run(self.store.phone_of, row)
         # the code is not known here (the row keeps its digest), and is in no event
         request = _delivery_request(kind, caller, row, phone, "0" * self.code_length)
-        done = report(
-            request,
-            "failed",
-            [],
-            reason="outcome_unknown",
-            detail=f"the delivery of this {kind}'s code was interrupted (its process stopped "
-            "with the message possibly sent); it is never sent again",
-        )
+        settled = await self.pipeline.stale_claims.settle(request, claim)
+        logged = settled is not None
+        done = settled if settled is not None else interrupted_report(request)
         delivery = summary(done)
         recorded = await self._run(
             _record_once, self.store, kind, caller.tenant, row["id"], delivery
@@ -256,7 +254,7 @@ class VerifyService:
                 or delivery
             )
         sink = self.pipeline.log_sink
-        if sink is not None:
+        if not logged and sink is not None:  # the pipeline's record was gone: logged here
             await sink.write(request, done)
         return delivery
 

@@ -7,6 +7,9 @@ stores its report; a loser reads the stored report (or waits for it). A claim le
 crash stays pending: the code may have gone out, so it is never sent again under that key. Only
 a delivery known never to have reached a provider gives its claim back (:meth:`release`).
 Records older than the retention (days) are deleted by :meth:`purge`, and their keys are free.
+A claim keeps where its delivery goes (recipient, channel, purpose), so that one a crash left
+pending is accounted for once, by whichever comes first: the sweep (:meth:`stale`, then
+:meth:`settle`) or a retry that finds it.
 
 Every call is one statement on a kept connection (:mod:`runtime.store.kept`), compiled once:
 on PostgreSQL one round trip, on SQLite no pool checkout. The calls block; the pipeline runs
@@ -38,11 +41,13 @@ from runtime.store.db import (
 from runtime.store.kept import KeptConnections
 from runtime.store.schema import idempotency_records
 
-__all__ = ["PURGE_BATCH", "Claim", "IdempotencyStore", "fingerprint"]
+__all__ = ["PURGE_BATCH", "STALE_BATCH", "Claim", "IdempotencyStore", "StaleClaim", "fingerprint"]
 
 PURGE_BATCH = 500
 """Records deleted per :meth:`IdempotencyStore.purge` call, in one transaction: a write lock
 of a few milliseconds."""
+STALE_BATCH = 100
+"""Stale pending claims read by one :meth:`IdempotencyStore.stale` call."""
 
 _t = idempotency_records.c
 _KEY = (_t.tenant == bindparam("w_tenant"), _t.key == bindparam("w_key"))
@@ -53,23 +58,52 @@ _COMPLETE = (
     .values(report=bindparam("report"), completed_at=bindparam("completed_at"))
 )
 _RELEASE = delete(idempotency_records).where(*_KEY, _t.report.is_(None))
+# The answer for a claim a crash left pending, stored only while it is still pending and still
+# the same claim (a key purged and claimed anew in between is another delivery's).
+_SETTLE_VALUES: dict[str, Any] = {
+    "report": bindparam("report"),
+    "completed_at": bindparam("completed_at"),
+}
+_SETTLE = (
+    update(idempotency_records)
+    .where(*_KEY, _t.report.is_(None), _t.claim_id == bindparam("w_claim"))
+    .values(_SETTLE_VALUES)
+)
+_SETTLE_UNNAMED = (  # a claim made before claims had ids
+    update(idempotency_records)
+    .where(*_KEY, _t.report.is_(None), _t.claim_id.is_(None))
+    .values(_SETTLE_VALUES)
+)
+# Same condition as the partial index ix_idempotency_records_pending: only it is read.
+_STALE = (
+    select(_t.tenant, _t.key, _t.recipient, _t.channel, _t.purpose, _t.created_at, _t.claim_id)
+    .where(_t.report.is_(None), _t.recipient.is_not(None), _t.created_at < bindparam("cutoff"))
+    .order_by(_t.created_at)
+    .limit(STALE_BATCH)
+)
 _VALUES: dict[str, Any] = {
     "tenant": bindparam("tenant"),
     "key": bindparam("key"),
     "fingerprint": bindparam("fingerprint"),
     "created_at": bindparam("created_at"),
     "claim_id": bindparam("claim_id"),
+    "recipient": bindparam("recipient"),
+    "channel": bindparam("channel"),
+    "purpose": bindparam("purpose"),
 }
 
 
 @functools.cache
 def _claims_sql(count: int) -> str:
     """PostgreSQL: ``count`` claims in one INSERT, returning the keys it won."""
-    row = "(%s::VARCHAR, %s::VARCHAR, %s::VARCHAR, %s::TIMESTAMP WITH TIME ZONE, %s::VARCHAR)"
+    row = (
+        "(%s::VARCHAR, %s::VARCHAR, %s::VARCHAR, %s::TIMESTAMP WITH TIME ZONE, %s::VARCHAR, "
+        "%s::VARCHAR, %s::VARCHAR, %s::VARCHAR)"
+    )
     return (
-        "INSERT INTO idempotency_records (tenant, key, fingerprint, created_at, claim_id) VALUES "
-        + ", ".join([row] * count)
-        + " ON CONFLICT DO NOTHING RETURNING tenant, key"
+        "INSERT INTO idempotency_records "
+        "(tenant, key, fingerprint, created_at, claim_id, recipient, channel, purpose) "
+        "VALUES " + ", ".join([row] * count) + " ON CONFLICT DO NOTHING RETURNING tenant, key"
     )
 
 
@@ -106,6 +140,19 @@ class Claim:
     claim_id: str | None = None
 
 
+@dataclass(frozen=True)
+class StaleClaim:
+    """A pending claim older than the sweep's cut-off: where its delivery went, and when."""
+
+    tenant: str
+    key: str
+    recipient: str
+    channel: str
+    purpose: str
+    created_at: datetime | None
+    claim_id: str | None
+
+
 class IdempotencyStore:
     """Claims, completes and releases idempotency keys. Blocking calls: database errors and
     timeouts raise :class:`~runtime.errors.StoreUnavailableError`."""
@@ -125,11 +172,22 @@ class IdempotencyStore:
         self._read = prepare(engine, _READ)
         self._complete = prepare(engine, _COMPLETE)
         self._release = prepare(engine, _RELEASE)
+        self._settle = prepare(engine, _SETTLE)
+        self._settle_unnamed = prepare(engine, _SETTLE_UNNAMED)
         self._to_db, self._from_db = type_processors(engine, _t.created_at)
 
-    def claim(self, tenant: str, key: str, digest: str) -> Claim:
+    def claim(
+        self,
+        tenant: str,
+        key: str,
+        digest: str,
+        recipient: str | None = None,
+        channel: str | None = None,
+        purpose: str | None = None,
+    ) -> Claim:
         """Claim ``key`` for a request whose :func:`fingerprint` is ``digest``: won, or the
-        record of the request that holds it."""
+        record of the request that holds it. ``recipient``, ``channel`` and ``purpose`` say
+        where the delivery goes (a claim without them is never swept: :meth:`stale`)."""
         claim_id = new_id()
         for _ in range(3):  # a holder that releases between our insert and read: try again
             now = datetime.now(UTC)
@@ -139,6 +197,9 @@ class IdempotencyStore:
                 "fingerprint": digest,
                 "created_at": self._to_db(now),
                 "claim_id": claim_id,
+                "recipient": recipient,
+                "channel": channel,
+                "purpose": purpose,
             }
             inserted, _ = self._kept.execute("claim", self._claim, row, repeatable=True)
             if inserted == 1:
@@ -148,8 +209,9 @@ class IdempotencyStore:
                 return _own(existing, claim_id)
         raise unavailable(self._engine, "claim (the key was released under it three times)")
 
-    def claim_many(self, requests: list[tuple[str, str, str]]) -> list[Claim | Exception]:
-        """:meth:`claim` for several ``(tenant, key, digest)`` at once: one transaction for
+    def claim_many(self, requests: list[tuple[str, ...]]) -> list[Claim | Exception]:
+        """:meth:`claim` for several ``(tenant, key, digest[, recipient, channel, purpose])`` at
+        once: one transaction for
         the inserts, so one commit (on PostgreSQL one WAL flush) for them all. A key the
         batch did not win (held already, or twice in the batch) is read as :meth:`claim`
         reads it; a failure there is that request's alone."""
@@ -158,20 +220,25 @@ class IdempotencyStore:
         ids = [new_id() for _ in requests]
         rows = [
             {
-                "tenant": tenant,
-                "key": key,
-                "fingerprint": digest,
+                "tenant": request[0],
+                "key": request[1],
+                "fingerprint": request[2],
                 "created_at": created,
                 "claim_id": claim_id,
+                "recipient": request[3] if len(request) > 3 else None,
+                "channel": request[4] if len(request) > 4 else None,
+                "purpose": request[5] if len(request) > 5 else None,
             }
-            for (tenant, key, digest), claim_id in zip(requests, ids, strict=True)
+            for request, claim_id in zip(requests, ids, strict=True)
         ]
         if self.local or len(rows) == 1:
             inserted = self._kept.execute_many("claim", self._claim, rows, repeatable=True)
         else:
-            inserted = self._claim_rows(requests, ids, created)
+            inserted = self._claim_rows(rows)
         outcomes: list[Claim | Exception] = []
-        for (tenant, key, digest), claim_id, count in zip(requests, ids, inserted, strict=True):
+        for (tenant, key, digest, *about), claim_id, count in zip(
+            requests, ids, inserted, strict=True
+        ):
             if count == 1:
                 outcomes.append(
                     Claim(won=True, fingerprint=digest, created_at=now, claim_id=claim_id)
@@ -180,32 +247,33 @@ class IdempotencyStore:
             try:  # a read first: it waits for no write lock, so the batch's winners do not
                 held = self.get(tenant, key)  # wait for it either
                 outcomes.append(
-                    _own(held, claim_id) if held is not None else self.claim(tenant, key, digest)
+                    _own(held, claim_id)
+                    if held is not None
+                    else self.claim(tenant, key, digest, *about)
                 )
             except StoreUnavailableError as exc:
                 outcomes.append(exc)
         return outcomes
 
-    def _claim_rows(
-        self, requests: list[tuple[str, str, str]], ids: list[str], created: object
-    ) -> list[int]:
+    def _claim_rows(self, rows: list[dict[str, Any]]) -> list[int]:
         """PostgreSQL: the batch's inserts as one statement (one round trip, one WAL flush):
         1 for each request that won its key (the first of a key that comes twice), else 0.
 
         Each key once, in (tenant, key) order: two nodes claiming the same keys lock them in
         the same order, so their batches never deadlock."""
-        first: dict[tuple[str, str], tuple[str, str]] = {}
-        for (tenant, key, digest), claim_id in zip(requests, ids, strict=True):
-            first.setdefault((tenant, key), (digest, claim_id))
+        first: dict[tuple[str, str], dict[str, Any]] = {}
+        for row in rows:
+            first.setdefault((row["tenant"], row["key"]), row)
         args: list[object] = []
-        for (tenant, key), (digest, claim_id) in sorted(first.items()):
-            args += (tenant, key, digest, created, claim_id)
+        for (tenant, key), row in sorted(first.items()):
+            args += (tenant, key, row["fingerprint"], row["created_at"], row["claim_id"])
+            args += (row["recipient"], row["channel"], row["purpose"])
         sql = _claims_sql(len(first))
         won = set(self._kept.fetch_all("claim", sql, args, repeatable=True))
         counts = []
-        for tenant, key, _ in requests:
-            counts.append(1 if (tenant, key) in won else 0)
-            won.discard((tenant, key))
+        for row in rows:
+            counts.append(1 if (row["tenant"], row["key"]) in won else 0)
+            won.discard((row["tenant"], row["key"]))
         return counts
 
     def get(self, tenant: str, key: str) -> Claim | None:
@@ -264,6 +332,40 @@ class IdempotencyStore:
         params = {"w_tenant": tenant, "w_key": key}
         self._kept.execute("release", self._release, params, repeatable=True)
 
+    def stale(self, older_than: float) -> list[StaleClaim]:
+        """Up to :data:`STALE_BATCH` pending claims made more than ``older_than`` seconds ago
+        that say where their delivery went, oldest first: claims a crash left pending (a live
+        delivery ends within its budget). Read through their own small index."""
+        cutoff = datetime.now(UTC) - timedelta(seconds=older_than)  # bound by SQLAlchemy
+        try:
+            with self._engine.connect() as conn:
+                rows = conn.execute(_STALE, {"cutoff": cutoff}).all()
+        except DATABASE_ERRORS as exc:
+            raise unavailable(self._engine, "reading stale idempotency claims", exc) from None
+        return [
+            StaleClaim(tenant, key, recipient, channel, purpose or "", _as_utc(created), claim_id)
+            for tenant, key, recipient, channel, purpose, created, claim_id in rows
+        ]
+
+    def settle(self, tenant: str, key: str, claim_id: str | None, report_json: str) -> str | None:
+        """Store ``report_json`` as the answer of the pending claim ``claim_id`` of ``key``
+        (one a crash left), unless it has one already: the report now on the record, so the
+        caller learns whether its own was stored (then it alone writes the event) or another
+        one was first. None when the record is gone (purged, released)."""
+        params = {
+            "w_tenant": tenant,
+            "w_key": key,
+            "w_claim": claim_id,
+            "report": report_json,
+            "completed_at": self._to_db(datetime.now(UTC)),
+        }
+        statement = self._settle if claim_id is not None else self._settle_unnamed
+        self._kept.execute("settle", statement, params, repeatable=True)
+        held = self.get(tenant, key)
+        if held is None or (claim_id is not None and held.claim_id != claim_id):
+            return None
+        return held.report
+
     def purge(self, older_than_days: float) -> int:
         """Delete up to :data:`PURGE_BATCH` records claimed more than ``older_than_days`` ago,
         completed or not, in one short transaction: how many. A caller with more to delete
@@ -307,3 +409,10 @@ def _own(held: Claim, claim_id: str) -> Claim:
             won=True, fingerprint=held.fingerprint, created_at=held.created_at, claim_id=claim_id
         )
     return held
+
+
+def _as_utc(moment: datetime | None) -> datetime | None:
+    """A time read through SQLAlchemy (a datetime already): SQLite drops its zone (UTC)."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 __all__ = [
@@ -60,8 +61,21 @@ idempotency_records = Table(
     # Who claimed it: a claim whose answer was lost (a reset connection) is recognised as
     # one's own when the statement is tried again, not taken for another request's.
     Column("claim_id", String(32), nullable=True),
-    # Stale pending claims are found by age (a claim left by a crash stays pending).
+    # Where the claimed delivery goes: a claim a crash left pending is accounted for with its
+    # own log event (runtime.delivery.stale_claims), to the phone it was for.
+    Column("recipient", String(32), nullable=True),
+    Column("channel", String(8), nullable=True),
+    Column("purpose", String(16), nullable=True),
+    # Old records are found by age (the retention) ...
     Index("ix_idempotency_records_created_at", "created_at"),
+    # ... and pending claims among them by a small index of their own: only claims in flight
+    # (or left by a crash) are in it, so the sweep never reads the completed records.
+    Index(
+        "ix_idempotency_records_pending",
+        "created_at",
+        sqlite_where=text("report IS NULL AND recipient IS NOT NULL"),
+        postgresql_where=text("report IS NULL AND recipient IS NOT NULL"),
+    ),
 )
 
 outbox_messages = Table(

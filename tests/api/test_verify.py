@@ -279,6 +279,65 @@ def test_an_enrollment_whose_delivery_a_crash_interrupted_is_accounted_for_once(
         and e["details"].get("failure_details", {}).get("errorCode") == "outcome_unknown"
     ]
     assert len(unknown) == 1, unknown
+    # the sweep of claims a crash left pending finds this one accounted for: no second event
+    services = api.client.app.state.services  # type: ignore[attr-defined]
+    assert api.client.portal is not None
+    assert api.client.portal.call(services.pipeline.stale_claims.sweep) == 0
+    assert len([e for e in events(api, tenant) if e["user_id"] == user and e in unknown]) == 1
+
+
+def test_an_interrupted_delivery_nobody_retries_is_logged_by_the_sweep_once(api: Api) -> None:
+    """The process died with the code at the provider and the caller never came back: the
+    pipeline's sweep logs the delivery as outcome_unknown, once (a second sweep, and a late
+    retry, add nothing)."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from runtime.otp.service import delivery_key
+    from runtime.store import create_engine_for
+    from runtime.store.schema import idempotency_records, phone_enrollments
+
+    tenant, user = api.tenant_a, f"auth0|swept-{uuid.uuid4().hex[:8]}"
+    body = {"user_id": user, "phone_number": PHONE, "idempotency_key": f"k-{user}"}
+    made = ok(api.client.post(ENROLL, json=body, headers=h(api, tenant)), 201)
+    sent = len(texts(api, tenant))
+    engine = create_engine_for(api.settings.resolved_database_url)
+    long_ago = datetime.now(UTC) - timedelta(hours=1)
+    with engine.begin() as conn:  # what the crash left: no delivery kept, the claim pending
+        conn.execute(
+            update(phone_enrollments)
+            .where(phone_enrollments.c.id == made["id"])
+            .values(delivery=None)
+        )
+        conn.execute(
+            update(idempotency_records)
+            .where(
+                idempotency_records.c.tenant == tenant,
+                idempotency_records.c.key == delivery_key(made["id"]),
+            )
+            .values(report=None, created_at=long_ago)
+        )
+    engine.dispose()
+    services = api.client.app.state.services  # type: ignore[attr-defined]
+    assert api.client.portal is not None
+    assert api.client.portal.call(services.pipeline.stale_claims.sweep) >= 1
+    assert api.client.portal.call(services.pipeline.stale_claims.sweep) == 0
+
+    def unknown() -> list[dict[str, Any]]:
+        return [
+            e
+            for e in events(api, tenant)
+            if e["user_name"] == PHONE
+            and e["details"].get("failure_details", {}).get("errorCode") == "outcome_unknown"
+            and delivery_key(made["id"]) in e["details"]["failure_details"]["message"]
+        ]
+
+    assert len(unknown()) == 1, unknown()
+    retried = api.client.post(ENROLL, json=body, headers=h(api, tenant))
+    assert (retried.status_code, retried.json()["errorCode"]) == (502, "outcome_unknown")
+    assert len(unknown()) == 1  # the retry found it accounted for
+    assert len(texts(api, tenant)) == sent  # never sent again
 
 
 @pytest.mark.parametrize(

@@ -6,16 +6,17 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 
 from runtime.errors import StoreUnavailableError
 from runtime.store import IdempotencyStore, create_engine_for, migrate
 from runtime.store.idempotency import Claim
+from runtime.store.schema import idempotency_records
 
 
 def test_claim_reports_when_the_key_was_first_claimed(engine: Engine, tenant: str) -> None:
@@ -53,6 +54,44 @@ def test_release_removes_a_pending_claim_only(engine: Engine, tenant: str) -> No
     assert done.report == '{"status": "delivered"}'
     again = store.claim(tenant, "pending", "other-digest")  # a released key can be used anew
     assert (again.won, again.fingerprint) == (True, "other-digest")
+    store.close()
+
+
+def test_stale_pending_claims_are_found_and_settled_once(engine: Engine, tenant: str) -> None:
+    """The sweep's two calls: ``stale`` lists pending claims that say where they went, older
+    than the cut-off (through their partial index); ``settle`` stores an answer only while
+    the claim is pending and still the same claim, and says which answer the record holds."""
+    store = IdempotencyStore(engine)
+    phone = "+14155552671"
+    crashed = store.claim(tenant, "crashed", "d", phone, "voice", "enrollment")
+    store.claim(tenant, "done", "d", phone, "sms", "verification")
+    store.complete(tenant, "done", '{"status": "delivered"}')
+    store.claim(tenant, "older-kind", "d")  # made before claims said where they went
+    young = store.claim(tenant, "young", "d", phone, "sms", "verification")
+    long_ago = datetime.now(UTC) - timedelta(hours=1)
+    table = idempotency_records.c
+    with engine.begin() as conn:  # all but the young one were claimed an hour ago
+        conn.execute(
+            update(idempotency_records)
+            .where(table.tenant == tenant, table.key != "young")
+            .values(created_at=long_ago)
+        )
+
+    stale = [c for c in store.stale(60) if c.tenant == tenant]
+    assert [(c.key, c.recipient, c.channel, c.purpose) for c in stale] == [
+        ("crashed", phone, "voice", "enrollment")
+    ]
+    assert (stale[0].claim_id, stale[0].created_at) == (crashed.claim_id, long_ago)
+    assert young.won
+
+    first = '{"status": "failed", "n": 1}'
+    assert store.settle(tenant, "crashed", crashed.claim_id, first) == first
+    assert store.settle(tenant, "crashed", crashed.claim_id, '{"n": 2}') == first  # kept
+    assert store.settle(tenant, "young", "another-claim", '{"n": 3}') is None  # not its claim
+    held = store.get(tenant, "young")
+    assert held is not None
+    assert held.report is None
+    assert [c.key for c in store.stale(60) if c.tenant == tenant] == []
     store.close()
 
 

@@ -1,0 +1,172 @@
+"""Claims a crash left pending are accounted for, even when no retry ever comes.
+
+A keyed delivery claims its key before it sends. A process killed mid-send leaves that claim
+pending: the code may have gone out, so it is never sent again, and until now only a retry
+with the same key ever logged it (``outcome_unknown``). A user who gave up, or a backend that
+never retries, left a delivery with no log event at all.
+
+:class:`StaleClaims` sweeps them: every :data:`SWEEP_EVERY` seconds while the runtime's
+background work runs, a pending claim older than the delivery budget plus the grace (no live
+delivery takes that long) gets an ``outcome_unknown`` report stored on its record and one
+``gd_send_*_failure`` log event. Whichever comes first, the sweep or a retry (or another node's
+sweep), stores its report only while the claim is still pending (:meth:`IdempotencyStore.settle`),
+and only that one writes the event: one event per delivery. Later retries replay the stored
+report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import cast
+
+from runtime.delivery.reports import report
+from runtime.errors import StoreUnavailableError
+from runtime.events import Channel, DeliveryReport, PhoneMessageRequest, Purpose
+from runtime.store.executor import StoreExecutor
+from runtime.store.idempotency import STALE_BATCH, Claim, IdempotencyStore, StaleClaim
+
+__all__ = ["SWEEP_BATCHES", "SWEEP_EVERY", "StaleClaims", "interrupted_report"]
+
+log = logging.getLogger("runtime.delivery")
+
+SWEEP_EVERY = 60.0
+"""Seconds between two sweeps (the first runs when the background work starts)."""
+SWEEP_BATCHES = 20
+"""Batches of :data:`~runtime.store.idempotency.STALE_BATCH` claims per sweep at most."""
+
+Account = Callable[[PhoneMessageRequest, DeliveryReport], Awaitable[None]]
+
+
+def interrupted_report(request: PhoneMessageRequest) -> DeliveryReport:
+    """The answer for a delivery whose claim a crash left pending: it may have been sent."""
+    key = request.idempotency_key or ""
+    return report(
+        request,
+        "failed",
+        [],
+        reason="outcome_unknown",
+        detail=f"the delivery with idempotency key {key!r} was interrupted (its process "
+        "stopped with no report after the delivery budget); its code may or may not have been "
+        "sent, so it is never sent again under this key",
+    )
+
+
+def request_of(claim: StaleClaim) -> PhoneMessageRequest:
+    """The request a stale claim stands for, as far as its record tells: where it went. The
+    code is not kept (and is in no event); nothing here is validated again: it was when the
+    claim was made."""
+    return PhoneMessageRequest.model_construct(
+        tenant=claim.tenant,
+        recipient=claim.recipient,
+        code="",
+        channel=cast(Channel, claim.channel),
+        purpose=cast(Purpose, claim.purpose or "verification"),
+        idempotency_key=claim.key,
+    )
+
+
+class StaleClaims:
+    """Sweeps pending claims older than ``stale_after`` seconds: each is settled with
+    :func:`interrupted_report` and accounted for (``account``: the observers and the log)
+    by whoever settles it first."""
+
+    def __init__(
+        self,
+        store: Callable[[], Awaitable[IdempotencyStore]],
+        executor: StoreExecutor,
+        account: Account,
+        *,
+        stale_after: float,
+        timeout: float,
+    ) -> None:
+        self._store = store
+        self._executor = executor
+        self._account = account
+        self._stale_after = stale_after
+        self._timeout = timeout
+        self._task: asyncio.Task[None] | None = None
+        self.passes = asyncio.Event()
+        """Set after each sweep (done or failed): what a test waits for."""
+        self.accounted = 0
+        """Claims this process settled and logged so far."""
+
+    async def settle(
+        self, request: PhoneMessageRequest, claim: Claim | StaleClaim
+    ) -> DeliveryReport | None:
+        """Settle ``claim`` (pending, stale) for ``request``: the report to answer with, or
+        None when the record is gone. Logged here when this call stored it; a report another
+        side stored first is returned as replayed, and logged by that side."""
+        idempotency = await self._store()
+        done = interrupted_report(request)
+        mine = done.model_dump_json()
+        stored = await self._executor.run(
+            idempotency.settle,
+            request.tenant,
+            request.idempotency_key or "",
+            claim.claim_id,
+            mine,
+            timeout=self._timeout,
+        )
+        if stored is None:
+            return None
+        if stored == mine:
+            self.accounted += 1
+            await self._account(request, done)
+            return done
+        earlier = DeliveryReport.model_validate_json(stored)
+        return earlier.model_copy(update={"replayed": True})
+
+    async def sweep(self) -> int:
+        """One sweep: settle and log the stale claims, a batch at a time; how many this
+        process accounted for. Raises StoreUnavailableError when the database does not
+        answer in time."""
+        idempotency = await self._store()
+        accounted = 0
+        for _ in range(SWEEP_BATCHES):
+            stale = await self._executor.run(
+                idempotency.stale, self._stale_after, timeout=self._timeout
+            )
+            for claim in stale:
+                done = await self.settle(request_of(claim), claim)
+                accounted += done is not None and not done.replayed
+            if len(stale) < STALE_BATCH:
+                break
+        return accounted
+
+    def start(self) -> None:
+        """Start the sweeps in the running loop. Idempotent."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def aclose(self) -> None:
+        """Stop the sweeps (a sweep under way is abandoned between claims)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                accounted = await self.sweep()
+            except StoreUnavailableError as exc:
+                log.warning(
+                    "claims left pending by a crash not swept yet (tried again in %d s): %s",
+                    SWEEP_EVERY,
+                    exc,
+                )
+            except Exception:  # a bug must not end the sweeps for good
+                log.exception("sweeping claims left pending by a crash failed")
+            else:
+                if accounted:
+                    log.warning(
+                        "%d deliveries interrupted by a crash were logged as outcome_unknown "
+                        "(their codes may or may not have been sent; never sent again)",
+                        accounted,
+                    )
+            self.passes.set()
+            await asyncio.sleep(SWEEP_EVERY)
