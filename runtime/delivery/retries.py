@@ -52,7 +52,7 @@ class _State(BaseModel):
     text: str
     attempts: list[Attempt]
     claims: int = 0  # claims of the job so far: one more than expected means an interrupted run
-    logged: int = 0  # events the ``retrying`` report logged: the final one numbers after them
+    logged: int = 0  # attempts the ``retrying`` report logged: the final one logs the rest
 
 
 class NotificationRetries:
@@ -230,7 +230,7 @@ class NotificationRetries:
         since: int,
     ) -> None:
         """The final report: into the idempotency record, then to the observers and the log
-        (``since``: the events the ``retrying`` report logged; this one numbers after them)."""
+        (``since``: the attempts the ``retrying`` report logged; this one logs the others)."""
         pipeline = self._pipeline
         key = request.idempotency_key
         if key is not None:

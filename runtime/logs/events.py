@@ -67,10 +67,12 @@ def log_events(
 
     ``date`` is when the report was made; ``log_id`` is the delivery's id with the event's
     number in place of its last two hex digits (unique, and it points at its delivery): an
-    attempt's place in ``attempts``, after the ``since`` events its delivery logged already
-    (the ``retrying`` report of a delivery its action retries). The final report logs every
-    attempt again, with the final status, under numbers of its own: a crash between the two
-    reports loses no attempt's event, and no number is used twice.
+    attempt's place in ``attempts``. One event per attempt, once: a delivery its action
+    retries logs its first attempts with the ``retrying`` report (``since`` of them), and the
+    final report only the attempts after those (a failure alert counting
+    ``gd_send_*_failure`` events counts each failed attempt once). A final report with no
+    attempt of its own (a retry interrupted, a tenant gone) logs one event for its outcome,
+    numbered after the attempts.
     """
     client = request.client
     context = request.request
@@ -83,8 +85,8 @@ def log_events(
     last = attempts[-1] if attempts else None
     events = []
     numbered: list[tuple[int, Attempt | None]] = [
-        (since + place, attempt) for place, attempt in enumerate(attempts)
-    ] or [(since, None)]
+        (place, attempt) for place, attempt in enumerate(attempts) if place >= since
+    ] or [(max(since, len(attempts)), None)]
     for number, attempt in numbered:
         ok = attempt is not None and attempt.outcome == "delivered"
         kind = _KINDS[report.channel, ok]
