@@ -27,11 +27,13 @@ from runtime.receipts.store import ReceiptStore
 from runtime.store.db import DATABASE_ERRORS, describe, unavailable, write_transaction
 from runtime.store.schema import log_events, log_ingest
 
-__all__ = ["LogRepository", "LogRow", "row_of"]
+__all__ = ["SORTABLE", "LogRepository", "LogRow", "row_of"]
 
 _c = log_events.c
 _i = log_ingest.c
 _LOCK = "SELECT pg_advisory_xact_lock(hashtext('log_events'))"
+# the fields of Auth0's log search a page can be sorted by that are columns here
+SORTABLE = ("date", "type", "user_id", "user_name", "client_id", "ip", "log_id")
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,19 @@ class LogRow:
 
 def _cut(value: Any, size: int) -> str | None:
     return None if value is None else str(value)[:size]
+
+
+def _order(sort: str, descending: bool) -> list[Any]:
+    """ORDER BY for ``sort``: ``date`` is the stored order (``seq``: a node's events are
+    stored as dated, and it never ties); another column breaks its ties by ``seq`` and
+    puts events without it last, on SQLite as on PostgreSQL."""
+    if sort not in SORTABLE:
+        raise ValueError(f"not sortable: {sort!r}")
+    seq = _c.seq.desc() if descending else _c.seq.asc()
+    if sort == "date":
+        return [seq]
+    column = getattr(_c, sort)
+    return [(column.desc() if descending else column.asc()).nulls_last(), seq]
 
 
 def row_of(line: bytes) -> dict[str, Any] | None:
@@ -138,16 +153,17 @@ class LogRepository:
         *,
         page: int,
         per_page: int,
-        newest_first: bool,
+        sort: str = "date",
+        descending: bool = True,
         totals: bool,
     ) -> tuple[list[LogRow], int | None]:
-        """One page of ``tenant``'s events matching ``where``, and the total when asked."""
+        """One page of ``tenant``'s events matching ``where``, ordered by ``sort`` (one of
+        :data:`SORTABLE`), and the total when asked."""
         condition = and_(_c.tenant == tenant, where)
-        order = _c.seq.desc() if newest_first else _c.seq.asc()
         query = (
             select(_c.seq, _c.log_id, _c.type, _c.event)
             .where(condition)
-            .order_by(order)
+            .order_by(*_order(sort, descending))
             .offset(page * per_page)
             .limit(per_page)
         )

@@ -8,6 +8,8 @@ batches leave in order, and an outage of any length is a cursor that stands stil
 the batch after the cursor, POSTs it (signed, :mod:`runtime.signing`), and moves the cursor
 only once the sink answered 2xx: a crash between the sink's answer and the cursor update sends
 that batch again, so each event carries its ``log_id`` for the sink to drop a repeat. A
+``JSONOBJECT`` stream POSTs each event of the batch alone, in order; when one fails, the
+cursor moves past those the sink took before it, so only the rest is sent again. A
 failing sink is retried with exponential backoff; past ``log_stream_suspend_after`` seconds of
 failure the stream is suspended until a PATCH sets it active again (it resumes where it
 stopped). A sweep re-creates the job of an active stream whose job is gone. The POST goes
@@ -20,7 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -107,10 +109,15 @@ class LogStreamDelivery:
         if batch.last_seq == stream.cursor:
             return Again(IDLE_DELAY)
         if batch.rows:
-            error = await self.post(stream, batch.rows)
+            taken, error = await self._send(stream, batch.rows)
             if error is not None:
                 self.failed_batches += 1
                 observe_log_stream(stream.tenant, stream.id, failed=True)
+                if taken:  # JSONOBJECT: the events before the failed one were taken
+                    last = batch.rows[taken - 1].seq
+                    if not await self._call(streams.advance, stream, job.id, last, taken):
+                        return Done()
+                    stream = replace(stream, cursor=last, failures=0, failing_since=None)
                 suspend_after = self._settings.log_stream_suspend_after
                 suspended = await self._call(streams.failed, stream, job.id, error, suspend_after)
                 if suspended:
@@ -118,6 +125,10 @@ class LogStreamDelivery:
                     return Done()
                 return Again(self._backoff(stream.failures + 1))
             self.sent_batches += 1
+            if taken < len(batch.rows):  # JSONOBJECT: the batch's time ran out; go on soon
+                last = batch.rows[taken - 1].seq
+                moved = await self._call(streams.advance, stream, job.id, last, taken)
+                return Again(0.0) if moved else Done()
         moved = await self._call(streams.advance, stream, job.id, batch.last_seq, len(batch.rows))
         return Again(0.0) if moved else Done()
 
@@ -139,14 +150,35 @@ class LogStreamDelivery:
 
     async def post(self, stream: StreamState, rows: list[LogRow]) -> str | None:
         """POST one batch; None when the sink took it, else why not (one line)."""
+        return (await self._send(stream, rows))[1]
+
+    async def _send(self, stream: StreamState, rows: list[LogRow]) -> tuple[int, str | None]:
+        """POST ``rows`` in ``stream``'s format: how many the sink took, and why it did not
+        take the rest (None when it took them all, or, one event a request, when the batch's
+        time ran out: no request starts after one request's budget, so a slow sink holds
+        the job for at most twice that, well within its lease)."""
         items = [
             b'{"log_id":' + orjson.dumps(row.log_id) + b',"data":' + row.event.encode() + b"}"
             for row in rows
         ]
+        if stream.content_format == "JSONOBJECT":  # one request per event
+            deadline = time.monotonic() + _REQUEST_TIMEOUT
+            for taken, item in enumerate(items):
+                if taken and time.monotonic() >= deadline:  # the rest in the next run
+                    return taken, None
+                error = await self._post_body(stream, item)
+                if error is not None:
+                    return taken, error
+            return len(items), None
         if stream.content_format == "JSONLINES":
             body = b"\n".join(items) + b"\n"
         else:
             body = b"[" + b",".join(items) + b"]"
+        error = await self._post_body(stream, body)
+        return (len(items), None) if error is None else (0, error)
+
+    async def _post_body(self, stream: StreamState, body: bytes) -> str | None:
+        """One signed POST; None when the sink answered 2xx, else why not (one line)."""
         headers = {
             **stream.headers,
             "Content-Type": stream.content_type,

@@ -4,8 +4,11 @@ and the fenced updates their delivery job makes (:mod:`runtime.logs.stream_deliv
 ``httpAuthorization`` is write-only (sealed at rest, never answered), like the providers'
 credentials. Each stream gets a signing secret (``signing_secret``, answered on creation and on
 ``rotate_signing_secret``) for the HMAC header of its batches (:mod:`runtime.signing`). A new
-stream starts at the end of the stored log (Auth0 streams what happens after creation).
-Blocking calls: run them on the store executor.
+stream starts at the end of the stored log (Auth0 streams what happens after creation), or
+where its ``startFrom`` says: a date (the first event stored that is dated then or later) or a
+``log_id`` (the events stored after it, as ``GET /api/v2/logs?from=`` pages). ``isPriority``
+is kept and answered; every stream is delivered alike. Blocking calls: run them on the store
+executor.
 """
 
 from __future__ import annotations
@@ -42,12 +45,15 @@ from runtime.store.schema import jobs, log_events, log_streams
 
 __all__ = ["FORMATS", "MAX_STREAMS", "LogStreamRepository", "StreamState"]
 
-FORMATS = ("JSONLINES", "JSONARRAY")
+FORMATS = ("JSONLINES", "JSONARRAY", "JSONOBJECT")  # JSONOBJECT: one event per request
 MAX_STREAMS = 10  # per tenant: each costs a job and a poll of the log
 _MAX_HEADERS = 10
 _STATUSES = ("active", "paused")  # what a PATCH may set; "suspended" is set by delivery
 _FORBIDDEN_HEADERS = {"content-length", "host", "transfer-encoding", "x-phone-actions-signature"}
+_FUTURE_SLACK = timedelta(minutes=5)  # a client's clock a little ahead is still "now"
+_PRIORITY = "_isPriority"  # kept in the sink's JSON: the table has no column for it
 _s = log_streams.c
+_e = log_events.c
 _ALPHABET = string.ascii_letters + string.digits
 
 
@@ -91,12 +97,15 @@ class LogStreamRepository:
     # -- the API ------------------------------------------------------------------------------
 
     def create(self, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
-        _no_unknown(body, {"name", "type", "sink", "filters", "status", "isPriority"}, "")
+        allowed = {"name", "type", "sink", "filters", "status", "isPriority", "startFrom"}
+        _no_unknown(body, allowed, "")
         if "type" not in body:
             raise InvalidInputError("missing (it is required: 'http')", field="type")
         if body.get("type") != "http":
             raise InvalidInputError("only 'http' is supported", field="type")
         sink, authorization = self._sink(body.get("sink"), None)
+        sink[_PRIORITY] = _priority(body.get("isPriority", False))
+        start_from = _start_from(body.get("startFrom"))
         filters = _filters(body.get("filters", []))
         status = body.get("status", "active")
         if status not in _STATUSES:
@@ -116,9 +125,7 @@ class LogStreamRepository:
                 raise LimitExceededError(
                     f"a tenant has at most {MAX_STREAMS} log streams", field="log_streams"
                 )
-            start = conn.execute(
-                select(func.max(log_events.c.seq)).where(log_events.c.tenant == tenant)
-            ).scalar_one()
+            start = _start(conn, tenant, start_from)
             conn.execute(
                 log_streams.insert().values(
                     id=stream_id,
@@ -130,7 +137,7 @@ class LogStreamRepository:
                     authorization_sealed=self._seal(stream_id, authorization),
                     secret_sealed=self._keys.seal(secret.encode(), _context(stream_id, "secret")),
                     filters=json.dumps(filters),
-                    cursor=int(start or 0),
+                    cursor=start,
                     job_id=None,
                     failures=0,
                     failing_since=None,
@@ -156,8 +163,10 @@ class LogStreamRepository:
 
     def update(self, tenant: str, stream_id: str, body: dict[str, Any]) -> dict[str, Any]:
         """Change name, status (active resumes a paused or suspended stream where it
-        stopped), sink or filters; ``rotate_signing_secret: true`` answers a new secret."""
-        _no_unknown(body, {"name", "status", "sink", "filters", "rotate_signing_secret"}, "")
+        stopped), sink, filters or isPriority; ``rotate_signing_secret: true`` answers a new
+        secret."""
+        allowed = {"name", "status", "sink", "filters", "isPriority", "rotate_signing_secret"}
+        _no_unknown(body, allowed, "")
         values: dict[str, Any] = {"updated_at": _now()}
         secret = None
         with self._transaction("changing a log stream") as conn:
@@ -181,11 +190,15 @@ class LogStreamRepository:
                     # a resume: a fresh failure window, and a new job (the old one may still
                     # be finishing its last run: the sweep gives the stream its successor)
                     values.update(failures=0, failing_since=None, job_id=None)
+            sink = json.loads(row.sink)
             if "sink" in body:
                 old = self._open(stream_id, row.authorization_sealed)
-                sink, authorization = self._sink(body["sink"], json.loads(row.sink) | {"_": old})
-                values["sink"] = json.dumps(sink)
+                sink, authorization = self._sink(body["sink"], sink | {"_": old})
                 values["authorization_sealed"] = self._seal(stream_id, authorization)
+            if "isPriority" in body:
+                sink[_PRIORITY] = _priority(body["isPriority"])
+            if "sink" in body or "isPriority" in body:
+                values["sink"] = json.dumps(sink)
             if "filters" in body:
                 values["filters"] = json.dumps(_filters(body["filters"]))
             rotate = body.get("rotate_signing_secret", False)
@@ -392,12 +405,15 @@ class LogStreamRepository:
 
 def _shown(row: Any) -> dict[str, Any]:
     """A stream as the API answers it (Auth0's fields, then this project's delivery state)."""
+    sink = json.loads(row.sink)
+    priority = bool(sink.pop(_PRIORITY, False))
     return {
         "id": row.id,
         "name": row.name,
         "type": row.type,
         "status": row.status,
-        "sink": json.loads(row.sink),
+        "isPriority": priority,
+        "sink": sink,
         "filters": json.loads(row.filters),
         "delivery": {
             "delivered": int(row.delivered),
@@ -408,6 +424,54 @@ def _shown(row: Any) -> dict[str, Any]:
             "last_error": row.last_error,
         },
     }
+
+
+def _priority(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInputError("must be true or false", field="isPriority")
+    return value
+
+
+def _start_from(value: Any) -> datetime | str | None:
+    """``startFrom`` as a moment (an ISO 8601 date or date-time, UTC unless it says) or a
+    ``log_id``; None when not given."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 1 <= len(value) <= 64:
+        raise InvalidInputError(
+            "must be an ISO 8601 date (2026-01-31T12:00:00Z) or a log_id", field="startFrom"
+        )
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value  # not a date: a log_id
+    moment = moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    if moment > _now() + _FUTURE_SLACK:
+        raise InvalidInputError(
+            "is in the future; omit it to stream what is stored from now on", field="startFrom"
+        )
+    return moment
+
+
+def _start(conn: Connection, tenant: str, start_from: datetime | str | None) -> int:
+    """The cursor (the ``seq`` before the first event to send) ``start_from`` gives: the end
+    of the log without it; before the first event stored dated at or after a moment (the end
+    when none is); at a ``log_id``'s event, so that the ones stored after it are sent."""
+    tenants = _e.tenant == tenant
+    if isinstance(start_from, str):
+        found = conn.execute(select(_e.seq).where(tenants, _e.log_id == start_from)).first()
+        if found is None:
+            raise InvalidInputError(
+                "no event has this log_id (older than log_retention_days, or mistyped)",
+                field="startFrom",
+            )
+        return int(found[0])
+    last = int(conn.execute(select(func.max(_e.seq)).where(tenants)).scalar_one() or 0)
+    if start_from is None:
+        return last
+    first = conn.execute(select(func.min(_e.seq)).where(tenants, _e.date >= start_from))
+    seq = first.scalar_one()
+    return last if seq is None else int(seq) - 1
 
 
 def _filters(value: Any) -> list[dict[str, str]]:

@@ -19,8 +19,10 @@ SHAPE = {"statusCode", "error", "message", "errorCode"}
         ({"q": "password:x"}, "q"),
         ({"q": "type:x AND"}, "q"),
         ({"q": "x" * 10_000}, "q"),
-        ({"q": "type:gd_send_sms", "take": 5}, "q"),
         ({"page": 20, "per_page": 100}, "page"),
+        ({"sort": "client_name:1"}, "sort"),  # searchable at Auth0, not a column here
+        ({"sort": "date"}, "sort"),
+        ({"sort": "date:2"}, "sort"),
     ],
 )
 def test_a_bad_query_string_is_invalid_query_string(
@@ -42,3 +44,10 @@ def test_fastapis_own_query_checks_give_the_same_code(api: Api) -> None:
     response = api.client.get(LOGS, params={"per_page": 0}, headers=headers)
     assert response.status_code == 400
     assert response.json()["errorCode"] == "invalid_query_string"
+    assert response.json()["message"] == (
+        "Query validation error: 'Input should be greater than or equal to 1' on property per_page."
+    )
+    checkpoint = api.client.get(LOGS, params={"take": 0}, headers=headers)
+    assert checkpoint.status_code == 400
+    assert checkpoint.json()["errorCode"] == "invalid_query_string"
+    assert checkpoint.json()["message"].endswith("on property take.")

@@ -1,10 +1,12 @@
-"""``/api/v2/log-streams``: Auth0's log streams of type ``http`` (sink fields, category
-filters, status active|paused|suspended), with Auth0's ``*:log_streams`` scopes.
+"""``/api/v2/log-streams``: Auth0's log streams of type ``http`` (sink fields, content format
+JSONLINES|JSONARRAY|JSONOBJECT, Auth0's category filters, ``isPriority``, status
+active|paused|suspended), with Auth0's ``*:log_streams`` scopes.
 
-A created stream receives the events stored after its creation, in order, in signed batches
-(docs/operations.md, "Log streams"); its ``signing_secret`` is answered on creation (and on
-``rotate_signing_secret``) only. PATCH ``status: active`` resumes a paused or suspended stream
-where it stopped. ``httpAuthorization`` is write-only.
+A created stream receives the events stored after its creation, or from its ``startFrom`` (a
+date or a ``log_id`` of the stored log), in order, signed (docs/operations.md, "Log streams");
+its ``signing_secret`` is answered on creation (and on ``rotate_signing_secret``) only. PATCH
+``status: active`` resumes a paused or suspended stream where it stopped.
+``httpAuthorization`` is write-only.
 """
 
 from __future__ import annotations
