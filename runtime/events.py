@@ -170,11 +170,17 @@ class Transaction(_Open):
     correlation_id: str | None = None
 
 
+MAX_EVENT_CODE = 64
+"""The longest ``code`` an event may carry (Auth0's are six digits; ours 4 to 12)."""
+
+
 class MessageOptions(_Open):
     """``event.message_options`` of ``send-phone-message``."""
 
     action: Literal["enrollment", "second-factor-authentication"]
-    code: str = Field(min_length=1, repr=False)
+    # Bounded: a code is masked wherever the action's output could show it, on the supervisor
+    # too, and the work grows with its length (a one-time code is a few characters).
+    code: str = Field(min_length=1, max_length=MAX_EVENT_CODE, repr=False)
     message_type: Channel
     recipient: E164Number
     text: str = Field(repr=False)
@@ -189,7 +195,7 @@ class Notification(_Open):
     delivery_method: Literal["text", "voice"]
     recipient: E164Number
     from_: str | None = Field(default=None, alias="from")
-    code: str | None = Field(default=None, repr=False)
+    code: str | None = Field(default=None, min_length=1, max_length=MAX_EVENT_CODE, repr=False)
     locale: str | None = None
     as_text: str = Field(repr=False)
     as_voice: str = Field(repr=False)

@@ -78,3 +78,21 @@ async def test_a_tenants_sets_compile_one_after_another(held: HeldCompiles) -> N
     results = await asyncio.gather(two, three)
     assert len(results) == 2
     assert len(held.entered) == 3
+
+
+async def test_an_event_code_longer_than_a_code_is_refused_before_anything_runs() -> None:
+    """The code is masked on the supervisor too, with work that grows with its length: a
+    100,000-character code in a test payload froze the loop for 30 s (red team, pass 6). The
+    event models bound it, and so does the runner, before any worker or compile."""
+    from pydantic import ValidationError
+
+    from runtime.events import MAX_EVENT_CODE, MessageOptions
+
+    options = {"action": "enrollment", "message_type": "sms", "recipient": "+14155552671"}
+    with pytest.raises(ValidationError, match="code"):
+        MessageOptions.model_validate({**options, "text": "t", "code": "1" * 100_000})
+    runner = SandboxRunner(max_workers=1)  # never started: refused first
+    event = {"message_options": {**options, "code": "1" * (MAX_EVENT_CODE + 1)}}
+    with pytest.raises(ValueError, match=f"the limit is {MAX_EVENT_CODE}"):
+        await runner.run(tenant="t", name="a", source="", trigger="send-phone-message", event=event)
+    assert not runner._started

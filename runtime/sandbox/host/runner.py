@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from runtime.events import MAX_EVENT_CODE
 from runtime.masking import Masker, code_of_event, escape_controls, install_log_masking, masking
 from runtime.sandbox.guest.oslimits import seccomp_status
 from runtime.sandbox.host.cache import ActionCache
@@ -144,6 +145,11 @@ class SandboxRunner:
         the sandbox's operator logs meanwhile (:mod:`runtime.masking`). ``budget`` shortens
         the sandbox's wall-clock budget, in seconds (never lengthens it).
         """
+        code = code_of_event(event)
+        if code is not None and len(code) > MAX_EVENT_CODE:  # masking's work grows with it
+            raise ValueError(
+                f"the event's code has {len(code)} characters; the limit is {MAX_EVENT_CODE}"
+            )
         await self.start()
         secrets = dict(secrets or {})
         if len(secrets) > self.limits.max_secrets:
@@ -164,7 +170,7 @@ class SandboxRunner:
             forms = compiled_forms(key) if forms_compiled(key) else await self._compile(tenant, key)
         if forms is not None and forms.costly:  # said before the masking: the operator sees it
             _say_costly(tenant, key)
-        masker = Masker(secrets.values(), code_of_event(event), forms=forms, budget=MASK_BUDGET)
+        masker = Masker(secrets.values(), code, forms=forms, budget=MASK_BUDGET)
         with masking(masker):
             result = await self.pool.invoke(
                 tenant=tenant,

@@ -580,7 +580,7 @@ class Masker:
         start = None
         code = self._code_text
         if code is not None:
-            for size in range(len(code), 1, -1):  # the code's start, longest first
+            for size in range(min(len(code), len(window)), 1, -1):  # its start, longest first
                 if window.endswith(code[:size].lower()):
                     start = len(body) - size
                     break
