@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import errno
 import stat
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -30,6 +31,7 @@ from runtime.errors import ConfigurationError, ProviderError, UnknownTenantError
 from runtime.events import (
     Channel,
     CustomPhoneProviderEvent,
+    Purpose,
     RequestContext,
     SendPhoneMessageEvent,
 )
@@ -80,6 +82,11 @@ class ActionSettings(ProviderSettings):
     name: str | None = Field(default=None, description="Name shown in tracebacks and logs.")
     action_id: str | None = Field(default=None, description="The stored action's id.")
     version_id: str | None = Field(default=None, description="Its deployed version's id.")
+    senders: dict[Purpose, Annotated[str, Field(min_length=1, max_length=16)]] = Field(
+        default_factory=dict,
+        description="The sender by purpose, custom-phone-provider's ``event.notification.from``"
+        " (the service's directory sets it from the phone templates' ``content.from``).",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> ActionSettings:
@@ -231,7 +238,7 @@ class CustomActionProvider(ProviderBase):
                 handed_off=False,
             ) from exc
         tenant = self._tenants.get(message.tenant) if self.trigger != "send-phone-message" else None
-        event = trigger_event(message, self.trigger, tenant)
+        event = trigger_event(message, self.trigger, tenant, senders=settings.senders)
         run = self._runner.run(
             tenant=message.tenant,
             name=settings.label,
@@ -255,12 +262,18 @@ class CustomActionProvider(ProviderBase):
 
 
 def trigger_event(
-    message: PhoneMessage, trigger: Trigger, tenant: TenantConfig | None = None
+    message: PhoneMessage,
+    trigger: Trigger,
+    tenant: TenantConfig | None = None,
+    *,
+    senders: Mapping[Purpose, str] | None = None,
 ) -> dict[str, Any]:
     """The Auth0 event object the action receives (secrets are added by the sandbox).
 
     ``tenant`` (its templates and friendly name) renders the channel the pipeline did not,
     for ``custom-phone-provider``'s ``as_text``/``as_voice``; without it, the built-in ones.
+    ``notification.from`` is the purpose's sender in ``senders`` (the provider settings'),
+    else in ``tenant``'s; without one it is omitted, as Auth0's optional field.
     """
     request = message.request
     common: dict[str, Any] = {
@@ -300,6 +313,7 @@ def trigger_event(
                     else "otp_verify",
                     "delivery_method": "voice" if voice else "text",
                     "recipient": message.recipient,
+                    "from": _sender(message.purpose, tenant, senders),
                     "code": message.code,
                     "locale": auth0_locale(message.locale),
                     "as_text": other if voice else message.text,
@@ -308,6 +322,17 @@ def trigger_event(
             }
         )
     return event.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _sender(
+    purpose: Purpose, tenant: TenantConfig | None, senders: Mapping[Purpose, str] | None
+) -> str | None:
+    """The purpose's sender: the provider settings' (the service's phone template), else
+    the tenants file's; None when neither has one."""
+    found = (senders or {}).get(purpose)
+    if found is None and tenant is not None:
+        found = tenant.senders.get(purpose)
+    return found
 
 
 def _auth0_request(request: RequestContext) -> RequestContext:
@@ -377,6 +402,15 @@ def _receipt(provider: str, result: InvocationResult, code: str) -> Receipt:
     ``code`` is masked out of the message id wherever it appears: the runner's masker leaves
     a code run into other digits alone (``9735194``), and a report never holds the code."""
     handed_off = result.handed_off  # the supervisor's, from the wire (egress/wire.py)
+    if result.outcome == "ok" and result.notification is None and not handed_off:
+        raise ProviderError(
+            "nothing_sent",
+            "the action returned without handing the message to anyone: it made no request "
+            "that a server may have taken (none was sent, or each was answered 4xx), so "
+            "nothing reached a phone",
+            retryable=False,
+            handed_off=False,
+        )
     if result.outcome == "ok" and result.notification is None:
         message_id = None
         if isinstance(result.result, dict):

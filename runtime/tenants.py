@@ -13,7 +13,7 @@ import stat
 import tomllib
 from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import (
     BaseModel,
@@ -65,6 +65,9 @@ class TenantConfig(BaseModel):
     ``retryable`` (default) only for errors the provider calls retryable; ``always`` for any
     error. Whatever it says, a message that may have been handed off never falls back.
 
+    ``senders`` is the sender by purpose (in the service, the enabled phone template's
+    ``content.from``): a custom-phone-provider action reads it as ``event.notification.from``.
+
     ``record`` turns on recording of this tenant's attempts (docs/testing.md);
     ``record_keep`` names secrets or credentials kept unredacted in recordings (a base URL,
     a routing table: values that are not secret and that a replay needs as they were).
@@ -81,6 +84,9 @@ class TenantConfig(BaseModel):
     fallback: FallbackPolicy = "retryable"
     templates: dict[Purpose, str] = Field(default_factory=dict)
     voice_templates: dict[Purpose, str] = Field(default_factory=dict)
+    senders: dict[Purpose, Annotated[str, Field(min_length=1, max_length=16)]] = Field(
+        default_factory=dict
+    )  # 1 to 16 characters, as Auth0's phone template content.from
     record: bool = False
     record_keep: list[str] = Field(default_factory=list)
     default_country: str | None = None

@@ -86,6 +86,38 @@ def request(**fields: Any) -> PhoneMessageRequest:
     )
 
 
+@pytest.mark.parametrize(
+    ("body", "answer"),
+    [
+        ("return {'message_id': 'made-up'}", None),  # no request at all
+        ("api.http.post(event.secrets.SMS_URL, json={})\n    return {'id': 'x'}", 400),
+    ],
+    ids=["no-request", "refused-4xx"],
+)
+async def test_an_action_that_hands_the_message_to_nobody_has_not_delivered_it(
+    make_pipeline: PipelineFactory,
+    tmp_path: Path,
+    fake: StubServer,
+    body: str,
+    answer: int | None,
+) -> None:
+    """An action that returns normally without any request a server may have taken (none at
+    all, as the default handler a new action starts with; or one refused with a 4xx that it
+    ignores) reached no phone: not "delivered", and nothing was handed off, so the tenant's
+    fallback rules apply (here: to the default sender)."""
+    if answer is not None:
+        fake.respond(answer, {"error": "bad number"})
+    source = f"def on_execute_send_phone_message(event, api):\n    {body}\n"
+    pipeline = make(make_pipeline, tmp_path, fake, "phone-message-hook", source, fallback="always")
+    report = await pipeline.deliver(request())
+    first = report.attempts[0]
+    assert (first.outcome, first.error_code, first.handed_off) == ("failed", "nothing_sent", False)
+    assert "nothing reached a phone" in (first.error or "")
+    assert report.status != "delivered" or report.delivered_by != "phone-message-hook"
+    assert [a.provider for a in report.attempts][1:] == ["outbox"]  # fell back: nothing went out
+    assert next(e["type"] for e in read_log(pipeline)) == "gd_send_sms_failure"
+
+
 async def test_phone_message_hook_delivers_through_the_action(
     make_pipeline: PipelineFactory, tmp_path: Path, fake: StubServer
 ) -> None:
@@ -165,6 +197,7 @@ async def test_a_message_id_holding_the_code_reaches_neither_report_nor_log(
     message id an action returns is masked once more, as a plain substring."""
     source = (
         "def on_execute_send_phone_message(event, api):\n"
+        "    api.http.post(event.secrets.SMS_URL, json={})\n"
         "    return {'message_id': '9' + event.message_options.code + '7'}\n"
     )
     pipeline = make(make_pipeline, tmp_path, fake, "phone-message-hook", source, fallback="never")
@@ -181,7 +214,9 @@ async def test_a_huge_message_id_is_cut_before_it_reaches_the_report_and_log(
     make_pipeline: PipelineFactory, tmp_path: Path, fake: StubServer
 ) -> None:
     source = (
-        "def on_execute_send_phone_message(event, api):\n    return {'message_id': 'M' * 260000}\n"
+        "def on_execute_send_phone_message(event, api):\n"
+        "    api.http.post(event.secrets.SMS_URL, json={})\n"
+        "    return {'message_id': 'M' * 260000}\n"
     )
     pipeline = make(make_pipeline, tmp_path, fake, "phone-message-hook", source, fallback="never")
     report = await pipeline.deliver(request())
@@ -346,6 +381,59 @@ async def test_as_voice_of_an_sms_uses_the_tenants_voice_template(
     seen = shown(fake)
     assert seen["as_text"] == "246810 is your verification code for Acme."
     assert seen["as_voice"] == "Acme says: 2. 4. 6. 8. 1. 0"
+
+
+SHOW_FROM = """
+def on_execute_custom_phone_provider(event, api):
+    n = event.notification
+    api.http.post(event.secrets.SMS_URL, json={"has_from": "from" in n, "from": n.get("from")})
+"""
+
+
+async def test_the_tenants_sender_is_notification_from(
+    make_pipeline: PipelineFactory, tmp_path: Path, fake: StubServer
+) -> None:
+    """A tenants file's ``senders``, read as the tenant's templates are. (The service's phone
+    templates' ``content.from`` reach the action through its settings instead:
+    tests/api/test_phone_template_from.py.)"""
+    fake.respond(200, {"id": "x"})
+    tenants = tmp_path / "tenants.toml"  # the settings' tenants file, as above
+    tenants.write_text('[tenants.acme.senders]\nverification = "+15555550100"\n')
+    pipeline = make(make_pipeline, tmp_path, fake, "custom", SHOW_FROM)
+    await pipeline.deliver(request())
+    assert shown(fake) == {"has_from": True, "from": "+15555550100"}
+    fake.requests.clear()
+    await pipeline.deliver(request(purpose="enrollment"))  # no sender for it: omitted
+    assert shown(fake) == {"has_from": False, "from": None}
+
+
+def test_notification_from_is_the_settings_sender_then_the_tenants() -> None:
+    from runtime.tenants import TenantConfig
+
+    message = PhoneMessage(
+        id="d" * 32,
+        tenant="acme",
+        recipient="+447911123456",
+        channel="sms",
+        purpose="verification",
+        locale="en",
+        code="246810",
+        text="246810 is your code",
+        timeout=2.0,
+    )
+    tenant = TenantConfig(id="acme", senders={"verification": "+15555550111"})
+
+    def sender(**given: Any) -> object:
+        return trigger_event(message, "custom-phone-provider", **given)["notification"].get(
+            "from", "omitted"
+        )
+
+    assert sender() == "omitted"
+    assert sender(tenant=tenant) == "+15555550111"
+    assert sender(tenant=tenant, senders={"verification": "+15555550100"}) == "+15555550100"
+    assert sender(senders={"enrollment": "+15555550100"}) == "omitted"  # another purpose's
+    spm = trigger_event(message, "send-phone-message", senders={"verification": "+15555550100"})
+    assert "from" not in spm["message_options"]  # not a field of send-phone-message
 
 
 def test_the_event_is_valid_for_its_trigger_model() -> None:

@@ -11,6 +11,7 @@ import json
 import re
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -257,12 +258,24 @@ def on_execute_send_phone_message(event, api):
     numbers = []  # new ones for each code: a recording learns each number once
     for i in range(1000):
         numbers.append("+4479" + event.message_options.code + str(1000 + i))
+    api.http.post(event.secrets.SMS_URL, json={})  # handed to a sender: delivered
     return {"message_id": "m-1", "numbers": numbers}
 """
 
 
+@pytest.fixture
+def stub() -> Iterator[StubServer]:
+    """A provider the action hands its messages to (answers 200)."""
+    with StubServer() as server:
+        server.respond(200, {"id": "m-1"})
+        yield server
+
+
 async def test_recording_a_thousand_numbers_does_not_stall_the_event_loop(
-    make_pipeline: PipelineFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    make_pipeline: PipelineFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    stub: StubServer,
 ) -> None:
     """A ticker measures how late the event loop runs while a recording tenant's action returns
     1,000 numbers and the recorder writes them. Before the fix the loop froze for about 30 s.
@@ -275,11 +288,14 @@ async def test_recording_a_thousand_numbers_does_not_stall_the_event_loop(
             "acme": {
                 "provider": "phone-message-hook",
                 "provider_settings": {"script": str(script)},
+                "credentials_env": {"SMS_URL": "ACME_URL"},
                 "fallback": "never",
                 "record": True,
             }
         },
         plugins=make_recordings.recorder_plugins(),
+        environ={"ACME_URL": f"{stub.url}/send"},
+        sandbox_allow_http_hosts=[stub.url.removeprefix("http://")],
     )
 
     async def deliver(code: str) -> None:

@@ -4,13 +4,15 @@ The rules (docs/service.md, "From the API to a delivery"): the provider is the e
 provider when there is one (Auth0's Unified Phone Experience wins, as Auth0's does), else the
 guardian factor's selected provider; ``auth0`` means the tenant's own provider from an import,
 or else the platform's default sender. Action providers run the first action bound to their
-trigger, at its deployed version, with the action's secrets as credentials.
+trigger, at its deployed version, with the action's secrets as credentials; a ``custom``
+action also gets the phone templates' senders (``event.notification.from``) in its settings,
+the only part of the tenant's configuration the provider sees.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,8 +43,9 @@ def tenant_config(store: ServiceStore, tenant_id: str) -> tuple[TenantConfig, di
         row = store.tenants.get(tenant_id)
     except NotFoundError:
         raise UnknownTenantError(f"no tenant {tenant_id!r} in the database") from None
+    senders = _senders(store, tenant_id)
     try:
-        provider, config, credentials = _provider(store, tenant_id, row.settings)
+        provider, config, credentials = _provider(store, tenant_id, row.settings, senders)
     except SealError as exc:
         raise ConfigurationError(
             f"tenant {tenant_id!r}: a credential cannot be opened: {exc}"
@@ -62,6 +65,7 @@ def tenant_config(store: ServiceStore, tenant_id: str) -> tuple[TenantConfig, di
             provider_settings=config,
             templates=sms,
             voice_templates=voice,
+            senders=senders,
             phone_limits=store.phone_limits.stored(tenant_id),
             **values,
         )
@@ -117,14 +121,14 @@ def load_tenants(store: ServiceStore, ids: Sequence[str]) -> dict[str, LoadedTen
 
 
 def _provider(
-    store: ServiceStore, tenant: str, settings: dict[str, Any]
+    store: ServiceStore, tenant: str, settings: dict[str, Any], senders: Mapping[Purpose, str]
 ) -> tuple[str, dict[str, Any], dict[str, str]]:
     own = settings.get("provider")
     upe = store.phone_providers.active(tenant)
     if upe is not None:
         found, secret = upe
         if found["name"] == "custom":
-            return _action(store, tenant, "custom")
+            return _action(store, tenant, "custom", senders)
         configuration = found["configuration"]
         return _twilio(
             store,
@@ -184,22 +188,32 @@ def _twilio(
 
 
 def _action(
-    store: ServiceStore, tenant: str, provider: str
+    store: ServiceStore,
+    tenant: str,
+    provider: str,
+    senders: Mapping[Purpose, str] | None = None,
 ) -> tuple[str, dict[str, Any], dict[str, str]]:
     """The first action bound to the provider's trigger, at its deployed version; with none
-    bound the settings stay empty and the provider refuses them (no message sent)."""
+    bound the settings stay empty and the provider refuses them (no message sent).
+
+    ``custom`` also gets ``senders`` (read here when not given: a provider's ``/try``): the
+    provider sees its settings, never the tenant's config."""
     bound = store.bindings.list(tenant, _ACTION_PROVIDERS[provider])
     if not bound or bound[0].action.deployed_version is None:
         return provider, {}, {}
     action = bound[0].action
     version = action.deployed_version
     assert version is not None
-    config = {
+    config: dict[str, Any] = {
         "source": version.code,
         "name": action.name,
         "action_id": action.id,
         "version_id": version.id,
     }
+    if provider == "custom":
+        found = _senders(store, tenant) if senders is None else senders
+        if found:
+            config["senders"] = dict(found)
     return provider, config, store.actions.secret_values(tenant, action.id)
 
 
@@ -221,3 +235,15 @@ def _templates(
         if body.get("voice"):
             voice[purpose] = body["voice"]
     return sms, voice
+
+
+def _senders(store: ServiceStore, tenant: str) -> dict[Purpose, str]:
+    """The enabled phone templates' ``content.from`` by purpose (none when unset): Auth0's
+    ``event.notification.from`` of custom-phone-provider."""
+    senders: dict[Purpose, str] = {}
+    for template in store.phone_templates.list(tenant, disabled=False):
+        purpose = PURPOSES.get(template["type"])
+        sender = template["content"].get("from")
+        if purpose is not None and sender:
+            senders[purpose] = sender
+    return senders

@@ -1,17 +1,20 @@
 """Auth0's phone providers and phone templates: CRUD with Auth0's bodies and statuses,
-credentials never returned, Liquid checked, both ``/try`` endpoints sending a real test
-message (Twilio's API stubbed on 127.0.0.1; the outbox), scopes, and tenant isolation.
-On SQLite and PostgreSQL (the ``api`` fixture)."""
+credentials never returned, Liquid checked, a ``custom`` provider refused until an action is
+deployed for it, both ``/try`` endpoints sending a real test message (Twilio's API stubbed on
+127.0.0.1; the outbox), scopes, and tenant isolation. On SQLite and PostgreSQL (the ``api``
+fixture)."""
 
 from __future__ import annotations
 
 import base64
+import uuid
 from typing import Any
 
 import pytest
 
 from plugins.outbox import OutboxProvider
 from runtime.store.service import ServiceStore
+from runtime.store.service.phone_providers import NO_DEPLOYED_ACTION
 from runtime.store.tenant_config import tenant_config
 from tests.api.conftest import Api, new_tenant
 from tests.api.test_guardian import assert_error
@@ -63,6 +66,49 @@ def created(api: Api, tenant: str, body: dict[str, Any] = TWILIO) -> dict[str, A
     return result
 
 
+CPP = "custom-phone-provider"
+BINDINGS = f"/api/v2/actions/triggers/{CPP}/bindings"
+
+
+def new_action(api: Api, tenant: str, *, code: str | None = None, deploy: bool = True) -> str:
+    """An action for custom-phone-provider (deployed unless told), through the API."""
+    body: dict[str, Any] = {
+        "name": f"cpp-{uuid.uuid4().hex[:8]}",
+        "supported_triggers": [{"id": CPP, "version": "v1"}],
+        "deploy": deploy,
+    }
+    if code is not None:
+        body["code"] = code
+    made = api.client.post("/api/v2/actions/actions", json=body, headers=actions_auth(api, tenant))
+    assert made.status_code == 201, made.text
+    action_id: str = made.json()["id"]
+    return action_id
+
+
+def actions_auth(api: Api, tenant: str) -> dict[str, str]:
+    return api.auth(tenant, "create:actions", "update:actions", "read:actions")
+
+
+def bind(api: Api, tenant: str, *action_ids: str) -> None:
+    """Exactly ``action_ids`` bound to custom-phone-provider (none: unbound)."""
+    refs = [{"ref": {"type": "action_id", "value": a}} for a in action_ids]
+    bound = api.client.patch(BINDINGS, json={"bindings": refs}, headers=actions_auth(api, tenant))
+    assert bound.status_code == 200, bound.text
+
+
+def deployed_action(api: Api, tenant: str, code: str | None = None) -> str:
+    """What a ``custom`` provider needs first: a deployed action bound to its trigger."""
+    action_id = new_action(api, tenant, code=code)
+    bind(api, tenant, action_id)
+    return action_id
+
+
+def created_custom(api: Api, tenant: str) -> dict[str, Any]:
+    """A ``custom`` provider, its action deployed first (as Auth0 requires)."""
+    deployed_action(api, tenant)
+    return created(api, tenant, CUSTOM)
+
+
 # -- phone providers ------------------------------------------------------------------------
 
 
@@ -104,6 +150,7 @@ def test_patch_and_delete(api: Api, tenant: str) -> None:
     assert patched.status_code == 200, patched.text
     assert patched.json()["disabled"] is True
     assert patched.json()["configuration"] == provider["configuration"]
+    deployed_action(api, tenant)
     switched = api.client.patch(url, json={"name": "custom", **CUSTOM}, headers=h(api, tenant))
     assert switched.json()["name"] == "custom"
     gone = api.client.delete(url, headers=h(api, tenant, "delete:phone_providers"))
@@ -112,6 +159,46 @@ def test_patch_and_delete(api: Api, tenant: str) -> None:
     missing = api.client.get(url, headers=h(api, tenant))
     assert_error(missing, 404, "Phone provider has not been configured.")
     assert_error(api.client.delete(url, headers=h(api, tenant)), 404)
+
+
+def assert_no_deployed_action(response: Any) -> None:
+    """Auth0's refusal of a ``custom`` provider without a deployed action: its errorCode,
+    and a message naming the field and what to do."""
+    body = assert_error(response, 400, "name: custom needs a deployed action", CPP, "deploy")
+    assert (
+        body["errorCode"] == NO_DEPLOYED_ACTION == "custom_email_provider_deployed_action_not_found"
+    )
+
+
+def test_custom_is_refused_until_an_action_is_deployed_and_bound(api: Api, tenant: str) -> None:
+    assert_no_deployed_action(api.client.post(PROVIDERS, json=CUSTOM, headers=h(api, tenant)))
+    draft = new_action(api, tenant, deploy=False)  # created, never deployed: not enough
+    assert_no_deployed_action(api.client.post(PROVIDERS, json=CUSTOM, headers=h(api, tenant)))
+    assert api.client.get(PROVIDERS, headers=h(api, tenant)).json() == {"providers": []}
+    deployed = api.client.post(
+        f"/api/v2/actions/actions/{draft}/deploy", headers=actions_auth(api, tenant)
+    )
+    assert deployed.status_code == 202, deployed.text
+    assert_no_deployed_action(  # deployed, yet bound to nothing: the provider would run nothing
+        api.client.post(PROVIDERS, json=CUSTOM, headers=h(api, tenant))
+    )
+    bind(api, tenant, draft)
+    assert created(api, tenant, CUSTOM)["name"] == "custom"
+
+
+def test_switching_to_custom_is_refused_until_an_action_is_deployed(api: Api, tenant: str) -> None:
+    provider = created(api, tenant)
+    url = f"{PROVIDERS}/{provider['id']}"
+    switch = {"name": "custom", "configuration": {"delivery_methods": ["text"]}, "credentials": {}}
+    assert_no_deployed_action(api.client.patch(url, json=switch, headers=h(api, tenant)))
+    assert api.client.get(url, headers=h(api, tenant)).json() == provider  # still twilio
+    deployed_action(api, tenant)
+    switched = api.client.patch(url, json=switch, headers=h(api, tenant))
+    assert switched.status_code == 200, switched.text
+    assert switched.json()["name"] == "custom"
+    bind(api, tenant)  # unbound since: a change that keeps custom is not refused
+    kept = api.client.patch(url, json={"disabled": True}, headers=h(api, tenant))
+    assert (kept.status_code, kept.json()["name"]) == (200, "custom")
 
 
 @pytest.mark.parametrize(
@@ -200,10 +287,11 @@ def test_try_that_the_provider_refuses_says_so_and_never_falls_back(
     assert outbox(api, tenant) == []
 
 
-def test_try_a_custom_provider_without_a_deployed_action_sends_nothing(
+def test_try_a_custom_provider_whose_action_was_unbound_since_sends_nothing(
     api: Api, tenant: str
 ) -> None:
-    provider = created(api, tenant, CUSTOM)
+    provider = created_custom(api, tenant)
+    bind(api, tenant)  # no action left for the provider to run
     response = api.client.post(
         f"{PROVIDERS}/{provider['id']}/try", json={"to": "+14155552671"}, headers=h(api, tenant)
     )
@@ -222,7 +310,7 @@ def test_try_a_custom_provider_without_a_deployed_action_sends_nothing(
     ],
 )
 def test_try_bad_bodies_are_400(api: Api, tenant: str, body: dict[str, Any], field: str) -> None:
-    provider = created(api, tenant, CUSTOM)
+    provider = created_custom(api, tenant)
     url = f"{PROVIDERS}/{provider['id']}/try"
     assert_error(api.client.post(url, json=body, headers=h(api, tenant)), 400, field)
 
@@ -368,7 +456,7 @@ def test_another_tenants_objects_are_404_and_untouched(
     api: Api, store: ServiceStore, method: str, path: str, scope: str, body: Any
 ) -> None:
     owner, other = store.tenants.create(new_tenant()).id, store.tenants.create(new_tenant()).id
-    provider = created(api, owner, CUSTOM)
+    provider = created_custom(api, owner)
     template = new_template(api, owner)
     if "{id}" not in path:  # lists and creates act on the caller's tenant only
         response = call(api, method, path, body, h(api, other))
@@ -383,7 +471,7 @@ def test_another_tenants_objects_are_404_and_untouched(
 
 
 def test_try_a_bad_number_is_named_as_to_without_its_value(api: Api, tenant: str) -> None:
-    provider = created(api, tenant, CUSTOM)
+    provider = created_custom(api, tenant)
     url = f"{PROVIDERS}/{provider['id']}/try"
     body = assert_error(
         api.client.post(url, json={"to": "+4479111 x12"}, headers=h(api, tenant)), 400

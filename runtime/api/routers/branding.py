@@ -2,11 +2,12 @@
 ``/api/v2/branding/phone/templates``.
 
 One phone provider per tenant (``twilio`` or ``custom``, the action bound to
-custom-phone-provider); its credentials are sealed and never returned. Templates are Liquid:
-the two OTP types must compile and print the code (runtime.templates), else a 400 names the
-field and the line. Both ``/try`` endpoints send a real test message through the pipeline
-(runtime/api/trial.py): a provider's with that provider, even while disabled; a template's
-rendered with a sample code, through the tenant's live provider.
+custom-phone-provider; as Auth0's, ``custom`` is refused until such an action is deployed);
+its credentials are sealed and never returned. Templates are Liquid: the two OTP types must
+compile and print the code (runtime.templates), else a 400 names the field and the line.
+Both ``/try`` endpoints send a real test message through the pipeline (runtime/api/trial.py):
+a provider's with that provider, even while disabled; a template's rendered with a sample
+code, through the tenant's live provider.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from runtime.api.errors import payload_error
 from runtime.api.writes import write
 from runtime.errors import ConfigurationError, InvalidInputError
 from runtime.events import Channel, Purpose
+from runtime.store.service.phone_providers import NO_DEPLOYED_ACTION
 
 router = APIRouter(prefix="/api/v2/branding/phone", tags=["branding phone"])
 
@@ -33,6 +35,11 @@ _PURPOSES: dict[str, Purpose] = {
     "otp_enroll": "enrollment"
 }  # every other type is sent as a verification
 
+
+_NO_ACTION = (
+    "A bad body, or `name` custom without a deployed action bound to custom-phone-provider "
+    f"(errorCode {NO_DEPLOYED_ACTION}, as Auth0's)"
+)
 
 CreateProviders = Annotated[Principal, Depends(require("create:phone_providers"))]
 ReadProviders = Annotated[Principal, Depends(require("read:phone_providers"))]
@@ -136,7 +143,10 @@ async def list_providers(
     "/providers",
     status_code=201,
     summary="Configure the phone provider (409 when one exists)",
-    responses={409: {"description": "Custom phone provider conflict"}},
+    responses={
+        400: {"description": _NO_ACTION},
+        409: {"description": "Custom phone provider conflict"},
+    },
 )
 async def create_provider(
     body: ProviderCreate, principal: CreateProviders, svc: ServicesDep
@@ -158,7 +168,11 @@ async def get_provider(id: str, principal: ReadProviders, svc: ServicesDep) -> d
     return await svc.call(svc.store.phone_providers.get, principal.tenant, id)
 
 
-@router.patch("/providers/{id}", summary="Change the phone provider (at least one field)")
+@router.patch(
+    "/providers/{id}",
+    summary="Change the phone provider (at least one field)",
+    responses={400: {"description": _NO_ACTION}},
+)
 async def update_provider(
     id: str, body: ProviderUpdate, principal: UpdateProviders, svc: ServicesDep
 ) -> dict[str, Any]:

@@ -8,21 +8,40 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from runtime.errors import ConflictError, InvalidInputError, NotFoundError
 from runtime.store.crypto import Keyring
 from runtime.store.db import write_transaction
-from runtime.store.schema import phone_providers
+from runtime.store.schema import actions, phone_providers, trigger_bindings
 from runtime.store.service.common import bump, dumps, iso, loads, new_id, now
 
-__all__ = ["PhoneProviderRepository"]
+__all__ = ["NO_DEPLOYED_ACTION", "NoDeployedActionError", "PhoneProviderRepository"]
 
 NAMES = ("twilio", "custom")
 _METHODS = ("text", "voice")
 _TWILIO_KEYS = {"sid", "delivery_methods", "default_from", "mssid"}
 _NOT_FOUND = "Phone provider has not been configured."
+_TRIGGER = "custom-phone-provider"
+NO_DEPLOYED_ACTION = "custom_email_provider_deployed_action_not_found"
+"""Auth0's ``errorCode`` for a ``custom`` provider without a deployed action ("email" is
+Auth0's own spelling, in its "Configure a Custom Phone Provider" page)."""
+
+
+class NoDeployedActionError(InvalidInputError):
+    """A ``custom`` provider with no deployed action bound to custom-phone-provider: it
+    would send nothing, so Auth0 refuses it (400, ``errorCode`` :data:`NO_DEPLOYED_ACTION`)."""
+
+    error_code = NO_DEPLOYED_ACTION
+
+    def __init__(self) -> None:
+        super().__init__(
+            f"custom needs a deployed action bound to the {_TRIGGER} trigger: create an "
+            f"action for {_TRIGGER}, deploy it and bind it "
+            f"(PATCH /api/v2/actions/triggers/{_TRIGGER}/bindings) first",
+            field="name",
+        )
 
 
 def credentials_context(tenant: str, id: str) -> str:
@@ -65,6 +84,8 @@ class PhoneProviderRepository:
                     select(phone_providers.c.id).where(phone_providers.c.tenant == tenant)
                 ).first():
                     raise ConflictError("Custom phone provider conflict")
+                if name == "custom":
+                    _require_deployed_action(conn, tenant)
                 conn.execute(
                     insert(phone_providers).values(
                         id=id,
@@ -108,6 +129,8 @@ class PhoneProviderRepository:
                 values["credentials_sealed"] = self._seal(tenant, id, secret)
             elif name != row.name:
                 _credentials(name, {}, required=name == "twilio")  # twilio needs a token
+            if name == "custom" and row.name != "custom":
+                _require_deployed_action(conn, tenant)
             conn.execute(update(phone_providers).where(phone_providers.c.id == id).values(**values))
         return self.get(tenant, id)
 
@@ -167,6 +190,26 @@ def _api(m: Any) -> dict[str, Any]:
         "created_at": iso(m["created_at"]),
         "updated_at": iso(m["updated_at"]),
     }
+
+
+def _require_deployed_action(conn: Connection, tenant: str) -> None:
+    """Refuse a ``custom`` provider unless an action with a deployed version is bound to
+    custom-phone-provider (what its deliveries run, runtime/store/tenant_config.py). Read in
+    the write's transaction, after ``bump`` locked the tenant: a binding changed meanwhile
+    waits for this write, or this write sees it."""
+    bound = conn.execute(
+        select(trigger_bindings.c.id)
+        .join(actions, actions.c.id == trigger_bindings.c.action_id)
+        .where(
+            trigger_bindings.c.tenant == tenant,
+            trigger_bindings.c.trigger_id == _TRIGGER,
+            actions.c.tenant == tenant,
+            actions.c.deployed_version_id.is_not(None),
+        )
+        .limit(1)
+    ).first()
+    if bound is None:
+        raise NoDeployedActionError()
 
 
 def _name(value: object) -> str:

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from runtime.errors import ConflictError, InvalidInputError, LimitExceededError, NotFoundError
 from runtime.store.schema import guardian_phone, phone_providers
 from runtime.store.service import ServiceStore
+from runtime.store.service.phone_providers import NO_DEPLOYED_ACTION, NoDeployedActionError
 from tests.store.service.conftest import CPP, SPM, SPM_CODE
 
 TOKEN = "twilio-token-never-shown-7c2e"
@@ -192,6 +193,47 @@ def test_phone_provider_bad_input(
         store.phone_providers.create(tenant_a, **values)
     assert caught.value.field == field
     assert store.phone_providers.list(tenant_a) == []
+
+
+CUSTOM = {"configuration": {"delivery_methods": ["text"]}, "credentials": {}}
+
+
+def test_custom_provider_needs_a_deployed_action_bound_to_its_trigger(
+    store: ServiceStore, tenant_a: str, tenant_b: str
+) -> None:
+    with pytest.raises(NoDeployedActionError) as caught:
+        store.phone_providers.create(tenant_a, name="custom", **CUSTOM)
+    assert (caught.value.field, caught.value.error_code) == ("name", NO_DEPLOYED_ACTION)
+    action = deployed(store, tenant_a, "cpp", CPP)  # deployed, not bound yet
+    with pytest.raises(NoDeployedActionError):
+        store.phone_providers.create(tenant_a, name="custom", **CUSTOM)
+    assert store.phone_providers.list(tenant_a) == []
+    store.bindings.replace(
+        tenant_a, "custom-phone-provider", [{"ref": {"type": "action_id", "value": action}}]
+    )
+    assert store.phone_providers.create(tenant_a, name="custom", **CUSTOM)["name"] == "custom"
+    with pytest.raises(NoDeployedActionError):  # another tenant's action is not this one's
+        store.phone_providers.create(tenant_b, name="custom", **CUSTOM)
+
+
+def test_switching_to_custom_needs_a_deployed_action_too(
+    store: ServiceStore, tenant_a: str
+) -> None:
+    made = store.phone_providers.create(
+        tenant_a,
+        name="twilio",
+        configuration={"sid": "AC1", "delivery_methods": ["text"]},
+        credentials={"auth_token": TOKEN},
+    )
+    with pytest.raises(NoDeployedActionError):
+        store.phone_providers.update(tenant_a, made["id"], name="custom", **CUSTOM)
+    assert store.phone_providers.get(tenant_a, made["id"]) == made
+    action = deployed(store, tenant_a, "cpp", CPP)
+    store.bindings.replace(
+        tenant_a, "custom-phone-provider", [{"ref": {"type": "action_id", "value": action}}]
+    )
+    switched = store.phone_providers.update(tenant_a, made["id"], name="custom", **CUSTOM)
+    assert switched["name"] == "custom"
 
 
 def test_phone_templates(store: ServiceStore, tenant_a: str, tenant_b: str) -> None:

@@ -128,6 +128,34 @@ def test_templates_phone_templates_over_guardian(store: ServiceStore, tenant_a: 
     assert config.voice_templates == {"verification": "upe {{ code }}"}
 
 
+def test_senders_are_the_enabled_phone_templates_from(store: ServiceStore, tenant_a: str) -> None:
+    """Auth0's ``event.notification.from``: in the config, and in a custom action's settings
+    (the only part of the config the provider sees)."""
+    bind(store, tenant_a, "custom-phone-provider", CPP_CODE)
+    store.phone_providers.create(
+        tenant_a, name="custom", configuration={"delivery_methods": ["text"]}, credentials={}
+    )
+    config, _ = tenant_config(store, tenant_a)
+    assert config.senders == {}
+    assert "senders" not in config.provider_settings  # no from: nothing to carry
+    store.phone_templates.create(tenant_a, type="otp_verify", content={"from": "+15555550100"})
+    store.phone_templates.create(
+        tenant_a, type="otp_enroll", disabled=True, content={"from": "+15555550111"}
+    )
+    store.phone_templates.create(tenant_a, type="change_password", content={"from": "Acme"})
+    config, _ = tenant_config(store, tenant_a)
+    assert config.senders == {"verification": "+15555550100"}  # enabled, and sent with a code
+    assert config.provider_settings["senders"] == {"verification": "+15555550100"}
+    store.guardian.set_selected_provider(tenant_a, "phone-message-hook")
+    store.phone_providers.update(
+        tenant_a, store.phone_providers.list(tenant_a)[0]["id"], disabled=True
+    )
+    bind(store, tenant_a, "send-phone-message", SPM_CODE)
+    config, _ = tenant_config(store, tenant_a)
+    assert config.provider == "phone-message-hook"  # its event has no from
+    assert "senders" not in config.provider_settings
+
+
 async def test_unknown_tenant_and_a_broken_one(
     store: ServiceStore, tenant_a: str, tenant_b: str
 ) -> None:
@@ -177,8 +205,10 @@ async def test_a_delivery_runs_the_action_stored_in_the_database(
     tmp_path: Path, store: ServiceStore, tenant_a: str
 ) -> None:
     store.guardian.set_selected_provider(tenant_a, "phone-message-hook")
+    # the action says which version ran (it sends nothing: its attempt fails, naming it)
+    code = SPM_CODE.replace('return {"message_id": "from-the-database"}', 'raise ValueError("ran")')
     action = bind(
-        store, tenant_a, "send-phone-message", SPM_CODE, [{"name": "API_KEY", "value": "k-123"}]
+        store, tenant_a, "send-phone-message", code, [{"name": "API_KEY", "value": "k-123"}]
     )
     directory = StoreTenantDirectory(store)
     await directory.start()
@@ -190,16 +220,16 @@ async def test_a_delivery_runs_the_action_stored_in_the_database(
             tenant=tenant_a, recipient="+447911123456", code="552901"
         )
         report = await pipeline.deliver(request)
-        assert (report.status, report.delivered_by) == ("delivered", "phone-message-hook")
-        assert report.attempts[0].message_id == "from-the-database"
+        assert report.path[0] == "phone-message-hook"
+        assert report.attempts[0].error == "ValueError: ran"  # and it had its secret
         # a new deployed version is what the next delivery runs
-        store.actions.update(tenant_a, action, code=SPM_CODE.replace("from-the-database", "v2"))
+        store.actions.update(tenant_a, action, code=code.replace('"ran"', '"ran v2"'))
         store.actions.deploy(tenant_a, action)
         await directory.refresh()
         again = await pipeline.deliver(
             PhoneMessageRequest.create(tenant=tenant_a, recipient="+447911123456", code="552902")
         )
-        assert again.attempts[0].message_id == "v2"
+        assert again.attempts[0].error == "ValueError: ran v2"
     finally:
         await pipeline.aclose()
         await directory.aclose()
