@@ -236,8 +236,9 @@ def _make_folder(database: str | None) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ConfigurationError(
-            f"{_SETTING}: cannot create the database folder {str(folder)!r}: {exc.strerror}"
+        raise ConfigurationError(  # the URL is the data folder's file unless it was set
+            f"{_SETTING} (unset: a file in PHONE_ACTIONS_DATA_DIR): cannot create the "
+            f"database folder {str(folder)!r}: {exc.strerror}"
         ) from None
 
 
