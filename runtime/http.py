@@ -32,6 +32,7 @@ import orjson
 
 from runtime.errors import ProviderError
 from runtime.masking import MASK
+from runtime.tenant_shares import TenantShares, share_of
 
 __all__ = [
     "HttpObserver",
@@ -41,7 +42,9 @@ __all__ = [
     "client_timeout",
     "form_urlencode",
     "redact",
+    "tenant_busy",
     "transport_error",
+    "wait_for_share",
 ]
 
 REDACTED = MASK  # the one mask (runtime.masking)
@@ -136,13 +139,17 @@ class PooledHttp:
 
     ``label`` names the provider in error messages (``"Vonage"``). The session is created in
     the running loop on first use and replaced when a later call runs in another loop (a
-    session cannot cross loops). ``max_connections`` caps the pool per host.
+    session cannot cross loops). ``max_connections`` caps the pool per host; one tenant may
+    hold a quarter of it (:mod:`runtime.tenant_shares`), so a tenant whose account answers
+    slowly never holds the connections every other tenant needs.
     """
 
     def __init__(self, label: str, *, max_connections: int = 100) -> None:
         self.label = label
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
+        self._shares = TenantShares(share_of(max_connections))
+        self._shares_loop: asyncio.AbstractEventLoop | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
@@ -155,20 +162,29 @@ class PooledHttp:
         budget: float,
         secrets: tuple[str, ...] = (),
         observer: HttpObserver | None = None,
+        tenant: str | None = None,
     ) -> HttpResponse:
         """Send ``request`` within ``budget`` seconds; raise :class:`ProviderError` when no
         answer came (``secrets`` are redacted from its message). ``observer`` sees the
-        exchange and may answer it instead of the network."""
+        exchange and may answer it instead of the network. ``tenant``'s requests hold at
+        most its share of the pool; one past it waits for a slot of the tenant's own."""
         if not budget > 0:
             raise ProviderError(
                 "timeout", "no time left for this attempt", retryable=True, handed_off=False
             )
-        if observer is not None:
-            return await self._send_observed(observer, request, budget, secrets)
+        shares = self._shares_for_loop()
+        if tenant is not None and not shares.try_take(tenant):
+            budget = await wait_for_share(shares, tenant, budget, self.label)
         try:
-            return await self._send(request, budget)
-        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
-            raise transport_error(self.label, exc, secrets) from None
+            if observer is not None:
+                return await self._send_observed(observer, request, budget, secrets)
+            try:
+                return await self._send(request, budget)
+            except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+                raise transport_error(self.label, exc, secrets) from None
+        finally:
+            if tenant is not None:
+                shares.give_back(tenant)
 
     async def _send_observed(
         self, observer: HttpObserver, request: HttpRequest, budget: float, secrets: tuple[str, ...]
@@ -215,11 +231,42 @@ class PooledHttp:
             self._loop = loop
         return session
 
+    def _shares_for_loop(self) -> TenantShares:
+        """The tenants' shares of this loop's pool (a new loop gets a new pool and shares)."""
+        loop = asyncio.get_running_loop()
+        if self._shares_loop is not loop:
+            self._shares = TenantShares(self._shares.share)
+            self._shares_loop = loop
+        return self._shares
+
     async def aclose(self) -> None:
         """Close the pooled session; a later send opens a new one."""
         session, self._session = self._session, None
         if session is not None and not session.closed:
             await session.close()
+
+
+async def wait_for_share(shares: TenantShares, tenant: str, budget: float, label: str) -> float:
+    """Wait for a slot of ``tenant``'s share, within the part of ``budget`` an attempt may
+    spend connecting: the budget left, or :func:`tenant_busy` (nothing was sent)."""
+    wait = min(budget / 2, MAX_CONNECT_TIMEOUT)
+    started = time.monotonic()
+    try:
+        await shares.take(tenant, wait)
+    except TimeoutError:
+        raise tenant_busy(label, shares.share, wait) from None
+    return budget - (time.monotonic() - started)
+
+
+def tenant_busy(label: str, share: int, waited: float) -> ProviderError:
+    """A request that found its tenant's share of a pool in use for its whole wait."""
+    return ProviderError(
+        "tenant_busy",
+        f"{label}: this tenant already had {share} requests in flight on this node (its share "
+        f"of the connections); this one waited {waited:g} s and was not sent",
+        retryable=True,
+        handed_off=False,
+    )
 
 
 @lru_cache(maxsize=64)  # ClientTimeout is immutable; budgets repeat

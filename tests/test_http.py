@@ -10,7 +10,7 @@ import pytest
 
 from runtime.errors import ProviderError
 from runtime.http import HttpRequest, HttpResponse, PooledHttp, form_urlencode
-from tests.support.stub_server import StubServer, free_port
+from tests.support.stub_server import RecordedRequest, StubServer, free_port
 
 
 def test_form_urlencode_writes_what_urllib_writes() -> None:
@@ -86,3 +86,38 @@ async def test_no_budget_left_fails_before_sending_and_not_handed_off() -> None:
     with pytest.raises(ProviderError) as caught:
         await http.send(HttpRequest.json("http://127.0.0.1:9/x", {}), budget=0)
     assert (caught.value.code, caught.value.handed_off) == ("timeout", False)
+
+
+async def test_a_tenant_holds_at_most_its_share_of_a_providers_pool() -> None:
+    """A tenant whose requests hang holds a quarter of the pool: its next request waits for
+    one of its own slots and gives up unsent (``tenant_busy``, not handed off, so its
+    fallback rules apply), while another tenant's request goes straight through."""
+    import asyncio
+    import threading
+
+    release = threading.Event()
+    held = threading.Semaphore(0)
+
+    def answer(request: RecordedRequest) -> tuple[int, object, dict[str, str]]:
+        if request.path.startswith("/slow"):
+            held.release()
+            release.wait(30)
+        return 200, {"ok": True}, {}
+
+    http = PooledHttp("Example", max_connections=8)  # a share of 2
+    with StubServer() as stub:
+        stub.respond_with(answer)
+        slow = HttpRequest("POST", f"{stub.url}/slow", {}, b"{}")
+        hanging = [
+            asyncio.ensure_future(http.send(slow, budget=8.0, tenant="slow")) for _ in range(2)
+        ]
+        for _ in range(2):
+            assert await asyncio.to_thread(held.acquire, True, 30)
+        with pytest.raises(ProviderError) as refused:
+            await http.send(slow, budget=0.4, tenant="slow")
+        assert (refused.value.code, refused.value.handed_off) == ("tenant_busy", False)
+        fast = HttpRequest("POST", f"{stub.url}/fast", {}, b"{}")
+        assert (await http.send(fast, budget=4.0, tenant="fast")).status == 200
+        release.set()
+        assert [r.status for r in await asyncio.gather(*hanging)] == [200, 200]
+    await http.aclose()

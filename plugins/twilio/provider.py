@@ -24,7 +24,7 @@ from plugins.twilio.http import RewritingAsyncHttpClient, request_timeout
 from plugins.twilio.voice import voice_twiml
 from runtime.errors import ProviderError
 from runtime.events import Channel
-from runtime.http import HttpObserver
+from runtime.http import HttpObserver, wait_for_share
 from runtime.observing import observed_by
 from runtime.provider_kit import (
     AbsoluteUrl,
@@ -36,6 +36,7 @@ from runtime.provider_kit import (
 )
 from runtime.providers import PhoneMessage, Receipt
 from runtime.receipts.urls import callback_url
+from runtime.tenant_shares import TenantShares, share_of
 
 __all__ = ["TwilioConfig", "TwilioCredentials", "TwilioProvider"]
 
@@ -78,13 +79,19 @@ class TwilioCredentials(ProviderCredentials):
     auth_token: SecretStr = Field(min_length=1)
 
 
+SDK_POOL_SIZE = 100
+"""Connections of the SDK's aiohttp session (aiohttp's default limit, which it keeps)."""
+
+
 class _Pool:
-    """The HTTP client of one base URL, and the SDK clients that share it."""
+    """The HTTP client of one base URL, the SDK clients that share it, and each tenant's
+    share of its connections (the SDK's session holds 100: :mod:`runtime.tenant_shares`)."""
 
     def __init__(self, base_url: str) -> None:
         self.loop = asyncio.get_running_loop()
         self.http = RewritingAsyncHttpClient(base_url)
         self.clients: dict[tuple[str, str], Any] = {}
+        self.shares = TenantShares(share_of(SDK_POOL_SIZE))
 
 
 class TwilioProvider:
@@ -147,9 +154,12 @@ class TwilioProvider:
             raise ProviderError(
                 "timeout", "no time left for this attempt", retryable=True, handed_off=False
             )
-        client = self._client(settings, secrets.account_sid, token)
+        pool, client = self._client(settings, secrets.account_sid, token)
+        budget = message.timeout
+        if not pool.shares.try_take(message.tenant):
+            budget = await wait_for_share(pool.shares, message.tenant, budget, "Twilio")
         try:
-            with request_timeout(message.timeout), observed_by(observer):
+            with request_timeout(budget), observed_by(observer):
                 if message.channel == "voice":
                     params = _call_params(message, settings)
                     resource = await client.calls.create_async(**self._receipts(params, message))
@@ -161,6 +171,8 @@ class TwilioProvider:
         except Exception as exc:
             secret = (message.code, message.text, token)
             raise provider_error(exc, secrets=secret) from exc
+        finally:
+            pool.shares.give_back(message.tenant)
         sid = getattr(resource, "sid", None)
         if not isinstance(sid, str) or not sid:
             raise ProviderError(
@@ -188,8 +200,9 @@ class TwilioProvider:
         for pool in pools.values():
             await pool.http.close()
 
-    def _client(self, config: TwilioConfig, account_sid: str, token: str) -> Any:
-        """The SDK client for this account and base URL, on the base URL's pooled session."""
+    def _client(self, config: TwilioConfig, account_sid: str, token: str) -> tuple[_Pool, Any]:
+        """The base URL's pool (its session, the tenants' shares of it), and the SDK client
+        for this account on it."""
         pool = self._pools.get(config.base_url)
         if pool is None or pool.http.closed or pool.loop is not asyncio.get_running_loop():
             # A session is bound to its event loop; a new loop (a new asyncio.run) needs its own.
@@ -198,7 +211,7 @@ class TwilioProvider:
         client = pool.clients.get(key)
         if client is None:
             client = pool.clients[key] = Client(account_sid, token, http_client=pool.http)
-        return client
+        return pool, client
 
 
 def _message_params(message: PhoneMessage, config: TwilioConfig) -> dict[str, Any]:

@@ -99,7 +99,11 @@ class HttpProvider(ProviderBase, Generic[ConfigT, CredentialsT]):
         try:
             request = self._request(message, settings, secrets)
             response = await self.http.send(
-                request, budget=message.timeout, secrets=hidden, observer=observer
+                request,
+                budget=message.timeout,
+                secrets=hidden,
+                observer=observer,
+                tenant=message.tenant,
             )
             return self._read(response, message)
         except ProviderError as exc:
