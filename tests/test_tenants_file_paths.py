@@ -6,6 +6,7 @@ misspelt tenant id gets the closest one."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,9 +14,11 @@ from typer.testing import CliRunner
 
 from runtime.cli import app
 from runtime.tenants import TomlTenantDirectory
+from tests.support.stub_server import StubServer
 
 ACTION = """
 def on_execute_send_phone_message(event, api):
+    api.http.post(event.secrets.SMS_URL, json={})  # handed to a local gateway: delivered
     return {"message_id": "rel-1"}
 """
 
@@ -27,6 +30,9 @@ fallback = "never"
 [tenants.rel.provider_settings]
 script = "send_sms.py"
 
+[tenants.rel.credentials_env]
+SMS_URL = "REL_SMS_URL"
+
 [tenants.acme]
 provider = "outbox"
 """
@@ -37,8 +43,18 @@ def send(tenant: str) -> list[str]:
 
 
 @pytest.fixture
-def conf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def gateway() -> Iterator[StubServer]:
+    with StubServer() as server:
+        server.respond(200, {"id": "rel-1"})
+        yield server
+
+
+@pytest.fixture
+def conf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gateway: StubServer) -> Path:
     """``conf/tenants.toml`` with ``send_sms.py`` next to it, run from ``conf``'s parent."""
+    monkeypatch.setenv("REL_SMS_URL", f"{gateway.url}/sms")
+    allowed = json.dumps([gateway.url.removeprefix("http://")])
+    monkeypatch.setenv("PHONE_ACTIONS_SANDBOX_ALLOW_HTTP_HOSTS", allowed)
     folder = tmp_path / "conf"
     folder.mkdir()
     (folder / "tenants.toml").write_text(TENANTS)
@@ -62,6 +78,7 @@ def test_send_finds_the_script_next_to_the_tenants_file(conf: Path) -> None:
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert (report["status"], report["delivered_by"]) == ("delivered", "phone-message-hook")
+    assert report["attempts"][0]["message_id"] == "rel-1"  # the script next to the file ran
 
 
 def test_a_missing_script_is_named_by_its_absolute_path(conf: Path) -> None:
