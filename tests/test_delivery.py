@@ -316,6 +316,9 @@ async def test_outbox_cap_is_a_clear_failure(make_pipeline: PipelineFactory) -> 
     assert report.status == "failed"
     assert report.attempts[0].error_code == "outbox_cap_reached"
     assert "lifetime cap of 2 messages for tenant 'acme'" in (report.attempts[0].error or "")
+    # the tenant's own provider is the default sender: said so, not a fallback rule
+    assert (report.reason, len(report.attempts)) == ("provider_failed", 1)
+    assert (report.detail or "").endswith("'outbox' is the default sender itself: no fallback")
 
 
 async def test_cap_reached_after_fallback_is_a_clear_failure(

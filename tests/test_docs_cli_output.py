@@ -301,7 +301,8 @@ def test_the_test_action_example_is_what_test_action_prints(
     from tests.support.stub_server import StubServer
 
     for name in ("send_sms.py", "broken.py"):
-        (tmp_path / name).write_text("\n".join(block_starting(f"# {name}")[1:]) + "\n")
+        # saved as the doc shows it, its first line (the name) included
+        (tmp_path / name).write_text("\n".join(block_starting(f"# {name}")) + "\n")
     event = "tests/events/spm_sms_verify_us.json"
     (tmp_path / "tests/events").mkdir(parents=True)
     (tmp_path / event).write_bytes((ROOT / event).read_bytes())

@@ -907,6 +907,11 @@ class Pipeline:
             )
         if tenant.fallback == "never" or primary_is_default:
             return "provider_failed", failure
+        if failed.provider == default.name:  # the tenant's provider is the default sender's
+            return (
+                "provider_failed",
+                f"{failure}; {default.name!r} is the default sender itself: no fallback",
+            )
         if tenant.fallback == "retryable" and not failed.retryable:
             return (
                 "provider_failed",

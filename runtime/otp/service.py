@@ -299,10 +299,11 @@ class VerifyService:
         else:
             event = "gd_auth_failed"
             details["failure_details"] = {
-                "errorCode": check.outcome,
+                "errorCode": error_code(check.outcome),
                 "message": FAILURES[check.outcome],
             }
-            details["attempts_left"] = check.attempts_left
+            if check.outcome in ("wrong", "exhausted"):  # what the wrong codes left
+                details["attempts_left"] = check.attempts_left
         await self._log(event, caller, row, details)  # the code is never in an event
 
     async def _log(
@@ -340,6 +341,14 @@ FAILURES: dict[str, str] = {
     "not_found": "Not found.",
 }
 """One line for each outcome of a check other than ``ok`` (the API's messages)."""
+
+
+def error_code(outcome: str) -> str:
+    """The ``errorCode`` of a check's outcome other than ``ok``: the API's answer and the log
+    event's ``failure_details`` say the same (``invalid_code``, ``used_code``...)."""
+    return {"wrong": "invalid_code", "exhausted": "too_many_attempts"}.get(
+        outcome, f"{outcome}_code"
+    )
 
 
 def _create(store: OtpStore, kind: Kind, fields: dict[str, Any]) -> tuple[dict[str, Any], bool]:

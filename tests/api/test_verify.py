@@ -207,6 +207,16 @@ def test_five_wrong_codes_kill_the_code_even_the_right_one(api: Api) -> None:
     assert statuses == [403] * 5
     last = api.client.post(url, json={"code": code}, headers=h(api, tenant))
     assert (last.status_code, last.json()["errorCode"]) == (429, "too_many_attempts")
+    # the log events say what the API said
+    failed = [
+        e["details"]
+        for e in events(api, tenant)
+        if e["type"] == "gd_auth_failed" and e["details"].get("enrollment_id") == made["id"]
+    ]
+    assert [d["failure_details"]["errorCode"] for d in failed] == ["invalid_code"] * 5 + [
+        "too_many_attempts"
+    ]
+    assert [d["attempts_left"] for d in failed] == [4, 3, 2, 1, 0, 0]
 
 
 def test_the_same_idempotency_key_sends_one_code(api: Api) -> None:

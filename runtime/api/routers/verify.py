@@ -16,7 +16,7 @@ from runtime.api.refusals import POLICY_STATUS, retry_after_header
 from runtime.errors import ConfigurationError, StoreUnavailableError, UnknownTenantError
 from runtime.events import ClientInfo, RequestContext
 from runtime.otp import Caller, CodeHasher, OtpStore, Sent, VerifyService, request_locale
-from runtime.otp.service import FAILURES, Checked
+from runtime.otp.service import FAILURES, Checked, error_code
 from runtime.phone_numbers import normalise_e164
 
 router = APIRouter(prefix="/api/v2/phone", tags=["verify"])
@@ -178,10 +178,7 @@ def _checked(checked: Checked) -> dict[str, Any]:
         message = FAILURES[check.outcome]
         if check.outcome == "wrong":
             message = f"Invalid code ({check.attempts_left} attempts left)."
-        code = {"wrong": "invalid_code", "exhausted": "too_many_attempts"}.get(
-            check.outcome, f"{check.outcome}_code"
-        )
-        raise ApiError(_CHECK_STATUS[check.outcome], message, code)
+        raise ApiError(_CHECK_STATUS[check.outcome], message, error_code(check.outcome))
     return _view(checked.kind, check.row, check.row.get("delivery"))
 
 
