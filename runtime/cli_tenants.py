@@ -30,7 +30,8 @@ def import_tenants_command(
 ) -> None:
     """Import FILE's tenants into the service's database (PHONE_ACTIONS_DATABASE_URL, else
     SQLite in PHONE_ACTIONS_DATA_DIR): delivery settings, providers, action scripts (stored,
-    deployed and bound), credentials read from the environment now and sealed. Running it
+    deployed and bound), phone limits, credentials read from the environment now and sealed
+    (each tenant's settings and credentials checked against its provider's first). Running it
     again updates what it imported."""
     from runtime.console import resource_error, resource_errors
     from runtime.errors import PhoneActionsError
@@ -55,7 +56,7 @@ def import_tenants_command(
         try:
             migrate(engine)
             store = ServiceStore(engine, Keyring.load(master, settings.data_dir))
-            done = import_tenants(store, file)
+            done = import_tenants(store, file, providers=registry)
         finally:
             engine.dispose()
     except PhoneActionsError as exc:

@@ -119,7 +119,11 @@ def test_tenants_import_takes_its_provider_and_refuses_it_when_not_installed(
     monkeypatch.setenv("PHONE_ACTIONS_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("PHONE_ACTIONS_DATABASE_URL", raising=False)
     tenants = tmp_path / "tenants.toml"
-    tenants.write_text('[tenants.acme]\nprovider = "exampletel"\n')
+    tenants.write_text(  # settings and credentials it can send with: the import checks them
+        '[tenants.acme]\nprovider = "exampletel"\nprovider_settings = { sender = "Example" }\n'
+        'credentials_env = { token = "EXAMPLETEL_TOKEN" }\n'
+    )
+    monkeypatch.setenv("EXAMPLETEL_TOKEN", TOKEN)
     absent = CliRunner().invoke(app, ["tenants", "import", str(tenants)])
     assert absent.exit_code == 2
     assert "tenants.acme.provider: 'exampletel' is not a registered provider" in absent.stderr

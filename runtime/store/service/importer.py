@@ -5,7 +5,12 @@ policy; its provider lands where the API shows it: ``twilio`` as the guardian fa
 settings and selected provider; an action provider's script as an action with a deployed
 version bound to its trigger (``phone-message-hook`` selected, or a ``custom`` phone
 provider); any other provider (``outbox``, ``mitto``...) as the tenant's own provider, used
-while ``auth0`` is selected. Credentials are read from the environment now and sealed.
+while ``auth0`` is selected; its ``phone_limits`` as the API's phone limits (the fields the
+file sets, the others the defaults). Credentials are read from the environment now and sealed.
+
+Given the registered providers, each tenant's ``provider_settings`` and credentials are
+checked against its provider's ``config_model`` and ``credentials_model`` first, as a delivery
+checks them: a tenant that could never deliver stops the import before anything is written.
 """
 
 from __future__ import annotations
@@ -15,10 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from runtime.errors import ConfigurationError, NotFoundError
+from runtime.masking import MASK
+from runtime.providers import ProviderRegistry
 from runtime.store.service import ServiceStore
 from runtime.store.service.limits import MAX_CODE_BYTES
 from runtime.tenants import TenantConfig, TomlTenantDirectory
+from runtime.wording import problems
 
 __all__ = ["Imported", "import_tenants"]
 
@@ -43,16 +53,70 @@ class Imported:
 
 
 def import_tenants(
-    store: ServiceStore, path: Path, *, environ: Mapping[str, str] | None = None
+    store: ServiceStore,
+    path: Path,
+    *,
+    environ: Mapping[str, str] | None = None,
+    providers: ProviderRegistry | None = None,
 ) -> list[Imported]:
-    """Import every tenant of ``path``; the file's errors and missing credentials are one
-    :class:`ConfigurationError` before anything is written."""
+    """Import every tenant of ``path``; the file's errors, missing credentials and (given
+    ``providers``, the registered ones) settings or credentials a tenant's provider refuses
+    are one :class:`ConfigurationError` before anything is written."""
     directory = TomlTenantDirectory.from_file(path, environ=environ)
     plans = [(directory.get(t), directory.credentials(directory.get(t))) for t in directory.ids()]
+    if providers is not None:
+        refused = [p for t, c in plans for p in _provider_problems(t, c, providers)]
+        if refused:
+            raise ConfigurationError(f"{path}: {'; '.join(refused)}")
     scripts = {t.id: _script(t, path) for t, _ in plans if t.provider in _TRIGGERS}
     return [
         _one(store, tenant, credentials, scripts.get(tenant.id)) for tenant, credentials in plans
     ]
+
+
+def _provider_problems(
+    tenant: TenantConfig, credentials: dict[str, str], providers: ProviderRegistry
+) -> list[str]:
+    """What the tenant's provider refuses of its settings and credentials (as a delivery
+    validates them), each naming the tenant and the field, never a value: credentials are
+    secret (a validator's own message that repeats one has it masked)."""
+    if tenant.provider not in providers:  # ``default``, or unknown: check_providers says so
+        return []
+    provider = providers.get(tenant.provider)
+    where = f"tenants.{tenant.id}"
+    found = []
+    try:
+        provider.config_model.model_validate(tenant.provider_settings)
+    except ValidationError as exc:
+        errors = exc.errors(include_input=False, include_url=False, include_context=False)
+        found.append(problems(errors, prefix=f"{where}.provider_settings"))
+    try:
+        provider.credentials_model.model_validate(credentials)
+    except ValidationError as exc:
+        known = ", ".join(provider.credentials_model.model_fields) or "none"
+        for error in exc.errors(include_input=False, include_url=False, include_context=False):
+            loc = error.get("loc", ())
+            field = str(loc[0]) if loc else ""
+            variable = tenant.credentials_env.get(field)
+            if error.get("type") == "extra_forbidden":
+                said = f"not a credential of provider {provider.name!r} (its credentials: {known})"
+                error = {**error, "msg": said}
+            elif error.get("type") == "missing":
+                said = f"missing (provider {provider.name!r} requires it; its credentials: {known})"
+                error = {**error, "msg": said}
+            said = problems([error], prefix=f"{where}.credentials_env")
+            if variable:  # the variable, as a missing one is named: where to fix the value
+                at = f"{where}.credentials_env.{field}"
+                said = said.replace(at, f"{at} (environment variable {variable})", 1)
+            found.append(said)
+    return [_masked(line, credentials) for line in found]
+
+
+def _masked(text: str, credentials: Mapping[str, str]) -> str:
+    for value in sorted(credentials.values(), key=len, reverse=True):
+        if len(value) >= 4:
+            text = text.replace(value, MASK)
+    return text
 
 
 def _script(tenant: TenantConfig, path: Path) -> tuple[str, str]:
@@ -99,6 +163,10 @@ def _one(
         created = True
         store.tenants.create(tenant.id, tenant.friendly_name, settings=settings)
     store.tenants.set_credentials(tenant.id, credentials if own else {})
+    limits = tenant.phone_limits  # the fields the file sets: the others follow the defaults
+    store.phone_limits.replace(
+        tenant.id, limits.model_dump(mode="json", include=limits.model_fields_set)
+    )
     store.guardian.set_message_types(tenant.id, sorted(tenant.message_types))
     action_id = None
     if tenant.provider == "twilio":

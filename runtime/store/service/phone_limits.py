@@ -76,3 +76,31 @@ class PhoneLimitsRepository:
                     .values(settings=dumps(chosen), updated_at=moment)
                 )
         return limits.model_dump(mode="json")
+
+    def replace(self, tenant: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """Store exactly ``fields`` (the others follow the defaults), validated as
+        :meth:`update`'s: a tenants file's import sets a tenant's limits so, whatever an
+        earlier import or the API stored. On an error nothing is stored."""
+        if not isinstance(fields, Mapping):
+            raise InvalidInputError("must be an object", field="(body)")
+        limits = limits_of(fields)
+        chosen = limits.model_dump(mode="json", include=set(fields))
+        with write_transaction(self._engine) as conn:
+            bump(conn, tenant)  # first: it locks the tenant's row on PostgreSQL
+            row = conn.execute(
+                select(phone_limits.c.tenant).where(phone_limits.c.tenant == tenant)
+            ).first()
+            moment = now()
+            if row is None:
+                conn.execute(
+                    insert(phone_limits).values(
+                        tenant=tenant, settings=dumps(chosen), created_at=moment, updated_at=moment
+                    )
+                )
+            else:
+                conn.execute(
+                    update(phone_limits)
+                    .where(phone_limits.c.tenant == tenant)
+                    .values(settings=dumps(chosen), updated_at=moment)
+                )
+        return limits.model_dump(mode="json")
