@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+from bisect import bisect_left
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -228,23 +229,16 @@ def _walk_cost(node: dict[str, Any]) -> int:
     return max((len(children) + _walk_cost(child) for child in children), default=0)
 
 
-def _starts_pattern(forms: list[str]) -> str:
-    """A regex for the first two characters or more of any of ``forms``: their trie, where
-    every node from the second character on may end (tried longest first)."""
-    root: dict[str, Any] = {}
-    for form in forms:
-        node = root
-        for ch in form:
-            node = node.setdefault(ch, {})
-
-    def pattern(node: dict[str, Any], depth: int) -> str:
-        branches = [re.escape(ch) + pattern(child, depth + 1) for ch, child in sorted(node.items())]
-        if not branches:
-            return ""
-        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-        return f"(?:{body})?" if depth >= 2 else body
-
-    return pattern(root, 0)
+def _earliest_tail(prefixes: list[str], window: str) -> int | None:
+    """Where the longest end of ``window`` (two characters or more) that starts one of the
+    sorted ``prefixes`` begins, or None: a binary search per position, at most
+    ``len(window)`` of them (a window is at most :data:`TRIE_FORM` characters)."""
+    for begin in range(len(window) - 1):
+        tail = window[begin:]
+        found = bisect_left(prefixes, tail)
+        if found < len(prefixes) and prefixes[found].startswith(tail):
+            return begin
+    return None
 
 
 def _replaced(value: str, spans: list[tuple[int, int]]) -> str:
@@ -313,8 +307,9 @@ class _SecretForms:
         # Both regexes run over every text: their costs add up.
         self.walk = _walk_cost(short_trie) + _walk_cost(starts_trie)
         self.costly = self.walk > MAX_WALK
-        starts = [form[:TRIE_FORM] for form in forms]
-        self.starts = re.compile(f"(?:{_starts_pattern(starts)})\\Z") if starts else None
+        # sorted, not a regex: the regex of every form's every start was most of a large set's
+        # compile time, seconds of C the event loop could not interrupt (red team, pass 6)
+        self.starts = sorted({form[:TRIE_FORM] for form in forms})
         self.shortest = min((len(form) for form in forms), default=None)
 
     def long_spans(self, folded: str) -> list[tuple[int, int]]:
@@ -586,9 +581,9 @@ class Masker:
                     break
         if forms is None or (forms.costly and not self._exact):  # masked whole by text()
             return start
-        found = forms.starts.search(window) if forms.starts is not None else None
+        found = _earliest_tail(forms.starts, window)
         if found is not None:
-            begins = len(body) - len(window) + found.start()
+            begins = len(body) - len(window) + found
             start = begins if start is None else min(start, begins)
         if forms.long:  # longer tails, of long forms
             tail = _fold(body[-(forms.longest - 1) :])
