@@ -13,6 +13,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -93,6 +94,8 @@ class SandboxRunner:
         # after another: a tenant saving or testing new sets cannot take every thread.
         self._compile_slots = asyncio.Semaphore(COMPILES)
         self._compiling: dict[str, asyncio.Future[None]] = {}  # a tenant's compile in flight
+        # their own threads, never asyncio's default pool (other tenant-driven work uses it)
+        self._compilers = ThreadPoolExecutor(COMPILES, thread_name_prefix="phone-actions-secrets")
 
     async def start(self) -> None:
         if self._closed:
@@ -109,6 +112,7 @@ class SandboxRunner:
         self._closed = True
         await self.pool.aclose()
         await self._services.aclose()
+        self._compilers.shutdown(wait=False)  # a compile under way ends alone
 
     async def __aenter__(self) -> SandboxRunner:
         await self.start()
@@ -214,7 +218,7 @@ class SandboxRunner:
         except BaseException:
             ended()
             raise
-        work = loop.run_in_executor(None, compiled_forms, key)
+        work = loop.run_in_executor(self._compilers, compiled_forms, key)
 
         def finished(_: object) -> None:
             self._compile_slots.release()  # only now: the thread is done
