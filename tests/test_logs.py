@@ -280,7 +280,7 @@ async def test_rotated_deleted_and_truncated_files_get_the_later_events(tmp_path
 async def test_full_device_is_reported_once_and_never_raises(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    sink = JsonLinesLogSink(DEV_FULL, report_interval=3600)
+    sink = JsonLinesLogSink(DEV_FULL, report_interval=3600, close_retry=0)
     with caplog.at_level(logging.ERROR, logger="runtime.logs"):
         for _ in range(3):
             await sink.write(request(), report())  # returns, does not raise
@@ -293,14 +293,15 @@ async def test_full_device_is_reported_once_and_never_raises(
     assert str(DEV_FULL) in errors[0]
     assert "No space left on device" in errors[0]
     sink.close()
-    assert sink.dropped == 4  # still failing at close: dropped, and counted
+    assert sink.written_to_stderr == 4  # still failing at close: on stderr (tests/logs/)
+    assert sink.dropped == 0
 
 
 @pytest.mark.skipif(not DEV_FULL.exists(), reason="needs /dev/full (Linux)")
 async def test_lines_kept_for_retry_are_bounded_and_drops_are_counted(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    sink = JsonLinesLogSink(DEV_FULL, max_pending_lines=2, report_interval=3600)
+    sink = JsonLinesLogSink(DEV_FULL, max_pending_lines=2, report_interval=3600, close_retry=0)
     with caplog.at_level(logging.ERROR, logger="runtime.logs"):
         for _ in range(5):
             await sink.write(request(), report())
@@ -309,7 +310,8 @@ async def test_lines_kept_for_retry_are_bounded_and_drops_are_counted(
     assert len(drops) == 1, drops  # reported once, counted every time
     assert "/dev/full" in drops[0]
     sink.close()
-    assert sink.dropped == 5
+    assert sink.dropped == 3  # the two kept ones go to stderr at close, not dropped
+    assert sink.written_to_stderr == 2
 
 
 async def test_lines_of_a_failed_write_go_out_with_the_next_one(
@@ -656,8 +658,8 @@ async def test_lines_another_thread_failed_to_write_are_kept_and_counted(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A failed write on the store thread is reported like the writer thread's own, and its
-    lines are kept for the next attempt (here still failing: dropped and counted at close)."""
-    sink = JsonLinesLogSink(DEV_FULL, report_interval=3600)
+    lines are kept for the next attempt (here still failing: written to stderr at close)."""
+    sink = JsonLinesLogSink(DEV_FULL, report_interval=3600, close_retry=0)
     lines = sink.pending(request(), report())
     assert lines is not None
     with caplog.at_level(logging.ERROR, logger="runtime.logs"):
@@ -666,7 +668,8 @@ async def test_lines_another_thread_failed_to_write_are_kept_and_counted(
     assert sink.failures >= 1
     assert "No space left on device (ENOSPC)" in (sink.last_error or "")
     sink.close()
-    assert sink.dropped == 2
+    assert sink.written_to_stderr == 2
+    assert sink.dropped == 0
 
 
 # -- bad paths --------------------------------------------------------------------------------

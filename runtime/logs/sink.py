@@ -8,6 +8,12 @@ reopens it when not. A write that fails is reported (``logging.error``, rate-lim
 counters) and its lines are kept for the next write, up to a bound past which they are dropped
 and counted: a full disk never raises into a delivery, and never goes unnoticed.
 
+At close, kept lines the file still refuses are tried again for ``CLOSE_RETRY_SECONDS`` at most
+(a shutdown must end), then written whole to stderr, after one line naming the file and the
+count, so that the service's journal holds them for an operator to append to the file: a report
+returned before a shutdown on a full disk keeps its events. Only lines stderr refuses too are
+dropped (and counted) there.
+
 A write cut short (a full disk, a file size limit) leaves part of a line at the file's end. That
 line is kept whole and written again whole, never its rest: the rest appended later would land
 after another process's lines, in a new file after a rotation, or after a restart's first line.
@@ -32,6 +38,7 @@ import logging
 import os
 import queue
 import stat
+import sys
 import threading
 import time
 import weakref
@@ -49,6 +56,8 @@ log = logging.getLogger("runtime.logs")
 
 MAX_PENDING_LINES = 10_000  # lines kept for retry while the file cannot be written
 RETRY_INTERVAL = 1.0  # seconds between retries of kept lines when no new event arrives
+CLOSE_RETRY_SECONDS = 2.0  # at close: how long kept lines are retried before going to stderr
+CLOSE_RETRY_INTERVAL = 0.25  # at close: seconds between those retries
 REPORT_INTERVAL = 10.0  # seconds between two error records about the same failing file
 
 # an async caller's loop (its inbox) and future, or a held lock a blocking caller waits on
@@ -62,6 +71,7 @@ _NOTHING: Any = object()
 _FLUSH: list[bytes] = []  # flush()'s marker: a write attempt even while the file fails
 _WAKE: Any = threading.Lock()  # a writer-thread wake with nobody to tell (see write_here)
 _open_sinks: weakref.WeakSet[JsonLinesLogSink] = weakref.WeakSet()
+_STDERR = 2  # where lines the file still refuses at close go (the fd: sys.stderr may be text)
 
 
 class PendingLines:
@@ -85,7 +95,9 @@ class JsonLinesLogSink:
 
     :meth:`write` (async) and :meth:`write_blocking` return once the lines were handed to the
     OS, or the write failed and was reported; neither raises. ``failures``, ``last_error``,
-    ``dropped`` and ``partial_lines`` tell a health check what went wrong.
+    ``dropped``, ``written_to_stderr`` and ``partial_lines`` tell a health check what went
+    wrong. ``close_retry``: seconds :meth:`close` keeps retrying lines the file refuses before
+    it writes them to stderr.
     """
 
     def __init__(
@@ -94,8 +106,10 @@ class JsonLinesLogSink:
         *,
         max_pending_lines: int = MAX_PENDING_LINES,
         report_interval: float = REPORT_INTERVAL,
+        close_retry: float = CLOSE_RETRY_SECONDS,
     ) -> None:
         self.path = path
+        self._close_retry = close_retry
         self._fd: int | None = open_sink_file(path)
         opened = os.fstat(self._fd)
         self._fd_id = _identity(opened)  # the open file's (st_dev, st_ino): fixed
@@ -115,7 +129,9 @@ class JsonLinesLogSink:
         self._failures = 0
         self._dropped = 0
         self._dropped_closed = 0  # lines that came after close (under _lock)
+        self._written_to_stderr = 0  # lines the file still refused at close: on stderr instead
         self._last_error: str | None = None
+        self._last_reason = ""  # the latest failure without the path: "No space left ... (ENOSPC)"
         self._failures_report = _Every(report_interval)
         self._drops_report = _Every(report_interval)
         self._failing = False
@@ -146,8 +162,17 @@ class JsonLinesLogSink:
 
     @property
     def dropped(self) -> int:
-        """Lines given up: past the retry bound, or still failing at :meth:`close`."""
+        """Lines lost: past the retry bound, submitted after :meth:`close`, or refused at close
+        by the file and by stderr both. Lines written to stderr instead are not dropped (see
+        :attr:`written_to_stderr`)."""
         return self._dropped + self._dropped_closed
+
+    @property
+    def written_to_stderr(self) -> int:
+        """Lines the file still refused when :meth:`close` ended its retries, written whole to
+        stderr instead (after a line naming the file and their count): not in the file, not
+        lost; an operator appends them to the file."""
+        return self._written_to_stderr
 
     @property
     def partial_lines(self) -> int:
@@ -258,7 +283,11 @@ class JsonLinesLogSink:
             self._submit_and_wait(_FLUSH, quiet=True)
 
     def close(self) -> None:
-        """Write what is pending, stop the thread and close the file. Idempotent."""
+        """Write what is pending, stop the thread and close the file. Idempotent.
+
+        Lines the file refuses are tried again for ``close_retry`` seconds at most, then
+        written to stderr (:attr:`written_to_stderr`): a full disk delays a shutdown by that
+        much, never more, and loses only what stderr refuses too."""
         with self._lock:
             if not self._closing:
                 self._closing = True
@@ -272,8 +301,8 @@ class JsonLinesLogSink:
         _open_sinks.discard(self)
 
     async def aclose(self) -> None:
-        """:meth:`close` for a running event loop: the wait for a stalled file happens on a
-        helper thread, so shutting down never blocks the loop."""
+        """:meth:`close` for a running event loop: the wait for a stalled file (and the retries
+        of a failing one) happens on a helper thread, so shutting down never blocks the loop."""
         loop = asyncio.get_running_loop()
         closed: asyncio.Future[None] = loop.create_future()
 
@@ -338,6 +367,7 @@ class JsonLinesLogSink:
                     log.exception("log events: the writer for %s failed", self.path)
                 finally:
                     self._complete(batch)
+        self._retry_at_close()
         with self._write_lock:
             self._give_up()
 
@@ -478,6 +508,7 @@ class JsonLinesLogSink:
         self._failures += 1
         self._failing = True
         self._last_error = f"{self.path}: {error}"
+        self._last_reason = error
         due = self._failures_report.due()
         if cut:
             due = self._partials_report.due() or due
@@ -501,15 +532,62 @@ class JsonLinesLogSink:
             cut_short,
         )
 
+    def _retry_at_close(self) -> None:
+        """At close, after the last write: the kept lines the file still refuses are tried again
+        every ``CLOSE_RETRY_INTERVAL`` for ``close_retry`` seconds at most (room freed, a folder
+        moved off the path): a shutdown waits that long, never longer."""
+        deadline = time.monotonic() + self._close_retry
+        while self._retry:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(CLOSE_RETRY_INTERVAL, left))
+            try:
+                with self._write_lock:
+                    self._write([], force=True)
+            except Exception:  # a bug here must not keep the lines from stderr
+                log.exception("log events: the writer for %s failed", self.path)
+                return
+
     def _give_up(self) -> None:
-        """At close: the lines still failing are dropped, counted and reported."""
+        """At close, once the retries are over: the lines the file still refuses are written
+        whole to stderr, after one line naming the file, the count and the error, in one write
+        (nothing of this process lands between them unless stderr takes it in parts): the
+        journal keeps them for an operator to append to the file. They are what the file would
+        have held (scrubbed of codes). Only those stderr refuses too are dropped and counted."""
         if not self._retry:
             return
-        count, self._retry = len(self._retry), []
-        self._dropped += count
-        log.error(
-            "log events: %d lines for %s dropped at close: %s", count, self.path, self._last_error
-        )
+        lines, self._retry = self._retry, []
+        reason = (self._last_reason or "an unknown error").encode("utf-8", "backslashreplace")
+        header = (
+            b"phone-actions: %d log lines for %s could not be written (%s); they follow, one "
+            b"JSON line each, to be appended to that file\n"
+        ) % (len(lines), os.fsencode(self.path), reason)
+        data = memoryview(header + b"".join(lines))
+        sent = 0  # bytes of ``data`` stderr took
+        error = None
+        with contextlib.suppress(Exception):  # what Python buffered for stderr goes first
+            sys.stderr.flush()
+        try:
+            while sent < len(data):
+                count = os.write(_STDERR, data[sent:])
+                if count <= 0:
+                    raise OSError(0, "stderr accepted no bytes")
+                sent += count
+        except OSError as exc:
+            error = describe(exc)
+        lost, _ = _unwritten(lines, max(sent - len(header), 0))
+        self._written_to_stderr += len(lines) - len(lost)
+        if lost:
+            self._dropped += len(lost)
+            log.error(
+                "log events: %d lines for %s dropped at close: the file refused them (%s), and "
+                "so did stderr (%s)",
+                len(lost),
+                self.path,
+                self._last_reason,
+                error,
+            )
 
     def _complete(self, batch: list[_Item]) -> None:
         """Wake every caller of ``batch``: one call per event loop, however many callers."""
