@@ -68,10 +68,11 @@ def test_defaults_are_auth0s(api: Api) -> None:
         "auth_token": None,
         "sid": None,
     }
-    templates = get(f"{BASE}/templates", headers=headers).json()
-    assert templates["verification_message"] == (  # the one deliveries use (runtime.templates)
-        "{{ code }} is your verification code for {{ tenant.friendly_name }}."
-    )
+    assert get(f"{BASE}/templates", headers=headers).json() == {  # Auth0's OAS defaults
+        "enrollment_message": "{{code}} is your verification code for {{tenant.friendly_name}}. "
+        "Please enter this code to verify your enrollment.",
+        "verification_message": "{{code}} is your verification code for {{tenant.friendly_name}}",
+    }
 
 
 @pytest.mark.parametrize(("path", "body", "expected"), RESOURCES, ids=PATHS)

@@ -38,12 +38,20 @@ def test_renders_text_and_voice_with_the_sample_code_and_sends_nothing(api: Api)
     assert after == before
 
 
-def test_a_missing_body_previews_the_types_default(api: Api) -> None:
-    response = api.client.post(
-        PREVIEW, json={"type": "otp_enroll"}, headers=api.auth(api.tenant_a, READ)
-    )
+def test_a_missing_body_previews_what_deliveries_send(api: Api) -> None:
+    """A tenant without templates: the built-in enrollment message, in the locale's language
+    (tests/api/test_preview_matches_delivery.py compares it with real deliveries)."""
+    headers = api.auth(api.tenant_a, READ)
+    response = api.client.post(PREVIEW, json={"type": "otp_enroll"}, headers=headers)
     assert response.status_code == 200, response.text
-    assert response.json()["text"] == f"123456 is your enrollment code for {api.tenant_a}."
+    assert response.json()["text"] == (
+        f"123456 is your verification code for {api.tenant_a}. "
+        "Please enter this code to verify your enrollment."
+    )
+    german = api.client.post(PREVIEW, json={"type": "otp_enroll", "locale": "de"}, headers=headers)
+    assert german.json()["voice"] == (
+        f"Ihr Registrierungscode für {api.tenant_a} lautet 1. 2. 3. 4. 5. 6."
+    )
 
 
 def test_bad_liquid_is_400_naming_the_field_and_line(api: Api) -> None:

@@ -49,7 +49,10 @@ def test_the_two_phone_triggers(api: Api) -> None:
             "binding_policy",
         }
         assert trigger["default_runtime"] in trigger["runtimes"]
+        assert trigger["status"] == "CURRENT"  # Auth0's value (GET /actions/triggers)
+        assert trigger["binding_policy"] == "trigger-bound"
     assert triggers["send-phone-message"]["version"] == "v2"
+    assert triggers["custom-phone-provider"]["version"] == "v1"
     assert_error(api.client.get(TRIGGERS), 401)
     assert_error(api.client.get(TRIGGERS, headers=api.auth(None, "update:actions")), 403)
 

@@ -12,7 +12,7 @@ code, through the tenant's live provider.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
@@ -25,6 +25,9 @@ from runtime.api.writes import write
 from runtime.errors import ConfigurationError, InvalidInputError
 from runtime.events import Channel, Purpose
 from runtime.store.service.phone_providers import NO_DEPLOYED_ACTION
+
+if TYPE_CHECKING:
+    from runtime.tenants import TenantConfig
 
 router = APIRouter(prefix="/api/v2/branding/phone", tags=["branding phone"])
 
@@ -235,11 +238,15 @@ async def create_template(
 @router.post(
     "/templates/preview",
     summary="Render a template's bodies with a sample code, sending nothing",
-    description="What `content.body.text` and `content.body.voice` (each defaulting to the "
-    "type's default) render to for `locale`, with the same Liquid renderer deliveries use and "
-    "the sample code 123456 (spelled digit by digit for voice). A body that would be refused "
-    "on save (a Liquid error, no `{{ code }}` in an OTP type) is a 400 naming the field and "
-    "the place (line:column).",
+    description="What a delivery of the type (`otp_enroll` is an enrollment, `otp_verify` a "
+    "verification) for `locale` would send by SMS (`text`) and by voice (`voice`), with the "
+    "sample code 123456 (spelled digit by digit for voice): rendered by the renderer "
+    "deliveries use, with the tenant's friendly name. A body given in `content.body` is "
+    "rendered as if it were saved; a missing one is what deliveries send today: the tenant's "
+    "enabled template of the type, else its guardian SMS template, else the built-in message "
+    "in the locale's language. The other types, which no delivery sends, render the body "
+    "given or the type's default. A body that would be refused on save (a Liquid error, no "
+    "`{{ code }}` in an OTP type) is a 400 naming the field and the place (line:column).",
 )
 async def preview_template(
     body: TemplatePreview, principal: ReadTemplates, svc: ServicesDep
@@ -247,11 +254,12 @@ async def preview_template(
     from runtime.tenant_lookup import async_lookup
 
     config = await async_lookup(svc.directory)(principal.tenant)
-    return _preview(body, principal.tenant, config.display_name)
+    return _preview(body, config)
 
 
-def _preview(body: TemplatePreview, tenant: str, tenant_name: str) -> dict[str, Any]:
-    """The rendered text and voice of ``body`` (pure CPU, bounded by runtime.templates)."""
+def _preview(body: TemplatePreview, tenant: TenantConfig) -> dict[str, Any]:
+    """The rendered text and voice of ``body`` for ``tenant`` (pure CPU, bounded by
+    runtime.templates): the templates and the call of the pipeline's ``_render``."""
     from runtime import templates
     from runtime.store.service.phone_templates import DEFAULT_CONTENT, PURPOSES, TYPES
 
@@ -261,11 +269,17 @@ def _preview(body: TemplatePreview, tenant: str, tenant_name: str) -> dict[str, 
     rendered: dict[str, Any] = {"type": body.type, "locale": body.locale, "code": trial.SAMPLE_CODE}
     for key, channel in _CHANNELS.items():
         field = f"content.body.{key}"
-        source = getattr(body.content.body, key) or DEFAULT_CONTENT[body.type]["body"][key]
-        if purpose is not None:  # the same check as saving it
-            problem = templates.check(source, channel, purpose)
+        given: str | None = getattr(body.content.body, key) or None
+        if purpose is None:  # no delivery sends it: the body given, or the type's default
+            source: str | None = given or DEFAULT_CONTENT[body.type]["body"][key]
+        elif given is not None:  # as if saved: the same check as saving it
+            problem = templates.check(given, channel, purpose)
             if problem:
                 raise InvalidInputError(problem, field=field)
+            source = given
+        else:  # what deliveries use (pipeline._render); None is the built-in, localised
+            overrides = tenant.voice_templates if channel == "voice" else tenant.templates
+            source = overrides.get(purpose)
         try:
             rendered[key] = templates.render(
                 source,
@@ -273,8 +287,8 @@ def _preview(body: TemplatePreview, tenant: str, tenant_name: str) -> dict[str, 
                 purpose=purpose or "verification",
                 code=trial.SAMPLE_CODE,
                 locale=body.locale,
-                tenant_id=tenant,
-                tenant_name=tenant_name,
+                tenant_id=tenant.id,
+                tenant_name=tenant.display_name,
             )
         except ConfigurationError as exc:
             message = str(exc).split(" template: ", 1)[-1]

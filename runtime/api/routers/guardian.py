@@ -4,6 +4,11 @@ Message types, the selected provider (auth0, twilio or phone-message-hook), Twil
 (``auth_token`` is write-only: read back as null) and the two SMS templates (Liquid, checked
 by runtime.templates: a template that does not compile or print the code is a 400 naming it).
 Scopes ``read:guardian_factors`` and ``update:guardian_factors``.
+
+A template left at its default reads as Auth0's default text (:data:`DEFAULT_TEMPLATES`) and
+sends the built-in message in the user's language; a PUT of that exact text keeps it so, field
+by field (stored as the built-in messages' Liquid, runtime.store.service.phone_templates), so
+saving back what GET shows changes nothing a delivery sends.
 """
 
 from __future__ import annotations
@@ -16,12 +21,23 @@ from pydantic import BaseModel, ConfigDict, Field
 from runtime.api.auth import Principal, require
 from runtime.api.deps import ServicesDep
 from runtime.api.writes import write
+from runtime.store.service.guardian import TEMPLATE_PURPOSES
+from runtime.store.service.phone_templates import BUILT_IN_SOURCES
 
 router = APIRouter(prefix="/api/v2/guardian/factors/phone", tags=["guardian phone factor"])
 
 Reader = Annotated[Principal, Depends(require("read:guardian_factors"))]
 Writer = Annotated[Principal, Depends(require("update:guardian_factors"))]
 Provider = Literal["auth0", "twilio", "phone-message-hook"]
+
+DEFAULT_TEMPLATES = {
+    "enrollment_message": "{{code}} is your verification code for {{tenant.friendly_name}}. "
+    "Please enter this code to verify your enrollment.",
+    "verification_message": "{{code}} is your verification code for {{tenant.friendly_name}}",
+}
+"""Auth0's defaults (the OAS ``default`` of both fields): what GET answers for a template left
+at its default, and the text that, PUT, keeps a field at its default."""
+_BUILT_IN = {key: BUILT_IN_SOURCES["sms", purpose] for key, purpose in TEMPLATE_PURPOSES.items()}
 
 
 class MessageTypes(BaseModel):
@@ -99,11 +115,35 @@ async def put_twilio(body: TwilioSettings, principal: Writer, svc: ServicesDep) 
 
 @router.get("/templates", summary="The enrollment and verification SMS templates")
 async def get_templates(principal: Reader, svc: ServicesDep) -> dict[str, str]:
-    return await svc.call(svc.store.guardian.templates, principal.tenant)
+    stored = await svc.call(svc.store.guardian.custom_templates, principal.tenant)
+    return _shown(stored)
 
 
 @router.put("/templates", summary="Set both templates (Liquid; each must print the code)")
 async def put_templates(
     body: GuardianTemplates, principal: Writer, svc: ServicesDep
 ) -> dict[str, str]:
-    return await write(svc, svc.store.guardian.set_templates, principal.tenant, body.model_dump())
+    """A message equal to Auth0's default keeps that message at the default: the built-in
+    message in the user's language, as before any PUT."""
+    given = body.model_dump()
+    repo = svc.store.guardian
+    tenant = principal.tenant
+
+    def save() -> dict[str, str]:
+        if given == DEFAULT_TEMPLATES and repo.custom_templates(tenant) is None:
+            return dict(DEFAULT_TEMPLATES)  # already the defaults: nothing to store
+        chosen = {
+            key: _BUILT_IN[key] if value == DEFAULT_TEMPLATES[key] else value
+            for key, value in given.items()
+        }
+        return _shown(repo.set_templates(tenant, chosen))
+
+    return await write(svc, save)
+
+
+def _shown(stored: dict[str, str] | None) -> dict[str, str]:
+    """The templates as Auth0 shows them: a message at its default is Auth0's default text."""
+    return {
+        key: default if not stored or stored.get(key) in (None, _BUILT_IN[key]) else stored[key]
+        for key, default in DEFAULT_TEMPLATES.items()
+    }

@@ -24,7 +24,7 @@ TRIGGERS: list[dict[str, Any]] = [
     {
         "id": trigger,
         "version": version,
-        "status": "GA",
+        "status": "CURRENT",  # Auth0's: CURRENT, or DEPRECATED for an older version
         "runtimes": list(RUNTIMES),
         "default_runtime": DEFAULT_RUNTIME,
         "compatible_triggers": [],

@@ -17,10 +17,45 @@ from runtime.store.db import write_transaction
 from runtime.store.schema import phone_templates
 from runtime.store.service.common import bump, dumps, iso, loads, new_id, now
 
-__all__ = ["DEFAULT_CONTENT", "PURPOSES", "TYPES", "PhoneTemplateRepository"]
+__all__ = ["BUILT_IN_SOURCES", "DEFAULT_CONTENT", "PURPOSES", "TYPES", "PhoneTemplateRepository"]
 
 TYPES = ("otp_verify", "otp_enroll", "change_password", "blocked_account", "password_breach")
 PURPOSES: dict[str, Purpose] = {"otp_verify": "verification", "otp_enroll": "enrollment"}
+
+
+def _built_in_source(channel: Channel, purpose: Purpose) -> str:
+    """One Liquid body that renders exactly as runtime.templates' built-in messages: the
+    language is the first non-empty subtag of ``locale`` (its ``.charset`` and ``@modifier``
+    dropped, ``_`` read as ``-``, any case), as :func:`runtime.templates.locale_chain` picks
+    it; a language without a translation is English."""
+    languages = sorted(templates.LOCALISED_TEMPLATES)
+    assert all(language.isalpha() for language in languages)  # no region: one subtag each
+    lines = [
+        '{%- assign parts = locale | split: "." | first | split: "@" | first '
+        '| replace: "_", "-" | strip | downcase | split: "-" -%}',
+        '{%- assign language = "" -%}',
+        '{%- for part in parts -%}{%- if part != "" -%}{%- assign language = part -%}'
+        "{%- break -%}{%- endif -%}{%- endfor -%}",
+        "{%- case language -%}",
+    ]
+    for language in languages:
+        if language != "en":
+            lines.append(f'{{%- when "{language}" -%}}')
+            lines.append(templates.LOCALISED_TEMPLATES[language][channel, purpose])
+    lines.append("{%- else -%}")
+    lines.append(templates.LOCALISED_TEMPLATES["en"][channel, purpose])
+    lines.append("{%- endcase -%}")
+    return "\n".join(lines)
+
+
+BUILT_IN_SOURCES: dict[tuple[Channel, Purpose], str] = {
+    key: _built_in_source(*key) for key in templates.DEFAULT_TEMPLATES
+}
+"""The built-in messages, every language of one channel and purpose in one Liquid body: a
+template holding one sends what a tenant without templates is sent. They are the default
+bodies of ``otp_verify`` and ``otp_enroll``, so creating or resetting one of those changes
+nothing a delivery sends, in any language."""
+
 DEFAULT_CONTENT: dict[str, dict[str, Any]] = {
     kind: {
         "syntax": "liquid",
@@ -30,15 +65,9 @@ DEFAULT_CONTENT: dict[str, dict[str, Any]] = {
         },
     }
     for kind, text, voice in (
-        (
-            "otp_verify",
-            "{{ code }} is your verification code for {{ tenant.friendly_name }}.",
-            "Your verification code for {{ tenant.friendly_name }} is {{ code }}.",
-        ),
-        (
-            "otp_enroll",
-            "{{ code }} is your enrollment code for {{ tenant.friendly_name }}.",
-            "Your enrollment code for {{ tenant.friendly_name }} is {{ code }}.",
+        *(
+            (kind, BUILT_IN_SOURCES["sms", purpose], BUILT_IN_SOURCES["voice", purpose])
+            for kind, purpose in PURPOSES.items()
         ),
         (
             "change_password",
