@@ -32,7 +32,7 @@ import orjson
 
 from runtime.errors import ProviderError
 from runtime.masking import MASK
-from runtime.tenant_shares import TenantShares, share_of
+from runtime.tenant_shares import TenantShares
 
 __all__ = [
     "HttpObserver",
@@ -139,16 +139,16 @@ class PooledHttp:
 
     ``label`` names the provider in error messages (``"Vonage"``). The session is created in
     the running loop on first use and replaced when a later call runs in another loop (a
-    session cannot cross loops). ``max_connections`` caps the pool per host; one tenant may
-    hold a quarter of it (:mod:`runtime.tenant_shares`), so a tenant whose account answers
-    slowly never holds the connections every other tenant needs.
+    session cannot cross loops). ``max_connections`` caps the pool per host; its last quarter
+    is kept for tenants within their share (:mod:`runtime.tenant_shares`), so a tenant whose
+    account answers slowly never holds the connections every other tenant needs.
     """
 
     def __init__(self, label: str, *, max_connections: int = 100) -> None:
         self.label = label
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
-        self._shares = TenantShares(share_of(max_connections))
+        self._shares = TenantShares(max_connections)
         self._shares_loop: asyncio.AbstractEventLoop | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -166,8 +166,8 @@ class PooledHttp:
     ) -> HttpResponse:
         """Send ``request`` within ``budget`` seconds; raise :class:`ProviderError` when no
         answer came (``secrets`` are redacted from its message). ``observer`` sees the
-        exchange and may answer it instead of the network. ``tenant``'s requests hold at
-        most its share of the pool; one past it waits for a slot of the tenant's own."""
+        exchange and may answer it instead of the network. ``tenant``'s requests past its
+        share of the pool wait while the pool's last quarter is all that is left."""
         if not budget > 0:
             raise ProviderError(
                 "timeout", "no time left for this attempt", retryable=True, handed_off=False
@@ -235,7 +235,7 @@ class PooledHttp:
         """The tenants' shares of this loop's pool (a new loop gets a new pool and shares)."""
         loop = asyncio.get_running_loop()
         if self._shares_loop is not loop:
-            self._shares = TenantShares(self._shares.share)
+            self._shares = TenantShares(self._max_connections)
             self._shares_loop = loop
         return self._shares
 
@@ -247,7 +247,7 @@ class PooledHttp:
 
 
 async def wait_for_share(shares: TenantShares, tenant: str, budget: float, label: str) -> float:
-    """Wait for a slot of ``tenant``'s share, within the part of ``budget`` an attempt may
+    """Wait for a connection ``tenant`` may take, within the part of ``budget`` an attempt may
     spend connecting: the budget left, or :func:`tenant_busy` (nothing was sent)."""
     wait = min(budget / 2, MAX_CONNECT_TIMEOUT)
     started = time.monotonic()
@@ -262,8 +262,8 @@ def tenant_busy(label: str, share: int, waited: float) -> ProviderError:
     """A request that found its tenant's share of a pool in use for its whole wait."""
     return ProviderError(
         "tenant_busy",
-        f"{label}: this tenant already had {share} requests in flight on this node (its share "
-        f"of the connections); this one waited {waited:g} s and was not sent",
+        f"{label}: this tenant already had {share} requests or more in flight on this node (its "
+        f"share of a busy pool of connections); this one waited {waited:g} s and was not sent",
         retryable=True,
         handed_off=False,
     )

@@ -5,91 +5,119 @@ whose messages go there; its size is bounded (100 connections by default). A ten
 account at the provider answers slowly would otherwise hold them all: every other tenant's
 request then waits for a connection until its connect timeout and falls back to the default
 sender, its code never sent by its own provider (a fault test: one slow Twilio account made
-another tenant's 20 codes fall back). So a tenant may hold at most a share of a pool (a
-quarter: :data:`SHARE_OF_POOL`); its requests past that wait for one of its own, within the
-time its attempt may spend connecting, and are refused (nothing sent, so the fallback rules
-apply) when none comes.
+another tenant's 20 codes fall back).
 
-The check that costs nothing when a slot is free (:meth:`TenantShares.try_take`) runs on every
-request; only a tenant at its share waits, in FIFO order. Bound to the event loop it is made
-in, like the pool it guards.
+So the last quarter of a pool (:data:`SHARE_OF_POOL`) is kept for tenants within their share:
+a tenant may always hold up to a quarter of the pool, and more only while fewer than three
+quarters are in use. A busy tenant alone uses three quarters; a hung one never takes the
+quarter the others need. A request that may not take a connection waits for one within the
+time its attempt may spend connecting, in order, and is refused (nothing sent, so the fallback
+rules apply) when none comes.
+
+The check that costs nothing when the pool has room (:meth:`TenantShares.try_take`) runs on
+every request; only a request that does not fit waits. Bound to the event loop it is made in,
+like the pool it guards.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+from collections import Counter, deque
 
 __all__ = ["SHARE_OF_POOL", "TenantShares", "share_of"]
 
 SHARE_OF_POOL = 4
-"""A tenant may hold one pool connection in this many (a quarter)."""
+"""A tenant's share is one connection of a pool in this many (a quarter), and that much of the
+pool is kept for tenants within their share."""
 
 
 def share_of(pool_size: int) -> int:
-    """The connections one tenant may hold of a pool of ``pool_size`` (at least one)."""
+    """The connections a tenant may always hold of a pool of ``pool_size`` (at least one)."""
     return max(1, pool_size // SHARE_OF_POOL)
 
 
 class TenantShares:
-    """Counts the requests each tenant has in flight through one pool; at most ``share``."""
+    """Counts the requests each tenant has in flight through one pool of ``pool_size``."""
 
-    __slots__ = ("_held", "_waiting", "share")
+    __slots__ = ("_held", "_total", "_waiting", "_waiting_by", "roomy", "share")
 
-    def __init__(self, share: int) -> None:
-        if share < 1:
-            raise ValueError("a share is at least one connection")
-        self.share = share
+    def __init__(self, pool_size: int) -> None:
+        if pool_size < 1:
+            raise ValueError("a pool has at least one connection")
+        self.share = share_of(pool_size)
+        # past its share, a tenant takes a connection only while fewer than this are in use
+        self.roomy = max(self.share, pool_size - self.share)
         self._held: dict[str, int] = {}
-        self._waiting: dict[str, deque[asyncio.Future[None]]] = {}
+        self._total = 0
+        self._waiting: deque[tuple[str, asyncio.Future[None]]] = deque()
+        self._waiting_by: Counter[str] = Counter()
 
     def held(self, tenant: str) -> int:
         """The requests ``tenant`` has in flight (for tests and metrics)."""
         return self._held.get(tenant, 0)
 
+    def _fits(self, tenant: str) -> bool:
+        return self._held.get(tenant, 0) < self.share or self._total < self.roomy
+
+    def _take(self, tenant: str) -> None:
+        self._held[tenant] = self._held.get(tenant, 0) + 1
+        self._total += 1
+
     def try_take(self, tenant: str) -> bool:
-        """Take a slot now if one is free and nobody of this tenant waits before us."""
-        held = self._held.get(tenant, 0)
-        if held < self.share and tenant not in self._waiting:
-            self._held[tenant] = held + 1
+        """Take a connection now if one fits and none of the tenant's requests waits first."""
+        if self._waiting_by[tenant] == 0 and self._fits(tenant):
+            self._take(tenant)
             return True
         return False
 
     async def take(self, tenant: str, wait: float) -> None:
-        """Take a slot, waiting up to ``wait`` seconds behind the tenant's earlier requests;
-        TimeoutError when none came."""
+        """Take a connection, waiting up to ``wait`` seconds behind the tenant's earlier
+        requests; TimeoutError when none came."""
         if self.try_take(tenant):
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        queue = self._waiting.setdefault(tenant, deque())
-        queue.append(waiter)
+        entry = (tenant, waiter)
+        self._waiting.append(entry)
+        self._waiting_by[tenant] += 1
         try:
             async with asyncio.timeout(wait):
                 await waiter
         except BaseException:
-            if waiter.done() and not waiter.cancelled():  # handed a slot as we gave up
+            if waiter.done() and not waiter.cancelled():  # handed one as we gave up
                 self.give_back(tenant)
             else:
                 waiter.cancel()
-                if waiter in queue:
-                    queue.remove(waiter)
-                if not queue and self._waiting.get(tenant) is queue:
-                    del self._waiting[tenant]
+                self._forget(entry)
             raise
 
     def give_back(self, tenant: str) -> None:
-        """Release a slot: to the tenant's first waiter still waiting, else to the pool."""
-        queue = self._waiting.get(tenant)
-        while queue:
-            waiter = queue.popleft()
-            if not waiter.done():
-                waiter.set_result(None)  # the slot passes on: the count stays
-                if not queue:
-                    del self._waiting[tenant]
-                return
-        self._waiting.pop(tenant, None)
+        """Release a connection, and hand connections to the waiters that fit now, in order."""
         held = self._held.get(tenant, 0) - 1
         if held > 0:
             self._held[tenant] = held
         else:
             self._held.pop(tenant, None)
+        self._total -= 1
+        self._admit()
+
+    def _admit(self) -> None:
+        blocked: set[str] = set()  # a tenant whose first waiter did not fit: its later ones wait
+        for entry in list(self._waiting):
+            tenant, waiter = entry
+            if waiter.done():
+                self._forget(entry)
+            elif tenant not in blocked and self._fits(tenant):
+                self._take(tenant)
+                self._forget(entry)
+                waiter.set_result(None)
+            else:
+                blocked.add(tenant)
+
+    def _forget(self, entry: tuple[str, asyncio.Future[None]]) -> None:
+        try:
+            self._waiting.remove(entry)
+        except ValueError:
+            return
+        self._waiting_by[entry[0]] -= 1
+        if not self._waiting_by[entry[0]]:
+            del self._waiting_by[entry[0]]

@@ -36,7 +36,7 @@ from runtime.provider_kit import (
 )
 from runtime.providers import PhoneMessage, Receipt
 from runtime.receipts.urls import callback_url
-from runtime.tenant_shares import TenantShares, share_of
+from runtime.tenant_shares import TenantShares
 
 __all__ = ["TwilioConfig", "TwilioCredentials", "TwilioProvider"]
 
@@ -91,7 +91,7 @@ class _Pool:
         self.loop = asyncio.get_running_loop()
         self.http = RewritingAsyncHttpClient(base_url)
         self.clients: dict[tuple[str, str], Any] = {}
-        self.shares = TenantShares(share_of(SDK_POOL_SIZE))
+        self.shares = TenantShares(SDK_POOL_SIZE)
 
 
 class TwilioProvider:

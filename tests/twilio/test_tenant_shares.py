@@ -1,7 +1,8 @@
 """A tenant whose Twilio account answers slowly never takes the connections another tenant
 needs (fault test: 150 codes of a slow account made another tenant's 20 codes wait out their
 connect timeout and fall back, unsent by their own provider). Both tenants share the base
-URL's pool of 100 connections; the slow one may hold a quarter of it."""
+URL's pool of 100 connections; past its share (a quarter), a tenant takes one only while a
+quarter of the pool is left for the others."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 from plugins.twilio import TwilioCredentials, TwilioProvider
 from plugins.twilio.provider import SDK_POOL_SIZE
 from runtime.errors import ProviderError
-from runtime.tenant_shares import share_of
+from runtime.tenant_shares import TenantShares
 from tests.support.stub_server import RecordedRequest, StubServer
 from tests.twilio.conftest import AUTH_TOKEN, make_config, make_message, message_resource
 
@@ -25,8 +26,8 @@ FAST = "AC" + "fa" * 16
 async def test_a_slow_account_holds_only_its_share_of_the_pool(
     provider: TwilioProvider, stub: StubServer
 ) -> None:
-    share = share_of(SDK_POOL_SIZE)
-    held = threading.Event()  # the slow account's share is at the server
+    most = TenantShares(SDK_POOL_SIZE).roomy  # three quarters of the pool
+    held = threading.Event()  # the slow account holds all it may
     release = threading.Event()
     slow_at_server = [0, 0]  # now, most at once
     lock = threading.Lock()
@@ -37,7 +38,7 @@ async def test_a_slow_account_holds_only_its_share_of_the_pool(
         with lock:
             slow_at_server[0] += 1
             slow_at_server[1] = max(slow_at_server)
-            if slow_at_server[0] == share:
+            if slow_at_server[0] == most:
                 held.set()
         release.wait(30)  # the slow account: answers once the test lets it
         with lock:
@@ -70,7 +71,7 @@ async def test_a_slow_account_holds_only_its_share_of_the_pool(
     release.set()
     outcomes = await asyncio.gather(*sending)
 
-    assert slow_at_server[1] == share  # the slow tenant never had more in flight
+    assert slow_at_server[1] == most  # the slow tenant never had more in flight
     # each one then went out in turn, or gave up waiting for its turn, unsent
     assert all(
         not isinstance(o, ProviderError) or (o.code, o.handed_off) == ("tenant_busy", False)
@@ -79,26 +80,33 @@ async def test_a_slow_account_holds_only_its_share_of_the_pool(
 
 
 @pytest.mark.parametrize("gives_up", [False, True])
-async def test_a_tenants_waiters_take_its_slots_in_order(gives_up: bool) -> None:
-    """The share itself: slots pass to the tenant's waiters first come, first served; one that
-    gave up never keeps a slot; other tenants are never counted."""
-    from runtime.tenant_shares import TenantShares
-
-    shares = TenantShares(1)
-    assert shares.try_take("a")
-    assert shares.try_take("b")  # another tenant's own share
-    first = asyncio.ensure_future(shares.take("a", 5))
-    second = asyncio.ensure_future(shares.take("a", 0.01 if gives_up else 5))
-    await asyncio.sleep(0)  # one loop turn: both tasks queue behind the held slot
+async def test_past_its_share_a_tenant_waits_only_while_the_pool_is_busy(gives_up: bool) -> None:
+    """The rule itself, on a pool of 8 (a share of 2; 6 in use at most for a tenant past its
+    share): a tenant within its share always gets one; past it, waiters are served in order as
+    connections come back; one that gave up never keeps one."""
+    shares = TenantShares(8)
+    assert (shares.share, shares.roomy) == (2, 6)
+    assert all(shares.try_take("busy") for _ in range(6))  # alone: three quarters
+    assert not shares.try_take("busy")
+    assert shares.try_take("other")  # its share, kept for it
+    assert shares.try_take("other")
+    assert not shares.try_take("other")  # past its share, and the pool is busy
+    first = asyncio.ensure_future(shares.take("busy", 5))
+    second = asyncio.ensure_future(shares.take("busy", 0.01 if gives_up else 5))
+    await asyncio.sleep(0)  # one loop turn: both tasks queue
     if gives_up:
         with pytest.raises(TimeoutError):
             await second
-    shares.give_back("a")
-    await first  # the first waiter got the slot
-    assert shares.held("a") == 1
-    shares.give_back("a")
+    shares.give_back("busy")  # 7 in use: busy for a tenant past its share
+    shares.give_back("other")  # 6
+    assert not first.done()
+    shares.give_back("other")  # 5: the first waiter's turn
+    await first
+    assert (shares.held("busy"), shares.held("other")) == (6, 0)
+    shares.give_back("busy")  # 5 again: the second's turn, unless it gave up
     if not gives_up:
         await second
-        shares.give_back("a")
-    assert (shares.held("a"), shares.held("b")) == (0, 1)
-    assert not shares.try_take("b")
+        shares.give_back("busy")
+    assert shares.held("busy") == 5
+    assert shares.try_take("other")  # within its share, whatever the pool
+    assert shares.try_take("other")
