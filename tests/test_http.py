@@ -10,7 +10,7 @@ import pytest
 
 from runtime.errors import ProviderError
 from runtime.http import HttpRequest, HttpResponse, PooledHttp, form_urlencode
-from tests.support.stub_server import RecordedRequest, StubServer, free_port
+from tests.support.stub_server import Body, RecordedRequest, StubServer, free_port
 
 
 def test_form_urlencode_writes_what_urllib_writes() -> None:
@@ -98,7 +98,7 @@ async def test_a_tenant_holds_at_most_its_share_of_a_providers_pool() -> None:
     release = threading.Event()
     held = threading.Semaphore(0)
 
-    def answer(request: RecordedRequest) -> tuple[int, object, dict[str, str]]:
+    def answer(request: RecordedRequest) -> tuple[int, Body, dict[str, str]]:
         if request.path.startswith("/slow"):
             held.release()
             release.wait(30)

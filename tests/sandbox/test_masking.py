@@ -636,3 +636,25 @@ def test_the_earliest_tail_that_starts_a_form_is_found_by_binary_search() -> Non
             None,
         )
         assert _earliest_tail(prefixes, window) == expected, (forms, window)
+
+
+def test_kept_sets_of_secrets_are_bounded_by_their_size_too() -> None:
+    """Large sets (the limits allow 30 secrets of 4,096 characters) take memory once compiled:
+    past KEPT_FORM_CHARS characters of forms the oldest are let go, the newest always kept."""
+    import secrets as random_text
+
+    from runtime.sandbox.shared import masker as masker_module
+
+    def large_set() -> tuple[str, ...]:
+        return masker_module.secrets_key(random_text.token_hex(2048) for _ in range(30))
+
+    first = large_set()
+    masker_module.compiled_forms(first)
+    kept = [large_set() for _ in range(9)]  # about 123,000 characters of forms each
+    for key in kept:
+        masker_module.compiled_forms(key)
+    held = [k for k in masker_module._COMPILED if k in (first, *kept)]
+    chars = sum(masker_module._COMPILED[k].chars for k in masker_module._COMPILED)
+    assert chars <= masker_module.KEPT_FORM_CHARS or len(masker_module._COMPILED) == 1
+    assert first not in held  # the oldest went first
+    assert kept[-1] in held  # the newest stays

@@ -35,6 +35,7 @@ from urllib.parse import quote, quote_plus
 
 __all__ = [
     "CHECK_BUDGET",
+    "KEPT_FORM_CHARS",
     "MASK",
     "MASK_BUDGET",
     "MAX_MATCHES",
@@ -272,6 +273,7 @@ class _SecretForms:
     """The regexes and forms of one set of secrets (see :class:`Masker`)."""
 
     __slots__ = (
+        "chars",
         "costly",
         "long",
         "long_starts",
@@ -286,6 +288,7 @@ class _SecretForms:
         forms: set[str] = set()
         for value in secrets:
             forms |= {_fold(form) for form in _secret_forms(value)}
+        self.chars = sum(len(form) for form in forms)
         short = [form for form in forms if len(form) <= TRIE_FORM]
         # a lookahead: every position is tried, so secrets that overlap are all found
         short_trie = _trie(short)
@@ -388,6 +391,10 @@ SecretForms = _SecretForms
 SECRET_SETS = 32
 """Sets of secrets whose compiled forms are kept (a tenant's secrets are the same from one
 invocation to the next, and compiling large ones takes a second or more)."""
+KEPT_FORM_CHARS = 1_000_000
+"""At most this many characters of forms are kept in all, the newest set always: about 45
+bytes of memory each once compiled, so a few tenants with the largest sets the limits allow
+(30 secrets of 4,096 characters) cannot grow the process by hundreds of MiB (red team)."""
 
 _COMPILED: dict[tuple[str, ...], _SecretForms] = {}
 
@@ -405,7 +412,10 @@ def compiled_forms(key: tuple[str, ...]) -> _SecretForms:
     if forms is None:
         forms = _SecretForms(key)
     _COMPILED[key] = forms  # the most recent last
-    while len(_COMPILED) > SECRET_SETS:
+    while len(_COMPILED) > 1 and (
+        len(_COMPILED) > SECRET_SETS
+        or sum(kept.chars for kept in list(_COMPILED.values())) > KEPT_FORM_CHARS
+    ):
         _COMPILED.pop(next(iter(_COMPILED)), None)
     return forms
 
