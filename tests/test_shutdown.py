@@ -11,6 +11,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import IO
 
@@ -20,19 +21,20 @@ from runtime import PhoneMessageRequest
 from runtime.delivery import Pipeline
 from runtime.settings import Settings
 from runtime.tenants import TomlTenantDirectory
+from tests.support.stub_server import Body, RecordedRequest, StubServer
 
 REPO = Path(__file__).resolve().parent.parent
 BURST = 3000
 LANES = 20
 
 
-def start_burst(data_dir: Path) -> subprocess.Popen[str]:
+def start_burst(data_dir: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     child = subprocess.Popen(
         [sys.executable, "-m", "tests.support.burst", str(data_dir), str(BURST), str(LANES)],
         cwd=REPO,
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
     assert child.stdout is not None
     assert child.stdout.readline().strip() == "ready"
@@ -137,19 +139,29 @@ def test_sigkill_mid_burst_loses_no_reported_event_and_never_resends(tmp_path: P
 
 
 def test_deliveries_a_sigkill_interrupted_are_logged_once_by_the_sweep(tmp_path: Path) -> None:
-    """Killed mid-burst, the child leaves the claims of the deliveries in flight pending, with
-    no log event. Nobody retries them: once stale, the next process's sweep logs each one
-    outcome_unknown, to the phone it was for, once; a retry afterwards replays that report
-    and sends nothing."""
-    child = start_burst(tmp_path)
-    assert child.stdout is not None
-    reports_until(child.stdout, 50)
-    child.kill()
-    child.stdout.read()
-    child.wait(timeout=60)
+    """Killed with deliveries at the provider (a gateway that holds every request), the child
+    leaves their claims pending, with no log event. Nobody retries them: once stale, the next
+    process's sweep logs each one outcome_unknown, to the phone it was for, once; a retry
+    afterwards replays that report and sends nothing."""
+    arrived = threading.Semaphore(0)
+    release = threading.Event()
+
+    def hold(_request: RecordedRequest) -> tuple[int, Body, dict[str, str]]:
+        arrived.release()
+        release.wait(60)  # the child dies first; the connection closes
+        return 500, b"", {}
+
+    with StubServer() as gateway:
+        gateway.respond_with(hold)
+        child = start_burst(tmp_path, {"BURST_TWILIO_URL": gateway.url})
+        for _ in range(LANES):  # every lane's delivery is at the provider: claimed, pending
+            assert arrived.acquire(timeout=60), "the child's deliveries never arrived"
+        child.kill()
+        child.wait(timeout=60)
+        release.set()
     pending = pending_keys(tmp_path)
-    assert pending, "nothing was in flight when the child died"
-    sent = outbox_count(tmp_path)
+    assert len(pending) == LANES
+    assert log_events(tmp_path) == []  # nothing was reported
     with sqlite3.connect(tmp_path / "phone-actions.sqlite3") as db:  # the crash was long ago
         db.execute("UPDATE idempotency_records SET created_at = '2000-01-01 00:00:00.000000'")
 
@@ -175,8 +187,7 @@ def test_deliveries_a_sigkill_interrupted_are_logged_once_by_the_sweep(tmp_path:
             first = await p.stale_claims.sweep()
             second = await p.stale_claims.sweep()
             p.flush_logs()
-            before = unknown()
-            assert before == dict.fromkeys(pending, 1)
+            assert unknown() == dict.fromkeys(pending, 1)
             replies = []
             for key in pending:
                 request = PhoneMessageRequest.create(
@@ -187,8 +198,8 @@ def test_deliveries_a_sigkill_interrupted_are_logged_once_by_the_sweep(tmp_path:
             return first, second, replies
 
     first, second, replies = asyncio.run(sweep_then_retry())
-    assert (first, second) == (len(pending), 0)
+    assert (first, second) == (LANES, 0)
     assert set(replies) == {"outcome_unknown/True"}
     assert unknown() == dict.fromkeys(pending, 1)  # the retries logged nothing more
     assert pending_keys(tmp_path) == []
-    assert outbox_count(tmp_path) == sent
+    assert outbox_count(tmp_path) == 0  # and sent nothing

@@ -10,11 +10,10 @@ any delivery still in flight); after that it may be used again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from runtime.errors import StoreUnavailableError
+from runtime.delivery.periodic import Periodic
 from runtime.store.executor import StoreExecutor
 from runtime.store.idempotency import PURGE_BATCH, IdempotencyStore
 
@@ -47,8 +46,13 @@ class KeyRetention:
         self._executor = executor
         self._retention_days = retention_days
         self._timeout = timeout
-        self._task: asyncio.Task[None] | None = None
-        self.passes = asyncio.Event()
+        self._passes = Periodic(
+            self.purge,
+            every=PURGE_EVERY,
+            what="deleting old idempotency records",
+            done=self._deleted,
+        )
+        self.passes = self._passes.passes
         """Set after each pass (done or failed): what a health check or a test waits for."""
         self.deleted = 0
         """Records deleted by this process so far."""
@@ -73,35 +77,16 @@ class KeyRetention:
 
     def start(self) -> None:
         """Start the passes in the running loop. Idempotent."""
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+        self._passes.start()
 
     async def aclose(self) -> None:
         """Stop the passes (a pass under way is abandoned; its batches commit one by one)."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._passes.aclose()
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                deleted = await self.purge()
-            except StoreUnavailableError as exc:
-                log.warning(
-                    "old idempotency records not deleted yet (tried again in %d s): %s",
-                    PURGE_EVERY,
-                    exc,
-                )
-            except Exception:  # a bug must not end the passes for good
-                log.exception("deleting old idempotency records failed")
-            else:
-                if deleted:
-                    log.info(
-                        "old idempotency records deleted: %d (older than %g days)",
-                        deleted,
-                        self._retention_days,
-                    )
-            self.passes.set()
-            await asyncio.sleep(PURGE_EVERY)
+    def _deleted(self, deleted: int) -> None:
+        if deleted:
+            log.info(
+                "old idempotency records deleted: %d (older than %g days)",
+                deleted,
+                self._retention_days,
+            )

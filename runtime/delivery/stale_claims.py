@@ -16,14 +16,12 @@ report.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import cast
 
+from runtime.delivery.periodic import Periodic
 from runtime.delivery.reports import report
-from runtime.errors import StoreUnavailableError
 from runtime.events import Channel, DeliveryReport, PhoneMessageRequest, Purpose
 from runtime.store.executor import StoreExecutor
 from runtime.store.idempotency import STALE_BATCH, Claim, IdempotencyStore, StaleClaim
@@ -87,8 +85,13 @@ class StaleClaims:
         self._account = account
         self._stale_after = stale_after
         self._timeout = timeout
-        self._task: asyncio.Task[None] | None = None
-        self.passes = asyncio.Event()
+        self._sweeps = Periodic(
+            self.sweep,
+            every=SWEEP_EVERY,
+            what="sweeping claims left pending by a crash",
+            done=self._swept,
+        )
+        self.passes = self._sweeps.passes
         """Set after each sweep (done or failed): what a test waits for."""
         self.accounted = 0
         """Claims this process settled and logged so far."""
@@ -138,35 +141,17 @@ class StaleClaims:
 
     def start(self) -> None:
         """Start the sweeps in the running loop. Idempotent."""
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+        self._sweeps.start()
 
     async def aclose(self) -> None:
         """Stop the sweeps (a sweep under way is abandoned between claims)."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._sweeps.aclose()
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                accounted = await self.sweep()
-            except StoreUnavailableError as exc:
-                log.warning(
-                    "claims left pending by a crash not swept yet (tried again in %d s): %s",
-                    SWEEP_EVERY,
-                    exc,
-                )
-            except Exception:  # a bug must not end the sweeps for good
-                log.exception("sweeping claims left pending by a crash failed")
-            else:
-                if accounted:
-                    log.warning(
-                        "%d deliveries interrupted by a crash were logged as outcome_unknown "
-                        "(their codes may or may not have been sent; never sent again)",
-                        accounted,
-                    )
-            self.passes.set()
-            await asyncio.sleep(SWEEP_EVERY)
+    @staticmethod
+    def _swept(accounted: int) -> None:
+        if accounted:
+            log.warning(
+                "%d deliveries interrupted by a crash were logged as outcome_unknown "
+                "(their codes may or may not have been sent; never sent again)",
+                accounted,
+            )

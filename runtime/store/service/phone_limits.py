@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from runtime.errors import InvalidInputError
 from runtime.policy import PhoneLimits
@@ -62,19 +62,7 @@ class PhoneLimitsRepository:
             merged = {**(loads(row[0], {}) if row is not None else {}), **fields}
             limits = limits_of(merged)
             chosen = limits.model_dump(mode="json", include=set(merged))
-            moment = now()
-            if row is None:
-                conn.execute(
-                    insert(phone_limits).values(
-                        tenant=tenant, settings=dumps(chosen), created_at=moment, updated_at=moment
-                    )
-                )
-            else:
-                conn.execute(
-                    update(phone_limits)
-                    .where(phone_limits.c.tenant == tenant)
-                    .values(settings=dumps(chosen), updated_at=moment)
-                )
+            _store(conn, tenant, chosen, exists=row is not None)
         return limits.model_dump(mode="json")
 
     def replace(self, tenant: str, fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -90,17 +78,22 @@ class PhoneLimitsRepository:
             row = conn.execute(
                 select(phone_limits.c.tenant).where(phone_limits.c.tenant == tenant)
             ).first()
-            moment = now()
-            if row is None:
-                conn.execute(
-                    insert(phone_limits).values(
-                        tenant=tenant, settings=dumps(chosen), created_at=moment, updated_at=moment
-                    )
-                )
-            else:
-                conn.execute(
-                    update(phone_limits)
-                    .where(phone_limits.c.tenant == tenant)
-                    .values(settings=dumps(chosen), updated_at=moment)
-                )
+            _store(conn, tenant, chosen, exists=row is not None)
         return limits.model_dump(mode="json")
+
+
+def _store(conn: Connection, tenant: str, chosen: dict[str, Any], *, exists: bool) -> None:
+    """Write the tenant's limits row: the fields ``chosen``, the others the defaults."""
+    moment = now()
+    if not exists:
+        conn.execute(
+            insert(phone_limits).values(
+                tenant=tenant, settings=dumps(chosen), created_at=moment, updated_at=moment
+            )
+        )
+    else:
+        conn.execute(
+            update(phone_limits)
+            .where(phone_limits.c.tenant == tenant)
+            .values(settings=dumps(chosen), updated_at=moment)
+        )
