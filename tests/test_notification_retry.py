@@ -317,3 +317,50 @@ async def test_two_nodes_run_each_retry_once(
     assert sorted(r.id for r in finals) == sorted(r.id for r in firsts)  # each ended once
     assert {r.status for r in finals} == {"delivered"}
     assert calls == dict.fromkeys((r.id for r in firsts), 3)  # each action ran 3 times, no more
+
+
+@pytest.mark.parametrize("swept", [True, False])
+async def test_a_retry_whose_first_record_was_never_stored_defers_to_the_sweep(
+    make_pipeline: PipelineFactory, tmp_path: Path, fake: StubServer, swept: bool
+) -> None:
+    """The retrying report's record was never stored (its database call failed), and the
+    claim is stale. If the sweep of stale claims answered it first (outcome_unknown, logged),
+    the retry ends and never runs the action: that answer said "never sent again". If not,
+    the retry stores its own retrying report on the record first (the sweep then leaves it
+    alone), and runs."""
+    from runtime.store.jobrunner import Done
+
+    calls = answers(fake, 503, 200)
+    before = build(make_pipeline, tmp_path, fake, Finals(), notification_retry_delays=[3600.0])
+    first = await before.deliver(otp(key="k-lost"))
+    assert first.status == "retrying"
+    queue = await before.jobs.queue()
+    await before.aclose()
+    with queue._engine.begin() as conn:  # the record as a failed store left it, long ago
+        conn.execute(text("UPDATE idempotency_records SET report = NULL"))
+        conn.execute(text("UPDATE idempotency_records SET created_at = '2000-01-01 00:00:00'"))
+        conn.execute(text("UPDATE jobs SET due_at = created_at"))
+        conn.execute(text("UPDATE jobs SET created_at = '2000-01-01 00:00:00'"))
+    [job] = queue.claim("this-node", limit=1, lease=60)
+
+    observer = Finals()
+    after = build(make_pipeline, tmp_path, fake, observer)
+    try:
+        if swept:
+            assert await after.stale_claims.sweep() == 1
+        outcome = await after._retries.run(job, queue.payload(job))
+        held = after.idempotency.get("acme", "k-lost")
+        swept_after = await after.stale_claims.sweep()
+    finally:
+        await after.aclose()
+    assert held is not None
+    assert held.report is not None
+    final = DeliveryReport.model_validate_json(held.report)
+    if swept:
+        assert isinstance(outcome, Done)
+        assert calls == {first.id: 1}  # never run again
+        assert (final.status, final.reason) == ("failed", "outcome_unknown")
+    else:
+        assert calls == {first.id: 2}  # its retry ran, once
+        assert (final.id, final.status) == (first.id, "delivered")
+    assert swept_after == 0  # answered either way: nothing left for the sweep

@@ -131,16 +131,20 @@ class NotificationRetries:
             await asyncio.wait({origin})
         if job.attempts != state.claims + 1:
             return await self._interrupted(request, state)
+        pipeline = self._pipeline
         try:
-            ready = await self._first_report_stored(request)
+            first = await self._first_report(request, state.message_id)
+            waited = (datetime.now(UTC) - job.created_at).total_seconds()
+            if first == "pending" and waited > pipeline.delivery_budget + (
+                pipeline.settings.idempotency_grace
+            ):  # its first report's record was never completed (its store failed)
+                first = await self._take_over(request, state)
         except StoreUnavailableError as exc:
             log.warning("retry of delivery %s postponed: %s", state.message_id, exc)
-            ready = False
-        pipeline = self._pipeline
-        waited = (datetime.now(UTC) - job.created_at).total_seconds()
-        if waited > pipeline.delivery_budget + pipeline.settings.idempotency_grace:
-            ready = True  # the first report's record was never completed (its store failed)
-        if not ready:
+            first = "pending"
+        if first == "answered":  # the sweep of stale claims answered it (and logged it)
+            return Done()  # outcome_unknown: never sent again
+        if first == "pending":
             state.claims = job.attempts
             return Again(self._pipeline.settings.job_poll_interval, _dump(state))
         try:
@@ -243,16 +247,40 @@ class NotificationRetries:
                 done = after_store_failure(done, str(exc))
         await pipeline._account(request, done, progress, since=since)
 
-    async def _first_report_stored(self, request: PhoneMessageRequest) -> bool:
-        """The key's record holds a report (the ``retrying`` one): the final one may replace
-        it. A record still pending belongs to a first delivery not yet finished (elsewhere)."""
+    async def _first_report(self, request: PhoneMessageRequest, delivery_id: str) -> str:
+        """What the key's record holds: ``ready`` (this delivery's ``retrying`` report, which
+        the final one may replace; or no key), ``pending`` (a first delivery not finished yet,
+        maybe elsewhere) or ``answered`` (another answer: the sweep of stale claims found the
+        first report's record never completed and answered ``outcome_unknown``)."""
         key = request.idempotency_key
         if key is None:
-            return True
+            return "ready"
         pipeline = self._pipeline
         idempotency, _ = await pipeline._stores()
         claim = await pipeline._store(idempotency.get, request.tenant, key)
-        return claim is None or claim.report is not None
+        if claim is None:
+            return "ready"
+        return _held(claim.report, delivery_id)
+
+    async def _take_over(self, request: PhoneMessageRequest, state: _State) -> str:
+        """Store this delivery's ``retrying`` report on its record the first report never
+        reached, unless the sweep of stale claims answered it first: ``ready`` or
+        ``answered``."""
+        pipeline = self._pipeline
+        retrying = report(
+            request,
+            "retrying",
+            state.attempts,
+            reason="notification_retry",
+            detail="its first report's record was stored by its retry",
+            delivery_id=state.message_id,
+        )
+        idempotency, _ = await pipeline._stores()
+        key = request.idempotency_key or ""
+        held = await pipeline._store(
+            idempotency.settle_pending, request.tenant, key, retrying.model_dump_json()
+        )
+        return "ready" if held is None else _held(held, state.message_id)
 
     async def _already_ended(self, request: PhoneMessageRequest, delivery_id: str) -> bool:
         key = request.idempotency_key
@@ -303,3 +331,12 @@ def _message(request: PhoneMessageRequest, state: _State, timeout: float) -> Pho
         client=request.client,
         request=request.request,
     )
+
+
+def _held(stored: str | None, delivery_id: str) -> str:
+    """``pending``, ``ready`` (the stored report is this delivery's ``retrying`` one) or
+    ``answered`` (another answer is stored)."""
+    if stored is None:
+        return "pending"
+    held = DeliveryReport.model_validate_json(stored)
+    return "ready" if held.id == delivery_id and held.status == "retrying" else "answered"

@@ -69,6 +69,9 @@ _SETTLE = (
     .where(*_KEY, _t.report.is_(None), _t.claim_id == bindparam("w_claim"))
     .values(_SETTLE_VALUES)
 )
+_SETTLE_ANY = (  # whichever claim holds the key (a retry job's own delivery)
+    update(idempotency_records).where(*_KEY, _t.report.is_(None)).values(_SETTLE_VALUES)
+)
 _SETTLE_UNNAMED = (  # a claim made before claims had ids
     update(idempotency_records)
     .where(*_KEY, _t.report.is_(None), _t.claim_id.is_(None))
@@ -174,6 +177,7 @@ class IdempotencyStore:
         self._release = prepare(engine, _RELEASE)
         self._settle = prepare(engine, _SETTLE)
         self._settle_unnamed = prepare(engine, _SETTLE_UNNAMED)
+        self._settle_any = prepare(engine, _SETTLE_ANY)
         self._to_db, self._from_db = type_processors(engine, _t.created_at)
 
     def claim(
@@ -346,6 +350,19 @@ class IdempotencyStore:
             StaleClaim(tenant, key, recipient, channel, purpose or "", _as_utc(created), claim_id)
             for tenant, key, recipient, channel, purpose, created, claim_id in rows
         ]
+
+    def settle_pending(self, tenant: str, key: str, report_json: str) -> str | None:
+        """:meth:`settle` for the claim that holds ``key`` now, whichever it is: a retry job
+        takes over its own delivery's record, which its first report never reached."""
+        params = {
+            "w_tenant": tenant,
+            "w_key": key,
+            "report": report_json,
+            "completed_at": self._to_db(datetime.now(UTC)),
+        }
+        self._kept.execute("settle", self._settle_any, params, repeatable=True)
+        held = self.get(tenant, key)
+        return None if held is None else held.report
 
     def settle(self, tenant: str, key: str, claim_id: str | None, report_json: str) -> str | None:
         """Store ``report_json`` as the answer of the pending claim ``claim_id`` of ``key``
