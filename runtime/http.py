@@ -60,6 +60,7 @@ _FORM_BYTE = [
     for b in range(256)
 ]
 MAX_CONNECT_TIMEOUT = 5.0
+_KEPT_ORIGINS = 256  # origins whose tenants' shares a pool keeps before it lets idle ones go
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +149,7 @@ class PooledHttp:
         self.label = label
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
-        self._shares = TenantShares(max_connections)
+        self._shares: dict[str, TenantShares] = {}  # by origin, as aiohttp pools by host
         self._shares_loop: asyncio.AbstractEventLoop | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -172,7 +173,7 @@ class PooledHttp:
             raise ProviderError(
                 "timeout", "no time left for this attempt", retryable=True, handed_off=False
             )
-        shares = self._shares_for_loop()
+        shares = self._shares_for(request.url)
         if tenant is not None and not shares.try_take(tenant):
             budget = await wait_for_share(shares, tenant, budget, self.label)
         try:
@@ -231,13 +232,22 @@ class PooledHttp:
             self._loop = loop
         return session
 
-    def _shares_for_loop(self) -> TenantShares:
-        """The tenants' shares of this loop's pool (a new loop gets a new pool and shares)."""
+    def _shares_for(self, url: str) -> TenantShares:
+        """The tenants' shares of the pool of ``url``'s origin (aiohttp's ``limit_per_host``:
+        tenants on other hosts of the same plugin never count), in this loop (a new loop gets
+        a new session, and new shares)."""
         loop = asyncio.get_running_loop()
         if self._shares_loop is not loop:
-            self._shares = TenantShares(self._max_connections)
+            self._shares = {}
             self._shares_loop = loop
-        return self._shares
+        scheme, _, rest = url.partition("://")
+        origin = f"{scheme}://{rest.split('/', 1)[0]}"
+        shares = self._shares.get(origin)
+        if shares is None:
+            if len(self._shares) >= _KEPT_ORIGINS:  # tenants' hosts come and go: keep the busy
+                self._shares = {o: kept for o, kept in self._shares.items() if kept.busy}
+            shares = self._shares[origin] = TenantShares(self._max_connections)
+        return shares
 
     async def aclose(self) -> None:
         """Close the pooled session; a later send opens a new one."""

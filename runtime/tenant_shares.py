@@ -39,7 +39,7 @@ def share_of(pool_size: int) -> int:
 class TenantShares:
     """Counts the requests each tenant has in flight through one pool of ``pool_size``."""
 
-    __slots__ = ("_held", "_total", "_waiting", "_waiting_by", "roomy", "share")
+    __slots__ = ("_held", "_live", "_total", "_waiting", "roomy", "share")
 
     def __init__(self, pool_size: int) -> None:
         if pool_size < 1:
@@ -49,8 +49,16 @@ class TenantShares:
         self.roomy = max(self.share, pool_size - self.share)
         self._held: dict[str, int] = {}
         self._total = 0
-        self._waiting: deque[tuple[str, asyncio.Future[None]]] = deque()
-        self._waiting_by: Counter[str] = Counter()
+        # each waiting tenant's waiters in order (one that gave up stays until it is reached:
+        # removing it from the middle would cost as much as the queue is long), the tenants in
+        # the order they began to wait
+        self._waiting: dict[str, deque[asyncio.Future[None]]] = {}
+        self._live: Counter[str] = Counter()  # waiters that still wait, by tenant
+
+    @property
+    def busy(self) -> bool:
+        """Whether a request holds or waits for a connection here."""
+        return bool(self._total or self._live)
 
     def held(self, tenant: str) -> int:
         """The requests ``tenant`` has in flight (for tests and metrics)."""
@@ -65,7 +73,7 @@ class TenantShares:
 
     def try_take(self, tenant: str) -> bool:
         """Take a connection now if one fits and none of the tenant's requests waits first."""
-        if self._waiting_by[tenant] == 0 and self._fits(tenant):
+        if not self._live[tenant] and self._fits(tenant):
             self._take(tenant)
             return True
         return False
@@ -76,9 +84,8 @@ class TenantShares:
         if self.try_take(tenant):
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        entry = (tenant, waiter)
-        self._waiting.append(entry)
-        self._waiting_by[tenant] += 1
+        self._waiting.setdefault(tenant, deque()).append(waiter)
+        self._live[tenant] += 1
         try:
             async with asyncio.timeout(wait):
                 await waiter
@@ -87,37 +94,32 @@ class TenantShares:
                 self.give_back(tenant)
             else:
                 waiter.cancel()
-                self._forget(entry)
+                self._gone(tenant)
             raise
 
     def give_back(self, tenant: str) -> None:
-        """Release a connection, and hand connections to the waiters that fit now, in order."""
+        """Release a connection, and hand connections to the waiters that fit now, in order:
+        each waiting tenant's first ones, as long as they fit (a cost in the waiting tenants,
+        not in their waiters)."""
         held = self._held.get(tenant, 0) - 1
         if held > 0:
             self._held[tenant] = held
         else:
             self._held.pop(tenant, None)
         self._total -= 1
-        self._admit()
+        for waiting in list(self._waiting):
+            queue = self._waiting[waiting]
+            while queue and (queue[0].done() or self._fits(waiting)):
+                waiter = queue.popleft()
+                if not waiter.done():
+                    self._take(waiting)
+                    self._gone(waiting)
+                    waiter.set_result(None)
+            if not queue:
+                del self._waiting[waiting]
 
-    def _admit(self) -> None:
-        blocked: set[str] = set()  # a tenant whose first waiter did not fit: its later ones wait
-        for entry in list(self._waiting):
-            tenant, waiter = entry
-            if waiter.done():
-                self._forget(entry)
-            elif tenant not in blocked and self._fits(tenant):
-                self._take(tenant)
-                self._forget(entry)
-                waiter.set_result(None)
-            else:
-                blocked.add(tenant)
-
-    def _forget(self, entry: tuple[str, asyncio.Future[None]]) -> None:
-        try:
-            self._waiting.remove(entry)
-        except ValueError:
-            return
-        self._waiting_by[entry[0]] -= 1
-        if not self._waiting_by[entry[0]]:
-            del self._waiting_by[entry[0]]
+    def _gone(self, tenant: str) -> None:
+        """One of ``tenant``'s waiters no longer waits (served, or gave up)."""
+        self._live[tenant] -= 1
+        if not self._live[tenant]:
+            del self._live[tenant]

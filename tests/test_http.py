@@ -121,3 +121,35 @@ async def test_a_tenant_holds_at_most_its_share_of_a_providers_pool() -> None:
         release.set()
         assert [r.status for r in await asyncio.gather(*hanging)] == [200] * 6
     await http.aclose()
+
+
+async def test_tenants_on_other_hosts_never_count_against_each_other() -> None:
+    """aiohttp pools connections by host: a tenant hung on its own host (a plugin whose
+    base_url is each tenant's) takes none of another host's, so the other tenant's requests
+    there go out as if alone."""
+    import asyncio
+    import threading
+
+    release = threading.Event()
+    arrived = {"/x": threading.Semaphore(0), "/y": threading.Semaphore(0)}
+
+    def answer(request: RecordedRequest) -> tuple[int, Body, dict[str, str]]:
+        arrived[request.path].release()
+        release.wait(30)
+        return 200, {"ok": True}, {}
+
+    http = PooledHttp("Example", max_connections=8)  # 6 for a tenant past its share of 2
+    with StubServer() as x, StubServer() as y:
+        x.respond_with(answer)
+        y.respond_with(answer)
+        on_x = HttpRequest("POST", f"{x.url}/x", {}, b"{}")
+        on_y = HttpRequest("POST", f"{y.url}/y", {}, b"{}")
+        sent = [asyncio.ensure_future(http.send(on_x, budget=8.0, tenant="a")) for _ in range(6)]
+        for _ in range(6):  # tenant a holds all it may of host x
+            assert await asyncio.to_thread(arrived["/x"].acquire, True, 30)
+        sent += [asyncio.ensure_future(http.send(on_y, budget=8.0, tenant="b")) for _ in range(6)]
+        for _ in range(6):  # tenant b gets as many at host y: a's are not counted there
+            assert await asyncio.to_thread(arrived["/y"].acquire, True, 30)
+        release.set()
+        assert [r.status for r in await asyncio.gather(*sent)] == [200] * 12
+    await http.aclose()

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import update
 
 from plugins.outbox import OutboxProvider
@@ -302,11 +303,14 @@ async def test_a_completion_that_never_ran_still_logs_once(
     assert "the message was sent by primary" in (report.detail or "")
     [event] = read_log(pipeline)
     assert event["details"]["delivery_id"] == report.id
-    # the call that timed out in the queue never ran: the key is still pending, never re-sent
+    # the call that timed out in the queue never ran: the record is owed, and stored once the
+    # store answers; until then the sweep of stale claims leaves the key alone (no second event)
+    assert pipeline.owed.owes("acme", "k")
+    assert await pipeline.owed.pay()
     retry = await pipeline.deliver(request(idempotency_key="k"))
-    assert (retry.status, retry.reason) == ("rejected", "idempotency_in_progress")
+    assert (retry.status, retry.replayed, retry.id) == ("delivered", True, report.id)
     assert len(primary.sent) == 1
-    assert len(read_log(pipeline)) == 2
+    assert len(read_log(pipeline)) == 1
 
 
 class SeesReports:
@@ -431,7 +435,7 @@ async def test_a_claim_won_after_its_deadline_is_given_back(
         release.set()
     assert (first.status, first.reason) == ("rejected", "store_unavailable")
     await asyncio.wait_for(given_back.wait(), 10)  # a bound, not a pause: it comes at once
-    await pipeline._store(lambda: None)  # one store thread: the release ran before this
+    assert await pipeline.owed.pay()  # given back (now, or by the tries already under way)
     store.claim_many = real_claim  # type: ignore[method-assign]
     assert store.get("acme", "k") is None
     retry = await pipeline.deliver(request(idempotency_key="k"))
@@ -674,8 +678,9 @@ async def test_a_delivery_cancelled_mid_send_by_its_loop_keeps_its_key_and_logs_
     make_pipeline: PipelineFactory, never_set: asyncio.Event
 ) -> None:
     """A loop torn down (asyncio.run returning) cancels the delivery task itself while the
-    provider holds the message: the key stays claimed, so a retry never sends a second code,
-    and the log says the outcome is unknown."""
+    provider holds the message: the key keeps its claim, answered outcome_unknown, so a retry
+    never sends a second code, and the log says the outcome is unknown, once (the sweep of
+    stale claims finds the answer stored and logs nothing more)."""
     sending = asyncio.Event()
 
     async def hang(_message: Any) -> None:
@@ -689,17 +694,18 @@ async def test_a_delivery_cancelled_mid_send_by_its_loop_keeps_its_key_and_logs_
     for task in list(pipeline._inflight):  # what the loop's teardown does to every task
         task.cancel()
     await asyncio.gather(caller, return_exceptions=True)
+    assert await asyncio.to_thread(pipeline._executor.wait_idle, 10)  # its record's store
     record = pipeline.idempotency.get("acme", "signup-42")
     assert record is not None
-    assert record.report is None  # claimed, never freed
+    assert record.report is not None  # claimed, answered, never freed
     sending.clear()
     retry = await pipeline.deliver(request(idempotency_key="signup-42"))
-    assert retry.reason == "idempotency_in_progress"
+    assert (retry.reason, retry.replayed) == ("outcome_unknown", True)
     assert len(primary.sent) == 1  # one code
-    interrupted, refused = read_log(pipeline)
+    [interrupted] = read_log(pipeline)
     assert interrupted["type"] == "gd_send_sms_failure"
     assert interrupted["details"]["failure_details"]["errorCode"] == "outcome_unknown"
-    assert refused["details"]["failure_details"]["errorCode"] == "idempotency_in_progress"
+    assert interrupted["details"]["delivery_id"] == retry.id
 
 
 async def test_a_caller_cancelled_once_its_reservation_counted_gives_the_allowance_back(
@@ -770,3 +776,55 @@ def test_a_pipeline_used_by_a_second_event_loop_still_opens_its_store(tmp_path: 
         return [r.status for r in reports]
 
     assert asyncio.run(retried()) == ["delivered"] * 3
+
+
+@pytest.mark.parametrize("ends", ["caller_cancelled", "store_timeout"])
+async def test_a_stale_claim_settled_after_its_caller_left_is_still_logged_once(
+    make_pipeline: PipelineFactory, ends: str
+) -> None:
+    """Once a stale claim's outcome_unknown is stored, its event is written, whatever happens
+    to the request that stored it: its caller cancelled while the database worked, or the
+    store's answer came after its deadline. Stored without its event, the delivery would never
+    be logged: later retries replay it, and the sweep no longer sees a pending claim."""
+    primary = ScriptedProvider("primary")
+    pipeline = make_pipeline(
+        tenant(),
+        plugins=(ProvidersPlugin(primary),),
+        idempotency_grace=0,
+        store_timeout=0.3 if ends == "store_timeout" else 5.0,
+    )
+    r = request(idempotency_key="slow-settle")
+    store = pipeline.idempotency
+    store.claim("acme", "slow-settle", request_fingerprint(r), r.recipient, r.channel, r.purpose)
+    long_ago = datetime.now(UTC) - timedelta(seconds=pipeline.delivery_budget + 1)
+    with store._engine.begin() as conn:  # the crash happened long ago
+        conn.execute(update(idempotency_records).values(created_at=long_ago))
+    entered, release = threading.Event(), threading.Event()
+    real_settle = store.settle
+
+    def slow_settle(*args: Any) -> Any:
+        entered.set()
+        release.wait(10)  # the database is slow: the caller leaves, or its deadline passes
+        return real_settle(*args)
+
+    store.settle = slow_settle  # type: ignore[method-assign, assignment]
+    retry = asyncio.ensure_future(pipeline.deliver(r))
+    assert await asyncio.to_thread(entered.wait, 10)
+    if ends == "caller_cancelled":
+        retry.cancel()
+    else:
+        await asyncio.wait({retry})  # answered store_unavailable at its deadline
+    release.set()
+    assert await asyncio.to_thread(pipeline._executor.wait_idle, 10)
+    await pipeline.stale_claims.aclose()  # the settles under way end and write their events
+    unknown = [
+        e
+        for e in read_log(pipeline)
+        if e["details"].get("failure_details", {}).get("errorCode") == "outcome_unknown"
+    ]
+    assert len(unknown) == 1, read_log(pipeline)
+    held = store.get("acme", "slow-settle")
+    assert held is not None
+    assert held.report is not None
+    assert await pipeline.stale_claims.sweep() == 0
+    assert primary.sent == []

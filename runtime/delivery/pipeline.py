@@ -45,6 +45,7 @@ from runtime.delivery.attempt import (
 )
 from runtime.delivery.default_sender import DEFAULT, DefaultSender
 from runtime.delivery.key_retention import KeyRetention
+from runtime.delivery.owed_records import OwedRecords
 from runtime.delivery.reports import after_store_failure, rejected, report
 from runtime.delivery.retries import KIND as RETRY_KIND
 from runtime.delivery.retries import NotificationRetries, opened_engine
@@ -118,6 +119,7 @@ class _Progress:
     report: DeliveryReport | None = None
     # the caller's own lookup of the tenant failed just now: not waited for a second time
     tenant_unreadable: StoreUnavailableError | None = None
+    claim_id: str | None = None  # the key's claim, once won
 
 
 class _Reservation:
@@ -220,6 +222,10 @@ class Pipeline:
             retention_days=settings.idempotency_retention_days,
             timeout=self._store_timeout,
         )
+        # records a delivery could not store or release when it ended (owed_records.py)
+        self.owed = OwedRecords(
+            self._idempotency_store, self._executor, timeout=self._store_timeout
+        )
         # claims a crash left pending get their report and log event (stale_claims.py)
         self.stale_claims = StaleClaims(
             self._idempotency_store,
@@ -227,6 +233,7 @@ class Pipeline:
             self._account,
             stale_after=self.delivery_budget + settings.idempotency_grace,
             timeout=self._store_timeout,
+            owed=self.owed.owes,
         )
 
     @property
@@ -351,12 +358,16 @@ class Pipeline:
         await self.key_retention.aclose()
         await self.stale_claims.aclose()
         await self.drain()
+        await self.stale_claims.aclose()  # its settles under way, after the deliveries
+        await self.owed.aclose()
         await self._last_refunds()
         if self.stored_log is not None:  # the last reports' events into the database
             await self.stored_log.aclose()
         self._closed = True
         await self.providers.aclose()
         await self.policy.aclose()
+        # calls nobody waits for (a torn-down delivery's record) run before the store closes
+        await asyncio.to_thread(self._executor.wait_idle, self._store_timeout)
         for close in (
             self._idempotency.close if self._idempotency is not None else None,
             self._usage.close if self._usage is not None else None,
@@ -550,6 +561,7 @@ class Pipeline:
             if not accounted and not done.replayed:  # a refusal is news; a replay is not
                 await self._account(request, done)
             return done
+        progress.claim_id = claim.claim_id
         try:
             done = await self._deliver_safely(request, progress)
         except asyncio.CancelledError:
@@ -557,9 +569,11 @@ class Pipeline:
                 self._interrupted(request, progress)  # stays claimed, never sent again
                 raise
             # before a provider attempt (deliver() cancels no later): free the key
-            with contextlib.suppress(Exception):
+            try:
                 idempotency, _ = await self._stores()
                 await self._store(idempotency.release, request.tenant, key)
+            except Exception:  # the database, or this task cancelled again: freed later
+                self.owed.release(request.tenant, key)
             raise
         # The report exists, sent or not: from here a cancelled caller no longer stops the
         # delivery, which completes (or frees) its key and writes its log event.
@@ -568,8 +582,10 @@ class Pipeline:
         if (done.status == "rejected" and done.reason in _TRANSIENT) or _ended_by_the_store(done):
             # Nothing was sent, and only for a passing reason (the database did not answer):
             # free the key, so the caller's retry delivers instead of replaying this refusal.
-            with contextlib.suppress(StoreUnavailableError):
+            try:
                 await self._store(idempotency.release, request.tenant, key)
+            except StoreUnavailableError:
+                self.owed.release(request.tenant, key)  # freed later: the sweep leaves it
             await self._account(request, done, progress)
             return done
         return await self._complete(request, done, progress, idempotency, key)
@@ -591,6 +607,15 @@ class Pipeline:
         pending = self._log_sink.pending(request, done)
         if pending is not None:
             self._log_sink.hand_over(pending)
+        key = request.idempotency_key
+        if key is not None and self._idempotency is not None:  # the same answer on the record,
+            self._executor.fire(  # so the sweep of stale claims does not log it again
+                self._idempotency.settle,
+                request.tenant,
+                key,
+                progress.claim_id,
+                done.model_dump_json(),
+            )
 
     async def _complete(
         self,
@@ -609,9 +634,10 @@ class Pipeline:
         pending = sink.pending(request, done) if sink is not None else None
         # stored and written: the report is final, and the caller resumes with the same wake
         progress.report = done
+        stored = done.model_dump_json()
         completing = self._batched(
             self._completer(idempotency),
-            (request.tenant, key, done.model_dump_json(), pending),
+            (request.tenant, key, stored, pending),
             also=progress.done,
         )
         self._observe(request, done, progress)
@@ -623,6 +649,7 @@ class Pipeline:
             raise
         except StoreUnavailableError as exc:
             log.error("delivery %s: its idempotency record was not stored: %s", done.id, exc)
+            self.owed.complete(request.tenant, key, progress.claim_id, stored)  # stored later
             done = after_store_failure(done, str(exc))
             if sink is not None and pending is not None:
                 await sink.write_pending(pending)  # written by now, or written here
@@ -643,12 +670,8 @@ class Pipeline:
     def _late_claim(self, tenant: str, key: str, outcome: object) -> None:
         """A claim won after its caller was told it timed out (nothing was sent): give the key
         back, so the caller's retry delivers rather than finding it held forever."""
-        if isinstance(outcome, Claim) and outcome.won and self._idempotency is not None:
-            # refused (closed, full): the key stays pending and is never sent again
-            with contextlib.suppress(StoreUnavailableError):
-                self._executor.submit(
-                    self._idempotency.release, tenant, key, timeout=self._store_timeout
-                )
+        if isinstance(outcome, Claim) and outcome.won:
+            self.owed.release(tenant, key)  # tried again until the database takes it
 
     async def _claim(self, request: PhoneMessageRequest, key: str, digest: str) -> Claim:
         """Claim ``key``, saying where the delivery goes (a claim a crash leaves pending is

@@ -16,9 +16,10 @@ report.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import cast
+from typing import TypeVar, cast
 
 from runtime.delivery.periodic import Periodic
 from runtime.delivery.reports import report
@@ -29,6 +30,7 @@ from runtime.store.idempotency import STALE_BATCH, Claim, IdempotencyStore, Stal
 __all__ = ["SWEEP_BATCHES", "SWEEP_EVERY", "StaleClaims", "interrupted_report"]
 
 log = logging.getLogger("runtime.delivery")
+T = TypeVar("T")
 
 SWEEP_EVERY = 60.0
 """Seconds between two sweeps (the first runs when the background work starts)."""
@@ -79,12 +81,15 @@ class StaleClaims:
         *,
         stale_after: float,
         timeout: float,
+        owed: Callable[[str, str], bool] = lambda _tenant, _key: False,
     ) -> None:
         self._store = store
         self._executor = executor
         self._account = account
         self._stale_after = stale_after
         self._timeout = timeout
+        self._owed = owed  # keys whose record this process still owes (owed_records.py)
+        self._settling: set[asyncio.Task[object]] = set()  # settles and their events
         self._sweeps = Periodic(
             self.sweep,
             every=SWEEP_EVERY,
@@ -105,22 +110,48 @@ class StaleClaims:
         idempotency = await self._store()
         done = interrupted_report(request)
         mine = done.model_dump_json()
-        stored = await self._executor.run(
+
+        def late(stored: str | None) -> None:  # stored after its caller stopped waiting
+            if stored == mine:
+                self._in_background(self._logged(request, done))
+
+        settling = self._executor.submit(
             idempotency.settle,
             request.tenant,
             request.idempotency_key or "",
             claim.claim_id,
             mine,
             timeout=self._timeout,
+            late=late,
         )
+        # once stored, the event is written whatever happens to the caller (cancelled, or a
+        # sweep stopped at close): a report stored without its event would never be logged
+        return await asyncio.shield(self._in_background(self._answer(settling, request, done)))
+
+    async def _answer(
+        self,
+        settling: asyncio.Future[str | None],
+        request: PhoneMessageRequest,
+        done: DeliveryReport,
+    ) -> DeliveryReport | None:
+        stored = await settling
         if stored is None:
             return None
-        if stored == mine:
-            self.accounted += 1
-            await self._account(request, done)
+        if stored == done.model_dump_json():
+            await self._logged(request, done)
             return done
         earlier = DeliveryReport.model_validate_json(stored)
         return earlier.model_copy(update={"replayed": True})
+
+    async def _logged(self, request: PhoneMessageRequest, done: DeliveryReport) -> None:
+        self.accounted += 1
+        await self._account(request, done)
+
+    def _in_background(self, work: Awaitable[T]) -> asyncio.Task[T]:
+        task: asyncio.Task[T] = asyncio.ensure_future(work)
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
+        return task
 
     async def sweep(self) -> int:
         """One sweep: settle and log the stale claims, a batch at a time; how many this
@@ -133,6 +164,8 @@ class StaleClaims:
                 idempotency.stale, self._stale_after, timeout=self._timeout
             )
             for claim in stale:
+                if self._owed(claim.tenant, claim.key):  # accounted: its record is on its way
+                    continue
                 done = await self.settle(request_of(claim), claim)
                 accounted += done is not None and not done.replayed
             if len(stale) < STALE_BATCH:
@@ -144,8 +177,11 @@ class StaleClaims:
         self._sweeps.start()
 
     async def aclose(self) -> None:
-        """Stop the sweeps (a sweep under way is abandoned between claims)."""
+        """Stop the sweeps (a sweep under way is abandoned between claims); the settles under
+        way finish and write their events."""
         await self._sweeps.aclose()
+        while self._settling:
+            await asyncio.wait(set(self._settling))
 
     @staticmethod
     def _swept(accounted: int) -> None:

@@ -149,8 +149,11 @@ class LogStreamDelivery:
         return _Batch(stream, rows, last)
 
     async def post(self, stream: StreamState, rows: list[LogRow]) -> str | None:
-        """POST one batch; None when the sink took it, else why not (one line)."""
-        return (await self._send(stream, rows))[1]
+        """POST one batch; None when the sink took it all, else why not (one line)."""
+        taken, error = await self._send(stream, rows)
+        if error is None and taken < len(rows):  # JSONOBJECT: the batch's time ran out
+            return f"the batch's time ran out after {taken} of {len(rows)} events"
+        return error
 
     async def _send(self, stream: StreamState, rows: list[LogRow]) -> tuple[int, str | None]:
         """POST ``rows`` in ``stream``'s format: how many the sink took, and why it did not

@@ -13,6 +13,7 @@ for all of them. The pipeline's idempotency claims and completions do, at 50 in 
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import threading
 from collections.abc import Callable
@@ -23,6 +24,8 @@ from runtime.errors import StoreUnavailableError
 from runtime.loop_inbox import LoopInbox, inbox_for
 
 __all__ = ["BATCH_LIMIT", "StoreExecutor"]
+
+log = logging.getLogger("runtime.store")
 
 T = TypeVar("T")
 BATCH_LIMIT = 64
@@ -46,8 +49,9 @@ class StoreExecutor:
             raise ValueError("max_workers and max_pending must be at least 1")
         self.max_workers = max_workers
         self.max_pending = max_pending
-        self._queue: queue.SimpleQueue[_Call | _Lane | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Call | _Lane | _Fire | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
+        self._idle_now = threading.Condition(self._lock)  # told when no call is pending
         self._threads: list[threading.Thread] = []
         self._idle = 0  # started threads waiting for work
         self._pending = 0  # submitted and not yet finished (queued or running)
@@ -101,6 +105,26 @@ class StoreExecutor:
         on_value = _set_result if late is None else partial(_set_result_or_late, late, None)
         self._queue.put((outbox, future, fn, args, expiry, started, on_value))
         return future
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block (never on an event loop) until no call is queued or running, at most
+        ``timeout`` seconds: whether it got there. A close waits so for the calls nobody
+        waits for (:meth:`fire`) before it drops what is left."""
+        with self._lock:
+            return self._idle_now.wait_for(lambda: not self._pending, timeout)
+
+    def fire(self, fn: Callable[..., Any], *args: Any) -> bool:
+        """``fn(*args)`` on a store thread, from any thread, nobody waiting for it: for an
+        event loop being torn down, which can wait for nothing. False when refused (closed,
+        full); a failure is logged, never raised."""
+        with self._lock:
+            try:
+                self._admit(fn)
+            except StoreUnavailableError:
+                return False
+            self._wake_a_thread()
+        self._queue.put(_Fire(fn, args))
+        return True
 
     def _expire_call(
         self,
@@ -172,6 +196,12 @@ class StoreExecutor:
             )
         self._pending += 1
 
+    def _finished(self, count: int) -> None:
+        """``count`` calls ran or were dropped. Under ``_lock``; :meth:`wait_idle` is told."""
+        self._pending -= count
+        if not self._pending:
+            self._idle_now.notify_all()
+
     def _wake_a_thread(self) -> None:
         """One more queue entry: an idle thread takes it, or a new one starts. Under ``_lock``."""
         if self._idle == 0 and len(self._threads) < self.max_workers:
@@ -198,6 +228,12 @@ class StoreExecutor:
             if isinstance(call, _Lane):
                 self._run_lane(call)
                 continue
+            if isinstance(call, _Fire):
+                call.run()
+                with self._lock:
+                    self._finished(1)
+                    self._idle += 1
+                continue
             outbox, future, fn, args, expiry, started, setter = call
             outcome: Any = None
             with self._lock:  # against _expire_call: a call either runs or expired unstarted
@@ -210,7 +246,7 @@ class StoreExecutor:
             # Idle again before the outcome goes back: the caller's next call (a sequential
             # caller's) then finds this thread rather than starting another one.
             with self._lock:
-                self._pending -= 1
+                self._finished(1)
                 self._idle += 1
             if ran:
                 outbox.post(setter, future, outcome, expiry)
@@ -240,12 +276,12 @@ class StoreExecutor:
         # its turn: this thread is idle again and that queue entry takes it (no net change).
         left: list[Any] = []
         with self._lock:
-            self._pending -= len(items)
+            self._finished(len(items))
             if lane.items and not self._closed:
                 self._queue.put(lane)
             else:  # nothing more, or shut down meanwhile: what came is refused below
                 left, lane.items = [(o, f, e) for o, f, _i, e, _set in lane.items], []
-                self._pending -= len(left)
+                self._finished(len(left))
                 lane.queued = False
                 self._idle += 1
         _refuse_closed(left)
@@ -268,16 +304,20 @@ class StoreExecutor:
                 call = self._queue.get_nowait()
             except queue.Empty:
                 break
+            if isinstance(call, _Fire):
+                with self._lock:
+                    self._finished(1)
+                continue
             if isinstance(call, _Lane):
                 with self._lock:
                     entries = [(o, f, e) for o, f, _item, e, _set in call.items]
                     call.items.clear()
-                    self._pending -= len(entries)
+                    self._finished(len(entries))
             elif call is not None:
                 outbox, future, _fn, _args, expiry, _started, _setter = call
                 entries = [(outbox, future, expiry)]
                 with self._lock:
-                    self._pending -= 1
+                    self._finished(1)
             else:
                 continue
             _refuse_closed(entries)
@@ -287,6 +327,22 @@ class StoreExecutor:
             for thread in threads:
                 if thread is not threading.current_thread():
                     thread.join()
+
+
+class _Fire:
+    """A call nobody waits for (:meth:`StoreExecutor.fire`)."""
+
+    __slots__ = ("args", "fn")
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self.fn = fn
+        self.args = args
+
+    def run(self) -> None:
+        try:
+            self.fn(*self.args)
+        except Exception:  # nobody to tell but the log
+            log.exception("a store call nobody waited for (%s) failed", _name(self.fn))
 
 
 class _Lane:

@@ -73,6 +73,13 @@ def _encode(body: Body, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]
     return data, headers
 
 
+class _Server(ThreadingHTTPServer):
+    # Tests open a hundred connections at once (a pool's worth): with the default backlog of
+    # 5, the kernel drops the rest of the SYNs and the clients wait for their retransmission
+    # (1 s, 3 s, 7 s... on a loaded machine, past a test's bound).
+    request_queue_size = 1024
+
+
 class StubServer:
     """Answers every request with the current behaviour: respond, respond_with, hang, close."""
 
@@ -85,7 +92,7 @@ class StubServer:
             "respond",
             (501, {"message": "StubServer: no answer configured"}, {}),
         )
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
+        self._server = _Server(("127.0.0.1", 0), _handler_class(self))
         self._server.daemon_threads = True
         host, port = self._server.server_address[:2]
         self.url = f"http://{host!s}:{port}"

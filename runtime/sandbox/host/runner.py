@@ -218,7 +218,12 @@ class SandboxRunner:
         except BaseException:
             ended()
             raise
-        work = loop.run_in_executor(self._compilers, compiled_forms, key)
+        try:
+            work = loop.run_in_executor(self._compilers, compiled_forms, key)
+        except BaseException:  # the runner closed meanwhile: its threads are gone
+            self._compile_slots.release()
+            ended()
+            raise
 
         def finished(_: object) -> None:
             self._compile_slots.release()  # only now: the thread is done
