@@ -306,6 +306,10 @@ async def test_a_completion_that_never_ran_still_logs_once(
     # the call that timed out in the queue never ran: the record is owed, and stored once the
     # store answers; until then the sweep of stale claims leaves the key alone (no second event)
     assert pipeline.owed.owes("acme", "k")
+    long_ago = datetime.now(UTC) - timedelta(seconds=pipeline.delivery_budget + 61)
+    with pipeline.idempotency._engine.begin() as conn:  # stale, yet accounted: not swept
+        conn.execute(update(idempotency_records).values(created_at=long_ago))
+    assert await pipeline.stale_claims.sweep() == 0
     assert await pipeline.owed.pay()
     retry = await pipeline.deliver(request(idempotency_key="k"))
     assert (retry.status, retry.replayed, retry.id) == ("delivered", True, report.id)
