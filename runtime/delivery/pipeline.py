@@ -572,7 +572,7 @@ class Pipeline:
             try:
                 idempotency, _ = await self._stores()
                 await self._store(idempotency.release, request.tenant, key)
-            except Exception:  # the database, or this task cancelled again: freed later
+            except BaseException:  # the database, or this task cancelled again: freed later
                 self.owed.release(request.tenant, key)
             raise
         # The report exists, sent or not: from here a cancelled caller no longer stops the
