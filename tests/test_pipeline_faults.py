@@ -832,3 +832,16 @@ async def test_a_stale_claim_settled_after_its_caller_left_is_still_logged_once(
     assert held.report is not None
     assert await pipeline.stale_claims.sweep() == 0
     assert primary.sent == []
+
+
+def test_the_answer_for_a_stale_claim_has_one_id_whoever_gives_it() -> None:
+    """A sweep on any node and a retry answer a stale claim under the same id: when two of
+    them log it (one could not learn whether its answer was stored), the events share one
+    log_id, which the stored log keeps once."""
+    from runtime.delivery.stale_claims import interrupted_report
+
+    sweep = interrupted_report(request(idempotency_key="k"), "claim-1")
+    retry = interrupted_report(request(idempotency_key="k", locale="de"), "claim-1")
+    assert sweep.id == retry.id
+    assert interrupted_report(request(idempotency_key="k"), "claim-2").id != sweep.id
+    assert interrupted_report(request(idempotency_key="other"), "claim-1").id != sweep.id

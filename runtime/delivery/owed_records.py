@@ -94,9 +94,17 @@ class OwedRecords:
                         idempotency.release, tenant, key, timeout=self._timeout
                     )
                 else:
-                    await self._executor.run(
+                    held = await self._executor.run(
                         idempotency.settle, tenant, key, claim_id, report, timeout=self._timeout
                     )
+                    if held is not None and held != report:  # another node's sweep, first
+                        log.warning(
+                            "tenant %s, idempotency key %r: its delivery was logged here, and "
+                            "the record holds another answer (outcome_unknown, given by a "
+                            "sweep while this node could not reach the database)",
+                            tenant,
+                            key,
+                        )
             except StoreUnavailableError:
                 return False  # the database still does not answer: all wait for the next try
             if self._owed.get((tenant, key)) == (claim_id, report):

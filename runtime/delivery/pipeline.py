@@ -49,7 +49,7 @@ from runtime.delivery.owed_records import OwedRecords
 from runtime.delivery.reports import after_store_failure, rejected, report
 from runtime.delivery.retries import KIND as RETRY_KIND
 from runtime.delivery.retries import NotificationRetries, opened_engine
-from runtime.delivery.stale_claims import StaleClaims, interrupted_report
+from runtime.delivery.stale_claims import StaleClaims, claim_delivery_id, interrupted_report
 from runtime.errors import (
     ConfigurationError,
     ProviderError,
@@ -596,6 +596,7 @@ class Pipeline:
         log event says so, handed to the log's thread without waiting (the loop is going)."""
         if not progress.sending or self._log_sink is None:
             return
+        key = request.idempotency_key
         done = report(
             request,
             "failed",
@@ -603,11 +604,14 @@ class Pipeline:
             reason="outcome_unknown",
             detail="the delivery was interrupted (its event loop stopped) while a provider "
             "attempt was under way; the message may or may not have been sent",
+            # a key's: the id the sweep would give it, so that two events of it are one
+            delivery_id=None
+            if key is None
+            else claim_delivery_id(request.tenant, key, progress.claim_id),
         )
         pending = self._log_sink.pending(request, done)
         if pending is not None:
             self._log_sink.hand_over(pending)
-        key = request.idempotency_key
         if key is not None and self._idempotency is not None:  # the same answer on the record,
             self._executor.fire(  # so the sweep of stale claims does not log it again
                 self._idempotency.settle,
@@ -798,7 +802,7 @@ class Pipeline:
                 f"outcome could not be recorded ({exc}); nothing was sent by this request",
             ), False
         if settled is None:  # gone meanwhile (purged): the answer stands, logged here
-            return interrupted_report(request), False
+            return interrupted_report(request, claim.claim_id), False
         return settled, not settled.replayed
 
     async def _route_and_send(

@@ -23,11 +23,24 @@ from typing import TypeVar, cast
 
 from runtime.delivery.periodic import Periodic
 from runtime.delivery.reports import report
+from runtime.errors import StoreUnavailableError
 from runtime.events import Channel, DeliveryReport, PhoneMessageRequest, Purpose
 from runtime.store.executor import StoreExecutor
-from runtime.store.idempotency import STALE_BATCH, Claim, IdempotencyStore, StaleClaim
+from runtime.store.idempotency import (
+    STALE_BATCH,
+    Claim,
+    IdempotencyStore,
+    StaleClaim,
+    fingerprint,
+)
 
-__all__ = ["SWEEP_BATCHES", "SWEEP_EVERY", "StaleClaims", "interrupted_report"]
+__all__ = [
+    "SWEEP_BATCHES",
+    "SWEEP_EVERY",
+    "StaleClaims",
+    "claim_delivery_id",
+    "interrupted_report",
+]
 
 log = logging.getLogger("runtime.delivery")
 T = TypeVar("T")
@@ -40,7 +53,14 @@ SWEEP_BATCHES = 20
 Account = Callable[[PhoneMessageRequest, DeliveryReport], Awaitable[None]]
 
 
-def interrupted_report(request: PhoneMessageRequest) -> DeliveryReport:
+def claim_delivery_id(tenant: str, key: str, claim_id: str | None) -> str:
+    """The id of the answer for a claim a crash left pending: the same for everyone who gives
+    it (a sweep on any node, a retry), so its log event, should two of them write it, has one
+    ``log_id``, which the stored log keeps once."""
+    return fingerprint(tenant, key, claim_id or "")[:32]
+
+
+def interrupted_report(request: PhoneMessageRequest, claim_id: str | None = None) -> DeliveryReport:
     """The answer for a delivery whose claim a crash left pending: it may have been sent."""
     key = request.idempotency_key or ""
     return report(
@@ -51,6 +71,7 @@ def interrupted_report(request: PhoneMessageRequest) -> DeliveryReport:
         detail=f"the delivery with idempotency key {key!r} was interrupted (its process "
         "stopped with no report after the delivery budget); its code may or may not have been "
         "sent, so it is never sent again under this key",
+        delivery_id=claim_delivery_id(request.tenant, key, claim_id),
     )
 
 
@@ -108,21 +129,14 @@ class StaleClaims:
         None when the record is gone. Logged here when this call stored it; a report another
         side stored first is returned as replayed, and logged by that side."""
         idempotency = await self._store()
-        done = interrupted_report(request)
-        mine = done.model_dump_json()
-
-        def late(stored: str | None) -> None:  # stored after its caller stopped waiting
-            if stored == mine:
-                self._in_background(self._logged(request, done))
-
+        done = interrupted_report(request, claim.claim_id)
         settling = self._executor.submit(
             idempotency.settle,
             request.tenant,
             request.idempotency_key or "",
             claim.claim_id,
-            mine,
+            done.model_dump_json(),
             timeout=self._timeout,
-            late=late,
         )
         # once stored, the event is written whatever happens to the caller (cancelled, or a
         # sweep stopped at close): a report stored without its event would never be logged
@@ -134,7 +148,14 @@ class StaleClaims:
         request: PhoneMessageRequest,
         done: DeliveryReport,
     ) -> DeliveryReport | None:
-        stored = await settling
+        try:
+            stored = await settling
+        except StoreUnavailableError:
+            # The database did not answer: the answer may be stored with nobody left to log
+            # it (later sweeps skip a settled claim). Logged now, under the claim's own id:
+            # should a later sweep or retry log it too, the stored log keeps one.
+            await self._logged(request, done)
+            raise
         if stored is None:
             return None
         if stored == done.model_dump_json():

@@ -243,7 +243,7 @@ class VerifyService:
         request = _delivery_request(kind, caller, row, phone, "0" * self.code_length)
         settled = await self.pipeline.stale_claims.settle(request, claim)
         logged = settled is not None
-        done = settled if settled is not None else interrupted_report(request)
+        done = settled if settled is not None else interrupted_report(request, claim.claim_id)
         delivery = summary(done)
         recorded = await self._run(
             _record_once, self.store, kind, caller.tenant, row["id"], delivery
