@@ -172,6 +172,10 @@ class Transaction(_Open):
 
 MAX_EVENT_CODE = 64
 """The longest ``code`` an event may carry (Auth0's are six digits; ours 4 to 12)."""
+EVENT_CODE_PATTERN = r"^[0-9A-Za-z]+$"
+"""What an event's ``code`` may hold: letters and digits (it is masked out of everything an
+action produces, spelled out and with separators between its characters: a code holding
+separators made that pattern backtrack for hours)."""
 
 
 class MessageOptions(_Open):
@@ -180,7 +184,9 @@ class MessageOptions(_Open):
     action: Literal["enrollment", "second-factor-authentication"]
     # Bounded: a code is masked wherever the action's output could show it, on the supervisor
     # too, and the work grows with its length (a one-time code is a few characters).
-    code: str = Field(min_length=1, max_length=MAX_EVENT_CODE, repr=False)
+    code: str = Field(
+        min_length=1, max_length=MAX_EVENT_CODE, pattern=EVENT_CODE_PATTERN, repr=False
+    )
     message_type: Channel
     recipient: E164Number
     text: str = Field(repr=False)
@@ -195,7 +201,13 @@ class Notification(_Open):
     delivery_method: Literal["text", "voice"]
     recipient: E164Number
     from_: str | None = Field(default=None, alias="from")
-    code: str | None = Field(default=None, min_length=1, max_length=MAX_EVENT_CODE, repr=False)
+    code: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_EVENT_CODE,
+        pattern=EVENT_CODE_PATTERN,
+        repr=False,
+    )
     locale: str | None = None
     as_text: str = Field(repr=False)
     as_voice: str = Field(repr=False)

@@ -650,7 +650,7 @@ def test_kept_sets_of_secrets_are_bounded_by_their_size_too() -> None:
 
     first = large_set()
     masker_module.compiled_forms(first)
-    kept = [large_set() for _ in range(9)]  # about 123,000 characters of forms each
+    kept = [large_set() for _ in range(13)]  # about 123,000 characters of forms each
     for key in kept:
         masker_module.compiled_forms(key)
     held = [k for k in masker_module._COMPILED if k in (first, *kept)]
@@ -658,3 +658,26 @@ def test_kept_sets_of_secrets_are_bounded_by_their_size_too() -> None:
     assert chars <= masker_module.KEPT_FORM_CHARS or len(masker_module._COMPILED) == 1
     assert first not in held  # the oldest went first
     assert kept[-1] in held  # the newest stays
+
+
+def test_one_tenant_cannot_push_the_other_tenants_sets_out() -> None:
+    """A tenant keeps at most TENANT_SETS sets within TENANT_FORM_CHARS, its own oldest going
+    first, and a larger set is never kept: a new set per request, or one huge set, no longer
+    makes every other tenant compile its secrets again on each invocation (red team)."""
+    import secrets as random_text
+
+    from runtime.sandbox.shared import masker as masker_module
+
+    def a_set(size: int = 1) -> tuple[str, ...]:
+        return masker_module.secrets_key(random_text.token_hex(32) for _ in range(size))
+
+    victim = a_set()
+    masker_module.compiled_forms(victim, "victim")
+    for _ in range(masker_module.SECRET_SETS * 2):  # a new set on every request
+        masker_module.compiled_forms(a_set(), "attacker")
+    huge = masker_module.secrets_key("\U0001f600" * 4096 + str(n) for n in range(30))
+    assert masker_module.compiled_forms(huge, "attacker").chars > masker_module.TENANT_FORM_CHARS
+    assert masker_module.forms_compiled(victim)
+    assert not masker_module.forms_compiled(huge)
+    owned = [k for k, owner in masker_module._OWNERS.items() if owner == "attacker"]
+    assert len(owned) <= masker_module.TENANT_SETS

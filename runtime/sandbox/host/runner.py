@@ -154,6 +154,8 @@ class SandboxRunner:
             raise ValueError(
                 f"the event's code has {len(code)} characters; the limit is {MAX_EVENT_CODE}"
             )
+        if code is not None and not (code.isascii() and code.isalnum()):
+            raise ValueError("the event's code must be letters and digits only")
         await self.start()
         secrets = dict(secrets or {})
         if len(secrets) > self.limits.max_secrets:
@@ -171,7 +173,11 @@ class SandboxRunner:
         # masker keeps what the thread made (other tenants' sets may evict it meanwhile)
         forms = None
         if key:
-            forms = compiled_forms(key) if forms_compiled(key) else await self._compile(tenant, key)
+            forms = (
+                compiled_forms(key, tenant)
+                if forms_compiled(key)
+                else await self._compile(tenant, key)
+            )
         if forms is not None and forms.costly:  # said before the masking: the operator sees it
             _say_costly(tenant, key)
         masker = Masker(secrets.values(), code, forms=forms, budget=MASK_BUDGET)
@@ -203,7 +209,7 @@ class SandboxRunner:
         while (running := self._compiling.get(tenant)) is not None and not running.done():
             await asyncio.wait([running])  # the tenant's compile in flight, to its end
         if forms_compiled(key):  # the same set, compiled while this one waited
-            return compiled_forms(key)
+            return compiled_forms(key, tenant)
         turn: asyncio.Future[None] = loop.create_future()  # set with no await since the check
         self._compiling[tenant] = turn
 
@@ -219,7 +225,7 @@ class SandboxRunner:
             ended()
             raise
         try:
-            work = loop.run_in_executor(self._compilers, compiled_forms, key)
+            work = loop.run_in_executor(self._compilers, compiled_forms, key, tenant)
         except BaseException:  # the runner closed meanwhile: its threads are gone
             self._compile_slots.release()
             ended()

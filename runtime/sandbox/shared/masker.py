@@ -43,6 +43,8 @@ __all__ = [
     "MIN_SECRET_LENGTH",
     "MIN_SECRET_LINE",
     "SECRET_SETS",
+    "TENANT_FORM_CHARS",
+    "TENANT_SETS",
     "TRIE_FORM",
     "Masker",
     "SecretForms",
@@ -60,7 +62,9 @@ MIN_SECRET_LENGTH = 4
 """Shorter secret values are not masked: masking ``"GB"`` would mangle every text."""
 
 _DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-_SEPARATOR = r"[\s.,;:_/\-]{0,3}"
+# possessive: never given back, so a text of separators has one way to match, not one for
+# every split of them (a code made of separators once backtracked for hours: red team)
+_SEPARATOR = r"[\s.,;:_/\-]{0,3}+"
 
 # C0 (tab and newline included: every field we show is one line), DEL, C1, and the Unicode
 # bidi controls that reorder what a terminal shows (Trojan Source, CVE-2021-42574).
@@ -391,12 +395,20 @@ SecretForms = _SecretForms
 SECRET_SETS = 32
 """Sets of secrets whose compiled forms are kept (a tenant's secrets are the same from one
 invocation to the next, and compiling large ones takes a second or more)."""
-KEPT_FORM_CHARS = 1_000_000
-"""At most this many characters of forms are kept in all, the newest set always: about 45
-bytes of memory each once compiled, so a few tenants with the largest sets the limits allow
-(30 secrets of 4,096 characters) cannot grow the process by hundreds of MiB (red team)."""
+KEPT_FORM_CHARS = 1_500_000
+"""At most this many characters of forms are kept in all (about 45 bytes of memory each once
+compiled): tenants with the largest sets the limits allow cannot grow the process by hundreds
+of MiB (red team)."""
+TENANT_SETS = 2
+"""Sets of one tenant's kept at most (its stored secrets, and one more it tests)."""
+TENANT_FORM_CHARS = 700_000
+"""Characters of forms of one tenant's kept at most (30 PEM keys of 4,096 bits: ~610,000);
+a larger set is compiled for each use and never kept. So one tenant, with new sets or one
+huge set per request, cannot push every other tenant's sets out and make them compile again
+on every invocation (red team)."""
 
 _COMPILED: dict[tuple[str, ...], _SecretForms] = {}
+_OWNERS: dict[tuple[str, ...], str] = {}  # the tenant that last used each kept set
 
 
 def secrets_key(secrets: Iterable[str]) -> tuple[str, ...]:
@@ -404,20 +416,42 @@ def secrets_key(secrets: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted({v for v in secrets if type(v) is str and len(v) >= MIN_SECRET_LENGTH}))
 
 
-def compiled_forms(key: tuple[str, ...]) -> _SecretForms:
+def compiled_forms(key: tuple[str, ...], tenant: str | None = None) -> _SecretForms:
     """The compiled forms of the secrets ``key`` names (:func:`secrets_key`), kept for the
-    :data:`SECRET_SETS` most recently used sets. Safe from several threads (a set compiled
-    twice at once is kept once)."""
+    :data:`SECRET_SETS` most recently used sets within :data:`KEPT_FORM_CHARS`, and for a
+    ``tenant`` (the supervisor says whose) within its own share: :data:`TENANT_SETS` and
+    :data:`TENANT_FORM_CHARS`, its oldest going first. Safe from several threads (a set
+    compiled twice at once is kept once)."""
     forms = _COMPILED.pop(key, None)
     if forms is None:
         forms = _SecretForms(key)
+    if tenant is not None and forms.chars > TENANT_FORM_CHARS:
+        _OWNERS.pop(key, None)
+        return forms  # too large to keep: compiled for each use, on its tenant's turn
     _COMPILED[key] = forms  # the most recent last
+    if tenant is not None:
+        _OWNERS[key] = tenant
+        own = [kept for kept in list(_COMPILED) if _OWNERS.get(kept) == tenant]
+        while own[:-1] and (
+            len(own) > TENANT_SETS or sum(_chars(kept) for kept in own) > TENANT_FORM_CHARS
+        ):
+            _forget(own.pop(0))
     while len(_COMPILED) > 1 and (
         len(_COMPILED) > SECRET_SETS
-        or sum(kept.chars for kept in list(_COMPILED.values())) > KEPT_FORM_CHARS
+        or sum(_chars(kept) for kept in list(_COMPILED)) > KEPT_FORM_CHARS
     ):
-        _COMPILED.pop(next(iter(_COMPILED)), None)
+        _forget(next(iter(_COMPILED)))
     return forms
+
+
+def _chars(key: tuple[str, ...]) -> int:
+    kept = _COMPILED.get(key)
+    return 0 if kept is None else kept.chars
+
+
+def _forget(key: tuple[str, ...]) -> None:
+    _COMPILED.pop(key, None)
+    _OWNERS.pop(key, None)
 
 
 def forms_compiled(key: tuple[str, ...]) -> bool:
