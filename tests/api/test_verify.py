@@ -241,10 +241,9 @@ def test_the_same_idempotency_key_sends_one_code(api: Api) -> None:
     assert len(texts(api, tenant)) == before + 2
 
 
-def test_an_enrollment_whose_delivery_a_crash_interrupted_is_accounted_for_once(api: Api) -> None:
-    """The process died with the code at the provider: the row has no delivery and the key's
-    claim stays pending. Once older than the delivery budget, the caller's retry accounts for
-    it at once (never waits, never sends again): outcome_unknown on the row and one event."""
+def crash_left(api: Api, tenant: str, enrollment: str) -> None:
+    """What a process killed with the enrollment's code at the provider leaves: no delivery
+    kept on the row, and the delivery's claim pending, made an hour ago."""
     from datetime import UTC, datetime, timedelta
 
     from sqlalchemy import update
@@ -253,27 +252,34 @@ def test_an_enrollment_whose_delivery_a_crash_interrupted_is_accounted_for_once(
     from runtime.store import create_engine_for
     from runtime.store.schema import idempotency_records, phone_enrollments
 
-    tenant, user = api.tenant_a, f"auth0|crash-{uuid.uuid4().hex[:8]}"
-    body = {"user_id": user, "phone_number": PHONE, "idempotency_key": f"k-{user}"}
-    made = ok(api.client.post(ENROLL, json=body, headers=h(api, tenant)), 201)
-    sent = len(texts(api, tenant))
     engine = create_engine_for(api.settings.resolved_database_url)
     long_ago = datetime.now(UTC) - timedelta(hours=1)
-    with engine.begin() as conn:  # what the crash left: no delivery kept, the claim pending
+    with engine.begin() as conn:
         conn.execute(
             update(phone_enrollments)
-            .where(phone_enrollments.c.id == made["id"])
+            .where(phone_enrollments.c.id == enrollment)
             .values(delivery=None)
         )
         conn.execute(
             update(idempotency_records)
             .where(
                 idempotency_records.c.tenant == tenant,
-                idempotency_records.c.key == delivery_key(made["id"]),
+                idempotency_records.c.key == delivery_key(enrollment),
             )
             .values(report=None, created_at=long_ago)
         )
     engine.dispose()
+
+
+def test_an_enrollment_whose_delivery_a_crash_interrupted_is_accounted_for_once(api: Api) -> None:
+    """The process died with the code at the provider: the row has no delivery and the key's
+    claim stays pending. Once older than the delivery budget, the caller's retry accounts for
+    it at once (never waits, never sends again): outcome_unknown on the row and one event."""
+    tenant, user = api.tenant_a, f"auth0|crash-{uuid.uuid4().hex[:8]}"
+    body = {"user_id": user, "phone_number": PHONE, "idempotency_key": f"k-{user}"}
+    made = ok(api.client.post(ENROLL, json=body, headers=h(api, tenant)), 201)
+    sent = len(texts(api, tenant))
+    crash_left(api, tenant, made["id"])
     started = time.monotonic()
     retried = api.client.post(ENROLL, json=body, headers=h(api, tenant))
     assert time.monotonic() - started < api.settings.idempotency_wait  # not waited for
@@ -300,35 +306,13 @@ def test_an_interrupted_delivery_nobody_retries_is_logged_by_the_sweep_once(api:
     """The process died with the code at the provider and the caller never came back: the
     pipeline's sweep logs the delivery as outcome_unknown, once (a second sweep, and a late
     retry, add nothing)."""
-    from datetime import UTC, datetime, timedelta
-
-    from sqlalchemy import update
-
     from runtime.otp.service import delivery_key
-    from runtime.store import create_engine_for
-    from runtime.store.schema import idempotency_records, phone_enrollments
 
     tenant, user = api.tenant_a, f"auth0|swept-{uuid.uuid4().hex[:8]}"
     body = {"user_id": user, "phone_number": PHONE, "idempotency_key": f"k-{user}"}
     made = ok(api.client.post(ENROLL, json=body, headers=h(api, tenant)), 201)
     sent = len(texts(api, tenant))
-    engine = create_engine_for(api.settings.resolved_database_url)
-    long_ago = datetime.now(UTC) - timedelta(hours=1)
-    with engine.begin() as conn:  # what the crash left: no delivery kept, the claim pending
-        conn.execute(
-            update(phone_enrollments)
-            .where(phone_enrollments.c.id == made["id"])
-            .values(delivery=None)
-        )
-        conn.execute(
-            update(idempotency_records)
-            .where(
-                idempotency_records.c.tenant == tenant,
-                idempotency_records.c.key == delivery_key(made["id"]),
-            )
-            .values(report=None, created_at=long_ago)
-        )
-    engine.dispose()
+    crash_left(api, tenant, made["id"])
     services = api.client.app.state.services  # type: ignore[attr-defined]
     assert api.client.portal is not None
     assert api.client.portal.call(services.pipeline.stale_claims.sweep) >= 1
