@@ -172,6 +172,7 @@ class StaleClaims:
         task: asyncio.Task[T] = asyncio.ensure_future(work)
         self._settling.add(task)
         task.add_done_callback(self._settling.discard)
+        task.add_done_callback(_retrieved)  # its caller may be gone: its failure is said there
         return task
 
     async def sweep(self) -> int:
@@ -212,3 +213,10 @@ class StaleClaims:
                 "(their codes may or may not have been sent; never sent again)",
                 accounted,
             )
+
+
+def _retrieved(task: asyncio.Task[object]) -> None:
+    """Mark a settle's failure as seen (its caller, when there is one, got it too), so asyncio
+    does not report it as never retrieved when nobody waits any more."""
+    if not task.cancelled():
+        task.exception()
