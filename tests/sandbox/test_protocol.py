@@ -206,6 +206,16 @@ def test_http_call_keeps_no_credentials() -> None:
     assert (refused.url, refused.status, refused.error) == ("?", None, "denied")
 
 
+def test_a_huge_url_is_read_only_as_far_as_its_record_shows() -> None:
+    """A frame may hold a URL of ~2 MB: the supervisor's record reads only its start (parsing
+    all of it, twice a call, cost the loop 10-25 ms a call), and never shows its query."""
+    url = "https://api.example.com/" + "a" * 2_000_000 + "?key=SECRET"
+    call = http_call({"method": "get", "url": url}, {"ok": False, "error": "refused"}, 1.0)
+    assert call.url.startswith("https://api.example.com/aaa")
+    assert len(call.url) <= 2049
+    assert "SECRET" not in call.url
+
+
 # ------------------------------------------------------------------ a compromised worker
 
 

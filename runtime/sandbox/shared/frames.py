@@ -344,10 +344,16 @@ def checked_result(
     return result.model_copy(update=update)
 
 
+_MAX_URL_READ = 4096
+
+
 def _redact_url(url: str) -> str:
-    """Scheme, host, port and path only: queries and userinfo often carry credentials."""
+    """Scheme, host, port and path only: queries and userinfo often carry credentials. Read
+    within its first 4,096 characters: the record keeps 2,048, the egress refuses a URL past
+    2,048, and parsing the rest (a frame may hold ~2 MB) cost the supervisor's loop 10-25 ms
+    a call (red team)."""
     try:
-        parts = urlsplit(url)
+        parts = urlsplit(url[:_MAX_URL_READ])
         host = parts.hostname or ""
         port = f":{parts.port}" if parts.port is not None else ""
     except ValueError:
