@@ -310,6 +310,8 @@ async def test_a_completion_that_never_ran_still_logs_once(
     with pipeline.idempotency._engine.begin() as conn:  # stale, yet accounted: not swept
         conn.execute(update(idempotency_records).values(created_at=long_ago))
     assert await pipeline.stale_claims.sweep() == 0
+    early = await pipeline.deliver(request(idempotency_key="k"))  # the answer it owes
+    assert (early.status, early.replayed, early.id) == ("delivered", True, report.id)
     assert await pipeline.owed.pay()
     retry = await pipeline.deliver(request(idempotency_key="k"))
     assert (retry.status, retry.replayed, retry.id) == ("delivered", True, report.id)

@@ -5,7 +5,7 @@ when the database did not answer for its record: the claim then stays pending. L
 sweep of stale claims (:mod:`stale_claims`) would take it for a delivery a crash interrupted
 and log it a second time, as ``outcome_unknown``; and a key freed for a passing reason would
 stay held. So the record owed is kept here and tried again in the background (a pause that
-grows, about 9 minutes in all, and once more at close) until the database takes it: the
+grows, then every 5 minutes, and once more at close) until the database takes it: the
 report stored while the claim is still pending (:meth:`IdempotencyStore.settle`), or the key
 released. The sweep leaves the keys owed here alone (:meth:`OwedRecords.owes`).
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -26,7 +27,8 @@ __all__ = ["OWED_PAUSES", "OwedRecords"]
 log = logging.getLogger("runtime.delivery")
 
 OWED_PAUSES = (0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
-"""Seconds before each try of the records owed, the first at once (then one more at close)."""
+"""Seconds before each try of the records owed, the first at once; then every 5 minutes, and
+once more at close."""
 
 # (claim id, report) to store; (None, None) to release the key
 _Owed = tuple[str | None, str | None]
@@ -67,17 +69,24 @@ class OwedRecords:
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
 
+    def report(self, tenant: str, key: str) -> str | None:
+        """The report owed to ``key``'s record (None when none is, or a release is): the
+        answer a retry with the key gets meanwhile."""
+        owed = self._owed.get((tenant, key))
+        return None if owed is None else owed[1]
+
     async def _run(self) -> None:
-        for pause in OWED_PAUSES:
+        for turn, pause in enumerate(itertools.chain(OWED_PAUSES, itertools.repeat(300.0))):
             await asyncio.sleep(pause)
             if await self.pay():
                 return
-        if self._owed:
-            log.error(
-                "%d idempotency records could not be stored for about 9 minutes; tried again "
-                "at close (until then the sweep of stale claims leaves them alone here)",
-                len(self._owed),
-            )
+            if turn == len(OWED_PAUSES) - 1:
+                log.error(
+                    "%d idempotency records could not be stored for about 9 minutes; tried "
+                    "again every 5 minutes and at close (the sweep of stale claims leaves "
+                    "them alone here)",
+                    len(self._owed),
+                )
 
     async def pay(self) -> bool:
         """Try every record owed once: True when none is left."""
