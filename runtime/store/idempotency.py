@@ -296,12 +296,7 @@ class IdempotencyStore:
 
     def complete(self, tenant: str, key: str, report_json: str) -> None:
         """Store the report of the delivery that claimed ``key``; later requests replay it."""
-        params = {
-            "w_tenant": tenant,
-            "w_key": key,
-            "report": report_json,
-            "completed_at": self._to_db(datetime.now(UTC)),
-        }
+        params = self._report_params(tenant, key, report_json)
         self._relaxed.execute("complete", self._complete, params, repeatable=True)
 
     def complete_many(
@@ -354,12 +349,7 @@ class IdempotencyStore:
     def settle_pending(self, tenant: str, key: str, report_json: str) -> str | None:
         """:meth:`settle` for the claim that holds ``key`` now, whichever it is: a retry job
         takes over its own delivery's record, which its first report never reached."""
-        params = {
-            "w_tenant": tenant,
-            "w_key": key,
-            "report": report_json,
-            "completed_at": self._to_db(datetime.now(UTC)),
-        }
+        params = self._report_params(tenant, key, report_json)
         self._kept.execute("settle", self._settle_any, params, repeatable=True)
         held = self.get(tenant, key)
         return None if held is None else held.report
@@ -369,19 +359,22 @@ class IdempotencyStore:
         (one a crash left), unless it has one already: the report now on the record, so the
         caller learns whether its own was stored (then it alone writes the event) or another
         one was first. None when the record is gone (purged, released)."""
-        params = {
-            "w_tenant": tenant,
-            "w_key": key,
-            "w_claim": claim_id,
-            "report": report_json,
-            "completed_at": self._to_db(datetime.now(UTC)),
-        }
+        params = {**self._report_params(tenant, key, report_json), "w_claim": claim_id}
         statement = self._settle if claim_id is not None else self._settle_unnamed
         self._kept.execute("settle", statement, params, repeatable=True)
         held = self.get(tenant, key)
         if held is None or (claim_id is not None and held.claim_id != claim_id):
             return None
         return held.report
+
+    def _report_params(self, tenant: str, key: str, report_json: str) -> dict[str, Any]:
+        """The parameters of a statement that stores ``report_json`` on ``key``'s record."""
+        return {
+            "w_tenant": tenant,
+            "w_key": key,
+            "report": report_json,
+            "completed_at": self._to_db(datetime.now(UTC)),
+        }
 
     def purge(self, older_than_days: float) -> int:
         """Delete up to :data:`PURGE_BATCH` records claimed more than ``older_than_days`` ago,

@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 from runtime.api.app import create_app
 from runtime.api.tokens import SigningKeys
 from runtime.logs.categories import CATEGORIES, category_of, types_of
+from runtime.settings import Settings
 from runtime.signing import SIGNATURE_HEADER, verify
 from tests.api.conftest import create_tenants, new_tenant
 from tests.logs.test_log_streams import GENEROUS, STREAMS, _file_events, _headers, _send, _settings
@@ -116,6 +117,16 @@ def backend(request: pytest.FixtureRequest) -> pytest.FixtureRequest:
     return request
 
 
+def _service_tenant(
+    tmp_path: Path, backend: pytest.FixtureRequest
+) -> tuple[Settings, str, dict[str, str]]:
+    """The service's settings, a tenant of this test's own, and headers with its token."""
+    settings = _settings(tmp_path, backend)
+    tenant = new_tenant()
+    create_tenants(settings, tenant)
+    return settings, tenant, _headers(settings, tenant)
+
+
 def _catch_up(client: TestClient) -> None:
     pipeline = client.app.state.services.pipeline  # type: ignore[attr-defined]
     client.portal.call(pipeline.stored_log.ingester.catch_up)  # type: ignore[union-attr]
@@ -133,10 +144,7 @@ def test_jsonobject_posts_each_event_alone_and_never_repeats_one_taken(
 ) -> None:
     state, endpoint = sink
     state.fail = lambda n: n == 2  # the second event's first POST is refused
-    settings = _settings(tmp_path, backend)
-    tenant = new_tenant()
-    create_tenants(settings, tenant)
-    headers = _headers(settings, tenant)
+    settings, tenant, headers = _service_tenant(tmp_path, backend)
     with TestClient(create_app(settings)) as client:
         jsonobject = {"httpContentFormat": "JSONOBJECT"}
         made = _stream(client, headers, endpoint, sink=jsonobject, status="paused")
@@ -177,10 +185,7 @@ def test_a_slow_sink_never_holds_a_jsonobject_batch_past_one_request_budget(
         return await real_send(self, stream, rows)
 
     monkeypatch.setattr(stream_delivery.LogStreamDelivery, "_send", counted)
-    settings = _settings(tmp_path, backend)
-    tenant = new_tenant()
-    create_tenants(settings, tenant)
-    headers = _headers(settings, tenant)
+    settings, tenant, headers = _service_tenant(tmp_path, backend)
     with TestClient(create_app(settings)) as client:
         jsonobject = {"httpContentFormat": "JSONOBJECT"}
         made = _stream(client, headers, endpoint, sink=jsonobject, status="paused")
@@ -200,10 +205,7 @@ def test_start_from_a_log_id_or_a_date_of_the_stored_log(
     tmp_path: Path, backend: pytest.FixtureRequest, sink: tuple[Received, str]
 ) -> None:
     state, endpoint = sink
-    settings = _settings(tmp_path, backend)
-    tenant = new_tenant()
-    create_tenants(settings, tenant)
-    headers = _headers(settings, tenant)
+    settings, tenant, headers = _service_tenant(tmp_path, backend)
     with TestClient(create_app(settings)) as client:
         _send(client, headers, 3, 300)
         _catch_up(client)
@@ -234,10 +236,7 @@ def test_is_priority_is_kept_and_answered(
     tmp_path: Path, backend: pytest.FixtureRequest, sink: tuple[Received, str]
 ) -> None:
     _, endpoint = sink
-    settings = _settings(tmp_path, backend)
-    tenant = new_tenant()
-    create_tenants(settings, tenant)
-    headers = _headers(settings, tenant)
+    settings, _tenant, headers = _service_tenant(tmp_path, backend)
     with TestClient(create_app(settings)) as client:
         plain = _stream(client, headers, endpoint)
         assert plain["isPriority"] is False
@@ -274,10 +273,7 @@ def test_every_auth0_filter_name_is_accepted_and_filters_by_auth0s_tables(
     tmp_path: Path, backend: pytest.FixtureRequest, sink: tuple[Received, str]
 ) -> None:
     state, endpoint = sink
-    settings = _settings(tmp_path, backend)
-    tenant = new_tenant()
-    create_tenants(settings, tenant)
-    headers = _headers(settings, tenant)
+    settings, tenant, headers = _service_tenant(tmp_path, backend)
     enroll = {"user_id": "auth0|streams-1", "phone_number": "+14155550401", "channel": "sms"}
     with TestClient(create_app(settings)) as client:
         every = [{"type": "category", "name": name} for name in AUTH0_FILTER_NAMES]
